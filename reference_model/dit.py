@@ -1,0 +1,288 @@
+"""A video Diffusion Transformer, readable against the papers.
+
+With one frame, patch (1, p, p) and class conditioning this is exactly the image DiT of
+Peebles & Xie 2022 ("Scalable Diffusion Models with Transformers", facebookresearch/DiT):
+same modules, same parameter counts (less the frozen sin-cos table, computed on the fly here).
+Extensions for video, each as in the model named:
+
+- 3D patch embedding: Conv3d with kernel = stride = (pt, ph, pw)            (Latte, Open-Sora)
+- factorised attention: even blocks spatial, odd blocks temporal              (Latte, STDiT3)
+- text cross-attention after self-attention, no norm                          (PixArt-alpha)
+- joint text+video attention with expert adaLN for the text tokens            (CogVideoX)
+
+Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    depth: int = 28
+    hidden_size: int = 1152
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    in_channels: int = 4
+    learn_sigma: bool = True
+    conditioning: str = "class"  # "class" | "cross_attention" | "joint"
+    attention_layout: str = "full"  # "full" | "factorized"
+    num_classes: int = 1000
+    class_dropout_prob: float = 0.1
+    text_dim: int = 4096
+    frequency_embedding_size: int = 256
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN: x * (1 + scale) + shift, with per-sample shift/scale broadcast over tokens."""
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Fixed sin-cos features of ``positions`` (N,), width ``dim`` (even): (N, dim)."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2))
+    angles = positions.float()[:, None] * omega[None]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def sincos_3d(t: int, h: int, w: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Fixed 3D sin-cos position embedding (t*h*w, dim): a quarter of the width for time, the rest
+    split between height and width as in DiT's 2D table. Not a parameter."""
+    dim_t = dim // 4 // 2 * 2
+    dim_h = (dim - dim_t) // 2 // 2 * 2
+    dim_w = dim - dim_t - dim_h
+    grid_t, grid_h, grid_w = torch.meshgrid(
+        torch.arange(t, device=device), torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+    )
+    parts = [
+        sincos_1d(grid_w.flatten(), dim_w - dim_w % 2),
+        sincos_1d(grid_h.flatten(), dim_h),
+        sincos_1d(grid_t.flatten(), dim_t),
+    ]
+    emb = torch.cat(parts, dim=1)
+    return F.pad(emb, (0, dim - emb.shape[1]))
+
+
+class TimestepEmbedder(nn.Module):
+    """Diffusion timestep -> sinusoidal features (256) -> MLP -> hidden size."""
+
+    def __init__(self, hidden_size: int, frequency_embedding_size: int = 256):
+        super().__init__()
+        self.frequency_embedding_size = frequency_embedding_size
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+        )
+
+    @staticmethod
+    def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+        half = dim // 2
+        freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+        args = t[:, None].float() * freqs[None]
+        return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.timestep_embedding(t, self.frequency_embedding_size))
+
+
+class LabelEmbedder(nn.Module):
+    """Class label -> embedding; one extra row is the null label for classifier-free guidance."""
+
+    def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float):
+        super().__init__()
+        self.embedding_table = nn.Embedding(num_classes + int(dropout_prob > 0), hidden_size)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.embedding_table(labels)
+
+
+class CaptionProjection(nn.Module):
+    """Text-encoder features (text_dim) -> hidden size: Linear, GELU(tanh), Linear (PixArt-alpha)."""
+
+    def __init__(self, text_dim: int, hidden_size: int):
+        super().__init__()
+        self.fc1 = nn.Linear(text_dim, hidden_size)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(y)))
+
+
+class PatchEmbed3D(nn.Module):
+    """(B, C, T, H, W) -> (B, N, D) by a Conv3d with kernel = stride = patch."""
+
+    def __init__(self, patch_size: tuple[int, int, int], in_channels: int, hidden_size: int):
+        super().__init__()
+        self.proj = nn.Conv3d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: fused qkv projection, SDPA, output projection."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class CrossAttention(nn.Module):
+    """Video tokens (queries) attend to text tokens (keys/values), as in PixArt-alpha."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        B, N, D = x.shape
+        L, h = y.shape[1], self.num_heads
+        q = self.q(x).reshape(B, N, h, D // h).transpose(1, 2)
+        k, v = self.kv(y).reshape(B, L, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class Mlp(nn.Module):
+    """Linear -> GELU(tanh) -> Linear."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block. ``grid`` = (T, H, W) in tokens says how to group tokens for attention:
+    ``mode`` "full" attends all N tokens, "spatial" within each frame, "temporal" across frames."""
+
+    def __init__(self, cfg: DiTConfig, mode: str = "full"):
+        super().__init__()
+        d = cfg.hidden_size
+        self.mode = mode
+        self.joint = cfg.conditioning == "joint"
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(d, cfg.num_heads)
+        self.cross_attn = CrossAttention(d, cfg.num_heads) if cfg.conditioning == "cross_attention" else None
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(d, int(d * cfg.mlp_ratio))
+        chunks = 12 if self.joint else 6
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d))
+
+    def _self_attention(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        B, N, D = x.shape
+        T, H, W = grid
+        if self.mode == "spatial":  # (B*T, H*W, D)
+            return self.attn(x.reshape(B * T, H * W, D)).reshape(B, N, D)
+        if self.mode == "temporal":  # (B*H*W, T, D)
+            xt = x.reshape(B, T, H * W, D).transpose(1, 2).reshape(B * H * W, T, D)
+            return self.attn(xt).reshape(B, H * W, T, D).transpose(1, 2).reshape(B, N, D)
+        return self.attn(x)
+
+    def forward(
+        self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        mods = self.adaLN_modulation(c).chunk(12 if self.joint else 6, dim=1)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods[:6]
+        if self.joint:  # text tokens y ride along in the same attention and MLP (CogVideoX)
+            assert y is not None
+            t_shift_msa, t_scale_msa, t_gate_msa, t_shift_mlp, t_scale_mlp, t_gate_mlp = mods[6:]
+            L = y.shape[1]
+            h = torch.cat([modulate(self.norm1(y), t_shift_msa, t_scale_msa),
+                           modulate(self.norm1(x), shift_msa, scale_msa)], dim=1)
+            h = self.attn(h)
+            y = y + t_gate_msa.unsqueeze(1) * h[:, :L]
+            x = x + gate_msa.unsqueeze(1) * h[:, L:]
+            h = torch.cat([modulate(self.norm2(y), t_shift_mlp, t_scale_mlp),
+                           modulate(self.norm2(x), shift_mlp, scale_mlp)], dim=1)
+            h = self.mlp(h)
+            y = y + t_gate_mlp.unsqueeze(1) * h[:, :L]
+            x = x + gate_mlp.unsqueeze(1) * h[:, L:]
+            return torch.cat([y, x], dim=1)
+        x = x + gate_msa.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift_msa, scale_msa), grid)
+        if self.cross_attn is not None:
+            assert y is not None
+            x = x + self.cross_attn(x, y)
+        x = x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        return x
+
+
+class FinalLayer(nn.Module):
+    """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
+
+    def __init__(self, hidden_size: int, patch_volume: int, out_channels: int):
+        super().__init__()
+        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(hidden_size, patch_volume * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class DiT(nn.Module):
+    """Video DiT. forward(x (B,C,T,H,W), t (B,), cond) -> (B, out_channels, T, H, W), where cond
+    is class labels (B,) or text features (B, L, text_dim)."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.hidden_size
+        self.out_channels = cfg.in_channels * (2 if cfg.learn_sigma else 1)
+        self.x_embedder = PatchEmbed3D(cfg.patch_size, cfg.in_channels, d)
+        self.t_embedder = TimestepEmbedder(d, cfg.frequency_embedding_size)
+        if cfg.conditioning == "class":
+            self.y_embedder: nn.Module = LabelEmbedder(cfg.num_classes, d, cfg.class_dropout_prob)
+        else:
+            self.y_embedder = CaptionProjection(cfg.text_dim, d)
+        modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
+        self.blocks = nn.ModuleList([DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)])
+        self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels)
+
+    def unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """(B, N, pt*ph*pw*C) -> (B, C, T*pt, H*ph, W*pw)."""
+        (T, H, W), (pt, ph, pw), C = grid, self.cfg.patch_size, self.out_channels
+        x = x.reshape(x.shape[0], T, H, W, pt, ph, pw, C)
+        x = torch.einsum("bthwxyzc->bctxhywz", x)
+        return x.reshape(x.shape[0], C, T * pt, H * ph, W * pw)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        pt, ph, pw = self.cfg.patch_size
+        grid = (x.shape[2] // pt, x.shape[3] // ph, x.shape[4] // pw)
+        x = self.x_embedder(x)
+        x = x + sincos_3d(*grid, self.cfg.hidden_size, x.device).to(x.dtype)
+        c = self.t_embedder(t).to(x.dtype)
+        y = None
+        if self.cfg.conditioning == "class":
+            c = c + self.y_embedder(cond)
+        else:
+            y = self.y_embedder(cond)
+        for block in self.blocks:
+            x = block(x, c, grid, y)
+            if self.cfg.conditioning == "joint":  # blocks return [text; video]
+                y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
+        x = self.final_layer(x, c)
+        return self.unpatchify(x, grid)

@@ -1,0 +1,76 @@
+"""Model zoo: named presets loaded from the yaml files beside this module.
+
+Each yaml file has ``presets:`` (name -> entry) and may hold ``defaults`` anchors. An entry has
+``source`` (where the numbers come from), ``video`` (native shape), ``dit``, ``vae``, optional
+``text_encoder`` and ``text_tokens``, and optional ``published`` figures for the tests.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from sora_compute.specs import ModelSpec, VideoSpec
+
+__all__ = ["Preset", "UnknownPresetError", "load_preset", "preset_names", "all_presets"]
+
+
+class UnknownPresetError(KeyError):
+    """A preset name that is not in the zoo (message carries a did-you-mean)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Preset(BaseModel):
+    """A named model with its native video shape and the source of its numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    source: str = Field(min_length=1)
+    model: ModelSpec
+    video: VideoSpec = Field(description="native resolution, frames and fps")
+    published: dict[str, float] = Field(default_factory=dict, description="published figures (params, Gflops)")
+
+
+@cache
+def _raw() -> dict[str, dict[str, Any]]:
+    entries: dict[str, dict[str, Any]] = {}
+    for f in sorted(resources.files(__package__).iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".yaml"):
+            data = yaml.safe_load(f.read_text())
+            for name, entry in data["presets"].items():
+                if name in entries:
+                    raise ValueError(f"preset {name!r} defined twice (second in {f.name})")
+                entries[name] = entry
+    return entries
+
+
+def preset_names() -> list[str]:
+    return list(_raw())
+
+
+@cache
+def load_preset(name: str) -> Preset:
+    """The preset called ``name`` (lower-case, hyphenated), validated."""
+    raw = _raw()
+    if name not in raw:
+        close = difflib.get_close_matches(name.lower(), raw, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownPresetError(f"unknown preset {name!r}{hint} (see `sora-compute presets`)")
+    e = raw[name]
+    model = ModelSpec(
+        name=name, dit=e["dit"], vae=e["vae"], text_encoder=e.get("text_encoder"), text_tokens=e.get("text_tokens")
+    )
+    return Preset(name=name, source=" ".join(e["source"].split()), model=model, video=e["video"],
+                  published=e.get("published", {}))
+
+
+def all_presets() -> list[Preset]:
+    return [load_preset(n) for n in preset_names()]

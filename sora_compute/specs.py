@@ -1,0 +1,532 @@
+"""Specifications of video diffusion models and of the videos they process.
+
+Every spec is an immutable pydantic (v2) model. Units are in field descriptions: pixels for
+video sizes, seconds for durations, frames per second for rates, channels for widths.
+Parameter counts are closed-form Python ints (exact; never int64-bounded).
+
+The closed-form parameter counts here describe exactly the modules built by
+``reference_model/`` from the same numbers; ``tests/test_params.py`` checks them against
+``sum(p.numel() for p in model.parameters())``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "VideoSpec",
+    "DiTSpec",
+    "VAESpec",
+    "TextEncoderSpec",
+    "ModelSpec",
+    "Workload",
+    "LatentShape",
+    "VideoShapeError",
+    "linear_params",
+    "conv_params",
+]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VideoShapeError(ValueError):
+    """A video shape that a model cannot process (e.g. not divisible by compression x patch)."""
+
+
+def linear_params(fan_in: int, fan_out: int, bias: bool = True) -> int:
+    """Parameters of nn.Linear: fan_in * fan_out (+ fan_out bias)."""
+    return fan_in * fan_out + (fan_out if bias else 0)
+
+
+def conv_params(c_in: int, c_out: int, kernel: tuple[int, ...], bias: bool = True) -> int:
+    """Parameters of an N-d convolution: c_in * c_out * prod(kernel) (+ c_out bias)."""
+    return c_in * c_out * math.prod(kernel) + (c_out if bias else 0)
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Video
+# --------------------------------------------------------------------------------------------
+
+
+class VideoSpec(_Spec):
+    """A video clip: width x height pixels, ``num_frames`` frames at ``fps``.
+
+    Give either ``num_frames`` or ``duration_s`` (then ``num_frames = round(duration_s * fps)``).
+    An image is a video of one frame.
+    """
+
+    width: int = Field(gt=0, description="frame width in pixels")
+    height: int = Field(gt=0, description="frame height in pixels")
+    num_frames: int = Field(gt=0, description="number of frames (1 for an image)")
+    fps: float = Field(default=24.0, gt=0, description="frames per second")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _frames_from_duration(cls, data: object) -> object:
+        if isinstance(data, dict) and "duration_s" in data:
+            data = dict(data)
+            duration = data.pop("duration_s")
+            if data.get("num_frames") is not None:
+                raise ValueError("give num_frames or duration_s, not both")
+            if not isinstance(duration, (int, float)) or duration <= 0:
+                raise ValueError(f"duration_s must be a positive number of seconds, got {duration!r}")
+            fps = data.get("fps", 24.0)
+            if not isinstance(fps, (int, float)) or fps <= 0:
+                raise ValueError(f"fps must be a positive number, got {fps!r}")
+            data["num_frames"] = max(1, round(duration * fps))
+        return data
+
+    @classmethod
+    def image(cls, width: int, height: int) -> VideoSpec:
+        """A single image (a video of one frame)."""
+        return cls(width=width, height=height, num_frames=1)
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds (num_frames / fps)."""
+        return self.num_frames / self.fps
+
+    @property
+    def pixels(self) -> int:
+        """Pixels per video: width x height x frames."""
+        return self.width * self.height * self.num_frames
+
+
+# --------------------------------------------------------------------------------------------
+# VAE
+# --------------------------------------------------------------------------------------------
+
+
+class VAESpec(_Spec):
+    """A 3D convolutional VAE (encoder + decoder) of the CogVideoX / HunyuanVideo family.
+
+    Levels of ResNet blocks with GroupNorm; the first ``log2(spatial_compression)`` levels
+    down-sample height and width by 2, and the first ``log2(temporal_compression)`` of those
+    also halve time. A mid-block (ResNet, optional attention over all latent positions,
+    ResNet) sits between encoder and decoder levels. With ``causal`` temporal convolutions the
+    first frame is encoded on its own: ``1 + (F - 1) / t`` latent frames (CogVideoX/Hunyuan);
+    otherwise ``F / t``. ``temporal_kernel=1`` gives a per-frame 2D VAE (e.g. SD's VAE).
+    """
+
+    in_channels: int = Field(default=3, gt=0, description="pixel channels (RGB = 3)")
+    latent_channels: int = Field(default=16, gt=0, description="latent channels")
+    spatial_compression: int = Field(default=8, gt=0, description="pixels per latent, each of H and W")
+    temporal_compression: int = Field(default=4, gt=0, description="frames per latent frame")
+    causal: bool = Field(default=True, description="causal temporal convolution (first frame alone)")
+    block_out_channels: tuple[int, ...] = Field(
+        default=(128, 256, 512, 512), min_length=1, description="channels of each encoder level"
+    )
+    layers_per_block: int = Field(default=2, gt=0, description="ResNet blocks per encoder level")
+    norm_groups: int = Field(default=32, gt=0, description="GroupNorm groups")
+    mid_attention: bool = Field(default=True, description="self-attention in the mid-block")
+    double_z: bool = Field(default=True, description="encoder outputs mean and log-variance")
+    temporal_kernel: int = Field(default=3, gt=0, description="temporal size of 3x3 conv kernels (1 = 2D VAE)")
+
+    @field_validator("block_out_channels")
+    @classmethod
+    def _positive_channels(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(c <= 0 for c in v):
+            raise ValueError(f"all channels must be positive, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> VAESpec:
+        s, t = self.spatial_compression, self.temporal_compression
+        if not _is_power_of_two(s):
+            raise ValueError(f"spatial_compression must be a power of two, got {s}")
+        if not _is_power_of_two(t):
+            raise ValueError(f"temporal_compression must be a power of two, got {t}")
+        if self.num_spatial_down > len(self.block_out_channels) - 1:
+            raise ValueError(
+                f"spatial_compression={s} needs {self.num_spatial_down + 1} levels in "
+                f"block_out_channels, got {len(self.block_out_channels)}"
+            )
+        if self.num_temporal_down > self.num_spatial_down:
+            raise ValueError(
+                f"temporal_compression={t} must not exceed spatial_compression={s}"
+            )
+        if t > 1 and self.temporal_kernel == 1:
+            raise ValueError("temporal_compression > 1 needs temporal_kernel > 1")
+        for c in self.block_out_channels:
+            if c % self.norm_groups:
+                raise ValueError(
+                    f"norm_groups={self.norm_groups} must divide every block_out_channels entry, not {c}"
+                )
+        return self
+
+    # --- derived layout -------------------------------------------------------------------
+    @property
+    def num_spatial_down(self) -> int:
+        """Levels that halve height and width: log2(spatial_compression)."""
+        return self.spatial_compression.bit_length() - 1
+
+    @property
+    def num_temporal_down(self) -> int:
+        """Levels that also halve time: log2(temporal_compression)."""
+        return self.temporal_compression.bit_length() - 1
+
+    @property
+    def conv_kernel(self) -> tuple[int, int, int]:
+        """Kernel of the 3x3 convolutions: (temporal_kernel, 3, 3)."""
+        return (self.temporal_kernel, 3, 3)
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames for ``num_frames`` video frames (raises if they do not fit)."""
+        t = self.temporal_compression
+        if self.causal:
+            if (num_frames - 1) % t:
+                lo = 1 + (num_frames - 1) // t * t
+                raise VideoShapeError(
+                    f"num_frames={num_frames} does not fit a causal VAE with temporal compression {t}: "
+                    f"use 1 + {t}k frames, e.g. {lo} or {lo + t}"
+                )
+            return 1 + (num_frames - 1) // t
+        if num_frames % t:
+            lo = num_frames // t * t
+            hint = f"{lo} or {lo + t}" if lo else f"{t}"
+            raise VideoShapeError(
+                f"num_frames={num_frames} is not divisible by temporal compression {t}: use e.g. {hint}"
+            )
+        return num_frames // t
+
+    def decoded_frames(self, latent_frames: int) -> int:
+        """Video frames produced by decoding ``latent_frames``."""
+        t = self.temporal_compression
+        return 1 + (latent_frames - 1) * t if self.causal else latent_frames * t
+
+    # --- parameters -----------------------------------------------------------------------
+    def _resnet_params(self, c_in: int, c_out: int) -> int:
+        k = self.conv_kernel
+        p = 2 * c_in + conv_params(c_in, c_out, k) + 2 * c_out + conv_params(c_out, c_out, k)
+        if c_in != c_out:
+            p += conv_params(c_in, c_out, (1, 1, 1))
+        return p
+
+    def _mid_params(self, c: int) -> int:
+        p = 2 * self._resnet_params(c, c)
+        if self.mid_attention:
+            p += 2 * c + 4 * linear_params(c, c)  # GroupNorm + q, k, v, proj
+        return p
+
+    @property
+    def encoder_params(self) -> int:
+        """Encoder parameters (exact)."""
+        chans, k = self.block_out_channels, self.conv_kernel
+        p = conv_params(self.in_channels, chans[0], k)
+        c_prev = chans[0]
+        for i, c in enumerate(chans):
+            for _ in range(self.layers_per_block):
+                p += self._resnet_params(c_prev, c)
+                c_prev = c
+            if i < self.num_spatial_down:
+                p += conv_params(c, c, k)
+        c_out = self.latent_channels * (2 if self.double_z else 1)
+        return p + self._mid_params(c_prev) + 2 * c_prev + conv_params(c_prev, c_out, k)
+
+    @property
+    def decoder_params(self) -> int:
+        """Decoder parameters (exact)."""
+        chans, k = tuple(reversed(self.block_out_channels)), self.conv_kernel
+        p = conv_params(self.latent_channels, chans[0], k) + self._mid_params(chans[0])
+        c_prev = chans[0]
+        for j, c in enumerate(chans):
+            for _ in range(self.layers_per_block + 1):
+                p += self._resnet_params(c_prev, c)
+                c_prev = c
+            if j < self.num_spatial_down:
+                p += conv_params(c, c, k)
+        return p + 2 * c_prev + conv_params(c_prev, self.in_channels, k)
+
+    @property
+    def params(self) -> int:
+        """Encoder + decoder parameters (exact)."""
+        return self.encoder_params + self.decoder_params
+
+
+# --------------------------------------------------------------------------------------------
+# DiT
+# --------------------------------------------------------------------------------------------
+
+Conditioning = Literal["class", "cross_attention", "joint"]
+AttentionLayout = Literal["full", "factorized"]
+
+
+class DiTSpec(_Spec):
+    """A video Diffusion Transformer over VAE latents (Peebles & Xie 2022, extended to video).
+
+    Blocks are adaLN-Zero transformer blocks conditioned on the timestep embedding. ``conditioning``:
+
+    - ``class``: class label embedding added to the timestep embedding (the DiT paper's model);
+    - ``cross_attention``: text tokens projected to the hidden size and attended by a
+      cross-attention after self-attention (PixArt-alpha / Open-Sora / Wan);
+    - ``joint``: text tokens concatenated with video tokens into one self-attention and MLP
+      with shared weights and separate ("expert") adaLN modulation for text (CogVideoX, MMDiT).
+
+    ``attention_layout``: ``full`` attention over all spacetime tokens, or ``factorized``:
+    even blocks attend within a frame (spatial), odd blocks across frames at one position
+    (temporal), as in Latte / Open-Sora STDiT3.
+    """
+
+    depth: int = Field(gt=0, description="number of transformer blocks")
+    hidden_size: int = Field(gt=0, description="token width d (channels)")
+    num_heads: int = Field(gt=0, description="attention heads")
+    mlp_ratio: float = Field(default=4.0, gt=0, description="MLP hidden width / hidden_size")
+    patch_size: tuple[int, int, int] = Field(
+        default=(1, 2, 2), description="latent patch (pt, ph, pw) per token"
+    )
+    in_channels: int = Field(default=4, gt=0, description="latent channels in")
+    learn_sigma: bool = Field(default=True, description="also predict the variance (out = 2 x in)")
+    conditioning: Conditioning = Field(default="class", description="class | cross_attention | joint")
+    attention_layout: AttentionLayout = Field(default="full", description="full | factorized")
+    num_classes: int = Field(default=1000, gt=0, description="class labels (class conditioning)")
+    class_dropout_prob: float = Field(
+        default=0.1, ge=0, lt=1, description="label dropout for CFG (> 0 adds a null-class row)"
+    )
+    text_dim: int = Field(default=4096, gt=0, description="text-encoder output width (text conditioning)")
+    frequency_embedding_size: int = Field(
+        default=256, gt=0, description="sinusoidal timestep features"
+    )
+
+    @field_validator("patch_size")
+    @classmethod
+    def _positive_patch(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(p <= 0 for p in v):
+            raise ValueError(f"patch sizes must be positive, got {v}")
+        return v
+
+    @field_validator("frequency_embedding_size")
+    @classmethod
+    def _even_freq(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"must be even, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> DiTSpec:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size}"
+            )
+        if self.conditioning == "joint" and self.attention_layout == "factorized":
+            raise ValueError(
+                "conditioning='joint' attends text and video tokens together and needs "
+                "attention_layout='full'"
+            )
+        return self
+
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def mlp_hidden(self) -> int:
+        """MLP hidden width: int(hidden_size x mlp_ratio), as in DiT."""
+        return int(self.hidden_size * self.mlp_ratio)
+
+    @property
+    def out_channels(self) -> int:
+        return self.in_channels * (2 if self.learn_sigma else 1)
+
+    @property
+    def patch_volume(self) -> int:
+        return math.prod(self.patch_size)
+
+    @property
+    def text_conditioned(self) -> bool:
+        return self.conditioning != "class"
+
+    @property
+    def modulation_chunks(self) -> int:
+        """adaLN outputs per block: 6 (shift, scale, gate x attn, MLP), 12 with joint text."""
+        return 12 if self.conditioning == "joint" else 6
+
+    def block_params(self) -> int:
+        """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint), cross 4d^2."""
+        d, m = self.hidden_size, self.mlp_hidden
+        p = linear_params(d, 3 * d) + linear_params(d, d)  # qkv, proj
+        p += linear_params(d, m) + linear_params(m, d)  # MLP
+        p += linear_params(d, self.modulation_chunks * d)  # adaLN-Zero
+        if self.conditioning == "cross_attention":
+            p += linear_params(d, d) + linear_params(d, 2 * d) + linear_params(d, d)  # q, kv, proj
+        return p
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters (exact).
+
+        The fixed sin-cos position embedding is computed on the fly and is not a parameter.
+        facebookresearch/DiT stores it as a frozen ``nn.Parameter`` of (tokens x d) and counts
+        it in the parameters its training script prints (``params + tokens * hidden_size``).
+        """
+        d, f = self.hidden_size, self.frequency_embedding_size
+        p = conv_params(self.in_channels, d, self.patch_size)
+        p += linear_params(f, d) + linear_params(d, d)  # timestep MLP
+        if self.conditioning == "class":
+            p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * d
+        else:
+            p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
+        p += self.depth * self.block_params()
+        p += linear_params(d, self.patch_volume * self.out_channels) + linear_params(d, 2 * d)
+        return p
+
+
+# --------------------------------------------------------------------------------------------
+# Text encoder
+# --------------------------------------------------------------------------------------------
+
+
+class TextEncoderSpec(_Spec):
+    """A T5-style encoder (Raffel et al. 2020; v1.1 gated-GELU FFN): RMSNorm, bias-free
+    projections, relative position buckets in the first layer's attention."""
+
+    vocab_size: int = Field(default=32128, gt=0, description="token vocabulary")
+    num_layers: int = Field(default=24, gt=0, description="encoder layers")
+    d_model: int = Field(default=4096, gt=0, description="model width (channels)")
+    num_heads: int = Field(default=64, gt=0, description="attention heads")
+    d_kv: int = Field(default=64, gt=0, description="width per head")
+    d_ff: int = Field(default=10240, gt=0, description="feed-forward width")
+    gated_ffn: bool = Field(default=True, description="gated-GELU FFN (T5 v1.1, umT5)")
+    max_tokens: int = Field(default=512, gt=0, description="maximum text length in tokens")
+    relative_attention_num_buckets: int = Field(default=32, gt=0)
+    relative_attention_max_distance: int = Field(default=128, gt=0)
+
+    @property
+    def inner_dim(self) -> int:
+        return self.num_heads * self.d_kv
+
+    @property
+    def params(self) -> int:
+        """Embedding + layers + relative position bias + final RMSNorm (exact)."""
+        d, inner, ff = self.d_model, self.inner_dim, self.d_ff
+        attn = d + 4 * d * inner  # RMSNorm + q, k, v, o (no bias)
+        ffn = d + (2 if self.gated_ffn else 1) * d * ff + ff * d
+        return (
+            self.vocab_size * d
+            + self.num_layers * (attn + ffn)
+            + self.relative_attention_num_buckets * self.num_heads
+            + d
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# A whole model and what it processes
+# --------------------------------------------------------------------------------------------
+
+
+class LatentShape(_Spec):
+    """Latent grid of one video and the DiT tokens it becomes."""
+
+    frames: int
+    height: int
+    width: int
+    tokens_t: int
+    tokens_h: int
+    tokens_w: int
+
+    @property
+    def tokens(self) -> int:
+        """Spacetime patches (video tokens) per video."""
+        return self.tokens_t * self.tokens_h * self.tokens_w
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.tokens_h * self.tokens_w
+
+
+def _nearest_multiples(value: int, step: int) -> str:
+    lo = value // step * step
+    return f"{lo} or {lo + step}" if lo else f"{step}"
+
+
+class ModelSpec(_Spec):
+    """A text/class-to-video model: DiT over the latents of a VAE, optionally a text encoder."""
+
+    name: str = Field(default="custom", min_length=1)
+    dit: DiTSpec
+    vae: VAESpec
+    text_encoder: TextEncoderSpec | None = None
+    text_tokens: int | None = Field(
+        default=None, gt=0, description="text tokens fed to the DiT (default: encoder max_tokens)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.dit.in_channels != self.vae.latent_channels:
+            raise ValueError(
+                f"dit.in_channels={self.dit.in_channels} must equal "
+                f"vae.latent_channels={self.vae.latent_channels}"
+            )
+        if self.dit.text_conditioned and self.text_encoder is None:
+            raise ValueError(f"dit.conditioning={self.dit.conditioning!r} needs a text_encoder")
+        te = self.text_encoder
+        if te is not None and self.dit.text_conditioned and self.dit.text_dim != te.d_model:
+            raise ValueError(f"dit.text_dim={self.dit.text_dim} must equal text_encoder.d_model={te.d_model}")
+        return self
+
+    @property
+    def num_text_tokens(self) -> int:
+        """Text tokens per prompt (0 for class-conditioned models)."""
+        if not self.dit.text_conditioned or self.text_encoder is None:
+            return 0
+        return self.text_tokens if self.text_tokens is not None else self.text_encoder.max_tokens
+
+    def latent_shape(self, video: VideoSpec) -> LatentShape:
+        """Latent grid and tokens for ``video``; raises VideoShapeError naming the dimension."""
+        s = self.vae.spatial_compression
+        pt, ph, pw = self.dit.patch_size
+        for dim, size, p in (("width", video.width, pw), ("height", video.height, ph)):
+            if size % (s * p):
+                raise VideoShapeError(
+                    f"{dim}={size} is not divisible by spatial compression x patch = {s} x {p} = {s * p}: "
+                    f"use e.g. {_nearest_multiples(size, s * p)}"
+                )
+        frames = self.vae.latent_frames(video.num_frames)
+        if frames % pt:
+            raise VideoShapeError(
+                f"num_frames={video.num_frames} gives {frames} latent frames, not divisible by "
+                f"temporal patch {pt}"
+            )
+        h, w = video.height // s, video.width // s
+        return LatentShape(
+            frames=frames, height=h, width=w, tokens_t=frames // pt, tokens_h=h // ph, tokens_w=w // pw
+        )
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters per component (exact ints)."""
+        counts = {
+            "dit": self.dit.params,
+            "vae_encoder": self.vae.encoder_params,
+            "vae_decoder": self.vae.decoder_params,
+            "text_encoder": self.text_encoder.params if self.text_encoder else 0,
+        }
+        counts["total"] = sum(counts.values())
+        return counts
+
+
+class Workload(_Spec):
+    """A model applied to one video shape; validation checks that the shape fits the model."""
+
+    model: ModelSpec
+    video: VideoSpec
+
+    @model_validator(mode="after")
+    def _check(self) -> Workload:
+        try:
+            self.model.latent_shape(self.video)
+        except VideoShapeError as e:
+            raise ValueError(f"video: {e}") from None
+        return self
+
+    @property
+    def latent(self) -> LatentShape:
+        return self.model.latent_shape(self.video)

@@ -1,0 +1,86 @@
+"""Hypothesis strategies for small, valid specs and video shapes that fit them."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
+
+
+@st.composite
+def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | None = None) -> DiTSpec:
+    heads = draw(st.integers(1, 4))
+    head_dim = draw(st.sampled_from([4, 8, 16]))
+    conditioning = draw(st.sampled_from(["class", "cross_attention", "joint"]))
+    layout = "full" if conditioning == "joint" else draw(st.sampled_from(["full", "factorized"]))
+    return DiTSpec(
+        depth=draw(st.integers(1, 3)),
+        hidden_size=heads * head_dim,
+        num_heads=heads,
+        mlp_ratio=draw(st.sampled_from([1.0, 2.0, 4.0, 8 / 3])),
+        patch_size=(draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+        in_channels=in_channels if in_channels is not None else draw(st.integers(1, 8)),
+        learn_sigma=draw(st.booleans()),
+        conditioning=conditioning,
+        attention_layout=layout,
+        num_classes=draw(st.integers(1, 20)),
+        class_dropout_prob=draw(st.sampled_from([0.0, 0.1])),
+        text_dim=text_dim if text_dim is not None else draw(st.sampled_from([8, 24])),
+        frequency_embedding_size=draw(st.sampled_from([16, 256])),
+    )
+
+
+@st.composite
+def vae_specs(draw: st.DrawFn) -> VAESpec:
+    groups = draw(st.sampled_from([1, 2, 4]))
+    levels = draw(st.integers(1, 3))
+    chans = tuple(groups * draw(st.integers(1, 4)) for _ in range(levels))
+    ns = draw(st.integers(0, levels - 1))
+    nt = draw(st.integers(0, ns))
+    kt = draw(st.sampled_from([1, 3])) if nt == 0 else 3
+    return VAESpec(
+        in_channels=draw(st.integers(1, 3)),
+        latent_channels=draw(st.integers(1, 4)),
+        spatial_compression=2**ns,
+        temporal_compression=2**nt,
+        causal=draw(st.booleans()),
+        block_out_channels=chans,
+        layers_per_block=draw(st.integers(1, 2)),
+        norm_groups=groups,
+        mid_attention=draw(st.booleans()),
+        double_z=draw(st.booleans()),
+        temporal_kernel=kt,
+    )
+
+
+@st.composite
+def text_encoder_specs(draw: st.DrawFn) -> TextEncoderSpec:
+    return TextEncoderSpec(
+        vocab_size=draw(st.integers(8, 64)),
+        num_layers=draw(st.integers(1, 3)),
+        d_model=draw(st.sampled_from([8, 16, 24])),
+        num_heads=draw(st.integers(1, 4)),
+        d_kv=draw(st.sampled_from([4, 8])),
+        d_ff=draw(st.sampled_from([8, 32])),
+        gated_ffn=draw(st.booleans()),
+        max_tokens=draw(st.integers(1, 16)),
+        relative_attention_num_buckets=draw(st.sampled_from([8, 32])),
+        relative_attention_max_distance=draw(st.sampled_from([16, 128])),
+    )
+
+
+@st.composite
+def models_and_videos(draw: st.DrawFn) -> tuple[ModelSpec, VideoSpec]:
+    """A small model and a video shape that fits it (images included)."""
+    vae = draw(vae_specs())
+    te = draw(text_encoder_specs())
+    dit = draw(dit_specs(in_channels=vae.latent_channels, text_dim=te.d_model))
+    model = ModelSpec(dit=dit, vae=vae, text_encoder=te if dit.text_conditioned else None,
+                      text_tokens=draw(st.integers(1, 6)))
+    pt, ph, pw = dit.patch_size
+    s, t = vae.spatial_compression, vae.temporal_compression
+    lat_t = pt * draw(st.integers(1, 3))
+    frames = 1 + (lat_t - 1) * t if vae.causal else lat_t * t
+    return model, VideoSpec(
+        width=s * pw * draw(st.integers(1, 3)), height=s * ph * draw(st.integers(1, 3)), num_frames=frames
+    )
