@@ -266,7 +266,7 @@ class DiT(nn.Module):
         """(B, N, pt*ph*pw*C) -> (B, C, T*pt, H*ph, W*pw)."""
         (T, H, W), (pt, ph, pw), C = grid, self.cfg.patch_size, self.out_channels
         x = x.reshape(x.shape[0], T, H, W, pt, ph, pw, C)
-        x = torch.einsum("bthwxyzc->bctxhywz", x)
+        x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # (B, C, T, pt, H, ph, W, pw)
         return x.reshape(x.shape[0], C, T * pt, H * ph, W * pw)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """A T5 encoder (Raffel et al. 2020; the v1.1 gated-GELU variant used by PixArt, CogVideoX, Wan).
 
-Pre-norm layers with RMSNorm (no bias, no mean), bias-free projections, unscaled attention
+Pre-norm layers with RMSNorm (T5LayerNorm: x / rms(x) * weight), bias-free projections, unscaled attention
 logits plus a learned relative-position bias (bucketed, computed in the first layer and shared
 by all layers), and a gated-GELU (or ReLU) feed-forward.
 """
@@ -27,18 +27,6 @@ class TextEncoderConfig:
     max_tokens: int = 512
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 128
-
-
-class RMSNorm(nn.Module):
-    """x / sqrt(mean(x^2) + eps) * weight (T5LayerNorm)."""
-
-    def __init__(self, d: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
 
 
 def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int, max_distance: int) -> torch.Tensor:
@@ -107,9 +95,9 @@ class T5FeedForward(nn.Module):
 class T5Layer(nn.Module):
     def __init__(self, cfg: TextEncoderConfig, has_relative_bias: bool):
         super().__init__()
-        self.attn_norm = RMSNorm(cfg.d_model)
+        self.attn_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
         self.attn = T5Attention(cfg, has_relative_bias)
-        self.ff_norm = RMSNorm(cfg.d_model)
+        self.ff_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
         self.ff = T5FeedForward(cfg)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -127,7 +115,7 @@ class T5Encoder(nn.Module):
         layers = [T5Layer(cfg, has_relative_bias=(i == 0)) for i in range(cfg.num_layers)]
         self.position_bias = layers[0].attn.position_bias  # the first layer's bias, shared by all layers
         self.layers = nn.ModuleList(layers)
-        self.final_norm = RMSNorm(cfg.d_model)
+        self.final_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embed_tokens(ids)

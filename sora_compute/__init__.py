@@ -4,6 +4,18 @@ Conventions: "MACs" are multiply-accumulates (what fvcore calls "flops"); FLOPs 
 (what GPU peak TFLOP/s and GPT-3's 3.14e23 count). Parameter counts are exact Python ints.
 """
 
+from sora_compute.flops import (
+    FVCORE,
+    MATMUL_ONLY,
+    Count,
+    CountingConvention,
+    VideoGrid,
+    count_dit,
+    count_text_encoder,
+    count_vae_decode,
+    count_vae_encode,
+    count_video,
+)
 from sora_compute.presets import Preset, load_preset, preset_names
 from sora_compute.specs import (
     DiTSpec,
@@ -31,4 +43,14 @@ __all__ = [
     "Preset",
     "load_preset",
     "preset_names",
+    "Count",
+    "CountingConvention",
+    "FVCORE",
+    "MATMUL_ONLY",
+    "VideoGrid",
+    "count_dit",
+    "count_vae_encode",
+    "count_vae_decode",
+    "count_text_encoder",
+    "count_video",
 ]

@@ -154,6 +154,8 @@ class VAESpec(_Spec):
             raise ValueError(
                 f"temporal_compression={t} must not exceed spatial_compression={s}"
             )
+        if self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be odd (it keeps the frame count), got {self.temporal_kernel}")
         if t > 1 and self.temporal_kernel == 1:
             raise ValueError("temporal_compression > 1 needs temporal_kernel > 1")
         for c in self.block_out_channels:

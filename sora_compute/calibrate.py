@@ -1,0 +1,353 @@
+"""Calibration: the analytic counts against two profilers, module by module.
+
+- fvcore ``FlopCountAnalysis`` (jit trace, real tensors on CPU, MACs per module via ``by_module``).
+  fvcore has no handle for ``aten::scaled_dot_product_attention`` (it warns and counts 0),
+  ``aten::upsample_nearest3d`` or ``aten::rms_norm``: sora-compute registers handles for them
+  (``EXTRA_HANDLES``). Every other op fvcore skips is reported: the elementwise ones that neither
+  profiler counts by convention (``ELEMENTWISE_NOT_COUNTED``) separately from anything unexpected.
+- torch ``FlopCounterMode`` on the ``meta`` device (shapes only: any size, no memory). It counts
+  2 FLOPs per MAC, matmuls/convolutions/attention only, so it is compared with the analytic count
+  under the ``MATMUL_ONLY`` convention. (On CPU tensors it misses SDPA: PyTorch's CPU flash kernel
+  has no registered formula; on meta SDPA takes the math path and is counted.)
+
+No correction factors: where the analytic count and a profiler differ, the formula is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata, resources
+from math import prod
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import get_shape
+from torch.utils.flop_counter import FlopCounterMode
+
+from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.flops import (
+    FVCORE,
+    MATMUL_ONLY,
+    Count,
+    count_dit,
+    count_text_encoder,
+    count_vae_decode,
+    count_vae_encode,
+    latent_grid,
+)
+from sora_compute.flops.ops import CountingConvention
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
+
+__all__ = [
+    "EXTRA_HANDLES",
+    "ELEMENTWISE_NOT_COUNTED",
+    "CalibrationCase",
+    "default_cases",
+    "fvcore_by_module",
+    "flop_counter_by_module",
+    "compare",
+    "calibrate",
+    "CalibrationResult",
+    "load_record",
+    "RECORD_PATH",
+]
+
+RECORD_PATH = "data/calibration.json"  # inside the sora_compute package
+
+
+# ------------------------------------------------------------------------------------------------
+# fvcore handles for the ops it lacks
+# ------------------------------------------------------------------------------------------------
+
+def sdpa_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::scaled_dot_product_attention(q, k, v, ...): QK^T + AV = B h Lq Lk (d_qk + d_v) MACs."""
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch_heads = prod(q[:-2])
+    return batch_heads * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def upsample_nearest3d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::upsample_nearest3d: 1 per output element (fvcore's rule for upsample_nearest2d)."""
+    return prod(get_shape(outputs[0]))
+
+
+def rms_norm_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::rms_norm(x, shape, weight, eps): 4 per element with weight, 3 without."""
+    has_weight = get_shape(inputs[2]) is not None
+    return prod(get_shape(inputs[0])) * (4 if has_weight else 3)
+
+
+EXTRA_HANDLES: dict[str, Callable[[list[Any], list[Any]], int]] = {
+    "aten::scaled_dot_product_attention": sdpa_flop_jit,
+    "aten::upsample_nearest3d": upsample_nearest3d_flop_jit,
+    "aten::rms_norm": rms_norm_flop_jit,
+}
+
+#: Ops fvcore reports as unsupported that neither it nor FlopCounterMode counts by convention.
+ELEMENTWISE_NOT_COUNTED = frozenset({
+    "aten::add", "aten::sub", "aten::mul", "aten::div", "aten::rsub", "aten::neg", "aten::pow", "aten::exp",
+    "aten::log", "aten::sin", "aten::cos", "aten::silu", "aten::gelu", "aten::relu", "aten::sigmoid",
+    "aten::reciprocal", "aten::rsqrt", "aten::sqrt", "aten::abs", "aten::lt", "aten::where", "aten::embedding",
+    "aten::meshgrid", "aten::pad", "aten::mean", "aten::sum", "aten::softmax", "aten::add_", "aten::mul_",
+    "aten::clamp_min", "aten::zeros_like",
+})
+
+
+def fvcore_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> tuple[dict[str, int], Counter[str]]:
+    """fvcore MACs per module path (rolled up to ancestors; '' = whole module) and the ops it skipped."""
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    fca = FlopCountAnalysis(module, inputs)
+    for name, handle in EXTRA_HANDLES.items():
+        fca.set_op_handle(name, handle)
+    fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+    with torch.no_grad():
+        by_module = {k: int(v) for k, v in fca.by_module().items()}
+    return by_module, Counter(fca.unsupported_ops())
+
+
+def flop_counter_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> dict[str, int]:
+    """FlopCounterMode MACs (its FLOPs / 2) per module path; run it on meta tensors for any size."""
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(*inputs)
+    root = type(module).__name__
+    out: dict[str, int] = {}
+    for name, ops in counter.get_flop_counts().items():
+        if name == "Global":
+            continue
+        path = "" if name == root else name.removeprefix(root + ".")
+        flops = sum(int(v) for v in ops.values())
+        assert flops % 2 == 0, (name, flops)
+        out[path] = flops // 2
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Cases: a component of a model at one shape, with its module, inputs and analytic count
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CalibrationCase:
+    name: str
+    component: str  # dit_forward | vae_encode | vae_decode | text_encode
+    model: ModelSpec
+    video: VideoSpec
+    batch: int = 1
+
+    def analytic(self, convention: CountingConvention = FVCORE) -> Count:
+        kw: dict[str, Any] = {"batch": self.batch, "convention": convention}
+        if self.component == "dit_forward":
+            return count_dit(self.model, self.video, **kw)
+        if self.component == "vae_encode":
+            return count_vae_encode(self.model, self.video, **kw)
+        if self.component == "vae_decode":
+            return count_vae_decode(self.model, self.video, **kw)
+        return count_text_encoder(self.model, **kw)
+
+    def module_and_inputs(self, device: str) -> tuple[torch.nn.Module, tuple[Any, ...]]:
+        """The reference module and example inputs (random on CPU, empty on meta)."""
+        m, v, B = self.model, self.video, self.batch
+        gen = torch.Generator().manual_seed(0)
+
+        def tensor(*shape: int) -> torch.Tensor:
+            if device == "meta":
+                return torch.empty(*shape, device="meta")
+            return torch.randn(*shape, generator=gen)
+
+        if self.component == "dit_forward":
+            g = latent_grid(m, v)
+            x = tensor(B, m.dit.in_channels, int(g.frames), int(g.height), int(g.width))
+            t = tensor(B)
+            if m.dit.conditioning == "class":
+                cond = torch.zeros(B, dtype=torch.long, device=device)
+            else:
+                cond = tensor(B, m.num_text_tokens, m.dit.text_dim)
+            return build_dit(m.dit, device).eval(), (x, t, cond)
+        if self.component in ("vae_encode", "vae_decode"):
+            vae = build_vae(m.vae, device).eval()
+            if self.component == "vae_encode":
+                return vae.encoder, (tensor(B, m.vae.in_channels, v.num_frames, v.height, v.width),)
+            g = latent_grid(m, v)
+            return vae.decoder, (tensor(B, m.vae.latent_channels, int(g.frames), int(g.height), int(g.width)),)
+        assert m.text_encoder is not None
+        ids = torch.zeros(B, m.num_text_tokens, dtype=torch.long, device=device)
+        return build_text_encoder(m.text_encoder, device).eval(), (ids,)
+
+
+def _small_text_encoder() -> TextEncoderSpec:
+    return TextEncoderSpec(vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_kv=8, d_ff=48, max_tokens=16)
+
+
+def default_cases() -> list[CalibrationCase]:
+    """Small configs covering every module type: DiT (3 conditioning modes x 2 layouts, joint only full),
+    VAE encoder and decoder (causal and not), T5 encoder (gated and not)."""
+    te = _small_text_encoder()
+    vae = VAESpec(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4, temporal_compression=2,
+                  norm_groups=4, causal=True)
+    cases: list[CalibrationCase] = []
+    for cond in ("class", "cross_attention", "joint"):
+        for layout in ("full", "factorized"):
+            if cond == "joint" and layout == "factorized":
+                continue
+            dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
+                          conditioning=cond, attention_layout=layout, num_classes=10, text_dim=32)
+            model = ModelSpec(dit=dit, vae=vae, text_encoder=te if cond != "class" else None, text_tokens=6)
+            cases.append(CalibrationCase(f"dit-{cond}-{layout}", "dit_forward", model,
+                                         VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    for causal in (True, False):
+        v = vae.model_copy(update={"causal": causal})
+        model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=v)
+        video = VideoSpec(width=16, height=8, num_frames=5 if causal else 4)
+        tag = "causal" if causal else "noncausal"
+        cases.append(CalibrationCase(f"vae-encode-{tag}", "vae_encode", model, video))
+        cases.append(CalibrationCase(f"vae-decode-{tag}", "vae_decode", model, video))
+    for gated in (True, False):
+        t = te.model_copy(update={"gated_ffn": gated})
+        dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=32)
+        model = ModelSpec(dit=dit, vae=vae, text_encoder=t, text_tokens=9)
+        cases.append(CalibrationCase(f"t5-{'gated' if gated else 'relu'}", "text_encode", model,
+                                     VideoSpec(width=16, height=16, num_frames=1)))
+    return cases
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparison
+# ------------------------------------------------------------------------------------------------
+
+def _rel_err(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def containers(module: torch.nn.Module) -> set[str]:
+    """Paths of ModuleList/ModuleDict containers: never called, so FlopCounterMode has no entry for them."""
+    return {n for n, m in module.named_modules() if isinstance(m, (torch.nn.ModuleList, torch.nn.ModuleDict))}
+
+
+def compare(case: CalibrationCase, fvcore: dict[str, int] | None = None,
+            flop_counter: dict[str, int] | None = None, not_called: set[str] = frozenset()) -> pd.DataFrame:  # type: ignore[assignment]
+    """Per-module table: analytic vs fvcore (fvcore convention) and vs FlopCounterMode (matmul-only).
+
+    ``not_called``: container paths FlopCounterMode cannot report (NaN in its columns)."""
+    analytic = case.analytic(FVCORE).module_macs()
+    analytic_mm = case.analytic(MATMUL_ONLY).module_macs()
+    paths = set(analytic)
+    if fvcore is not None:
+        paths |= {p for p, v in fvcore.items() if v}
+    if flop_counter is not None:
+        paths |= {p for p, v in flop_counter.items() if v}
+    rows = []
+    for p in sorted(paths, key=lambda s: (s.count("."), s)):
+        row: dict[str, Any] = {"case": case.name, "component": case.component, "module": p or "(total)",
+                               "analytic_macs": int(analytic.get(p, 0))}
+        if fvcore is not None:
+            row["fvcore_macs"] = fvcore.get(p, 0)
+            row["fvcore_rel_err"] = _rel_err(row["analytic_macs"], row["fvcore_macs"])
+        if flop_counter is not None:
+            row["analytic_matmul_macs"] = int(analytic_mm.get(p, 0))
+            if p in not_called:
+                row["flopcounter_macs"], row["flopcounter_rel_err"] = float("nan"), float("nan")
+            else:
+                row["flopcounter_macs"] = flop_counter.get(p, 0)
+                row["flopcounter_rel_err"] = _rel_err(row["analytic_matmul_macs"], row["flopcounter_macs"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class CalibrationResult:
+    table: pd.DataFrame
+    unsupported_ops: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Per case: totals and the worst per-module relative error against each profiler."""
+        g = self.table.groupby("case", sort=False)
+        totals = self.table[self.table["module"] == "(total)"].set_index("case")
+        return pd.DataFrame({
+            "component": totals["component"],
+            "modules": g.size(),
+            "analytic_macs": totals["analytic_macs"],
+            "fvcore_macs": totals["fvcore_macs"],
+            "worst_fvcore_rel_err": g["fvcore_rel_err"].max(),
+            "flopcounter_macs": totals["flopcounter_macs"],
+            "worst_flopcounter_rel_err": g["flopcounter_rel_err"].max(),
+        }).reset_index()
+
+    def unexpected_ops(self) -> dict[str, list[str]]:
+        """Ops fvcore skipped that are neither handled nor elementwise-by-convention (should be empty)."""
+        out = {}
+        for case, ops in self.unsupported_ops.items():
+            odd = sorted(set(ops) - ELEMENTWISE_NOT_COUNTED - set(EXTRA_HANDLES))
+            if odd:
+                out[case] = odd
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """Calibration record (JSON-serialisable), versioned with the libraries that produced it."""
+        s = self.summary()
+        return {
+            "schema": 1,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"sora-compute": metadata.version("sora-compute"), "torch": torch.__version__,
+                         "fvcore": metadata.version("fvcore"), "python": platform.python_version()},
+            "units": "MACs (multiply-accumulates); FLOPs = 2 x MACs",
+            "correction_factors": {},
+            "conventions": {
+                "fvcore": "analytic FVCORE convention: norms (LayerNorm/GroupNorm 5 per element with affine, 4 "
+                          "without; RMSNorm 4 with weight) and nearest up-sampling (1 per output element) counted",
+                "flopcounter": "analytic MATMUL_ONLY convention vs FlopCounterMode FLOPs / 2 on the meta device",
+                "extra_fvcore_handles": {k: (v.__doc__ or "").strip() for k, v in EXTRA_HANDLES.items()},
+                "not_counted": sorted(ELEMENTWISE_NOT_COUNTED),
+            },
+            "worst_rel_err": {"fvcore": float(s["worst_fvcore_rel_err"].max()),
+                              "flopcounter": float(s["worst_flopcounter_rel_err"].max())},
+            "cases": json.loads(s.to_json(orient="records")),
+            "unexpected_unsupported_ops": self.unexpected_ops(),
+        }
+
+
+def calibrate(cases: Iterable[CalibrationCase] | None = None,
+              progress: Callable[[str], None] | None = None) -> CalibrationResult:
+    """Profile every case with fvcore (CPU) and FlopCounterMode (meta) and compare module by module."""
+    tables, unsupported = [], {}
+    for case in (default_cases() if cases is None else cases):
+        if progress:
+            progress(case.name)
+        module, inputs = case.module_and_inputs("cpu")
+        fv, skipped = fvcore_by_module(module, inputs)
+        meta_module, meta_inputs = case.module_and_inputs("meta")
+        fc = flop_counter_by_module(meta_module, meta_inputs)
+        tables.append(compare(case, fv, fc, containers(module)))
+        unsupported[case.name] = skipped
+    return CalibrationResult(pd.concat(tables, ignore_index=True), unsupported)
+
+
+def write_outputs(result: CalibrationResult, out_dir: Path, record_path: Path | None = None) -> list[Path]:
+    """Write the per-module table (CSV and markdown), the summary, and the JSON record."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in (("calibration_modules", result.table), ("calibration_summary", result.summary())):
+        csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+        df.to_csv(csv, index=False)
+        md.write_text(df.to_markdown(index=False, floatfmt=".3g") + "\n")
+        written += [csv, md]
+    record = json.dumps(result.record(), indent=2) + "\n"
+    for path in filter(None, (out_dir / "calibration.json", record_path)):
+        path.write_text(record)
+        written.append(path)
+    return written
+
+
+def load_record() -> dict[str, Any]:
+    """The calibration record shipped with the package."""
+    return dict(json.loads(resources.files("sora_compute").joinpath(RECORD_PATH).read_text()))

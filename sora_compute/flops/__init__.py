@@ -1,0 +1,179 @@
+"""Analytic per-layer operation counts of the reference video DiT, 3D VAE and T5 encoder.
+
+Units: every count is in MACs (multiply-accumulates; fvcore's "flops"); ``Count.flops`` is
+2 x MACs. Scalar video shapes give exact Python ints; numpy arrays of widths, heights and frame
+counts (``VideoGrid``) give float64 arrays, for sweeps.
+
+    >>> import sora_compute as sc
+    >>> c = sc.count_dit("dit-xl-2")          # native 256x256 image
+    >>> round(c.macs / 1e9, 2)                # paper Table 4: 118.64 Gflops (MACs)
+    118.64
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sora_compute.flops.breakdown import Count, Term
+from sora_compute.flops.dit import dit_terms
+from sora_compute.flops.ops import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
+from sora_compute.flops.text_encoder import text_encoder_terms
+from sora_compute.flops.vae import decoder_terms, encoder_terms
+from sora_compute.presets import Preset, load_preset
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+
+__all__ = [
+    "Count",
+    "Term",
+    "CountingConvention",
+    "FVCORE",
+    "MATMUL_ONLY",
+    "VideoGrid",
+    "latent_grid",
+    "count_dit",
+    "count_vae_encode",
+    "count_vae_decode",
+    "count_text_encoder",
+    "count_video",
+    "dit_terms",
+    "encoder_terms",
+    "decoder_terms",
+    "text_encoder_terms",
+]
+
+
+@dataclass(frozen=True)
+class VideoGrid:
+    """Video shapes for a vectorised count: broadcastable arrays of width, height (pixels) and frames."""
+
+    width: Any
+    height: Any
+    num_frames: Any
+
+
+@dataclass(frozen=True)
+class LatentGrid:
+    """Latent frames/height/width and the DiT token grid (ints, or float64 arrays)."""
+
+    frames: Number
+    height: Number
+    width: Number
+    tokens_t: Number
+    tokens_h: Number
+    tokens_w: Number
+
+    @property
+    def tokens(self) -> Number:
+        return self.tokens_t * self.tokens_h * self.tokens_w
+
+
+def _resolve(model: ModelSpec | Preset | str) -> tuple[ModelSpec, VideoSpec | None]:
+    if isinstance(model, str):
+        model = load_preset(model)
+    if isinstance(model, Preset):
+        return model.model, model.video
+    return model, None
+
+
+def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
+    """Latent and token grid of ``video``; raises VideoShapeError (naming the dimension) if any shape misfits."""
+    if isinstance(video, VideoSpec):
+        ls = model.latent_shape(video)
+        return LatentGrid(ls.frames, ls.height, ls.width, ls.tokens_t, ls.tokens_h, ls.tokens_w)
+    w, h, f = (np.asarray(v, dtype=np.float64) for v in (video.width, video.height, video.num_frames))
+    vae, (pt, ph, pw) = model.vae, model.dit.patch_size
+    s, t = vae.spatial_compression, vae.temporal_compression
+    for name, arr, step in (("width", w, s * pw), ("height", h, s * ph)):
+        bad = (arr <= 0) | (arr % step != 0)
+        if bad.any():
+            raise VideoShapeError(f"{name}={arr[bad].flat[0]:g} is not a positive multiple of "
+                                  f"spatial compression x patch = {step}")
+    offset = 1 if vae.causal else 0
+    bad = (f < 1) | ((f - offset) % t != 0)
+    if bad.any():
+        rule = f"1 + {t}k" if vae.causal else f"a multiple of {t}"
+        raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
+    frames = (f - offset) // t + offset
+    if (frames % pt != 0).any():
+        raise VideoShapeError(f"latent frames must be divisible by temporal patch {pt}")
+    lh, lw = h // s, w // s
+    return LatentGrid(frames, lh, lw, frames // pt, lh // ph, lw // pw)
+
+
+def _video(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None) -> tuple[ModelSpec, Any]:
+    spec, native = _resolve(model)
+    video = video if video is not None else native
+    if video is None:
+        raise ValueError("no video shape given and the model is not a preset with a native shape")
+    return spec, video
+
+
+def count_dit(
+    model: ModelSpec | Preset | str,
+    video: VideoSpec | VideoGrid | None = None,
+    *,
+    batch: int = 1,
+    text_tokens: int | None = None,
+    convention: CountingConvention = FVCORE,
+) -> Count:
+    """MACs of one DiT forward (one denoising step) on ``batch`` videos of shape ``video``."""
+    spec, video = _video(model, video)
+    g = latent_grid(spec, video)
+    L = text_tokens if text_tokens is not None else spec.num_text_tokens
+    grid = (as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w))
+    terms = dit_terms(spec.dit, grid, as_number(L), as_number(batch), convention)
+    return Count("dit_forward", tuple(terms), convention,
+                 {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
+
+
+def count_vae_encode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,
+                     batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
+    """MACs of encoding ``batch`` videos to latents (the encoder; sampling from the posterior is free)."""
+    spec, video = _video(model, video)
+    latent_grid(spec, video)  # validates the shape
+    shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
+    return Count("vae_encode", tuple(encoder_terms(spec.vae, shape, as_number(batch), convention)), convention,
+                 {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch})
+
+
+def count_vae_decode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,
+                     batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
+    """MACs of decoding ``batch`` latents back to videos of shape ``video`` (untiled)."""
+    spec, video = _video(model, video)
+    g = latent_grid(spec, video)
+    shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
+    return Count("vae_decode", tuple(decoder_terms(spec.vae, shape, as_number(batch), convention)), convention,
+                 {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
+
+
+def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_tokens: int | None = None,
+                       convention: CountingConvention = FVCORE) -> Count:
+    """MACs of encoding ``batch`` prompts of ``text_tokens`` tokens (0 terms for class-conditioned models)."""
+    spec, _ = _resolve(model)
+    if spec.text_encoder is None or not spec.dit.text_conditioned:
+        return Count("text_encode", (), convention, {"text_tokens": 0, "batch": batch})
+    L = text_tokens if text_tokens is not None else spec.num_text_tokens
+    terms = text_encoder_terms(spec.text_encoder, as_number(L), as_number(batch), convention)
+    return Count("text_encode", tuple(terms), convention, {"text_tokens": L, "batch": batch})
+
+
+def count_video(model: ModelSpec | Preset | str, video: VideoSpec | None = None, *, batch: int = 1,
+                convention: CountingConvention = FVCORE) -> pd.DataFrame:
+    """Per-component summary for one video shape: MACs, FLOPs (2 x MACs), tokens; one row each for
+    text encode, VAE encode, one DiT forward and VAE decode."""
+    counts = [
+        count_text_encoder(model, batch=batch, convention=convention),
+        count_vae_encode(model, video, batch=batch, convention=convention),
+        count_dit(model, video, batch=batch, convention=convention),
+        count_vae_decode(model, video, batch=batch, convention=convention),
+    ]
+    return pd.DataFrame({
+        "component": [c.component for c in counts],
+        "macs": pd.Series([c.macs for c in counts], dtype=object),
+        "flops": pd.Series([c.flops for c in counts], dtype=object),
+        "gflops": [float(c.flops) / 1e9 for c in counts],
+    })

@@ -1,0 +1,122 @@
+"""Terms of a count and their roll-up: totals, per-kind sums and the per-module DataFrame.
+
+A ``Term`` is the work of one module type at one module path of the reference model. Repeated
+transformer blocks are one term with the block indices it applies to, so a whole-model total
+costs a dozen multiplications whatever the depth; ``Count.breakdown()`` expands them into one
+row per concrete module (``blocks.0.attn.qkv``, ``blocks.1.attn.qkv``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sora_compute.flops.ops import CountingConvention, Number
+
+__all__ = ["Term", "Count"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """MACs of one module at ``path`` (``{i}`` stands for each index in ``blocks``)."""
+
+    path: str
+    kind: str  # what the module does: attention, mlp, adaln, patch_embed, conv, ...
+    op: str  # the operator counted: linear, conv3d, sdpa, layer_norm, group_norm, rms_norm, upsample
+    macs: Number  # per instance
+    blocks: range | None = None
+
+    @property
+    def instances(self) -> int:
+        return 1 if self.blocks is None else len(self.blocks)
+
+    @property
+    def total_macs(self) -> Number:
+        return self.macs * self.instances
+
+    def paths(self) -> list[str]:
+        if self.blocks is None:
+            return [self.path]
+        return [self.path.format(i=i) for i in self.blocks]
+
+
+def _int_or_float_column(values: list[Number]) -> pd.Series:
+    """Exact Python ints while they fit int64, else object ints (exact) — never a silent overflow."""
+    if all(isinstance(v, int) for v in values):
+        if all(-(2**63) < v < 2**63 for v in values):
+            return pd.Series(values, dtype="int64")
+        return pd.Series(values, dtype=object)
+    return pd.Series([float(v) for v in values], dtype="float64")
+
+
+@dataclass(frozen=True)
+class Count:
+    """Operation count of one component (``dit_forward``, ``vae_encode``, ``vae_decode``, ``text_encode``).
+
+    ``macs`` are multiply-accumulates (fvcore's "flops"); ``flops`` = 2 x ``macs``. Scalar inputs
+    give exact Python ints; array inputs (vectorised sweeps) give float64 arrays.
+    """
+
+    component: str
+    terms: tuple[Term, ...]
+    convention: CountingConvention
+    shape: dict[str, Number] = field(default_factory=dict)
+
+    @property
+    def macs(self) -> Number:
+        total: Number = 0
+        for t in self.terms:
+            total = total + t.total_macs
+        return total
+
+    @property
+    def flops(self) -> Number:
+        return 2 * self.macs
+
+    def by_kind(self) -> dict[str, Number]:
+        """MACs summed per module kind (attention, mlp, ...)."""
+        out: dict[str, Number] = {}
+        for t in self.terms:
+            out[t.kind] = out.get(t.kind, 0) + t.total_macs
+        return out
+
+    def module_macs(self) -> dict[str, Number]:
+        """MACs per concrete module path, rolled up to every ancestor ('' is the whole component)."""
+        out: dict[str, Number] = {}
+        for t in self.terms:
+            for path in t.paths():
+                parts = path.split(".")
+                for k in range(len(parts) + 1):
+                    key = ".".join(parts[:k])
+                    out[key] = out.get(key, 0) + t.macs
+        return out
+
+    def breakdown(self) -> pd.DataFrame:
+        """One row per counted module: module path, kind, op, MACs, FLOPs (= 2 x MACs), share of total."""
+        rows = [(path, t.kind, t.op, t.macs) for t in self.terms for path in t.paths()]
+        if any(isinstance(r[3], np.ndarray) and r[3].ndim > 0 for r in rows):
+            raise ValueError("breakdown() needs scalar shapes; use by_kind() or macs for vectorised counts")
+        macs = [r[3] if isinstance(r[3], int) else float(r[3]) for r in rows]
+        total = sum(macs)
+        df = pd.DataFrame({
+            "module": [r[0] for r in rows],
+            "kind": [r[1] for r in rows],
+            "op": [r[2] for r in rows],
+            "macs": _int_or_float_column(macs),
+            "flops": _int_or_float_column([2 * m for m in macs]),
+            "share": [float(m) / float(total) if total else 0.0 for m in macs],
+        })
+        df.attrs.update(component=self.component, convention=self.convention.name, units="MACs; FLOPs = 2 x MACs")
+        return df
+
+    def __repr__(self) -> str:
+        m = self.macs
+        text = f"{float(m):.4g}" if np.ndim(m) == 0 else f"array{np.shape(m)}"
+        return f"Count({self.component}: {text} MACs, {len(self.terms)} terms, convention={self.convention.name})"
+
+
+def concat_terms(*groups: Iterable[Term]) -> tuple[Term, ...]:
+    return tuple(t for g in groups for t in g)

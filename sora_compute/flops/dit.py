@@ -1,0 +1,159 @@
+"""Closed-form MACs of the video DiT (reference_model/dit.py), one function per module type.
+
+Notation: B batch, N = T*H*W video tokens on a (T, H, W) token grid, L text tokens, d hidden
+size, h heads, m MLP width, p = pt*ph*pw patch volume, C latent channels.
+"""
+
+from __future__ import annotations
+
+from sora_compute.flops.breakdown import Term
+from sora_compute.flops.ops import (
+    FVCORE,
+    CountingConvention,
+    Number,
+    attention_macs,
+    conv_macs,
+    layer_norm_macs,
+    linear_macs,
+)
+from sora_compute.specs import DiTSpec
+
+__all__ = [
+    "patch_embed",
+    "timestep_embedder",
+    "caption_projection",
+    "adaln_modulation",
+    "self_attention",
+    "cross_attention",
+    "mlp",
+    "final_layer",
+    "dit_terms",
+]
+
+
+def patch_embed(B: Number, N: Number, C: int, d: int, p: int) -> list[Term]:
+    """Conv3d, kernel = stride = patch: B * N * C * d * p."""
+    return [Term("x_embedder.proj", "patch_embed", "conv3d", conv_macs(B, N, C, d, p))]
+
+
+def timestep_embedder(B: Number, d: int, f: int) -> list[Term]:
+    """Sinusoidal features (f) -> Linear(f, d) -> SiLU -> Linear(d, d): B * (f d + d^2)."""
+    return [
+        Term("t_embedder.mlp.0", "timestep_embed", "linear", linear_macs(B, f, d)),
+        Term("t_embedder.mlp.2", "timestep_embed", "linear", linear_macs(B, d, d)),
+    ]
+
+
+def caption_projection(B: Number, L: Number, text_dim: int, d: int) -> list[Term]:
+    """Text features -> Linear(text_dim, d) -> GELU -> Linear(d, d): B L (text_dim d + d^2)."""
+    return [
+        Term("y_embedder.fc1", "text_proj", "linear", linear_macs(B * L, text_dim, d)),
+        Term("y_embedder.fc2", "text_proj", "linear", linear_macs(B * L, d, d)),
+    ]
+
+
+def adaln_modulation(prefix: str, B: Number, d: int, chunks: int, blocks: range | None = None) -> list[Term]:
+    """SiLU -> Linear(d, chunks d) on the conditioning vector: B * d * chunks * d."""
+    return [Term(f"{prefix}.adaLN_modulation.1", "adaln", "linear", linear_macs(B, d, chunks * d), blocks)]
+
+
+def self_attention(
+    prefix: str, B: Number, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None
+) -> list[Term]:
+    """qkv projection 3 d^2, core 2 seq^2 d per group, output projection d^2 per token.
+
+    Tokens = groups * seq / B per sample: full attention has one group of N (+L) per sample;
+    spatial attention T groups of H*W; temporal attention H*W groups of T.
+    """
+    tokens = groups * seq
+    return [
+        Term(f"{prefix}.attn.qkv", "attention_proj", "linear", linear_macs(tokens, d, 3 * d), blocks),
+        Term(f"{prefix}.attn", "attention", "sdpa", attention_macs(groups, h, seq, seq, d // h), blocks),
+        Term(f"{prefix}.attn.proj", "attention_proj", "linear", linear_macs(tokens, d, d), blocks),
+    ]
+
+
+def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int, blocks: range | None = None
+                    ) -> list[Term]:
+    """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
+    return [
+        Term(f"{prefix}.cross_attn.q", "cross_attention", "linear", linear_macs(B * N, d, d), blocks),
+        Term(f"{prefix}.cross_attn.kv", "cross_attention", "linear", linear_macs(B * L, d, 2 * d), blocks),
+        Term(f"{prefix}.cross_attn", "cross_attention", "sdpa", attention_macs(B, h, N, L, d // h), blocks),
+        Term(f"{prefix}.cross_attn.proj", "cross_attention", "linear", linear_macs(B * N, d, d), blocks),
+    ]
+
+
+def mlp(prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None) -> list[Term]:
+    """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token."""
+    return [
+        Term(f"{prefix}.mlp.fc1", "mlp", "linear", linear_macs(tokens, d, m), blocks),
+        Term(f"{prefix}.mlp.fc2", "mlp", "linear", linear_macs(tokens, m, d), blocks),
+    ]
+
+
+def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: range | None = None) -> Term:
+    """LayerNorm without affine (adaLN supplies scale and shift): 4 per element under fvcore's rule."""
+    return Term(path, "norm", "layer_norm", layer_norm_macs(tokens * d, affine=False, convention=conv), blocks)
+
+
+def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """adaLN (2 d^2), LayerNorm, Linear(d, p * c_out) per token."""
+    return [
+        Term("final_layer.adaLN_modulation.1", "final_layer", "linear", linear_macs(B, d, 2 * d)),
+        _norm("final_layer.norm_final", B * N, d, conv),
+        Term("final_layer.linear", "final_layer", "linear", linear_macs(B * N, d, p * c_out)),
+    ]
+
+
+def dit_block(
+    spec: DiTSpec, B: Number, grid: tuple[Number, Number, Number], L: Number, mode: str, blocks: range,
+    conv: CountingConvention = FVCORE,
+) -> list[Term]:
+    """One adaLN-Zero block (applied to ``blocks``): modulation, norms, attention, cross-attention, MLP."""
+    T, H, W = grid
+    N = T * H * W
+    d, h, pre = spec.hidden_size, spec.num_heads, "blocks.{i}"
+    joint = spec.conditioning == "joint"
+    tokens = B * (N + L) if joint else B * N  # rows through norms, attention projections and MLP
+    if mode == "spatial":
+        groups, seq = B * T, H * W
+    elif mode == "temporal":
+        groups, seq = B * H * W, T
+    else:
+        groups, seq = B, (N + L if joint else N)
+    # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
+    terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks)
+    terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks))
+    terms += self_attention(pre, B, groups, seq, d, h, blocks)
+    if spec.conditioning == "cross_attention":
+        terms += cross_attention(pre, B, N, L, d, h, blocks)
+    terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks))
+    terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks)
+    return terms
+
+
+def dit_terms(
+    spec: DiTSpec,
+    grid: tuple[Number, Number, Number],
+    text_tokens: Number = 0,
+    batch: Number = 1,
+    convention: CountingConvention = FVCORE,
+) -> list[Term]:
+    """All terms of one DiT forward on a (T, H, W) token grid with ``text_tokens`` text tokens."""
+    T, H, W = grid
+    N = T * H * W
+    B, d = batch, spec.hidden_size
+    L = text_tokens if spec.text_conditioned else 0
+    terms = patch_embed(B, N, spec.in_channels, d, spec.patch_volume)
+    terms += timestep_embedder(B, d, spec.frequency_embedding_size)
+    if spec.text_conditioned:
+        terms += caption_projection(B, L, spec.text_dim, d)
+    if spec.attention_layout == "factorized":
+        terms += dit_block(spec, B, grid, L, "spatial", range(0, spec.depth, 2), convention)
+        if spec.depth > 1:
+            terms += dit_block(spec, B, grid, L, "temporal", range(1, spec.depth, 2), convention)
+    else:
+        terms += dit_block(spec, B, grid, L, "full", range(spec.depth), convention)
+    terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention)
+    return terms
