@@ -52,6 +52,7 @@ __all__ = [
     "ELEMENTWISE_NOT_COUNTED",
     "CalibrationCase",
     "default_cases",
+    "FvcoreProfile",
     "fvcore_by_module",
     "flop_counter_by_module",
     "compare",
@@ -102,8 +103,18 @@ ELEMENTWISE_NOT_COUNTED = frozenset({
 })
 
 
-def fvcore_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> tuple[dict[str, int], Counter[str]]:
-    """fvcore MACs per module path (rolled up to ancestors; '' = whole module) and the ops it skipped."""
+@dataclass(frozen=True)
+class FvcoreProfile:
+    """fvcore's view of one forward: MACs per module path (rolled up to ancestors; '' = the whole
+    module), MACs per counted operator, and the ``aten::`` ops it skipped with how often each ran."""
+
+    by_module: dict[str, int]
+    by_operator: dict[str, int]
+    skipped: Counter[str]
+
+
+def fvcore_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> FvcoreProfile:
+    """Profile ``module(*inputs)`` with fvcore plus sora-compute's extra handles."""
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     fca = FlopCountAnalysis(module, inputs)
     for name, handle in EXTRA_HANDLES.items():
@@ -111,7 +122,7 @@ def fvcore_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> tuple[
     fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     with torch.no_grad():
         by_module = {k: int(v) for k, v in fca.by_module().items()}
-    return by_module, Counter(fca.unsupported_ops())
+    return FvcoreProfile(by_module, {k: int(v) for k, v in fca.by_operator().items()}, Counter(fca.unsupported_ops()))
 
 
 def flop_counter_by_module(module: torch.nn.Module, inputs: tuple[Any, ...]) -> dict[str, int]:
@@ -261,13 +272,17 @@ def compare(case: CalibrationCase, fvcore: dict[str, int] | None = None,
                 row["flopcounter_macs"] = flop_counter.get(p, 0)
                 row["flopcounter_rel_err"] = _rel_err(row["analytic_matmul_macs"], row["flopcounter_macs"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if "flopcounter_macs" in df:
+        df["flopcounter_macs"] = df["flopcounter_macs"].astype("Int64")  # <NA> where FlopCounterMode has no entry
+    return df
 
 
 @dataclass
 class CalibrationResult:
     table: pd.DataFrame
-    unsupported_ops: dict[str, Counter[str]] = field(default_factory=dict)
+    unsupported_ops: dict[str, Counter[str]] = field(default_factory=dict)  # per case: ops fvcore skipped
+    operators: dict[str, dict[str, int]] = field(default_factory=dict)  # per case: MACs per counted op
 
     def summary(self) -> pd.DataFrame:
         """Per case: totals and the worst per-module relative error against each profiler."""
@@ -313,23 +328,25 @@ class CalibrationResult:
                               "flopcounter": float(s["worst_flopcounter_rel_err"].max())},
             "cases": json.loads(s.to_json(orient="records")),
             "unexpected_unsupported_ops": self.unexpected_ops(),
+            "fvcore_skipped_ops": {case: dict(ops) for case, ops in self.unsupported_ops.items()},
+            "fvcore_macs_by_operator": self.operators,
         }
 
 
 def calibrate(cases: Iterable[CalibrationCase] | None = None,
               progress: Callable[[str], None] | None = None) -> CalibrationResult:
     """Profile every case with fvcore (CPU) and FlopCounterMode (meta) and compare module by module."""
-    tables, unsupported = [], {}
+    tables, unsupported, operators = [], {}, {}
     for case in (default_cases() if cases is None else cases):
         if progress:
             progress(case.name)
         module, inputs = case.module_and_inputs("cpu")
-        fv, skipped = fvcore_by_module(module, inputs)
+        fv = fvcore_by_module(module, inputs)
         meta_module, meta_inputs = case.module_and_inputs("meta")
         fc = flop_counter_by_module(meta_module, meta_inputs)
-        tables.append(compare(case, fv, fc, containers(module)))
-        unsupported[case.name] = skipped
-    return CalibrationResult(pd.concat(tables, ignore_index=True), unsupported)
+        tables.append(compare(case, fv.by_module, fc, containers(module)))
+        unsupported[case.name], operators[case.name] = fv.skipped, fv.by_operator
+    return CalibrationResult(pd.concat(tables, ignore_index=True), unsupported, operators)
 
 
 def write_outputs(result: CalibrationResult, out_dir: Path, record_path: Path | None = None) -> list[Path]:

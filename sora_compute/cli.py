@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -15,8 +17,9 @@ import pandas as pd
 from pydantic import ValidationError
 
 from sora_compute import __version__
+from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.presets import UnknownPresetError, all_presets, load_preset
-from sora_compute.specs import VideoShapeError
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,6 +150,121 @@ def show(preset: str, fmt: str) -> None:
     if fmt == "csv":
         df = pd.DataFrame({"component": list(counts), "params": list(counts.values())})
     _emit(df, fmt)
+
+
+# Common names for 16:9 frame sizes (width x height in pixels).
+RESOLUTIONS = {"240p": (426, 240), "360p": (640, 360), "480p": (854, 480), "720p": (1280, 720),
+               "1080p": (1920, 1080), "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'1280x720' or a name such as '720p' -> (width, height) in pixels."""
+    key = text.strip().lower()
+    if key in RESOLUTIONS:
+        return RESOLUTIONS[key]
+    parts = key.split("x")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        w, h = (int(p) for p in parts)
+        if w > 0 and h > 0:
+            return w, h
+    raise UsageError(f"resolution: expected WIDTHxHEIGHT in pixels (e.g. 1280x720) or one of "
+                     f"{', '.join(RESOLUTIONS)}; got {text!r}")
+
+
+def _video_from_options(model: ModelSpec, native: VideoSpec, resolution: str | None, frames: int | None,
+                        duration: float | None, fps: float | None) -> VideoSpec:
+    """The queried video: native shape with overrides. A duration snaps to the nearest frame count the
+    model accepts (e.g. 20 s at 24 fps -> 481 frames for a causal 4x VAE); explicit --frames must fit."""
+    w, h = parse_resolution(resolution) if resolution else (native.width, native.height)
+    rate = fps if fps is not None else native.fps
+    if frames is not None and duration is not None:
+        raise UsageError("give --frames or --duration, not both")
+    if duration is not None:
+        approx = VideoSpec.from_duration(w, h, duration, rate)
+        return approx.model_copy(update={"num_frames": model.snap_frames(approx.num_frames)})
+    return VideoSpec(width=w, height=h, num_frames=frames if frames is not None else native.num_frames, fps=rate)
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--resolution", help="WIDTHxHEIGHT in pixels or a name (720p); default: the preset's native")
+@click.option("--frames", type=int, help="number of frames (a causal VAE takes 1 + t*k)")
+@click.option("--duration", type=float, help="seconds (frames = round(duration x fps))")
+@click.option("--fps", type=float, help="frames per second")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="videos per forward")
+@click.option("--by", type=click.Choice(["component", "kind", "module"]), default="component", show_default=True,
+              help="rows: per component, per module kind of the DiT, or per DiT module")
+@click.option("--matmul-only", is_flag=True, help="count matmuls/convs/attention only (FlopCounterMode's view)")
+@FORMAT
+@friendly_errors
+def flops(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
+          batch: int, by: str, matmul_only: bool, fmt: str) -> None:
+    """Analytic MACs and FLOPs (= 2 x MACs) of one video through each component.
+
+    The DiT row is ONE forward (one denoising step); training and sampling multiply it.
+
+    \b
+    Example:
+      sora-compute flops sora --resolution 1920x1088 --duration 20
+      sora-compute flops dit-xl-2 --by kind
+    """
+    p = load_preset(preset)
+    video = _video_from_options(p.model, p.video, resolution, frames, duration, fps)
+    conv = MATMUL_ONLY if matmul_only else FVCORE
+    dit = count_dit(p.model, video, batch=batch, convention=conv)
+    if by == "component":
+        counts = [count_text_encoder(p.model, batch=batch, convention=conv),
+                  count_vae_encode(p.model, video, batch=batch, convention=conv), dit,
+                  count_vae_decode(p.model, video, batch=batch, convention=conv)]
+        df = pd.DataFrame({"component": [c.component for c in counts], "macs": [c.macs for c in counts],
+                           "flops": [c.flops for c in counts]})
+    elif by == "kind":
+        kinds = dit.by_kind()
+        df = pd.DataFrame({"kind": list(kinds), "macs": list(kinds.values()),
+                           "flops": [2 * v for v in kinds.values()]})
+    else:
+        df = dit.breakdown()[["module", "kind", "op", "macs", "flops"]]
+    total = df["macs"].sum()
+    df["share"] = [float(m) / float(total) if total else 0.0 for m in df["macs"]]
+    if fmt == "table":
+        click.echo(f"{p.name}: {video.width}x{video.height}, {video.num_frames} frames at {video.fps:g} fps, "
+                   f"{dit.shape['tokens']:,} video tokens, batch {batch}; MACs, FLOPs = 2 x MACs")
+        df = df.assign(macs=[f"{float(m):.4g}" for m in df["macs"]], flops=[f"{float(f):.4g}" for f in df["flops"]],
+                       share=[f"{s:.1%}" for s in df["share"]])
+    _emit(df, fmt)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/calibration"),
+              show_default=True, help="folder for the per-module table (CSV, markdown) and the record")
+@click.option("--write-record/--no-write-record", default=False,
+              help="also update the calibration record shipped in the package (sora_compute/data)")
+def calibrate(out_dir: Path, write_record: bool) -> None:
+    """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts.
+
+    \b
+    Example:
+      sora-compute calibrate --out reports/calibration
+    """
+    from sora_compute import calibrate as cal  # imports fvcore and torch.jit: only when asked
+
+    cases = cal.default_cases()
+    with click.progressbar(length=len(cases), label="profiling", file=sys.stderr) as bar:
+        result = cal.calibrate(cases, progress=lambda name: bar.update(1))
+    record_path = Path(str(resources.files("sora_compute").joinpath(cal.RECORD_PATH))) if write_record else None
+    if record_path is not None:
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+    written = cal.write_outputs(result, out_dir, record_path)
+    s = result.summary()
+    click.echo(s.assign(worst_fvcore_rel_err=s["worst_fvcore_rel_err"].map("{:.2e}".format),
+                        worst_flopcounter_rel_err=s["worst_flopcounter_rel_err"].map("{:.2e}".format)
+                        ).to_string(index=False))
+    rec = result.record()
+    click.echo(f"worst per-module relative error: fvcore {rec['worst_rel_err']['fvcore']:.2e}, "
+               f"FlopCounterMode (meta) {rec['worst_rel_err']['flopcounter']:.2e}; correction factors: none")
+    odd = result.unexpected_ops()
+    click.echo(f"ops fvcore skipped beyond the elementwise ones: {odd if odd else 'none'}")
+    click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 def main() -> None:

@@ -90,6 +90,11 @@ class VideoSpec(_Spec):
         """A single image (a video of one frame)."""
         return cls(width=width, height=height, num_frames=1)
 
+    @classmethod
+    def from_duration(cls, width: int, height: int, duration_s: float, fps: float = 24.0) -> VideoSpec:
+        """A clip of ``duration_s`` seconds at ``fps`` (num_frames = round(duration_s x fps))."""
+        return cls.model_validate({"width": width, "height": height, "duration_s": duration_s, "fps": fps})
+
     @property
     def duration_s(self) -> float:
         """Duration in seconds (num_frames / fps)."""
@@ -502,6 +507,22 @@ class ModelSpec(_Spec):
         return LatentShape(
             frames=frames, height=h, width=w, tokens_t=frames // pt, tokens_h=h // ph, tokens_w=w // pw
         )
+
+    def snap_frames(self, num_frames: int) -> int:
+        """The frame count nearest ``num_frames`` that this model accepts (ties go up): 1 + t*k for a causal
+        VAE, t*k otherwise, with latent frames divisible by the temporal patch. For duration-based queries."""
+        t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
+
+        def frames(k: int) -> int:
+            return 1 + t * k if causal else t * k
+
+        def ok(k: int) -> bool:
+            latent = 1 + k if causal else k
+            return latent >= 1 and latent % pt == 0
+
+        k0 = (num_frames - (1 if causal else 0)) // t
+        candidates = [k for k in range(max(0, k0 - 2 * pt - 1), k0 + 2 * pt + 2) if ok(k)]
+        return min((frames(k) for k in candidates), key=lambda f: (abs(f - num_frames), -f))
 
     def param_counts(self) -> dict[str, int]:
         """Parameters per component (exact ints)."""

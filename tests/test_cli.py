@@ -49,3 +49,53 @@ def test_bad_input_is_one_line_exit_2(args, needle):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_flops_json_matches_api():
+    from sora_compute import count_dit, count_vae_decode
+    from sora_compute.specs import VideoSpec
+
+    r = run("flops", "sora", "--resolution", "1920x1088", "--frames", "481", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = {row["component"]: row for row in json.loads(r.output)}
+    video = VideoSpec(width=1920, height=1088, num_frames=481)
+    assert rows["dit_forward"]["macs"] == count_dit("sora", video).macs
+    assert rows["vae_decode"]["flops"] == 2 * count_vae_decode("sora", video).macs
+
+
+def test_flops_duration_snaps_to_frames_the_vae_accepts():
+    r = run("flops", "sora", "--duration", "20", "--fps", "24")
+    assert r.exit_code == 0 and "481 frames" in r.output  # 480 -> 1 + 4 * 120
+
+
+def test_flops_by_kind_and_module():
+    r = run("flops", "dit-xl-2", "--by", "kind", "--format", "csv")
+    assert r.exit_code == 0 and r.output.splitlines()[0] == "kind,macs,flops,share"
+    r = run("flops", "dit-s-8", "--by", "module", "--format", "json")
+    assert any(row["module"] == "blocks.11.mlp.fc2" for row in json.loads(r.output))
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["flops", "sora", "--resolution", "1920x1080"], "height=1080 is not divisible"),
+    (["flops", "sora", "--resolution", "huge"], "resolution: expected WIDTHxHEIGHT"),
+    (["flops", "sora", "--frames", "240"], "1 + 4k frames"),
+    (["flops", "sora", "--frames", "-1"], "num_frames"),
+    (["flops", "sora", "--frames", "5", "--duration", "2"], "not both"),
+    (["flops", "sora", "--batch", "0"], "batch"),
+])
+def test_flops_bad_input_is_one_line_exit_2(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_calibrate_writes_table_and_prints_worst_error(tmp_path):
+    r = run("calibrate", "--out", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert "worst per-module relative error: fvcore 0.00e+00" in r.output
+    table = (tmp_path / "calibration_modules.csv").read_text().splitlines()
+    assert table[0].startswith("case,component,module,analytic_macs,fvcore_macs,fvcore_rel_err")
+    assert len(table) > 500
+    record = json.loads((tmp_path / "calibration.json").read_text())
+    assert record["worst_rel_err"] == {"fvcore": 0.0, "flopcounter": 0.0}

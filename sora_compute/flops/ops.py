@@ -71,17 +71,17 @@ def as_number(x: Any) -> Number:
 
 def linear_macs(tokens: Number, fan_in: Number, fan_out: Number) -> Number:
     """nn.Linear on ``tokens`` rows: tokens * fan_in * fan_out."""
-    return tokens * fan_in * fan_out
+    return fan_in * fan_out * tokens  # scalars first: one array multiply in sweeps
 
 
 def conv_macs(batch: Number, out_positions: Number, c_in: Number, c_out: Number, kernel_volume: Number) -> Number:
     """Convolution: batch * out_positions * c_in * c_out * prod(kernel)."""
-    return batch * out_positions * c_in * c_out * kernel_volume
+    return c_in * c_out * kernel_volume * batch * out_positions
 
 
 def attention_macs(groups: Number, heads: Number, q_len: Number, k_len: Number, head_dim: Number) -> Number:
     """SDPA core: scores Q K^T plus weighted sum A V = 2 * groups * heads * q_len * k_len * head_dim."""
-    return 2 * groups * heads * q_len * k_len * head_dim
+    return 2 * heads * head_dim * groups * q_len * k_len
 
 
 def layer_norm_macs(numel: Number, affine: bool, convention: CountingConvention = FVCORE) -> Number:

@@ -22,21 +22,29 @@ from sora_compute.specs import VAESpec
 
 __all__ = ["conv3d", "resnet_block", "attention_block", "mid_block", "upsample", "encoder_terms", "decoder_terms"]
 
-Shape = tuple[Number, Number, Number]
+class Shape(tuple[Number, Number, Number]):
+    """(T, H, W) of one sample, with ``positions`` = T * H * W computed once (it is an array in sweeps)."""
+
+    positions: Number
+
+    def __new__(cls, dims: tuple[Number, Number, Number]) -> Shape:
+        obj = super().__new__(cls, dims)
+        obj.positions = dims[0] * dims[1] * dims[2]
+        return obj
 
 
 def conv3d(path: str, B: Number, shape: Shape, c_in: int, c_out: int, kernel: tuple[int, int, int],
            stride: tuple[int, int, int] = (1, 1, 1), kind: str = "conv") -> tuple[Term, Shape]:
     """Conv: B * T'H'W' * c_in * c_out * kt*kh*kw, with T' = (T - 1) // st + 1 (same for H, W)."""
-    T, H, W = shape
-    out = ((T - 1) // stride[0] + 1, (H - 1) // stride[1] + 1, (W - 1) // stride[2] + 1)
+    if stride != (1, 1, 1):
+        T, H, W = shape
+        shape = Shape(((T - 1) // stride[0] + 1, (H - 1) // stride[1] + 1, (W - 1) // stride[2] + 1))
     volume = kernel[0] * kernel[1] * kernel[2]
-    return Term(path, kind, "conv3d", conv_macs(B, out[0] * out[1] * out[2], c_in, c_out, volume)), out
+    return Term(path, kind, "conv3d", conv_macs(B, shape.positions, c_in, c_out, volume)), shape
 
 
 def _group_norm(path: str, B: Number, c: int, shape: Shape, conv: CountingConvention) -> Term:
-    T, H, W = shape
-    return Term(path, "norm", "group_norm", group_norm_macs(B * c * T * H * W, True, conv))
+    return Term(path, "norm", "group_norm", group_norm_macs(c * B * shape.positions, True, conv))
 
 
 def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec,
@@ -55,8 +63,7 @@ def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, sp
 
 def attention_block(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
     """Single-head attention over n = T*H*W positions: GroupNorm, 4 n c^2 (q, k, v, proj), 2 n^2 c core."""
-    T, H, W = shape
-    n = T * H * W
+    n = shape.positions
     terms = [_group_norm(f"{prefix}.norm", B, c, shape, conv)]
     terms += [Term(f"{prefix}.{name}", "vae_attention", "linear", linear_macs(B * n, c, c)) for name in "qkv"]
     terms.append(Term(prefix, "vae_attention", "sdpa", attention_macs(B, 1, n, n, c)))
@@ -77,17 +84,17 @@ def upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, spec:
     T, H, W = shape
     if temporal:
         T = 1 + 2 * (T - 1) if spec.causal else 2 * T
-    out = (T, 2 * H, 2 * W)
-    terms = [Term(prefix, "resample", "upsample", upsample_nearest_macs(B * c * out[0] * out[1] * out[2], conv))]
+    out = Shape((T, 2 * H, 2 * W))
+    terms = [Term(prefix, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv))]
     terms.append(conv3d(f"{prefix}.conv.conv", B, out, c, c, spec.conv_kernel, kind="resample")[0])
     return terms, out
 
 
-def encoder_terms(spec: VAESpec, shape: Shape, batch: Number = 1, convention: CountingConvention = FVCORE
-                  ) -> list[Term]:
+def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], batch: Number = 1,
+                  convention: CountingConvention = FVCORE) -> list[Term]:
     """Encoder of a (T, H, W) video, paths relative to ``VAE3D.encoder``."""
     B, k, chans = batch, spec.conv_kernel, spec.block_out_channels
-    t, shape = conv3d("conv_in.conv", B, shape, spec.in_channels, chans[0], k)
+    t, shape = conv3d("conv_in.conv", B, Shape(video_shape), spec.in_channels, chans[0], k)
     terms, c_prev = [t], chans[0]
     for i, c in enumerate(chans):
         for j in range(spec.layers_per_block):
@@ -104,12 +111,12 @@ def encoder_terms(spec: VAESpec, shape: Shape, batch: Number = 1, convention: Co
     return terms
 
 
-def decoder_terms(spec: VAESpec, latent_shape: Shape, batch: Number = 1, convention: CountingConvention = FVCORE
-                  ) -> list[Term]:
+def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], batch: Number = 1,
+                  convention: CountingConvention = FVCORE) -> list[Term]:
     """Decoder of a (T', H', W') latent, paths relative to ``VAE3D.decoder``."""
     B, k = batch, spec.conv_kernel
     chans = tuple(reversed(spec.block_out_channels))
-    shape = latent_shape
+    shape = Shape(latent_shape)
     terms = [conv3d("conv_in.conv", B, shape, spec.latent_channels, chans[0], k)[0]]
     terms += mid_block("mid", B, shape, chans[0], spec, convention)
     c_prev = chans[0]
