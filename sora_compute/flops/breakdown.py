@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sora_compute.flops.ops import CountingConvention, Number
+from sora_compute.flops.ops import (
+    CountingConvention,
+    Number,
+    attention_elements,
+    attention_macs,
+    layer_norm_macs,
+    linear_elements,
+    linear_macs,
+    rms_norm_macs,
+)
 
-__all__ = ["Term", "Count"]
+__all__ = ["Term", "Count", "linear_term", "attention_term", "norm_term"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Term:
     op: str  # the operator counted: linear, conv3d, sdpa, layer_norm, group_norm, rms_norm, upsample
     macs: Number  # per instance
     blocks: range | None = None
+    elements: Number = 0  # minimum memory traffic per instance, in tensor elements (x bytes per element)
 
     @property
     def instances(self) -> int:
@@ -76,6 +86,14 @@ class Count:
     def flops(self) -> Number:
         return 2 * self.macs
 
+    @property
+    def elements(self) -> Number:
+        """Minimum memory traffic of all terms, in tensor elements (multiply by bytes per element)."""
+        total: Number = 0
+        for t in self.terms:
+            total = total + t.elements * t.instances
+        return total
+
     def by_kind(self) -> dict[str, Number]:
         """MACs summed per module kind (attention, mlp, ...)."""
         out: dict[str, Number] = {}
@@ -120,3 +138,25 @@ class Count:
 
 def concat_terms(*groups: Iterable[Term]) -> tuple[Term, ...]:
     return tuple(t for g in groups for t in g)
+
+
+# Term factories: one per operator, each filling in MACs and minimum memory traffic together.
+
+def linear_term(path: str, kind: str, tokens: Number, fan_in: int, fan_out: int, blocks: range | None = None) -> Term:
+    """nn.Linear over ``tokens`` rows."""
+    return Term(path, kind, "linear", linear_macs(tokens, fan_in, fan_out), blocks,
+                linear_elements(tokens, fan_in, fan_out))
+
+
+def attention_term(path: str, kind: str, groups: Number, heads: int, q_len: Number, k_len: Number, head_dim: int,
+                   blocks: range | None = None) -> Term:
+    """scaled_dot_product_attention core (scores and weighted sum) of ``groups`` independent sequences."""
+    return Term(path, kind, "sdpa", attention_macs(groups, heads, q_len, k_len, head_dim), blocks,
+                attention_elements(groups, heads, q_len, k_len, head_dim))
+
+
+def norm_term(path: str, op: str, numel: Number, affine: bool, convention: CountingConvention,
+              blocks: range | None = None) -> Term:
+    """layer_norm / group_norm / rms_norm over ``numel`` elements (reads and writes each once)."""
+    macs = rms_norm_macs(numel, affine, convention) if op == "rms_norm" else layer_norm_macs(numel, affine, convention)
+    return Term(path, "norm", op, macs, blocks, 2 * numel)

@@ -6,16 +6,8 @@ size, h heads, m MLP width, p = pt*ph*pw patch volume, C latent channels.
 
 from __future__ import annotations
 
-from sora_compute.flops.breakdown import Term
-from sora_compute.flops.ops import (
-    FVCORE,
-    CountingConvention,
-    Number,
-    attention_macs,
-    conv_macs,
-    layer_norm_macs,
-    linear_macs,
-)
+from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
+from sora_compute.flops.ops import FVCORE, CountingConvention, Number, conv_elements, conv_macs
 from sora_compute.specs import DiTSpec
 
 __all__ = [
@@ -27,49 +19,46 @@ __all__ = [
     "cross_attention",
     "mlp",
     "final_layer",
+    "dit_block",
     "dit_terms",
 ]
 
 
 def patch_embed(B: Number, N: Number, C: int, d: int, p: int) -> list[Term]:
     """Conv3d, kernel = stride = patch: B * N * C * d * p."""
-    return [Term("x_embedder.proj", "patch_embed", "conv3d", conv_macs(B, N, C, d, p))]
+    macs = conv_macs(B, N, C, d, p)
+    return [Term("x_embedder.proj", "patch_embed", "conv3d", macs, None, conv_elements(B, N * p, N, C, d, p))]
 
 
 def timestep_embedder(B: Number, d: int, f: int) -> list[Term]:
     """Sinusoidal features (f) -> Linear(f, d) -> SiLU -> Linear(d, d): B * (f d + d^2)."""
-    return [
-        Term("t_embedder.mlp.0", "timestep_embed", "linear", linear_macs(B, f, d)),
-        Term("t_embedder.mlp.2", "timestep_embed", "linear", linear_macs(B, d, d)),
-    ]
+    return [linear_term("t_embedder.mlp.0", "timestep_embed", B, f, d),
+            linear_term("t_embedder.mlp.2", "timestep_embed", B, d, d)]
 
 
 def caption_projection(B: Number, L: Number, text_dim: int, d: int) -> list[Term]:
     """Text features -> Linear(text_dim, d) -> GELU -> Linear(d, d): B L (text_dim d + d^2)."""
-    return [
-        Term("y_embedder.fc1", "text_proj", "linear", linear_macs(B * L, text_dim, d)),
-        Term("y_embedder.fc2", "text_proj", "linear", linear_macs(B * L, d, d)),
-    ]
+    return [linear_term("y_embedder.fc1", "text_proj", B * L, text_dim, d),
+            linear_term("y_embedder.fc2", "text_proj", B * L, d, d)]
 
 
 def adaln_modulation(prefix: str, B: Number, d: int, chunks: int, blocks: range | None = None) -> list[Term]:
     """SiLU -> Linear(d, chunks d) on the conditioning vector: B * d * chunks * d."""
-    return [Term(f"{prefix}.adaLN_modulation.1", "adaln", "linear", linear_macs(B, d, chunks * d), blocks)]
+    return [linear_term(f"{prefix}.adaLN_modulation.1", "adaln", B, d, chunks * d, blocks)]
 
 
-def self_attention(
-    prefix: str, B: Number, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None
-) -> list[Term]:
-    """qkv projection 3 d^2, core 2 seq^2 d per group, output projection d^2 per token.
+def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None
+                   ) -> list[Term]:
+    """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group.
 
-    Tokens = groups * seq / B per sample: full attention has one group of N (+L) per sample;
-    spatial attention T groups of H*W; temporal attention H*W groups of T.
+    Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W;
+    temporal attention H*W groups of T.
     """
     tokens = groups * seq
     return [
-        Term(f"{prefix}.attn.qkv", "attention_proj", "linear", linear_macs(tokens, d, 3 * d), blocks),
-        Term(f"{prefix}.attn", "attention", "sdpa", attention_macs(groups, h, seq, seq, d // h), blocks),
-        Term(f"{prefix}.attn.proj", "attention_proj", "linear", linear_macs(tokens, d, d), blocks),
+        linear_term(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks),
+        attention_term(f"{prefix}.attn", "attention", groups, h, seq, seq, d // h, blocks),
+        linear_term(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks),
     ]
 
 
@@ -77,32 +66,30 @@ def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int
                     ) -> list[Term]:
     """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
     return [
-        Term(f"{prefix}.cross_attn.q", "cross_attention", "linear", linear_macs(B * N, d, d), blocks),
-        Term(f"{prefix}.cross_attn.kv", "cross_attention", "linear", linear_macs(B * L, d, 2 * d), blocks),
-        Term(f"{prefix}.cross_attn", "cross_attention", "sdpa", attention_macs(B, h, N, L, d // h), blocks),
-        Term(f"{prefix}.cross_attn.proj", "cross_attention", "linear", linear_macs(B * N, d, d), blocks),
+        linear_term(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks),
+        linear_term(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks),
+        attention_term(f"{prefix}.cross_attn", "cross_attention", B, h, N, L, d // h, blocks),
+        linear_term(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks),
     ]
 
 
 def mlp(prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None) -> list[Term]:
     """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token."""
-    return [
-        Term(f"{prefix}.mlp.fc1", "mlp", "linear", linear_macs(tokens, d, m), blocks),
-        Term(f"{prefix}.mlp.fc2", "mlp", "linear", linear_macs(tokens, m, d), blocks),
-    ]
+    return [linear_term(f"{prefix}.mlp.fc1", "mlp", tokens, d, m, blocks),
+            linear_term(f"{prefix}.mlp.fc2", "mlp", tokens, m, d, blocks)]
 
 
 def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: range | None = None) -> Term:
     """LayerNorm without affine (adaLN supplies scale and shift): 4 per element under fvcore's rule."""
-    return Term(path, "norm", "layer_norm", layer_norm_macs(tokens * d, affine=False, convention=conv), blocks)
+    return norm_term(path, "layer_norm", d * tokens, False, conv, blocks)
 
 
 def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: CountingConvention) -> list[Term]:
     """adaLN (2 d^2), LayerNorm, Linear(d, p * c_out) per token."""
     return [
-        Term("final_layer.adaLN_modulation.1", "final_layer", "linear", linear_macs(B, d, 2 * d)),
+        linear_term("final_layer.adaLN_modulation.1", "final_layer", B, d, 2 * d),
         _norm("final_layer.norm_final", B * N, d, conv),
-        Term("final_layer.linear", "final_layer", "linear", linear_macs(B * N, d, p * c_out)),
+        linear_term("final_layer.linear", "final_layer", B * N, d, p * c_out),
     ]
 
 
@@ -125,7 +112,7 @@ def dit_block(
     # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
     terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks)
     terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks))
-    terms += self_attention(pre, B, groups, seq, d, h, blocks)
+    terms += self_attention(pre, groups, seq, d, h, blocks)
     if spec.conditioning == "cross_attention":
         terms += cross_attention(pre, B, N, L, d, h, blocks)
     terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks))

@@ -40,6 +40,9 @@ __all__ = [
     "rms_norm_macs",
     "upsample_nearest_macs",
     "as_number",
+    "linear_elements",
+    "conv_elements",
+    "attention_elements",
 ]
 
 Number: TypeAlias = Any  # int (exact) or np.ndarray of float64 (vectorised)
@@ -102,3 +105,21 @@ def rms_norm_macs(numel: Number, affine: bool = True, convention: CountingConven
 def upsample_nearest_macs(out_numel: Number, convention: CountingConvention = FVCORE) -> Number:
     """Nearest-neighbour up-sampling: 1 per output element, when the convention counts resampling."""
     return out_numel if convention.resampling else 0 * out_numel
+
+
+# Minimum memory traffic (elements read + written once; multiply by bytes per element), for rooflines.
+
+def linear_elements(tokens: Number, fan_in: Number, fan_out: Number) -> Number:
+    """Input tokens x fan_in + weight fan_in x fan_out + output tokens x fan_out."""
+    return fan_in * tokens + fan_in * fan_out + fan_out * tokens
+
+
+def conv_elements(batch: Number, in_positions: Number, out_positions: Number, c_in: Number, c_out: Number,
+                  kernel_volume: Number) -> Number:
+    """Input activations + weights + output activations."""
+    return c_in * batch * in_positions + c_in * c_out * kernel_volume + c_out * batch * out_positions
+
+
+def attention_elements(groups: Number, heads: Number, q_len: Number, k_len: Number, head_dim: Number) -> Number:
+    """Fused (flash) attention reads Q, K, V and writes O; the score matrix never leaves on-chip memory."""
+    return 2 * heads * head_dim * groups * (q_len + k_len)

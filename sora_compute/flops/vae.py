@@ -7,15 +7,13 @@ Shapes are (T, H, W) per sample; B is the batch. A kt x 3 x 3 convolution with s
 
 from __future__ import annotations
 
-from sora_compute.flops.breakdown import Term
+from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
 from sora_compute.flops.ops import (
     FVCORE,
     CountingConvention,
     Number,
-    attention_macs,
+    conv_elements,
     conv_macs,
-    group_norm_macs,
-    linear_macs,
     upsample_nearest_macs,
 )
 from sora_compute.specs import VAESpec
@@ -36,15 +34,17 @@ class Shape(tuple[Number, Number, Number]):
 def conv3d(path: str, B: Number, shape: Shape, c_in: int, c_out: int, kernel: tuple[int, int, int],
            stride: tuple[int, int, int] = (1, 1, 1), kind: str = "conv") -> tuple[Term, Shape]:
     """Conv: B * T'H'W' * c_in * c_out * kt*kh*kw, with T' = (T - 1) // st + 1 (same for H, W)."""
+    out = shape
     if stride != (1, 1, 1):
         T, H, W = shape
-        shape = Shape(((T - 1) // stride[0] + 1, (H - 1) // stride[1] + 1, (W - 1) // stride[2] + 1))
+        out = Shape(((T - 1) // stride[0] + 1, (H - 1) // stride[1] + 1, (W - 1) // stride[2] + 1))
     volume = kernel[0] * kernel[1] * kernel[2]
-    return Term(path, kind, "conv3d", conv_macs(B, shape.positions, c_in, c_out, volume)), shape
+    elements = conv_elements(B, shape.positions, out.positions, c_in, c_out, volume)
+    return Term(path, kind, "conv3d", conv_macs(B, out.positions, c_in, c_out, volume), None, elements), out
 
 
 def _group_norm(path: str, B: Number, c: int, shape: Shape, conv: CountingConvention) -> Term:
-    return Term(path, "norm", "group_norm", group_norm_macs(c * B * shape.positions, True, conv))
+    return norm_term(path, "group_norm", c * B * shape.positions, True, conv)
 
 
 def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec,
@@ -65,9 +65,9 @@ def attention_block(prefix: str, B: Number, shape: Shape, c: int, conv: Counting
     """Single-head attention over n = T*H*W positions: GroupNorm, 4 n c^2 (q, k, v, proj), 2 n^2 c core."""
     n = shape.positions
     terms = [_group_norm(f"{prefix}.norm", B, c, shape, conv)]
-    terms += [Term(f"{prefix}.{name}", "vae_attention", "linear", linear_macs(B * n, c, c)) for name in "qkv"]
-    terms.append(Term(prefix, "vae_attention", "sdpa", attention_macs(B, 1, n, n, c)))
-    terms.append(Term(f"{prefix}.proj", "vae_attention", "linear", linear_macs(B * n, c, c)))
+    terms += [linear_term(f"{prefix}.{name}", "vae_attention", B * n, c, c) for name in "qkv"]
+    terms.append(attention_term(prefix, "vae_attention", B, 1, n, n, c))
+    terms.append(linear_term(f"{prefix}.proj", "vae_attention", B * n, c, c))
     return terms
 
 
@@ -85,7 +85,8 @@ def upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, spec:
     if temporal:
         T = 1 + 2 * (T - 1) if spec.causal else 2 * T
     out = Shape((T, 2 * H, 2 * W))
-    terms = [Term(prefix, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv))]
+    moved = c * B * (shape.positions + out.positions)
+    terms = [Term(prefix, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None, moved)]
     terms.append(conv3d(f"{prefix}.conv.conv", B, out, c, c, spec.conv_kernel, kind="resample")[0])
     return terms, out
 
