@@ -12,8 +12,9 @@ The closed-form parameter counts here describe exactly the modules built by
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
@@ -508,21 +509,16 @@ class ModelSpec(_Spec):
             frames=frames, height=h, width=w, tokens_t=frames // pt, tokens_h=h // ph, tokens_w=w // pw
         )
 
-    def snap_frames(self, num_frames: int) -> int:
+    def snap_frames(self, num_frames: Any) -> Any:
         """The frame count nearest ``num_frames`` that this model accepts (ties go up): 1 + t*k for a causal
-        VAE, t*k otherwise, with latent frames divisible by the temporal patch. For duration-based queries."""
+        VAE, t*k otherwise, with latent frames a multiple of the temporal patch pt (at least pt).
+        For duration-based queries; takes an int (returns an int) or a numpy array (returns float64)."""
         t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
-
-        def frames(k: int) -> int:
-            return 1 + t * k if causal else t * k
-
-        def ok(k: int) -> bool:
-            latent = 1 + k if causal else k
-            return latent >= 1 and latent % pt == 0
-
-        k0 = (num_frames - (1 if causal else 0)) // t
-        candidates = [k for k in range(max(0, k0 - 2 * pt - 1), k0 + 2 * pt + 2) if ok(k)]
-        return min((frames(k) for k in candidates), key=lambda f: (abs(f - num_frames), -f))
+        f = np.asarray(num_frames, dtype=np.float64)
+        latent = (f - 1) / t + 1 if causal else f / t
+        latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
+        frames = 1 + t * (latent - 1) if causal else t * latent
+        return int(frames) if np.ndim(num_frames) == 0 else frames
 
     def param_counts(self) -> dict[str, int]:
         """Parameters per component (exact ints)."""

@@ -1,0 +1,179 @@
+"""Which assumptions move a training estimate, and where published Sora estimates land under our model.
+
+``sensitivity`` varies one assumption at a time (low / high around the scenario's base) and reports
+the multiple of GPT-3 175B each gives: the data of a tornado chart. ``published_estimates`` puts
+the published Sora figures (../shared/anchors.md) next to ours and says what each would imply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sora_compute.hardware import load_gpu
+from sora_compute.project import (
+    GPT3_PAPER_FLOPS,
+    DataBucket,
+    TrainingEstimate,
+    TrainingScenario,
+    TrainingStage,
+    estimate_training,
+    six_nd,
+)
+from sora_compute.specs import DiTSpec
+
+__all__ = ["Variation", "sora_variations", "sensitivity", "Published", "published_estimates", "PUBLISHED"]
+
+
+@dataclass(frozen=True)
+class Variation:
+    """One assumption and how to move it: ``apply(scenario, "low" | "high")`` returns the varied scenario."""
+
+    assumption: str
+    base: str
+    low: str
+    high: str
+    apply: Callable[[TrainingScenario, str], TrainingScenario]
+
+
+def _with_dit(sc: TrainingScenario, **update: object) -> TrainingScenario:
+    dit = DiTSpec.model_validate({**sc.model.dit.model_dump(), **update})
+    return sc.with_model(sc.model.model_copy(update={"dit": dit}))
+
+
+def _map_stage(sc: TrainingScenario, stage: str, fn: Callable[[TrainingStage], TrainingStage]) -> TrainingScenario:
+    if stage not in {s.name for s in sc.stages}:
+        raise KeyError(f"scenario {sc.name!r} has no stage {stage!r}")
+    return sc.model_copy(update={"stages": tuple(fn(s) if s.name == stage else s for s in sc.stages)})
+
+
+def _map_buckets(sc: TrainingScenario, stage: str, **update: object) -> TrainingScenario:
+    def fn(s: TrainingStage) -> TrainingStage:
+        buckets = tuple(DataBucket.model_validate({**b.model_dump(), **update}) for b in s.buckets)
+        return s.model_copy(update={"buckets": buckets})
+    return _map_stage(sc, stage, fn)
+
+
+def _scale_stage(sc: TrainingScenario, stage: str, field: str, factor: float) -> TrainingScenario:
+    return _map_stage(sc, stage, lambda s: s.model_copy(update={field: getattr(s, field) * factor}))
+
+
+def _with_vae(sc: TrainingScenario, **update: object) -> TrainingScenario:
+    vae = sc.model.vae.model_copy(update=update)
+    return sc.with_model(sc.model.model_copy(update={"vae": vae}))
+
+
+def sora_variations(stage: str = "video-720p-10s") -> list[Variation]:
+    """Low/high alternatives for the assumptions of the ``sora`` scenario (its last stage dominates)."""
+    return [
+        Variation("DiT size", "11.9B (32 x 4096)", "4.6B (28 x 3072)", "30.1B (48 x 5120)",
+                  lambda sc, w: _with_dit(sc, **({"depth": 28, "hidden_size": 3072, "num_heads": 24} if w == "low"
+                                                 else {"depth": 48, "hidden_size": 5120, "num_heads": 40}))),
+        Variation("clip length, main stage", "10 s (1080p share 5 s)", "5 s", "20 s",
+                  lambda sc, w: _map_buckets(sc, stage, duration_s=5.0 if w == "low" else 20.0)),
+        Variation("resolution, main stage", "1280x720 (10% 1920x1088)", "848x480", "1920x1088",
+                  lambda sc, w: _map_buckets(sc, stage, **({"width": 848, "height": 480} if w == "low"
+                                                           else {"width": 1920, "height": 1088}))),
+        Variation("clips, main stage", "8M", "4M", "16M",
+                  lambda sc, w: _scale_stage(sc, stage, "videos", 0.5 if w == "low" else 2.0)),
+        Variation("epochs, main stage", "3", "1", "5",
+                  lambda sc, w: _scale_stage(sc, stage, "epochs", 1 / 3 if w == "low" else 5 / 3)),
+        Variation("VAE temporal compression", "4x", "8x (half the tokens)", "2x (twice the tokens)",
+                  lambda sc, w: _with_vae(sc, temporal_compression=8 if w == "low" else 2)),
+        Variation("latents and text", "pre-computed", "pre-computed", "encoded on the fly",
+                  lambda sc, w: sc if w == "low" else sc.model_copy(update={"vae_on_the_fly": True,
+                                                                            "text_on_the_fly": True})),
+        Variation("clips, low-res video stage", "50M x 2 epochs", "25M", "100M",
+                  lambda sc, w: _scale_stage(sc, "video-480p-4s", "videos", 0.5 if w == "low" else 2.0)),
+    ]
+
+
+def sensitivity(scenario: TrainingScenario | str = "sora", variations: list[Variation] | None = None
+                ) -> pd.DataFrame:
+    """One row per assumption: the GPT-3 multiple at its low and high value, with the base, sorted by swing."""
+    from sora_compute.project import load_scenario
+
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    base = estimate_training(sc).gpt3_multiple
+    rows = []
+    for v in variations if variations is not None else sora_variations():
+        low, high = (estimate_training(v.apply(sc, w)).gpt3_multiple for w in ("low", "high"))
+        rows.append({"assumption": v.assumption, "base": v.base, "low": v.low, "high": v.high,
+                     "multiple_low": low, "multiple_base": base, "multiple_high": high,
+                     "swing": abs(high - low)})
+    return pd.DataFrame(rows).sort_values("swing", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published estimate: either FLOPs, or a fleet (GPUs x days) that ``published_estimates`` converts."""
+
+    source: str
+    basis: str
+    flops: float | None = None
+    gpus: int = 0
+    gpu: str = "h100-sxm"
+    days: float = 0.0
+
+    def total_flops(self, mfu: float) -> float:
+        if self.flops is not None:
+            return self.flops
+        return self.gpus * load_gpu(self.gpu).peak_flops("bf16") * mfu * self.days * 86400
+
+
+# Published estimates of Sora's training compute (see ../shared/anchors.md for the sources).
+PUBLISHED = [
+    Published("seed report", "~8.2x GPT-3 175B per training run (assumptions not published)",
+              flops=8.2 * GPT3_PAPER_FLOPS),
+    Published("China Galaxy Securities (brokerage)", "assumed 30B-parameter model; 8.4e23 FLOPs = 2.7x GPT-3",
+              flops=8.4e23),
+    Published("Factorial Funds (2024), low", "4,200 H100 for one month", gpus=4200, days=30),
+    Published("Factorial Funds (2024), high", "10,500 H100 for one month", gpus=10500, days=30),
+]
+
+
+def published_estimates(estimate: TrainingEstimate | None = None, mfu: float = 0.4) -> pd.DataFrame:
+    """Each published estimate as FLOPs and a GPT-3 multiple (GPU-month figures at ``mfu``), and what it
+    implies against our scenario: the ratio to our estimate and the 6·N·D reading of each figure."""
+    est = estimate if estimate is not None else estimate_training("sora")
+    attention_share = _attention_share(est)
+    rows = []
+    for p in PUBLISHED:
+        flops = p.total_flops(mfu)
+        ratio = flops / est.model_flops
+        tokens_30b = flops / six_nd(30e9, 1)  # tokens a 30B model would see if the figure were 6·N·D
+        rows.append({
+            "source": p.source, "basis": p.basis, "flops": flops, "gpt3_multiple": flops / GPT3_PAPER_FLOPS,
+            "ratio_to_ours": ratio, "reading": _reading(p.source, ratio, est, tokens_30b, attention_share, mfu),
+        })
+    rows.append({"source": "sora-compute, 6·N·D of our scenario", "basis": "parameters x tokens, no attention term",
+                 "flops": est.six_nd_flops, "gpt3_multiple": est.six_nd_flops / GPT3_PAPER_FLOPS,
+                 "ratio_to_ours": est.six_nd_flops / est.model_flops,
+                 "reading": f"ignoring attention drops {1 - est.six_nd_flops / est.model_flops:.0%} of our count: "
+                            f"attention is {attention_share:.0%} of the main-stage forward"})
+    return pd.DataFrame(rows)
+
+
+def _attention_share(est: TrainingEstimate) -> float:
+    """Share of the DiT forward spent in the attention core at the scenario's dominant bucket."""
+    from sora_compute.flops import MATMUL_ONLY, count_dit
+
+    top = est.table.sort_values("model_flops", ascending=False).iloc[0]
+    bucket = DataBucket(width=int(top["width"]), height=int(top["height"]), num_frames=int(top["num_frames"]),
+                        fps=float(top["fps"]))
+    c = count_dit(est.scenario.model, bucket.video(est.scenario.model), convention=MATMUL_ONLY)
+    sdpa = sum(t.total_macs for t in c.terms if t.op == "sdpa")
+    return float(sdpa) / float(c.macs)
+
+
+def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float, attention: float,
+             mfu: float) -> str:
+    if source.startswith("seed"):
+        return f"our base scenario lands at {est.gpt3_multiple:.2f}x: the written assumptions reproduce it"
+    if source.startswith("China Galaxy"):
+        return (f"{ratio:.2f}x our count; as 6·N·D for 30B parameters it is {tokens_30b:.2g} tokens, and a 6·N·D "
+                f"count leaves out attention ({attention:.0%} of a 720p 10 s forward at 219,600 tokens)")
+    return (f"{ratio:.1f}x our count at MFU {mfu:.0%}: one month of that fleet buys {ratio:.1f}x our data plan "
+            f"(more clips or epochs, longer or sharper video) or covers research runs beyond the final one")
