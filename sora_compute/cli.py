@@ -18,8 +18,21 @@ from pydantic import ValidationError
 
 from sora_compute import __version__
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
+from sora_compute.hardware import UnknownGPUError, gpu_catalog
 from sora_compute.presets import UnknownPresetError, all_presets, load_preset
+from sora_compute.project import (
+    Cluster,
+    InferenceSettings,
+    UnknownScenarioError,
+    estimate_inference,
+    estimate_training,
+    load_scenario,
+    plan_cluster,
+    plan_serving,
+)
+from sora_compute.sensitivity import published_estimates, sensitivity
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +60,7 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ValidationError as e:
             raise UsageError(_one_line(e)) from None
-        except (UnknownPresetError, VideoShapeError) as e:
+        except (UnknownPresetError, UnknownGPUError, UnknownScenarioError, VideoShapeError) as e:
             raise UsageError(str(e)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -265,6 +278,118 @@ def calibrate(out_dir: Path, write_record: bool) -> None:
     odd = result.unexpected_ops()
     click.echo(f"ops fvcore skipped beyond the elementwise ones: {odd if odd else 'none'}")
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+@FORMAT
+def gpus(fmt: str) -> None:
+    """List the GPU catalog: dense BF16/FP8 TFLOP/s, memory, bandwidth, power, assumed price, source.
+
+    \b
+    Example:
+      sora-compute gpus --format csv
+    """
+    df = gpu_catalog()
+    if fmt == "table":
+        df = df[["key", "bf16_tflops", "fp8_tflops", "hbm_gb", "hbm_tbps", "scale_up_gbps", "tdp_w",
+                 "price_usd_per_hour", "default_mfu"]]
+    _emit(df, fmt)
+
+
+def _gpu_list(text: str) -> list[str]:
+    return [g.strip() for g in text.split(",") if g.strip()]
+
+
+@cli.command()
+@click.argument("scenario", default="sora")
+@click.option("--gpu", "gpu_list", default="h100-sxm,h200,b200", show_default=True,
+              help="comma-separated GPU types for the cluster plans (see `sora-compute gpus`)")
+@click.option("--gpus", "count", type=click.IntRange(min=1), default=4096, show_default=True, help="GPUs per cluster")
+@click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--price", type=click.FloatRange(0, min_open=True), help="USD per GPU-hour (default: catalog)")
+@click.option("--pue", type=click.FloatRange(min=1), default=1.2, show_default=True, help="datacentre PUE")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True, help="sampling steps")
+@click.option("--cfg/--no-cfg", default=True, show_default=True, help="classifier-free guidance (2 DiT passes)")
+@FORMAT
+@friendly_errors
+def estimate(scenario: str, gpu_list: str, count: int, mfu: float | None, price: float | None, pue: float,
+             steps: int, cfg: bool, fmt: str) -> None:
+    """Capacity estimate of a training scenario: training compute and its GPT-3 multiple, cluster
+    time/cost/energy, inference cost per video and per minute, and what moves the estimate.
+
+    \b
+    Example:
+      sora-compute estimate sora --gpu h100-sxm,b200 --gpus 4096 --mfu 0.4
+    """
+    sc = load_scenario(scenario)
+    est = estimate_training(sc)
+    clusters = [Cluster(gpu=g, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue) for g in _gpu_list(gpu_list)]
+    plans = [plan_cluster(est, c) for c in clusters]
+    preset = load_preset(sc.model.name)
+    inf = estimate_inference(preset, settings=InferenceSettings(steps=steps, cfg=cfg))
+    serving = [plan_serving(inf, c.gpu, gpus_per_video=1, mfu=mfu) for c in clusters]
+    sens = sensitivity(sc)
+    published = published_estimates(est)
+    if fmt != "table":
+        payload = {
+            "scenario": sc.name, "training": est.summary(), "stages": est.by_stage().to_dict(orient="records"),
+            "clusters": [p.summary() for p in plans],
+            "inference": {"flops_per_video": inf.flops_per_video, "flops_per_minute": inf.flops_per_minute,
+                          "flops_per_1k_videos": inf.flops_per_1k_videos,
+                          "by_component": inf.flops_by_component, "serving": [s.summary() for s in serving]},
+            "sensitivity": sens.to_dict(orient="records"),
+            "published": published.drop(columns=["reading"]).to_dict(orient="records"),
+            "assumptions": sc.assumptions, "units": "FLOPs (= 2 x MACs)",
+        }
+        if fmt == "json":
+            click.echo(pd.Series(payload).to_json(indent=2))
+        else:
+            _emit(pd.DataFrame([p.summary() for p in plans]), "csv")
+        return
+    m = sc.model
+    click.echo(f"== {sc.name}: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters "
+               f"({m.dit.depth} x {m.dit.hidden_size}), {m.dit.conditioning}, {m.dit.attention_layout} attention")
+    click.echo("\nTraining compute (FLOPs = 2 x MACs; model FLOPs = 3 x DiT forward per sample):")
+    st = est.by_stage()
+    click.echo(pd.DataFrame({"stage": st["stage"], "samples": [fmt_sci(x) for x in st["samples"]],
+                             "model FLOPs": [fmt_sci(x) for x in st["model_flops"]],
+                             "x GPT-3": [f"{x:.2f}" for x in st["gpt3_multiple"]]}).to_string(index=False))
+    click.echo(f"  total           {fmt_flops(est.model_flops)} = {est.gpt3_multiple:.2f}x GPT-3 175B "
+               f"(3.14e23, paper); {est.gpt3_multiple_6nd:.2f}x GPT-3 by 6·N·D (3.15e23)")
+    click.echo(f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)")
+    click.echo(f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {est.six_nd_multiple:.2f}x GPT-3: what a "
+               f"parameter-count estimate of the same plan says (no attention term)")
+    click.echo(f"\nCluster plans ({count:,} GPUs each; time = model FLOPs / (GPUs x peak BF16 x MFU)):")
+    click.echo(pd.DataFrame({
+        "gpu": [p.cluster.gpu for p in plans], "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
+        "wall clock": [fmt_duration_days(p.days) for p in plans], "GPU-days": [fmt_int(p.gpu_days) for p in plans],
+        "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
+    }).to_string(index=False))
+    v = inf.video
+    click.echo(f"\nInference, one {v.width}x{v.height} clip of {v.num_frames} frames ({v.duration_s:.1f} s), "
+               f"{steps} steps, CFG {'on' if cfg else 'off'}:")
+    comp = inf.to_frame()
+    click.echo("  " + ", ".join(f"{c} {fmt_sci(float(f))} ({sh:.0%})"
+                                for c, f, sh in zip(comp["component"], comp["flops"], comp["share"], strict=True)))
+    click.echo(f"  {fmt_flops(inf.flops_per_video)} per video, {fmt_flops(inf.flops_per_minute)} per minute of video, "
+               f"{fmt_flops(inf.flops_per_1k_videos)} per 1k videos")
+    click.echo(pd.DataFrame({
+        "gpu": [s.gpu.key for s in serving], "latency (1 GPU)": [f"{s.latency_s:,.0f} s" for s in serving],
+        "roofline bound": [f"{s.latency_lower_bound_s:,.0f} s" for s in serving],
+        "video min / GPU-hour": [f"{s.video_minutes_per_gpu_hour:.2f}" for s in serving],
+        "$ / video minute": [fmt_usd(s.cost_per_video_usd * 60 / v.duration_s) for s in serving],
+    }).to_string(index=False))
+    click.echo(f"\nSensitivity of the GPT-3 multiple (base {est.gpt3_multiple:.2f}x):")
+    def arrow(labels: pd.Series, values: pd.Series) -> list[str]:
+        return [f"{a} -> {b:.1f}x" for a, b in zip(labels, values, strict=True)]
+
+    click.echo(pd.DataFrame({"assumption": sens["assumption"], "base": sens["base"],
+                             "low": arrow(sens["low"], sens["multiple_low"]),
+                             "high": arrow(sens["high"], sens["multiple_high"])}).to_string(index=False))
+    click.echo("\nPublished estimates under this model:")
+    for row in published.to_dict(orient="records"):
+        click.echo(f"  {row['source']}: {fmt_flops(float(row['flops']))} = {row['gpt3_multiple']:.1f}x GPT-3. "
+                   f"{row['reading']}")
 
 
 def main() -> None:

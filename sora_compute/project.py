@@ -46,6 +46,7 @@ __all__ = [
     "TrainingEstimate",
     "estimate_training",
     "load_scenario",
+    "UnknownScenarioError",
     "scenario_names",
     "VAETiling",
     "InferenceSettings",
@@ -280,6 +281,11 @@ def estimate_training(scenario: TrainingScenario | str, convention: CountingConv
     return TrainingEstimate(sc, table)
 
 
+class UnknownScenarioError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @cache
 def _scenario_raw() -> dict[str, dict[str, Any]]:
     text = resources.files("sora_compute").joinpath("scenarios.yaml").read_text()
@@ -298,7 +304,8 @@ def load_scenario(name: str) -> TrainingScenario:
         import difflib
 
         close = difflib.get_close_matches(name, raw, n=1)
-        raise KeyError(f"unknown scenario {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownScenarioError(f"unknown scenario {name!r}{hint} (known: {', '.join(raw)})")
     entry = dict(raw[name])
     entry["model"] = load_preset(entry.pop("preset")).model
     return TrainingScenario(name=name, **entry)

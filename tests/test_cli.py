@@ -99,3 +99,31 @@ def test_calibrate_writes_table_and_prints_worst_error(tmp_path):
     assert len(table) > 500
     record = json.loads((tmp_path / "calibration.json").read_text())
     assert record["worst_rel_err"] == {"fvcore": 0.0, "flopcounter": 0.0}
+
+
+def test_estimate_sora_is_the_capacity_scenario():
+    r = run("estimate", "sora", "--gpu", "h100-sxm,b200", "--gpus", "4096")
+    assert r.exit_code == 0, r.output
+    assert "x GPT-3 175B" in r.output and "b200" in r.output and "Sensitivity" in r.output
+    data = json.loads(run("estimate", "sora", "--format", "json").output)
+    assert 7.38 < data["training"]["gpt3_multiple"] < 9.02
+    assert data["units"] == "FLOPs (= 2 x MACs)"
+    assert {c["gpu"] for c in data["clusters"]} == {"h100-sxm", "h200", "b200"}
+
+
+def test_gpus_lists_catalog():
+    rows = json.loads(run("gpus", "--format", "json").output)
+    assert {r["key"] for r in rows} >= {"h100-sxm", "b200", "tpu-v5p", "mi300x"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["estimate", "soar"], "unknown scenario 'soar'; did you mean 'sora'"),
+    (["estimate", "sora", "--gpu", "h100"], "did you mean 'h100-sxm'"),
+    (["estimate", "sora", "--gpus", "0"], "--gpus"),
+    (["estimate", "sora", "--mfu", "1.5"], "--mfu"),
+])
+def test_estimate_bad_input_is_one_line_exit_2(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr

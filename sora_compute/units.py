@@ -1,0 +1,38 @@
+"""Human-readable numbers with their units (engineering notation for counts, SI-ish money)."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["fmt_flops", "fmt_usd", "fmt_int", "fmt_sci", "fmt_duration_days"]
+
+
+def fmt_sci(x: float, digits: int = 3) -> str:
+    """2.574e+24 -> '2.57e24'."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    mantissa, exp = f"{x:.{digits - 1}e}".split("e")
+    return f"{mantissa}e{int(exp)}"
+
+
+def fmt_flops(x: float) -> str:
+    return f"{fmt_sci(x)} FLOPs"
+
+
+def fmt_usd(x: float) -> str:
+    """1.23e7 -> '$12.3M'."""
+    if not math.isfinite(x):
+        return "n/a"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"${x / scale:,.3g}{unit}"
+    return f"${x:,.2f}"
+
+
+def fmt_int(x: float) -> str:
+    """1234.4 -> '1,234'."""
+    return f"{x:,.0f}" if math.isfinite(x) else "n/a"
+
+
+def fmt_duration_days(days: float) -> str:
+    return f"{days:,.1f} days" if days >= 1 else f"{days * 24:,.1f} hours"
