@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,28 @@ def sincos_3d(t: int, h: int, w: int, dim: int, device: torch.device) -> torch.T
     ]
     emb = torch.cat(parts, dim=1)
     return F.pad(emb, (0, dim - emb.shape[1]))
+
+
+def attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: str = "sdpa") -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v. "sdpa": fused kernel (flash-style, scores never stored);
+    "math": scores materialised as a (..., Lq, Lk) tensor, as without a fused kernel."""
+    if impl == "math":
+        return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
+    return F.scaled_dot_product_attention(q, k, v)
+
+
+class AttentionCore(nn.Module):
+    """The attention core, with the memory knobs of training: kernel choice and selective recomputation
+    (recompute the core in backward instead of keeping what it saves; Korthikanti et al. 2022)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.impl, self.recompute = "sdpa", False
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if self.recompute and torch.is_grad_enabled():
+            return checkpoint(attention_core, q, k, v, self.impl, use_reentrant=True)  # type: ignore[no-any-return]
+        return attention_core(q, k, v, self.impl)
 
 
 class TimestepEmbedder(nn.Module):
@@ -133,12 +156,13 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
+        self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 
@@ -150,6 +174,7 @@ class CrossAttention(nn.Module):
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
+        self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -157,7 +182,7 @@ class CrossAttention(nn.Module):
         L, h = y.shape[1], self.num_heads
         q = self.q(x).reshape(B, N, h, D // h).transpose(1, 2)
         k, v = self.kv(y).reshape(B, L, 2, h, D // h).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 
@@ -261,6 +286,18 @@ class DiT(nn.Module):
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
         self.blocks = nn.ModuleList([DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)])
         self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels)
+        self.checkpointing = "none"
+
+    def configure_memory(self, checkpointing: str = "none", attention: str = "sdpa") -> DiT:
+        """Training-memory knobs: activation checkpointing "none" | "selective" (attention cores) | "full"
+        (whole blocks), and the attention kernel "sdpa" (fused) | "math" (materialised scores)."""
+        if checkpointing not in ("none", "selective", "full") or attention not in ("sdpa", "math"):
+            raise ValueError(f"unknown memory mode {checkpointing!r}, {attention!r}")
+        self.checkpointing = checkpointing
+        for core in self.modules():
+            if isinstance(core, AttentionCore):
+                core.impl, core.recompute = attention, checkpointing == "selective"
+        return self
 
     def unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         """(B, N, pt*ph*pw*C) -> (B, C, T*pt, H*ph, W*pw)."""
@@ -281,7 +318,10 @@ class DiT(nn.Module):
         else:
             y = self.y_embedder(cond)
         for block in self.blocks:
-            x = block(x, c, grid, y)
+            if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest
+                x = checkpoint(block, x, c, grid, y, use_reentrant=True)
+            else:
+                x = block(x, c, grid, y)
             if self.cfg.conditioning == "joint":  # blocks return [text; video]
                 y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
         x = self.final_layer(x, c)

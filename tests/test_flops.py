@@ -81,14 +81,14 @@ def count_dit_kind(spec, grid, kind="attention"):
 def test_cross_attention_uses_its_own_key_length():
     spec = DiTSpec(depth=1, hidden_size=32, num_heads=4, conditioning="cross_attention", text_dim=16)
     terms = {t.path: t.macs for t in dit_terms(spec, (2, 3, 5), text_tokens=7, batch=3)}
-    assert terms["blocks.{i}.cross_attn"] == 2 * 3 * 30 * 7 * 32  # 2 B N L d
+    assert terms["blocks.{i}.cross_attn.core"] == 2 * 3 * 30 * 7 * 32  # 2 B N L d
     assert terms["blocks.{i}.cross_attn.kv"] == 3 * 7 * 32 * 64  # B L d 2d
 
 
 def test_joint_attention_over_text_plus_video():
     spec = DiTSpec(depth=1, hidden_size=32, num_heads=4, conditioning="joint", text_dim=16)
     terms = {t.path: t.macs for t in dit_terms(spec, (2, 3, 5), text_tokens=7)}
-    assert terms["blocks.{i}.attn"] == 2 * (30 + 7) ** 2 * 32
+    assert terms["blocks.{i}.attn.core"] == 2 * (30 + 7) ** 2 * 32
     assert terms["blocks.{i}.mlp.fc1"] == (30 + 7) * 32 * 128
 
 

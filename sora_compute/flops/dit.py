@@ -57,7 +57,7 @@ def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blo
     tokens = groups * seq
     return [
         linear_term(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks),
-        attention_term(f"{prefix}.attn", "attention", groups, h, seq, seq, d // h, blocks),
+        attention_term(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
         linear_term(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks),
     ]
 
@@ -68,7 +68,7 @@ def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int
     return [
         linear_term(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks),
         linear_term(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks),
-        attention_term(f"{prefix}.cross_attn", "cross_attention", B, h, N, L, d // h, blocks),
+        attention_term(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
         linear_term(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks),
     ]
 
