@@ -1,0 +1,1 @@
+"""Memory planning: weights, gradients, optimizer state, activations, parallel layouts, inference peaks."""

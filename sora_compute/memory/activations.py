@@ -1,0 +1,321 @@
+"""Closed-form activation memory of the reference models, in bytes.
+
+Training: what autograd saves for backward, per DiT block and per model, for each module type
+(norms, modulation, attention with a fused kernel or materialised scores, MLP), with activation
+checkpointing none / selective (attention cores recomputed) / full (only block inputs kept).
+Inference: the peak of live activation bytes during one forward, by a liveness walk that follows
+the reference code (which tensors a caller still holds while a module runs).
+
+Each item is (elements x bytes per element): activations in ``act_bytes`` (2 for bf16, 4 for fp32);
+norm statistics and the attention log-sum-exp stay fp32 (``stat_bytes`` = 4) in mixed precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
+
+__all__ = [
+    "ActivationDtypes",
+    "Checkpointing",
+    "AttentionKernel",
+    "dit_block_saved",
+    "dit_saved",
+    "dit_inference_peak",
+    "vae_decode_peak",
+    "vae_encode_peak",
+    "text_encoder_peak",
+]
+
+Checkpointing = Literal["none", "selective", "full"]
+AttentionKernel = Literal["fused", "materialized"]
+
+
+@dataclass(frozen=True)
+class ActivationDtypes:
+    act_bytes: int = 2  # bf16 activations
+    stat_bytes: int = 4  # fp32 norm statistics and log-sum-exp
+
+
+def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tuple[int, int, int]:
+    T, H, W = grid
+    N = T * H * W
+    L = L if spec.text_conditioned else 0
+    return N, L, B * (N + L if spec.conditioning == "joint" else N)
+
+
+def _attention_saved(groups: int, heads: int, q_len: int, k_len: int, kernel: AttentionKernel,
+                     dt: ActivationDtypes) -> tuple[str, int]:
+    """What the attention core saves beyond q, k, v and its output: fused kernels keep the log-sum-exp
+    (fp32, one per query and head); a materialised softmax keeps the probabilities (one per score)."""
+    if kernel == "materialized":
+        return "attention probabilities", groups * heads * q_len * k_len * dt.act_bytes
+    return "attention log-sum-exp", groups * heads * q_len * dt.stat_bytes
+
+
+def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
+                    mode: str = "full", checkpointing: Checkpointing = "none", kernel: AttentionKernel = "fused",
+                    dt: ActivationDtypes = ActivationDtypes()) -> dict[str, int]:
+    """Bytes one DiT block saves for backward, by item. ``mode``: full | spatial | temporal.
+
+    The block's input is counted here (it is the previous block's output); the conditioning vector and
+    text tokens, shared by all blocks, are counted once per model in ``dit_saved``."""
+    T, H, W = grid
+    N, L, R = _grid_rows(spec, grid, text_tokens, batch)
+    B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes
+    if checkpointing == "full":
+        return {"block input (kept for recomputation)": R * d * a}
+    joint = spec.conditioning == "joint"
+    norm_calls = 2 if joint else 1  # joint blocks normalise text and video separately
+    items = {
+        "block input (norm1)": R * d * a,
+        "norm1 output, modulated input": 2 * R * d * a,
+        "qkv": 3 * R * d * a,
+        "attention output": R * d * a,
+        "attention projection output (gate)": R * d * a,
+        "residual (norm2 input)": R * d * a,
+        "norm2 output, modulated input": 2 * R * d * a,
+        "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
+        "MLP output (gate)": R * d * a,
+        "adaLN: SiLU out, modulation, 1 + scale": (1 + spec.modulation_chunks + 2 * norm_calls) * B * d * a,
+        "norm statistics (mean, rstd)": 2 * 2 * R * dt.stat_bytes,
+    }
+    if checkpointing != "selective":
+        if mode == "spatial":
+            groups, seq = B * T, H * W
+        elif mode == "temporal":
+            groups, seq = B * H * W, T
+        else:
+            groups, seq = B, (N + L if joint else N)
+        name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
+        items[name] = nbytes
+    if spec.conditioning == "cross_attention":
+        items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
+        if checkpointing != "selective":
+            name, nbytes = _attention_saved(B, h, N, L, kernel, dt)
+            items["cross-" + name] = nbytes
+    return items
+
+
+@dataclass(frozen=True)
+class SavedActivations:
+    """Saved-for-backward bytes of a whole DiT: per block (by block kind) and outside the blocks."""
+
+    blocks: dict[str, dict[str, int]]  # block kind -> item -> bytes (one block of that kind)
+    block_counts: dict[str, int]
+    outside: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_block_bytes(self) -> dict[str, int]:
+        return {k: sum(v.values()) for k, v in self.blocks.items()}
+
+    @property
+    def blocks_bytes(self) -> int:
+        return sum(self.per_block_bytes[k] * n for k, n in self.block_counts.items())
+
+    @property
+    def total_bytes(self) -> int:
+        return self.blocks_bytes + sum(self.outside.values())
+
+
+def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
+              checkpointing: Checkpointing = "none", kernel: AttentionKernel = "fused",
+              dt: ActivationDtypes = ActivationDtypes(), latent_frames: int | None = None) -> SavedActivations:
+    """Saved-for-backward bytes of one DiT forward (embedders, blocks, final layer)."""
+    T, H, W = grid
+    N, L, _ = _grid_rows(spec, grid, text_tokens, batch)
+    B, d, a = batch, spec.hidden_size, dt.act_bytes
+    pt, ph, pw = spec.patch_size
+    if spec.attention_layout == "factorized":
+        counts = {"spatial": (spec.depth + 1) // 2, "temporal": spec.depth // 2}
+    else:
+        counts = {"full": spec.depth}
+    counts = {k: n for k, n in counts.items() if n}
+    blocks = {k: dit_block_saved(spec, grid, text_tokens, batch, k, checkpointing, kernel, dt) for k in counts}
+    outside = {
+        "latent input (patch embedding)": B * spec.in_channels * (T * pt) * (H * ph) * (W * pw) * a,
+        "timestep MLP": (spec.frequency_embedding_size + 2 * d) * B * a,
+        "conditioning vector (shared)": B * d * a,
+        "final layer": (3 * B * N * d + 4 * B * d) * a + 2 * B * N * dt.stat_bytes,
+    }
+    if spec.text_conditioned:
+        outside["caption projection (text in, hidden, out)"] = B * L * (spec.text_dim + 2 * d) * a
+    return SavedActivations(blocks, counts, outside)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference peaks (no gradients): a liveness walk that mirrors the reference code
+# ------------------------------------------------------------------------------------------------
+
+class _Live:
+    """Bytes alive now and the high-water mark; ``unit`` = bytes per element x batch."""
+
+    def __init__(self, unit: int = 2) -> None:
+        self.now = 0
+        self.peak = 0
+        self.unit = unit
+
+    def numel(self, c: int, shape: tuple[int, int, int]) -> int:
+        """Bytes of a (batch, c, T, H, W) tensor."""
+        return c * shape[0] * shape[1] * shape[2] * self.unit
+
+    def alloc(self, n: int) -> int:
+        self.now += n
+        self.peak = max(self.peak, self.now)
+        return n
+
+    def free(self, *ns: int) -> None:
+        self.now -= sum(ns)
+
+
+def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
+                       kernel: AttentionKernel = "fused", act_bytes: int = 2) -> int:
+    """Peak live activation bytes of one DiT forward without gradients (weights not included).
+
+    Per block, with R rows of width d: the attention phase holds the block input, the modulated input,
+    qkv (3), the attention output and its projection (7 R d, plus the scores when materialised); the
+    MLP phase holds the block input, the residual, the modulated input and fc1's output and GELU's
+    output (3 R d + 2 R m). The largest phase is the peak."""
+    T, H, W = grid
+    N, L, R = _grid_rows(spec, grid, text_tokens, batch)
+    B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
+    held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
+    attn = 7 * R * d * a
+    if kernel == "materialized":  # block input, modulated input, qkv, and two score-sized tensors at softmax
+        if spec.attention_layout == "full":
+            scores = B * h * (R // B) ** 2 * a
+        else:
+            scores = max(B * T * h * (H * W) ** 2, B * H * W * h * T * T) * a
+        attn = max(attn, 5 * R * d * a + 2 * scores)
+    mlp = 3 * R * d * a + 2 * R * m * a
+    cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
+    return held + max(attn, mlp, cross)
+
+
+def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec, stride_t: int = 1,
+          stride_s: int = 1) -> tuple[int, tuple[int, int, int]]:
+    """A causal conv copies its input with kt - 1 padding frames (torch.cat), then writes its output."""
+    T, H, W = shape
+    kt = spec.temporal_kernel
+    pad = live.alloc(live.numel(c_in, (T + kt - 1, H, W))) if spec.causal and kt > 1 else 0
+    out_shape = ((T - 1) // stride_t + 1, (H - 1) // stride_s + 1, (W - 1) // stride_s + 1)
+    out = live.alloc(live.numel(c_out, out_shape))
+    live.free(pad)
+    return out, out_shape
+
+
+def _resnet(live: _Live, x: int, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec) -> int:
+    """ResNet block with its input ``x`` alive (held for the shortcut); returns the output's bytes."""
+    n_in, n_out = live.numel(c_in, shape), live.numel(c_out, shape)
+    norm = live.alloc(n_in)
+    act = live.alloc(n_in)
+    live.free(norm)
+    h, _ = _conv(live, c_in, c_out, shape, spec)
+    live.free(act)
+    norm = live.alloc(n_out)
+    act = live.alloc(n_out)
+    live.free(norm)
+    h2, _ = _conv(live, c_out, c_out, shape, spec)
+    live.free(act, h)
+    short = live.alloc(n_out) if c_in != c_out else 0
+    out = live.alloc(n_out)
+    live.free(h2, short)
+    return out
+
+
+def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec) -> int:
+    y = _resnet(live, x, c, c, shape, spec)
+    if spec.mid_attention:
+        n = live.numel(c, shape)
+        norm = live.alloc(n)
+        q, k, v = live.alloc(n), live.alloc(n), live.alloc(n)
+        live.free(norm)
+        out = live.alloc(n)
+        live.free(q, k, v)
+        proj = live.alloc(n)
+        live.free(out)
+        res = live.alloc(n)
+        live.free(proj, y)
+        y = res
+    z = _resnet(live, y, c, c, shape, spec)
+    live.free(y)
+    return z
+
+
+def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of decoding one latent (the latent input itself not counted)."""
+    live = _Live(act_bytes * batch)
+    chans = tuple(reversed(spec.block_out_channels))
+    shape = latent_shape
+    x, _ = _conv(live, spec.latent_channels, chans[0], shape, spec)
+    y = _mid(live, x, chans[0], shape, spec)
+    live.free(x)
+    x, c_prev = y, chans[0]
+    for j, c in enumerate(chans):
+        level_in = x  # held by the decoder loop while the level runs
+        cur = x
+        for r in range(spec.layers_per_block + 1):
+            nxt = _resnet(live, cur, c_prev, c, shape, spec)
+            if r > 0:
+                live.free(cur)
+            cur, c_prev = nxt, c
+        if j < spec.num_spatial_down:
+            T, H, W = shape
+            if j < spec.num_temporal_down:
+                T = 1 + 2 * (T - 1) if spec.causal else 2 * T
+            shape = (T, 2 * H, 2 * W)
+            up = live.alloc(live.numel(c, shape))
+            out, _ = _conv(live, c, c, shape, spec)
+            live.free(up, cur)
+            cur = out
+        live.free(level_in)
+        x = cur
+    norm = live.alloc(live.numel(c_prev, shape))
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(norm)
+    _conv(live, c_prev, spec.in_channels, shape, spec)
+    live.free(act)
+    return live.peak
+
+
+def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of encoding one video (the video input itself not counted)."""
+    live = _Live(act_bytes * batch)
+    chans = spec.block_out_channels
+    shape = video_shape
+    x, shape = _conv(live, spec.in_channels, chans[0], shape, spec)
+    c_prev = chans[0]
+    for i, c in enumerate(chans):
+        level_in, cur = x, x
+        for r in range(spec.layers_per_block):
+            nxt = _resnet(live, cur, c_prev, c, shape, spec)
+            if r > 0:
+                live.free(cur)
+            cur, c_prev = nxt, c
+        if i < spec.num_spatial_down:
+            out, shape = _conv(live, c, c, shape, spec, 2 if i < spec.num_temporal_down else 1, 2)
+            live.free(cur)
+            cur = out
+        live.free(level_in)
+        x = cur
+    y = _mid(live, x, c_prev, shape, spec)
+    live.free(x)
+    norm = live.alloc(live.numel(c_prev, shape))
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(norm)
+    _conv(live, c_prev, spec.latent_channels * (2 if spec.double_z else 1), shape, spec)
+    live.free(act, y)
+    return live.peak
+
+
+def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of a T5 encoder forward: the position bias (heads x L^2, kept for all
+    layers) plus the feed-forward phase (layer input, residual, normed input, and two or three d_ff-wide
+    tensors) or the attention phase, whichever is larger."""
+    B, L, d, f, a = batch, tokens, spec.d_model, spec.d_ff, act_bytes
+    bias = spec.num_heads * L * L * a
+    ffn = 3 * B * L * d * a + (3 if spec.gated_ffn else 2) * B * L * f * a
+    attn = 2 * B * L * d * a + 4 * B * L * spec.inner_dim * a
+    return bias + max(ffn, attn)
