@@ -89,7 +89,7 @@ class AttentionCore(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         if self.recompute and torch.is_grad_enabled():
-            return checkpoint(attention_core, q, k, v, self.impl, use_reentrant=True)  # type: ignore[no-any-return]
+            return checkpoint(attention_core, q, k, v, self.impl, use_reentrant=True)
         return attention_core(q, k, v, self.impl)
 
 

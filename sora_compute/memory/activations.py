@@ -138,10 +138,17 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
         "latent input (patch embedding)": B * spec.in_channels * (T * pt) * (H * ph) * (W * pw) * a,
         "timestep MLP": (spec.frequency_embedding_size + 2 * d) * B * a,
         "conditioning vector (shared)": B * d * a,
-        "final layer": (3 * B * N * d + 4 * B * d) * a + 2 * B * N * dt.stat_bytes,
+        # norm input (in joint mode a view of the last block's [text; video] output), output and modulated input;
+        # SiLU output and 1 + scale (no gate, so shift and scale are not saved)
+        "final layer": ((3 * N + (L if spec.conditioning == "joint" else 0)) * B * d + 2 * B * d) * a
+        + 2 * B * N * dt.stat_bytes,
     }
+    if spec.conditioning == "class":
+        outside["class labels (int64)"] = 8 * B
     if spec.text_conditioned:
-        outside["caption projection (text in, hidden, out)"] = B * L * (spec.text_dim + 2 * d) * a
+        outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + 2 * d) * a
+    if spec.conditioning == "cross_attention":
+        outside["projected text tokens (read by every block)"] = B * L * d * a
     return SavedActivations(blocks, counts, outside)
 
 
@@ -150,12 +157,13 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
 # ------------------------------------------------------------------------------------------------
 
 class _Live:
-    """Bytes alive now and the high-water mark; ``unit`` = bytes per element x batch."""
+    """Bytes alive now and the high-water mark; ``unit`` = bytes per activation element x batch."""
 
-    def __init__(self, unit: int = 2) -> None:
+    def __init__(self, act_bytes: int = 2, batch: int = 1) -> None:
         self.now = 0
         self.peak = 0
-        self.unit = unit
+        self.unit = act_bytes * batch
+        self.batch = batch
 
     def numel(self, c: int, shape: tuple[int, int, int]) -> int:
         """Bytes of a (batch, c, T, H, W) tensor."""
@@ -175,7 +183,8 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     """Peak live activation bytes of one DiT forward without gradients (weights not included).
 
     Per block, with R rows of width d: the attention phase holds the block input, the modulated input,
-    qkv (3), the attention output and its projection (7 R d, plus the scores when materialised); the
+    qkv (3), the attention output and its projection (7 R d; 8 R d in temporal blocks, whose transposed
+    input makes qkv's bias add out of place; two score tensors when materialised); the
     MLP phase holds the block input, the residual, the modulated input and fc1's output and GELU's
     output (3 R d + 2 R m). The largest phase is the peak."""
     T, H, W = grid
@@ -183,12 +192,17 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
     held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
     attn = 7 * R * d * a
-    if kernel == "materialized":  # block input, modulated input, qkv, and two score-sized tensors at softmax
+    if spec.attention_layout == "factorized" and spec.depth > 1:
+        # temporal blocks feed qkv a transposed copy; the 3D matmul adds its bias out of place: 2 + 1 + 3 + 3
+        # tensors of R d would be live, but the copy is freed before the bias add
+        attn = 8 * R * d * a
+    if kernel == "materialized":  # block input, modulated input, qkv, and the scores
         if spec.attention_layout == "full":
             scores = B * h * (R // B) ** 2 * a
         else:
             scores = max(B * T * h * (H * W) ** 2, B * H * W * h * T * T) * a
-        attn = max(attn, 5 * R * d * a + 2 * scores)
+        # scores live with either the contiguous copies of q and k the matmul makes, or their scaled copy
+        attn = max(attn, 5 * R * d * a + scores + max(2 * R * d * a, scores))
     mlp = 3 * R * d * a + 2 * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
@@ -225,19 +239,35 @@ def _resnet(live: _Live, x: int, c_in: int, c_out: int, shape: tuple[int, int, i
     return out
 
 
+def _attention_block(live: _Live, x: int, c: int, shape: tuple[int, int, int]) -> int:
+    """VAE mid-block attention over n = T*H*W positions, input ``x`` held. The normalised input stays alive
+    (transposed) through the block; each of q, k, v is a Linear on a non-contiguous input: a copy, a matmul,
+    then an out-of-place bias add. Returns the output's bytes."""
+    n = live.numel(c, shape)
+    norm = live.alloc(n)
+    qkv = []
+    for _ in range(3):
+        copy = live.alloc(n)
+        mm = live.alloc(n)
+        live.free(copy)
+        qkv.append(live.alloc(n))
+        live.free(mm)
+    out = live.alloc(n)
+    lse = live.alloc(shape[0] * shape[1] * shape[2] * 4 * live.batch)  # fp32 log-sum-exp, one per position
+    live.free(*qkv, lse)
+    proj = live.alloc(n)
+    back = live.alloc(n)  # (B, n, c) -> (B, c, T, H, W) copy
+    live.free(proj)
+    res = live.alloc(n)
+    live.free(back, out, norm)
+    return res
+
+
 def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec) -> int:
     y = _resnet(live, x, c, c, shape, spec)
     if spec.mid_attention:
-        n = live.numel(c, shape)
-        norm = live.alloc(n)
-        q, k, v = live.alloc(n), live.alloc(n), live.alloc(n)
-        live.free(norm)
-        out = live.alloc(n)
-        live.free(q, k, v)
-        proj = live.alloc(n)
-        live.free(out)
-        res = live.alloc(n)
-        live.free(proj, y)
+        res = _attention_block(live, y, c, shape)
+        live.free(y)
         y = res
     z = _resnet(live, y, c, c, shape, spec)
     live.free(y)
@@ -246,7 +276,7 @@ def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec
 
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of decoding one latent (the latent input itself not counted)."""
-    live = _Live(act_bytes * batch)
+    live = _Live(act_bytes, batch)
     chans = tuple(reversed(spec.block_out_channels))
     shape = latent_shape
     x, _ = _conv(live, spec.latent_channels, chans[0], shape, spec)
@@ -282,7 +312,7 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
 
 def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding one video (the video input itself not counted)."""
-    live = _Live(act_bytes * batch)
+    live = _Live(act_bytes, batch)
     chans = spec.block_out_channels
     shape = video_shape
     x, shape = _conv(live, spec.in_channels, chans[0], shape, spec)

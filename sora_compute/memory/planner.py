@@ -1,0 +1,388 @@
+"""Memory per GPU for training and inference, parallel layouts that fit, and the largest shapes that fit.
+
+Units: bytes (exact ints) and GiB (= 2^30 bytes) in the breakdowns; GPU capacity from the catalog
+(vendor GB, decimal) with a usable fraction left for the CUDA context, communication buffers and
+allocator fragmentation.
+
+Training memory per GPU = model states (weights, gradients, fp32 master weights, optimizer moments,
+EMA; divided by TP x PP, and by DP as far as ZeRO shards them) + saved activations of the blocks on
+the GPU's pipeline stage for the micro-batches in flight (divided by TP x CP: tensor/sequence and
+context parallelism split the tokens) + a transient working set (one block recomputed or being
+back-propagated; FSDP gather buffers; frozen encoders run on the fly).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from sora_compute.hardware import GPUSpec, load_gpu
+from sora_compute.memory.activations import (
+    ActivationDtypes,
+    AttentionKernel,
+    Checkpointing,
+    dit_block_saved,
+    dit_inference_peak,
+    dit_saved,
+    text_encoder_peak,
+    vae_decode_peak,
+    vae_encode_peak,
+)
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+
+__all__ = [
+    "GiB",
+    "PrecisionPolicy",
+    "ParallelLayout",
+    "MemoryBreakdown",
+    "training_memory",
+    "search_layouts",
+    "max_feasible",
+    "inference_memory",
+    "recommend_vae_tiling",
+    "InferenceStage",
+]
+
+GiB = 2**30
+OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd_momentum": 4, "sgd": 0}  # per parameter: fp32 moments
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PrecisionPolicy(_Spec):
+    """Bytes per element of each model state (mixed-precision AdamW by default)."""
+
+    weight_bytes: int = Field(default=2, gt=0, description="weights used in forward/backward (bf16)")
+    grad_bytes: int = Field(default=2, gt=0, description="gradients (bf16)")
+    master_bytes: int = Field(default=4, ge=0, description="fp32 master weights (0: none)")
+    optimizer: Literal["adamw", "sgd_momentum", "sgd"] = Field(default="adamw")
+    ema: bool = Field(default=False, description="keep an EMA copy of the weights (fp32)")
+    ema_bytes: int = Field(default=4, gt=0)
+    act_bytes: int = Field(default=2, gt=0, description="activations (bf16)")
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return OPTIMIZER_STATE_BYTES[self.optimizer]
+
+
+class ParallelLayout(_Spec):
+    """How training is split: data (dp, with ZeRO stage), tensor (tp), context (cp), pipeline (pp)."""
+
+    dp: int = Field(default=1, gt=0)
+    tp: int = Field(default=1, gt=0)
+    cp: int = Field(default=1, gt=0)
+    pp: int = Field(default=1, gt=0)
+    zero: Literal[0, 1, 2, 3] = Field(default=1, description="ZeRO stage (3 = FSDP full sharding)")
+    cp_mode: Literal["ulysses", "ring"] = Field(default="ring", description="context-parallel attention")
+    micro_batch: int = Field(default=1, gt=0, description="samples per micro-batch")
+
+    @property
+    def gpus(self) -> int:
+        return self.dp * self.tp * self.cp * self.pp
+
+    @property
+    def model_parallel(self) -> int:
+        return self.tp * self.cp * self.pp
+
+    def label(self) -> str:
+        return f"TP{self.tp} x CP{self.cp} x PP{self.pp} x DP{self.dp} (ZeRO-{self.zero}, mb {self.micro_batch})"
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes per GPU by component, and whether they fit a GPU."""
+
+    components: dict[str, int]
+    transient: dict[str, int]  # alternatives of which the largest is live at the peak
+    gpu: GPUSpec
+    usable_fraction: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def resident_bytes(self) -> int:
+        return sum(self.components.values())
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.resident_bytes + (max(self.transient.values()) if self.transient else 0)
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.gpu.hbm_bytes * self.usable_fraction
+
+    @property
+    def fits(self) -> bool:
+        return self.peak_bytes <= self.capacity_bytes
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [(k, v, "resident") for k, v in self.components.items()]
+        if self.transient:
+            k = max(self.transient, key=lambda x: self.transient[x])
+            rows.append((f"peak transient: {k}", self.transient[k], "transient"))
+        df = pd.DataFrame(rows, columns=["component", "bytes", "kind"])
+        df["GiB"] = df["bytes"] / GiB
+        return df
+
+    def summary(self) -> dict[str, object]:
+        return {"gpu": self.gpu.key, "peak_GiB": self.peak_bytes / GiB, "capacity_GiB": self.capacity_bytes / GiB,
+                "fits": self.fits, "headroom_GiB": (self.capacity_bytes - self.peak_bytes) / GiB}
+
+    def __repr__(self) -> str:
+        verdict = "fits" if self.fits else "does NOT fit"
+        return (f"MemoryBreakdown({self.peak_bytes / GiB:,.1f} GiB peak per GPU, {verdict} in "
+                f"{self.capacity_bytes / GiB:,.1f} GiB usable of {self.gpu.key})")
+
+
+SINGLE_GPU = ParallelLayout()
+MIXED_ADAMW = PrecisionPolicy()
+
+
+def _shard(n: int, by: int) -> int:
+    return -(-n // by)  # ceil: the largest shard
+
+
+def training_memory(
+    model: ModelSpec,
+    video: VideoSpec,
+    layout: ParallelLayout = SINGLE_GPU,
+    gpu: str = "h100-sxm",
+    precision: PrecisionPolicy = MIXED_ADAMW,
+    checkpointing: Checkpointing = "none",
+    kernel: AttentionKernel = "fused",
+    vae_on_the_fly: bool = False,
+    text_on_the_fly: bool = False,
+    usable_fraction: float = 0.92,
+) -> MemoryBreakdown:
+    """Training memory per GPU for one video shape under a parallel layout."""
+    dit = model.dit
+    lat = model.latent_shape(video)
+    grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
+    L = model.num_text_tokens
+    notes = []
+    if layout.pp > dit.depth:
+        raise ValueError(f"pp={layout.pp} exceeds the DiT depth {dit.depth}")
+    if layout.tp > 1 and dit.num_heads % layout.tp:
+        raise ValueError(f"tp={layout.tp} must divide num_heads={dit.num_heads}")
+    if layout.cp_mode == "ulysses" and dit.num_heads % (layout.tp * layout.cp):
+        raise ValueError(f"Ulysses context parallelism needs tp x cp = {layout.tp * layout.cp} to divide "
+                         f"num_heads={dit.num_heads}; use cp_mode='ring'")
+    P, mp = dit.params, layout.tp * layout.pp
+    p_local = _shard(P, mp)
+    z = layout.zero
+    comps = {
+        "DiT weights": _shard(p_local * precision.weight_bytes, layout.dp if z >= 3 else 1),
+        "gradients": _shard(p_local * precision.grad_bytes, layout.dp if z >= 2 else 1),
+        "fp32 master weights": _shard(p_local * precision.master_bytes, layout.dp if z >= 1 else 1),
+        "optimizer state": _shard(p_local * precision.optimizer_bytes, layout.dp if z >= 1 else 1),
+    }
+    if precision.ema:
+        comps["EMA weights"] = _shard(p_local * precision.ema_bytes, layout.dp if z >= 1 else 1)
+    dt = ActivationDtypes(precision.act_bytes, 4)
+    mb = layout.micro_batch
+    saved = dit_saved(dit, grid, L, mb, checkpointing, kernel, dt)
+    split = layout.tp * layout.cp
+    blocks_per_stage = math.ceil(dit.depth / layout.pp)
+    in_flight = layout.pp  # 1F1B: the first stage holds pp micro-batches
+    per_block = max(saved.per_block_bytes.values())
+    comps["saved activations (DiT blocks)"] = _shard(per_block * blocks_per_stage * in_flight, split)
+    comps["saved activations (embedders, final layer)"] = _shard(sum(saved.outside.values()) * in_flight, split)
+    full_block = max(sum(dit_block_saved(dit, grid, L, mb, mode, "none", kernel, dt).values())
+                     for mode in saved.blocks)
+    transient = {"one block's activations in backward (recomputed or live)": _shard(full_block, split)}
+    if z >= 3:
+        comps["FSDP gather buffers (2 blocks)"] = 2 * _shard(dit.block_params(), layout.tp) * precision.weight_bytes
+    if vae_on_the_fly:
+        comps["frozen VAE encoder weights"] = model.vae.encoder_params * precision.weight_bytes
+        transient["VAE encode of the micro-batch"] = vae_encode_peak(
+            model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
+    if text_on_the_fly and model.text_encoder is not None:
+        comps["frozen text encoder weights"] = model.text_encoder.params * precision.weight_bytes
+        transient["text encode of the micro-batch"] = text_encoder_peak(model.text_encoder, L, mb, precision.act_bytes)
+    if layout.cp > 1 and layout.cp_mode == "ring":
+        notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
+    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+
+
+def _divisors(n: int, cap: int) -> list[int]:
+    return [k for k in range(1, min(n, cap) + 1) if n % k == 0]
+
+
+def search_layouts(
+    model: ModelSpec,
+    video: VideoSpec,
+    gpu: str = "h100-sxm",
+    gpus: int = 1024,
+    precision: PrecisionPolicy = MIXED_ADAMW,
+    checkpointing: Checkpointing = "full",
+    kernel: AttentionKernel = "fused",
+    zero_stages: tuple[int, ...] = (1, 2, 3),
+    micro_batch: int = 1,
+    max_tp: int = 8,
+    max_cp: int = 64,
+    max_pp: int = 16,
+) -> pd.DataFrame:
+    """Every layout TP x CP x PP x DP (x ZeRO stage) of ``gpus`` GPUs considered, with its peak memory per GPU
+    and whether it fits; sorted so the first fitting row is the smallest model-parallel layout (then the
+    least memory). TP divides the heads and stays within a node (<= 8); CP and PP are powers of two."""
+    rows = []
+    heads, depth = model.dit.num_heads, model.dit.depth
+    pows = [2**k for k in range(0, 12)]
+    for tp in _divisors(heads, max_tp):
+        for cp in (c for c in pows if c <= max_cp):
+            for pp in (p for p in pows if p <= min(max_pp, depth)):
+                mp = tp * cp * pp
+                if gpus % mp:
+                    continue
+                for zero in zero_stages:
+                    layout = ParallelLayout.model_validate({"dp": gpus // mp, "tp": tp, "cp": cp, "pp": pp,
+                                                            "zero": zero, "micro_batch": micro_batch})
+                    mem = training_memory(model, video, layout, gpu, precision, checkpointing, kernel)
+                    rows.append({"layout": layout.label(), "tp": tp, "cp": cp, "pp": pp, "dp": layout.dp,
+                                 "zero": zero, "model_parallel": mp, "peak_GiB": mem.peak_bytes / GiB,
+                                 "capacity_GiB": mem.capacity_bytes / GiB, "fits": mem.fits})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    return df.sort_values(["fits", "model_parallel", "peak_GiB"], ascending=[False, True, True], ignore_index=True)
+
+
+def max_feasible(
+    model: ModelSpec,
+    video: VideoSpec,
+    what: Literal["micro_batch", "num_frames", "resolution"],
+    layout: ParallelLayout = SINGLE_GPU,
+    gpu: str = "h100-sxm",
+    precision: PrecisionPolicy = MIXED_ADAMW,
+    checkpointing: Checkpointing = "full",
+    kernel: AttentionKernel = "fused",
+    limit: int = 1 << 16,
+) -> VideoSpec | int | None:
+    """The largest micro-batch, frame count (same resolution) or resolution (same aspect, same frames) that
+    fits ``layout`` on ``gpu``; None when even the smallest does not."""
+
+    def fits_at(k: int) -> bool:
+        try:
+            if what == "micro_batch":
+                lay, v = layout.model_copy(update={"micro_batch": k}), video
+            elif what == "num_frames":
+                lay, v = layout, video.model_copy(update={"num_frames": model.snap_frames(k)})
+            else:
+                lay, v = layout, _scaled(model, video, k)
+            return training_memory(model, v, lay, gpu, precision, checkpointing, kernel).fits
+        except (VideoShapeError, ValueError):
+            return False
+
+    lo, hi = 1, 1
+    if not fits_at(lo):
+        return None
+    while hi < limit and fits_at(hi * 2):
+        hi *= 2
+    lo, hi = hi, min(hi * 2, limit)
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits_at(mid) else (lo, mid)
+    if what == "micro_batch":
+        return lo
+    if what == "num_frames":
+        return video.model_copy(update={"num_frames": model.snap_frames(lo)})
+    return _scaled(model, video, lo)
+
+
+def _scaled(model: ModelSpec, video: VideoSpec, k: int) -> VideoSpec:
+    """The video at height k x step (step = spatial compression x patch), width by the same aspect."""
+    step = model.vae.spatial_compression * model.dit.patch_size[1]
+    step_w = model.vae.spatial_compression * model.dit.patch_size[2]
+    h = k * step
+    w = max(step_w, round(h * video.width / video.height / step_w) * step_w)
+    return video.model_copy(update={"width": w, "height": h})
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference
+# ------------------------------------------------------------------------------------------------
+
+InferenceStage = Literal["all", "text", "dit", "vae_decode"]
+
+
+def inference_memory(
+    model: ModelSpec,
+    video: VideoSpec,
+    gpu: str = "h100-sxm",
+    stage: InferenceStage = "all",
+    cfg_batch: int = 2,
+    weight_bytes: int = 2,
+    act_bytes: int = 2,
+    kernel: AttentionKernel = "fused",
+    tile_latent: tuple[int, int, int] | None = None,
+    usable_fraction: float = 0.92,
+) -> MemoryBreakdown:
+    """Memory of generating one video on one GPU. ``stage="all"``: every model resident, the text encoder,
+    the DiT (CFG pair batched) and the VAE decoder run one after another, so the largest activation peak is
+    the transient; ``"text"``, ``"dit"`` or ``"vae_decode"``: that stage alone (e.g. decoding on its own GPU).
+    ``tile_latent`` = (frames, height, width) of a latent tile: decode tile by tile, output kept on the GPU."""
+    lat = model.latent_shape(video)
+    grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
+    comps: dict[str, int] = {}
+    transient: dict[str, int] = {}
+    notes: list[str] = []
+    has_text = model.text_encoder is not None and model.dit.text_conditioned
+    latents = model.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes
+    if stage in ("all", "text") and has_text and model.text_encoder is not None:
+        comps["text encoder weights"] = model.text_encoder.params * weight_bytes
+        transient["text encode"] = text_encoder_peak(model.text_encoder, model.num_text_tokens, cfg_batch, act_bytes)
+    if stage in ("all", "dit"):
+        comps["DiT weights"] = model.dit.params * weight_bytes
+        comps["latents (CFG pair)"] = latents * cfg_batch
+        transient[f"DiT forward (batch {cfg_batch})"] = dit_inference_peak(
+            model.dit, grid, model.num_text_tokens, cfg_batch, kernel, act_bytes)
+    if stage in ("all", "vae_decode"):
+        comps["VAE decoder weights"] = model.vae.decoder_params * weight_bytes
+        if stage == "vae_decode":
+            comps["latents"] = latents
+        if tile_latent is None:
+            transient["VAE decode (untiled)"] = vae_decode_peak(model.vae, (lat.frames, lat.height, lat.width), 1,
+                                                                act_bytes)
+        else:
+            t, h, w = (min(a, b) for a, b in zip(tile_latent, (lat.frames, lat.height, lat.width), strict=True))
+            comps["decoded video (assembled on GPU)"] = model.vae.in_channels * video.pixels * act_bytes
+            transient[f"VAE decode, tile {t}x{h}x{w} latent"] = vae_decode_peak(model.vae, (t, h, w), 1, act_bytes)
+            notes.append(f"{math.ceil(lat.frames / t) * math.ceil(lat.height / h) * math.ceil(lat.width / w)} "
+                         "tiles (without overlap)")
+    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+
+
+def recommend_vae_tiling(model: ModelSpec, video: VideoSpec, gpu: str = "h100-sxm", act_bytes: int = 2,
+                         weight_bytes: int = 2) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
+    """The latent tile (frames, height, width) with the largest volume (fewest tiles) whose decode fits the
+    GPU with the decoder weights, latents and assembled video resident. Candidates: spatial tiles of the
+    full latent or 64/32/16/8 latent pixels a side, temporal tiles of all frames or 64 ... 1 latent frames.
+    (None, untiled breakdown) when untiled decoding fits; raises ValueError when no tile fits."""
+    def mem(tile: tuple[int, int, int] | None) -> MemoryBreakdown:
+        return inference_memory(model, video, gpu, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
+                                tile_latent=tile)
+
+    untiled = mem(None)
+    if untiled.fits:
+        return None, untiled
+    lat = model.latent_shape(video)
+    sides = sorted({lat.height, lat.width, 64, 32, 16, 8}, reverse=True)
+    spatial = sorted({(min(s, lat.height), min(s, lat.width)) for s in sides}, reverse=True)
+    temporal = sorted({lat.frames, *(f for f in (64, 32, 16, 8, 4, 2, 1) if f < lat.frames)}, reverse=True)
+    best: tuple[tuple[int, int, int], MemoryBreakdown] | None = None
+    for h, w in spatial:
+        for t in temporal:
+            m = mem((t, h, w))
+            if m.fits:
+                if best is None or t * h * w > math.prod(best[0]):
+                    best = ((t, h, w), m)
+                break  # smaller temporal tiles of this spatial size only add tiles
+    if best is None:
+        raise ValueError(f"no VAE tiling fits {gpu}: even a 1x8x8 latent tile needs "
+                         f"{mem((1, 8, 8)).peak_bytes / GiB:,.1f} GiB with what stays resident")
+    return best

@@ -1,0 +1,211 @@
+"""Memory model vs measurement: saved activations (autograd hooks), inference peaks (live-tensor tracker),
+exact model states; and the planner's behaviour at Sora scale."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sora_compute import load_preset
+from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.hardware import gpu_names
+from sora_compute.memory.activations import (
+    ActivationDtypes,
+    dit_block_saved,
+    dit_inference_peak,
+    dit_saved,
+    text_encoder_peak,
+    vae_decode_peak,
+    vae_encode_peak,
+)
+from sora_compute.memory.measure import peak_live_bytes, saved_activation_bytes
+from sora_compute.memory.planner import (
+    GiB,
+    ParallelLayout,
+    PrecisionPolicy,
+    inference_memory,
+    max_feasible,
+    recommend_vae_tiling,
+    search_layouts,
+    training_memory,
+)
+from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec, VideoSpec
+
+FP32 = ActivationDtypes(act_bytes=4, stat_bytes=4)
+
+
+@st.composite
+def dits(draw):
+    heads = draw(st.integers(1, 4))
+    cond = draw(st.sampled_from(["class", "cross_attention", "joint"]))
+    layout = "full" if cond == "joint" else draw(st.sampled_from(["full", "factorized"]))
+    return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=heads * draw(st.sampled_from([8, 16])), num_heads=heads,
+                   mlp_ratio=draw(st.sampled_from([2.0, 4.0])), patch_size=(1, 1, 1), in_channels=4, conditioning=cond,
+                   attention_layout=layout, num_classes=10, text_dim=16)
+
+
+def _inputs(spec, B, grid, L, requires_grad=False):
+    T, H, W = grid
+    x = torch.randn(B, 4, T, H, W)
+    t = torch.rand(B)
+    cond = torch.zeros(B, dtype=torch.long) if spec.conditioning == "class" else torch.randn(B, L, spec.text_dim)
+    return x, t, cond
+
+
+grids = st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5))
+
+
+@settings(max_examples=20)
+@given(dits(), grids, st.integers(1, 6), st.integers(1, 2),
+       st.sampled_from(["none", "selective", "full"]), st.sampled_from(["fused", "materialized"]))
+def test_saved_activations_of_whole_dit_within_5pct(spec, grid, L, B, ckpt, kernel):
+    model = build_dit(spec).configure_memory(ckpt, "math" if kernel == "materialized" else "sdpa")
+    x, t, cond = _inputs(spec, B, grid, L)
+    saved, _ = saved_activation_bytes(lambda: model(x, t, cond), list(model.parameters()))
+    analytic = dit_saved(spec, grid, L, B, ckpt, kernel, FP32).total_bytes
+    assert analytic == pytest.approx(saved.bytes, rel=0.05)
+
+
+@settings(max_examples=20)
+@given(dits(), grids, st.integers(1, 6), st.integers(1, 2), st.sampled_from(["none", "selective"]),
+       st.sampled_from(["fused", "materialized"]))
+def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, kernel):
+    """Each block kind (full, spatial, temporal) measured alone. The block's own inputs that are shared by all
+    blocks (conditioning vector; text tokens read by cross-attention) are added to the per-block analytic count."""
+    model = build_dit(spec).configure_memory(ckpt, "math" if kernel == "materialized" else "sdpa")
+    T, H, W = grid
+    N, d = T * H * W, spec.hidden_size
+    for i, block in enumerate(model.blocks[:2]):
+        x = torch.randn(B, N, d, requires_grad=True)
+        c = torch.randn(B, d, requires_grad=True)
+        y = torch.randn(B, L, d, requires_grad=True) if spec.text_conditioned else None
+        saved, _ = saved_activation_bytes(lambda b=block, x=x, c=c, y=y: b(x, c, grid, y), list(model.parameters()))
+        analytic = sum(dit_block_saved(spec, grid, L, B, block.mode, ckpt, kernel, FP32).values())
+        analytic += B * d * 4 + (B * L * d * 4 if spec.conditioning == "cross_attention" else 0)
+        assert analytic == pytest.approx(saved.bytes, rel=0.05), (block.mode, i)
+
+
+@settings(max_examples=15)
+@given(dits(), st.tuples(st.integers(2, 4), st.integers(4, 8), st.integers(4, 8)), st.integers(1, 6),
+       st.integers(1, 2), st.sampled_from(["fused", "materialized"]))
+def test_dit_inference_peak_within_10pct(spec, grid, L, B, kernel):
+    spec = DiTSpec.model_validate({**spec.model_dump(), "hidden_size": 16 * spec.num_heads})  # width >= 16
+    model = build_dit(spec).eval().configure_memory("none", "math" if kernel == "materialized" else "sdpa")
+    x, t, cond = _inputs(spec, B, grid, L)
+    with torch.no_grad():
+        peak, _ = peak_live_bytes(lambda: model(x, t, cond))
+    assert dit_inference_peak(spec, grid, L, B, kernel, act_bytes=4) == pytest.approx(peak, rel=0.10)
+
+
+@st.composite
+def vaes(draw):
+    levels = draw(st.integers(1, 3))
+    ns = draw(st.integers(0, levels - 1))
+    nt = draw(st.integers(0, ns))
+    return VAESpec(latent_channels=4, block_out_channels=tuple(4 * draw(st.integers(1, 4)) for _ in range(levels)),
+                   spatial_compression=2**ns, temporal_compression=2**nt, causal=draw(st.booleans()),
+                   norm_groups=4, layers_per_block=draw(st.integers(1, 2)), mid_attention=draw(st.booleans()))
+
+
+@settings(max_examples=15)
+@given(vaes(), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4))
+def test_vae_decode_and_encode_peaks_within_10pct(vae, t, h, w):
+    model = build_vae(vae).eval()
+    z = torch.randn(1, 4, t, 2 * h, 2 * w)
+    with torch.no_grad():
+        dec, video = peak_live_bytes(lambda: model.decoder(z))
+        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    assert vae_decode_peak(vae, (t, 2 * h, 2 * w), 1, 4) == pytest.approx(dec, rel=0.10)
+    assert vae_encode_peak(vae, tuple(video.shape[2:]), 1, 4) == pytest.approx(enc, rel=0.10)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_text_encoder_peak_within_10pct(gated):
+    te = TextEncoderSpec(vocab_size=100, num_layers=2, d_model=64, num_heads=4, d_kv=16, d_ff=160, gated_ffn=gated)
+    model = build_text_encoder(te).eval()
+    ids = torch.randint(0, 100, (2, 40))
+    with torch.no_grad():
+        peak, _ = peak_live_bytes(lambda: model(ids))
+    assert text_encoder_peak(te, 40, 2, 4) == pytest.approx(peak, rel=0.10)
+
+
+# ------------------------------------------------------------------------------------------------
+
+def test_model_states_exact_against_module_parameters():
+    """bf16 weights and grads, fp32 master + two AdamW moments, fp32 EMA: bytes from the real module's dtypes."""
+    p = load_preset("dit-xl-2")
+    module = build_dit(p.model.dit, "meta").to(torch.bfloat16)
+    weight_bytes = sum(t.numel() * t.element_size() for t in module.parameters())
+    n = sum(t.numel() for t in module.parameters())
+    mem = training_memory(p.model, p.video, ParallelLayout(), precision=PrecisionPolicy(ema=True))
+    c = mem.components
+    assert c["DiT weights"] == weight_bytes == 2 * n
+    assert c["gradients"] == 2 * n
+    assert c["fp32 master weights"] == 4 * n
+    assert c["optimizer state"] == 8 * n  # exp_avg and exp_avg_sq in fp32
+    assert c["EMA weights"] == 4 * n
+    sgd = training_memory(p.model, p.video, precision=PrecisionPolicy(optimizer="sgd", master_bytes=0))
+    assert sgd.components["optimizer state"] == 0 and sgd.components["fp32 master weights"] == 0
+
+
+def test_parallelism_divides_what_it_divides():
+    p = load_preset("sora")
+    base = training_memory(p.model, p.video, ParallelLayout(dp=8, zero=0), checkpointing="full").components
+    z1 = training_memory(p.model, p.video, ParallelLayout(dp=8, zero=1), checkpointing="full").components
+    z3 = training_memory(p.model, p.video, ParallelLayout(dp=8, zero=3), checkpointing="full").components
+    tp = training_memory(p.model, p.video, ParallelLayout(tp=4), checkpointing="full").components
+    cp = training_memory(p.model, p.video, ParallelLayout(cp=4), checkpointing="full").components
+    assert z1["optimizer state"] == pytest.approx(base["optimizer state"] / 8, abs=8)
+    assert z1["gradients"] == base["gradients"] and z3["gradients"] == pytest.approx(base["gradients"] / 8, abs=8)
+    assert z3["DiT weights"] == pytest.approx(base["DiT weights"] / 8, abs=8)
+    assert tp["DiT weights"] == pytest.approx(base["DiT weights"] / 4, abs=4)
+    key = "saved activations (DiT blocks)"
+    assert tp[key] == pytest.approx(base[key] / 4, abs=4) and cp[key] == pytest.approx(base[key] / 4, abs=4)
+    assert cp["DiT weights"] == base["DiT weights"]  # context parallelism does not split weights
+
+
+def test_checkpointing_shrinks_saved_activations():
+    p = load_preset("sora")
+    mem = {c: training_memory(p.model, p.video, checkpointing=c).components["saved activations (DiT blocks)"]
+           for c in ("none", "selective", "full")}
+    assert mem["full"] < mem["selective"] < mem["none"]
+
+
+def test_sora_layout_search_and_feasibility():
+    p = load_preset("sora")
+    df = search_layouts(p.model, p.video, "h100-sxm", gpus=4096)
+    assert df["fits"].any() and not df["fits"].all()
+    first = df.iloc[0]
+    assert first["fits"] and first["model_parallel"] == df[df["fits"]]["model_parallel"].min()
+    single = training_memory(p.model, p.video, ParallelLayout(), "h100-sxm", checkpointing="full")
+    assert not single.fits  # 11.9B params with AdamW on one GPU: no
+    layout = ParallelLayout(dp=512, tp=8, zero=3)
+    longest = max_feasible(p.model, p.video, "num_frames", layout, checkpointing="full")
+    assert training_memory(p.model, longest, layout, checkpointing="full").fits
+    longer = longest.model_copy(update={"num_frames": longest.num_frames + 4 * 8})
+    assert not training_memory(p.model, longer, layout, checkpointing="full").fits
+    mb = max_feasible(p.model, p.video, "micro_batch", layout, checkpointing="full")
+    assert training_memory(p.model, p.video, layout.model_copy(update={"micro_batch": mb}), checkpointing="full").fits
+    assert not training_memory(p.model, p.video, layout.model_copy(update={"micro_batch": mb + 1}),
+                               checkpointing="full").fits
+
+
+def test_minute_of_1080p_needs_tiling_on_every_gpu():
+    model = load_preset("sora").model
+    video = VideoSpec(width=1920, height=1088, num_frames=1441, fps=24)
+    for gpu in gpu_names():
+        untiled = inference_memory(model, video, gpu, stage="vae_decode")
+        assert not untiled.fits
+    assert inference_memory(model, video, stage="vae_decode").peak_bytes > 1000 * GiB
+    tile, mem = recommend_vae_tiling(model, video, "h100-sxm")
+    assert tile is not None and mem.fits
+    assert mem.peak_bytes < untiled.peak_bytes
+
+
+def test_inference_memory_cfg_pair_and_stages():
+    p = load_preset("sora")
+    one = inference_memory(p.model, p.video, stage="dit", cfg_batch=1)
+    two = inference_memory(p.model, p.video, stage="dit", cfg_batch=2)
+    assert two.peak_bytes > one.peak_bytes
+    assert two.components["DiT weights"] == p.model.dit.params * 2
+    assert "text encoder weights" in inference_memory(p.model, p.video).components
