@@ -201,8 +201,10 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
             scores = B * h * (R // B) ** 2 * a
         else:
             scores = max(B * T * h * (H * W) ** 2, B * H * W * h * T * T) * a
-        # scores live with either the contiguous copies of q and k the matmul makes, or their scaled copy
-        attn = max(attn, 5 * R * d * a + scores + max(2 * R * d * a, scores))
+        # scores live with either the contiguous copies of q and k the matmul makes (with one head the strided
+        # views go to BLAS as they are), or their scaled copy
+        copies = 2 * R * d * a if h > 1 else 0
+        attn = max(attn, 5 * R * d * a + scores + max(copies, scores))
     mlp = 3 * R * d * a + 2 * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
