@@ -5,6 +5,7 @@ Every bad input ends in one line on stderr naming the problem, and exit status 2
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -61,6 +62,8 @@ def friendly_errors(fn: F) -> F:
         except ValidationError as e:
             raise UsageError(_one_line(e)) from None
         except (UnknownPresetError, UnknownGPUError, UnknownScenarioError, VideoShapeError) as e:
+            raise UsageError(str(e)) from None
+        except ValueError as e:  # planner arguments that cannot work together (e.g. tp not dividing the heads)
             raise UsageError(str(e)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -390,6 +393,120 @@ def estimate(scenario: str, gpu_list: str, count: int, mfu: float | None, price:
     for row in published.to_dict(orient="records"):
         click.echo(f"  {row['source']}: {fmt_flops(float(row['flops']))} = {row['gpt3_multiple']:.1f}x GPT-3. "
                    f"{row['reading']}")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+@cli.command()
+@click.argument("preset", default="sora")
+@click.option("--resolution", help="WIDTHxHEIGHT in pixels or a name (720p); default: the preset's native")
+@click.option("--frames", type=int, help="number of frames (a causal VAE takes 1 + t*k)")
+@click.option("--duration", type=float, help="seconds (snapped to a frame count the model accepts)")
+@click.option("--fps", type=float, help="frames per second")
+@click.option("--gpu", default="h100-sxm", show_default=True, help="GPU type (see `sora-compute gpus`)")
+@click.option("--gpus", "count", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="GPUs in the training job (DP = GPUs / (TP x CP x PP))")
+@click.option("--tp", type=click.IntRange(min=1), help="tensor parallel size (with --cp/--pp: no search)")
+@click.option("--cp", type=click.IntRange(min=1), help="context parallel size")
+@click.option("--pp", type=click.IntRange(min=1), help="pipeline parallel size")
+@click.option("--zero", type=click.IntRange(0, 3), default=3, show_default=True, help="ZeRO stage")
+@click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--checkpointing", type=click.Choice(["none", "selective", "full"]), default="full", show_default=True)
+@click.option("--attention", type=click.Choice(["fused", "materialized"]), default="fused", show_default=True)
+@click.option("--ema/--no-ema", default=False, show_default=True, help="keep an fp32 EMA copy")
+@FORMAT
+@friendly_errors
+def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
+           gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
+           checkpointing: str, attention: str, ema: bool, fmt: str) -> None:
+    """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
+    (text encoder, DiT with the CFG pair, VAE decode, with a tiling that fits when untiled does not).
+
+    \b
+    Example:
+      sora-compute memory sora --gpu h100-sxm --gpus 4096
+      sora-compute memory sora --resolution 1920x1088 --duration 60 --tp 8 --cp 8 --pp 1
+    """
+    from sora_compute.memory import planner as mp
+
+    p = load_preset(preset)
+    model = p.model
+    video = _video_from_options(model, p.video, resolution, frames, duration, fps)
+    model.latent_shape(video)  # validate the shape first: one clear error
+    precision = mp.PrecisionPolicy(ema=ema)
+    ck, ker = checkpointing, attention
+    searched = None
+    if tp is None and cp is None and pp is None:
+        searched = mp.search_layouts(model, video, gpu, count, precision, ck, ker,  # type: ignore[arg-type]
+                                     zero_stages=(zero,), micro_batch=micro_batch)
+        fitting = searched[searched["fits"]]
+        row = (fitting if len(fitting) else searched).iloc[0]
+        tp_, cp_, pp_ = int(row["tp"]), int(row["cp"]), int(row["pp"])
+    else:
+        tp_, cp_, pp_ = tp or 1, cp or 1, pp or 1
+    mpar = tp_ * cp_ * pp_
+    if count % mpar:
+        raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
+    layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
+                                               "micro_batch": micro_batch})
+    train = mp.training_memory(model, video, layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+    stages = {s: mp.inference_memory(model, video, gpu, s, kernel=ker)  # type: ignore[arg-type]
+              for s in ("text", "dit", "vae_decode")}
+    tile, tiled = (None, None)
+    if not stages["vae_decode"].fits:
+        try:
+            tile, tiled = mp.recommend_vae_tiling(model, video, gpu)
+        except ValueError as e:
+            tiled = None
+            click.echo(f"note: {e}", err=True)
+    if fmt != "table":
+        payload: dict[str, Any] = {"preset": p.name, "video": video.model_dump(), "layout": layout.model_dump(),
+                   "training": {**train.summary(), "components_bytes": train.components,
+                                "transient_bytes": train.transient},
+                   "inference": {s: {**m.summary(), "components_bytes": m.components} for s, m in stages.items()},
+                   "vae_tile_latent": tile, "units": "bytes; GiB = 2^30 bytes"}
+        if searched is not None:
+            payload["layouts_considered"] = searched.to_dict(orient="records")
+        if fmt == "json":
+            click.echo(pd.Series(payload).to_json(indent=2))
+        else:
+            _emit(train.to_frame(), "csv")
+        return
+    v = video
+    click.echo(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
+               f"{model.latent_shape(v).tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
+               f"fp32 master + AdamW moments, {ck} checkpointing, {ker} attention")
+    if searched is not None:
+        n_fit = int(searched["fits"].sum())
+        click.echo(f"\nLayouts considered: {len(searched)} ({n_fit} fit); smallest model-parallel first:")
+        click.echo(searched.head(8)[["layout", "peak_GiB", "fits"]].to_string(index=False, float_format="%.1f"))
+    verdict = "FITS" if train.fits else "DOES NOT FIT"
+    click.echo(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} of "
+               f"{_gib(train.capacity_bytes)} usable -> {verdict}")
+    df = train.to_frame()
+    click.echo(df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]].to_string(index=False))
+    for note in train.notes:
+        click.echo(f"  note: {note}")
+    if train.fits:
+        longest = mp.max_feasible(model, video, "num_frames", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        batch = mp.max_feasible(model, video, "micro_batch", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        if isinstance(longest, VideoSpec):
+            click.echo(f"  largest that fits this layout: {longest.num_frames} frames "
+                       f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")
+    click.echo(f"\nInference memory on one {gpu} (each stage alone; weights bf16):")
+    for s_name, m in stages.items():
+        click.echo(f"  {s_name:10s} {_gib(m.peak_bytes):>14s}  {'fits' if m.fits else 'does NOT fit'}")
+    if tile is not None and tiled is not None:
+        click.echo(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "
+                   f"{tile[0]} x {tile[1]} x {tile[2]} (frames x height x width; "
+                   f"{tile[1] * model.vae.spatial_compression} x {tile[2] * model.vae.spatial_compression} px) -> "
+                   f"{_gib(tiled.peak_bytes)} ({', '.join(tiled.notes)})")
+    if not stages["dit"].fits:
+        need = stages["dit"].peak_bytes / stages["dit"].capacity_bytes
+        click.echo(f"  the DiT forward needs {need:.1f}x one GPU: split the sequence (context parallel) over "
+                   f">= {math.ceil(need)} GPUs")
 
 
 def main() -> None:

@@ -127,3 +127,31 @@ def test_estimate_bad_input_is_one_line_exit_2(args, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_memory_picks_smallest_fitting_layout_and_tiling():
+    r = run("memory", "sora", "--gpus", "4096", "--format", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["training"]["fits"]
+    considered = data["layouts_considered"]
+    fitting = [row for row in considered if row["fits"]]
+    mp = data["layout"]["tp"] * data["layout"]["cp"] * data["layout"]["pp"]
+    assert mp == min(row["model_parallel"] for row in fitting)
+    assert not data["inference"]["vae_decode"]["fits"] and data["vae_tile_latent"] is not None
+    text = run("memory", "sora", "--resolution", "1920x1088", "--duration", "60", "--tp", "8", "--cp", "8",
+               "--gpus", "4096").output
+    assert "decode in latent tiles" in text and "context parallel" in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["memory", "sora", "--tp", "3", "--gpus", "12"], "tp=3 must divide num_heads=32"),
+    (["memory", "sora", "--tp", "8", "--gpus", "12"], "not divisible"),
+    (["memory", "sora", "--zero", "4"], "--zero"),
+    (["memory", "sora", "--gpu", "a100"], "did you mean 'a100-40gb'"),
+])
+def test_memory_bad_input_is_one_line_exit_2(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
