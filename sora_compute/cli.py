@@ -509,6 +509,145 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
                    f">= {math.ceil(need)} GPUs")
 
 
+@cli.command()
+@click.option("--scenario", default="sora", show_default=True, help="training scenario (scenarios.yaml)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="default: reports/SCENARIO")
+@click.option("--gpus", "count", type=click.IntRange(min=1), default=4096, show_default=True, help="GPUs per cluster")
+@click.option("--calibration/--no-calibration", default=True, show_default=True,
+              help="include the calibration figure (profiles the reference models, ~5 s)")
+@friendly_errors
+def report(scenario: str, out_dir: Path | None, count: int, calibration: bool) -> None:
+    """Write a capacity-planning report (markdown + self-contained HTML + PNG figures).
+
+    \b
+    Example:
+      sora-compute report --scenario sora --out reports/sora
+    """
+    from sora_compute.report import write_report
+
+    sc = load_scenario(scenario)
+    out = out_dir or Path("reports") / sc.name
+    steps = 9 if calibration else 8
+    with click.progressbar(length=steps, label="report", file=sys.stderr) as bar:
+        written = write_report(sc, out, gpus=count, progress=lambda _: bar.update(1), calibration=calibration)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+@click.argument("scenario", default="sora")
+@click.option("--gpu", default="h100-sxm", show_default=True, help="GPU type")
+@click.option("--gpus", "count", type=click.IntRange(min=1), help="GPUs: how long does it take?")
+@click.option("--days", type=click.FloatRange(0, min_open=True), help="deadline: how many GPUs are needed?")
+@click.option("--budget", type=click.FloatRange(0, min_open=True), help="USD: how far does it go on --gpus GPUs?")
+@click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--price", type=click.FloatRange(0, min_open=True), help="USD per GPU-hour (default: catalog)")
+@click.option("--pue", type=click.FloatRange(min=1), default=1.2, show_default=True)
+@click.option("--precision", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
+@FORMAT
+@friendly_errors
+def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget: float | None, mfu: float | None,
+         price: float | None, pue: float, precision: str, fmt: str) -> None:
+    """Cluster plan for a training scenario: wall-clock days, GPU-hours, cost and energy; or the inverse
+    (GPUs needed to finish in --days; what a --budget buys on --gpus GPUs).
+
+    \b
+    Example:
+      sora-compute plan sora --gpu b200 --days 30
+      sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
+    """
+    from sora_compute.project import budget_plan, gpus_for_days
+
+    est = estimate_training(load_scenario(scenario))
+    if days is not None and count is None:
+        count = gpus_for_days(est, gpu, days, mfu, precision)  # type: ignore[arg-type]
+    if count is None:
+        count = 4096
+    cluster = Cluster(gpu=gpu, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue, precision=precision)
+    plan_ = plan_cluster(est, cluster)
+    row = plan_.summary()
+    if budget is not None:
+        row.update(budget_plan(est, cluster, budget))
+    if days is not None:
+        row["deadline_days"] = days
+    if fmt != "table":
+        _emit(pd.DataFrame([row]), fmt)
+        return
+    click.echo(f"{scenario}: {fmt_sci(est.model_flops)} model FLOPs ({est.gpt3_multiple:.2f}x GPT-3), "
+               f"{fmt_sci(est.hardware_flops)} hardware FLOPs")
+    if days is not None:
+        click.echo(f"  to finish in {days:g} days: {count:,} x {gpu} at MFU {cluster.effective_mfu:.0%}")
+    click.echo(f"  {count:,} x {gpu} ({precision}, MFU {cluster.effective_mfu:.0%}, HFU {plan_.hfu:.0%}): "
+               f"{fmt_duration_days(plan_.days)}, {fmt_int(plan_.gpu_hours)} GPU-hours, {fmt_usd(plan_.cost_usd)}, "
+               f"{plan_.energy_mwh:,.0f} MWh (PUE {pue:g})")
+    if budget is not None:
+        b = budget_plan(est, cluster, budget)
+        click.echo(f"  {fmt_usd(budget)} buys {fmt_duration_days(b['affordable_days'])} on this cluster: "
+                   f"{b['fraction_completed']:.0%} of the run (the whole run costs {fmt_usd(b['budget_needed_usd'])})")
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"{what}: expected positive numbers, got {text!r}")
+    return values
+
+
+@cli.command()
+@click.option("--model", "models", default="sora", show_default=True, help="comma-separated presets")
+@click.option("--resolution", "resolutions", default="480p,720p,1080p", show_default=True,
+              help="comma-separated WIDTHxHEIGHT or names (480p, 720p, 1080p, ...)")
+@click.option("--duration", "durations", default="5,10,30,60", show_default=True, help="seconds, comma-separated")
+@click.option("--fps", "fps_list", default="24", show_default=True, help="comma-separated")
+@click.option("--gpu", "gpu_list", default="h100-sxm", show_default=True, help="comma-separated GPU types")
+@click.option("--gpus", "counts", default="4096", show_default=True, help="comma-separated cluster sizes")
+@click.option("--samples", type=click.FloatRange(0, min_open=True), default=1e7, show_default=True,
+              help="training clips per point")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True, help="sampling steps")
+@FORMAT
+@friendly_errors
+def sweep(models: str, resolutions: str, durations: str, fps_list: str, gpu_list: str, counts: str, samples: float,
+          steps: int, fmt: str) -> None:
+    """Grid of what-ifs, one row per point: tokens, FLOPs per video, training FLOPs and GPT-3 multiple for
+    --samples clips, days/cost on each cluster, inference latency. Sizes that a model cannot take are
+    rounded to the nearest multiple of its compression x patch (e.g. 1080 -> 1088).
+
+    \b
+    Example:
+      sora-compute sweep --resolution 480p,720p,1080p --duration 5,10,30,60 --gpu h100-sxm,b200
+    """
+    from sora_compute.project import sweep as run_sweep
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    frames = []
+    for name in names:
+        model = load_preset(name).model
+        step_h = model.vae.spatial_compression * model.dit.patch_size[1]
+        step_w = model.vae.spatial_compression * model.dit.patch_size[2]
+        res = [parse_resolution(r) for r in resolutions.split(",") if r.strip()]
+        res = [(max(step_w, round(w / step_w) * step_w), max(step_h, round(h / step_h) * step_h)) for w, h in res]
+        try:
+            n = [int(c) for c in counts.split(",") if c.strip()]
+        except ValueError:
+            raise UsageError(f"--gpus: expected comma-separated integers, got {counts!r}") from None
+        if not n or min(n) < 1:
+            raise UsageError(f"--gpus: expected positive integers, got {counts!r}")
+        frames.append(run_sweep([name], res, _floats(durations, "--duration"), fps=_floats(fps_list, "--fps"),
+                                gpus=[g.strip() for g in gpu_list.split(",") if g.strip()], gpu_counts=n,
+                                samples=samples, steps=steps))
+    df = pd.concat(frames, ignore_index=True)
+    if fmt == "table":
+        df = pd.DataFrame({
+            "model": df["model"], "resolution": df["width"].astype(str) + "x" + df["height"].astype(str),
+            "duration": df["duration_s"].map("{:.1f} s".format), "tokens": df["video_tokens"].map("{:,.0f}".format),
+            "train FLOPs": df["train_flops"].map(fmt_sci), "x GPT-3": df["gpt3_multiple"].map("{:.2f}".format),
+            "gpu": df["gpu"], "GPUs": df["gpus"], "days": df["train_days"].map("{:,.1f}".format),
+            "cost": df["cost_usd"].map(fmt_usd), "latency 1 GPU": df["latency_s_1gpu"].map("{:,.0f} s".format)})
+    _emit(df, fmt)
+
+
 def main() -> None:
     """Console entry point: click errors become one line on stderr and exit status 2."""
     try:

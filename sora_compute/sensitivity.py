@@ -24,7 +24,8 @@ from sora_compute.project import (
 )
 from sora_compute.specs import DiTSpec
 
-__all__ = ["Variation", "sora_variations", "sensitivity", "Published", "published_estimates", "PUBLISHED"]
+__all__ = ["Variation", "sora_variations", "generic_variations", "sensitivity", "Published", "published_estimates",
+           "PUBLISHED"]
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,76 @@ def sora_variations(stage: str = "video-720p-10s") -> list[Variation]:
     ]
 
 
+def _count_field(stage: TrainingStage) -> str:
+    """The field that sets how many samples a stage sees (scaling it scales the stage)."""
+    for f in ("samples", "videos", "steps", "token_budget"):
+        if getattr(stage, f) is not None:
+            return f
+    raise AssertionError("a validated stage has one way to count samples")
+
+
+def _scale_shape(sc: TrainingScenario, stage: str, factor: float) -> TrainingScenario:
+    """Every bucket of ``stage`` at ``factor`` x its width and height (rounded to what the model accepts)."""
+    step = sc.model.vae.spatial_compression * max(sc.model.dit.patch_size[1:])
+
+    def fn(s: TrainingStage) -> TrainingStage:
+        buckets = tuple(b.model_copy(update={"width": max(step, round(b.width * factor / step) * step),
+                                             "height": max(step, round(b.height * factor / step) * step)})
+                        for b in s.buckets)
+        return s.model_copy(update={"buckets": buckets})
+    return _map_stage(sc, stage, fn)
+
+
+def _scale_length(sc: TrainingScenario, stage: str, factor: float) -> TrainingScenario:
+    def fn(s: TrainingStage) -> TrainingStage:
+        buckets = []
+        for b in s.buckets:
+            seconds = b.duration_s if b.duration_s is not None else (b.num_frames or 1) / b.fps
+            buckets.append(DataBucket(width=b.width, height=b.height, duration_s=seconds * factor, fps=b.fps,
+                                      share=b.share))
+        return s.model_copy(update={"buckets": tuple(buckets)})
+    return _map_stage(sc, stage, fn)
+
+
+def generic_variations(sc: TrainingScenario) -> list[Variation]:
+    """Low/high alternatives for any scenario, around its dominant stage: model width, clip resolution and
+    length, samples seen, and latents/text encoded on the fly."""
+    est = estimate_training(sc)
+    stage = str(est.by_stage().sort_values("model_flops").iloc[-1]["stage"])
+    st = next(s for s in sc.stages if s.name == stage)
+    field = _count_field(st)
+    d, h = sc.model.dit.hidden_size, sc.model.dit.num_heads
+    head = d // h
+    heads = {"low": max(1, 3 * h // 4), "high": 3 * h // 2}  # width at 0.75x / 1.5x, head size kept
+    out = [
+        Variation("DiT width", f"{d}", f"{heads['low'] * head}", f"{heads['high'] * head}",
+                  lambda s, w: _with_dit(s, hidden_size=heads[w] * head, num_heads=heads[w])),
+        Variation(f"resolution, {stage}", "as planned", "0.5x per side", "1.5x per side",
+                  lambda s, w: _scale_shape(s, stage, 0.5 if w == "low" else 1.5)),
+        Variation(f"{field}, {stage}", "as planned", "0.5x", "2x",
+                  lambda s, w: _scale_stage(s, stage, field, 0.5 if w == "low" else 2.0)),
+        Variation("latents and text", "pre-computed", "pre-computed", "encoded on the fly",
+                  lambda s, w: s if w == "low" else s.model_copy(update={"vae_on_the_fly": True,
+                                                                         "text_on_the_fly": True})),
+    ]
+    if any((b.num_frames or 2) > 1 for b in st.buckets):
+        out.insert(2, Variation(f"clip length, {stage}", "as planned", "0.5x", "2x",
+                                lambda s, w: _scale_length(s, stage, 0.5 if w == "low" else 2.0)))
+    return out
+
+
 def sensitivity(scenario: TrainingScenario | str = "sora", variations: list[Variation] | None = None
                 ) -> pd.DataFrame:
-    """One row per assumption: the GPT-3 multiple at its low and high value, with the base, sorted by swing."""
+    """One row per assumption: the GPT-3 multiple at its low and high value, with the base, sorted by swing.
+    Default variations: ``sora_variations`` for the sora scenario, ``generic_variations`` otherwise."""
     from sora_compute.project import load_scenario
 
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     base = estimate_training(sc).gpt3_multiple
+    if variations is None:
+        variations = sora_variations() if sc.name == "sora" else generic_variations(sc)
     rows = []
-    for v in variations if variations is not None else sora_variations():
+    for v in variations:
         low, high = (estimate_training(v.apply(sc, w)).gpt3_multiple for w in ("low", "high"))
         rows.append({"assumption": v.assumption, "base": v.base, "low": v.low, "high": v.high,
                      "multiple_low": low, "multiple_base": base, "multiple_high": high,

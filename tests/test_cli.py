@@ -155,3 +155,34 @@ def test_memory_bad_input_is_one_line_exit_2(args, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_plan_inverse_queries():
+    r = run("plan", "sora", "--gpu", "b200", "--days", "30", "--format", "json")
+    row = json.loads(r.output)[0]
+    assert row["days"] <= 30 and row["deadline_days"] == 30
+    r = run("plan", "sora", "--gpus", "4096", "--budget", "1e6", "--format", "json")
+    row = json.loads(r.output)[0]
+    assert row["fraction_completed"] < 1 and row["budget_needed_usd"] > 1e6
+
+
+def test_sweep_grid_rows_and_rounding():
+    r = run("sweep", "--resolution", "720p,1080p", "--duration", "5,10", "--gpu", "h100-sxm,b200", "--gpus",
+            "1024,4096", "--format", "json")
+    rows = json.loads(r.output)
+    assert len(rows) == 2 * 2 * 2 * 2
+    assert {row["height"] for row in rows} == {720, 1088}  # 1080 rounded to the model's multiple of 16
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sweep", "--duration", "abc"], "--duration: expected comma-separated numbers"),
+    (["sweep", "--gpus", "0"], "--gpus"),
+    (["sweep", "--resolution", "big"], "resolution"),
+    (["plan", "sora", "--days", "-1"], "--days"),
+    (["report", "--scenario", "nope"], "unknown scenario"),
+])
+def test_plan_sweep_report_bad_input(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr

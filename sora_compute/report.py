@@ -1,0 +1,351 @@
+"""Capacity-planning report: markdown + self-contained HTML + matplotlib figures (PNG), from one call.
+
+``write_report("sora", Path("reports/sora"))`` writes report.md, report.html and fig*.png:
+1. headline: training compute, GPT-3 multiple, GPU-days and cost on H100/H200/B200 clusters, inference cost;
+2. heatmap of training compute (x GPT-3) over resolution x duration of the main stage;
+3. per-video FLOPs by component vs token count (where attention's quadratic term takes over);
+4. days to train vs cluster size for several GPU types;
+5. memory per GPU for candidate parallel layouts vs GPU capacity;
+6. calibration: analytic vs fvcore per module;
+7. tornado chart of the GPT-3 multiple's sensitivity;
+8. the assumptions table, with sources.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import markdown  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode  # noqa: E402
+from sora_compute.hardware import load_gpu  # noqa: E402
+from sora_compute.memory import planner as mp  # noqa: E402
+from sora_compute.presets import load_preset  # noqa: E402
+from sora_compute.project import (  # noqa: E402
+    Cluster,
+    DataBucket,
+    InferenceSettings,
+    TrainingScenario,
+    estimate_inference,
+    estimate_training,
+    load_scenario,
+    plan_cluster,
+    plan_serving,
+)
+from sora_compute.sensitivity import published_estimates, sensitivity  # noqa: E402
+from sora_compute.specs import VideoSpec  # noqa: E402
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd  # noqa: E402
+
+__all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
+           "fig_tornado"]
+
+REPORT_GPUS = ("h100-sxm", "h200", "b200")
+plt.rcParams.update({"figure.dpi": 110, "font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _main_stage(sc: TrainingScenario) -> str:
+    est = estimate_training(sc)
+    return str(est.by_stage().sort_values("model_flops").iloc[-1]["stage"])
+
+
+def _with_main_shape(sc: TrainingScenario, stage: str, width: int, height: int, duration_s: float) -> TrainingScenario:
+    stages = []
+    for s in sc.stages:
+        if s.name == stage:
+            b = s.buckets[0]
+            bucket = DataBucket(width=width, height=height, duration_s=duration_s, fps=b.fps)
+            s = s.model_copy(update={"buckets": (bucket,)})
+        stages.append(s)
+    return sc.model_copy(update={"stages": tuple(stages)})
+
+
+def fig_heatmap(sc: TrainingScenario, path: Path) -> Path:
+    """Training compute (x GPT-3) with the main stage at each resolution x duration (other stages as they are)."""
+    stage = _main_stage(sc)
+    resolutions = [(640, 368), (848, 480), (1280, 720), (1920, 1088), (2560, 1440)]
+    durations = [2, 5, 10, 20, 30, 60]
+    grid = np.array([[estimate_training(_with_main_shape(sc, stage, w, h, d)).gpt3_multiple for d in durations]
+                     for w, h in resolutions])
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    im = ax.imshow(grid, norm=LogNorm(), cmap="viridis", aspect="auto", origin="lower")
+    ax.set_xticks(range(len(durations)), [f"{d} s" for d in durations])
+    ax.set_yticks(range(len(resolutions)), [f"{w}x{h}" for w, h in resolutions])
+    ax.set_xlabel(f"clip duration in stage '{stage}' (seconds)")
+    ax.set_ylabel("resolution (pixels)")
+    ax.grid(False)
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=8,
+                    color="white" if grid[i, j] < np.sqrt(grid.max() * grid.min()) else "black")
+    fig.colorbar(im, ax=ax, label="training compute (x GPT-3 175B, 3.14e23 FLOPs)")
+    ax.set_title(f"{sc.name}: training compute vs main-stage clip shape", fontsize=10)
+    return _save(fig, path)
+
+
+def fig_components(sc: TrainingScenario, path: Path) -> Path:
+    """Per-video FLOPs of one DiT forward (by kind) plus VAE and text encoder, vs video tokens."""
+    model = sc.model
+    rows = []
+    for seconds in (0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 60):  # one frame up to a minute
+        frames = model.snap_frames(max(1, int(round(seconds * 24))))
+        v = VideoSpec(width=1280, height=720, num_frames=frames, fps=24)
+        kinds = count_dit(model, v, convention=MATMUL_ONLY).by_kind()
+        attn = float(kinds.get("attention", 0))
+        mlp = float(kinds.get("mlp", 0))
+        other = float(sum(kinds.values())) - attn - mlp
+        rows.append({"tokens": model.latent_shape(v).tokens, "attention core (QK^T, AV)": 2 * attn,
+                     "MLP": 2 * mlp, "projections, adaLN, cross-attn, embeddings": 2 * other,
+                     "VAE encode + decode": 2 * float(count_vae_encode(model, v, convention=MATMUL_ONLY).macs
+                                                      + count_vae_decode(model, v, convention=MATMUL_ONLY).macs),
+                     "text encoder": 2 * float(count_text_encoder(model, convention=MATMUL_ONLY).macs)})
+    df = pd.DataFrame(rows)
+    parts = [c for c in df.columns if c != "tokens"]
+    share = df[parts].div(df[parts].sum(axis=1), axis=0)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for c in parts:
+        a1.loglog(df["tokens"], df[c], marker="o", label=c)
+    a1.set_xlabel("video tokens per clip (1280x720, one frame to 60 s)")
+    a1.set_ylabel("FLOPs per video (one DiT forward)")
+    a1.legend(fontsize=7)
+    a2.stackplot(df["tokens"], *[share[c] for c in parts], labels=parts)
+    a2.set_xscale("log")
+    a2.set_ylim(0, 1)
+    a2.set_xlabel("video tokens per clip")
+    a2.set_ylabel("share of per-video FLOPs")
+    cross = df[df["attention core (QK^T, AV)"] > df["MLP"]]
+    if len(cross):
+        a2.axvline(float(cross["tokens"].iloc[0]), color="k", ls="--", lw=1)
+        a2.text(float(cross["tokens"].iloc[0]) * 1.05, 0.05, "attention > MLP", fontsize=8)
+    fig.suptitle(f"{model.name}: where the FLOPs go as clips get longer", fontsize=10)
+    return _save(fig, path)
+
+
+def fig_days(est_flops: float, path: Path, gpus: tuple[str, ...] = REPORT_GPUS + ("a100-80gb", "mi300x")) -> Path:
+    counts = np.array([256, 512, 1024, 2048, 4096, 8192, 16384, 32768])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    styles = ["-o", "--s", "-^", "-.D", ":v", "-x"]
+    for g, style in zip(gpus, styles, strict=False):
+        days = [plan_cluster(est_flops, Cluster(gpu=g, count=int(n))).days for n in counts]
+        spec = load_gpu(g)
+        ax.loglog(counts, days, style, ms=5, label=f"{g} ({spec.bf16_tflops:,.0f} TFLOP/s, MFU {spec.default_mfu:.0%})")
+    ax.axhline(30, color="grey", ls=":", lw=1)
+    ax.text(counts[0], 31, "30 days", fontsize=8, color="grey")
+    ax.set_xlabel("GPUs in the cluster")
+    ax.set_ylabel("wall-clock days to train")
+    ax.set_title(f"Days to train {fmt_flops(est_flops)} (time = FLOPs / (GPUs x peak BF16 x MFU))", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_memory(model_name: str, video: VideoSpec, path: Path, gpu: str = "h100-sxm", gpus: int = 4096) -> Path:
+    model = load_preset(model_name).model
+    df = mp.search_layouts(model, video, gpu, gpus=gpus, zero_stages=(3,))
+    df = df.sort_values(["model_parallel", "peak_GiB"]).groupby("model_parallel").head(2).head(12)
+    cap = float(df["capacity_GiB"].iloc[0])
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    colors = ["tab:green" if f else "tab:red" for f in df["fits"]]
+    labels = [f"TP{r.tp} CP{r.cp} PP{r.pp}" for r in df.itertuples()]
+    ax.barh(range(len(df)), df["peak_GiB"], color=colors)
+    ax.axvline(cap, color="k", ls="--", lw=1)
+    ax.text(cap, len(df) - 0.5, f" usable {cap:.0f} GiB of {load_gpu(gpu).hbm_gb:.0f} GB", fontsize=8, va="top")
+    ax.set_yticks(range(len(df)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("peak memory per GPU (GiB, log scale)")
+    ax.set_title(f"Training memory per {gpu} ({gpus} GPUs, ZeRO-3, full checkpointing): green fits", fontsize=10)
+    return _save(fig, path)
+
+
+def fig_calibration(path: Path) -> Path:
+    from sora_compute.calibrate import calibrate
+
+    table = calibrate().table
+    table = table[table["module"] != "(total)"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for comp, g in table.groupby("component"):
+        a1.loglog(g["fvcore_macs"].clip(lower=1), g["analytic_macs"].clip(lower=1), "o", ms=3, label=str(comp))
+    lim = [1, float(table["analytic_macs"].max()) * 2]
+    a1.plot(lim, lim, "k--", lw=1)
+    a1.set_xlabel("fvcore MACs per module")
+    a1.set_ylabel("analytic MACs per module")
+    a1.legend(fontsize=7)
+    a1.set_title("analytic vs fvcore, every module", fontsize=10)
+    err = table[["fvcore_rel_err", "flopcounter_rel_err"]].astype(float)
+    a2.hist([err["fvcore_rel_err"].dropna(), err["flopcounter_rel_err"].dropna()], bins=20, range=(0, 0.005),
+            label=["vs fvcore", "vs FlopCounterMode (meta)"])
+    a2.axvline(0.005, color="r", ls=":", lw=1)
+    a2.set_xlabel("relative error per module (floor 0.5%)")
+    a2.set_ylabel("modules")
+    a2.legend(fontsize=8)
+    a2.set_title(f"{len(table)} module comparisons, worst {err.max().max():.1e}", fontsize=10)
+    return _save(fig, path)
+
+
+def fig_tornado(sens: pd.DataFrame, path: Path) -> Path:
+    base = float(sens["multiple_base"].iloc[0])
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(sens) + 1.2))
+    for i, r in enumerate(sens.to_dict(orient="records")):
+        low, high = float(r["multiple_low"]), float(r["multiple_high"])
+        ax.barh(i, low - base, left=base, color="tab:blue")
+        ax.barh(i, high - base, left=base, color="tab:orange")
+        ax.text(low, i, f"{r['low']} ({low:.1f}x) ", ha="right", va="center", fontsize=7)
+        ax.text(high, i, f" {r['high']} ({high:.1f}x)", ha="left", va="center", fontsize=7)
+    ax.axvline(base, color="k", lw=1)
+    ax.set_yticks(range(len(sens)), sens["assumption"], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    lo, hi = float(sens["multiple_low"].min()), float(sens["multiple_high"].max())
+    ax.set_xlim(lo / 3, hi * 3)
+    ax.set_xlabel(f"training compute (x GPT-3 175B); base {base:.2f}x")
+    ax.set_title("Sensitivity: one assumption at a time (blue low, orange high)", fontsize=10)
+    return _save(fig, path)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False, disable_numparse=True)
+
+
+def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 4096,
+                 progress: Callable[[str], None] | None = None, calibration: bool = True) -> list[Path]:
+    """Write report.md, report.html and the figures for ``scenario`` into ``out_dir``; return the paths."""
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step = progress or (lambda _: None)
+    step("training estimate")
+    est = estimate_training(sc)
+    plans = [plan_cluster(est, Cluster(gpu=g, count=gpus)) for g in REPORT_GPUS]
+    preset = load_preset(sc.model.name)
+    inf = estimate_inference(preset)
+    serving = [plan_serving(inf, g) for g in REPORT_GPUS]
+    figs: dict[str, Path] = {}
+    step("heatmap")
+    figs["heatmap"] = fig_heatmap(sc, out_dir / "fig2_heatmap.png")
+    step("components")
+    figs["components"] = fig_components(sc, out_dir / "fig3_components.png")
+    step("days vs cluster size")
+    figs["days"] = fig_days(est.model_flops, out_dir / "fig4_days.png")
+    step("memory layouts")
+    figs["memory"] = fig_memory(sc.model.name, preset.video, out_dir / "fig5_memory.png", gpus=gpus)
+    if calibration:
+        step("calibration")
+        figs["calibration"] = fig_calibration(out_dir / "fig6_calibration.png")
+    step("sensitivity")
+    sens = sensitivity(sc)
+    figs["tornado"] = fig_tornado(sens, out_dir / "fig7_tornado.png")
+    m, v = sc.model, preset.video
+    headline = pd.DataFrame({
+        "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
+        "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
+        "wall clock": [fmt_duration_days(p.days) for p in plans],
+        "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
+        "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
+        "inference $/video-minute": [fmt_usd(s.cost_per_video_usd * 60 / v.duration_s) for s in serving]})
+    stages = est.by_stage()
+    stage_md = pd.DataFrame({"stage": stages["stage"], "samples": [fmt_sci(x) for x in stages["samples"]],
+                             "model FLOPs": [fmt_sci(x) for x in stages["model_flops"]],
+                             "x GPT-3": [f"{x:.2f}" for x in stages["gpt3_multiple"]]})
+    published = published_estimates(est)
+    pub_md = pd.DataFrame({"source": published["source"], "FLOPs": [fmt_sci(x) for x in published["flops"]],
+                           "x GPT-3": [f"{x:.1f}" for x in published["gpt3_multiple"]],
+                           "under our model": published["reading"]})
+    assumptions = pd.DataFrame({"assumption": list(sc.assumptions), "value / source": list(sc.assumptions.values())})
+    extra = pd.DataFrame({"assumption": ["checkpointing", "latents / text", "GPU catalog", "MFU", "PUE",
+                                         "inference"],
+                          "value / source": [sc.checkpointing,
+                                             f"VAE on the fly: {sc.vae_on_the_fly}; "
+                                             f"text on the fly: {sc.text_on_the_fly}",
+                                             "sora_compute/hardware/gpus.yaml (vendor datasheets; prices assumed)",
+                                             ", ".join(f"{g} {load_gpu(g).default_mfu:.0%}" for g in REPORT_GPUS),
+                                             "1.2", f"{InferenceSettings().steps} steps, CFG on, untiled decode"]})
+    vae_shape = f"{m.vae.temporal_compression}x{m.vae.spatial_compression}x{m.vae.spatial_compression}"
+    md = f"""# Capacity plan: {sc.name}
+
+Generated by sora-compute from `sora-compute report --scenario {sc.name}`. Units: FLOPs = 2 x MACs;
+memory in GiB (2^30 bytes); costs in USD at the catalog's assumed rental prices.
+
+Model: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters ({m.dit.depth} blocks x {m.dit.hidden_size}),
+{m.dit.conditioning}, {m.dit.attention_layout} attention; VAE {vae_shape}
+({m.vae.latent_channels} channels); native clip {v.width}x{v.height}, {v.num_frames} frames at {v.fps:g} fps
+= {m.latent_shape(v).tokens:,} video tokens.
+
+## 1. Headline
+
+- **Training compute: {fmt_flops(est.model_flops)} = {est.gpt3_multiple:.2f}x GPT-3 175B** (3.14e23 FLOPs, Brown et
+  al. 2020 Table D.1; {est.gpt3_multiple_6nd:.2f}x GPT-3 counted by 6·N·D). Hardware FLOPs with {sc.checkpointing}
+  recomputation: {fmt_flops(est.hardware_flops)}. A 6·N·D count of the same plan says {est.six_nd_multiple:.2f}x: it
+  leaves out attention.
+- **Inference: {fmt_flops(inf.flops_per_video)} per {v.duration_s:.0f} s clip,
+  {fmt_flops(inf.flops_per_minute)} per minute of video** (50 steps, CFG).
+
+{_md_table(stage_md)}
+
+Clusters of {gpus:,} GPUs:
+
+{_md_table(headline)}
+
+## 2. Training compute over resolution x duration
+
+![heatmap]({figs['heatmap'].name})
+
+## 3. Where the FLOPs go
+
+![components]({figs['components'].name})
+
+## 4. Days to train vs cluster size
+
+![days]({figs['days'].name})
+
+## 5. Memory per GPU for candidate layouts
+
+![memory]({figs['memory'].name})
+
+## 6. Calibration of the FLOPs model
+
+{"![calibration](" + figs['calibration'].name + ")" if "calibration" in figs else "(skipped)"}
+
+## 7. Sensitivity of the GPT-3 multiple
+
+![tornado]({figs['tornado'].name})
+
+Published estimates under this model:
+
+{_md_table(pub_md)}
+
+## 8. Assumptions
+
+{_md_table(pd.concat([assumptions, extra], ignore_index=True))}
+"""
+    md_path = out_dir / "report.md"
+    md_path.write_text(md)
+    step("html")
+    html_body = markdown.markdown(md, extensions=["tables"])
+
+    def inline(match: re.Match[str]) -> str:
+        data = base64.b64encode((out_dir / match.group(1)).read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    html_body = re.sub(r'src="([^"]+\.png)"', inline, html_body)
+    html = ("<!doctype html><html><head><meta charset='utf-8'><title>Capacity plan: " + sc.name + "</title>"
+            "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%}"
+            "img{max-width:100%}</style></head><body>" + html_body + "</body></html>")
+    html_path = out_dir / "report.html"
+    html_path.write_text(html)
+    return [md_path, html_path, *figs.values()]

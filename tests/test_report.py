@@ -1,0 +1,26 @@
+"""Report generation on a small scenario: files exist, figures are valid PNGs, markdown links resolve."""
+
+import re
+
+from sora_compute import DataBucket, TrainingScenario, TrainingStage, load_preset
+from sora_compute.report import write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_on_a_small_scenario(tmp_path):
+    model = load_preset("dit-s-2").model
+    sc = TrainingScenario(name="dit-s-2-demo", model=model, stages=(
+        TrainingStage(name="imagenet-256", steps=1000, global_batch=256,
+                      buckets=(DataBucket(width=256, height=256, num_frames=1),)),))
+    written = write_report(sc, tmp_path, gpus=64, calibration=False)
+    md = (tmp_path / "report.md").read_text()
+    html = (tmp_path / "report.html").read_text()
+    pngs = [p for p in written if p.suffix == ".png"]
+    assert len(pngs) == 5  # heatmap, components, days, memory, tornado (calibration skipped)
+    for p in pngs:
+        assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links and all((tmp_path / link).exists() for link in links)
+    assert "x GPT-3 175B" in md and "## 8. Assumptions" in md
+    assert html.count("data:image/png;base64,") == len(links)  # self-contained
