@@ -17,6 +17,14 @@ from sora_compute.flops import (
     count_video,
 )
 from sora_compute.hardware import GPUSpec, gpu_catalog, gpu_names, load_gpu
+from sora_compute.memory.planner import (
+    ParallelLayout,
+    PrecisionPolicy,
+    inference_memory,
+    recommend_vae_tiling,
+    search_layouts,
+)
+from sora_compute.memory.planner import training_memory as plan_memory
 from sora_compute.presets import Preset, load_preset, preset_names
 from sora_compute.project import (
     GPT3_6ND_FLOPS,
@@ -97,4 +105,10 @@ __all__ = [
     "sweep",
     "sensitivity",
     "published_estimates",
+    "plan_memory",
+    "inference_memory",
+    "search_layouts",
+    "recommend_vae_tiling",
+    "ParallelLayout",
+    "PrecisionPolicy",
 ]

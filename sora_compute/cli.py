@@ -20,16 +20,20 @@ from pydantic import ValidationError
 from sora_compute import __version__
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import UnknownGPUError, gpu_catalog
-from sora_compute.presets import UnknownPresetError, all_presets, load_preset
+from sora_compute.presets import UnknownPresetError, all_presets, load_preset, preset_names
 from sora_compute.project import (
     Cluster,
     InferenceSettings,
+    ScenarioFileError,
+    TrainingScenario,
     UnknownScenarioError,
     estimate_inference,
     estimate_training,
     load_scenario,
+    load_scenario_file,
     plan_cluster,
     plan_serving,
+    with_main_stage_shape,
 )
 from sora_compute.sensitivity import published_estimates, sensitivity
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
@@ -61,7 +65,7 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ValidationError as e:
             raise UsageError(_one_line(e)) from None
-        except (UnknownPresetError, UnknownGPUError, UnknownScenarioError, VideoShapeError) as e:
+        except (UnknownPresetError, UnknownGPUError, UnknownScenarioError, VideoShapeError, ScenarioFileError) as e:
             raise UsageError(str(e)) from None
         except ValueError as e:  # planner arguments that cannot work together (e.g. tp not dividing the heads)
             raise UsageError(str(e)) from None
@@ -81,11 +85,13 @@ def _emit(df: pd.DataFrame, fmt: str) -> None:
         click.echo(df.to_json(orient="records", indent=2))
     elif fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "markdown":
+        click.echo(df.to_markdown(index=False, disable_numparse=True))
     else:
         click.echo(df.to_string(index=False))
 
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
                       show_default=True, help="output format")
 
 
@@ -303,8 +309,18 @@ def _gpu_list(text: str) -> list[str]:
     return [g.strip() for g in text.split(",") if g.strip()]
 
 
+def _scenario(arg: str) -> TrainingScenario:
+    """A scenario by name (scenarios.yaml) or from a yaml file (path ending in .yaml/.yml)."""
+    if arg.endswith((".yaml", ".yml")):
+        return load_scenario_file(arg)
+    return load_scenario(arg)
+
+
 @cli.command()
 @click.argument("scenario", default="sora")
+@click.option("--resolution", help="what-if: main stage at WIDTHxHEIGHT (or 720p, 1080p, ...)")
+@click.option("--duration", type=float, help="what-if: main stage clips of this many seconds")
+@click.option("--fps", type=float, help="what-if: main stage at this frame rate")
 @click.option("--gpu", "gpu_list", default="h100-sxm,h200,b200", show_default=True,
               help="comma-separated GPU types for the cluster plans (see `sora-compute gpus`)")
 @click.option("--gpus", "count", type=click.IntRange(min=1), default=4096, show_default=True, help="GPUs per cluster")
@@ -315,21 +331,33 @@ def _gpu_list(text: str) -> list[str]:
 @click.option("--cfg/--no-cfg", default=True, show_default=True, help="classifier-free guidance (2 DiT passes)")
 @FORMAT
 @friendly_errors
-def estimate(scenario: str, gpu_list: str, count: int, mfu: float | None, price: float | None, pue: float,
-             steps: int, cfg: bool, fmt: str) -> None:
-    """Capacity estimate of a training scenario: training compute and its GPT-3 multiple, cluster
-    time/cost/energy, inference cost per video and per minute, and what moves the estimate.
+def estimate(scenario: str, resolution: str | None, duration: float | None, fps: float | None, gpu_list: str,
+             count: int, mfu: float | None, price: float | None, pue: float, steps: int, cfg: bool, fmt: str) -> None:
+    """Capacity estimate of a training scenario (a name from scenarios.yaml, or a yaml file with one entry):
+    training compute and its GPT-3 multiple, cluster time/cost/energy, inference cost per video and per
+    minute, and what moves the estimate. --resolution/--duration/--fps re-shape the main training stage
+    and the inference clip.
 
     \b
     Example:
       sora-compute estimate sora --gpu h100-sxm,b200 --gpus 4096 --mfu 0.4
+      sora-compute estimate sora --resolution 1920x1088 --duration 20 --no-cfg --steps 8
+      sora-compute estimate my_scenario.yaml
     """
-    sc = load_scenario(scenario)
+    sc = _scenario(scenario)
+    if duration is not None and duration <= 0:
+        raise UsageError(f"--duration must be positive seconds, got {duration:g}")
+    if fps is not None and fps <= 0:
+        raise UsageError(f"--fps must be positive, got {fps:g}")
+    w, h = parse_resolution(resolution) if resolution else (None, None)
+    sc = with_main_stage_shape(sc, w, h, duration, fps)
     est = estimate_training(sc)
     clusters = [Cluster(gpu=g, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue) for g in _gpu_list(gpu_list)]
     plans = [plan_cluster(est, c) for c in clusters]
-    preset = load_preset(sc.model.name)
-    inf = estimate_inference(preset, settings=InferenceSettings(steps=steps, cfg=cfg))
+    preset = load_preset(sc.model.name) if sc.model.name in preset_names() else None
+    native = preset.video if preset is not None else VideoSpec(width=1280, height=720, num_frames=1, fps=24)
+    video = _video_from_options(sc.model, native, resolution, None, duration, fps)
+    inf = estimate_inference(sc.model, video, InferenceSettings(steps=steps, cfg=cfg))
     serving = [plan_serving(inf, c.gpu, gpus_per_video=1, mfu=mfu) for c in clusters]
     sens = sensitivity(sc)
     published = published_estimates(est)
@@ -389,7 +417,9 @@ def estimate(scenario: str, gpu_list: str, count: int, mfu: float | None, price:
     click.echo(pd.DataFrame({"assumption": sens["assumption"], "base": sens["base"],
                              "low": arrow(sens["low"], sens["multiple_low"]),
                              "high": arrow(sens["high"], sens["multiple_high"])}).to_string(index=False))
-    click.echo("\nPublished estimates under this model:")
+    if sc.model.name != "sora":
+        return
+    click.echo("\nPublished Sora estimates under this model:")
     for row in published.to_dict(orient="records"):
         click.echo(f"  {row['source']}: {fmt_flops(float(row['flops']))} = {row['gpt3_multiple']:.1f}x GPT-3. "
                    f"{row['reading']}")

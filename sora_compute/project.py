@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sora_compute._frames import FrameRepr
 from sora_compute.flops import (
     MATMUL_ONLY,
     Count,
@@ -46,6 +47,10 @@ __all__ = [
     "TrainingEstimate",
     "estimate_training",
     "load_scenario",
+    "load_scenario_file",
+    "scenario_from_dict",
+    "with_main_stage_shape",
+    "ScenarioFileError",
     "UnknownScenarioError",
     "scenario_names",
     "VAETiling",
@@ -173,8 +178,8 @@ class TrainingScenario(_Spec):
         return self.model_copy(update={"model": model})
 
 
-@dataclass(frozen=True)
-class TrainingEstimate:
+@dataclass(frozen=True, repr=False)
+class TrainingEstimate(FrameRepr):
     """Training compute of a scenario: per (stage, bucket) rows and totals, in FLOPs (2 x MACs)."""
 
     scenario: TrainingScenario
@@ -306,9 +311,62 @@ def load_scenario(name: str) -> TrainingScenario:
         close = difflib.get_close_matches(name, raw, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UnknownScenarioError(f"unknown scenario {name!r}{hint} (known: {', '.join(raw)})")
-    entry = dict(raw[name])
-    entry["model"] = load_preset(entry.pop("preset")).model
-    return TrainingScenario(name=name, **entry)
+    return scenario_from_dict(raw[name], name)
+
+
+def scenario_from_dict(entry: dict[str, Any], name: str = "custom") -> TrainingScenario:
+    """A scenario from a scenarios.yaml-style mapping: ``preset: NAME`` or an inline ``model:`` spec."""
+    entry = dict(entry)
+    if "preset" in entry:
+        entry["model"] = load_preset(entry.pop("preset")).model
+    entry.setdefault("name", name)
+    return TrainingScenario.model_validate(entry)
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file that cannot be read or parsed (message names the file and the problem)."""
+
+
+def load_scenario_file(path: str) -> TrainingScenario:
+    """A scenario from a yaml file holding one scenarios.yaml-style entry (``preset:`` or ``model:``,
+    ``stages:``, switches). Unreadable or malformed files raise ScenarioFileError; invalid values raise
+    pydantic's ValidationError naming the field."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise ScenarioFileError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioFileError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ScenarioFileError(f"{path}: expected a mapping with stages and a preset or model")
+    return scenario_from_dict(data, p.stem)
+
+
+def with_main_stage_shape(sc: TrainingScenario, width: int | None = None, height: int | None = None,
+                          duration_s: float | None = None, fps: float | None = None) -> TrainingScenario:
+    """What-if: the scenario with every bucket of its dominant stage (most model FLOPs) at a new shape."""
+    if width is None and height is None and duration_s is None and fps is None:
+        return sc
+    main = str(estimate_training(sc).by_stage().sort_values("model_flops").iloc[-1]["stage"])
+    stages = []
+    for st in sc.stages:
+        if st.name == main:
+            buckets = []
+            for b in st.buckets:
+                upd: dict[str, Any] = {"width": width or b.width, "height": height or b.height, "fps": fps or b.fps}
+                if duration_s is not None:
+                    upd.update(duration_s=duration_s, num_frames=None)
+                elif fps is not None and b.num_frames is not None:  # keep the clip's seconds at the new rate
+                    upd.update(duration_s=b.num_frames / b.fps, num_frames=None)
+                buckets.append(DataBucket.model_validate({**b.model_dump(), **upd}))
+            st = st.model_copy(update={"buckets": tuple(buckets)})
+        stages.append(st)
+    return sc.model_copy(update={"stages": tuple(stages)})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,8 +416,8 @@ class InferenceSettings(_Spec):
         return self.steps * (2 if self.cfg else 1) * (1 - self.cache_skip_fraction)
 
 
-@dataclass(frozen=True)
-class InferenceEstimate:
+@dataclass(frozen=True, repr=False)
+class InferenceEstimate(FrameRepr):
     """FLOPs to generate one video, by component, and per minute of video and per 1k videos."""
 
     model: ModelSpec
@@ -481,8 +539,8 @@ class Cluster(_Spec):
         return self.count * self.spec.peak_flops(self.precision) * self.effective_mfu
 
 
-@dataclass(frozen=True)
-class ClusterPlan:
+@dataclass(frozen=True, repr=False)
+class ClusterPlan(FrameRepr):
     """Time, GPU-hours, cost and energy to run ``model_flops`` on ``cluster`` at its MFU."""
 
     cluster: Cluster
@@ -527,6 +585,9 @@ class ClusterPlan:
                 "gpu_hours": self.gpu_hours, "gpu_days": self.gpu_days, "cost_usd": self.cost_usd,
                 "energy_mwh": self.energy_mwh, "basis": "time = model FLOPs / (GPUs x peak x MFU)"}
 
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary()])
+
     def __repr__(self) -> str:
         return (f"ClusterPlan({self.cluster.count} x {self.cluster.gpu} at MFU {self.cluster.effective_mfu:.0%}: "
                 f"{self.days:,.1f} days, {self.gpu_hours:,.0f} GPU-hours, ${self.cost_usd:,.0f}, "
@@ -566,8 +627,8 @@ def budget_plan(work: TrainingEstimate | float, cluster: Cluster, budget_usd: fl
 # Serving
 # ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ServingPlan:
+@dataclass(frozen=True, repr=False)
+class ServingPlan(FrameRepr):
     """Latency and throughput of generating videos on ``gpus_per_video`` GPUs of one type."""
 
     estimate: InferenceEstimate
@@ -602,6 +663,14 @@ class ServingPlan:
     def gpus_for(self, videos_per_day: float) -> int:
         """GPUs needed to generate ``videos_per_day`` at this latency, round the clock."""
         return max(1, math.ceil(videos_per_day * self.latency_s * self.gpus_per_video / 86400 - 1e-9))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary()])
+
+    def __repr__(self) -> str:
+        return (f"ServingPlan({self.gpus_per_video} x {self.gpu.key}: {self.latency_s:,.0f} s per video at MFU "
+                f"{self.mfu:.0%} (roofline bound {self.latency_lower_bound_s:,.0f} s), "
+                f"{self.videos_per_gpu_hour:.3g} videos per GPU-hour)")
 
     def summary(self) -> dict[str, Any]:
         e = self.estimate

@@ -186,3 +186,29 @@ def test_plan_sweep_report_bad_input(args, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    names = sorted(cli.commands)
+    assert {"estimate", "memory", "plan", "sweep", "calibrate", "report", "presets", "gpus", "flops"} <= set(names)
+    for name in names:
+        r = run(name, "--help")
+        assert r.exit_code == 0 and "Example" in r.output, name
+
+
+def test_markdown_format():
+    r = run("gpus", "--format", "markdown")
+    assert r.exit_code == 0 and r.output.startswith("| key")
+
+
+def test_estimate_from_a_spec_file_and_bad_yaml(tmp_path):
+    good = tmp_path / "mine.yaml"
+    good.write_text("preset: sora\nstages:\n  - name: main\n    videos: 1.0e6\n    epochs: 1\n"
+                    "    buckets: [{width: 1280, height: 720, duration_s: 5}]\n")
+    data = json.loads(run("estimate", str(good), "--format", "json").output)
+    assert data["scenario"] == "mine" and data["training"]["model_flops"] > 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: sora\nstages: [\n")
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", "estimate", str(bad)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not valid YAML" in proc.stderr

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sora_compute._frames import FrameRepr
 from sora_compute.flops.ops import (
     CountingConvention,
     Number,
@@ -62,8 +63,8 @@ def _int_or_float_column(values: list[Number]) -> pd.Series:
     return pd.Series([float(v) for v in values], dtype="float64")
 
 
-@dataclass(frozen=True)
-class Count:
+@dataclass(frozen=True, repr=False)
+class Count(FrameRepr):
     """Operation count of one component (``dit_forward``, ``vae_encode``, ``vae_decode``, ``text_encode``).
 
     ``macs`` are multiply-accumulates (fvcore's "flops"); ``flops`` = 2 x ``macs``. Scalar inputs
@@ -129,6 +130,13 @@ class Count:
         })
         df.attrs.update(component=self.component, convention=self.convention.name, units="MACs; FLOPs = 2 x MACs")
         return df
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-module breakdown (scalar shapes) or per-kind MACs (vectorised counts)."""
+        try:
+            return self.breakdown()
+        except ValueError:
+            return pd.DataFrame({"kind": list(self.by_kind()), "macs": list(self.by_kind().values())})
 
     def __repr__(self) -> str:
         m = self.macs

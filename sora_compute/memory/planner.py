@@ -20,6 +20,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from sora_compute._frames import FrameRepr
 from sora_compute.hardware import GPUSpec, load_gpu
 from sora_compute.memory.activations import (
     ActivationDtypes,
@@ -94,8 +95,8 @@ class ParallelLayout(_Spec):
         return f"TP{self.tp} x CP{self.cp} x PP{self.pp} x DP{self.dp} (ZeRO-{self.zero}, mb {self.micro_batch})"
 
 
-@dataclass(frozen=True)
-class MemoryBreakdown:
+@dataclass(frozen=True, repr=False)
+class MemoryBreakdown(FrameRepr):
     """Bytes per GPU by component, and whether they fit a GPU."""
 
     components: dict[str, int]
