@@ -9,6 +9,9 @@ Extensions for video, each as in the model named:
 - factorised attention: even blocks spatial, odd blocks temporal              (Latte, STDiT3)
 - text cross-attention after self-attention, no norm                          (PixArt-alpha)
 - joint text+video attention with expert adaLN for the text tokens            (CogVideoX)
+- shared adaLN ("adaLN-single"): one projection + a per-block table           (PixArt-alpha, Wan2.1)
+- RMSNorm on queries and keys (across heads or per head), LayerNorm before
+  cross-attention, explicit MLP width                                           (Wan2.1, STDiT3)
 
 Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
 """
@@ -39,6 +42,14 @@ class DiTConfig:
     class_dropout_prob: float = 0.1
     text_dim: int = 4096
     frequency_embedding_size: int = 256
+    modulation: str = "per_block"  # "per_block" (adaLN-Zero) | "shared" (adaLN-single)
+    qk_norm: str = "none"  # "none" | "across_heads" | "per_head"
+    cross_attn_norm: bool = False
+    mlp_hidden_size: int | None = None
+
+    @property
+    def mlp_hidden(self) -> int:
+        return self.mlp_hidden_size if self.mlp_hidden_size is not None else int(self.hidden_size * self.mlp_ratio)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -149,39 +160,68 @@ class PatchEmbed3D(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention: fused qkv projection, SDPA, output projection."""
+class QKNorm(nn.Module):
+    """RMSNorm of queries or keys (B, L, h, dh): over the whole width ("across_heads", Wan2.1) or within
+    each head ("per_head", STDiT3 / HunyuanVideo)."""
 
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, mode: str):
+        super().__init__()
+        self.mode = mode
+        self.norm = nn.RMSNorm(dim if mode == "across_heads" else dim // num_heads, eps=1e-6)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        if self.mode == "across_heads":
+            B, L, h, dh = t.shape
+            return self.norm(t.reshape(B, L, h * dh)).reshape(B, L, h, dh)
+        return self.norm(t)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: fused qkv projection, optional q/k RMSNorm, SDPA, output projection."""
+
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none"):
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
+        self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
+        self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
+        if self.norm_q is not None and self.norm_k is not None:
+            q, k, v = (t.transpose(1, 2) for t in (self.norm_q(qkv[:, :, 0]), self.norm_k(qkv[:, :, 1]),
+                                                     qkv[:, :, 2]))
+        else:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4)
         out = self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 
 class CrossAttention(nn.Module):
-    """Video tokens (queries) attend to text tokens (keys/values), as in PixArt-alpha."""
+    """Video tokens (queries) attend to text tokens (keys/values), as in PixArt-alpha (q/k RMSNorm as Wan2.1)."""
 
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none"):
         super().__init__()
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
+        self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
+        self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
         L, h = y.shape[1], self.num_heads
-        q = self.q(x).reshape(B, N, h, D // h).transpose(1, 2)
-        k, v = self.kv(y).reshape(B, L, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        q, kv = self.q(x).reshape(B, N, h, D // h), self.kv(y).reshape(B, L, 2, h, D // h)
+        if self.norm_q is not None and self.norm_k is not None:
+            q, k, v = (t.transpose(1, 2) for t in (self.norm_q(q), self.norm_k(kv[:, :, 0]), kv[:, :, 1]))
+        else:
+            q = q.transpose(1, 2)
+            k, v = kv.permute(2, 0, 3, 1, 4)
         out = self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
@@ -209,12 +249,18 @@ class DiTBlock(nn.Module):
         self.mode = mode
         self.joint = cfg.conditioning == "joint"
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
-        self.attn = Attention(d, cfg.num_heads)
-        self.cross_attn = CrossAttention(d, cfg.num_heads) if cfg.conditioning == "cross_attention" else None
+        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm)
+        cross = cfg.conditioning == "cross_attention"
+        self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
+        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm) if cross else None
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
-        self.mlp = Mlp(d, int(d * cfg.mlp_ratio))
-        chunks = 12 if self.joint else 6
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d))
+        self.mlp = Mlp(d, cfg.mlp_hidden)
+        self.chunks = 12 if self.joint else 6
+        if cfg.modulation == "shared":  # adaLN-single: the block adds its table to the shared projection
+            self.scale_shift_table = nn.Parameter(torch.randn(self.chunks, d) / d**0.5)
+            self.adaLN_modulation: nn.Module | None = None
+        else:
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, self.chunks * d))
 
     def _self_attention(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         B, N, D = x.shape
@@ -229,7 +275,10 @@ class DiTBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
     ) -> torch.Tensor:
-        mods = self.adaLN_modulation(c).chunk(12 if self.joint else 6, dim=1)
+        if self.adaLN_modulation is None:  # c is the shared projection (B, chunks * d)
+            mods = (c.reshape(c.shape[0], self.chunks, -1) + self.scale_shift_table).unbind(1)
+        else:
+            mods = self.adaLN_modulation(c).chunk(self.chunks, dim=1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods[:6]
         if self.joint:  # text tokens y ride along in the same attention and MLP (CogVideoX)
             assert y is not None
@@ -249,7 +298,7 @@ class DiTBlock(nn.Module):
         x = x + gate_msa.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift_msa, scale_msa), grid)
         if self.cross_attn is not None:
             assert y is not None
-            x = x + self.cross_attn(x, y)
+            x = x + self.cross_attn(self.norm3(x) if self.norm3 is not None else x, y)
         x = x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
         return x
 
@@ -257,14 +306,21 @@ class DiTBlock(nn.Module):
 class FinalLayer(nn.Module):
     """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
 
-    def __init__(self, hidden_size: int, patch_volume: int, out_channels: int):
+    def __init__(self, hidden_size: int, patch_volume: int, out_channels: int, shared: bool = False):
         super().__init__()
         self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.linear = nn.Linear(hidden_size, patch_volume * out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+        if shared:  # adaLN-single: a learned 2 x d table added to the timestep embedding
+            self.scale_shift_table = nn.Parameter(torch.randn(2, hidden_size) / hidden_size**0.5)
+            self.adaLN_modulation: nn.Module | None = None
+        else:
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
+        if self.adaLN_modulation is None:
+            shift, scale = (c[:, None] + self.scale_shift_table).unbind(1)
+        else:
+            shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
@@ -285,7 +341,10 @@ class DiT(nn.Module):
             self.y_embedder = CaptionProjection(cfg.text_dim, d)
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
         self.blocks = nn.ModuleList([DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)])
-        self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels)
+        shared = cfg.modulation == "shared"
+        chunks = 12 if cfg.conditioning == "joint" else 6
+        self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d)) if shared else None
+        self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels, shared)
         self.checkpointing = "none"
 
     def configure_memory(self, checkpointing: str = "none", attention: str = "sdpa") -> DiT:
@@ -317,11 +376,12 @@ class DiT(nn.Module):
             c = c + self.y_embedder(cond)
         else:
             y = self.y_embedder(cond)
+        c_blocks = self.t_block(c) if self.t_block is not None else c  # shared adaLN projection, once
         for block in self.blocks:
             if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest
-                x = checkpoint(block, x, c, grid, y, use_reentrant=True)
+                x = checkpoint(block, x, c_blocks, grid, y, use_reentrant=True)
             else:
-                x = block(x, c, grid, y)
+                x = block(x, c_blocks, grid, y)
             if self.cfg.conditioning == "joint":  # blocks return [text; video]
                 y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
         x = self.final_layer(x, c)

@@ -199,8 +199,8 @@ def _small_text_encoder() -> TextEncoderSpec:
 
 
 def default_cases() -> list[CalibrationCase]:
-    """Small configs covering every module type: DiT (3 conditioning modes x 2 layouts, joint only full),
-    VAE encoder and decoder (causal and not), T5 encoder (gated and not)."""
+    """Small configs covering every module type: DiT (3 conditioning modes x 2 layouts, joint only full; shared
+    adaLN with q/k norms and cross-attention norm), VAE encoder and decoder (causal and not), T5 (gated and not)."""
     te = _small_text_encoder()
     vae = VAESpec(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4, temporal_compression=2,
                   norm_groups=4, causal=True)
@@ -214,6 +214,14 @@ def default_cases() -> list[CalibrationCase]:
             model = ModelSpec(dit=dit, vae=vae, text_encoder=te if cond != "class" else None, text_tokens=6)
             cases.append(CalibrationCase(f"dit-{cond}-{layout}", "dit_forward", model,
                                          VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # adaLN-single, q/k RMSNorm and the cross-attention LayerNorm (Wan2.1 / PixArt-alpha / STDiT3 blocks)
+    for qk, layout in (("across_heads", "full"), ("per_head", "factorized")):
+        dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
+                      conditioning="cross_attention", attention_layout=layout, text_dim=32, modulation="shared",
+                      qk_norm=qk, cross_attn_norm=True, mlp_hidden_size=72)
+        model = ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6)
+        cases.append(CalibrationCase(f"dit-shared-adaln-qknorm-{layout}", "dit_forward", model,
+                                     VideoSpec(width=32, height=16, num_frames=5), batch=2))
     for causal in (True, False):
         v = vae.model_copy(update={"causal": causal})
         model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=v)

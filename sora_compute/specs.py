@@ -266,6 +266,8 @@ class VAESpec(_Spec):
 
 Conditioning = Literal["class", "cross_attention", "joint"]
 AttentionLayout = Literal["full", "factorized"]
+Modulation = Literal["per_block", "shared"]
+QKNorm = Literal["none", "across_heads", "per_head"]
 
 
 class DiTSpec(_Spec):
@@ -282,6 +284,12 @@ class DiTSpec(_Spec):
     ``attention_layout``: ``full`` attention over all spacetime tokens, or ``factorized``:
     even blocks attend within a frame (spatial), odd blocks across frames at one position
     (temporal), as in Latte / Open-Sora STDiT3.
+
+    ``modulation``: ``per_block`` adaLN-Zero (a Linear(d, 6d) in every block, DiT) or ``shared``
+    (adaLN-single: one Linear(d, 6d) on the timestep embedding for all blocks plus a learned 6 x d
+    table per block; PixArt-alpha, Open-Sora, Wan2.1). ``qk_norm``: RMSNorm on queries and keys,
+    over the whole width (Wan2.1) or per head (STDiT3, HunyuanVideo). ``cross_attn_norm``: an affine
+    LayerNorm before cross-attention (Wan2.1). ``mlp_hidden_size`` overrides ``mlp_ratio``.
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -303,6 +311,10 @@ class DiTSpec(_Spec):
     frequency_embedding_size: int = Field(
         default=256, gt=0, description="sinusoidal timestep features"
     )
+    modulation: Modulation = Field(default="per_block", description="per_block (adaLN-Zero) | shared (adaLN-single)")
+    qk_norm: QKNorm = Field(default="none", description="RMSNorm on q and k: none | across_heads | per_head")
+    cross_attn_norm: bool = Field(default=False, description="affine LayerNorm before cross-attention")
+    mlp_hidden_size: int | None = Field(default=None, gt=0, description="MLP width (default: hidden x mlp_ratio)")
 
     @field_validator("patch_size")
     @classmethod
@@ -324,6 +336,8 @@ class DiTSpec(_Spec):
             raise ValueError(
                 f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size}"
             )
+        if self.cross_attn_norm and self.conditioning != "cross_attention":
+            raise ValueError("cross_attn_norm needs conditioning='cross_attention'")
         if self.conditioning == "joint" and self.attention_layout == "factorized":
             raise ValueError(
                 "conditioning='joint' attends text and video tokens together and needs "
@@ -338,8 +352,13 @@ class DiTSpec(_Spec):
 
     @property
     def mlp_hidden(self) -> int:
-        """MLP hidden width: int(hidden_size x mlp_ratio), as in DiT."""
-        return int(self.hidden_size * self.mlp_ratio)
+        """MLP hidden width: ``mlp_hidden_size`` if given, else int(hidden_size x mlp_ratio) as in DiT."""
+        return self.mlp_hidden_size if self.mlp_hidden_size is not None else int(self.hidden_size * self.mlp_ratio)
+
+    @property
+    def qk_norm_params(self) -> int:
+        """RMSNorm weights of q and k in one attention."""
+        return {"none": 0, "across_heads": 2 * self.hidden_size, "per_head": 2 * self.head_dim}[self.qk_norm]
 
     @property
     def out_channels(self) -> int:
@@ -359,13 +378,18 @@ class DiTSpec(_Spec):
         return 12 if self.conditioning == "joint" else 6
 
     def block_params(self) -> int:
-        """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint), cross 4d^2."""
+        """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint; a 6 x d table when
+        shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
         d, m = self.hidden_size, self.mlp_hidden
-        p = linear_params(d, 3 * d) + linear_params(d, d)  # qkv, proj
+        p = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params  # qkv, proj, q/k norms
         p += linear_params(d, m) + linear_params(m, d)  # MLP
-        p += linear_params(d, self.modulation_chunks * d)  # adaLN-Zero
+        if self.modulation == "shared":
+            p += self.modulation_chunks * d  # per-block table added to the shared projection
+        else:
+            p += linear_params(d, self.modulation_chunks * d)  # adaLN-Zero
         if self.conditioning == "cross_attention":
             p += linear_params(d, d) + linear_params(d, 2 * d) + linear_params(d, d)  # q, kv, proj
+            p += self.qk_norm_params + (2 * d if self.cross_attn_norm else 0)
         return p
 
     @property
@@ -384,7 +408,11 @@ class DiTSpec(_Spec):
         else:
             p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
         p += self.depth * self.block_params()
-        p += linear_params(d, self.patch_volume * self.out_channels) + linear_params(d, 2 * d)
+        p += linear_params(d, self.patch_volume * self.out_channels)
+        if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer
+            p += linear_params(d, self.modulation_chunks * d) + 2 * d
+        else:
+            p += linear_params(d, 2 * d)
         return p
 
 

@@ -14,6 +14,10 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
     conditioning = draw(st.sampled_from(["class", "cross_attention", "joint"]))
     layout = "full" if conditioning == "joint" else draw(st.sampled_from(["full", "factorized"]))
     return DiTSpec(
+        modulation=draw(st.sampled_from(["per_block", "shared"])),
+        qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head"])),
+        cross_attn_norm=conditioning == "cross_attention" and draw(st.booleans()),
+        mlp_hidden_size=draw(st.sampled_from([None, 24])),
         depth=draw(st.integers(1, 3)),
         hidden_size=heads * head_dim,
         num_heads=heads,

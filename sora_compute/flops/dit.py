@@ -17,6 +17,7 @@ __all__ = [
     "adaln_modulation",
     "self_attention",
     "cross_attention",
+    "qk_norm",
     "mlp",
     "final_layer",
     "dit_block",
@@ -47,9 +48,16 @@ def adaln_modulation(prefix: str, B: Number, d: int, chunks: int, blocks: range 
     return [linear_term(f"{prefix}.adaLN_modulation.1", "adaln", B, d, chunks * d, blocks)]
 
 
-def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None
-                   ) -> list[Term]:
-    """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group.
+def qk_norm(path: str, q_rows: Number, k_rows: Number, d: int, conv: CountingConvention,
+            blocks: range | None = None) -> list[Term]:
+    """RMSNorm of queries and keys (q_rows and k_rows tokens of width d; per head or across heads alike)."""
+    return [norm_term(f"{path}.norm_q.norm", "rms_norm", d * q_rows, True, conv, blocks),
+            norm_term(f"{path}.norm_k.norm", "rms_norm", d * k_rows, True, conv, blocks)]
+
+
+def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None,
+                   qk: bool = False, conv: CountingConvention = FVCORE) -> list[Term]:
+    """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k RMSNorm).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W;
     temporal attention H*W groups of T.
@@ -57,17 +65,19 @@ def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blo
     tokens = groups * seq
     return [
         linear_term(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks),
+        *(qk_norm(f"{prefix}.attn", tokens, tokens, d, conv, blocks) if qk else []),
         attention_term(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
         linear_term(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks),
     ]
 
 
-def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int, blocks: range | None = None
-                    ) -> list[Term]:
+def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int, blocks: range | None = None,
+                    qk: bool = False, conv: CountingConvention = FVCORE) -> list[Term]:
     """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
     return [
         linear_term(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks),
         linear_term(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks),
+        *(qk_norm(f"{prefix}.cross_attn", B * N, B * L, d, conv, blocks) if qk else []),
         attention_term(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
         linear_term(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks),
     ]
@@ -84,10 +94,11 @@ def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: r
     return norm_term(path, "layer_norm", d * tokens, False, conv, blocks)
 
 
-def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: CountingConvention) -> list[Term]:
-    """adaLN (2 d^2), LayerNorm, Linear(d, p * c_out) per token."""
+def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: CountingConvention,
+                shared: bool = False) -> list[Term]:
+    """adaLN (2 d^2; a table when shared), LayerNorm, Linear(d, p * c_out) per token."""
     return [
-        linear_term("final_layer.adaLN_modulation.1", "final_layer", B, d, 2 * d),
+        *([] if shared else [linear_term("final_layer.adaLN_modulation.1", "final_layer", B, d, 2 * d)]),
         _norm("final_layer.norm_final", B * N, d, conv),
         linear_term("final_layer.linear", "final_layer", B * N, d, p * c_out),
     ]
@@ -110,11 +121,14 @@ def dit_block(
     else:
         groups, seq = B, (N + L if joint else N)
     # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
-    terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks)
+    qk = spec.qk_norm != "none"
+    terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks) if spec.modulation == "per_block" else []
     terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks))
-    terms += self_attention(pre, groups, seq, d, h, blocks)
+    terms += self_attention(pre, groups, seq, d, h, blocks, qk, conv)
     if spec.conditioning == "cross_attention":
-        terms += cross_attention(pre, B, N, L, d, h, blocks)
+        if spec.cross_attn_norm:
+            terms.append(norm_term(f"{pre}.norm3", "layer_norm", d * B * N, True, conv, blocks))
+        terms += cross_attention(pre, B, N, L, d, h, blocks, qk, conv)
     terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks))
     terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks)
     return terms
@@ -134,6 +148,8 @@ def dit_terms(
     L = text_tokens if spec.text_conditioned else 0
     terms = patch_embed(B, N, spec.in_channels, d, spec.patch_volume)
     terms += timestep_embedder(B, d, spec.frequency_embedding_size)
+    if spec.modulation == "shared":  # adaLN-single: one projection of the timestep embedding for all blocks
+        terms.append(linear_term("t_block.1", "adaln", B, d, spec.modulation_chunks * d))
     if spec.text_conditioned:
         terms += caption_projection(B, L, spec.text_dim, d)
     if spec.attention_layout == "factorized":
@@ -142,5 +158,5 @@ def dit_terms(
             terms += dit_block(spec, B, grid, L, "temporal", range(1, spec.depth, 2), convention)
     else:
         terms += dit_block(spec, B, grid, L, "full", range(spec.depth), convention)
-    terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention)
+    terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention, spec.modulation == "shared")
     return terms

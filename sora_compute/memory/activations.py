@@ -69,6 +69,7 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         return {"block input (kept for recomputation)": R * d * a}
     joint = spec.conditioning == "joint"
     norm_calls = 2 if joint else 1  # joint blocks normalise text and video separately
+    silu = 0 if spec.modulation == "shared" else 1  # adaLN-single computes SiLU once, outside the blocks
     items = {
         "block input (norm1)": R * d * a,
         "norm1 output, modulated input": 2 * R * d * a,
@@ -79,9 +80,14 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         "norm2 output, modulated input": 2 * R * d * a,
         "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
         "MLP output (gate)": R * d * a,
-        "adaLN: SiLU out, modulation, 1 + scale": (1 + spec.modulation_chunks + 2 * norm_calls) * B * d * a,
+        "adaLN: SiLU out, modulation, 1 + scale": (silu + spec.modulation_chunks + 2 * norm_calls) * B * d * a,
         "norm statistics (mean, rstd)": 2 * 2 * R * dt.stat_bytes,
     }
+    qk_groups = {"none": 0, "across_heads": 1, "per_head": h}[spec.qk_norm]
+    if qk_groups:  # RMSNorm keeps x / rms(x) and its weighted output for q and k (input: a view of qkv), and rstd
+        # (materialised attention may also keep a contiguous copy of the normalised keys, depending on batch, heads
+        # and sequence sizes: up to ~3% of a block, not counted)
+        items["q/k RMSNorm (normalised, output, rstd)"] = 2 * R * (2 * d * a + qk_groups * dt.stat_bytes)
     if checkpointing != "selective":
         if mode == "spatial":
             groups, seq = B * T, H * W
@@ -93,6 +99,10 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         items[name] = nbytes
     if spec.conditioning == "cross_attention":
         items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
+        if spec.cross_attn_norm:
+            items["cross-attention LayerNorm (output, mean, rstd)"] = B * N * (d * a + 2 * dt.stat_bytes)
+        if qk_groups:
+            items["cross-attention q/k RMSNorm"] = B * (N + L) * (2 * d * a + qk_groups * dt.stat_bytes)
         if checkpointing != "selective":
             name, nbytes = _attention_saved(B, h, N, L, kernel, dt)
             items["cross-" + name] = nbytes
@@ -139,10 +149,14 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
         "timestep MLP": (spec.frequency_embedding_size + 2 * d) * B * a,
         "conditioning vector (shared)": B * d * a,
         # norm input (in joint mode a view of the last block's [text; video] output), output and modulated input;
-        # SiLU output and 1 + scale (no gate, so shift and scale are not saved)
-        "final layer": ((3 * N + (L if spec.conditioning == "joint" else 0)) * B * d + 2 * B * d) * a
-        + 2 * B * N * dt.stat_bytes,
+        # SiLU output (per-block adaLN only) and 1 + scale (no gate, so shift and scale are not saved)
+        "final layer": ((3 * N + (L if spec.conditioning == "joint" else 0)) * B * d
+                        + (1 if spec.modulation == "shared" else 2) * B * d) * a + 2 * B * N * dt.stat_bytes,
     }
+    if spec.modulation == "shared":
+        outside["shared adaLN: SiLU output"] = B * d * a
+        if checkpointing == "full":  # the shared projection is an input of every checkpointed block
+            outside["shared adaLN projection (kept for recomputation)"] = spec.modulation_chunks * B * d * a
     if spec.conditioning == "class":
         outside["class labels (int64)"] = 8 * B
     if spec.text_conditioned:
@@ -186,16 +200,20 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     qkv (3), the attention output and its projection (7 R d; 8 R d in temporal blocks, whose transposed
     input makes qkv's bias add out of place; two score tensors when materialised); the
     MLP phase holds the block input, the residual, the modulated input and fc1's output and GELU's
-    output (3 R d + 2 R m). The largest phase is the peak."""
+    output (3 R d + 2 R m). The largest phase is the peak. Checked against measurement within 10% for fused
+    attention in every layout and materialised scores with full attention; materialised scores in factorised
+    layouts are approximate (contiguous copies of per-head views vary; ~15% at toy sizes)."""
     T, H, W = grid
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
     held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
-    attn = 7 * R * d * a
+    qk = 2 * R * d * a if spec.qk_norm != "none" else 0  # normalised q and k live beside qkv in the attention
+    attn = 7 * R * d * a + qk
     if spec.attention_layout == "factorized" and spec.depth > 1:
-        # temporal blocks feed qkv a transposed copy; the 3D matmul adds its bias out of place: 2 + 1 + 3 + 3
-        # tensors of R d would be live, but the copy is freed before the bias add
-        attn = 8 * R * d * a
+        # temporal blocks feed qkv a transposed copy and the 3D matmul adds its bias out of place: 8 R d at that
+        # moment (the copy is freed before the add); with q/k norms, the normalised q and k of the transposed layout
+        # come on top (measured 10.1-10.2 R d)
+        attn = max(attn, 8 * R * d * a + qk)
     if kernel == "materialized":  # block input, modulated input, qkv, and the scores
         if spec.attention_layout == "full":
             scores = B * h * (R // B) ** 2 * a
@@ -204,7 +222,7 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         # scores live with either the contiguous copies of q and k the matmul makes (with one head the strided
         # views go to BLAS as they are), or their scaled copy
         copies = 2 * R * d * a if h > 1 else 0
-        attn = max(attn, 5 * R * d * a + scores + max(copies, scores))
+        attn = max(attn, 5 * R * d * a + qk + scores + max(copies, scores))
     mlp = 3 * R * d * a + 2 * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
