@@ -27,6 +27,7 @@ class TextEncoderConfig:
     max_tokens: int = 512
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 128
+    shared_relative_bias: bool = True  # False: every layer has its own bias table (umT5, Chung et al. 2023)
 
 
 def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int, max_distance: int) -> torch.Tensor:
@@ -100,7 +101,9 @@ class T5Layer(nn.Module):
         self.ff_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
         self.ff = T5FeedForward(cfg)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if bias is None:  # unshared (umT5): this layer's own table
+            bias = self.attn.position_bias(x.shape[1], x.device)
         x = x + self.attn(self.attn_norm(x), bias)
         return x + self.ff(self.ff_norm(x))
 
@@ -112,14 +115,15 @@ class T5Encoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        layers = [T5Layer(cfg, has_relative_bias=(i == 0)) for i in range(cfg.num_layers)]
-        self.position_bias = layers[0].attn.position_bias  # the first layer's bias, shared by all layers
+        layers = [T5Layer(cfg, has_relative_bias=(i == 0 or not cfg.shared_relative_bias))
+                  for i in range(cfg.num_layers)]
+        self.position_bias = layers[0].attn.position_bias  # the first layer's bias, shared by all layers (T5)
         self.layers = nn.ModuleList(layers)
         self.final_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embed_tokens(ids)
-        bias = self.position_bias(ids.shape[1], ids.device)
+        bias = self.position_bias(ids.shape[1], ids.device) if self.cfg.shared_relative_bias else None
         for layer in self.layers:
             x = layer(x, bias)
         return self.final_norm(x)

@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode  # noqa: E402
 from sora_compute.hardware import load_gpu  # noqa: E402
@@ -168,6 +169,10 @@ def fig_memory(model_name: str, video: VideoSpec, path: Path, gpu: str = "h100-s
     ax.set_yticks(range(len(df)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    lo, hi = float(df["peak_GiB"].min()), max(float(df["peak_GiB"].max()), cap)
+    ticks = [m * 10**e for e in range(-1, 6) for m in (1, 2, 5) if lo / 2 <= m * 10**e <= hi * 2]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("peak memory per GPU (GiB, log scale)")
     ax.set_title(f"Training memory per {gpu} ({gpus} GPUs, ZeRO-3, full checkpointing): green fits", fontsize=10)
     return _save(fig, path)

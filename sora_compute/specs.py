@@ -423,7 +423,7 @@ class DiTSpec(_Spec):
 
 class TextEncoderSpec(_Spec):
     """A T5-style encoder (Raffel et al. 2020; v1.1 gated-GELU FFN): RMSNorm, bias-free
-    projections, relative position buckets in the first layer's attention."""
+    projections, relative position buckets in the first layer's attention (in every layer for umT5)."""
 
     vocab_size: int = Field(default=32128, gt=0, description="token vocabulary")
     num_layers: int = Field(default=24, gt=0, description="encoder layers")
@@ -435,10 +435,16 @@ class TextEncoderSpec(_Spec):
     max_tokens: int = Field(default=512, gt=0, description="maximum text length in tokens")
     relative_attention_num_buckets: int = Field(default=32, gt=0)
     relative_attention_max_distance: int = Field(default=128, gt=0)
+    shared_relative_bias: bool = Field(default=True, description="one position-bias table (T5) or one per layer (umT5)")
 
     @property
     def inner_dim(self) -> int:
         return self.num_heads * self.d_kv
+
+    @property
+    def bias_tables(self) -> int:
+        """Relative position-bias tables: one (T5) or one per layer (umT5)."""
+        return 1 if self.shared_relative_bias else self.num_layers
 
     @property
     def params(self) -> int:
@@ -449,7 +455,7 @@ class TextEncoderSpec(_Spec):
         return (
             self.vocab_size * d
             + self.num_layers * (attn + ffn)
-            + self.relative_attention_num_buckets * self.num_heads
+            + self.relative_attention_num_buckets * self.num_heads * self.bias_tables
             + d
         )
 

@@ -70,6 +70,7 @@ def text_encoder_specs(draw: st.DrawFn) -> TextEncoderSpec:
         max_tokens=draw(st.integers(1, 16)),
         relative_attention_num_buckets=draw(st.sampled_from([8, 32])),
         relative_attention_max_distance=draw(st.sampled_from([16, 128])),
+        shared_relative_bias=draw(st.booleans()),
     )
 
 

@@ -1,0 +1,42 @@
+"""Presets against their sources: exact module counts, published reference counts, published sequence lengths."""
+
+import pytest
+import torch
+
+from sora_compute import load_preset
+from sora_compute.build import build_dit, build_text_encoder
+from sora_compute.cli import cli
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# diffusers WanTransformer3DModel / HF UMT5EncoderModel built from Wan-Video/Wan2.1's configs (no weights loaded)
+WAN_DIT = {"wan2.1-1.3b": 1_418_996_800, "wan2.1-14b": 14_288_491_584}
+UMT5_XXL_ENCODER = 5_680_910_336
+
+
+@pytest.mark.parametrize("name", sorted(WAN_DIT))
+def test_wan_dit_and_text_encoder_exact(name):
+    p = load_preset(name)
+    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == WAN_DIT[name]
+    te = p.model.text_encoder
+    assert te is not None and n_params(build_text_encoder(te, "meta")) == te.params == UMT5_XXL_ENCODER
+
+
+@pytest.mark.parametrize("name", sorted(WAN_DIT))
+def test_wan_sequence_length_matches_its_generator(name):
+    """Wan2.1's generate code: seq_len = latent frames x (H/8 x W/8) / (2 x 2): 32,760 at 480p, 75,600 at 720p."""
+    p = load_preset(name)
+    assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]
+
+
+def test_presets_command_lists_sources():
+    import json
+
+    from click.testing import CliRunner
+
+    rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)}
+    assert rows["wan2.1-14b"]["source"].startswith("Wan-Video/Wan2.1")
+    assert rows["wan2.1-14b"]["video_tokens"] == 75_600
