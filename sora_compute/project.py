@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sora_compute._frames import FrameRepr
+from sora_compute._lookup import did_you_mean
 from sora_compute.flops import (
     MATMUL_ONLY,
     Count,
@@ -306,11 +307,7 @@ def load_scenario(name: str) -> TrainingScenario:
     """A named training scenario from ``scenarios.yaml`` (its model is a preset, by name)."""
     raw = _scenario_raw()
     if name not in raw:
-        import difflib
-
-        close = difflib.get_close_matches(name, raw, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownScenarioError(f"unknown scenario {name!r}{hint} (known: {', '.join(raw)})")
+        raise UnknownScenarioError(f"unknown scenario {name!r}{did_you_mean(name, raw)} (known: {', '.join(raw)})")
     return scenario_from_dict(raw[name], name)
 
 

@@ -15,6 +15,16 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+def assert_usage_error(args: list[str], needle: str) -> None:
+    """The real console entry point: exit status 2, nothing on stdout, one line on stderr naming the problem."""
+    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_version():
     r = run("--version")
     assert r.exit_code == 0 and __version__ in r.output
@@ -43,12 +53,7 @@ def test_show_sora_prints_spec_and_exact_params():
     (["nope"], "No such command"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_usage_error(args, needle)
 
 
 def test_flops_json_matches_api():
@@ -84,10 +89,7 @@ def test_flops_by_kind_and_module():
     (["flops", "sora", "--batch", "0"], "batch"),
 ])
 def test_flops_bad_input_is_one_line_exit_2(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert_usage_error(args, needle)
 
 
 def test_calibrate_writes_table_and_prints_worst_error(tmp_path):
@@ -123,10 +125,7 @@ def test_gpus_lists_catalog():
     (["estimate", "sora", "--mfu", "1.5"], "--mfu"),
 ])
 def test_estimate_bad_input_is_one_line_exit_2(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert_usage_error(args, needle)
 
 
 def test_memory_picks_smallest_fitting_layout_and_tiling():
@@ -151,10 +150,7 @@ def test_memory_picks_smallest_fitting_layout_and_tiling():
     (["memory", "sora", "--gpu", "a100"], "did you mean 'a100-40gb'"),
 ])
 def test_memory_bad_input_is_one_line_exit_2(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert_usage_error(args, needle)
 
 
 def test_plan_inverse_queries():
@@ -182,10 +178,7 @@ def test_sweep_grid_rows_and_rounding():
     (["report", "--scenario", "nope"], "unknown scenario"),
 ])
 def test_plan_sweep_report_bad_input(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", *args], capture_output=True, text=True)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert_usage_error(args, needle)
 
 
 def test_every_command_has_help_with_an_example():
@@ -209,6 +202,4 @@ def test_estimate_from_a_spec_file_and_bad_yaml(tmp_path):
     assert data["scenario"] == "mine" and data["training"]["model_flops"] > 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("preset: sora\nstages: [\n")
-    proc = subprocess.run([sys.executable, "-m", "sora_compute.cli", "estimate", str(bad)], capture_output=True,
-                          text=True)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not valid YAML" in proc.stderr
+    assert_usage_error(["estimate", str(bad)], "not valid YAML")

@@ -20,6 +20,7 @@ __all__ = [
     "qk_norm",
     "mlp",
     "final_layer",
+    "attention_groups",
     "dit_block",
     "dit_terms",
 ]
@@ -104,6 +105,18 @@ def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: Counting
     ]
 
 
+def attention_groups(spec: DiTSpec, grid: tuple[Number, Number, Number], L: Number, B: Number, mode: str
+                     ) -> tuple[Number, Number]:
+    """(independent sequences, tokens per sequence) of a block's self-attention: full attention sees one
+    sequence of N (+ L text tokens when joint) per sample; spatial T sequences of H*W; temporal H*W of T."""
+    T, H, W = grid
+    if mode == "spatial":
+        return B * T, H * W
+    if mode == "temporal":
+        return B * H * W, T
+    return B, T * H * W + (L if spec.conditioning == "joint" else 0)
+
+
 def dit_block(
     spec: DiTSpec, B: Number, grid: tuple[Number, Number, Number], L: Number, mode: str, blocks: range,
     conv: CountingConvention = FVCORE,
@@ -114,12 +127,7 @@ def dit_block(
     d, h, pre = spec.hidden_size, spec.num_heads, "blocks.{i}"
     joint = spec.conditioning == "joint"
     tokens = B * (N + L) if joint else B * N  # rows through norms, attention projections and MLP
-    if mode == "spatial":
-        groups, seq = B * T, H * W
-    elif mode == "temporal":
-        groups, seq = B * H * W, T
-    else:
-        groups, seq = B, (N + L if joint else N)
+    groups, seq = attention_groups(spec, grid, L, B, mode)
     # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
     qk = spec.qk_norm != "none"
     terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks) if spec.modulation == "per_block" else []

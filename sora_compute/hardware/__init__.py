@@ -7,7 +7,6 @@ GPU-hour (an assumed rental rate, overridable).
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -15,6 +14,8 @@ from typing import Literal
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from sora_compute._lookup import did_you_mean
 
 __all__ = ["GPUSpec", "UnknownGPUError", "load_gpu", "gpu_names", "gpu_catalog", "Precision"]
 
@@ -81,9 +82,7 @@ def load_gpu(key: str) -> GPUSpec:
     raw = _raw()
     k = key.strip().lower()
     if k not in raw:
-        close = [c for c in raw if c.startswith(k)] or difflib.get_close_matches(k, raw, n=1, cutoff=0.4)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownGPUError(f"unknown GPU {key!r}{hint} (see `sora-compute gpus`)")
+        raise UnknownGPUError(f"unknown GPU {key!r}{did_you_mean(key, raw)} (see `sora-compute gpus`)")
     return GPUSpec(key=k, **raw[k])
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sora_compute.flops.dit import attention_groups
 from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
@@ -89,12 +90,7 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         # and sequence sizes: up to ~3% of a block, not counted)
         items["q/k RMSNorm (normalised, output, rstd)"] = 2 * R * (2 * d * a + qk_groups * dt.stat_bytes)
     if checkpointing != "selective":
-        if mode == "spatial":
-            groups, seq = B * T, H * W
-        elif mode == "temporal":
-            groups, seq = B * H * W, T
-        else:
-            groups, seq = B, (N + L if joint else N)
+        groups, seq = attention_groups(spec, grid, L, B, mode)
         name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
         items[name] = nbytes
     if spec.conditioning == "cross_attention":

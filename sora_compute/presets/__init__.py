@@ -7,7 +7,6 @@ Each yaml file has ``presets:`` (name -> entry) and may hold ``defaults`` anchor
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from sora_compute._lookup import did_you_mean
 from sora_compute.specs import ModelSpec, VideoSpec
 
 __all__ = ["Preset", "UnknownPresetError", "load_preset", "preset_names", "all_presets"]
@@ -61,9 +61,7 @@ def load_preset(name: str) -> Preset:
     """The preset called ``name`` (lower-case, hyphenated), validated."""
     raw = _raw()
     if name not in raw:
-        close = difflib.get_close_matches(name.lower(), raw, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UnknownPresetError(f"unknown preset {name!r}{hint} (see `sora-compute presets`)")
+        raise UnknownPresetError(f"unknown preset {name!r}{did_you_mean(name, raw)} (see `sora-compute presets`)")
     e = raw[name]
     model = ModelSpec(
         name=name, dit=e["dit"], vae=e["vae"], text_encoder=e.get("text_encoder"), text_tokens=e.get("text_tokens")
