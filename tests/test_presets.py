@@ -40,3 +40,12 @@ def test_presets_command_lists_sources():
     rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)}
     assert rows["wan2.1-14b"]["source"].startswith("Wan-Video/Wan2.1")
     assert rows["wan2.1-14b"]["video_tokens"] == 75_600
+
+
+def test_pixart_alpha_matches_diffusers_and_paper():
+    """diffusers PixArtTransformer2DModel (512 px, no size/aspect embeddings): 610,856,096; paper: 0.6B."""
+    p = load_preset("pixart-alpha")
+    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 610_856_096
+    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
+    assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]  # 512 px -> 64 x 64 latent -> 1,024
+    assert p.model.text_encoder is not None and p.model.text_encoder.params == 4_762_310_656
