@@ -12,6 +12,8 @@ Extensions for video, each as in the model named:
 - shared adaLN ("adaLN-single"): one projection + a per-block table           (PixArt-alpha, Wan2.1)
 - RMSNorm on queries and keys (across heads or per head), LayerNorm before
   cross-attention, explicit MLP width                                           (Wan2.1, STDiT3)
+- a narrower timestep embedding driving adaLN, affine norms, per-head q/k
+  LayerNorm, a linear text projection, a pre-norm over all tokens               (CogVideoX)
 
 Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
 """
@@ -46,6 +48,14 @@ class DiTConfig:
     qk_norm: str = "none"  # "none" | "across_heads" | "per_head"
     cross_attn_norm: bool = False
     mlp_hidden_size: int | None = None
+    cond_dim: int | None = None  # timestep-embedding width (CogVideoX: 512); default hidden_size
+    norm_affine: bool = False  # LayerNorms with weight and bias (CogVideoX)
+    text_proj: str = "mlp"  # "mlp" (PixArt) | "linear" (CogVideoX)
+    final_prenorm: bool = False  # LayerNorm over all tokens before the final adaLN (CogVideoX)
+
+    @property
+    def cond(self) -> int:
+        return self.cond_dim if self.cond_dim is not None else self.hidden_size
 
     @property
     def mlp_hidden(self) -> int:
@@ -167,7 +177,9 @@ class QKNorm(nn.Module):
     def __init__(self, dim: int, num_heads: int, mode: str):
         super().__init__()
         self.mode = mode
-        self.norm = nn.RMSNorm(dim if mode == "across_heads" else dim // num_heads, eps=1e-6)
+        width = dim if mode == "across_heads" else dim // num_heads
+        self.norm: nn.Module = (nn.LayerNorm(width, eps=1e-6) if mode == "per_head_layernorm"
+                                else nn.RMSNorm(width, eps=1e-6))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         if self.mode == "across_heads":
@@ -248,19 +260,19 @@ class DiTBlock(nn.Module):
         d = cfg.hidden_size
         self.mode = mode
         self.joint = cfg.conditioning == "joint"
-        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.attn = Attention(d, cfg.num_heads, cfg.qk_norm)
         cross = cfg.conditioning == "cross_attention"
         self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
         self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm) if cross else None
-        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.mlp = Mlp(d, cfg.mlp_hidden)
         self.chunks = 12 if self.joint else 6
         if cfg.modulation == "shared":  # adaLN-single: the block adds its table to the shared projection
             self.scale_shift_table = nn.Parameter(torch.randn(self.chunks, d) / d**0.5)
             self.adaLN_modulation: nn.Module | None = None
         else:
-            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, self.chunks * d))
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, self.chunks * d))
 
     def _self_attention(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         B, N, D = x.shape
@@ -306,15 +318,16 @@ class DiTBlock(nn.Module):
 class FinalLayer(nn.Module):
     """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
 
-    def __init__(self, hidden_size: int, patch_volume: int, out_channels: int, shared: bool = False):
+    def __init__(self, hidden_size: int, patch_volume: int, out_channels: int, shared: bool = False,
+                 cond_dim: int | None = None, affine: bool = False):
         super().__init__()
-        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
+        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=affine, eps=1e-6)
         self.linear = nn.Linear(hidden_size, patch_volume * out_channels)
         if shared:  # adaLN-single: a learned 2 x d table added to the timestep embedding
             self.scale_shift_table = nn.Parameter(torch.randn(2, hidden_size) / hidden_size**0.5)
             self.adaLN_modulation: nn.Module | None = None
         else:
-            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or hidden_size, 2 * hidden_size))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.adaLN_modulation is None:
@@ -334,9 +347,11 @@ class DiT(nn.Module):
         d = cfg.hidden_size
         self.out_channels = cfg.in_channels * (2 if cfg.learn_sigma else 1)
         self.x_embedder = PatchEmbed3D(cfg.patch_size, cfg.in_channels, d)
-        self.t_embedder = TimestepEmbedder(d, cfg.frequency_embedding_size)
+        self.t_embedder = TimestepEmbedder(cfg.cond, cfg.frequency_embedding_size)
         if cfg.conditioning == "class":
-            self.y_embedder: nn.Module = LabelEmbedder(cfg.num_classes, d, cfg.class_dropout_prob)
+            self.y_embedder: nn.Module = LabelEmbedder(cfg.num_classes, cfg.cond, cfg.class_dropout_prob)
+        elif cfg.text_proj == "linear":
+            self.y_embedder = nn.Linear(cfg.text_dim, d)
         else:
             self.y_embedder = CaptionProjection(cfg.text_dim, d)
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
@@ -344,7 +359,9 @@ class DiT(nn.Module):
         shared = cfg.modulation == "shared"
         chunks = 12 if cfg.conditioning == "joint" else 6
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d)) if shared else None
-        self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels, shared)
+        self.final_prenorm = nn.LayerNorm(d, eps=1e-6) if cfg.final_prenorm else None
+        self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels, shared, cfg.cond,
+                                      cfg.norm_affine)
         self.checkpointing = "none"
 
     def configure_memory(self, checkpointing: str = "none", attention: str = "sdpa") -> DiT:
@@ -384,5 +401,10 @@ class DiT(nn.Module):
                 x = block(x, c_blocks, grid, y)
             if self.cfg.conditioning == "joint":  # blocks return [text; video]
                 y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
+        if self.final_prenorm is not None:  # over text and video tokens alike (CogVideoX), then keep the video
+            if y is not None and self.cfg.conditioning == "joint":
+                x = self.final_prenorm(torch.cat([y, x], dim=1))[:, y.shape[1]:]
+            else:
+                x = self.final_prenorm(x)
         x = self.final_layer(x, c)
         return self.unpatchify(x, grid)

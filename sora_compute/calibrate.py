@@ -222,6 +222,14 @@ def default_cases() -> list[CalibrationCase]:
         model = ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6)
         cases.append(CalibrationCase(f"dit-shared-adaln-qknorm-{layout}", "dit_forward", model,
                                      VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # CogVideoX blocks: joint attention with expert adaLN from a narrower time embedding, affine norms,
+    # per-head q/k LayerNorm, linear text projection, pre-norm over all tokens
+    dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning="joint",
+                  text_dim=32, frequency_embedding_size=32, cond_dim=16, norm_affine=True,
+                  qk_norm="per_head_layernorm", text_proj="linear", final_prenorm=True)
+    cases.append(CalibrationCase("dit-cogvideox-style", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
+                                                                                 text_tokens=6),
+                                 VideoSpec(width=32, height=16, num_frames=5), batch=2))
     for causal in (True, False):
         v = vae.model_copy(update={"causal": causal})
         model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=v)

@@ -267,7 +267,7 @@ class VAESpec(_Spec):
 Conditioning = Literal["class", "cross_attention", "joint"]
 AttentionLayout = Literal["full", "factorized"]
 Modulation = Literal["per_block", "shared"]
-QKNorm = Literal["none", "across_heads", "per_head"]
+QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
 
 
 class DiTSpec(_Spec):
@@ -290,6 +290,10 @@ class DiTSpec(_Spec):
     table per block; PixArt-alpha, Open-Sora, Wan2.1). ``qk_norm``: RMSNorm on queries and keys,
     over the whole width (Wan2.1) or per head (STDiT3, HunyuanVideo). ``cross_attn_norm``: an affine
     LayerNorm before cross-attention (Wan2.1). ``mlp_hidden_size`` overrides ``mlp_ratio``.
+    CogVideoX-style options: ``cond_dim`` (width of the timestep embedding that drives adaLN, default
+    ``hidden_size``), ``norm_affine`` (block and final LayerNorms with weight and bias),
+    ``qk_norm="per_head_layernorm"`` (affine LayerNorm per head), ``text_proj="linear"`` (one Linear from
+    the text encoder), ``final_prenorm`` (an affine LayerNorm over text and video tokens before the final adaLN).
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -315,6 +319,10 @@ class DiTSpec(_Spec):
     qk_norm: QKNorm = Field(default="none", description="RMSNorm on q and k: none | across_heads | per_head")
     cross_attn_norm: bool = Field(default=False, description="affine LayerNorm before cross-attention")
     mlp_hidden_size: int | None = Field(default=None, gt=0, description="MLP width (default: hidden x mlp_ratio)")
+    cond_dim: int | None = Field(default=None, gt=0, description="timestep-embedding width (default: hidden_size)")
+    norm_affine: bool = Field(default=False, description="block and final LayerNorms with weight and bias")
+    text_proj: Literal["mlp", "linear"] = Field(default="mlp", description="text projection: MLP (PixArt) | Linear")
+    final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
 
     @field_validator("patch_size")
     @classmethod
@@ -336,6 +344,9 @@ class DiTSpec(_Spec):
             raise ValueError(
                 f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size}"
             )
+        if self.modulation == "shared" and self.cond != self.hidden_size:
+            raise ValueError("modulation='shared' adds its projection to d-wide tables: cond_dim must equal "
+                             "hidden_size")
         if self.cross_attn_norm and self.conditioning != "cross_attention":
             raise ValueError("cross_attn_norm needs conditioning='cross_attention'")
         if self.conditioning == "joint" and self.attention_layout == "factorized":
@@ -356,9 +367,21 @@ class DiTSpec(_Spec):
         return self.mlp_hidden_size if self.mlp_hidden_size is not None else int(self.hidden_size * self.mlp_ratio)
 
     @property
+    def cond(self) -> int:
+        """Width of the conditioning (timestep) embedding."""
+        return self.cond_dim if self.cond_dim is not None else self.hidden_size
+
+    @property
     def qk_norm_params(self) -> int:
-        """RMSNorm weights of q and k in one attention."""
-        return {"none": 0, "across_heads": 2 * self.hidden_size, "per_head": 2 * self.head_dim}[self.qk_norm]
+        """Norm weights (and biases) of q and k in one attention."""
+        d, dh = self.hidden_size, self.head_dim
+        return {"none": 0, "across_heads": 2 * d, "per_head": 2 * dh, "per_head_layernorm": 4 * dh}[self.qk_norm]
+
+    @property
+    def block_norm_params(self) -> int:
+        """Affine weights and biases of the block's two LayerNorms (joint blocks normalise text and video with
+        the same LayerNorm, as CogVideoX)."""
+        return 2 * 2 * self.hidden_size if self.norm_affine else 0
 
     @property
     def out_channels(self) -> int:
@@ -382,11 +405,11 @@ class DiTSpec(_Spec):
         shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
         d, m = self.hidden_size, self.mlp_hidden
         p = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params  # qkv, proj, q/k norms
-        p += linear_params(d, m) + linear_params(m, d)  # MLP
+        p += linear_params(d, m) + linear_params(m, d) + self.block_norm_params  # MLP, affine norms
         if self.modulation == "shared":
             p += self.modulation_chunks * d  # per-block table added to the shared projection
         else:
-            p += linear_params(d, self.modulation_chunks * d)  # adaLN-Zero
+            p += linear_params(self.cond, self.modulation_chunks * d)  # adaLN-Zero
         if self.conditioning == "cross_attention":
             p += linear_params(d, d) + linear_params(d, 2 * d) + linear_params(d, d)  # q, kv, proj
             p += self.qk_norm_params + (2 * d if self.cross_attn_norm else 0)
@@ -400,19 +423,22 @@ class DiTSpec(_Spec):
         facebookresearch/DiT stores it as a frozen ``nn.Parameter`` of (tokens x d) and counts
         it in the parameters its training script prints (``params + tokens * hidden_size``).
         """
-        d, f = self.hidden_size, self.frequency_embedding_size
+        d, f, c = self.hidden_size, self.frequency_embedding_size, self.cond
         p = conv_params(self.in_channels, d, self.patch_size)
-        p += linear_params(f, d) + linear_params(d, d)  # timestep MLP
+        p += linear_params(f, c) + linear_params(c, c)  # timestep MLP
         if self.conditioning == "class":
-            p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * d
+            p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * c
+        elif self.text_proj == "linear":
+            p += linear_params(self.text_dim, d)
         else:
             p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
         p += self.depth * self.block_params()
         p += linear_params(d, self.patch_volume * self.out_channels)
         if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer
-            p += linear_params(d, self.modulation_chunks * d) + 2 * d
+            p += linear_params(c, self.modulation_chunks * d) + 2 * d
         else:
-            p += linear_params(d, 2 * d)
+            p += linear_params(c, 2 * d)
+        p += (2 * d if self.norm_affine else 0) + (2 * d if self.final_prenorm else 0)
         return p
 
 

@@ -13,9 +13,14 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
     head_dim = draw(st.sampled_from([4, 8, 16]))
     conditioning = draw(st.sampled_from(["class", "cross_attention", "joint"]))
     layout = "full" if conditioning == "joint" else draw(st.sampled_from(["full", "factorized"]))
+    modulation = draw(st.sampled_from(["per_block", "shared"]))
     return DiTSpec(
-        modulation=draw(st.sampled_from(["per_block", "shared"])),
-        qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head"])),
+        modulation=modulation,
+        qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
+        cond_dim=None if modulation == "shared" else draw(st.sampled_from([None, 12])),
+        norm_affine=draw(st.booleans()),
+        text_proj=draw(st.sampled_from(["mlp", "linear"])),
+        final_prenorm=draw(st.booleans()),
         cross_attn_norm=conditioning == "cross_attention" and draw(st.booleans()),
         mlp_hidden_size=draw(st.sampled_from([None, 24])),
         depth=draw(st.integers(1, 3)),

@@ -42,9 +42,12 @@ def dits(draw):
     return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=heads * draw(st.sampled_from([8, 16])), num_heads=heads,
                    mlp_ratio=draw(st.sampled_from([2.0, 4.0])), patch_size=(1, 1, 1), in_channels=4, conditioning=cond,
                    attention_layout=layout, num_classes=10, text_dim=16,
-                   modulation=draw(st.sampled_from(["per_block", "shared"])),
-                   qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head"])),
-                   cross_attn_norm=cond == "cross_attention" and draw(st.booleans()))
+                   modulation=(mod := draw(st.sampled_from(["per_block", "shared"]))),
+                   qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
+                   cross_attn_norm=cond == "cross_attention" and draw(st.booleans()),
+                   cond_dim=None if mod == "shared" else draw(st.sampled_from([None, 12])),
+                   norm_affine=draw(st.booleans()), text_proj=draw(st.sampled_from(["mlp", "linear"])),
+                   final_prenorm=draw(st.booleans()))
 
 
 def _inputs(spec, B, grid, L, requires_grad=False):
@@ -85,11 +88,12 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
     for i, block in enumerate(model.blocks[:2]):
         x = torch.randn(B, N, d, requires_grad=True)
         shared = spec.modulation == "shared"
-        c = torch.randn(B, spec.modulation_chunks * d if shared else d, requires_grad=True)
+        c = torch.randn(B, spec.modulation_chunks * d if shared else spec.cond, requires_grad=True)
         y = torch.randn(B, L, d, requires_grad=True) if spec.text_conditioned else None
         saved, _ = saved_activation_bytes(lambda b=block, x=x, c=c, y=y: b(x, c, grid, y), list(model.parameters()))
         analytic = sum(dit_block_saved(spec, grid, L, B, block.mode, ckpt, kernel, FP32).values())
-        analytic += (0 if shared else B * d * 4) + (B * L * d * 4 if spec.conditioning == "cross_attention" else 0)
+        analytic += (0 if shared else B * spec.cond * 4) + (B * L * d * 4 if spec.conditioning == "cross_attention"
+                                                             else 0)
         assert analytic == pytest.approx(saved.bytes, rel=0.05), (block.mode, i)
 
 

@@ -49,3 +49,15 @@ def test_pixart_alpha_matches_diffusers_and_paper():
     assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]  # 512 px -> 64 x 64 latent -> 1,024
     assert p.model.text_encoder is not None and p.model.text_encoder.params == 4_762_310_656
+
+
+# diffusers CogVideoXTransformer3DModel built from THUDM/CogVideo's configs (no weights loaded)
+COG_DIT = {"cogvideox-2b": 1_693_783_872, "cogvideox-5b": 5_570_283_072}
+
+
+@pytest.mark.parametrize("name", sorted(COG_DIT))
+def test_cogvideox_dit_exact_and_tokens(name):
+    p = load_preset(name)
+    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == COG_DIT[name]
+    # 49 frames -> 13 latent frames; 480 x 720 -> 60 x 90 latent -> 30 x 45 patches: 17,550 video tokens
+    assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"] == 17_550

@@ -32,32 +32,35 @@ def patch_embed(B: Number, N: Number, C: int, d: int, p: int) -> list[Term]:
     return [Term("x_embedder.proj", "patch_embed", "conv3d", macs, None, conv_elements(B, N * p, N, C, d, p))]
 
 
-def timestep_embedder(B: Number, d: int, f: int) -> list[Term]:
-    """Sinusoidal features (f) -> Linear(f, d) -> SiLU -> Linear(d, d): B * (f d + d^2)."""
-    return [linear_term("t_embedder.mlp.0", "timestep_embed", B, f, d),
-            linear_term("t_embedder.mlp.2", "timestep_embed", B, d, d)]
+def timestep_embedder(B: Number, c: int, f: int) -> list[Term]:
+    """Sinusoidal features (f) -> Linear(f, c) -> SiLU -> Linear(c, c), c the conditioning width: B (f c + c^2)."""
+    return [linear_term("t_embedder.mlp.0", "timestep_embed", B, f, c),
+            linear_term("t_embedder.mlp.2", "timestep_embed", B, c, c)]
 
 
-def caption_projection(B: Number, L: Number, text_dim: int, d: int) -> list[Term]:
-    """Text features -> Linear(text_dim, d) -> GELU -> Linear(d, d): B L (text_dim d + d^2)."""
+def caption_projection(B: Number, L: Number, text_dim: int, d: int, kind: str = "mlp") -> list[Term]:
+    """Text features -> Linear(text_dim, d) -> GELU -> Linear(d, d): B L (text_dim d + d^2); or one Linear."""
+    if kind == "linear":
+        return [linear_term("y_embedder", "text_proj", B * L, text_dim, d)]
     return [linear_term("y_embedder.fc1", "text_proj", B * L, text_dim, d),
             linear_term("y_embedder.fc2", "text_proj", B * L, d, d)]
 
 
-def adaln_modulation(prefix: str, B: Number, d: int, chunks: int, blocks: range | None = None) -> list[Term]:
-    """SiLU -> Linear(d, chunks d) on the conditioning vector: B * d * chunks * d."""
-    return [linear_term(f"{prefix}.adaLN_modulation.1", "adaln", B, d, chunks * d, blocks)]
+def adaln_modulation(prefix: str, B: Number, d: int, chunks: int, blocks: range | None = None,
+                     cond: int | None = None) -> list[Term]:
+    """SiLU -> Linear(c, chunks d) on the conditioning vector (width c, default d): B * c * chunks * d."""
+    return [linear_term(f"{prefix}.adaLN_modulation.1", "adaln", B, cond or d, chunks * d, blocks)]
 
 
 def qk_norm(path: str, q_rows: Number, k_rows: Number, d: int, conv: CountingConvention,
-            blocks: range | None = None) -> list[Term]:
-    """RMSNorm of queries and keys (q_rows and k_rows tokens of width d; per head or across heads alike)."""
-    return [norm_term(f"{path}.norm_q.norm", "rms_norm", d * q_rows, True, conv, blocks),
-            norm_term(f"{path}.norm_k.norm", "rms_norm", d * k_rows, True, conv, blocks)]
+            blocks: range | None = None, op: str = "rms_norm") -> list[Term]:
+    """RMSNorm (or affine LayerNorm) of queries and keys: q_rows and k_rows tokens of width d."""
+    return [norm_term(f"{path}.norm_q.norm", op, d * q_rows, True, conv, blocks),
+            norm_term(f"{path}.norm_k.norm", op, d * k_rows, True, conv, blocks)]
 
 
 def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None,
-                   qk: bool = False, conv: CountingConvention = FVCORE) -> list[Term]:
+                   qk: str | None = None, conv: CountingConvention = FVCORE) -> list[Term]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k RMSNorm).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W;
@@ -66,19 +69,19 @@ def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blo
     tokens = groups * seq
     return [
         linear_term(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks),
-        *(qk_norm(f"{prefix}.attn", tokens, tokens, d, conv, blocks) if qk else []),
+        *(qk_norm(f"{prefix}.attn", tokens, tokens, d, conv, blocks, qk) if qk else []),
         attention_term(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
         linear_term(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks),
     ]
 
 
 def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int, blocks: range | None = None,
-                    qk: bool = False, conv: CountingConvention = FVCORE) -> list[Term]:
+                    qk: str | None = None, conv: CountingConvention = FVCORE) -> list[Term]:
     """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
     return [
         linear_term(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks),
         linear_term(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks),
-        *(qk_norm(f"{prefix}.cross_attn", B * N, B * L, d, conv, blocks) if qk else []),
+        *(qk_norm(f"{prefix}.cross_attn", B * N, B * L, d, conv, blocks, qk) if qk else []),
         attention_term(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
         linear_term(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks),
     ]
@@ -90,17 +93,18 @@ def mlp(prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None
             linear_term(f"{prefix}.mlp.fc2", "mlp", tokens, m, d, blocks)]
 
 
-def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: range | None = None) -> Term:
-    """LayerNorm without affine (adaLN supplies scale and shift): 4 per element under fvcore's rule."""
-    return norm_term(path, "layer_norm", d * tokens, False, conv, blocks)
+def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: range | None = None,
+          affine: bool = False) -> Term:
+    """LayerNorm, without affine (adaLN supplies scale and shift): 4 per element under fvcore's rule; 5 with."""
+    return norm_term(path, "layer_norm", d * tokens, affine, conv, blocks)
 
 
 def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: CountingConvention,
-                shared: bool = False) -> list[Term]:
-    """adaLN (2 d^2; a table when shared), LayerNorm, Linear(d, p * c_out) per token."""
+                shared: bool = False, cond: int | None = None, affine: bool = False) -> list[Term]:
+    """adaLN (2 c d; a table when shared), LayerNorm, Linear(d, p * c_out) per token."""
     return [
-        *([] if shared else [linear_term("final_layer.adaLN_modulation.1", "final_layer", B, d, 2 * d)]),
-        _norm("final_layer.norm_final", B * N, d, conv),
+        *([] if shared else [linear_term("final_layer.adaLN_modulation.1", "final_layer", B, cond or d, 2 * d)]),
+        _norm("final_layer.norm_final", B * N, d, conv, affine=affine),
         linear_term("final_layer.linear", "final_layer", B * N, d, p * c_out),
     ]
 
@@ -129,15 +133,16 @@ def dit_block(
     tokens = B * (N + L) if joint else B * N  # rows through norms, attention projections and MLP
     groups, seq = attention_groups(spec, grid, L, B, mode)
     # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
-    qk = spec.qk_norm != "none"
-    terms = adaln_modulation(pre, B, d, spec.modulation_chunks, blocks) if spec.modulation == "per_block" else []
-    terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks))
+    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    terms = (adaln_modulation(pre, B, d, spec.modulation_chunks, blocks, spec.cond)
+             if spec.modulation == "per_block" else [])
+    terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks, spec.norm_affine))
     terms += self_attention(pre, groups, seq, d, h, blocks, qk, conv)
     if spec.conditioning == "cross_attention":
         if spec.cross_attn_norm:
             terms.append(norm_term(f"{pre}.norm3", "layer_norm", d * B * N, True, conv, blocks))
         terms += cross_attention(pre, B, N, L, d, h, blocks, qk, conv)
-    terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks))
+    terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks, spec.norm_affine))
     terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks)
     return terms
 
@@ -155,16 +160,20 @@ def dit_terms(
     B, d = batch, spec.hidden_size
     L = text_tokens if spec.text_conditioned else 0
     terms = patch_embed(B, N, spec.in_channels, d, spec.patch_volume)
-    terms += timestep_embedder(B, d, spec.frequency_embedding_size)
+    terms += timestep_embedder(B, spec.cond, spec.frequency_embedding_size)
     if spec.modulation == "shared":  # adaLN-single: one projection of the timestep embedding for all blocks
         terms.append(linear_term("t_block.1", "adaln", B, d, spec.modulation_chunks * d))
     if spec.text_conditioned:
-        terms += caption_projection(B, L, spec.text_dim, d)
+        terms += caption_projection(B, L, spec.text_dim, d, spec.text_proj)
     if spec.attention_layout == "factorized":
         terms += dit_block(spec, B, grid, L, "spatial", range(0, spec.depth, 2), convention)
         if spec.depth > 1:
             terms += dit_block(spec, B, grid, L, "temporal", range(1, spec.depth, 2), convention)
     else:
         terms += dit_block(spec, B, grid, L, "full", range(spec.depth), convention)
-    terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention, spec.modulation == "shared")
+    if spec.final_prenorm:  # over text and video tokens in joint mode (CogVideoX)
+        rows = B * (N + L) if spec.conditioning == "joint" else B * N
+        terms.append(_norm("final_prenorm", rows, d, convention, affine=True))
+    terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention, spec.modulation == "shared",
+                         spec.cond, spec.norm_affine)
     return terms

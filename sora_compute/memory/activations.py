@@ -81,14 +81,19 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         "norm2 output, modulated input": 2 * R * d * a,
         "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
         "MLP output (gate)": R * d * a,
-        "adaLN: SiLU out, modulation, 1 + scale": (silu + spec.modulation_chunks + 2 * norm_calls) * B * d * a,
+        "adaLN: SiLU out, modulation, 1 + scale": (silu * spec.cond + (spec.modulation_chunks + 2 * norm_calls) * d)
+        * B * a,
         "norm statistics (mean, rstd)": 2 * 2 * R * dt.stat_bytes,
     }
-    qk_groups = {"none": 0, "across_heads": 1, "per_head": h}[spec.qk_norm]
-    if qk_groups:  # RMSNorm keeps x / rms(x) and its weighted output for q and k (input: a view of qkv), and rstd
-        # (materialised attention may also keep a contiguous copy of the normalised keys, depending on batch, heads
-        # and sequence sizes: up to ~3% of a block, not counted)
-        items["q/k RMSNorm (normalised, output, rstd)"] = 2 * R * (2 * d * a + qk_groups * dt.stat_bytes)
+    # per q or k row: tensors of width d kept, and fp32 statistics. RMSNorm (composite) keeps x / rms(x) and its
+    # weighted output, and rstd per row (or per row and head); the fused per-head LayerNorm keeps its output and
+    # mean and rstd per row and head. Inputs are views of qkv. (Materialised attention may also keep a contiguous
+    # copy of the normalised keys, depending on batch, heads and sequence sizes: up to ~3% of a block, not counted.)
+    qk_kept, qk_stats = {"none": (0, 0), "across_heads": (2, 1), "per_head": (2, h),
+                         "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
+    qk_row = qk_kept * d * a + qk_stats * dt.stat_bytes
+    if qk_kept:
+        items["q/k norms (outputs, statistics)"] = 2 * R * qk_row
     if checkpointing != "selective":
         groups, seq = attention_groups(spec, grid, L, B, mode)
         name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
@@ -97,8 +102,8 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
         if spec.cross_attn_norm:
             items["cross-attention LayerNorm (output, mean, rstd)"] = B * N * (d * a + 2 * dt.stat_bytes)
-        if qk_groups:
-            items["cross-attention q/k RMSNorm"] = B * (N + L) * (2 * d * a + qk_groups * dt.stat_bytes)
+        if qk_kept:
+            items["cross-attention q/k norms"] = B * (N + L) * qk_row
         if checkpointing != "selective":
             name, nbytes = _attention_saved(B, h, N, L, kernel, dt)
             items["cross-" + name] = nbytes
@@ -142,13 +147,17 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
     blocks = {k: dit_block_saved(spec, grid, text_tokens, batch, k, checkpointing, kernel, dt) for k in counts}
     outside = {
         "latent input (patch embedding)": B * spec.in_channels * (T * pt) * (H * ph) * (W * pw) * a,
-        "timestep MLP": (spec.frequency_embedding_size + 2 * d) * B * a,
-        "conditioning vector (shared)": B * d * a,
+        "timestep MLP": (spec.frequency_embedding_size + 2 * spec.cond) * B * a,
+        "conditioning vector (shared)": B * spec.cond * a,
         # norm input (in joint mode a view of the last block's [text; video] output), output and modulated input;
         # SiLU output (per-block adaLN only) and 1 + scale (no gate, so shift and scale are not saved)
         "final layer": ((3 * N + (L if spec.conditioning == "joint" else 0)) * B * d
-                        + (1 if spec.modulation == "shared" else 2) * B * d) * a + 2 * B * N * dt.stat_bytes,
+                        + (B * d if spec.modulation == "shared" else B * (d + spec.cond))) * a
+        + 2 * B * N * dt.stat_bytes,
     }
+    if spec.final_prenorm:  # its output is a new tensor the final norm keeps, plus its statistics
+        rows = B * (N + L if spec.conditioning == "joint" else N)
+        outside["final pre-norm (output, mean, rstd)"] = rows * (d * a + 2 * dt.stat_bytes)
     if spec.modulation == "shared":
         outside["shared adaLN: SiLU output"] = B * d * a
         if checkpointing == "full":  # the shared projection is an input of every checkpointed block
@@ -156,7 +165,8 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
     if spec.conditioning == "class":
         outside["class labels (int64)"] = 8 * B
     if spec.text_conditioned:
-        outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + 2 * d) * a
+        hidden = 2 * d if spec.text_proj == "mlp" else 0
+        outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + hidden) * a
     if spec.conditioning == "cross_attention":
         outside["projected text tokens (read by every block)"] = B * L * d * a
     return SavedActivations(blocks, counts, outside)
@@ -207,9 +217,9 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     attn = 7 * R * d * a + qk
     if spec.attention_layout == "factorized" and spec.depth > 1:
         # temporal blocks feed qkv a transposed copy and the 3D matmul adds its bias out of place: 8 R d at that
-        # moment (the copy is freed before the add); with q/k norms, the normalised q and k of the transposed layout
-        # come on top (measured 10.1-10.2 R d)
-        attn = max(attn, 8 * R * d * a + qk)
+        # moment (the copy is freed before the add); with q/k norms the normalised q and k of the transposed layout
+        # partly overlap it (measured 9.1-10.2 R d depending on shapes): modelled as the midpoint, 9.6 R d
+        attn = max(attn, 8 * R * d * a + 4 * qk // 5)
     if kernel == "materialized":  # block input, modulated input, qkv, and the scores
         if spec.attention_layout == "full":
             scores = B * h * (R // B) ** 2 * a
