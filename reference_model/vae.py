@@ -33,10 +33,11 @@ class VAEConfig:
     mid_attention: bool = True
     double_z: bool = True
     temporal_kernel: int = 3
+    patch_size: int = 1  # pixel-unshuffle p x p before the encoder, pixel-shuffle after the decoder (LTX-Video)
 
     @property
     def num_spatial_down(self) -> int:
-        return self.spatial_compression.bit_length() - 1
+        return (self.spatial_compression // self.patch_size).bit_length() - 1
 
     @property
     def num_temporal_down(self) -> int:
@@ -152,13 +153,32 @@ class Level(nn.Module):
         return self.resample(x) if self.resample is not None else x
 
 
+def pixel_unshuffle(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C p^2, T, H/p, W/p): each p x p block of pixels becomes channels."""
+    if p == 1:
+        return x
+    B, C, T, H, W = x.shape
+    x = x.reshape(B, C, T, H // p, p, W // p, p).permute(0, 1, 4, 6, 2, 3, 5)
+    return x.reshape(B, C * p * p, T, H // p, W // p)
+
+
+def pixel_shuffle(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Inverse of pixel_unshuffle: (B, C p^2, T, H, W) -> (B, C, T, H p, W p)."""
+    if p == 1:
+        return x
+    B, Cpp, T, H, W = x.shape
+    x = x.reshape(B, Cpp // (p * p), p, p, T, H, W).permute(0, 1, 4, 5, 2, 6, 3)
+    return x.reshape(B, Cpp // (p * p), T, H * p, W * p)
+
+
 class Encoder3D(nn.Module):
     """(B, 3, F, H, W) -> (B, 2*latent, F', H/s, W/s) (mean and log-variance when double_z)."""
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         chans = cfg.block_out_channels
-        self.conv_in = Conv3d(cfg.in_channels, chans[0], cfg.temporal_kernel, cfg.causal)
+        self.patch = cfg.patch_size
+        self.conv_in = Conv3d(cfg.in_channels * cfg.patch_size**2, chans[0], cfg.temporal_kernel, cfg.causal)
         levels, c_prev = [], chans[0]
         for i, c in enumerate(chans):
             resnets = []
@@ -174,7 +194,7 @@ class Encoder3D(nn.Module):
         self.conv_out = Conv3d(c_prev, z_channels, cfg.temporal_kernel, cfg.causal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
+        x = self.conv_in(pixel_unshuffle(x, self.patch))
         for level in self.down:
             x = level(x)
         x = self.mid(x)
@@ -199,13 +219,14 @@ class Decoder3D(nn.Module):
             levels.append(Level(resnets, up))
         self.up = nn.ModuleList(levels)
         self.norm_out = nn.GroupNorm(cfg.norm_groups, c_prev, eps=1e-6)
-        self.conv_out = Conv3d(c_prev, cfg.in_channels, cfg.temporal_kernel, cfg.causal)
+        self.patch = cfg.patch_size
+        self.conv_out = Conv3d(c_prev, cfg.in_channels * cfg.patch_size**2, cfg.temporal_kernel, cfg.causal)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.mid(self.conv_in(z))
         for level in self.up:
             x = level(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+        return pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.patch)
 
 
 class VAE3D(nn.Module):

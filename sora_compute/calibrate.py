@@ -237,6 +237,12 @@ def default_cases() -> list[CalibrationCase]:
         tag = "causal" if causal else "noncausal"
         cases.append(CalibrationCase(f"vae-encode-{tag}", "vae_encode", model, video))
         cases.append(CalibrationCase(f"vae-decode-{tag}", "vae_decode", model, video))
+    # LTX-Video-style VAE: pixel-unshuffle 2x2 before the encoder, pixel-shuffle after the decoder
+    patched = vae.model_copy(update={"patch_size": 2, "spatial_compression": 8})
+    model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=patched)
+    for component in ("vae_encode", "vae_decode"):
+        cases.append(CalibrationCase(f"{component.replace('_', '-')}-patchified", component, model,
+                                     VideoSpec(width=32, height=16, num_frames=5)))
     for gated in (True, False):
         t = te.model_copy(update={"gated_ffn": gated})
         dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=32)

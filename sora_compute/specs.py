@@ -136,6 +136,7 @@ class VAESpec(_Spec):
     mid_attention: bool = Field(default=True, description="self-attention in the mid-block")
     double_z: bool = Field(default=True, description="encoder outputs mean and log-variance")
     temporal_kernel: int = Field(default=3, gt=0, description="temporal size of 3x3 conv kernels (1 = 2D VAE)")
+    patch_size: int = Field(default=1, gt=0, description="pixel-unshuffle p x p before the encoder (LTX-Video: 4)")
 
     @field_validator("block_out_channels")
     @classmethod
@@ -149,6 +150,9 @@ class VAESpec(_Spec):
         s, t = self.spatial_compression, self.temporal_compression
         if not _is_power_of_two(s):
             raise ValueError(f"spatial_compression must be a power of two, got {s}")
+        if not _is_power_of_two(self.patch_size) or self.patch_size > s:
+            raise ValueError(f"patch_size must be a power of two no larger than spatial_compression, got "
+                             f"{self.patch_size}")
         if not _is_power_of_two(t):
             raise ValueError(f"temporal_compression must be a power of two, got {t}")
         if self.num_spatial_down > len(self.block_out_channels) - 1:
@@ -174,8 +178,13 @@ class VAESpec(_Spec):
     # --- derived layout -------------------------------------------------------------------
     @property
     def num_spatial_down(self) -> int:
-        """Levels that halve height and width: log2(spatial_compression)."""
-        return self.spatial_compression.bit_length() - 1
+        """Levels that halve height and width: log2(spatial_compression / patch_size)."""
+        return (self.spatial_compression // self.patch_size).bit_length() - 1
+
+    @property
+    def pixel_channels(self) -> int:
+        """Channels at the encoder input / decoder output after pixel-unshuffle: in_channels x patch^2."""
+        return self.in_channels * self.patch_size**2
 
     @property
     def num_temporal_down(self) -> int:
@@ -229,7 +238,7 @@ class VAESpec(_Spec):
     def encoder_params(self) -> int:
         """Encoder parameters (exact)."""
         chans, k = self.block_out_channels, self.conv_kernel
-        p = conv_params(self.in_channels, chans[0], k)
+        p = conv_params(self.pixel_channels, chans[0], k)
         c_prev = chans[0]
         for i, c in enumerate(chans):
             for _ in range(self.layers_per_block):
@@ -252,7 +261,7 @@ class VAESpec(_Spec):
                 c_prev = c
             if j < self.num_spatial_down:
                 p += conv_params(c, c, k)
-        return p + 2 * c_prev + conv_params(c_prev, self.in_channels, k)
+        return p + 2 * c_prev + conv_params(c_prev, self.pixel_channels, k)
 
     @property
     def params(self) -> int:

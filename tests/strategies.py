@@ -47,10 +47,12 @@ def vae_specs(draw: st.DrawFn) -> VAESpec:
     ns = draw(st.integers(0, levels - 1))
     nt = draw(st.integers(0, ns))
     kt = draw(st.sampled_from([1, 3])) if nt == 0 else 3
+    patch = draw(st.sampled_from([1, 2]))
     return VAESpec(
+        patch_size=patch,
         in_channels=draw(st.integers(1, 3)),
         latent_channels=draw(st.integers(1, 4)),
-        spatial_compression=2**ns,
+        spatial_compression=2**ns * patch,
         temporal_compression=2**nt,
         causal=draw(st.booleans()),
         block_out_channels=chans,

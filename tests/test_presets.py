@@ -61,3 +61,12 @@ def test_cogvideox_dit_exact_and_tokens(name):
     assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == COG_DIT[name]
     # 49 frames -> 13 latent frames; 480 x 720 -> 60 x 90 latent -> 30 x 45 patches: 17,550 video tokens
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"] == 17_550
+
+
+def test_ltx_video_dit_exact_and_tokens():
+    """diffusers LTXVideoTransformer3DModel (2B config): 1,923,385,472. 32x32x8 compression, patch 1:
+    121 frames of 768x512 -> 16 x 16 x 24 = 6,144 tokens."""
+    p = load_preset("ltx-video")
+    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 1_923_385_472
+    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.04)  # published only as "2B"
+    assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]

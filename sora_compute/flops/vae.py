@@ -94,8 +94,9 @@ def upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, spec:
 def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], batch: Number = 1,
                   convention: CountingConvention = FVCORE) -> list[Term]:
     """Encoder of a (T, H, W) video, paths relative to ``VAE3D.encoder``."""
-    B, k, chans = batch, spec.conv_kernel, spec.block_out_channels
-    t, shape = conv3d("conv_in.conv", B, Shape(video_shape), spec.in_channels, chans[0], k)
+    B, k, chans, p = batch, spec.conv_kernel, spec.block_out_channels, spec.patch_size
+    T, H, W = video_shape
+    t, shape = conv3d("conv_in.conv", B, Shape((T, H // p, W // p)), spec.pixel_channels, chans[0], k)
     terms, c_prev = [t], chans[0]
     for i, c in enumerate(chans):
         for j in range(spec.layers_per_block):
@@ -129,5 +130,5 @@ def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], ba
             up, shape = upsample(f"up.{j}.resample", B, shape, c, j < spec.num_temporal_down, spec, convention)
             terms += up
     terms.append(_group_norm("norm_out", B, c_prev, shape, convention))
-    terms.append(conv3d("conv_out.conv", B, shape, c_prev, spec.in_channels, k)[0])
+    terms.append(conv3d("conv_out.conv", B, shape, c_prev, spec.pixel_channels, k)[0])
     return terms

@@ -87,8 +87,8 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
     }
     # per q or k row: tensors of width d kept, and fp32 statistics. RMSNorm (composite) keeps x / rms(x) and its
     # weighted output, and rstd per row (or per row and head); the fused per-head LayerNorm keeps its output and
-    # mean and rstd per row and head. Inputs are views of qkv. (Materialised attention may also keep a contiguous
-    # copy of the normalised keys, depending on batch, heads and sequence sizes: up to ~3% of a block, not counted.)
+    # mean and rstd per row and head. Inputs are views of qkv. (Materialised attention may also keep contiguous
+    # copies of the normalised q/k, depending on batch, heads and sequence sizes: ~3-5% of a block, not counted.)
     qk_kept, qk_stats = {"none": (0, 0), "across_heads": (2, 1), "per_head": (2, h),
                          "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
     qk_row = qk_kept * d * a + qk_stats * dt.stat_bytes
@@ -331,17 +331,21 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
     norm = live.alloc(live.numel(c_prev, shape))
     act = live.alloc(live.numel(c_prev, shape))
     live.free(norm)
-    _conv(live, c_prev, spec.in_channels, shape, spec)
-    live.free(act)
+    out, _ = _conv(live, c_prev, spec.pixel_channels, shape, spec)
+    live.free(act)  # a temporary argument of the conv: freed when it returns
+    if spec.patch_size > 1:  # pixel-shuffle copy of the output while the conv's output is still referenced
+        live.alloc(out)
     return live.peak
 
 
 def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding one video (the video input itself not counted)."""
     live = _Live(act_bytes, batch)
-    chans = spec.block_out_channels
-    shape = video_shape
-    x, shape = _conv(live, spec.in_channels, chans[0], shape, spec)
+    chans, p = spec.block_out_channels, spec.patch_size
+    shape = (video_shape[0], video_shape[1] // p, video_shape[2] // p)
+    unshuffled = live.alloc(live.numel(spec.pixel_channels, shape)) if p > 1 else 0  # the pixel-unshuffle copy
+    x, shape = _conv(live, spec.pixel_channels, chans[0], shape, spec)
+    live.free(unshuffled)
     c_prev = chans[0]
     for i, c in enumerate(chans):
         level_in, cur = x, x
