@@ -70,3 +70,12 @@ def test_ltx_video_dit_exact_and_tokens():
     assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 1_923_385_472
     assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.04)  # published only as "2B"
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]
+
+
+def test_latte_xl_2_is_dit_xl_2_blocks_factorised():
+    """Latte-XL/2: DiT-XL/2's blocks alternating spatial/temporal, a 101 + 1 class table (UCF101):
+    DiT-XL/2's 674,834,720 less (1001 - 102) x 1152 rows; the paper's model-size table gives ~673.7M."""
+    p = load_preset("latte")
+    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 674_834_720 - (1001 - 102) * 1152
+    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
+    assert p.model.latent_shape(p.video).tokens == 16 * 16 * 16
