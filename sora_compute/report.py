@@ -31,7 +31,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode  # noqa: E402
 from sora_compute.hardware import load_gpu  # noqa: E402
 from sora_compute.memory import planner as mp  # noqa: E402
-from sora_compute.presets import load_preset  # noqa: E402
+from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.project import (  # noqa: E402
     Cluster,
     DataBucket,
@@ -44,7 +44,7 @@ from sora_compute.project import (  # noqa: E402
     plan_serving,
 )
 from sora_compute.sensitivity import published_estimates, sensitivity  # noqa: E402
-from sora_compute.specs import VideoSpec  # noqa: E402
+from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd  # noqa: E402
 
 __all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
@@ -155,8 +155,7 @@ def fig_days(est_flops: float, path: Path, gpus: tuple[str, ...] = REPORT_GPUS +
     return _save(fig, path)
 
 
-def fig_memory(model_name: str, video: VideoSpec, path: Path, gpu: str = "h100-sxm", gpus: int = 4096) -> Path:
-    model = load_preset(model_name).model
+def fig_memory(model: ModelSpec, video: VideoSpec, path: Path, gpu: str = "h100-sxm", gpus: int = 4096) -> Path:
     df = mp.search_layouts(model, video, gpu, gpus=gpus, zero_stages=(3,))
     df = df.sort_values(["model_parallel", "peak_GiB"]).groupby("model_parallel").head(2).head(12)
     cap = float(df["capacity_GiB"].iloc[0])
@@ -223,6 +222,14 @@ def fig_tornado(sens: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _native_video(sc: TrainingScenario) -> VideoSpec:
+    """The preset's native clip when the scenario's model is a preset, else the main stage's first bucket."""
+    if sc.model.name in preset_names():
+        return load_preset(sc.model.name).video
+    stage = next(s for s in sc.stages if s.name == _main_stage(sc))
+    return stage.buckets[0].video(sc.model)
+
+
 def _md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, disable_numparse=True)
 
@@ -236,8 +243,8 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     step("training estimate")
     est = estimate_training(sc)
     plans = [plan_cluster(est, Cluster(gpu=g, count=gpus)) for g in REPORT_GPUS]
-    preset = load_preset(sc.model.name)
-    inf = estimate_inference(preset)
+    video = _native_video(sc)
+    inf = estimate_inference(sc.model, video)
     serving = [plan_serving(inf, g) for g in REPORT_GPUS]
     figs: dict[str, Path] = {}
     step("heatmap")
@@ -247,14 +254,14 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     step("days vs cluster size")
     figs["days"] = fig_days(est.model_flops, out_dir / "fig4_days.png")
     step("memory layouts")
-    figs["memory"] = fig_memory(sc.model.name, preset.video, out_dir / "fig5_memory.png", gpus=gpus)
+    figs["memory"] = fig_memory(sc.model, video, out_dir / "fig5_memory.png", gpus=gpus)
     if calibration:
         step("calibration")
         figs["calibration"] = fig_calibration(out_dir / "fig6_calibration.png")
     step("sensitivity")
     sens = sensitivity(sc)
     figs["tornado"] = fig_tornado(sens, out_dir / "fig7_tornado.png")
-    m, v = sc.model, preset.video
+    m, v = sc.model, video
     headline = pd.DataFrame({
         "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
         "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],

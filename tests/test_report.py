@@ -9,7 +9,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_report_on_a_small_scenario(tmp_path):
-    model = load_preset("dit-s-2").model
+    model = load_preset("dit-s-2").model.model_copy(update={"name": "my-image-dit"})  # not a preset name
     sc = TrainingScenario(name="dit-s-2-demo", model=model, stages=(
         TrainingStage(name="imagenet-256", steps=1000, global_batch=256,
                       buckets=(DataBucket(width=256, height=256, num_frames=1),)),))
