@@ -35,7 +35,7 @@ from sora_compute.project import (
     plan_serving,
     with_main_stage_shape,
 )
-from sora_compute.sensitivity import published_estimates, sensitivity
+from sora_compute.sensitivity import published_estimates, published_inference, sensitivity
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd
 
@@ -423,6 +423,10 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
     for row in published.to_dict(orient="records"):
         click.echo(f"  {row['source']}: {fmt_flops(float(row['flops']))} = {row['gpt3_multiple']:.1f}x GPT-3. "
                    f"{row['reading']}")
+    click.echo("Published Sora inference estimate under this model:")
+    for row in published_inference().to_dict(orient="records"):
+        click.echo(f"  {row['source']}: {row['video_minutes_per_h100_hour']:.3g} video-minutes per H100-hour "
+                   f"({fmt_sci(float(row['flops_per_video_minute']))} FLOPs per minute). {row['reading']}")
 
 
 def _gib(n: float) -> str:

@@ -43,7 +43,7 @@ from sora_compute.project import (  # noqa: E402
     plan_cluster,
     plan_serving,
 )
-from sora_compute.sensitivity import published_estimates, sensitivity  # noqa: E402
+from sora_compute.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd  # noqa: E402
 
@@ -277,6 +277,14 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     pub_md = pd.DataFrame({"source": published["source"], "FLOPs": [fmt_sci(x) for x in published["flops"]],
                            "x GPT-3": [f"{x:.1f}" for x in published["gpt3_multiple"]],
                            "under our model": published["reading"]})
+    inference_md = ""
+    if sc.model.name == "sora":
+        pi = published_inference()
+        table = pd.DataFrame({
+            "source": pi["source"],
+            "video-minutes per H100-hour": [f"{x:.3g}" for x in pi["video_minutes_per_h100_hour"]],
+            "FLOPs per video-minute": [fmt_sci(x) for x in pi["flops_per_video_minute"]], "reading": pi["reading"]})
+        inference_md = "\nPublished inference estimate under this model:\n\n" + _md_table(table) + "\n"
     assumptions = pd.DataFrame({"assumption": list(sc.assumptions), "value / source": list(sc.assumptions.values())})
     extra = pd.DataFrame({"assumption": ["checkpointing", "latents / text", "GPU catalog", "MFU", "PUE",
                                          "inference"],
@@ -339,6 +347,7 @@ Clusters of {gpus:,} GPUs:
 Published estimates under this model:
 
 {_md_table(pub_md)}
+{inference_md}
 
 ## 8. Assumptions
 

@@ -25,7 +25,7 @@ from sora_compute.project import (
 from sora_compute.specs import DiTSpec
 
 __all__ = ["Variation", "sora_variations", "generic_variations", "sensitivity", "Published", "published_estimates",
-           "PUBLISHED"]
+           "PUBLISHED", "published_inference"]
 
 
 @dataclass(frozen=True)
@@ -239,3 +239,31 @@ def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float
                 f"count leaves out attention ({attention:.0%} of a 720p 10 s forward at 219,600 tokens)")
     return (f"{ratio:.1f}x our count at MFU {mfu:.0%}: one month of that fleet buys {ratio:.1f}x our data plan "
             f"(more clips or epochs, longer or sharper video) or covers research runs beyond the final one")
+
+
+# Factorial Funds (2024), "Under the hood: how OpenAI's Sora model works": about 5 minutes of video per H100-hour.
+FACTORIAL_VIDEO_MINUTES_PER_H100_HOUR = 5.0
+
+
+def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = FACTORIAL_VIDEO_MINUTES_PER_H100_HOUR
+                        ) -> pd.DataFrame:
+    """The published inference throughput next to the sora preset's, and what the gap implies: FLOPs per minute
+    of video at ``mfu`` on an H100, and the token count per clip that would close the gap (attention-dominated,
+    FLOPs grow roughly with tokens squared)."""
+    from sora_compute.project import estimate_inference
+
+    inf = estimate_inference("sora")
+    peak = load_gpu("h100-sxm").peak_flops("bf16")
+    theirs = peak * mfu * 3600 / video_minutes_per_h100_hour  # FLOPs per minute of video
+    ours = inf.flops_per_minute
+    tokens = inf.counts["dit"].shape["tokens"]
+    ratio = ours / theirs
+    return pd.DataFrame([
+        {"source": "Factorial Funds (2024)", "video_minutes_per_h100_hour": video_minutes_per_h100_hour,
+         "flops_per_video_minute": theirs, "reading": f"at MFU {mfu:.0%} on H100"},
+        {"source": "sora-compute, sora preset", "video_minutes_per_h100_hour": peak * mfu * 3600 / ours,
+         "flops_per_video_minute": ours,
+         "reading": f"{ratio:.0f}x theirs: {tokens:,} tokens per {inf.video.duration_s:.0f} s clip, 50 steps with "
+                    f"CFG; with attention dominant, about {tokens / ratio**0.5:,.0f} tokens per clip (or ~{ratio:.0f}x "
+                    f"fewer DiT evaluations) would close the gap"},
+    ])

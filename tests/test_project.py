@@ -244,3 +244,13 @@ def test_sweep_rows_and_values_match_scalar_api():
     inf = estimate_inference(MODEL, VideoSpec(width=1280, height=720, num_frames=241))
     assert row["inference_flops_per_video"] == pytest.approx(inf.flops_per_video)
     assert np.isfinite(df["energy_mwh"]).all()
+
+
+def test_published_inference_anchor_arithmetic():
+    from sora_compute.sensitivity import published_inference
+
+    df = published_inference(mfu=0.4).set_index("source")
+    theirs = df.loc["Factorial Funds (2024)", "flops_per_video_minute"]
+    assert theirs == pytest.approx(989e12 * 0.4 * 3600 / 5)
+    ours = df.loc["sora-compute, sora preset", "flops_per_video_minute"]
+    assert ours == pytest.approx(estimate_inference("sora").flops_per_minute)
