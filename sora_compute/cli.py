@@ -69,6 +69,8 @@ def friendly_errors(fn: F) -> F:
             raise UsageError(str(e)) from None
         except ValueError as e:  # planner arguments that cannot work together (e.g. tp not dividing the heads)
             raise UsageError(str(e)) from None
+        except OSError as e:  # an output folder that cannot be created or written
+            raise UsageError(f"cannot write {e.filename or ''}: {e.strerror or e}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -261,6 +263,7 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
               show_default=True, help="folder for the per-module table (CSV, markdown) and the record")
 @click.option("--write-record/--no-write-record", default=False,
               help="also update the calibration record shipped in the package (sora_compute/data)")
+@friendly_errors
 def calibrate(out_dir: Path, write_record: bool) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts.
 

@@ -176,6 +176,7 @@ def test_sweep_grid_rows_and_rounding():
     (["sweep", "--resolution", "big"], "resolution"),
     (["plan", "sora", "--days", "-1"], "--days"),
     (["report", "--scenario", "nope"], "unknown scenario"),
+    (["report", "--scenario", "sora", "--out", "/proc/sora-compute-cannot-write-here"], "cannot write"),
 ])
 def test_plan_sweep_report_bad_input(args, needle):
     assert_usage_error(args, needle)
