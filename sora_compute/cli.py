@@ -274,6 +274,7 @@ def calibrate(out_dir: Path, write_record: bool) -> None:
     from sora_compute import calibrate as cal  # imports fvcore and torch.jit: only when asked
 
     cases = cal.default_cases()
+    out_dir.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before profiling
     with click.progressbar(length=len(cases), label="profiling", file=sys.stderr) as bar:
         result = cal.calibrate(cases, progress=lambda name: bar.update(1))
     record_path = Path(str(resources.files("sora_compute").joinpath(cal.RECORD_PATH))) if write_record else None
@@ -564,6 +565,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool) -
 
     sc = load_scenario(scenario)
     out = out_dir or Path("reports") / sc.name
+    out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before any output
     steps = 9 if calibration else 8
     with click.progressbar(length=steps, label="report", file=sys.stderr) as bar:
         written = write_report(sc, out, gpus=count, progress=lambda _: bar.update(1), calibration=calibration)
