@@ -20,7 +20,14 @@ from pydantic import ValidationError
 from sora_compute import __version__
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import UnknownGPUError, gpu_catalog
-from sora_compute.presets import UnknownPresetError, all_presets, load_preset, preset_names
+from sora_compute.presets import (
+    UnknownPresetError,
+    all_presets,
+    load_preset,
+    load_yardstick,
+    preset_names,
+    yardstick_names,
+)
 from sora_compute.project import (
     Cluster,
     InferenceSettings,
@@ -123,17 +130,28 @@ def presets(fmt: str) -> None:
         counts = p.model.param_counts()
         rows.append({
             "preset": p.name,
+            "kind": "video",
             "dit_params": counts["dit"] if fmt != "table" else _fmt_params(counts["dit"]),
             "vae_params": counts["vae_encoder"] + counts["vae_decoder"] if fmt != "table"
             else _fmt_params(counts["vae_encoder"] + counts["vae_decoder"]),
             "text_params": counts["text_encoder"] if fmt != "table" else _fmt_params(counts["text_encoder"]),
             "resolution": f"{p.video.width}x{p.video.height}",
-            "frames": p.video.num_frames,
+            "frames": p.video.num_frames if fmt != "table" else str(p.video.num_frames),
             "fps": p.video.fps,
             "video_tokens": p.model.latent_shape(p.video).tokens,
             "source": p.source if fmt != "table" else (p.source[:60] + ("..." if len(p.source) > 60 else "")),
         })
-    _emit(pd.DataFrame(rows), fmt)
+    for name in yardstick_names():
+        y = load_yardstick(name)
+        rows.append({"preset": y.name, "kind": "yardstick",
+                     "dit_params": y.params if fmt != "table" else f"{_fmt_params(int(y.params))} (LM)",
+                     "tokens": y.tokens if fmt != "table" else f"{y.tokens / 1e9:,.0f}B text tokens",
+                     "training_flops": y.training_flops if fmt != "table" else fmt_flops(y.training_flops),
+                     "source": y.source if fmt != "table" else y.source[:60] + "..."})
+    df = pd.DataFrame(rows)
+    if fmt == "table":
+        df = df.fillna("")
+    _emit(df, fmt)
 
 
 @cli.command()

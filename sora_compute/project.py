@@ -33,7 +33,7 @@ from sora_compute.flops import (
     count_vae_encode,
 )
 from sora_compute.hardware import GPUSpec, Precision, load_gpu
-from sora_compute.presets import Preset, load_preset
+from sora_compute.presets import Preset, load_preset, load_yardstick
 from sora_compute.specs import ModelSpec, VideoSpec
 
 __all__ = [
@@ -69,9 +69,10 @@ __all__ = [
 ]
 
 # GPT-3 175B (Brown et al. 2020, "Language Models are Few-Shot Learners", Table D.1): 3.64e3 PF-days.
-GPT3_PAPER_FLOPS = 3.14e23
-GPT3_PARAMS = 175e9  # the paper's Table D.1 rounds 174.6B to 175B
-GPT3_TOKENS = 300e9
+_GPT3 = load_yardstick("gpt3-175b")  # presets/yardsticks.yaml, with its source
+GPT3_PAPER_FLOPS = _GPT3.training_flops  # 3.14e23
+GPT3_PARAMS = _GPT3.params_in_compute_table  # the paper's Table D.1 rounds 174.6B to 175B
+GPT3_TOKENS = _GPT3.tokens  # 300e9
 
 
 def six_nd(params: Any, tokens: Any) -> Any:

@@ -79,3 +79,21 @@ def test_latte_xl_2_is_dit_xl_2_blocks_factorised():
     assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 674_834_720 - (1001 - 102) * 1152
     assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
     assert p.model.latent_shape(p.video).tokens == 16 * 16 * 16
+
+
+def test_gpt3_yardstick_is_data_with_its_source():
+    import json
+
+    from click.testing import CliRunner
+
+    from sora_compute.presets import UnknownPresetError, load_yardstick
+    from sora_compute.project import GPT3_6ND_FLOPS, GPT3_PAPER_FLOPS
+
+    y = load_yardstick("gpt3-175b")
+    assert (y.params, y.tokens, y.training_flops) == (174.6e9, 300e9, 3.14e23)
+    assert GPT3_PAPER_FLOPS == y.training_flops and GPT3_6ND_FLOPS == y.six_nd_flops == 6 * 175e9 * 300e9
+    assert "Brown et al. 2020" in y.source
+    with pytest.raises(UnknownPresetError, match="yardstick"):
+        load_preset("gpt3-175b")
+    rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)}
+    assert rows["gpt3-175b"]["kind"] == "yardstick" and rows["gpt3-175b"]["training_flops"] == 3.14e23

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sora_compute._lookup import did_you_mean
 from sora_compute.specs import ModelSpec, VideoSpec
 
-__all__ = ["Preset", "UnknownPresetError", "load_preset", "preset_names", "all_presets"]
+__all__ = ["Preset", "UnknownPresetError", "load_preset", "preset_names", "all_presets", "Yardstick", "load_yardstick",
+           "yardstick_names"]
 
 
 class UnknownPresetError(KeyError):
@@ -39,15 +40,57 @@ class Preset(BaseModel):
     published: dict[str, float] = Field(default_factory=dict, description="published figures (params, Gflops)")
 
 
+class Yardstick(BaseModel):
+    """A language model that video training compute is compared with (e.g. GPT-3 175B)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    source: str = Field(min_length=1)
+    params: float = Field(gt=0, description="parameters")
+    params_in_compute_table: float = Field(gt=0, description="parameters the published compute figure uses")
+    tokens: float = Field(gt=0, description="training tokens")
+    training_flops: float = Field(gt=0, description="published training compute, FLOPs (2 per MAC)")
+
+    @property
+    def six_nd_flops(self) -> float:
+        """6 x N x D with the compute table's N: the rule the published figure follows."""
+        return 6 * self.params_in_compute_table * self.tokens
+
+
+@cache
+def _yaml_files() -> dict[str, dict[str, Any]]:
+    return {f.name: yaml.safe_load(f.read_text()) for f in sorted(resources.files(__package__).iterdir(),
+                                                                  key=lambda p: p.name) if f.name.endswith(".yaml")}
+
+
+@cache
+def _yardsticks() -> dict[str, dict[str, Any]]:
+    return {k: v for data in _yaml_files().values() for k, v in data.get("yardsticks", {}).items()}
+
+
+def yardstick_names() -> list[str]:
+    return list(_yardsticks())
+
+
+@cache
+def load_yardstick(name: str = "gpt3-175b") -> Yardstick:
+    """A yardstick language model by name (``gpt3-175b``)."""
+    raw = _yardsticks()
+    if name not in raw:
+        raise UnknownPresetError(f"unknown yardstick {name!r}{did_you_mean(name, raw)}")
+    e = raw[name]
+    return Yardstick(name=name, **{**e, "source": " ".join(e["source"].split())})
+
+
 @cache
 def _raw() -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
-    for f in sorted(resources.files(__package__).iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".yaml"):
-            data = yaml.safe_load(f.read_text())
+    for fname, data in _yaml_files().items():
+        if "presets" in data:
             for name, entry in data["presets"].items():
                 if name in entries:
-                    raise ValueError(f"preset {name!r} defined twice (second in {f.name})")
+                    raise ValueError(f"preset {name!r} defined twice (second in {fname})")
                 entries[name] = entry
     return entries
 
@@ -60,6 +103,8 @@ def preset_names() -> list[str]:
 def load_preset(name: str) -> Preset:
     """The preset called ``name`` (lower-case, hyphenated), validated."""
     raw = _raw()
+    if name in _yardsticks():
+        raise UnknownPresetError(f"{name!r} is a language-model yardstick, not a video model: use load_yardstick")
     if name not in raw:
         raise UnknownPresetError(f"unknown preset {name!r}{did_you_mean(name, raw)} (see `sora-compute presets`)")
     e = raw[name]
