@@ -91,7 +91,8 @@ def test_gpt3_yardstick_is_data_with_its_source():
 
     y = load_yardstick("gpt3-175b")
     assert (y.params, y.tokens, y.training_flops) == (174.6e9, 300e9, 3.14e23)
-    assert GPT3_PAPER_FLOPS == y.training_flops and GPT3_6ND_FLOPS == y.six_nd_flops == 6 * 175e9 * 300e9
+    assert y.training_flops == GPT3_PAPER_FLOPS
+    assert y.six_nd_flops == GPT3_6ND_FLOPS == 6 * 175e9 * 300e9
     assert "Brown et al. 2020" in y.source
     with pytest.raises(UnknownPresetError, match="yardstick"):
         load_preset("gpt3-175b")
