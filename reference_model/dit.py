@@ -14,6 +14,8 @@ Extensions for video, each as in the model named:
   cross-attention, explicit MLP width                                           (Wan2.1, STDiT3)
 - a narrower timestep embedding driving adaLN, affine norms, per-head q/k
   LayerNorm, a linear text projection, a pre-norm over all tokens               (CogVideoX)
+- MMDiT: dual-stream blocks (text and video weights apart, one attention),
+  then single-stream blocks (parallel attention and MLP)                        (SD3, FLUX, HunyuanVideo)
 
 Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
 """
@@ -52,6 +54,7 @@ class DiTConfig:
     norm_affine: bool = False  # LayerNorms with weight and bias (CogVideoX)
     text_proj: str = "mlp"  # "mlp" (PixArt) | "linear" (CogVideoX)
     final_prenorm: bool = False  # LayerNorm over all tokens before the final adaLN (CogVideoX)
+    single_blocks: int = 0  # single-stream blocks after the dual-stream ones (conditioning "dual_stream")
 
     @property
     def cond(self) -> int:
@@ -315,6 +318,99 @@ class DiTBlock(nn.Module):
         return x
 
 
+class DualStreamBlock(nn.Module):
+    """MMDiT block: video and text keep their own norms, modulation, projections and MLP; one attention runs
+    over [video; text]. Takes (x, c, grid, y), returns [text; video] like the joint block."""
+
+    mode = "dual"
+    img_mod: nn.Module
+    txt_mod: nn.Module
+    img_norm1: nn.Module
+    txt_norm1: nn.Module
+    img_attn_proj: nn.Module
+    txt_attn_proj: nn.Module
+    img_norm2: nn.Module
+    txt_norm2: nn.Module
+    img_mlp: nn.Module
+    txt_mlp: nn.Module
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        d, self.num_heads = cfg.hidden_size, cfg.num_heads
+        self.core = AttentionCore()
+        for s in ("img", "txt"):  # flat per-stream modules, named as in HunyuanVideo
+            setattr(self, f"{s}_mod", nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, 6 * d)))
+            setattr(self, f"{s}_norm1", nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6))
+            setattr(self, f"{s}_attn_qkv", nn.Linear(d, 3 * d))
+            if cfg.qk_norm != "none":
+                setattr(self, f"{s}_attn_norm_q", QKNorm(d, cfg.num_heads, cfg.qk_norm))
+                setattr(self, f"{s}_attn_norm_k", QKNorm(d, cfg.num_heads, cfg.qk_norm))
+            setattr(self, f"{s}_attn_proj", nn.Linear(d, d))
+            setattr(self, f"{s}_norm2", nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6))
+            setattr(self, f"{s}_mlp", Mlp(d, cfg.mlp_hidden))
+
+    def _heads(self, stream: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, L, D) -> q, k, v of shape (B, h, L, D/h) with this stream's projection and q/k norms."""
+        B, L, D = x.shape
+        module = self.get_submodule  # the per-stream modules, by name
+        qkv = module(f"{stream}_attn_qkv")(x).reshape(B, L, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if hasattr(self, f"{stream}_attn_norm_q"):
+            q, k = module(f"{stream}_attn_norm_q")(q), module(f"{stream}_attn_norm_k")(k)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        assert y is not None
+        B, N, D = x.shape
+        im = self.img_mod(c).chunk(6, dim=1)
+        tm = self.txt_mod(c).chunk(6, dim=1)
+        qi, ki, vi = self._heads("img", modulate(self.img_norm1(x), im[0], im[1]))
+        qt, kt, vt = self._heads("txt", modulate(self.txt_norm1(y), tm[0], tm[1]))
+        out = self.core(torch.cat([qi, qt], dim=2), torch.cat([ki, kt], dim=2), torch.cat([vi, vt], dim=2))
+        out = out.transpose(1, 2).reshape(B, -1, D)
+        x = x + im[2].unsqueeze(1) * self.img_attn_proj(out[:, :N])
+        y = y + tm[2].unsqueeze(1) * self.txt_attn_proj(out[:, N:])
+        x = x + im[5].unsqueeze(1) * self.img_mlp(modulate(self.img_norm2(x), im[3], im[4]))
+        y = y + tm[5].unsqueeze(1) * self.txt_mlp(modulate(self.txt_norm2(y), tm[3], tm[4]))
+        return torch.cat([y, x], dim=1)
+
+
+class SingleStreamBlock(nn.Module):
+    """FLUX / HunyuanVideo single-stream block on [text; video]: one Linear gives qkv and the MLP input, the
+    attention output and the activated MLP hidden are projected back together (parallel attention + MLP)."""
+
+    mode = "single"
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        d, m = cfg.hidden_size, cfg.mlp_hidden
+        self.num_heads, self.mlp_hidden = cfg.num_heads, m
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, 3 * d))
+        self.pre_norm = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
+        self.linear1 = nn.Linear(d, 3 * d + m)
+        self.norm_q = QKNorm(d, cfg.num_heads, cfg.qk_norm) if cfg.qk_norm != "none" else None
+        self.norm_k = QKNorm(d, cfg.num_heads, cfg.qk_norm) if cfg.qk_norm != "none" else None
+        self.core = AttentionCore()
+        self.act = nn.GELU(approximate="tanh")
+        self.linear2 = nn.Linear(d + m, d)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        assert y is not None
+        xy = torch.cat([y, x], dim=1)
+        B, S, D = xy.shape
+        shift, scale, gate = self.modulation(c).chunk(3, dim=1)
+        qkv, hidden = torch.split(self.linear1(modulate(self.pre_norm(xy), shift, scale)), [3 * D, self.mlp_hidden],
+                                  dim=-1)
+        qkv = qkv.reshape(B, S, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if self.norm_q is not None and self.norm_k is not None:
+            q, k = self.norm_q(q), self.norm_k(k)
+        attn = self.core(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
+        return xy + gate.unsqueeze(1) * self.linear2(torch.cat([attn, self.act(hidden)], dim=-1))
+
+
 class FinalLayer(nn.Module):
     """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
 
@@ -355,7 +451,12 @@ class DiT(nn.Module):
         else:
             self.y_embedder = CaptionProjection(cfg.text_dim, d)
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
-        self.blocks = nn.ModuleList([DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)])
+        if cfg.conditioning == "dual_stream":
+            blocks: list[nn.Module] = [DualStreamBlock(cfg) for _ in range(cfg.depth)]
+            blocks += [SingleStreamBlock(cfg) for _ in range(cfg.single_blocks)]
+        else:
+            blocks = [DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)]
+        self.blocks = nn.ModuleList(blocks)
         shared = cfg.modulation == "shared"
         chunks = 12 if cfg.conditioning == "joint" else 6
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d)) if shared else None
@@ -399,10 +500,10 @@ class DiT(nn.Module):
                 x = checkpoint(block, x, c_blocks, grid, y, use_reentrant=True)
             else:
                 x = block(x, c_blocks, grid, y)
-            if self.cfg.conditioning == "joint":  # blocks return [text; video]
+            if self.cfg.conditioning in ("joint", "dual_stream"):  # blocks return [text; video]
                 y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
         if self.final_prenorm is not None:  # over text and video tokens alike (CogVideoX), then keep the video
-            if y is not None and self.cfg.conditioning == "joint":
+            if y is not None and self.cfg.conditioning in ("joint", "dual_stream"):
                 x = self.final_prenorm(torch.cat([y, x], dim=1))[:, y.shape[1]:]
             else:
                 x = self.final_prenorm(x)

@@ -237,6 +237,12 @@ def default_cases() -> list[CalibrationCase]:
         tag = "causal" if causal else "noncausal"
         cases.append(CalibrationCase(f"vae-encode-{tag}", "vae_encode", model, video))
         cases.append(CalibrationCase(f"vae-decode-{tag}", "vae_decode", model, video))
+    # MMDiT (SD3 / FLUX / HunyuanVideo): dual-stream blocks, then single-stream blocks, per-head q/k RMSNorm
+    dit = DiTSpec(depth=2, single_blocks=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
+                  conditioning="dual_stream", text_dim=32, qk_norm="per_head")
+    cases.append(CalibrationCase("dit-mmdit-dual-single", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
+                                                                                   text_tokens=6),
+                                 VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # LTX-Video-style VAE: pixel-unshuffle 2x2 before the encoder, pixel-shuffle after the decoder
     patched = vae.model_copy(update={"patch_size": 2, "spatial_compression": 8})
     model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=patched)

@@ -273,7 +273,7 @@ class VAESpec(_Spec):
 # DiT
 # --------------------------------------------------------------------------------------------
 
-Conditioning = Literal["class", "cross_attention", "joint"]
+Conditioning = Literal["class", "cross_attention", "joint", "dual_stream"]
 AttentionLayout = Literal["full", "factorized"]
 Modulation = Literal["per_block", "shared"]
 QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
@@ -288,7 +288,10 @@ class DiTSpec(_Spec):
     - ``cross_attention``: text tokens projected to the hidden size and attended by a
       cross-attention after self-attention (PixArt-alpha / Open-Sora / Wan);
     - ``joint``: text tokens concatenated with video tokens into one self-attention and MLP
-      with shared weights and separate ("expert") adaLN modulation for text (CogVideoX, MMDiT).
+      with shared weights and separate ("expert") adaLN modulation for text (CogVideoX).
+    - ``dual_stream``: MMDiT (SD3, FLUX, HunyuanVideo): ``depth`` dual-stream blocks with separate weights
+      for text and video and one attention over both, then ``single_blocks`` single-stream blocks on the
+      concatenated tokens (fused qkv + MLP input projection, parallel attention and MLP).
 
     ``attention_layout``: ``full`` attention over all spacetime tokens, or ``factorized``:
     even blocks attend within a frame (spatial), odd blocks across frames at one position
@@ -332,6 +335,7 @@ class DiTSpec(_Spec):
     norm_affine: bool = Field(default=False, description="block and final LayerNorms with weight and bias")
     text_proj: Literal["mlp", "linear"] = Field(default="mlp", description="text projection: MLP (PixArt) | Linear")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
+    single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
 
     @field_validator("patch_size")
     @classmethod
@@ -358,9 +362,13 @@ class DiTSpec(_Spec):
                              "hidden_size")
         if self.cross_attn_norm and self.conditioning != "cross_attention":
             raise ValueError("cross_attn_norm needs conditioning='cross_attention'")
-        if self.conditioning == "joint" and self.attention_layout == "factorized":
+        if self.single_blocks and self.conditioning != "dual_stream":
+            raise ValueError("single_blocks needs conditioning='dual_stream'")
+        if self.conditioning == "dual_stream" and self.modulation == "shared":
+            raise ValueError("conditioning='dual_stream' uses per-block modulation (modulation='per_block')")
+        if self.conditioning in ("joint", "dual_stream") and self.attention_layout == "factorized":
             raise ValueError(
-                "conditioning='joint' attends text and video tokens together and needs "
+                f"conditioning={self.conditioning!r} attends text and video tokens together and needs "
                 "attention_layout='full'"
             )
         return self
@@ -405,14 +413,29 @@ class DiTSpec(_Spec):
         return self.conditioning != "class"
 
     @property
+    def num_blocks(self) -> int:
+        """Transformer blocks of all kinds (dual- plus single-stream for MMDiT)."""
+        return self.depth + self.single_blocks
+
+    @property
     def modulation_chunks(self) -> int:
         """adaLN outputs per block: 6 (shift, scale, gate x attn, MLP), 12 with joint text."""
         return 12 if self.conditioning == "joint" else 6
+
+    def single_block_params(self) -> int:
+        """Single-stream block: adaLN 3 c d, linear1 d (3d + m), linear2 (d + m) d, q/k norms, pre-norm affine."""
+        d, m = self.hidden_size, self.mlp_hidden
+        return (linear_params(self.cond, 3 * d) + linear_params(d, 3 * d + m) + linear_params(d + m, d)
+                + self.qk_norm_params + (2 * d if self.norm_affine else 0))
 
     def block_params(self) -> int:
         """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint; a 6 x d table when
         shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
         d, m = self.hidden_size, self.mlp_hidden
+        if self.conditioning == "dual_stream":  # two streams, each a full block with its own weights
+            stream = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params
+            stream += linear_params(d, m) + linear_params(m, d) + self.block_norm_params
+            return 2 * (stream + linear_params(self.cond, 6 * d))
         p = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params  # qkv, proj, q/k norms
         p += linear_params(d, m) + linear_params(m, d) + self.block_norm_params  # MLP, affine norms
         if self.modulation == "shared":
@@ -441,7 +464,7 @@ class DiTSpec(_Spec):
             p += linear_params(self.text_dim, d)
         else:
             p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
-        p += self.depth * self.block_params()
+        p += self.depth * self.block_params() + self.single_blocks * self.single_block_params()
         p += linear_params(d, self.patch_volume * self.out_channels)
         if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer
             p += linear_params(c, self.modulation_chunks * d) + 2 * d

@@ -11,9 +11,9 @@ from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, Vid
 def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | None = None) -> DiTSpec:
     heads = draw(st.integers(1, 4))
     head_dim = draw(st.sampled_from([4, 8, 16]))
-    conditioning = draw(st.sampled_from(["class", "cross_attention", "joint"]))
-    layout = "full" if conditioning == "joint" else draw(st.sampled_from(["full", "factorized"]))
-    modulation = draw(st.sampled_from(["per_block", "shared"]))
+    conditioning = draw(st.sampled_from(["class", "cross_attention", "joint", "dual_stream"]))
+    layout = "full" if conditioning in ("joint", "dual_stream") else draw(st.sampled_from(["full", "factorized"]))
+    modulation = "per_block" if conditioning == "dual_stream" else draw(st.sampled_from(["per_block", "shared"]))
     return DiTSpec(
         modulation=modulation,
         qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
@@ -21,6 +21,7 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
         norm_affine=draw(st.booleans()),
         text_proj=draw(st.sampled_from(["mlp", "linear"])),
         final_prenorm=draw(st.booleans()),
+        single_blocks=draw(st.integers(0, 2)) if conditioning == "dual_stream" else 0,
         cross_attn_norm=conditioning == "cross_attention" and draw(st.booleans()),
         mlp_hidden_size=draw(st.sampled_from([None, 24])),
         depth=draw(st.integers(1, 3)),

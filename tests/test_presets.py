@@ -98,3 +98,15 @@ def test_gpt3_yardstick_is_data_with_its_source():
         load_preset("gpt3-175b")
     rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)}
     assert rows["gpt3-175b"]["kind"] == "yardstick" and rows["gpt3-175b"]["training_flops"] == 3.14e23
+
+
+def test_mmdit_blocks_match_hunyuanvideo_counts():
+    """HunyuanVideo's DiT blocks (HYVideo-T/2: 20 dual-stream + 40 single-stream, 3072 wide, 24 heads, per-head
+    q/k RMSNorm): diffusers' counts are 339,831,296 per dual-stream and 141,591,808 per single-stream block."""
+    from sora_compute.specs import DiTSpec
+
+    spec = DiTSpec(depth=20, single_blocks=40, hidden_size=3072, num_heads=24, patch_size=(1, 2, 2), in_channels=16,
+                   learn_sigma=False, conditioning="dual_stream", qk_norm="per_head", text_dim=4096)
+    assert spec.block_params() == 339_831_296
+    assert spec.single_block_params() == 141_591_808
+    assert n_params(build_dit(spec, "meta")) == spec.params

@@ -22,6 +22,8 @@ __all__ = [
     "final_layer",
     "attention_groups",
     "dit_block",
+    "dual_stream_block",
+    "single_stream_block",
     "dit_terms",
 ]
 
@@ -147,6 +149,48 @@ def dit_block(
     return terms
 
 
+def dual_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: range,
+                      conv: CountingConvention = FVCORE) -> list[Term]:
+    """MMDiT dual-stream block: per stream (video N rows, text L rows) adaLN 6 c d, norms, qkv, q/k norms, proj and
+    MLP with the stream's own weights; one attention core over N + L tokens."""
+    d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
+    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    terms: list[Term] = []
+    for stream, rows in (("img", B * N), ("txt", B * L)):
+        terms += [
+            linear_term(f"{pre}.{stream}_mod.1", "adaln", B, spec.cond, 6 * d, blocks),
+            _norm(f"{pre}.{stream}_norm1", rows, d, conv, blocks, spec.norm_affine),
+            linear_term(f"{pre}.{stream}_attn_qkv", "attention_proj", rows, d, 3 * d, blocks),
+            *([norm_term(f"{pre}.{stream}_attn_norm_{t}.norm", qk, d * rows, True, conv, blocks) for t in "qk"]
+              if qk else []),
+            linear_term(f"{pre}.{stream}_attn_proj", "attention_proj", rows, d, d, blocks),
+            _norm(f"{pre}.{stream}_norm2", rows, d, conv, blocks, spec.norm_affine),
+            linear_term(f"{pre}.{stream}_mlp.fc1", "mlp", rows, d, m, blocks),
+            linear_term(f"{pre}.{stream}_mlp.fc2", "mlp", rows, m, d, blocks),
+        ]
+    terms.append(attention_term(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks))
+    return terms
+
+
+def single_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: range,
+                        conv: CountingConvention = FVCORE) -> list[Term]:
+    """Single-stream block on N + L tokens: adaLN 3 c d, pre-norm, linear1 d -> 3d + m (qkv and MLP input),
+    q/k norms, attention core, linear2 d + m -> d. The fused linears are listed as their attention and MLP parts."""
+    d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
+    rows = B * (N + L)
+    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    return [
+        linear_term(f"{pre}.modulation.1", "adaln", B, spec.cond, 3 * d, blocks),
+        _norm(f"{pre}.pre_norm", rows, d, conv, blocks, spec.norm_affine),
+        linear_term(f"{pre}.linear1", "attention_proj", rows, d, 3 * d, blocks),
+        linear_term(f"{pre}.linear1", "mlp", rows, d, m, blocks),
+        *(qk_norm(pre, rows, rows, d, conv, blocks, qk) if qk else []),
+        attention_term(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks),
+        linear_term(f"{pre}.linear2", "attention_proj", rows, d, d, blocks),
+        linear_term(f"{pre}.linear2", "mlp", rows, m, d, blocks),
+    ]
+
+
 def dit_terms(
     spec: DiTSpec,
     grid: tuple[Number, Number, Number],
@@ -165,14 +209,18 @@ def dit_terms(
         terms.append(linear_term("t_block.1", "adaln", B, d, spec.modulation_chunks * d))
     if spec.text_conditioned:
         terms += caption_projection(B, L, spec.text_dim, d, spec.text_proj)
-    if spec.attention_layout == "factorized":
+    if spec.conditioning == "dual_stream":
+        terms += dual_stream_block(spec, B, N, L, range(spec.depth), convention)
+        if spec.single_blocks:
+            terms += single_stream_block(spec, B, N, L, range(spec.depth, spec.num_blocks), convention)
+    elif spec.attention_layout == "factorized":
         terms += dit_block(spec, B, grid, L, "spatial", range(0, spec.depth, 2), convention)
         if spec.depth > 1:
             terms += dit_block(spec, B, grid, L, "temporal", range(1, spec.depth, 2), convention)
     else:
         terms += dit_block(spec, B, grid, L, "full", range(spec.depth), convention)
     if spec.final_prenorm:  # over text and video tokens in joint mode (CogVideoX)
-        rows = B * (N + L) if spec.conditioning == "joint" else B * N
+        rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
         terms.append(_norm("final_prenorm", rows, d, convention, affine=True))
     terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention, spec.modulation == "shared",
                          spec.cond, spec.norm_affine)

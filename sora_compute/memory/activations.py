@@ -44,7 +44,7 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
     T, H, W = grid
     N = T * H * W
     L = L if spec.text_conditioned else 0
-    return N, L, B * (N + L if spec.conditioning == "joint" else N)
+    return N, L, B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
 
 
 def _attention_saved(groups: int, heads: int, q_len: int, k_len: int, kernel: AttentionKernel,
@@ -68,6 +68,8 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes
     if checkpointing == "full":
         return {"block input (kept for recomputation)": R * d * a}
+    if mode in ("dual", "single"):
+        return _mmdit_block_saved(spec, N, L, B, mode, checkpointing, kernel, dt)
     joint = spec.conditioning == "joint"
     norm_calls = 2 if joint else 1  # joint blocks normalise text and video separately
     silu = 0 if spec.modulation == "shared" else 1  # adaLN-single computes SiLU once, outside the blocks
@@ -110,6 +112,55 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
     return items
 
 
+def _mmdit_block_saved(spec: DiTSpec, N: int, L: int, B: int, mode: str, checkpointing: Checkpointing,
+                       kernel: AttentionKernel, dt: ActivationDtypes) -> dict[str, int]:
+    """Saved-for-backward bytes of an MMDiT block on R = B (N + L) rows (measured and fitted, see tests).
+
+    Dual-stream: per stream input, norm outputs, modulated inputs, projection and MLP outputs (8 R d over both
+    streams), the concatenated q, k, v and the attention output with its reshaped copy (5 R d), MLP hidden (2 R m).
+    Single-stream: input, norm output, modulated input, linear1's output (3 R d + R m), attention output, the
+    [attention; GELU(hidden)] concatenation (R d + R m) and linear2's output; GELU's output itself is not kept."""
+    d, m, h, a, st = spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes, dt.stat_bytes
+    R, S = B * (N + L), N + L
+    fused, recompute = kernel == "fused", checkpointing == "selective"
+    qk = spec.qk_norm
+    if mode == "dual":
+        items = {"activations (8 per-stream, 5 attention tensors of R d)": 13 * R * d * a,
+                 "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
+                 "norm statistics": 4 * R * st,
+                 "adaLN per stream: SiLU out, modulation, 1 + scale": 2 * B * (spec.cond + 8 * d) * a}
+        if not (fused and not recompute and h > 1):
+            # the fused kernel keeps its output and, with several heads, the projections keep a reshaped copy; else
+            # only the projections' input is kept (with a single head, size-1 axes can turn copies into views:
+            # +-1 R d, not modelled)
+            items["activations (8 per-stream, 5 attention tensors of R d)"] -= R * d * a
+        if qk != "none":  # the norms read views of each stream's qkv, which is then kept
+            items["q/k norms (qkv kept, normalised, statistics)"] = (
+                3 * R * d * a + (2 * R * d * a + 2 * R * (1 if qk == "across_heads" else h) * st
+                                 if qk != "per_head_layernorm" else 4 * R * h * st))
+    else:
+        main = "activations (input, norm out, modulated, linear1 qkv, attention out, concat, linear2 out)"
+        items = {main: 9 * R * d * a,
+                 "MLP hidden (linear1 part, concat part)": 2 * R * m * a,
+                 "norm statistics": 2 * R * st,
+                 "adaLN: SiLU out, modulation, 1 + scale": B * (spec.cond + 4 * d) * a}
+        if recompute or not fused:  # the attention output is not kept (recomputed, or matmul keeps probs instead)
+            items[main] -= R * d * a
+        if not fused and not recompute and B > 1:
+            # matmul folds (batch, heads) and keeps contiguous copies of the strided q, k, v (q and k are already
+            # contiguous after q/k norms); with batch 1 the strided views fold as they are
+            items["attention: contiguous copies of q, k, v"] = (3 if qk == "none" else 1) * R * d * a
+        if qk != "none":
+            kept, stats = {"across_heads": (2, 1), "per_head": (2, h), "per_head_layernorm": (1, 2 * h)}[qk]
+            items["q/k norms (outputs, statistics)"] = 2 * R * (kept * d * a + stats * st)
+    if not recompute:
+        if fused:
+            items["attention log-sum-exp"] = B * h * S * st
+        else:
+            items["attention probabilities"] = B * h * S * S * a
+    return items
+
+
 @dataclass(frozen=True)
 class SavedActivations:
     """Saved-for-backward bytes of a whole DiT: per block (by block kind) and outside the blocks."""
@@ -139,7 +190,9 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
     N, L, _ = _grid_rows(spec, grid, text_tokens, batch)
     B, d, a = batch, spec.hidden_size, dt.act_bytes
     pt, ph, pw = spec.patch_size
-    if spec.attention_layout == "factorized":
+    if spec.conditioning == "dual_stream":
+        counts = {"dual": spec.depth, "single": spec.single_blocks}
+    elif spec.attention_layout == "factorized":
         counts = {"spatial": (spec.depth + 1) // 2, "temporal": spec.depth // 2}
     else:
         counts = {"full": spec.depth}
@@ -151,12 +204,12 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
         "conditioning vector (shared)": B * spec.cond * a,
         # norm input (in joint mode a view of the last block's [text; video] output), output and modulated input;
         # SiLU output (per-block adaLN only) and 1 + scale (no gate, so shift and scale are not saved)
-        "final layer": ((3 * N + (L if spec.conditioning == "joint" else 0)) * B * d
+        "final layer": ((3 * N + (L if spec.conditioning in ("joint", "dual_stream") else 0)) * B * d
                         + (B * d if spec.modulation == "shared" else B * (d + spec.cond))) * a
         + 2 * B * N * dt.stat_bytes,
     }
     if spec.final_prenorm:  # its output is a new tensor the final norm keeps, plus its statistics
-        rows = B * (N + L if spec.conditioning == "joint" else N)
+        rows = B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
         outside["final pre-norm (output, mean, rstd)"] = rows * (d * a + 2 * dt.stat_bytes)
     if spec.modulation == "shared":
         outside["shared adaLN: SiLU output"] = B * d * a
@@ -212,6 +265,8 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     T, H, W = grid
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
+    if spec.conditioning == "dual_stream":
+        return _mmdit_inference_peak(spec, N, L, B, kernel, a)
     held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
     qk = 2 * R * d * a if spec.qk_norm != "none" else 0  # normalised q and k live beside qkv in the attention
     attn = 7 * R * d * a + qk
@@ -232,6 +287,26 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     mlp = 3 * R * d * a + 2 * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
+
+
+def _mmdit_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: AttentionKernel, a: int) -> int:
+    """MMDiT blocks without gradients. Dual-stream: each stream's q, k, v and the reshaped attention output stay
+    referenced until the block returns, so the video MLP (modulated input, fc1 and GELU outputs) runs on top of
+    6 R d (block input, both streams' qkv, attention output, residual). Single-stream: the caller's input, the
+    concatenated input, linear1's output (3d + m), the attention output, GELU's output and the concatenation
+    [attention; GELU] are live together: 7 R d + 3 R m. q/k norms keep the normalised q and k (2 R d)."""
+    d, m, h = spec.hidden_size, spec.mlp_hidden, spec.num_heads
+    R, S = B * (N + L), N + L
+    qk = 2 * R * d * a if spec.qk_norm != "none" else 0
+    scores = B * h * S * S * a
+    materialized = kernel == "materialized"
+    dual = max(6 * R * d * a + qk + (d + 2 * m) * B * N * a,
+               7 * R * d * a + qk + 2 * scores if materialized else 8 * R * d * a + qk)
+    single = 0
+    if spec.single_blocks:
+        single = max(7 * R * d * a + 3 * R * m * a + qk,
+                     2 * R * d * a + R * (3 * d + m) * a + qk + 2 * scores if materialized else 0)
+    return max(dual, single)
 
 
 def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec, stride_t: int = 1,

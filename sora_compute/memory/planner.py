@@ -166,8 +166,8 @@ def training_memory(
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
     L = model.num_text_tokens
     notes = []
-    if layout.pp > dit.depth:
-        raise ValueError(f"pp={layout.pp} exceeds the DiT depth {dit.depth}")
+    if layout.pp > dit.num_blocks:
+        raise ValueError(f"pp={layout.pp} exceeds the DiT's {dit.num_blocks} blocks")
     if layout.tp > 1 and dit.num_heads % layout.tp:
         raise ValueError(f"tp={layout.tp} must divide num_heads={dit.num_heads}")
     if layout.cp_mode == "ulysses" and dit.num_heads % (layout.tp * layout.cp):
@@ -188,7 +188,7 @@ def training_memory(
     mb = layout.micro_batch
     saved = dit_saved(dit, grid, L, mb, checkpointing, kernel, dt)
     split = layout.tp * layout.cp
-    blocks_per_stage = math.ceil(dit.depth / layout.pp)
+    blocks_per_stage = math.ceil(dit.num_blocks / layout.pp)
     in_flight = layout.pp  # 1F1B: the first stage holds pp micro-batches
     per_block = max(saved.per_block_bytes.values())
     comps["saved activations (DiT blocks)"] = _shard(per_block * blocks_per_stage * in_flight, split)
@@ -232,7 +232,7 @@ def search_layouts(
     and whether it fits; sorted so the first fitting row is the smallest model-parallel layout (then the
     least memory). TP divides the heads and stays within a node (<= 8); CP and PP are powers of two."""
     rows = []
-    heads, depth = model.dit.num_heads, model.dit.depth
+    heads, depth = model.dit.num_heads, model.dit.num_blocks
     pows = [2**k for k in range(0, 12)]
     for tp in _divisors(heads, max_tp):
         for cp in (c for c in pows if c <= max_cp):
