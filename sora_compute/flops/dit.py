@@ -61,6 +61,11 @@ def qk_norm(path: str, q_rows: Number, k_rows: Number, d: int, conv: CountingCon
             norm_term(f"{path}.norm_k.norm", op, d * k_rows, True, conv, blocks)]
 
 
+def qk_norm_op(spec: DiTSpec) -> str | None:
+    """The operator of the spec's q/k norm: rms_norm, layer_norm (per-head LayerNorm) or None."""
+    return {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+
+
 def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None,
                    qk: str | None = None, conv: CountingConvention = FVCORE) -> list[Term]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k RMSNorm).
@@ -135,7 +140,7 @@ def dit_block(
     tokens = B * (N + L) if joint else B * N  # rows through norms, attention projections and MLP
     groups, seq = attention_groups(spec, grid, L, B, mode)
     # In joint mode norm1 / norm2 run twice (text, then video): together they touch B (N + L) d elements.
-    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    qk = qk_norm_op(spec)
     terms = (adaln_modulation(pre, B, d, spec.modulation_chunks, blocks, spec.cond)
              if spec.modulation == "per_block" else [])
     terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks, spec.norm_affine))
@@ -154,7 +159,7 @@ def dual_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: ra
     """MMDiT dual-stream block: per stream (video N rows, text L rows) adaLN 6 c d, norms, qkv, q/k norms, proj and
     MLP with the stream's own weights; one attention core over N + L tokens."""
     d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
-    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    qk = qk_norm_op(spec)
     terms: list[Term] = []
     for stream, rows in (("img", B * N), ("txt", B * L)):
         terms += [
@@ -178,7 +183,7 @@ def single_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: 
     q/k norms, attention core, linear2 d + m -> d. The fused linears are listed as their attention and MLP parts."""
     d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
     rows = B * (N + L)
-    qk = {"none": None, "per_head_layernorm": "layer_norm"}.get(spec.qk_norm, "rms_norm")
+    qk = qk_norm_op(spec)
     return [
         linear_term(f"{pre}.modulation.1", "adaln", B, spec.cond, 3 * d, blocks),
         _norm(f"{pre}.pre_norm", rows, d, conv, blocks, spec.norm_affine),
