@@ -221,6 +221,11 @@ class TrainingEstimate(FrameRepr):
         """What a parameter-count estimate says: this model's 6·N·D / GPT-3's 6·N·D."""
         return self.six_nd_flops / GPT3_6ND_FLOPS
 
+    @property
+    def main_stage(self) -> str:
+        """Name of the stage with the most model FLOPs (the one what-ifs and sensitivities vary)."""
+        return str(self.by_stage().sort_values("model_flops").iloc[-1]["stage"])
+
     def by_stage(self) -> pd.DataFrame:
         cols = ["samples", "model_flops", "hardware_flops"]
         out = self.table.groupby("stage", sort=False)[cols].sum()
@@ -346,11 +351,13 @@ def load_scenario_file(path: str) -> TrainingScenario:
 
 
 def with_main_stage_shape(sc: TrainingScenario, width: int | None = None, height: int | None = None,
-                          duration_s: float | None = None, fps: float | None = None) -> TrainingScenario:
-    """What-if: the scenario with every bucket of its dominant stage (most model FLOPs) at a new shape."""
+                          duration_s: float | None = None, fps: float | None = None,
+                          stage: str | None = None) -> TrainingScenario:
+    """What-if: the scenario with every bucket of its dominant stage (most model FLOPs; or ``stage``, when the
+    caller already knows it) at a new shape."""
     if width is None and height is None and duration_s is None and fps is None:
         return sc
-    main = str(estimate_training(sc).by_stage().sort_values("model_flops").iloc[-1]["stage"])
+    main = stage if stage is not None else estimate_training(sc).main_stage
     stages = []
     for st in sc.stages:
         if st.name == main:

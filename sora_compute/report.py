@@ -34,7 +34,6 @@ from sora_compute.memory import planner as mp  # noqa: E402
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.project import (  # noqa: E402
     Cluster,
-    DataBucket,
     InferenceSettings,
     TrainingScenario,
     estimate_inference,
@@ -42,6 +41,7 @@ from sora_compute.project import (  # noqa: E402
     load_scenario,
     plan_cluster,
     plan_serving,
+    with_main_stage_shape,
 )
 from sora_compute.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
@@ -61,28 +61,13 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _main_stage(sc: TrainingScenario) -> str:
-    est = estimate_training(sc)
-    return str(est.by_stage().sort_values("model_flops").iloc[-1]["stage"])
-
-
-def _with_main_shape(sc: TrainingScenario, stage: str, width: int, height: int, duration_s: float) -> TrainingScenario:
-    stages = []
-    for s in sc.stages:
-        if s.name == stage:
-            b = s.buckets[0]
-            bucket = DataBucket(width=width, height=height, duration_s=duration_s, fps=b.fps)
-            s = s.model_copy(update={"buckets": (bucket,)})
-        stages.append(s)
-    return sc.model_copy(update={"stages": tuple(stages)})
-
-
 def fig_heatmap(sc: TrainingScenario, path: Path) -> Path:
     """Training compute (x GPT-3) with the main stage at each resolution x duration (other stages as they are)."""
-    stage = _main_stage(sc)
+    stage = estimate_training(sc).main_stage
     resolutions = [(640, 368), (848, 480), (1280, 720), (1920, 1088), (2560, 1440)]
     durations = [2, 5, 10, 20, 30, 60]
-    grid = np.array([[estimate_training(_with_main_shape(sc, stage, w, h, d)).gpt3_multiple for d in durations]
+    grid = np.array([[estimate_training(with_main_stage_shape(sc, w, h, d, stage=stage)).gpt3_multiple
+                      for d in durations]
                      for w, h in resolutions])
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     im = ax.imshow(grid, norm=LogNorm(), cmap="viridis", aspect="auto", origin="lower")
@@ -226,7 +211,7 @@ def _native_video(sc: TrainingScenario) -> VideoSpec:
     """The preset's native clip when the scenario's model is a preset, else the main stage's first bucket."""
     if sc.model.name in preset_names():
         return load_preset(sc.model.name).video
-    stage = next(s for s in sc.stages if s.name == _main_stage(sc))
+    stage = next(s for s in sc.stages if s.name == estimate_training(sc).main_stage)
     return stage.buckets[0].video(sc.model)
 
 

@@ -125,8 +125,7 @@ def _scale_length(sc: TrainingScenario, stage: str, factor: float) -> TrainingSc
 def generic_variations(sc: TrainingScenario) -> list[Variation]:
     """Low/high alternatives for any scenario, around its dominant stage: model width, clip resolution and
     length, samples seen, and latents/text encoded on the fly."""
-    est = estimate_training(sc)
-    stage = str(est.by_stage().sort_values("model_flops").iloc[-1]["stage"])
+    stage = estimate_training(sc).main_stage
     st = next(s for s in sc.stages if s.name == stage)
     field = _count_field(st)
     d, h = sc.model.dit.hidden_size, sc.model.dit.num_heads
