@@ -258,18 +258,19 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     stage_md = pd.DataFrame({"stage": stages["stage"], "samples": [fmt_sci(x) for x in stages["samples"]],
                              "model FLOPs": [fmt_sci(x) for x in stages["model_flops"]],
                              "x GPT-3": [f"{x:.2f}" for x in stages["gpt3_multiple"]]})
-    published = published_estimates(est)
-    pub_md = pd.DataFrame({"source": published["source"], "FLOPs": [fmt_sci(x) for x in published["flops"]],
-                           "x GPT-3": [f"{x:.1f}" for x in published["gpt3_multiple"]],
-                           "under our model": published["reading"]})
-    inference_md = ""
-    if sc.model.name == "sora":
+    published_md = ""
+    if sc.model.name == "sora":  # the published figures are Sora estimates: compare only Sora plans (as the CLI)
+        published = published_estimates(est)
+        pub_md = pd.DataFrame({"source": published["source"], "FLOPs": [fmt_sci(x) for x in published["flops"]],
+                               "x GPT-3": [f"{x:.1f}" for x in published["gpt3_multiple"]],
+                               "under our model": published["reading"]})
         pi = published_inference()
         table = pd.DataFrame({
             "source": pi["source"],
             "video-minutes per H100-hour": [f"{x:.3g}" for x in pi["video_minutes_per_h100_hour"]],
             "FLOPs per video-minute": [fmt_sci(x) for x in pi["flops_per_video_minute"]], "reading": pi["reading"]})
-        inference_md = "\nPublished inference estimate under this model:\n\n" + _md_table(table) + "\n"
+        published_md = ("\nPublished Sora estimates under this model:\n\n" + _md_table(pub_md) + "\n\n"
+                        "Published inference estimate under this model:\n\n" + _md_table(table) + "\n")
     assumptions = pd.DataFrame({"assumption": list(sc.assumptions), "value / source": list(sc.assumptions.values())})
     extra = pd.DataFrame({"assumption": ["checkpointing", "latents / text", "GPU catalog", "MFU", "PUE",
                                          "inference"],
@@ -328,11 +329,7 @@ Clusters of {gpus:,} GPUs:
 ## 7. Sensitivity of the GPT-3 multiple
 
 ![tornado]({figs['tornado'].name})
-
-Published estimates under this model:
-
-{_md_table(pub_md)}
-{inference_md}
+{published_md}
 
 ## 8. Assumptions
 
