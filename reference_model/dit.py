@@ -16,6 +16,9 @@ Extensions for video, each as in the model named:
   LayerNorm, a linear text projection, a pre-norm over all tokens               (CogVideoX)
 - MMDiT: dual-stream blocks (text and video weights apart, one attention),
   then single-stream blocks (parallel attention and MLP)                        (SD3, FLUX, HunyuanVideo)
+- a token refiner on the text, a pooled-text vector and an embedded guidance
+  scale added to the timestep embedding                                         (HunyuanVideo, FLUX)
+- SwiGLU MLPs and bias-free projections                                         (Mochi, Llama-style blocks)
 
 Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
 """
@@ -55,6 +58,12 @@ class DiTConfig:
     text_proj: str = "mlp"  # "mlp" (PixArt) | "linear" (CogVideoX)
     final_prenorm: bool = False  # LayerNorm over all tokens before the final adaLN (CogVideoX)
     single_blocks: int = 0  # single-stream blocks after the dual-stream ones (conditioning "dual_stream")
+    refiner_depth: int = 0  # token-refiner blocks (text_proj "refiner", HunyuanVideo)
+    pooled_text_dim: int | None = None  # pooled text vector (CLIP) -> MLP added to the timestep embedding
+    guidance_embed: bool = False  # guidance scale embedded like the timestep (guidance-distilled models)
+    mlp_act: str = "gelu_tanh"  # "gelu_tanh" | "swiglu"
+    mlp_bias: bool = True
+    qkv_bias: bool = True
 
     @property
     def cond(self) -> int:
@@ -150,12 +159,13 @@ class LabelEmbedder(nn.Module):
 
 
 class CaptionProjection(nn.Module):
-    """Text-encoder features (text_dim) -> hidden size: Linear, GELU(tanh), Linear (PixArt-alpha)."""
+    """Text-encoder features (text_dim) -> hidden size: Linear, GELU(tanh), Linear (PixArt-alpha); with SiLU, the
+    pooled-vector MLP of FLUX / HunyuanVideo."""
 
-    def __init__(self, text_dim: int, hidden_size: int):
+    def __init__(self, text_dim: int, hidden_size: int, act: str = "gelu_tanh"):
         super().__init__()
         self.fc1 = nn.Linear(text_dim, hidden_size)
-        self.act = nn.GELU(approximate="tanh")
+        self.act: nn.Module = nn.SiLU() if act == "silu" else nn.GELU(approximate="tanh")
         self.fc2 = nn.Linear(hidden_size, hidden_size)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -194,14 +204,14 @@ class QKNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention: fused qkv projection, optional q/k RMSNorm, SDPA, output projection."""
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none"):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True):
         super().__init__()
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
         self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
@@ -218,15 +228,15 @@ class Attention(nn.Module):
 class CrossAttention(nn.Module):
     """Video tokens (queries) attend to text tokens (keys/values), as in PixArt-alpha (q/k RMSNorm as Wan2.1)."""
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none"):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True):
         super().__init__()
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=bias)
         self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
@@ -242,16 +252,36 @@ class CrossAttention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Linear -> GELU(tanh) -> Linear."""
+    """Linear -> GELU(tanh) (or SiLU) -> Linear."""
 
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int, bias: bool = True, act: str = "gelu_tanh"):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = nn.Linear(dim, hidden, bias=bias)
+        self.act: nn.Module = nn.SiLU() if act == "silu" else nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden, dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
+
+
+class SwiGLU(nn.Module):
+    """w2(silu(w1 x) * w3 x): the gated MLP of Llama-style blocks (Shazeer 2020; Mochi, Movie Gen)."""
+
+    def __init__(self, dim: int, hidden: int, bias: bool = False):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden, bias=bias)
+        self.w3 = nn.Linear(dim, hidden, bias=bias)
+        self.w2 = nn.Linear(hidden, dim, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+def make_mlp(cfg: DiTConfig) -> nn.Module:
+    """The block MLP the config asks for."""
+    if cfg.mlp_act == "swiglu":
+        return SwiGLU(cfg.hidden_size, cfg.mlp_hidden, cfg.mlp_bias)
+    return Mlp(cfg.hidden_size, cfg.mlp_hidden, cfg.mlp_bias)
 
 
 class DiTBlock(nn.Module):
@@ -264,12 +294,12 @@ class DiTBlock(nn.Module):
         self.mode = mode
         self.joint = cfg.conditioning == "joint"
         self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
-        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm)
+        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias)
         cross = cfg.conditioning == "cross_attention"
         self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
-        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm) if cross else None
+        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias) if cross else None
         self.norm2 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
-        self.mlp = Mlp(d, cfg.mlp_hidden)
+        self.mlp = make_mlp(cfg)
         self.chunks = 12 if self.joint else 6
         if cfg.modulation == "shared":  # adaLN-single: the block adds its table to the shared projection
             self.scale_shift_table = nn.Parameter(torch.randn(self.chunks, d) / d**0.5)
@@ -341,13 +371,13 @@ class DualStreamBlock(nn.Module):
         for s in ("img", "txt"):  # flat per-stream modules, named as in HunyuanVideo
             setattr(self, f"{s}_mod", nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, 6 * d)))
             setattr(self, f"{s}_norm1", nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6))
-            setattr(self, f"{s}_attn_qkv", nn.Linear(d, 3 * d))
+            setattr(self, f"{s}_attn_qkv", nn.Linear(d, 3 * d, bias=cfg.qkv_bias))
             if cfg.qk_norm != "none":
                 setattr(self, f"{s}_attn_norm_q", QKNorm(d, cfg.num_heads, cfg.qk_norm))
                 setattr(self, f"{s}_attn_norm_k", QKNorm(d, cfg.num_heads, cfg.qk_norm))
-            setattr(self, f"{s}_attn_proj", nn.Linear(d, d))
+            setattr(self, f"{s}_attn_proj", nn.Linear(d, d, bias=cfg.qkv_bias))
             setattr(self, f"{s}_norm2", nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6))
-            setattr(self, f"{s}_mlp", Mlp(d, cfg.mlp_hidden))
+            setattr(self, f"{s}_mlp", make_mlp(cfg))
 
     def _heads(self, stream: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, L, D) -> q, k, v of shape (B, h, L, D/h) with this stream's projection and q/k norms."""
@@ -411,6 +441,50 @@ class SingleStreamBlock(nn.Module):
         return xy + gate.unsqueeze(1) * self.linear2(torch.cat([attn, self.act(hidden)], dim=-1))
 
 
+class RefinerBlock(nn.Module):
+    """HunyuanVideo's token-refiner block: bidirectional attention and a SiLU MLP over the text tokens, each
+    gated by adaLN from the refiner's conditioning (no shift or scale), with affine LayerNorms."""
+
+    def __init__(self, d: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm1 = nn.LayerNorm(d, eps=1e-6)
+        self.self_attn_qkv = nn.Linear(d, 3 * d)
+        self.core = AttentionCore()
+        self.self_attn_proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.mlp = Mlp(d, 4 * d, act="silu")
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+
+    def forward(self, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        B, L, D = y.shape
+        gate_msa, gate_mlp = self.adaLN_modulation(c).chunk(2, dim=1)
+        q, k, v = self.self_attn_qkv(self.norm1(y)).reshape(B, L, 3, self.num_heads, D // self.num_heads).permute(
+            2, 0, 3, 1, 4)
+        attn = self.core(q, k, v).transpose(1, 2).reshape(B, L, D)
+        y = y + gate_msa.unsqueeze(1) * self.self_attn_proj(attn)
+        return y + gate_mlp.unsqueeze(1) * self.mlp(self.norm2(y))
+
+
+class TokenRefiner(nn.Module):
+    """HunyuanVideo's text input (SingleTokenRefiner): project the text tokens to d, and refine them with blocks
+    conditioned on the timestep plus the mean of the text features."""
+
+    def __init__(self, text_dim: int, d: int, num_heads: int, depth: int, frequency_embedding_size: int = 256):
+        super().__init__()
+        self.input_embedder = nn.Linear(text_dim, d)
+        self.t_embedder = TimestepEmbedder(d, frequency_embedding_size)
+        self.c_embedder = CaptionProjection(text_dim, d, act="silu")
+        self.blocks = nn.ModuleList([RefinerBlock(d, num_heads) for _ in range(depth)])
+
+    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        c = self.t_embedder(t).to(y.dtype) + self.c_embedder(y.mean(dim=1))
+        y = self.input_embedder(y)
+        for block in self.blocks:
+            y = block(y, c)
+        return y
+
+
 class FinalLayer(nn.Module):
     """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
 
@@ -448,8 +522,14 @@ class DiT(nn.Module):
             self.y_embedder: nn.Module = LabelEmbedder(cfg.num_classes, cfg.cond, cfg.class_dropout_prob)
         elif cfg.text_proj == "linear":
             self.y_embedder = nn.Linear(cfg.text_dim, d)
+        elif cfg.text_proj == "refiner":
+            self.y_embedder = TokenRefiner(cfg.text_dim, d, cfg.num_heads, cfg.refiner_depth,
+                                           cfg.frequency_embedding_size)
         else:
             self.y_embedder = CaptionProjection(cfg.text_dim, d)
+        self.vector_in = (CaptionProjection(cfg.pooled_text_dim, cfg.cond, act="silu")
+                          if cfg.pooled_text_dim is not None else None)
+        self.guidance_in = TimestepEmbedder(cfg.cond, cfg.frequency_embedding_size) if cfg.guidance_embed else None
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
         if cfg.conditioning == "dual_stream":
             blocks: list[nn.Module] = [DualStreamBlock(cfg) for _ in range(cfg.depth)]
@@ -483,7 +563,9 @@ class DiT(nn.Module):
         x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # (B, C, T, pt, H, ph, W, pw)
         return x.reshape(x.shape[0], C, T * pt, H * ph, W * pw)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, pooled: torch.Tensor | None = None,
+                guidance: torch.Tensor | None = None) -> torch.Tensor:
+        """``pooled`` (B, pooled_text_dim) and ``guidance`` (B,) when the config embeds them."""
         pt, ph, pw = self.cfg.patch_size
         grid = (x.shape[2] // pt, x.shape[3] // ph, x.shape[4] // pw)
         x = self.x_embedder(x)
@@ -492,8 +574,16 @@ class DiT(nn.Module):
         y = None
         if self.cfg.conditioning == "class":
             c = c + self.y_embedder(cond)
+        elif self.cfg.text_proj == "refiner":
+            y = self.y_embedder(cond, t)
         else:
             y = self.y_embedder(cond)
+        if self.vector_in is not None:
+            assert pooled is not None, "this DiT takes a pooled text vector"
+            c = c + self.vector_in(pooled)
+        if self.guidance_in is not None:
+            assert guidance is not None, "this DiT takes the guidance scale"
+            c = c + self.guidance_in(guidance).to(x.dtype)
         c_blocks = self.t_block(c) if self.t_block is not None else c  # shared adaLN projection, once
         for block in self.blocks:
             if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest

@@ -182,7 +182,9 @@ class CalibrationCase:
                 cond = torch.zeros(B, dtype=torch.long, device=device)
             else:
                 cond = tensor(B, m.num_text_tokens, m.dit.text_dim)
-            return build_dit(m.dit, device).eval(), (x, t, cond)
+            pooled = tensor(B, m.dit.pooled_text_dim) if m.dit.pooled_text_dim is not None else None
+            guidance = tensor(B) if m.dit.guidance_embed else None
+            return build_dit(m.dit, device).eval(), (x, t, cond, pooled, guidance)
         if self.component in ("vae_encode", "vae_decode"):
             vae = build_vae(m.vae, device).eval()
             if self.component == "vae_encode":
@@ -243,6 +245,20 @@ def default_cases() -> list[CalibrationCase]:
     cases.append(CalibrationCase("dit-mmdit-dual-single", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
                                                                                    text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # HunyuanVideo's text path: token refiner, pooled-text vector, embedded guidance scale
+    dit = dit.model_copy(update={"text_proj": "refiner", "refiner_depth": 2, "pooled_text_dim": 24,
+                                 "guidance_embed": True})
+    cases.append(CalibrationCase("dit-hunyuan-refiner-pooled-guidance", "dit_forward",
+                                 ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6),
+                                 VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # SwiGLU MLPs and bias-free projections (Mochi / Llama-style blocks), in cross-attention and dual-stream blocks
+    for cond in ("cross_attention", "dual_stream"):
+        dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning=cond,
+                      text_dim=32, mlp_act="swiglu", mlp_hidden_size=40, mlp_bias=False, qkv_bias=False,
+                      qk_norm="per_head")
+        cases.append(CalibrationCase(f"dit-swiglu-{cond}", "dit_forward",
+                                     ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6),
+                                     VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # LTX-Video-style VAE: pixel-unshuffle 2x2 before the encoder, pixel-shuffle after the decoder
     patched = vae.model_copy(update={"patch_size": 2, "spatial_compression": 8})
     model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=patched)

@@ -111,6 +111,8 @@ class VideoSpec(_Spec):
 # VAE
 # --------------------------------------------------------------------------------------------
 
+VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx"]
+
 
 class VAESpec(_Spec):
     """A 3D convolutional VAE (encoder + decoder) of the CogVideoX / HunyuanVideo family.
@@ -121,6 +123,17 @@ class VAESpec(_Spec):
     ResNet) sits between encoder and decoder levels. With ``causal`` temporal convolutions the
     first frame is encoded on its own: ``1 + (F - 1) / t`` latent frames (CogVideoX/Hunyuan);
     otherwise ``F / t``. ``temporal_kernel=1`` gives a per-frame 2D VAE (e.g. SD's VAE).
+
+    ``family`` other than ``generic`` builds a published VAE's own blocks exactly (diffusers' classes, see
+    ``reference_model/vae.py``): ``wan`` (AutoencoderKLWan 2.1: channel RMSNorm, 2D spatial resampling plus a
+    separate temporal conv, per-frame mid attention, quant convs counted), ``cogvideox`` (AutoencoderKLCogVideoX:
+    GroupNorm encoder, decoder norms conditioned on the latent), ``mochi`` (AutoencoderKLMochi: Fourier features,
+    asymmetric widths ``decoder_block_out_channels``, per-level ``layers_per_level`` and ``temporal_factors``, causal
+    temporal attention in the encoder), ``ltx`` (AutoencoderKLLTXVideo 0.9.0: pixel-unshuffle ``patch_size``, weightless
+    RMSNorm, ``layers_per_level``, non-causal decoder). For these families the layout comes from the family: every level
+    but the last down-samples space (``spatial_compression = patch_size x 2^(levels - 1)``), convolutions are 3x3x3 and
+    causal, and ``temporal_kernel``, ``mid_attention`` and ``double_z`` are not used (``norm_groups`` only by the
+    GroupNorm families, generic, cogvideox and mochi).
     """
 
     in_channels: int = Field(default=3, gt=0, description="pixel channels (RGB = 3)")
@@ -137,12 +150,22 @@ class VAESpec(_Spec):
     double_z: bool = Field(default=True, description="encoder outputs mean and log-variance")
     temporal_kernel: int = Field(default=3, gt=0, description="temporal size of 3x3 conv kernels (1 = 2D VAE)")
     patch_size: int = Field(default=1, gt=0, description="pixel-unshuffle p x p before the encoder (LTX-Video: 4)")
+    family: VAEFamily = Field(default="generic", description="generic | wan | cogvideox | mochi | ltx (exact blocks)")
+    layers_per_level: tuple[int, ...] | None = Field(
+        default=None, description="ResNets per encoder level, then in the mid-block (mochi, ltx: levels + 1 entries)"
+    )
+    decoder_block_out_channels: tuple[int, ...] | None = Field(
+        default=None, description="decoder channels per level if not the encoder's (mochi)"
+    )
+    temporal_factors: tuple[int, ...] | None = Field(
+        default=None, description="temporal stride of each down-sampling level (mochi: 1, 2, 3)"
+    )
 
-    @field_validator("block_out_channels")
+    @field_validator("block_out_channels", "decoder_block_out_channels", "layers_per_level", "temporal_factors")
     @classmethod
-    def _positive_channels(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(c <= 0 for c in v):
-            raise ValueError(f"all channels must be positive, got {v}")
+    def _positive_channels(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None and any(c <= 0 for c in v):
+            raise ValueError(f"all entries must be positive, got {v}")
         return v
 
     @model_validator(mode="after")
@@ -153,6 +176,12 @@ class VAESpec(_Spec):
         if not _is_power_of_two(self.patch_size) or self.patch_size > s:
             raise ValueError(f"patch_size must be a power of two no larger than spatial_compression, got "
                              f"{self.patch_size}")
+        if self.family != "generic":
+            self._check_family()
+            return self
+        if self.layers_per_level or self.decoder_block_out_channels or self.temporal_factors:
+            raise ValueError("layers_per_level, decoder_block_out_channels and temporal_factors need a family "
+                             "(mochi, ltx)")
         if not _is_power_of_two(t):
             raise ValueError(f"temporal_compression must be a power of two, got {t}")
         if self.num_spatial_down > len(self.block_out_channels) - 1:
@@ -175,7 +204,70 @@ class VAESpec(_Spec):
                 )
         return self
 
+    def _check_family(self) -> None:
+        """Layout rules of the exact families (their diffusers classes)."""
+        chans, n, t = self.block_out_channels, len(self.block_out_channels), self.temporal_compression
+        if self.num_spatial_down != n - 1:
+            raise ValueError(f"family={self.family!r} down-samples at every level but the last: spatial_compression "
+                             f"must be patch_size x 2^{n - 1} = {self.patch_size * 2 ** (n - 1)}, got "
+                             f"{self.spatial_compression}")
+        if not self.causal:
+            raise ValueError(f"family={self.family!r} is causal (the first frame is encoded alone)")
+        if self.patch_size != 1 and self.family != "ltx":
+            raise ValueError(f"family={self.family!r} has no pixel-unshuffle: patch_size must be 1")
+        if self.family in ("mochi", "ltx"):
+            if self.layers_per_level is None or len(self.layers_per_level) != n + 1:
+                raise ValueError(f"family={self.family!r} needs layers_per_level with {n + 1} entries (levels, mid)")
+        elif self.layers_per_level is not None:
+            raise ValueError(f"family={self.family!r} uses layers_per_block, not layers_per_level")
+        if self.family == "mochi":
+            dec = self.decoder_block_out_channels
+            if dec is not None and len(dec) != n:
+                raise ValueError(f"decoder_block_out_channels needs {n} entries, got {dec}")
+            for c in chans[1:] + (dec or chans):
+                if c % 32:
+                    raise ValueError(f"family='mochi' attends with 32-channel heads and normalises with GroupNorm: "
+                                     f"channels must be multiples of 32, got {c}")
+        elif self.decoder_block_out_channels is not None:
+            raise ValueError("decoder_block_out_channels is for family='mochi'")
+        if self.temporal_factors is not None:
+            if self.family != "mochi":
+                raise ValueError("temporal_factors is for family='mochi' (others halve time at stride-2 levels)")
+            if len(self.temporal_factors) != n - 1 or math.prod(self.temporal_factors) != t:
+                raise ValueError(f"temporal_factors must have {n - 1} entries whose product is temporal_compression="
+                                 f"{t}, got {self.temporal_factors}")
+        elif not _is_power_of_two(t) or self.num_temporal_down > n - 1:
+            raise ValueError(f"temporal_compression must be a power of two up to 2^{n - 1} (or give temporal_factors "
+                             f"for family='mochi'), got {t}")
+        if self.family == "ltx" and t != 2 ** (n - 1):
+            raise ValueError(f"family='ltx' halves time at every down-sampling level: temporal_compression must be "
+                             f"{2 ** (n - 1)}, got {t}")
+        if self.family == "wan" and any(c % 2 for c in chans[1:]):
+            raise ValueError(f"family='wan' halves channels when up-sampling: channels must be even, got {chans}")
+        if self.family in ("cogvideox", "mochi"):
+            for c in chans + (self.decoder_block_out_channels or ()):
+                if c % self.norm_groups:
+                    raise ValueError(
+                        f"norm_groups={self.norm_groups} must divide every block_out_channels entry, not {c}"
+                    )
+
     # --- derived layout -------------------------------------------------------------------
+    @property
+    def level_temporal_factors(self) -> tuple[int, ...]:
+        """Temporal stride of each encoder down-sampling level: ``temporal_factors`` (mochi), else 2 at the last
+        log2(t) down-sampling levels (wan, mochi) or the first (generic, cogvideox, ltx), 1 elsewhere."""
+        if self.temporal_factors is not None:
+            return self.temporal_factors
+        n, k = self.num_spatial_down, self.num_temporal_down
+        if self.family in ("wan", "mochi"):
+            return (1,) * (n - k) + (2,) * k
+        return (2,) * k + (1,) * (n - k)
+
+    @property
+    def decoder_channels(self) -> tuple[int, ...]:
+        """Decoder channels per level, deepest first."""
+        return tuple(reversed(self.decoder_block_out_channels or self.block_out_channels))
+
     @property
     def num_spatial_down(self) -> int:
         """Levels that halve height and width: log2(spatial_compression / patch_size)."""
@@ -277,6 +369,8 @@ Conditioning = Literal["class", "cross_attention", "joint", "dual_stream"]
 AttentionLayout = Literal["full", "factorized"]
 Modulation = Literal["per_block", "shared"]
 QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
+MlpAct = Literal["gelu_tanh", "swiglu"]
+TextProj = Literal["mlp", "linear", "refiner"]
 
 
 class DiTSpec(_Spec):
@@ -306,6 +400,12 @@ class DiTSpec(_Spec):
     ``hidden_size``), ``norm_affine`` (block and final LayerNorms with weight and bias),
     ``qk_norm="per_head_layernorm"`` (affine LayerNorm per head), ``text_proj="linear"`` (one Linear from
     the text encoder), ``final_prenorm`` (an affine LayerNorm over text and video tokens before the final adaLN).
+    HunyuanVideo / FLUX-style options: ``text_proj="refiner"`` (a token refiner of ``refiner_depth`` bidirectional
+    transformer blocks on the text tokens, gated by timestep + mean-pooled text), ``pooled_text_dim`` (a pooled
+    text vector, e.g. CLIP's, through an MLP added to the timestep embedding), ``guidance_embed`` (the guidance
+    scale embedded like the timestep, for guidance-distilled models). ``mlp_act="swiglu"``: a gated SiLU MLP
+    (w1, w3: d -> m; w2: m -> d; Mochi, Llama-style blocks); ``mlp_bias`` / ``qkv_bias``: biases of the MLP and
+    of the attention projections.
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -333,7 +433,13 @@ class DiTSpec(_Spec):
     mlp_hidden_size: int | None = Field(default=None, gt=0, description="MLP width (default: hidden x mlp_ratio)")
     cond_dim: int | None = Field(default=None, gt=0, description="timestep-embedding width (default: hidden_size)")
     norm_affine: bool = Field(default=False, description="block and final LayerNorms with weight and bias")
-    text_proj: Literal["mlp", "linear"] = Field(default="mlp", description="text projection: MLP (PixArt) | Linear")
+    text_proj: TextProj = Field(default="mlp", description="text projection: mlp (PixArt) | linear | refiner (Hunyuan)")
+    refiner_depth: int = Field(default=0, ge=0, description="token-refiner blocks (text_proj='refiner')")
+    pooled_text_dim: int | None = Field(default=None, gt=0, description="pooled text vector width (vector_in MLP)")
+    guidance_embed: bool = Field(default=False, description="embed the guidance scale like the timestep")
+    mlp_act: MlpAct = Field(default="gelu_tanh", description="MLP: gelu_tanh (2 matrices) | swiglu (3 matrices)")
+    mlp_bias: bool = Field(default=True, description="biases in the MLP linears")
+    qkv_bias: bool = Field(default=True, description="biases in the attention q/k/v and output projections")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
 
@@ -366,6 +472,12 @@ class DiTSpec(_Spec):
             raise ValueError("single_blocks needs conditioning='dual_stream'")
         if self.conditioning == "dual_stream" and self.modulation == "shared":
             raise ValueError("conditioning='dual_stream' uses per-block modulation (modulation='per_block')")
+        if (self.text_proj == "refiner") != (self.refiner_depth > 0):
+            raise ValueError("text_proj='refiner' and refiner_depth > 0 go together")
+        if not self.text_conditioned and (self.text_proj == "refiner" or self.pooled_text_dim is not None):
+            raise ValueError("text_proj='refiner' and pooled_text_dim need text conditioning")
+        if self.single_blocks and self.mlp_act != "gelu_tanh":
+            raise ValueError("single-stream blocks fuse a GELU MLP: mlp_act must be 'gelu_tanh'")
         if self.conditioning in ("joint", "dual_stream") and self.attention_layout == "factorized":
             raise ValueError(
                 f"conditioning={self.conditioning!r} attends text and video tokens together and needs "
@@ -422,6 +534,29 @@ class DiTSpec(_Spec):
         """adaLN outputs per block: 6 (shift, scale, gate x attn, MLP), 12 with joint text."""
         return 12 if self.conditioning == "joint" else 6
 
+    def mlp_params(self) -> int:
+        """One MLP: GELU 2 d m, SwiGLU 3 d m (plus biases)."""
+        d, m = self.hidden_size, self.mlp_hidden
+        if self.mlp_act == "swiglu":
+            return 2 * linear_params(d, m, self.mlp_bias) + linear_params(m, d, self.mlp_bias)
+        return linear_params(d, m, self.mlp_bias) + linear_params(m, d, self.mlp_bias)
+
+    def attention_params(self) -> int:
+        """Self-attention: qkv 3 d^2, output projection d^2 (plus biases), q/k norms."""
+        d, b = self.hidden_size, self.qkv_bias
+        return linear_params(d, 3 * d, b) + linear_params(d, d, b) + self.qk_norm_params
+
+    def refiner_params(self) -> int:
+        """HunyuanVideo's token refiner: input Linear(text_dim, d), timestep MLP, pooled-text MLP, and per block
+        two affine LayerNorms, qkv + projection, a 4x MLP and a gate-only adaLN Linear(d, 2d)."""
+        if self.text_proj != "refiner":
+            return 0
+        d, t, f = self.hidden_size, self.text_dim, self.frequency_embedding_size
+        block = 4 * d + linear_params(d, 3 * d) + linear_params(d, d) + linear_params(d, 4 * d)
+        block += linear_params(4 * d, d) + linear_params(d, 2 * d)
+        embed = linear_params(t, d) + linear_params(f, d) + linear_params(d, d) + linear_params(t, d)
+        return embed + linear_params(d, d) + self.refiner_depth * block
+
     def single_block_params(self) -> int:
         """Single-stream block: adaLN 3 c d, linear1 d (3d + m), linear2 (d + m) d, q/k norms, pre-norm affine."""
         d, m = self.hidden_size, self.mlp_hidden
@@ -431,19 +566,18 @@ class DiTSpec(_Spec):
     def block_params(self) -> int:
         """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint; a 6 x d table when
         shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
-        d, m = self.hidden_size, self.mlp_hidden
+        d = self.hidden_size
         if self.conditioning == "dual_stream":  # two streams, each a full block with its own weights
-            stream = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params
-            stream += linear_params(d, m) + linear_params(m, d) + self.block_norm_params
+            stream = self.attention_params() + self.mlp_params() + self.block_norm_params
             return 2 * (stream + linear_params(self.cond, 6 * d))
-        p = linear_params(d, 3 * d) + linear_params(d, d) + self.qk_norm_params  # qkv, proj, q/k norms
-        p += linear_params(d, m) + linear_params(m, d) + self.block_norm_params  # MLP, affine norms
+        p = self.attention_params() + self.mlp_params() + self.block_norm_params  # attention, MLP, affine norms
         if self.modulation == "shared":
             p += self.modulation_chunks * d  # per-block table added to the shared projection
         else:
             p += linear_params(self.cond, self.modulation_chunks * d)  # adaLN-Zero
         if self.conditioning == "cross_attention":
-            p += linear_params(d, d) + linear_params(d, 2 * d) + linear_params(d, d)  # q, kv, proj
+            b = self.qkv_bias
+            p += linear_params(d, d, b) + linear_params(d, 2 * d, b) + linear_params(d, d, b)  # q, kv, proj
             p += self.qk_norm_params + (2 * d if self.cross_attn_norm else 0)
         return p
 
@@ -462,8 +596,14 @@ class DiTSpec(_Spec):
             p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * c
         elif self.text_proj == "linear":
             p += linear_params(self.text_dim, d)
+        elif self.text_proj == "refiner":
+            p += self.refiner_params()
         else:
             p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
+        if self.pooled_text_dim is not None:  # vector_in: MLP(pooled -> c -> c)
+            p += linear_params(self.pooled_text_dim, c) + linear_params(c, c)
+        if self.guidance_embed:  # guidance_in: like the timestep MLP
+            p += linear_params(f, c) + linear_params(c, c)
         p += self.depth * self.block_params() + self.single_blocks * self.single_block_params()
         p += linear_params(d, self.patch_volume * self.out_channels)
         if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer

@@ -14,14 +14,22 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
     conditioning = draw(st.sampled_from(["class", "cross_attention", "joint", "dual_stream"]))
     layout = "full" if conditioning in ("joint", "dual_stream") else draw(st.sampled_from(["full", "factorized"]))
     modulation = "per_block" if conditioning == "dual_stream" else draw(st.sampled_from(["per_block", "shared"]))
+    singles = draw(st.integers(0, 2)) if conditioning == "dual_stream" else 0
+    refiner = conditioning != "class" and draw(st.booleans())
     return DiTSpec(
+        mlp_act="gelu_tanh" if singles else draw(st.sampled_from(["gelu_tanh", "swiglu"])),
+        mlp_bias=draw(st.booleans()),
+        qkv_bias=draw(st.booleans()),
+        refiner_depth=draw(st.integers(1, 2)) if refiner else 0,
+        pooled_text_dim=draw(st.sampled_from([None, 8])) if conditioning != "class" else None,
+        guidance_embed=draw(st.booleans()),
         modulation=modulation,
         qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
         cond_dim=None if modulation == "shared" else draw(st.sampled_from([None, 12])),
         norm_affine=draw(st.booleans()),
-        text_proj=draw(st.sampled_from(["mlp", "linear"])),
+        text_proj="refiner" if refiner else draw(st.sampled_from(["mlp", "linear"])),
         final_prenorm=draw(st.booleans()),
-        single_blocks=draw(st.integers(0, 2)) if conditioning == "dual_stream" else 0,
+        single_blocks=singles,
         cross_attn_norm=conditioning == "cross_attention" and draw(st.booleans()),
         mlp_hidden_size=draw(st.sampled_from([None, 24])),
         depth=draw(st.integers(1, 3)),

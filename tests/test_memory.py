@@ -40,16 +40,24 @@ def dits(draw):
     heads = draw(st.integers(2, 4))
     cond = draw(st.sampled_from(["class", "cross_attention", "joint", "dual_stream"]))
     layout = "full" if cond in ("joint", "dual_stream") else draw(st.sampled_from(["full", "factorized"]))
+    singles = draw(st.integers(0, 2)) if cond == "dual_stream" else 0
+    refiner = cond != "class" and draw(st.booleans())
     return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=heads * draw(st.sampled_from([8, 16])), num_heads=heads,
                    mlp_ratio=draw(st.sampled_from([2.0, 4.0])), patch_size=(1, 1, 1), in_channels=4, conditioning=cond,
                    attention_layout=layout, num_classes=10, text_dim=16,
                    modulation=(mod := "per_block" if cond == "dual_stream"
                                else draw(st.sampled_from(["per_block", "shared"]))),
-                   single_blocks=draw(st.integers(0, 2)) if cond == "dual_stream" else 0,
+                   single_blocks=singles,
+                   mlp_act="gelu_tanh" if singles else draw(st.sampled_from(["gelu_tanh", "swiglu"])),
+                   mlp_bias=draw(st.booleans()), qkv_bias=draw(st.booleans()),
+                   pooled_text_dim=draw(st.sampled_from([None, 8])) if cond != "class" else None,
+                   guidance_embed=draw(st.booleans()),
+                   refiner_depth=draw(st.integers(1, 2)) if refiner else 0,
                    qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
                    cross_attn_norm=cond == "cross_attention" and draw(st.booleans()),
                    cond_dim=None if mod == "shared" else draw(st.sampled_from([None, 12])),
-                   norm_affine=draw(st.booleans()), text_proj=draw(st.sampled_from(["mlp", "linear"])),
+                   norm_affine=draw(st.booleans()),
+                   text_proj="refiner" if refiner else draw(st.sampled_from(["mlp", "linear"])),
                    final_prenorm=draw(st.booleans()))
 
 
@@ -58,7 +66,9 @@ def _inputs(spec, B, grid, L, requires_grad=False):
     x = torch.randn(B, 4, T, H, W)
     t = torch.rand(B)
     cond = torch.zeros(B, dtype=torch.long) if spec.conditioning == "class" else torch.randn(B, L, spec.text_dim)
-    return x, t, cond
+    pooled = torch.randn(B, spec.pooled_text_dim) if spec.pooled_text_dim is not None else None
+    guidance = torch.rand(B) if spec.guidance_embed else None
+    return x, t, cond, pooled, guidance
 
 
 # at least 2 x 2 tokens per frame and 2 text tokens: with size-1 axes PyTorch skips the contiguous copies that
@@ -72,8 +82,8 @@ text_lengths = st.integers(2, 6)
        st.sampled_from(["none", "selective", "full"]), st.sampled_from(["fused", "materialized"]))
 def test_saved_activations_of_whole_dit_within_5pct(spec, grid, L, B, ckpt, kernel):
     model = build_dit(spec).configure_memory(ckpt, "math" if kernel == "materialized" else "sdpa")
-    x, t, cond = _inputs(spec, B, grid, L)
-    saved, _ = saved_activation_bytes(lambda: model(x, t, cond), list(model.parameters()))
+    inputs = _inputs(spec, B, grid, L)
+    saved, _ = saved_activation_bytes(lambda: model(*inputs), list(model.parameters()))
     analytic = dit_saved(spec, grid, L, B, ckpt, kernel, FP32).total_bytes
     assert analytic == pytest.approx(saved.bytes, rel=0.05)
 
@@ -114,9 +124,9 @@ def test_dit_inference_peak_within_10pct(spec, grid, L, B, kernel):
         kernel = "fused"
     spec = DiTSpec.model_validate({**spec.model_dump(), "hidden_size": 16 * spec.num_heads})  # width >= 16
     model = build_dit(spec).eval().configure_memory("none", "math" if kernel == "materialized" else "sdpa")
-    x, t, cond = _inputs(spec, B, grid, L)
+    inputs = _inputs(spec, B, grid, L)
     with torch.no_grad():
-        peak, _ = peak_live_bytes(lambda: model(x, t, cond))
+        peak, _ = peak_live_bytes(lambda: model(*inputs))
     assert dit_inference_peak(spec, grid, L, B, kernel, act_bytes=4) == pytest.approx(peak, rel=0.10)
 
 

@@ -27,7 +27,9 @@ def test_pipeline_shapes_on_cpu(mv: tuple[ModelSpec, VideoSpec]):
     with torch.no_grad():
         z = vae.encode(x)
         assert z.shape == (2, model.vae.latent_channels, latent.frames, latent.height, latent.width)
-        out = dit(z, torch.rand(2) * 1000, _cond(model.dit, 2, max(model.num_text_tokens, 1)))
+        pooled = torch.randn(2, model.dit.pooled_text_dim) if model.dit.pooled_text_dim is not None else None
+        guidance = torch.full((2,), 6.0) if model.dit.guidance_embed else None
+        out = dit(z, torch.rand(2) * 1000, _cond(model.dit, 2, max(model.num_text_tokens, 1)), pooled, guidance)
         assert out.shape == (2, model.dit.out_channels, latent.frames, latent.height, latent.width)
         assert torch.isfinite(out).all()
         assert vae.decode(z).shape == x.shape

@@ -6,6 +6,8 @@ size, h heads, m MLP width, p = pt*ph*pw patch volume, C latent channels.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
 from sora_compute.flops.ops import FVCORE, CountingConvention, Number, conv_elements, conv_macs
 from sora_compute.specs import DiTSpec
@@ -19,6 +21,7 @@ __all__ = [
     "cross_attention",
     "qk_norm",
     "mlp",
+    "token_refiner",
     "final_layer",
     "attention_groups",
     "dit_block",
@@ -94,10 +97,36 @@ def cross_attention(prefix: str, B: Number, N: Number, L: Number, d: int, h: int
     ]
 
 
-def mlp(prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None) -> list[Term]:
-    """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token."""
-    return [linear_term(f"{prefix}.mlp.fc1", "mlp", tokens, d, m, blocks),
-            linear_term(f"{prefix}.mlp.fc2", "mlp", tokens, m, d, blocks)]
+def mlp(prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None, act: str = "gelu_tanh",
+        name: str = "mlp") -> list[Term]:
+    """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token; SwiGLU w1, w3 (d -> m) and w2 (m -> d): 3 d m."""
+    if act == "swiglu":
+        return [linear_term(f"{prefix}.{name}.{w}", "mlp", tokens, *dims, blocks)
+                for w, dims in (("w1", (d, m)), ("w3", (d, m)), ("w2", (m, d)))]
+    return [linear_term(f"{prefix}.{name}.fc1", "mlp", tokens, d, m, blocks),
+            linear_term(f"{prefix}.{name}.fc2", "mlp", tokens, m, d, blocks)]
+
+
+def token_refiner(B: Number, L: Number, spec: DiTSpec, conv: CountingConvention = FVCORE) -> list[Term]:
+    """HunyuanVideo's token refiner on L text tokens: timestep MLP and pooled-text MLP (per sample), input
+    Linear(text_dim, d), then per block gate-only adaLN (2 d^2), affine LayerNorms, qkv 3 d^2, core 2 L^2 d,
+    projection d^2 and a 4x SiLU MLP (8 d^2) per token. The mean over tokens costs no MACs."""
+    d, t, f, h = spec.hidden_size, spec.text_dim, spec.frequency_embedding_size, spec.num_heads
+    pre, blocks, rows = "y_embedder.blocks.{i}", range(spec.refiner_depth), B * L
+    return [
+        linear_term("y_embedder.t_embedder.mlp.0", "text_proj", B, f, d),
+        linear_term("y_embedder.t_embedder.mlp.2", "text_proj", B, d, d),
+        linear_term("y_embedder.c_embedder.fc1", "text_proj", B, t, d),
+        linear_term("y_embedder.c_embedder.fc2", "text_proj", B, d, d),
+        linear_term("y_embedder.input_embedder", "text_proj", rows, t, d),
+        linear_term(f"{pre}.adaLN_modulation.1", "text_proj", B, d, 2 * d, blocks),
+        norm_term(f"{pre}.norm1", "layer_norm", d * rows, True, conv, blocks),
+        linear_term(f"{pre}.self_attn_qkv", "text_proj", rows, d, 3 * d, blocks),
+        attention_term(f"{pre}.core", "text_proj", B, h, L, L, d // h, blocks),
+        linear_term(f"{pre}.self_attn_proj", "text_proj", rows, d, d, blocks),
+        norm_term(f"{pre}.norm2", "layer_norm", d * rows, True, conv, blocks),
+        *[replace(term, kind="text_proj") for term in mlp(pre, rows, d, 4 * d, blocks)],
+    ]
 
 
 def _norm(path: str, tokens: Number, d: int, conv: CountingConvention, blocks: range | None = None,
@@ -150,7 +179,7 @@ def dit_block(
             terms.append(norm_term(f"{pre}.norm3", "layer_norm", d * B * N, True, conv, blocks))
         terms += cross_attention(pre, B, N, L, d, h, blocks, qk, conv)
     terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks, spec.norm_affine))
-    terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks)
+    terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks, spec.mlp_act)
     return terms
 
 
@@ -170,8 +199,7 @@ def dual_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: ra
               if qk else []),
             linear_term(f"{pre}.{stream}_attn_proj", "attention_proj", rows, d, d, blocks),
             _norm(f"{pre}.{stream}_norm2", rows, d, conv, blocks, spec.norm_affine),
-            linear_term(f"{pre}.{stream}_mlp.fc1", "mlp", rows, d, m, blocks),
-            linear_term(f"{pre}.{stream}_mlp.fc2", "mlp", rows, m, d, blocks),
+            *mlp(pre, rows, d, m, blocks, spec.mlp_act, f"{stream}_mlp"),
         ]
     terms.append(attention_term(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks))
     return terms
@@ -212,7 +240,15 @@ def dit_terms(
     terms += timestep_embedder(B, spec.cond, spec.frequency_embedding_size)
     if spec.modulation == "shared":  # adaLN-single: one projection of the timestep embedding for all blocks
         terms.append(linear_term("t_block.1", "adaln", B, d, spec.modulation_chunks * d))
-    if spec.text_conditioned:
+    if spec.pooled_text_dim is not None:  # vector_in: MLP on the pooled text vector
+        terms += [linear_term("vector_in.fc1", "timestep_embed", B, spec.pooled_text_dim, spec.cond),
+                  linear_term("vector_in.fc2", "timestep_embed", B, spec.cond, spec.cond)]
+    if spec.guidance_embed:
+        terms += [linear_term("guidance_in.mlp.0", "timestep_embed", B, spec.frequency_embedding_size, spec.cond),
+                  linear_term("guidance_in.mlp.2", "timestep_embed", B, spec.cond, spec.cond)]
+    if spec.text_proj == "refiner" and spec.text_conditioned:
+        terms += token_refiner(B, L, spec, convention)
+    elif spec.text_conditioned:
         terms += caption_projection(B, L, spec.text_dim, d, spec.text_proj)
     if spec.conditioning == "dual_stream":
         terms += dual_stream_block(spec, B, N, L, range(spec.depth), convention)

@@ -47,6 +47,18 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
     return N, L, B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
 
 
+def _mlp_hidden_saved(spec: DiTSpec) -> int:
+    """MLP hidden tensors of width m kept for backward per row: GELU's input and output (2); SwiGLU's w1 and w3
+    outputs, SiLU's output and the gated product (4)."""
+    return 4 if spec.mlp_act == "swiglu" else 2
+
+
+def _mlp_hidden_live(spec: DiTSpec) -> int:
+    """MLP hidden tensors of width m live at once without gradients: fc1's and GELU's outputs (2); SiLU's output,
+    w3's output and their product (3)."""
+    return 3 if spec.mlp_act == "swiglu" else 2
+
+
 def _attention_saved(groups: int, heads: int, q_len: int, k_len: int, kernel: AttentionKernel,
                      dt: ActivationDtypes) -> tuple[str, int]:
     """What the attention core saves beyond q, k, v and its output: fused kernels keep the log-sum-exp
@@ -81,7 +93,7 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         "attention projection output (gate)": R * d * a,
         "residual (norm2 input)": R * d * a,
         "norm2 output, modulated input": 2 * R * d * a,
-        "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
+        "MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)": _mlp_hidden_saved(spec) * R * m * a,
         "MLP output (gate)": R * d * a,
         "adaLN: SiLU out, modulation, 1 + scale": (silu * spec.cond + (spec.modulation_chunks + 2 * norm_calls) * d)
         * B * a,
@@ -126,7 +138,7 @@ def _mmdit_block_saved(spec: DiTSpec, N: int, L: int, B: int, mode: str, checkpo
     qk = spec.qk_norm
     if mode == "dual":
         items = {"activations (8 per-stream, 5 attention tensors of R d)": 13 * R * d * a,
-                 "MLP hidden (fc1 out, GELU out)": 2 * R * m * a,
+                 "MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)": _mlp_hidden_saved(spec) * R * m * a,
                  "norm statistics": 4 * R * st,
                  "adaLN per stream: SiLU out, modulation, 1 + scale": 2 * B * (spec.cond + 8 * d) * a}
         if not (fused and not recompute and h > 1):
@@ -217,12 +229,34 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
             outside["shared adaLN projection (kept for recomputation)"] = spec.modulation_chunks * B * d * a
     if spec.conditioning == "class":
         outside["class labels (int64)"] = 8 * B
-    if spec.text_conditioned:
+    if spec.pooled_text_dim is not None:  # vector_in: pooled input, fc1 and SiLU outputs
+        outside["pooled-text MLP"] = (spec.pooled_text_dim + 2 * spec.cond) * B * a
+    if spec.guidance_embed:
+        outside["guidance MLP"] = (spec.frequency_embedding_size + 2 * spec.cond) * B * a
+    if spec.text_proj == "refiner" and spec.text_conditioned:
+        outside.update(_refiner_saved(spec, L, B, checkpointing, kernel, dt))
+    elif spec.text_conditioned:
         hidden = 2 * d if spec.text_proj == "mlp" else 0
         outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + hidden) * a
     if spec.conditioning == "cross_attention":
         outside["projected text tokens (read by every block)"] = B * L * d * a
     return SavedActivations(blocks, counts, outside)
+
+
+def _refiner_saved(spec: DiTSpec, L: int, B: int, checkpointing: Checkpointing, kernel: AttentionKernel,
+                   dt: ActivationDtypes) -> dict[str, int]:
+    """HunyuanVideo's token refiner on R = B L text rows (outside the DiT blocks, never checkpointed; its attention
+    cores follow the selective setting). Per block 10 R d (input, norm1 out, qkv, reshaped attention output,
+    projection out, residual, norm2 out, fc2 out) and 8 R d of MLP hidden (fc1 and SiLU outputs, 4d wide), the two
+    LayerNorms' statistics, the attention's log-sum-exp (or probabilities), and per sample the SiLU output and the
+    two gates. Outside the blocks: the text input, its mean, the timestep and pooled-text MLPs and their sum."""
+    d, h, a, st = spec.hidden_size, spec.num_heads, dt.act_bytes, dt.stat_bytes
+    R, f, t = B * L, spec.frequency_embedding_size, spec.text_dim
+    block = 18 * R * d * a + 4 * R * st + 3 * B * d * a
+    if checkpointing != "selective":  # its attention cores are recomputed like the blocks'
+        block += B * h * L * L * a if kernel == "materialized" else B * h * L * st
+    embed = (R * t + B * t + (f + 2 * d) * B + 2 * B * d + B * d) * a
+    return {"token refiner blocks": spec.refiner_depth * block, "token refiner embedders (text in, t, pooled)": embed}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,7 +318,7 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         # views go to BLAS as they are), or their scaled copy
         copies = 2 * R * d * a if h > 1 else 0
         attn = max(attn, 5 * R * d * a + qk + scores + max(copies, scores))
-    mlp = 3 * R * d * a + 2 * R * m * a
+    mlp = 3 * R * d * a + _mlp_hidden_live(spec) * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
 
@@ -300,7 +334,7 @@ def _mmdit_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: Attenti
     qk = 2 * R * d * a if spec.qk_norm != "none" else 0
     scores = B * h * S * S * a
     materialized = kernel == "materialized"
-    dual = max(6 * R * d * a + qk + (d + 2 * m) * B * N * a,
+    dual = max(6 * R * d * a + qk + (d + _mlp_hidden_live(spec) * m) * B * N * a,
                7 * R * d * a + qk + 2 * scores if materialized else 8 * R * d * a + qk)
     single = 0
     if spec.single_blocks:
