@@ -19,6 +19,8 @@ Extensions for video, each as in the model named:
 - a token refiner on the text, a pooled-text vector and an embedded guidance
   scale added to the timestep embedding                                         (HunyuanVideo, FLUX)
 - SwiGLU MLPs and bias-free projections                                         (Mochi, Llama-style blocks)
+- asymmetric joint blocks: a narrower text stream, scale-and-tanh-gate
+  modulation with parameter-free RMSNorms, text pooled by attention             (Mochi 1 AsymmDiT)
 
 Shapes: video latents x are (B, C, T, H, W); tokens are (B, N, D) with N = T/pt * H/ph * W/pw.
 """
@@ -64,6 +66,10 @@ class DiTConfig:
     mlp_act: str = "gelu_tanh"  # "gelu_tanh" | "swiglu"
     mlp_bias: bool = True
     qkv_bias: bool = True
+    out_bias: bool = True  # bias of the attention output projections
+    text_hidden_size: int | None = None  # text-stream width of asymmetric blocks (Mochi: 1536)
+    text_mlp_hidden_size: int | None = None  # text-stream MLP width of asymmetric blocks
+    text_pool_heads: int = 8  # heads of the attention pooling of the text (asymmetric, Mochi)
 
     @property
     def cond(self) -> int:
@@ -204,14 +210,14 @@ class QKNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention: fused qkv projection, optional q/k RMSNorm, SDPA, output projection."""
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True, out_bias: bool = True):
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
         self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
-        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=out_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
@@ -228,7 +234,7 @@ class Attention(nn.Module):
 class CrossAttention(nn.Module):
     """Video tokens (queries) attend to text tokens (keys/values), as in PixArt-alpha (q/k RMSNorm as Wan2.1)."""
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True, out_bias: bool = True):
         super().__init__()
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=bias)
@@ -236,7 +242,7 @@ class CrossAttention(nn.Module):
         self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
-        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=out_bias)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
@@ -294,10 +300,10 @@ class DiTBlock(nn.Module):
         self.mode = mode
         self.joint = cfg.conditioning == "joint"
         self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
-        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias)
+        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias)
         cross = cfg.conditioning == "cross_attention"
         self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
-        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias) if cross else None
+        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias) if cross else None
         self.norm2 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.mlp = make_mlp(cfg)
         self.chunks = 12 if self.joint else 6
@@ -375,7 +381,7 @@ class DualStreamBlock(nn.Module):
             if cfg.qk_norm != "none":
                 setattr(self, f"{s}_attn_norm_q", QKNorm(d, cfg.num_heads, cfg.qk_norm))
                 setattr(self, f"{s}_attn_norm_k", QKNorm(d, cfg.num_heads, cfg.qk_norm))
-            setattr(self, f"{s}_attn_proj", nn.Linear(d, d, bias=cfg.qkv_bias))
+            setattr(self, f"{s}_attn_proj", nn.Linear(d, d, bias=cfg.out_bias))
             setattr(self, f"{s}_norm2", nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6))
             setattr(self, f"{s}_mlp", make_mlp(cfg))
 
@@ -439,6 +445,90 @@ class SingleStreamBlock(nn.Module):
             q, k = self.norm_q(q), self.norm_k(k)
         attn = self.core(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
         return xy + gate.unsqueeze(1) * self.linear2(torch.cat([attn, self.act(hidden)], dim=-1))
+
+
+class AsymmetricJointBlock(nn.Module):
+    """Mochi's AsymmDiT block. Video (width d) and text (width dy < d) keep their own weights; the text's q, k, v are
+    projected up to d ("non-square" projections) and one attention runs over [video; text]. Modulation from the
+    conditioning gives a scale for the pre-norm and a tanh gate for the post-norm of the attention and of the
+    SwiGLU MLP (no shift); all norms are RMSNorms without weights. The last block does not update the text
+    (``update_y=False``: only the scale for its attention input)."""
+
+    x_norm1: nn.Module
+    y_norm1: nn.Module
+
+    def __init__(self, cfg: DiTConfig, update_y: bool = True):
+        super().__init__()
+        d = cfg.hidden_size
+        dy = cfg.text_hidden_size or d
+        self.num_heads, self.update_y = cfg.num_heads, update_y
+        self.mode = "asymmetric" if update_y else "asymmetric_last"
+        self.mod_x = nn.Linear(cfg.cond, 4 * d)
+        self.mod_y = nn.Linear(cfg.cond, 4 * dy if update_y else dy)
+        for s, width in (("x", d), ("y", dy)):
+            for i in (1, 2, 3, 4) if (s == "x" or update_y) else (1,):  # pre/post attention, pre/post MLP
+                setattr(self, f"{s}_norm{i}", nn.RMSNorm(width, eps=1e-6, elementwise_affine=False))
+            setattr(self, f"qkv_{s}", nn.Linear(width, 3 * d, bias=cfg.qkv_bias))
+            if cfg.qk_norm != "none":
+                setattr(self, f"norm_q_{s}", QKNorm(d, cfg.num_heads, cfg.qk_norm))
+                setattr(self, f"norm_k_{s}", QKNorm(d, cfg.num_heads, cfg.qk_norm))
+        self.core = AttentionCore()
+        self.proj_x = nn.Linear(d, d, bias=cfg.out_bias)
+        self.mlp_x = make_mlp(cfg)
+        if update_y:
+            self.proj_y = nn.Linear(d, dy, bias=cfg.out_bias)
+            self.mlp_y = SwiGLU(dy, cfg.text_mlp_hidden_size or int(dy * cfg.mlp_ratio), cfg.mlp_bias) \
+                if cfg.mlp_act == "swiglu" else Mlp(dy, cfg.text_mlp_hidden_size or int(dy * cfg.mlp_ratio),
+                                                    cfg.mlp_bias)
+
+    def _heads(self, s: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, L, _ = x.shape
+        module = self.get_submodule
+        qkv = module(f"qkv_{s}")(x).reshape(B, L, 3, self.num_heads, -1)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if hasattr(self, f"norm_q_{s}"):
+            q, k = module(f"norm_q_{s}")(q), module(f"norm_k_{s}")(k)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        assert y is not None
+        B, N, D = x.shape
+        c = F.silu(c)
+        scale_msa_x, gate_msa_x, scale_mlp_x, gate_mlp_x = (m.unsqueeze(1) for m in self.mod_x(c).chunk(4, dim=1))
+        mod_y = self.mod_y(c).unsqueeze(1)
+        qx, kx, vx = self._heads("x", self.x_norm1(x) * (1 + scale_msa_x))
+        qy, ky, vy = self._heads("y", self.y_norm1(y) * (1 + (mod_y.chunk(4, dim=2)[0] if self.update_y else mod_y)))
+        out = self.core(torch.cat([qx, qy], dim=2), torch.cat([kx, ky], dim=2), torch.cat([vx, vy], dim=2))
+        out = out.transpose(1, 2).reshape(B, -1, D)
+        x = x + torch.tanh(gate_msa_x) * self.x_norm2(self.proj_x(out[:, :N]))
+        x = x + torch.tanh(gate_mlp_x) * self.x_norm4(self.mlp_x(self.x_norm3(x) * (1 + scale_mlp_x)))
+        if self.update_y:
+            _, gate_msa_y, scale_mlp_y, gate_mlp_y = mod_y.chunk(4, dim=2)
+            y = y + torch.tanh(gate_msa_y) * self.y_norm2(self.proj_y(out[:, N:]))
+            y = y + torch.tanh(gate_mlp_y) * self.y_norm4(self.mlp_y(self.y_norm3(y) * (1 + scale_mlp_y)))
+        return x, y
+
+
+class AttentionPool(nn.Module):
+    """Mochi's text pooling: the masked mean of the text tokens, prepended as a query token, attends over
+    [mean; tokens] with ``num_heads`` heads; the result is projected to the conditioning width."""
+
+    def __init__(self, dim: int, num_heads: int, out_dim: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.to_q = nn.Linear(dim, dim)
+        self.core = AttentionCore()
+        self.to_out = nn.Linear(dim, out_dim)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        B, L, D = y.shape
+        h = self.num_heads
+        y = torch.cat([y.mean(dim=1, keepdim=True), y], dim=1)  # (B, 1 + L, D)
+        k, v = self.to_kv(y).reshape(B, L + 1, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        q = self.to_q(y[:, 0]).reshape(B, h, 1, D // h)
+        return self.to_out(self.core(q, k, v).reshape(B, D))
 
 
 class RefinerBlock(nn.Module):
@@ -520,6 +610,11 @@ class DiT(nn.Module):
         self.t_embedder = TimestepEmbedder(cfg.cond, cfg.frequency_embedding_size)
         if cfg.conditioning == "class":
             self.y_embedder: nn.Module = LabelEmbedder(cfg.num_classes, cfg.cond, cfg.class_dropout_prob)
+        elif cfg.conditioning == "asymmetric":  # text tokens to the text-stream width; pooled text into c
+            self.y_embedder = nn.Linear(cfg.text_dim, cfg.text_hidden_size or d)
+            self.text_pool = AttentionPool(cfg.text_dim, cfg.text_pool_heads, cfg.cond)
+            # Mochi's learned RoPE frequencies (3 axes x heads x head_dim / 2); rotations are elementwise, not applied
+            self.pos_frequencies = nn.Parameter(torch.zeros(3, cfg.num_heads, d // cfg.num_heads // 2))
         elif cfg.text_proj == "linear":
             self.y_embedder = nn.Linear(cfg.text_dim, d)
         elif cfg.text_proj == "refiner":
@@ -534,6 +629,8 @@ class DiT(nn.Module):
         if cfg.conditioning == "dual_stream":
             blocks: list[nn.Module] = [DualStreamBlock(cfg) for _ in range(cfg.depth)]
             blocks += [SingleStreamBlock(cfg) for _ in range(cfg.single_blocks)]
+        elif cfg.conditioning == "asymmetric":
+            blocks = [AsymmetricJointBlock(cfg, update_y=i < cfg.depth - 1) for i in range(cfg.depth)]
         else:
             blocks = [DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList(blocks)
@@ -576,6 +673,9 @@ class DiT(nn.Module):
             c = c + self.y_embedder(cond)
         elif self.cfg.text_proj == "refiner":
             y = self.y_embedder(cond, t)
+        elif self.cfg.conditioning == "asymmetric":
+            c = c + self.text_pool(cond)
+            y = self.y_embedder(cond)
         else:
             y = self.y_embedder(cond)
         if self.vector_in is not None:
@@ -587,11 +687,15 @@ class DiT(nn.Module):
         c_blocks = self.t_block(c) if self.t_block is not None else c  # shared adaLN projection, once
         for block in self.blocks:
             if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest
-                x = checkpoint(block, x, c_blocks, grid, y, use_reentrant=True)
+                out = checkpoint(block, x, c_blocks, grid, y, use_reentrant=True)
             else:
-                x = block(x, c_blocks, grid, y)
-            if self.cfg.conditioning in ("joint", "dual_stream"):  # blocks return [text; video]
-                y, x = x[:, : cond.shape[1]], x[:, cond.shape[1]:]
+                out = block(x, c_blocks, grid, y)
+            if self.cfg.conditioning == "asymmetric":  # blocks return (video, text)
+                x, y = out
+            elif self.cfg.conditioning in ("joint", "dual_stream"):  # blocks return [text; video]
+                y, x = out[:, : cond.shape[1]], out[:, cond.shape[1]:]
+            else:
+                x = out
         if self.final_prenorm is not None:  # over text and video tokens alike (CogVideoX), then keep the video
             if y is not None and self.cfg.conditioning in ("joint", "dual_stream"):
                 x = self.final_prenorm(torch.cat([y, x], dim=1))[:, y.shape[1]:]

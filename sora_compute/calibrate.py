@@ -99,7 +99,8 @@ ELEMENTWISE_NOT_COUNTED = frozenset({
     "aten::log", "aten::sin", "aten::cos", "aten::silu", "aten::gelu", "aten::relu", "aten::sigmoid",
     "aten::reciprocal", "aten::rsqrt", "aten::sqrt", "aten::abs", "aten::lt", "aten::where", "aten::embedding",
     "aten::meshgrid", "aten::pad", "aten::mean", "aten::sum", "aten::softmax", "aten::add_", "aten::mul_",
-    "aten::clamp_min", "aten::zeros_like",
+    "aten::clamp_min", "aten::zeros_like", "aten::tanh",
+    "aten::argmax",  # CLIP's end-of-text position (an index, no MACs)
 })
 
 
@@ -202,7 +203,8 @@ def _small_text_encoder() -> TextEncoderSpec:
 
 def default_cases() -> list[CalibrationCase]:
     """Small configs covering every module type: DiT (3 conditioning modes x 2 layouts, joint only full; shared
-    adaLN with q/k norms and cross-attention norm), VAE encoder and decoder (causal and not), T5 (gated and not)."""
+    adaLN with q/k norms and cross-attention norm), VAE encoder and decoder (causal and not), T5 (gated and not),
+    Llama (GQA; hidden-state skip) and CLIP (with and without the pooled projection) text encoders."""
     te = _small_text_encoder()
     vae = VAESpec(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4, temporal_compression=2,
                   norm_groups=4, causal=True)
@@ -248,7 +250,17 @@ def default_cases() -> list[CalibrationCase]:
     # HunyuanVideo's text path: token refiner, pooled-text vector, embedded guidance scale
     dit = dit.model_copy(update={"text_proj": "refiner", "refiner_depth": 2, "pooled_text_dim": 24,
                                  "guidance_embed": True})
+    pooler = te.model_copy(update={"d_model": 24})  # the encoder of the pooled vector (CLIP in HunyuanVideo)
     cases.append(CalibrationCase("dit-hunyuan-refiner-pooled-guidance", "dit_forward",
+                                 ModelSpec(dit=dit, vae=vae, text_encoder=te, extra_text_encoders=(pooler,),
+                                           text_tokens=6),
+                                 VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # Mochi AsymmDiT: narrower text stream, scale + tanh-gate modulation, attention-pooled text, SwiGLU, last block
+    # without text update
+    dit = DiTSpec(depth=3, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning="asymmetric",
+                  text_proj="linear", text_dim=32, text_hidden_size=16, mlp_act="swiglu", mlp_hidden_size=40,
+                  text_mlp_hidden_size=24, mlp_bias=False, qkv_bias=False, qk_norm="per_head", text_pool_heads=4)
+    cases.append(CalibrationCase("dit-mochi-asymmetric", "dit_forward",
                                  ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # SwiGLU MLPs and bias-free projections (Mochi / Llama-style blocks), in cross-attention and dual-stream blocks
@@ -271,6 +283,18 @@ def default_cases() -> list[CalibrationCase]:
         model = ModelSpec(dit=dit, vae=vae, text_encoder=t, text_tokens=9)
         cases.append(CalibrationCase(f"t5-{'gated' if gated else 'relu'}", "text_encode", model,
                                      VideoSpec(width=16, height=16, num_frames=1)))
+    # decoder-only LLM encoders (HunyuanVideo's Llama): GQA with causal attention and rotary positions, SwiGLU;
+    # and a hidden-state skip (the last layers and the final norm not run) with a head width != d / heads
+    llama = TextEncoderSpec(kind="llama", vocab_size=64, num_layers=3, d_model=32, num_heads=4, num_kv_heads=2,
+                            d_ff=48, max_tokens=16)
+    # CLIP text towers: biased LayerNorms and projections, causal attention; with and without text_projection
+    clip = TextEncoderSpec(kind="clip", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=16)
+    for name, t in (("llama-gqa", llama),
+                    ("llama-skip", llama.model_copy(update={"num_kv_heads": None, "d_kv": 6, "hidden_state_skip": 1})),
+                    ("clip", clip), ("clip-projection", clip.model_copy(update={"projection_dim": 24}))):
+        dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=32)
+        model = ModelSpec(dit=dit, vae=vae, text_encoder=t, text_tokens=9)
+        cases.append(CalibrationCase(name, "text_encode", model, VideoSpec(width=16, height=16, num_frames=1), batch=2))
     return cases
 
 

@@ -329,6 +329,8 @@ class VAESpec(_Spec):
     @property
     def encoder_params(self) -> int:
         """Encoder parameters (exact)."""
+        if self.family != "generic":
+            return _FAMILY_PARAMS[self.family](self)[0]
         chans, k = self.block_out_channels, self.conv_kernel
         p = conv_params(self.pixel_channels, chans[0], k)
         c_prev = chans[0]
@@ -344,6 +346,8 @@ class VAESpec(_Spec):
     @property
     def decoder_params(self) -> int:
         """Decoder parameters (exact)."""
+        if self.family != "generic":
+            return _FAMILY_PARAMS[self.family](self)[1]
         chans, k = tuple(reversed(self.block_out_channels)), self.conv_kernel
         p = conv_params(self.latent_channels, chans[0], k) + self._mid_params(chans[0])
         c_prev = chans[0]
@@ -361,11 +365,143 @@ class VAESpec(_Spec):
         return self.encoder_params + self.decoder_params
 
 
+# Closed-form (encoder, decoder) parameters of the exact VAE families, block by block as in reference_model/vae.py.
+_K3 = (3, 3, 3)
+_1x1x1 = (1, 1, 1)
+
+
+def _wan_vae_params(v: VAESpec) -> tuple[int, int]:
+    """Wan2.1: ResNets with weight-only channel RMSNorm (c) and causal 3x3x3 convs, 1x1x1 shortcut; down-sampling a
+    stride-2 3x3 conv (+ a (3,1,1) stride-2 time conv); up-sampling a 3x3 conv to c/2 (+ a (3,1,1) time conv c -> 2c);
+    mid: ResNet, per-frame attention (RMSNorm, 1x1 qkv and projection), ResNet; quant convs 1x1x1 (2z, z)."""
+    L, z, factors = v.layers_per_block, v.latent_channels, v.level_temporal_factors
+
+    def res(ci: int, co: int) -> int:
+        return ci + conv_params(ci, co, _K3) + co + conv_params(co, co, _K3) + (
+            conv_params(ci, co, _1x1x1) if ci != co else 0)
+
+    def mid(c: int) -> int:
+        return 2 * res(c, c) + c + conv_params(c, 3 * c, (1, 1)) + conv_params(c, c, (1, 1))
+
+    enc, c_prev = conv_params(v.in_channels, v.block_out_channels[0], _K3), v.block_out_channels[0]
+    for i, c in enumerate(v.block_out_channels):
+        for _ in range(L):
+            enc, c_prev = enc + res(c_prev, c), c
+        if i < v.num_spatial_down:
+            enc += conv_params(c, c, (3, 3)) + (conv_params(c, c, (3, 1, 1)) if factors[i] > 1 else 0)
+    enc += mid(c_prev) + c_prev + conv_params(c_prev, 2 * z, _K3) + conv_params(2 * z, 2 * z, _1x1x1)
+    chans = v.decoder_channels
+    dec = conv_params(z, z, _1x1x1) + conv_params(z, chans[0], _K3) + mid(chans[0])
+    c_prev = chans[0]
+    for j, c in enumerate(chans):
+        for _ in range(L + 1):
+            dec, c_prev = dec + res(c_prev, c), c
+        if j < v.num_spatial_down:
+            dec += conv_params(c, c // 2, (3, 3)) + (conv_params(c, 2 * c, (3, 1, 1)) if factors[-1 - j] > 1 else 0)
+            c_prev = c // 2
+    return enc, dec + c_prev + conv_params(c_prev, v.in_channels, _K3)
+
+
+def _cogvideox_vae_params(v: VAESpec) -> tuple[int, int]:
+    """CogVideoX: GroupNorm ResNets (1x1x1 shortcut), stride-2 3x3 2D down-sampling convs, two mid ResNets; the
+    decoder's norms are spatial norms: GroupNorm (2c) plus two 1x1x1 convs z -> c (scale and shift from the latent)."""
+    L, z, k = v.layers_per_block, v.latent_channels, _K3
+
+    def res(ci: int, co: int, norm: Any) -> int:
+        return norm(ci) + conv_params(ci, co, k) + norm(co) + conv_params(co, co, k) + (
+            conv_params(ci, co, _1x1x1) if ci != co else 0)
+
+    def gn(c: int) -> int:
+        return 2 * c
+
+    def spatial(c: int) -> int:
+        return 2 * c + 2 * conv_params(z, c, _1x1x1)
+
+    chans = v.block_out_channels
+    enc, c_prev = conv_params(v.in_channels, chans[0], k), chans[0]
+    for i, c in enumerate(chans):
+        for _ in range(L):
+            enc, c_prev = enc + res(c_prev, c, gn), c
+        if i < v.num_spatial_down:
+            enc += conv_params(c, c, (3, 3))
+    enc += 2 * res(c_prev, c_prev, gn) + gn(c_prev) + conv_params(c_prev, 2 * z, k)
+    rev = v.decoder_channels
+    dec, c_prev = conv_params(z, rev[0], k) + 2 * res(rev[0], rev[0], spatial), rev[0]
+    for j, c in enumerate(rev):
+        for _ in range(L + 1):
+            dec, c_prev = dec + res(c_prev, c, spatial), c
+        if j < v.num_spatial_down:
+            dec += conv_params(c, c, (3, 3))
+    return enc, dec + spatial(c_prev) + conv_params(c_prev, v.in_channels, k)
+
+
+MOCHI_FOURIER_FREQS = 2  # Mochi's FourierFeatures(start=6, stop=8): sin and cos of 2 frequencies per pixel channel
+MOCHI_HEAD_DIM = 32
+
+
+def _mochi_vae_params(v: VAESpec) -> tuple[int, int]:
+    """Mochi: Fourier features (3 -> 15 channels) and Linear in; ResNets of per-frame GroupNorm (2c) and causal
+    3x3x3 convs (same width); down-sampling a (t_i, 2, 2) conv with that stride; encoder levels after the first
+    add per-frame GroupNorm + causal temporal attention (q, k, v without bias, output with bias); Linear out (no
+    bias). Decoder: 1x1x1 conv in, ResNets, up-sampling a Linear c -> c' t_i 4 (depth-to-space), Linear out."""
+    layers, z, k = v.layers_per_level, v.latent_channels, _K3
+    assert layers is not None
+
+    def res(c: int) -> int:
+        return 2 * (2 * c + conv_params(c, c, k))
+
+    def attn(c: int) -> int:
+        return 2 * c + 3 * linear_params(c, c, bias=False) + linear_params(c, c)
+
+    enc_c, factors = v.block_out_channels, v.level_temporal_factors
+    enc = linear_params(v.in_channels * (1 + 2 * MOCHI_FOURIER_FREQS), enc_c[0]) + layers[0] * res(enc_c[0])
+    for i in range(len(enc_c) - 1):
+        enc += conv_params(enc_c[i], enc_c[i + 1], (factors[i], 2, 2))
+        enc += layers[i + 1] * (res(enc_c[i + 1]) + attn(enc_c[i + 1]))
+    enc += layers[-1] * (res(enc_c[-1]) + attn(enc_c[-1])) + 2 * enc_c[-1] + linear_params(enc_c[-1], 2 * z, False)
+    rev, n = v.decoder_channels, len(enc_c)
+    dec = conv_params(z, rev[0], _1x1x1) + layers[-1] * res(rev[0])
+    for j in range(n - 1):  # up-sampling level j mirrors encoder level n - 2 - j
+        dec += layers[n - 1 - j] * res(rev[j]) + linear_params(rev[j], rev[j + 1] * factors[n - 2 - j] * 4)
+    return enc, dec + layers[0] * res(rev[-1]) + linear_params(rev[-1], v.in_channels)
+
+
+def _ltx_vae_params(v: VAESpec) -> tuple[int, int]:
+    """LTX-Video 0.9.0: ResNets of weightless RMSNorm and 3x3x3 convs; a widening ResNet adds an affine LayerNorm
+    (2 c_in) and a 1x1x1 conv on the shortcut. Encoder level: ResNets, a stride-2 3x3x3 conv, a widening ResNet;
+    decoder level: a narrowing ResNet, a 3x3x3 conv c -> 8c (depth-to-space), ResNets. conv_out: latent + 1."""
+    layers, z, k = v.layers_per_level, v.latent_channels, _K3
+    assert layers is not None
+
+    def res(ci: int, co: int) -> int:
+        return conv_params(ci, co, k) + conv_params(co, co, k) + (
+            2 * ci + conv_params(ci, co, _1x1x1) if ci != co else 0)
+
+    chans, n = v.block_out_channels, len(v.block_out_channels)
+    enc = conv_params(v.pixel_channels, chans[0], k)
+    for i, c in enumerate(chans):
+        c_next = chans[min(i + 1, n - 1)]
+        enc += layers[i] * res(c, c) + (conv_params(c, c, k) if i < n - 1 else 0) + (
+            res(c, c_next) if c != c_next else 0)
+    enc += layers[-1] * res(chans[-1], chans[-1]) + conv_params(chans[-1], z + 1, k)
+    rev = v.decoder_channels
+    dec, c_prev = conv_params(z, rev[0], k) + layers[-1] * res(rev[0], rev[0]), rev[0]
+    for j, c in enumerate(rev):
+        dec += (res(c_prev, c) if c_prev != c else 0) + (conv_params(c, 8 * c, k) if j > 0 else 0)
+        dec += layers[n - 1 - j] * res(c, c)
+        c_prev = c
+    return enc, dec + conv_params(c_prev, v.pixel_channels, k)
+
+
+_FAMILY_PARAMS = {"wan": _wan_vae_params, "cogvideox": _cogvideox_vae_params, "mochi": _mochi_vae_params,
+                  "ltx": _ltx_vae_params}
+
+
 # --------------------------------------------------------------------------------------------
 # DiT
 # --------------------------------------------------------------------------------------------
 
-Conditioning = Literal["class", "cross_attention", "joint", "dual_stream"]
+Conditioning = Literal["class", "cross_attention", "joint", "dual_stream", "asymmetric"]
 AttentionLayout = Literal["full", "factorized"]
 Modulation = Literal["per_block", "shared"]
 QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
@@ -386,6 +522,11 @@ class DiTSpec(_Spec):
     - ``dual_stream``: MMDiT (SD3, FLUX, HunyuanVideo): ``depth`` dual-stream blocks with separate weights
       for text and video and one attention over both, then ``single_blocks`` single-stream blocks on the
       concatenated tokens (fused qkv + MLP input projection, parallel attention and MLP).
+    - ``asymmetric``: Mochi 1's AsymmDiT: joint attention in every block like ``dual_stream``, with a narrower text
+      stream (``text_hidden_size``, MLP ``text_mlp_hidden_size``) whose q/k/v are projected up to the video width,
+      scale + tanh-gate modulation around parameter-free RMSNorms, the text pooled by attention
+      (``text_pool_heads``) into the conditioning vector, learned RoPE frequencies, and a last block that does not
+      update the text.
 
     ``attention_layout``: ``full`` attention over all spacetime tokens, or ``factorized``:
     even blocks attend within a frame (spatial), odd blocks across frames at one position
@@ -404,8 +545,8 @@ class DiTSpec(_Spec):
     transformer blocks on the text tokens, gated by timestep + mean-pooled text), ``pooled_text_dim`` (a pooled
     text vector, e.g. CLIP's, through an MLP added to the timestep embedding), ``guidance_embed`` (the guidance
     scale embedded like the timestep, for guidance-distilled models). ``mlp_act="swiglu"``: a gated SiLU MLP
-    (w1, w3: d -> m; w2: m -> d; Mochi, Llama-style blocks); ``mlp_bias`` / ``qkv_bias``: biases of the MLP and
-    of the attention projections.
+    (w1, w3: d -> m; w2: m -> d; Mochi, Llama-style blocks); ``mlp_bias``, ``qkv_bias``, ``out_bias``: biases of
+    the MLP, of the q/k/v projections and of the attention output projections.
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -439,7 +580,11 @@ class DiTSpec(_Spec):
     guidance_embed: bool = Field(default=False, description="embed the guidance scale like the timestep")
     mlp_act: MlpAct = Field(default="gelu_tanh", description="MLP: gelu_tanh (2 matrices) | swiglu (3 matrices)")
     mlp_bias: bool = Field(default=True, description="biases in the MLP linears")
-    qkv_bias: bool = Field(default=True, description="biases in the attention q/k/v and output projections")
+    qkv_bias: bool = Field(default=True, description="biases in the attention q/k/v projections")
+    out_bias: bool = Field(default=True, description="biases in the attention output projections")
+    text_hidden_size: int | None = Field(default=None, gt=0, description="text-stream width (asymmetric)")
+    text_mlp_hidden_size: int | None = Field(default=None, gt=0, description="text-stream MLP width (asymmetric)")
+    text_pool_heads: int = Field(default=8, gt=0, description="heads of the text attention pooling (asymmetric)")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
 
@@ -470,15 +615,23 @@ class DiTSpec(_Spec):
             raise ValueError("cross_attn_norm needs conditioning='cross_attention'")
         if self.single_blocks and self.conditioning != "dual_stream":
             raise ValueError("single_blocks needs conditioning='dual_stream'")
-        if self.conditioning == "dual_stream" and self.modulation == "shared":
-            raise ValueError("conditioning='dual_stream' uses per-block modulation (modulation='per_block')")
+        if self.conditioning in ("dual_stream", "asymmetric") and self.modulation == "shared":
+            raise ValueError(f"conditioning={self.conditioning!r} uses per-block modulation (modulation='per_block')")
+        if self.conditioning == "asymmetric":
+            if self.text_proj != "linear" or self.final_prenorm or self.head_dim % 2:
+                raise ValueError("conditioning='asymmetric' (Mochi) projects text with text_proj='linear', has no "
+                                 "final_prenorm, and needs an even head width")
+            if self.text_dim % self.text_pool_heads:
+                raise ValueError(f"text_pool_heads={self.text_pool_heads} must divide text_dim={self.text_dim}")
+        elif self.text_hidden_size is not None or self.text_mlp_hidden_size is not None:
+            raise ValueError("text_hidden_size and text_mlp_hidden_size need conditioning='asymmetric'")
         if (self.text_proj == "refiner") != (self.refiner_depth > 0):
             raise ValueError("text_proj='refiner' and refiner_depth > 0 go together")
         if not self.text_conditioned and (self.text_proj == "refiner" or self.pooled_text_dim is not None):
             raise ValueError("text_proj='refiner' and pooled_text_dim need text conditioning")
         if self.single_blocks and self.mlp_act != "gelu_tanh":
             raise ValueError("single-stream blocks fuse a GELU MLP: mlp_act must be 'gelu_tanh'")
-        if self.conditioning in ("joint", "dual_stream") and self.attention_layout == "factorized":
+        if self.conditioning in ("joint", "dual_stream", "asymmetric") and self.attention_layout == "factorized":
             raise ValueError(
                 f"conditioning={self.conditioning!r} attends text and video tokens together and needs "
                 "attention_layout='full'"
@@ -531,8 +684,31 @@ class DiTSpec(_Spec):
 
     @property
     def modulation_chunks(self) -> int:
-        """adaLN outputs per block: 6 (shift, scale, gate x attn, MLP), 12 with joint text."""
-        return 12 if self.conditioning == "joint" else 6
+        """adaLN outputs per block: 6 (shift, scale, gate x attn, MLP), 12 with joint text, 4 asymmetric (no shift)."""
+        return {"joint": 12, "asymmetric": 4}.get(self.conditioning, 6)
+
+    @property
+    def text_width(self) -> int:
+        """Width of the text tokens in the blocks: ``text_hidden_size`` (asymmetric) or ``hidden_size``."""
+        return self.text_hidden_size or self.hidden_size
+
+    @property
+    def text_mlp_hidden(self) -> int:
+        """MLP width of the asymmetric text stream."""
+        return self.text_mlp_hidden_size or int(self.text_width * self.mlp_ratio)
+
+    def asymmetric_block_params(self, update_y: bool = True) -> int:
+        """Mochi block: modulation 4 c d (+ 4 c dy, or c dy in the last block), qkv from both streams to 3d, q/k
+        norms per stream, output projections d -> d and d -> dy, SwiGLU MLPs per stream (text only if updated)."""
+        d, dy, c, m = self.hidden_size, self.text_width, self.cond, self.text_mlp_hidden
+        p = linear_params(c, 4 * d) + linear_params(c, 4 * dy if update_y else dy)
+        p += linear_params(d, 3 * d, self.qkv_bias) + linear_params(dy, 3 * d, self.qkv_bias) + 2 * self.qk_norm_params
+        p += linear_params(d, d, self.out_bias) + self.mlp_params()
+        if update_y:
+            mult = 2 if self.mlp_act == "swiglu" else 1
+            p += linear_params(d, dy, self.out_bias) + mult * linear_params(dy, m, self.mlp_bias)
+            p += linear_params(m, dy, self.mlp_bias)
+        return p
 
     def mlp_params(self) -> int:
         """One MLP: GELU 2 d m, SwiGLU 3 d m (plus biases)."""
@@ -543,8 +719,8 @@ class DiTSpec(_Spec):
 
     def attention_params(self) -> int:
         """Self-attention: qkv 3 d^2, output projection d^2 (plus biases), q/k norms."""
-        d, b = self.hidden_size, self.qkv_bias
-        return linear_params(d, 3 * d, b) + linear_params(d, d, b) + self.qk_norm_params
+        d = self.hidden_size
+        return linear_params(d, 3 * d, self.qkv_bias) + linear_params(d, d, self.out_bias) + self.qk_norm_params
 
     def refiner_params(self) -> int:
         """HunyuanVideo's token refiner: input Linear(text_dim, d), timestep MLP, pooled-text MLP, and per block
@@ -567,6 +743,8 @@ class DiTSpec(_Spec):
         """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint; a 6 x d table when
         shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
         d = self.hidden_size
+        if self.conditioning == "asymmetric":
+            return self.asymmetric_block_params()
         if self.conditioning == "dual_stream":  # two streams, each a full block with its own weights
             stream = self.attention_params() + self.mlp_params() + self.block_norm_params
             return 2 * (stream + linear_params(self.cond, 6 * d))
@@ -577,7 +755,7 @@ class DiTSpec(_Spec):
             p += linear_params(self.cond, self.modulation_chunks * d)  # adaLN-Zero
         if self.conditioning == "cross_attention":
             b = self.qkv_bias
-            p += linear_params(d, d, b) + linear_params(d, 2 * d, b) + linear_params(d, d, b)  # q, kv, proj
+            p += linear_params(d, d, b) + linear_params(d, 2 * d, b) + linear_params(d, d, self.out_bias)  # q, kv, proj
             p += self.qk_norm_params + (2 * d if self.cross_attn_norm else 0)
         return p
 
@@ -594,6 +772,10 @@ class DiTSpec(_Spec):
         p += linear_params(f, c) + linear_params(c, c)  # timestep MLP
         if self.conditioning == "class":
             p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * c
+        elif self.conditioning == "asymmetric":  # text to the text width; attention pooling; RoPE frequencies
+            t = self.text_dim
+            p += linear_params(t, self.text_width) + linear_params(t, 2 * t) + linear_params(t, t)
+            p += linear_params(t, c) + 3 * self.num_heads * (self.head_dim // 2)
         elif self.text_proj == "linear":
             p += linear_params(self.text_dim, d)
         elif self.text_proj == "refiner":
@@ -604,7 +786,10 @@ class DiTSpec(_Spec):
             p += linear_params(self.pooled_text_dim, c) + linear_params(c, c)
         if self.guidance_embed:  # guidance_in: like the timestep MLP
             p += linear_params(f, c) + linear_params(c, c)
-        p += self.depth * self.block_params() + self.single_blocks * self.single_block_params()
+        if self.conditioning == "asymmetric":
+            p += (self.depth - 1) * self.block_params() + self.asymmetric_block_params(update_y=False)
+        else:
+            p += self.depth * self.block_params() + self.single_blocks * self.single_block_params()
         p += linear_params(d, self.patch_volume * self.out_channels)
         if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer
             p += linear_params(c, self.modulation_chunks * d) + 2 * d
@@ -619,35 +804,142 @@ class DiTSpec(_Spec):
 # --------------------------------------------------------------------------------------------
 
 
-class TextEncoderSpec(_Spec):
-    """A T5-style encoder (Raffel et al. 2020; v1.1 gated-GELU FFN): RMSNorm, bias-free
-    projections, relative position buckets in the first layer's attention (in every layer for umT5)."""
+TextEncoderKind = Literal["t5", "llama", "clip"]
 
+#: Fields that only one kind uses: another kind must leave them at their defaults (which it ignores).
+_TEXT_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "t5": ("gated_ffn", "relative_attention_num_buckets", "relative_attention_max_distance", "shared_relative_bias"),
+    "llama": ("num_kv_heads", "hidden_state_skip"),
+    "clip": ("projection_dim",),
+}
+#: Sizes a llama or clip encoder must give explicitly (the defaults describe T5-XXL).
+_TEXT_SIZE_FIELDS = ("vocab_size", "num_layers", "d_model", "num_heads", "d_ff", "max_tokens")
+
+
+class TextEncoderSpec(_Spec):
+    """A text encoder; ``kind`` picks the architecture (the reference modules in reference_model/text_encoder.py).
+
+    - ``t5`` (default): a T5 encoder (Raffel et al. 2020; v1.1 gated-GELU FFN): RMSNorm, bias-free projections,
+      relative position buckets in the first layer's attention (in every layer for umT5).
+    - ``llama``: a decoder-only LLM used as encoder (HunyuanVideo's llava-llama-3-8b): RMSNorm, bias-free
+      projections, grouped-query attention with ``num_kv_heads`` key/value heads (default ``num_heads``), rotary
+      positions (no parameters), causal attention, SwiGLU MLP (``d_ff`` wide), no LM head.
+      ``hidden_state_skip`` = k takes the hidden state k layers before the last, without the final norm
+      (HunyuanVideo: 2). Parameters count all ``num_layers`` (the checkpoint is loaded whole); MACs and
+      activations count the ``layers_run`` = num_layers - k layers actually needed (the reference stops there;
+      HunyuanVideo's own code runs the k extra layers through transformers and discards them: k / num_layers
+      more text-encoder MACs).
+    - ``clip``: CLIP's text tower (openai/clip-vit-large-patch14): ``max_tokens`` learned positions, biased
+      LayerNorms and projections, causal attention, quick-GELU MLP, final LayerNorm. ``projection_dim``: the
+      bias-free ``text_projection`` of the pooled vector (CLIPTextModelWithProjection); None (default) leaves it
+      out, as HunyuanVideo and Open-Sora 2.0, which take CLIPTextModel's pooled output (width ``d_model``).
+
+    ``d_model`` is the width of the token states the DiT receives (``dit.text_dim`` must equal it). ``d_kv`` is
+    the width per head (for llama and clip it defaults to d_model / num_heads). A field of another kind must keep
+    its default (it is ignored); llama and clip must give their sizes explicitly.
+    """
+
+    kind: TextEncoderKind = Field(default="t5", description="architecture: t5 | llama | clip")
     vocab_size: int = Field(default=32128, gt=0, description="token vocabulary")
     num_layers: int = Field(default=24, gt=0, description="encoder layers")
-    d_model: int = Field(default=4096, gt=0, description="model width (channels)")
-    num_heads: int = Field(default=64, gt=0, description="attention heads")
+    d_model: int = Field(default=4096, gt=0, description="model width (channels); the token states' width")
+    num_heads: int = Field(default=64, gt=0, description="attention (query) heads")
     d_kv: int = Field(default=64, gt=0, description="width per head")
     d_ff: int = Field(default=10240, gt=0, description="feed-forward width")
-    gated_ffn: bool = Field(default=True, description="gated-GELU FFN (T5 v1.1, umT5)")
-    max_tokens: int = Field(default=512, gt=0, description="maximum text length in tokens")
-    relative_attention_num_buckets: int = Field(default=32, gt=0)
-    relative_attention_max_distance: int = Field(default=128, gt=0)
-    shared_relative_bias: bool = Field(default=True, description="one position-bias table (T5) or one per layer (umT5)")
+    gated_ffn: bool = Field(default=True, description="t5: gated-GELU FFN (T5 v1.1, umT5)")
+    max_tokens: int = Field(default=512, gt=0, description="maximum text length in tokens (clip: learned positions)")
+    relative_attention_num_buckets: int = Field(default=32, gt=0, description="t5: relative-position buckets")
+    relative_attention_max_distance: int = Field(default=128, gt=0, description="t5: relative-position range")
+    shared_relative_bias: bool = Field(default=True,
+                                       description="t5: one position-bias table (T5) or one per layer (umT5)")
+    num_kv_heads: int | None = Field(default=None, gt=0, description="llama: key/value heads (GQA; default num_heads)")
+    hidden_state_skip: int = Field(default=0, ge=0,
+                                   description="llama: output the hidden state this many layers before the last")
+    projection_dim: int | None = Field(default=None, gt=0, description="clip: pooled-vector projection width")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_sizes(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("kind") not in ("llama", "clip"):
+            return data
+        missing = [f for f in _TEXT_SIZE_FIELDS if f not in data]
+        if missing:
+            raise ValueError(f"kind={data['kind']!r} needs explicit {', '.join(missing)} "
+                             "(the defaults describe T5-XXL)")
+        if "d_kv" not in data:
+            d, h = data["d_model"], data["num_heads"]
+            if isinstance(d, int) and isinstance(h, int) and h > 0 and d % h:
+                raise ValueError(f"d_model={d} is not divisible by num_heads={h}: give d_kv")
+            if isinstance(d, int) and isinstance(h, int) and h > 0:
+                data = {**data, "d_kv": d // h}
+        return data
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> TextEncoderSpec:
+        foreign = [f for kind, fields in _TEXT_KIND_FIELDS.items() if kind != self.kind for f in fields
+                   if getattr(self, f) != type(self).model_fields[f].default]
+        if foreign:
+            owners = {f: k for k, fields in _TEXT_KIND_FIELDS.items() for f in fields}
+            detail = ", ".join(f"{f} (kind={owners[f]!r})" for f in foreign)
+            raise ValueError(f"kind={self.kind!r} does not use {detail}: remove it or change kind")
+        if self.num_heads % self.kv_heads:
+            raise ValueError(f"num_heads={self.num_heads} must be a multiple of num_kv_heads={self.kv_heads}")
+        if self.hidden_state_skip >= self.num_layers:
+            raise ValueError(f"hidden_state_skip={self.hidden_state_skip} must be less than num_layers="
+                             f"{self.num_layers}")
+        if self.kind == "llama" and self.d_kv % 2:
+            raise ValueError(f"rotary embedding needs an even d_kv, got {self.d_kv}")
+        return self
 
     @property
     def inner_dim(self) -> int:
+        """Query (and output-projection) width: num_heads x d_kv."""
         return self.num_heads * self.d_kv
 
     @property
+    def kv_heads(self) -> int:
+        """Key/value heads: num_kv_heads (llama GQA), else num_heads."""
+        return self.num_kv_heads if self.num_kv_heads is not None else self.num_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the key and of the value projection: kv_heads x d_kv."""
+        return self.kv_heads * self.d_kv
+
+    @property
+    def layers_run(self) -> int:
+        """Layers one forward runs: num_layers less llama's hidden_state_skip."""
+        return self.num_layers - self.hidden_state_skip
+
+    @property
+    def pooled_dim(self) -> int | None:
+        """Width of the pooled vector (clip: projection_dim or d_model); None for kinds without one."""
+        if self.kind != "clip":
+            return None
+        return self.projection_dim if self.projection_dim is not None else self.d_model
+
+    @property
     def bias_tables(self) -> int:
-        """Relative position-bias tables: one (T5) or one per layer (umT5)."""
+        """Relative position-bias tables: one (T5) or one per layer (umT5); none for llama and clip."""
+        if self.kind != "t5":
+            return 0
         return 1 if self.shared_relative_bias else self.num_layers
 
     @property
     def params(self) -> int:
-        """Embedding + layers + relative position bias + final RMSNorm (exact)."""
-        d, inner, ff = self.d_model, self.inner_dim, self.d_ff
+        """All parameters (exact): t5 embedding + layers + relative position bias + final RMSNorm; llama
+        embedding + layers (GQA attention, SwiGLU) + final RMSNorm; clip token and position embeddings + layers
+        (biased) + final LayerNorm + optional text projection."""
+        d, inner, ff, kv = self.d_model, self.inner_dim, self.d_ff, self.kv_dim
+        if self.kind == "llama":
+            attn = d + d * inner + 2 * d * kv + inner * d  # RMSNorm + q, k, v (narrower with GQA), o
+            mlp = d + 3 * d * ff  # RMSNorm + gate, up, down
+            return self.vocab_size * d + self.num_layers * (attn + mlp) + d
+        if self.kind == "clip":
+            attn = 2 * d + 3 * linear_params(d, inner) + linear_params(inner, d)  # LayerNorm + q, k, v, out
+            mlp = 2 * d + linear_params(d, ff) + linear_params(ff, d)  # LayerNorm + fc1, fc2
+            proj = d * self.projection_dim if self.projection_dim is not None else 0
+            return (self.vocab_size + self.max_tokens) * d + self.num_layers * (attn + mlp) + 2 * d + proj
         attn = d + 4 * d * inner  # RMSNorm + q, k, v, o (no bias)
         ffn = d + (2 if self.gated_ffn else 1) * d * ff + ff * d
         return (
@@ -689,12 +981,19 @@ def _nearest_multiples(value: int, step: int) -> str:
 
 
 class ModelSpec(_Spec):
-    """A text/class-to-video model: DiT over the latents of a VAE, optionally a text encoder."""
+    """A text/class-to-video model: DiT over the latents of a VAE, optionally text encoders.
+
+    ``text_encoder`` gives the token features the DiT attends to (``text_tokens`` of them); ``extra_text_encoders``
+    run beside it over their own ``max_tokens`` (e.g. CLIP-L for HunyuanVideo's pooled vector, whose width is the
+    DiT's ``pooled_text_dim``). Text encoding costs and weighs the sum of all of them."""
 
     name: str = Field(default="custom", min_length=1)
     dit: DiTSpec
     vae: VAESpec
     text_encoder: TextEncoderSpec | None = None
+    extra_text_encoders: tuple[TextEncoderSpec, ...] = Field(
+        default=(), description="further text encoders run per prompt (e.g. CLIP for a pooled vector)"
+    )
     text_tokens: int | None = Field(
         default=None, gt=0, description="text tokens fed to the DiT (default: encoder max_tokens)"
     )
@@ -711,7 +1010,24 @@ class ModelSpec(_Spec):
         te = self.text_encoder
         if te is not None and self.dit.text_conditioned and self.dit.text_dim != te.d_model:
             raise ValueError(f"dit.text_dim={self.dit.text_dim} must equal text_encoder.d_model={te.d_model}")
+        if self.extra_text_encoders and te is None:
+            raise ValueError("extra_text_encoders need a text_encoder")
+        pooled = self.dit.pooled_text_dim
+        if pooled is not None and all(e.d_model != pooled for e in self.extra_text_encoders):
+            raise ValueError(f"dit.pooled_text_dim={pooled} needs an extra_text_encoders entry with d_model={pooled} "
+                             "(the encoder of the pooled vector)")
         return self
+
+    @property
+    def text_encoders(self) -> tuple[TextEncoderSpec, ...]:
+        """All text encoders run per prompt: the token encoder first, then the extra ones."""
+        if self.text_encoder is None or not self.dit.text_conditioned:
+            return ()
+        return (self.text_encoder, *self.extra_text_encoders)
+
+    def text_encoder_tokens(self) -> tuple[int, ...]:
+        """Tokens each text encoder runs over (the first: ``num_text_tokens``; extras: their ``max_tokens``)."""
+        return tuple(self.num_text_tokens if i == 0 else e.max_tokens for i, e in enumerate(self.text_encoders))
 
     @property
     def num_text_tokens(self) -> int:
@@ -758,7 +1074,7 @@ class ModelSpec(_Spec):
             "dit": self.dit.params,
             "vae_encoder": self.vae.encoder_params,
             "vae_decoder": self.vae.decoder_params,
-            "text_encoder": self.text_encoder.params if self.text_encoder else 0,
+            "text_encoder": sum(e.params for e in self.text_encoders),
         }
         counts["total"] = sum(counts.values())
         return counts

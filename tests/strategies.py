@@ -74,14 +74,26 @@ def vae_specs(draw: st.DrawFn) -> VAESpec:
 
 
 @st.composite
-def text_encoder_specs(draw: st.DrawFn) -> TextEncoderSpec:
+def text_encoder_specs(draw: st.DrawFn, kinds: tuple[str, ...] = ("t5", "llama", "clip")) -> TextEncoderSpec:
+    kind = draw(st.sampled_from(kinds))
+    heads, layers = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    sizes = {
+        "vocab_size": draw(st.integers(8, 64)),
+        "num_layers": layers,
+        "d_model": draw(st.sampled_from([8, 16, 24])),
+        "num_heads": heads,
+        "d_kv": draw(st.sampled_from([4, 8])),
+        "d_ff": draw(st.sampled_from([8, 32])),
+    }
+    if kind == "llama":
+        return TextEncoderSpec(kind="llama", **sizes, max_tokens=draw(st.integers(1, 16)),
+                               num_kv_heads=draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0])),
+                               hidden_state_skip=draw(st.integers(0, layers - 1)))
+    if kind == "clip":  # at least the 6 text tokens models_and_videos may draw: positions are learned
+        return TextEncoderSpec(kind="clip", **sizes, max_tokens=draw(st.integers(6, 16)),
+                               projection_dim=draw(st.sampled_from([None, 8])))
     return TextEncoderSpec(
-        vocab_size=draw(st.integers(8, 64)),
-        num_layers=draw(st.integers(1, 3)),
-        d_model=draw(st.sampled_from([8, 16, 24])),
-        num_heads=draw(st.integers(1, 4)),
-        d_kv=draw(st.sampled_from([4, 8])),
-        d_ff=draw(st.sampled_from([8, 32])),
+        **sizes,
         gated_ffn=draw(st.booleans()),
         max_tokens=draw(st.integers(1, 16)),
         relative_attention_num_buckets=draw(st.sampled_from([8, 32])),

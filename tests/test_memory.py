@@ -38,8 +38,17 @@ FP32 = ActivationDtypes(act_bytes=4, stat_bytes=4)
 def dits(draw):
     # at least two heads: with one head, size-1 axes make some reshapes views instead of copies (+-1 R d)
     heads = draw(st.integers(2, 4))
-    cond = draw(st.sampled_from(["class", "cross_attention", "joint", "dual_stream"]))
-    layout = "full" if cond in ("joint", "dual_stream") else draw(st.sampled_from(["full", "factorized"]))
+    cond = draw(st.sampled_from(["class", "cross_attention", "joint", "dual_stream", "asymmetric"]))
+    layout = "full" if cond in ("joint", "dual_stream", "asymmetric") else draw(st.sampled_from(["full", "factorized"]))
+    if cond == "asymmetric":  # Mochi: narrower text stream, no refiner / pooled vector / final pre-norm
+        width = heads * draw(st.sampled_from([8, 16]))
+        return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=width, num_heads=heads, patch_size=(1, 1, 1),
+                       in_channels=4, conditioning=cond, text_proj="linear", text_dim=16, text_pool_heads=2,
+                       text_hidden_size=width // 2, mlp_ratio=draw(st.sampled_from([2.0, 4.0])),
+                       mlp_act=draw(st.sampled_from(["gelu_tanh", "swiglu"])), mlp_bias=draw(st.booleans()),
+                       qkv_bias=draw(st.booleans()), out_bias=draw(st.booleans()),
+                       qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
+                       guidance_embed=draw(st.booleans()))
     singles = draw(st.integers(0, 2)) if cond == "dual_stream" else 0
     refiner = cond != "class" and draw(st.booleans())
     return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=heads * draw(st.sampled_from([8, 16])), num_heads=heads,
@@ -102,11 +111,11 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
     model = build_dit(spec).configure_memory(ckpt, "math" if kernel == "materialized" else "sdpa")
     T, H, W = grid
     N, d = T * H * W, spec.hidden_size
-    for i, block in enumerate(model.blocks[:2]):
+    for i, block in enumerate([*model.blocks[:2], model.blocks[-1]]):
         x = torch.randn(B, N, d, requires_grad=True)
         shared = spec.modulation == "shared"
         c = torch.randn(B, spec.modulation_chunks * d if shared else spec.cond, requires_grad=True)
-        y = torch.randn(B, L, d, requires_grad=True) if spec.text_conditioned else None
+        y = torch.randn(B, L, spec.text_width, requires_grad=True) if spec.text_conditioned else None
         saved, _ = saved_activation_bytes(lambda b=block, x=x, c=c, y=y: b(x, c, grid, y), list(model.parameters()))
         analytic = sum(dit_block_saved(spec, grid, L, B, block.mode, ckpt, kernel, FP32).values())
         analytic += (0 if shared else B * spec.cond * 4) + (B * L * d * 4 if spec.conditioning == "cross_attention"

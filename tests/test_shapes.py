@@ -34,9 +34,13 @@ def test_pipeline_shapes_on_cpu(mv: tuple[ModelSpec, VideoSpec]):
         assert torch.isfinite(out).all()
         assert vae.decode(z).shape == x.shape
         if model.text_encoder is not None:
-            ids = torch.randint(0, model.text_encoder.vocab_size, (2, model.num_text_tokens))
-            assert build_text_encoder(model.text_encoder)(ids).shape == (2, model.num_text_tokens,
-                                                                           model.text_encoder.d_model)
+            te = model.text_encoder
+            ids = torch.randint(0, te.vocab_size, (2, model.num_text_tokens))
+            states = build_text_encoder(te)(ids)
+            if te.kind == "clip":  # (token states, pooled vector)
+                states, pooled = states
+                assert pooled.shape == (2, te.pooled_dim)
+            assert states.shape == (2, model.num_text_tokens, te.d_model)
 
 
 def test_image_dit_is_a_one_frame_video():

@@ -12,7 +12,7 @@ counts (``VideoGrid``) give float64 arrays, for sweeps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -154,10 +154,14 @@ def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_
                        convention: CountingConvention = FVCORE) -> Count:
     """MACs of encoding ``batch`` prompts of ``text_tokens`` tokens (0 terms for class-conditioned models)."""
     spec, _ = _resolve(model)
-    if spec.text_encoder is None or not spec.dit.text_conditioned:
+    if not spec.text_encoders:
         return Count("text_encode", (), convention, {"text_tokens": 0, "batch": batch})
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    terms = text_encoder_terms(spec.text_encoder, as_number(L), as_number(batch), convention)
+    terms = text_encoder_terms(spec.text_encoders[0], as_number(L), as_number(batch), convention)
+    extras = zip(spec.text_encoders[1:], spec.text_encoder_tokens()[1:], strict=True)
+    for i, (extra, tokens) in enumerate(extras, start=2):
+        terms += [replace(t, path=f"text_encoder_{i}.{t.path}")
+                  for t in text_encoder_terms(extra, as_number(tokens), as_number(batch), convention)]
     return Count("text_encode", tuple(terms), convention, {"text_tokens": L, "batch": batch})
 
 

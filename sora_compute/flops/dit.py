@@ -27,6 +27,8 @@ __all__ = [
     "dit_block",
     "dual_stream_block",
     "single_stream_block",
+    "asymmetric_block",
+    "attention_pool",
     "dit_terms",
 ]
 
@@ -224,6 +226,41 @@ def single_stream_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: 
     ]
 
 
+def asymmetric_block(spec: DiTSpec, B: Number, N: Number, L: Number, blocks: range, update_y: bool = True,
+                     conv: CountingConvention = FVCORE) -> list[Term]:
+    """Mochi block: modulation (4 c d; 4 c dy, or c dy when the text is not updated), parameter-free RMSNorms
+    before and after attention and MLP, qkv from d (video) and dy (text) to 3d, q/k norms, one core over N + L,
+    output projections d -> d and d -> dy, and per-stream MLPs (the text's only while it is updated)."""
+    d, dy, h, c = spec.hidden_size, spec.text_width, spec.num_heads, spec.cond
+    pre, qk = "blocks.{i}", qk_norm_op(spec)
+    norms = (1, 2, 3, 4)
+    terms = [linear_term(f"{pre}.mod_x", "adaln", B, c, 4 * d, blocks),
+             linear_term(f"{pre}.mod_y", "adaln", B, c, 4 * dy if update_y else dy, blocks)]
+    for s, rows, width in (("x", B * N, d), ("y", B * L, dy)):
+        updated = s == "x" or update_y
+        terms += [norm_term(f"{pre}.{s}_norm{i}", "rms_norm", width * rows, False, conv, blocks)
+                  for i in (norms if updated else (1,))]
+        terms.append(linear_term(f"{pre}.qkv_{s}", "attention_proj", rows, width, 3 * d, blocks))
+        if qk:
+            terms += [norm_term(f"{pre}.norm_{t}_{s}.norm", qk, d * rows, True, conv, blocks) for t in "qk"]
+        if updated:
+            terms.append(linear_term(f"{pre}.proj_{s}", "attention_proj", rows, d, width, blocks))
+            m = spec.mlp_hidden if s == "x" else spec.text_mlp_hidden
+            terms += mlp(pre, rows, width, m, blocks, spec.mlp_act, f"mlp_{s}")
+    terms.append(attention_term(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks))
+    return terms
+
+
+def attention_pool(B: Number, L: Number, spec: DiTSpec) -> list[Term]:
+    """Mochi's text pooling: kv over 1 + L tokens (the mean prepended), one query per sample, the core with
+    ``text_pool_heads`` heads, projection to the conditioning width. The mean costs no MACs."""
+    t, hp = spec.text_dim, spec.text_pool_heads
+    return [linear_term("text_pool.to_kv", "text_proj", B * (L + 1), t, 2 * t),
+            linear_term("text_pool.to_q", "text_proj", B, t, t),
+            attention_term("text_pool.core", "text_proj", B, hp, 1, L + 1, t // hp),
+            linear_term("text_pool.to_out", "text_proj", B, t, spec.cond)]
+
+
 def dit_terms(
     spec: DiTSpec,
     grid: tuple[Number, Number, Number],
@@ -246,11 +283,18 @@ def dit_terms(
     if spec.guidance_embed:
         terms += [linear_term("guidance_in.mlp.0", "timestep_embed", B, spec.frequency_embedding_size, spec.cond),
                   linear_term("guidance_in.mlp.2", "timestep_embed", B, spec.cond, spec.cond)]
-    if spec.text_proj == "refiner" and spec.text_conditioned:
+    if spec.conditioning == "asymmetric":
+        terms += attention_pool(B, L, spec)
+        terms.append(linear_term("y_embedder", "text_proj", B * L, spec.text_dim, spec.text_width))
+    elif spec.text_proj == "refiner" and spec.text_conditioned:
         terms += token_refiner(B, L, spec, convention)
     elif spec.text_conditioned:
         terms += caption_projection(B, L, spec.text_dim, d, spec.text_proj)
-    if spec.conditioning == "dual_stream":
+    if spec.conditioning == "asymmetric":
+        if spec.depth > 1:
+            terms += asymmetric_block(spec, B, N, L, range(spec.depth - 1), True, convention)
+        terms += asymmetric_block(spec, B, N, L, range(spec.depth - 1, spec.depth), False, convention)
+    elif spec.conditioning == "dual_stream":
         terms += dual_stream_block(spec, B, N, L, range(spec.depth), convention)
         if spec.single_blocks:
             terms += single_stream_block(spec, B, N, L, range(spec.depth, spec.num_blocks), convention)

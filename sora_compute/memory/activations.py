@@ -79,7 +79,11 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes
     if checkpointing == "full":
+        if spec.conditioning == "asymmetric":
+            return {"block inputs (kept for recomputation)": (B * N * d + B * L * spec.text_width) * a}
         return {"block input (kept for recomputation)": R * d * a}
+    if mode in ("asymmetric", "asymmetric_last"):
+        return _asymmetric_block_saved(spec, N, L, B, mode == "asymmetric", checkpointing, kernel, dt)
     if mode in ("dual", "single"):
         return _mmdit_block_saved(spec, N, L, B, mode, checkpointing, kernel, dt)
     joint = spec.conditioning == "joint"
@@ -147,9 +151,7 @@ def _mmdit_block_saved(spec: DiTSpec, N: int, L: int, B: int, mode: str, checkpo
             # +-1 R d, not modelled)
             items["activations (8 per-stream, 5 attention tensors of R d)"] -= R * d * a
         if qk != "none":  # the norms read views of each stream's qkv, which is then kept
-            items["q/k norms (qkv kept, normalised, statistics)"] = (
-                3 * R * d * a + (2 * R * d * a + 2 * R * (1 if qk == "across_heads" else h) * st
-                                 if qk != "per_head_layernorm" else 4 * R * h * st))
+            items["q/k norms (qkv kept, normalised, statistics)"] = _qk_norm_views_saved(spec, R, dt)
     else:
         main = "activations (input, norm out, modulated, linear1 qkv, attention out, concat, linear2 out)"
         items = {main: 9 * R * d * a,
@@ -170,6 +172,46 @@ def _mmdit_block_saved(spec: DiTSpec, N: int, L: int, B: int, mode: str, checkpo
             items["attention log-sum-exp"] = B * h * S * st
         else:
             items["attention probabilities"] = B * h * S * S * a
+    return items
+
+
+def _qk_norm_views_saved(spec: DiTSpec, R: int, dt: ActivationDtypes) -> int:
+    """q/k norms that read views of a per-stream qkv (MMDiT, Mochi): the qkv is then kept (3 R d), plus the norms'
+    kept outputs and statistics (fitted to measurement)."""
+    d, h, a, st, qk = spec.hidden_size, spec.num_heads, dt.act_bytes, dt.stat_bytes, spec.qk_norm
+    if qk == "none":
+        return 0
+    if qk == "per_head_layernorm":
+        return 3 * R * d * a + 4 * R * h * st
+    return 3 * R * d * a + 2 * R * d * a + 2 * R * (1 if qk == "across_heads" else h) * st
+
+
+def _asymmetric_block_saved(spec: DiTSpec, N: int, L: int, B: int, update_y: bool, checkpointing: Checkpointing,
+                            kernel: AttentionKernel, dt: ActivationDtypes) -> dict[str, int]:
+    """Saved-for-backward bytes of a Mochi block (measured byte-exact, see tests). Per updated stream of width w
+    and R_s rows: 10 R_s w (input, four norm outputs, two modulated inputs, projection and MLP outputs, residual),
+    the MLP hidden (4 R_s m for SwiGLU) and four RMSNorm statistics per row; a text stream that is not updated keeps
+    3 R_y dy and one statistic. The joint attention keeps the concatenated q, k, v, its output and the reshaped copy
+    (5 R d over R = B (N + L) rows); per sample the SiLU output, 1 + scale and tanh(gate) per stream."""
+    d, dy, h, a, st, c = spec.hidden_size, spec.text_width, spec.num_heads, dt.act_bytes, dt.stat_bytes, spec.cond
+    Rx, Ry, R, S = B * N, B * L, B * (N + L), N + L
+    fused, recompute = kernel == "fused", checkpointing == "selective"
+    mx, my = _mlp_hidden_saved(spec) * spec.mlp_hidden, _mlp_hidden_saved(spec) * spec.text_mlp_hidden
+    items = {
+        "video stream (10 R d, MLP hidden)": Rx * (10 * d + mx) * a,
+        "text stream": Ry * ((10 * dy + my) if update_y else 3 * dy) * a,
+        "RMSNorm statistics": (4 * Rx + (4 if update_y else 1) * Ry) * st,
+        "attention (q, k, v, output, reshaped output)": 5 * R * d * a,
+        "modulation: SiLU out, 1 + scale, tanh(gate)": B * (c + 4 * d + (4 * dy if update_y else dy)) * a,
+    }
+    if not (fused and not recompute and h > 1):  # the core's own output is not kept (see _mmdit_block_saved)
+        items["attention (q, k, v, output, reshaped output)"] -= R * d * a
+    qk = _qk_norm_views_saved(spec, R, dt)
+    if qk:
+        items["q/k norms (qkv kept, normalised, statistics)"] = qk
+    if not recompute:
+        items["attention log-sum-exp" if fused else "attention probabilities"] = (
+            B * h * S * st if fused else B * h * S * S * a)
     return items
 
 
@@ -204,6 +246,8 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
     pt, ph, pw = spec.patch_size
     if spec.conditioning == "dual_stream":
         counts = {"dual": spec.depth, "single": spec.single_blocks}
+    elif spec.conditioning == "asymmetric":
+        counts = {"asymmetric": spec.depth - 1, "asymmetric_last": 1}
     elif spec.attention_layout == "factorized":
         counts = {"spatial": (spec.depth + 1) // 2, "temporal": spec.depth // 2}
     else:
@@ -235,6 +279,11 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
         outside["guidance MLP"] = (spec.frequency_embedding_size + 2 * spec.cond) * B * a
     if spec.text_proj == "refiner" and spec.text_conditioned:
         outside.update(_refiner_saved(spec, L, B, checkpointing, kernel, dt))
+    elif spec.conditioning == "asymmetric":  # text in; attention pooling over [mean; text]: input, kv, q, output
+        t, hp = spec.text_dim, spec.text_pool_heads
+        pool_attn = B * hp * (L + 1) * a if kernel == "materialized" else B * hp * dt.stat_bytes
+        outside["text in, attention pooling"] = (B * L * t + 3 * B * (L + 1) * t + 2 * B * t) * a + (
+            0 if checkpointing == "selective" else pool_attn)
     elif spec.text_conditioned:
         hidden = 2 * d if spec.text_proj == "mlp" else 0
         outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + hidden) * a
@@ -301,13 +350,16 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
     if spec.conditioning == "dual_stream":
         return _mmdit_inference_peak(spec, N, L, B, kernel, a)
+    if spec.conditioning == "asymmetric":
+        return _asymmetric_inference_peak(spec, N, L, B, kernel, a)
     held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
     qk = 2 * R * d * a if spec.qk_norm != "none" else 0  # normalised q and k live beside qkv in the attention
     attn = 7 * R * d * a + qk
-    if spec.attention_layout == "factorized" and spec.depth > 1:
+    if spec.attention_layout == "factorized" and spec.depth > 1 and spec.qkv_bias:
         # temporal blocks feed qkv a transposed copy and the 3D matmul adds its bias out of place: 8 R d at that
-        # moment (the copy is freed before the add); with q/k norms the normalised q and k of the transposed layout
-        # partly overlap it (measured 9.1-10.2 R d depending on shapes): modelled as the midpoint, 9.6 R d
+        # moment (the copy is freed before the add; without a qkv bias there is no extra tensor); with q/k norms the
+        # normalised q and k of the transposed layout partly overlap it (measured 9.1-10.2 R d depending on shapes):
+        # modelled as the midpoint, 9.6 R d
         attn = max(attn, 8 * R * d * a + 4 * qk // 5)
     if kernel == "materialized":  # block input, modulated input, qkv, and the scores
         if spec.attention_layout == "full":
@@ -321,6 +373,21 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     mlp = 3 * R * d * a + _mlp_hidden_live(spec) * R * m * a
     cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
+
+
+def _asymmetric_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: AttentionKernel, a: int) -> int:
+    """Mochi blocks without gradients. The block inputs (video and text), both streams' qkv (3 R d, kept by the
+    per-head views until the block returns) and normalised q, k (2 R d) stay live; on top: the concatenated q, k, v
+    and the output (or two score tensors) in the attention; the reshaped attention output with the residual, the
+    modulated input and the MLP hidden (3 R m for SwiGLU, 2 for GELU) in each stream's MLP."""
+    d, dy, h = spec.hidden_size, spec.text_width, spec.num_heads
+    Rx, Ry, R, S = B * N, B * L, B * (N + L), N + L
+    held = (Rx * d + Ry * dy + 3 * R * d + (2 * R * d if spec.qk_norm != "none" else 0)) * a
+    attn = 3 * R * d * a + (2 * B * h * S * S * a if kernel == "materialized" else R * d * a)
+    k = _mlp_hidden_live(spec)
+    mlp_x = (R * d + 2 * Rx * d + k * Rx * spec.mlp_hidden) * a
+    mlp_y = (R * d + Rx * d + 2 * Ry * dy + k * Ry * spec.text_mlp_hidden) * a
+    return held + max(attn, mlp_x, mlp_y)
 
 
 def _mmdit_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: AttentionKernel, a: int) -> int:
@@ -412,6 +479,9 @@ def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of decoding one latent (the latent input itself not counted)."""
     live = _Live(act_bytes, batch)
+    if spec.family != "generic":
+        _FAMILY_PEAKS[spec.family][1](spec, latent_shape, live)
+        return live.peak
     chans = tuple(reversed(spec.block_out_channels))
     shape = latent_shape
     x, _ = _conv(live, spec.latent_channels, chans[0], shape, spec)
@@ -450,6 +520,9 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
 def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding one video (the video input itself not counted)."""
     live = _Live(act_bytes, batch)
+    if spec.family != "generic":
+        _FAMILY_PEAKS[spec.family][0](spec, video_shape, live)
+        return live.peak
     chans, p = spec.block_out_channels, spec.patch_size
     shape = (video_shape[0], video_shape[1] // p, video_shape[2] // p)
     unshuffled = live.alloc(live.numel(spec.pixel_channels, shape)) if p > 1 else 0  # the pixel-unshuffle copy
@@ -480,11 +553,320 @@ def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int
 
 
 def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_bytes: int = 2) -> int:
-    """Peak live activation bytes of a T5 encoder forward: the position bias (heads x L^2, kept for all
-    layers) plus the feed-forward phase (layer input, residual, normed input, and two or three d_ff-wide
-    tensors) or the attention phase, whichever is larger."""
+    """Peak live activation bytes of a text-encoder forward (weights not included), by ``spec.kind``.
+
+    t5: the position bias (heads x L^2, kept for all layers) plus the feed-forward phase (layer input, residual,
+    normed input, and two or three d_ff-wide tensors) or the attention phase, whichever is larger.
+
+    llama and clip, with D, Q, K, F the bytes of one (B, L, width) tensor of width d_model, inner, kv and d_ff:
+    every layer runs on top of its input (held by the caller) and the normed input (2 D). Attention: after the
+    projections, q, k, v and the core's output stay referenced through the output projection (D + 4 Q; GQA's
+    repeated keys and values are as wide as q; fused kernels write the output in (B, L, heads, d_kv) layout, so
+    merging the heads is a view); llama's rotary embedding peaks earlier, while it rotates q (4 Q + 2 K: q, k, v,
+    and three q-wide temporaries) or k (2 Q + 5 K). MLP: the residual, the normed input and three d_ff-wide tensors
+    (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output, sigmoid and product): 3 D + 3 F. llama
+    keeps its rotary cos and sin tables (2 L d_kv) throughout. Equal to the measured peak of the reference
+    modules (tests/test_memory.py) except multi-query attention (one kv head) with d_ff < d_model: +7%."""
     B, L, d, f, a = batch, tokens, spec.d_model, spec.d_ff, act_bytes
+    if spec.kind in ("llama", "clip"):
+        D, Q, K, F = (B * L * w * a for w in (d, spec.inner_dim, spec.kv_dim, f))
+        if spec.kind == "clip":
+            return max(3 * D + 4 * Q, 3 * D + 3 * F)
+        attn = 2 * D + max(D + 4 * Q, 4 * Q + 2 * K, 2 * Q + 5 * K)
+        return 2 * L * spec.d_kv * a + max(attn, 3 * D + 3 * F)
     bias = spec.num_heads * L * L * a
     ffn = 3 * B * L * d * a + (3 if spec.gated_ffn else 2) * B * L * f * a
     attn = 2 * B * L * d * a + 4 * B * L * spec.inner_dim * a
     return bias + max(ffn, attn)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference peaks of the published VAE families (reference_model/vae.py, family sections)
+# ------------------------------------------------------------------------------------------------
+
+Shape3 = tuple[int, int, int]
+
+
+def _pos(shape: Shape3) -> int:
+    return shape[0] * shape[1] * shape[2]
+
+
+def _rms_norm(live: _Live, c: int, shape: Shape3) -> int:
+    """Composite RMSNorm over channels (a transposed view): x^2, its mean and rstd; x * rstd, times the weight,
+    and a contiguous copy: 2 tensors of the input's size plus rstd at the peak. Returns the output's bytes."""
+    n = live.numel(c, shape)
+    scaled = live.alloc(n)
+    rstd = live.alloc(live.numel(1, shape))
+    weighted = live.alloc(n)
+    live.free(scaled)
+    out = live.alloc(n)
+    live.free(weighted, rstd)
+    return out
+
+
+def _padded_conv(live: _Live, c_in: int, c_out: int, padded: Shape3, out: Shape3) -> int:
+    """A convolution on a padded copy of its input (F.pad or torch.cat), freed when the conv returns."""
+    pad = live.alloc(live.numel(c_in, padded))
+    y = live.alloc(live.numel(c_out, out))
+    live.free(pad)
+    return y
+
+
+def _wan_conv(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """Wan's causal 3x3x3 conv: F.pad (2 frames in front, 1 around H and W), then the conv."""
+    T, H, W = shape
+    return _padded_conv(live, c_in, c_out, (T + 2, H + 2, W + 2), shape)
+
+
+def _wan_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """Input held by the caller; the shortcut is computed first and held to the end."""
+    short = live.alloc(live.numel(c_out, shape)) if c_in != c_out else 0
+    h = _rms_norm(live, c_in, shape)
+    act = live.alloc(live.numel(c_in, shape))
+    live.free(h)
+    y1 = _wan_conv(live, c_in, c_out, shape)
+    live.free(act)
+    h = _rms_norm(live, c_out, shape)
+    act = live.alloc(live.numel(c_out, shape))
+    live.free(h)
+    y2 = _wan_conv(live, c_out, c_out, shape)
+    live.free(act, y1)
+    out = live.alloc(live.numel(c_out, shape))
+    live.free(y2, short)
+    return out
+
+
+def _wan_attention(live: _Live, c: int, shape: Shape3) -> int:
+    """Per-frame copy, RMSNorm, qkv (3n) made contiguous (3n, kept to the end), SDPA output and its log-sum-exp,
+    a transposed copy for the 1x1 projection, the projection, the residual sum."""
+    n = live.numel(c, shape)
+    frames = live.alloc(n)
+    h = _rms_norm(live, c, shape)
+    live.free(frames)
+    qkv = live.alloc(3 * n)
+    live.free(h)
+    qkv_t = live.alloc(3 * n)
+    live.free(qkv)
+    out = live.alloc(n)
+    lse = live.alloc(live.batch * shape[0] * shape[1] * shape[2] * 4)  # fp32, one per query
+    live.free(lse)
+    copy = live.alloc(n)
+    proj = live.alloc(n)
+    live.free(copy, out)
+    res = live.alloc(n)
+    live.free(qkv_t, proj)
+    return res
+
+
+def _wan_mid(live: _Live, c: int, shape: Shape3) -> int:
+    y = _wan_resnet(live, c, c, shape)
+    a = _wan_attention(live, c, shape)
+    live.free(y)
+    z = _wan_resnet(live, c, c, shape)
+    live.free(a)
+    return z
+
+
+def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3, resnet) -> int:  # type: ignore[no-untyped-def]
+    """ResNets (c_in, c_out) in sequence on ``x`` (held by the caller); each output is freed when the next returns."""
+    cur = x
+    for r, (ci, co) in enumerate(blocks):
+        nxt = resnet(live, ci, co, shape)
+        if r > 0:
+            live.free(cur)
+        cur = nxt
+    return cur
+
+
+def _wan_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
+    x = _wan_conv(live, spec.in_channels, chans[0], shape)
+    c_prev = chans[0]
+    for i, c in enumerate(chans):
+        blocks = [(c_prev if j == 0 else c, c) for j in range(spec.layers_per_block)]
+        cur = _level(live, x, blocks, shape, _wan_resnet)
+        c_prev = c
+        if i < len(chans) - 1:
+            T, H, W = shape
+            frames = live.alloc(live.numel(c, shape))
+            padded = live.alloc(live.numel(c, (T, H + 1, W + 1)))
+            live.free(frames)
+            shape = (T, H // 2, W // 2)
+            out = live.alloc(live.numel(c, shape))
+            live.free(padded)
+            if factors[i] > 1 and T > 1:
+                made = live.alloc(live.numel(c, ((T - 1) // 2, H // 2, W // 2)))
+                shape = (1 + (T - 1) // 2, H // 2, W // 2)
+                cat = live.alloc(live.numel(c, shape))
+                live.free(made, out)
+                out = cat
+            live.free(cur)
+            cur = out
+        live.free(x)
+        x = cur
+    y = _wan_mid(live, c_prev, shape)
+    live.free(x)
+    h = _rms_norm(live, c_prev, shape)
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(h, y)
+    out = _wan_conv(live, c_prev, z2, shape)
+    live.free(act)
+    live.alloc(live.numel(z2, shape))  # quant_conv
+
+
+def _wan_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
+    pq = live.alloc(live.numel(z, shape))
+    x = _wan_conv(live, z, chans[0], shape)
+    live.free(pq)
+    y = _wan_mid(live, chans[0], shape)
+    live.free(x)
+    x, c_prev = y, chans[0]
+    for j, c in enumerate(chans):
+        blocks = [(c_prev if r == 0 else c, c) for r in range(spec.layers_per_block + 1)]
+        cur = _level(live, x, blocks, shape, _wan_resnet)
+        c_prev = c
+        if j < len(chans) - 1:
+            T, H, W = shape
+            doubled = 0
+            if factors[-1 - j] > 1 and T > 1:
+                made = _padded_conv(live, c, 2 * c, (T + 1, H, W), (T - 1, H, W))
+                pairs = live.alloc(live.numel(2 * c, (T - 1, H, W)))
+                T = 2 * T - 1
+                doubled = live.alloc(live.numel(c, (T, H, W)))
+                live.free(pairs, made)
+            frames = live.alloc(live.numel(c, (T, H, W)))
+            shape = (T, 2 * H, 2 * W)
+            up = live.alloc(live.numel(c, shape))
+            live.free(frames)
+            out = live.alloc(live.numel(c // 2, shape))
+            live.free(up, doubled)
+            live.free(cur)
+            cur, c_prev = out, c // 2
+        live.free(x)
+        x = cur
+    h = _rms_norm(live, c_prev, shape)
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(h)
+    _wan_conv(live, c_prev, spec.in_channels, shape)
+    live.free(act)
+
+
+def _cat_conv(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """Causal 3x3x3 conv padding time with two copies of the first frame (torch.cat)."""
+    T, H, W = shape
+    return _padded_conv(live, c_in, c_out, (T + 2, H, W), shape)
+
+
+def _spatial_norm(live: _Live, c: int, z: int, shape: Shape3) -> int:
+    """Latent resized to the grid (first frame alone for odd T > 1: two pieces and their concatenation), GroupNorm,
+    conv_y, their product, conv_b, the sum; the resized latent is freed on return."""
+    T, H, W = shape
+    if T > 1 and T % 2:
+        first, rest = live.alloc(live.numel(z, (1, H, W))), live.alloc(live.numel(z, (T - 1, H, W)))
+        zq = live.alloc(live.numel(z, shape))
+        live.free(first, rest)
+    else:
+        zq = live.alloc(live.numel(z, shape))
+    n = live.numel(c, shape)
+    norm, y = live.alloc(n), live.alloc(n)
+    prod = live.alloc(n)
+    live.free(norm, y)
+    b = live.alloc(n)
+    out = live.alloc(n)
+    live.free(prod, b, zq)
+    return out
+
+
+def _cog_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3, z: int = 0) -> int:
+    """GroupNorm (or spatial norm with latent channels ``z``), SiLU, conv, twice; 1x1x1 shortcut; input held."""
+    h1 = 0
+    for ci, co in ((c_in, c_out), (c_out, c_out)):
+        norm = _spatial_norm(live, ci, z, shape) if z else live.alloc(live.numel(ci, shape))
+        act = live.alloc(live.numel(ci, shape))
+        live.free(norm)
+        y = _cat_conv(live, ci, co, shape)
+        live.free(act, h1)
+        h1 = y
+    short = live.alloc(live.numel(c_out, shape)) if c_in != c_out else 0
+    out = live.alloc(live.numel(c_out, shape))
+    live.free(h1, short)
+    return out
+
+
+def _cog_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, factors = spec.block_out_channels, spec.level_temporal_factors
+    x, c_prev = _cat_conv(live, spec.in_channels, chans[0], shape), chans[0]
+    for i, c in enumerate(chans):
+        blocks = [(c_prev if j == 0 else c, c) for j in range(spec.layers_per_block)]
+        cur = _level(live, x, blocks, shape, _cog_resnet)
+        c_prev = c
+        if i < len(chans) - 1:
+            T, H, W = shape
+            held = []
+            if factors[i] > 1 and T > 1:
+                held.append(live.alloc(live.numel(c, (T // 2, H, W))))  # frame-pair means
+                if T % 2:
+                    held.append(live.alloc(live.numel(c, (1 + T // 2, H, W))))  # with the first frame
+                T = (T + 1) // 2
+            frames = live.alloc(live.numel(c, (T, H, W)))
+            padded = live.alloc(live.numel(c, (T, H + 1, W + 1)))
+            live.free(frames)
+            shape = (T, H // 2, W // 2)
+            out = live.alloc(live.numel(c, shape))
+            live.free(padded, *held, cur)
+            cur = out
+        live.free(x)
+        x = cur
+    y = _level(live, x, [(c_prev, c_prev)] * 2, shape, _cog_resnet)
+    live.free(x)
+    norm = live.alloc(live.numel(c_prev, shape))
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(norm, y)
+    _cat_conv(live, c_prev, 2 * spec.latent_channels, shape)
+
+
+def _cog_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
+
+    def resnet(live: _Live, ci: int, co: int, shape: Shape3) -> int:
+        return _cog_resnet(live, ci, co, shape, z)
+
+    x = _cat_conv(live, z, chans[0], shape)
+    y = _level(live, x, [(chans[0], chans[0])] * 2, shape, resnet)
+    live.free(x)
+    x, c_prev = y, chans[0]
+    for j, c in enumerate(chans):
+        blocks = [(c_prev if r == 0 else c, c) for r in range(spec.layers_per_block + 1)]
+        cur = _level(live, x, blocks, shape, resnet)
+        c_prev = c
+        if j < len(chans) - 1:
+            T, H, W = shape
+            if factors[j] > 1 and T > 1:
+                if T % 2:
+                    a, b = live.alloc(live.numel(c, (1, 2 * H, 2 * W))), live.alloc(live.numel(c, (2 * T - 2, 2 * H, 2 * W)))
+                    up = live.alloc(live.numel(c, (2 * T - 1, 2 * H, 2 * W)))
+                    live.free(a, b)
+                else:
+                    up = live.alloc(live.numel(c, (2 * T, 2 * H, 2 * W)))
+                shape = (2 * T - T % 2, 2 * H, 2 * W)
+                frames = live.alloc(live.numel(c, shape))
+                live.free(up)
+            else:
+                copy = live.alloc(live.numel(c, shape))
+                shape = (T, 2 * H, 2 * W)
+                frames = live.alloc(live.numel(c, shape))
+                live.free(copy)
+            out = live.alloc(live.numel(c, shape))
+            live.free(frames, cur)
+            cur = out
+        live.free(x)
+        x = cur
+    norm = _spatial_norm(live, c_prev, z, shape)
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(norm)
+    _cat_conv(live, c_prev, spec.in_channels, shape)
+    live.free(act)
+
+
+_FAMILY_PEAKS = {"wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak)}

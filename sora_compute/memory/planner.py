@@ -202,9 +202,11 @@ def training_memory(
         comps["frozen VAE encoder weights"] = model.vae.encoder_params * precision.weight_bytes
         transient["VAE encode of the micro-batch"] = vae_encode_peak(
             model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
-    if text_on_the_fly and model.text_encoder is not None:
-        comps["frozen text encoder weights"] = model.text_encoder.params * precision.weight_bytes
-        transient["text encode of the micro-batch"] = text_encoder_peak(model.text_encoder, L, mb, precision.act_bytes)
+    if text_on_the_fly and model.text_encoders:
+        comps["frozen text encoder weights"] = sum(e.params for e in model.text_encoders) * precision.weight_bytes
+        transient["text encode of the micro-batch"] = max(
+            text_encoder_peak(e, n, mb, precision.act_bytes)
+            for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if layout.cp > 1 and layout.cp_mode == "ring":
         notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
     return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
@@ -332,11 +334,12 @@ def inference_memory(
     comps: dict[str, int] = {}
     transient: dict[str, int] = {}
     notes: list[str] = []
-    has_text = model.text_encoder is not None and model.dit.text_conditioned
+    has_text = bool(model.text_encoders)
     latents = model.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes
-    if stage in ("all", "text") and has_text and model.text_encoder is not None:
-        comps["text encoder weights"] = model.text_encoder.params * weight_bytes
-        transient["text encode"] = text_encoder_peak(model.text_encoder, model.num_text_tokens, cfg_batch, act_bytes)
+    if stage in ("all", "text") and has_text:
+        comps["text encoder weights"] = sum(e.params for e in model.text_encoders) * weight_bytes
+        transient["text encode"] = max(text_encoder_peak(e, n, cfg_batch, act_bytes)  # encoders run one by one
+                                       for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if stage in ("all", "dit"):
         comps["DiT weights"] = model.dit.params * weight_bytes
         comps["latents (CFG pair)"] = latents * cfg_batch

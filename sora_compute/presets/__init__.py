@@ -2,7 +2,7 @@
 
 Each yaml file has ``presets:`` (name -> entry) and may hold ``defaults`` anchors. An entry has
 ``source`` (where the numbers come from), ``video`` (native shape), ``dit``, ``vae``, optional
-``text_encoder`` and ``text_tokens``, and optional ``published`` figures for the tests.
+``text_encoder``, ``extra_text_encoders`` and ``text_tokens``, and optional ``published`` figures for the tests.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def load_preset(name: str) -> Preset:
         raise UnknownPresetError(f"unknown preset {name!r}{did_you_mean(name, raw)} (see `sora-compute presets`)")
     e = raw[name]
     model = ModelSpec(
-        name=name, dit=e["dit"], vae=e["vae"], text_encoder=e.get("text_encoder"), text_tokens=e.get("text_tokens")
+        name=name, dit=e["dit"], vae=e["vae"], text_encoder=e.get("text_encoder"),
+        extra_text_encoders=e.get("extra_text_encoders", ()), text_tokens=e.get("text_tokens")
     )
     return Preset(name=name, source=" ".join(e["source"].split()), model=model, video=e["video"],
                   published=e.get("published", {}))
