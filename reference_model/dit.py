@@ -70,6 +70,13 @@ class DiTConfig:
     text_hidden_size: int | None = None  # text-stream width of asymmetric blocks (Mochi: 1536)
     text_mlp_hidden_size: int | None = None  # text-stream MLP width of asymmetric blocks
     text_pool_heads: int = 8  # heads of the attention pooling of the text (asymmetric, Mochi)
+    cross_qk_norm: bool = True  # q/k norms in cross-attention too (STDiT3: self-attention only)
+    fps_embed: bool = False  # frame rate embedded like the timestep (STDiT3)
+    cond_channels: int | None = None  # per-token conditioning latents -> Linear added to the tokens (Open-Sora 2.0)
+    extra_text_dim: int | None = None  # second encoder's tokens -> Linear, prepended to cross-attn keys (Step-Video)
+    extra_text_tokens: int = 0
+    text_norm: bool = False  # parameter-free LayerNorm on the text before its projection (Step-Video)
+    final_norm_affine: bool | None = None  # default: norm_affine
 
     @property
     def cond(self) -> int:
@@ -303,7 +310,8 @@ class DiTBlock(nn.Module):
         self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias)
         cross = cfg.conditioning == "cross_attention"
         self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
-        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias) if cross else None
+        self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm if cfg.cross_qk_norm else "none", cfg.qkv_bias,
+                                         cfg.out_bias) if cross else None
         self.norm2 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.mlp = make_mlp(cfg)
         self.chunks = 12 if self.joint else 6
@@ -455,7 +463,13 @@ class AsymmetricJointBlock(nn.Module):
     (``update_y=False``: only the scale for its attention input)."""
 
     x_norm1: nn.Module
+    x_norm2: nn.Module
+    x_norm3: nn.Module
+    x_norm4: nn.Module
     y_norm1: nn.Module
+    y_norm2: nn.Module
+    y_norm3: nn.Module
+    y_norm4: nn.Module
 
     def __init__(self, cfg: DiTConfig, update_y: bool = True):
         super().__init__()
@@ -625,6 +639,10 @@ class DiT(nn.Module):
         self.vector_in = (CaptionProjection(cfg.pooled_text_dim, cfg.cond, act="silu")
                           if cfg.pooled_text_dim is not None else None)
         self.guidance_in = TimestepEmbedder(cfg.cond, cfg.frequency_embedding_size) if cfg.guidance_embed else None
+        self.fps_embedder = TimestepEmbedder(cfg.cond, cfg.frequency_embedding_size) if cfg.fps_embed else None
+        self.cond_in = nn.Linear(cfg.cond_channels, d) if cfg.cond_channels is not None else None
+        self.extra_text_proj = nn.Linear(cfg.extra_text_dim, d) if cfg.extra_text_dim is not None else None
+        self.text_norm = nn.LayerNorm(cfg.text_dim, elementwise_affine=False, eps=1e-6) if cfg.text_norm else None
         modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
         if cfg.conditioning == "dual_stream":
             blocks: list[nn.Module] = [DualStreamBlock(cfg) for _ in range(cfg.depth)]
@@ -639,7 +657,7 @@ class DiT(nn.Module):
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d)) if shared else None
         self.final_prenorm = nn.LayerNorm(d, eps=1e-6) if cfg.final_prenorm else None
         self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels, shared, cfg.cond,
-                                      cfg.norm_affine)
+                                      cfg.norm_affine if cfg.final_norm_affine is None else cfg.final_norm_affine)
         self.checkpointing = "none"
 
     def configure_memory(self, checkpointing: str = "none", attention: str = "sdpa") -> DiT:
@@ -661,14 +679,21 @@ class DiT(nn.Module):
         return x.reshape(x.shape[0], C, T * pt, H * ph, W * pw)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, pooled: torch.Tensor | None = None,
-                guidance: torch.Tensor | None = None) -> torch.Tensor:
-        """``pooled`` (B, pooled_text_dim) and ``guidance`` (B,) when the config embeds them."""
+                guidance: torch.Tensor | None = None, fps: torch.Tensor | None = None,
+                cond_latents: torch.Tensor | None = None, extra_text: torch.Tensor | None = None) -> torch.Tensor:
+        """Optional inputs, when the config uses them: ``pooled`` (B, pooled_text_dim), ``guidance`` and ``fps``
+        (B,), ``cond_latents`` (B, tokens, cond_channels), ``extra_text`` (B, extra_text_tokens, extra_text_dim)."""
         pt, ph, pw = self.cfg.patch_size
         grid = (x.shape[2] // pt, x.shape[3] // ph, x.shape[4] // pw)
         x = self.x_embedder(x)
+        if self.cond_in is not None:
+            assert cond_latents is not None, "this DiT takes per-token conditioning latents"
+            x = x + self.cond_in(cond_latents)
         x = x + sincos_3d(*grid, self.cfg.hidden_size, x.device).to(x.dtype)
         c = self.t_embedder(t).to(x.dtype)
         y = None
+        if self.cfg.conditioning != "class" and self.text_norm is not None:
+            cond = self.text_norm(cond)
         if self.cfg.conditioning == "class":
             c = c + self.y_embedder(cond)
         elif self.cfg.text_proj == "refiner":
@@ -678,6 +703,12 @@ class DiT(nn.Module):
             y = self.y_embedder(cond)
         else:
             y = self.y_embedder(cond)
+        if self.extra_text_proj is not None:  # the second encoder's tokens, prepended
+            assert extra_text is not None and y is not None, "this DiT takes a second encoder's tokens"
+            y = torch.cat([self.extra_text_proj(extra_text), y], dim=1)
+        if self.fps_embedder is not None:
+            assert fps is not None, "this DiT takes the frame rate"
+            c = c + self.fps_embedder(fps).to(x.dtype)
         if self.vector_in is not None:
             assert pooled is not None, "this DiT takes a pooled text vector"
             c = c + self.vector_in(pooled)

@@ -1,8 +1,17 @@
-"""A T5 encoder (Raffel et al. 2020; the v1.1 gated-GELU variant used by PixArt, CogVideoX, Wan).
+"""Text encoders: T5 (encoder-only), a Llama decoder used as an encoder, and CLIP's text tower.
 
-Pre-norm layers with RMSNorm (T5LayerNorm: x / rms(x) * weight), bias-free projections, unscaled attention
-logits plus a learned relative-position bias (bucketed, computed in the first layer and shared
-by all layers), and a gated-GELU (or ReLU) feed-forward.
+- ``T5Encoder`` (Raffel et al. 2020; the v1.1 gated-GELU variant used by PixArt, CogVideoX, Wan): pre-norm
+  layers with RMSNorm (T5LayerNorm: x / rms(x) * weight), bias-free projections, unscaled attention logits
+  plus a learned relative-position bias (bucketed, computed in the first layer and shared by all layers), and
+  a gated-GELU (or ReLU) feed-forward.
+- ``LlamaEncoder`` (Llama 3; HunyuanVideo's llava-llama-3-8b text model): RMSNorm, bias-free projections,
+  grouped-query attention (fewer key/value heads, repeated to the query heads), rotary position embedding (no
+  parameters), causal attention, SwiGLU MLP; no LM head. ``hidden_state_skip`` = k returns the hidden state k
+  layers before the last (HunyuanVideo: 2, without the final norm) and does not run the layers after it.
+- ``CLIPTextEncoder`` (Radford et al. 2021; openai/clip-vit-large-patch14's text tower): learned absolute
+  positions, pre-norm layers with biased LayerNorms and projections, causal attention, quick-GELU MLP, a final
+  LayerNorm; returns the token states and the pooled vector (the end-of-text token's state, through the
+  optional bias-free ``text_projection``).
 """
 
 from __future__ import annotations
@@ -127,3 +136,207 @@ class T5Encoder(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         return self.final_norm(x)
+
+
+# ------------------------------------------------------------------------------------------------
+# Llama (decoder-only LLM as a text encoder)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LlamaEncoderConfig:
+    vocab_size: int = 128256
+    num_layers: int = 32
+    d_model: int = 4096
+    num_heads: int = 32
+    num_kv_heads: int = 8
+    d_kv: int = 128
+    d_ff: int = 14336
+    max_tokens: int = 256
+    hidden_state_skip: int = 0  # return the hidden state this many layers before the last (no final norm then)
+    rope_theta: float = 500000.0
+    norm_eps: float = 1e-5
+
+
+def rope_cos_sin(length: int, head_dim: int, theta: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, (L, head_dim): position x theta^(-2i / head_dim), each half repeated."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x_i, x_{i + d/2}) by the position's angles (Llama's rotate-half layout)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, kv_heads, L, d) -> (B, kv_heads x groups, L, d): each key/value head serves ``groups`` query heads."""
+    if groups == 1:
+        return x
+    B, kv, L, d = x.shape
+    return x[:, :, None].expand(B, kv, groups, L, d).reshape(B, kv * groups, L, d)
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, cfg: LlamaEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.q_proj = nn.Linear(cfg.d_model, cfg.num_heads * cfg.d_kv, bias=False)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.num_kv_heads * cfg.d_kv, bias=False)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.num_kv_heads * cfg.d_kv, bias=False)
+        self.o_proj = nn.Linear(cfg.num_heads * cfg.d_kv, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        h, kv, dk = self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.d_kv
+        q = self.q_proj(x).reshape(B, L, h, dk).transpose(1, 2)
+        k = self.k_proj(x).reshape(B, L, kv, dk).transpose(1, 2)
+        v = self.v_proj(x).reshape(B, L, kv, dk).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k, v = repeat_kv(k, h // kv), repeat_kv(v, h // kv)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.o_proj(out.transpose(1, 2).reshape(B, L, h * dk))
+
+
+class LlamaMLP(nn.Module):
+    """SwiGLU: down(silu(gate x) * up x)."""
+
+    def __init__(self, cfg: LlamaEncoderConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaLayer(nn.Module):
+    def __init__(self, cfg: LlamaEncoderConfig):
+        super().__init__()
+        self.input_layernorm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.self_attn = LlamaAttention(cfg)
+        self.post_attention_layernorm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mlp = LlamaMLP(cfg)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaEncoder(nn.Module):
+    """token ids (B, L) -> hidden states (B, L, d_model): the last layer's through the final norm, or with
+    ``hidden_state_skip`` = k the raw output of layer num_layers - k (the later layers and the norm are not run)."""
+
+    def __init__(self, cfg: LlamaEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(LlamaLayer(cfg) for _ in range(cfg.num_layers))
+        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(ids)
+        cos, sin = rope_cos_sin(ids.shape[1], self.cfg.d_kv, self.cfg.rope_theta, ids.device)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        for layer in self.layers[: self.cfg.num_layers - self.cfg.hidden_state_skip]:
+            x = layer(x, cos, sin)
+        return self.norm(x) if self.cfg.hidden_state_skip == 0 else x
+
+
+# ------------------------------------------------------------------------------------------------
+# CLIP text tower
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CLIPTextEncoderConfig:
+    vocab_size: int = 49408
+    num_layers: int = 12
+    d_model: int = 768
+    num_heads: int = 12
+    d_kv: int = 64
+    d_ff: int = 3072
+    max_tokens: int = 77  # learned positions
+    projection_dim: int | None = None  # text_projection of the pooled vector (CLIPTextModelWithProjection)
+    norm_eps: float = 1e-5
+
+
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    """OpenAI CLIP's GELU approximation x * sigmoid(1.702 x)."""
+    return x * torch.sigmoid(1.702 * x)
+
+
+class CLIPAttention(nn.Module):
+    def __init__(self, cfg: CLIPTextEncoderConfig):
+        super().__init__()
+        inner = cfg.num_heads * cfg.d_kv
+        self.cfg = cfg
+        self.q_proj = nn.Linear(cfg.d_model, inner)
+        self.k_proj = nn.Linear(cfg.d_model, inner)
+        self.v_proj = nn.Linear(cfg.d_model, inner)
+        self.out_proj = nn.Linear(inner, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        h, dk = self.cfg.num_heads, self.cfg.d_kv
+        q, k, v = (proj(x).reshape(B, L, h, dk).transpose(1, 2) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(out.transpose(1, 2).reshape(B, L, h * dk))
+
+
+class CLIPMLP(nn.Module):
+    def __init__(self, cfg: CLIPTextEncoderConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.d_model, cfg.d_ff)
+        self.fc2 = nn.Linear(cfg.d_ff, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(quick_gelu(self.fc1(x)))
+
+
+class CLIPLayer(nn.Module):
+    def __init__(self, cfg: CLIPTextEncoderConfig):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.self_attn = CLIPAttention(cfg)
+        self.layer_norm2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mlp = CLIPMLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.layer_norm1(x))
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class CLIPTextEncoder(nn.Module):
+    """token ids (B, L <= max_tokens) -> (token states (B, L, d_model), pooled (B, projection_dim or d_model)).
+
+    The pooled vector is the final-normed state of the end-of-text token, the largest id in CLIP's vocabulary
+    (``ids.argmax``, as the original CLIP)."""
+
+    def __init__(self, cfg: CLIPTextEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.position_embedding = nn.Embedding(cfg.max_tokens, cfg.d_model)
+        self.layers = nn.ModuleList(CLIPLayer(cfg) for _ in range(cfg.num_layers))
+        self.final_layer_norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.text_projection = (
+            nn.Linear(cfg.d_model, cfg.projection_dim, bias=False) if cfg.projection_dim is not None else None
+        )
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, L = ids.shape
+        if ids.shape[1] > self.cfg.max_tokens:
+            raise ValueError(f"{ids.shape[1]} tokens exceed the {self.cfg.max_tokens} learned positions")
+        x = self.token_embedding(ids) + self.position_embedding(torch.arange(L, device=ids.device))
+        for layer in self.layers:
+            x = layer(x)
+        x = self.final_layer_norm(x)
+        pooled = x[torch.arange(B, device=ids.device), ids.argmax(dim=-1)]
+        if self.text_projection is not None:
+            pooled = self.text_projection(pooled)
+        return x, pooled

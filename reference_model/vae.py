@@ -13,6 +13,8 @@ latent frames, and the decoder's causal up-sampling maps n latent frames back to
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +36,10 @@ class VAEConfig:
     double_z: bool = True
     temporal_kernel: int = 3
     patch_size: int = 1  # pixel-unshuffle p x p before the encoder, pixel-shuffle after the decoder (LTX-Video)
+    family: str = "generic"  # generic | wan | cogvideox | mochi | ltx (see the family sections below)
+    layers_per_level: tuple[int, ...] | None = None  # mochi, ltx: ResNets per encoder level, then the mid-block
+    decoder_block_out_channels: tuple[int, ...] | None = None  # mochi: decoder widths per level (shallowest first)
+    temporal_factors: tuple[int, ...] | None = None  # mochi: temporal stride of each down-sampling level
 
     @property
     def num_spatial_down(self) -> int:
@@ -42,6 +48,20 @@ class VAEConfig:
     @property
     def num_temporal_down(self) -> int:
         return self.temporal_compression.bit_length() - 1
+
+    @property
+    def level_temporal_factors(self) -> tuple[int, ...]:
+        """Temporal stride of each down-sampling level: given (mochi), else 2 at the last log2(t) levels (wan,
+        mochi) or the first (generic, cogvideox, ltx)."""
+        if self.temporal_factors is not None:
+            return self.temporal_factors
+        n, k = self.num_spatial_down, self.num_temporal_down
+        return (1,) * (n - k) + (2,) * k if self.family in ("wan", "mochi") else (2,) * k + (1,) * (n - k)
+
+    @property
+    def decoder_channels(self) -> tuple[int, ...]:
+        """Decoder widths per level, deepest first."""
+        return tuple(reversed(self.decoder_block_out_channels or self.block_out_channels))
 
 
 class Conv3d(nn.Module):
@@ -142,7 +162,7 @@ class Upsample3D(nn.Module):
 class Level(nn.Module):
     """ResNet blocks at one resolution, then an optional resampler."""
 
-    def __init__(self, resnets: list[ResnetBlock3D], resample: nn.Module | None):
+    def __init__(self, resnets: Sequence[nn.Module], resample: nn.Module | None):
         super().__init__()
         self.resnets = nn.ModuleList(resnets)
         self.resample = resample
@@ -235,8 +255,9 @@ class VAE3D(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder3D(cfg)
-        self.decoder = Decoder3D(cfg)
+        encoder, decoder = FAMILIES[cfg.family]
+        self.encoder = encoder(cfg)
+        self.decoder = decoder(cfg)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         moments = self.encoder(x)
@@ -247,3 +268,667 @@ class VAE3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+# ================================================================================================
+# Published VAE families, block for block (parameter counts equal diffusers' classes at their defaults).
+# Each runs the whole clip at once; diffusers runs the same convolutions over chunks of frames with a cache of
+# the previous chunk's last frames, which gives the same outputs and the same operation counts.
+# ================================================================================================
+
+
+def channel_rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float = 1e-6) -> torch.Tensor:
+    """RMSNorm over the channel axis (dim 1) of a (B, C, ...) tensor."""
+    return F.rms_norm(x.transpose(1, -1), (x.shape[1],), weight, eps).transpose(1, -1)
+
+
+class ChannelRMSNorm(nn.Module):
+    """RMSNorm over channels: Wan's ``F.normalize(x, dim=1) * sqrt(C) * gamma`` (with a weight), LTX-Video's
+    weightless RMSNorm (``affine=False``)."""
+
+    def __init__(self, c: int, affine: bool = True, eps: float = 1e-12):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c)) if affine else None
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channel_rms_norm(x, self.weight, self.eps)
+
+
+class FramePadConv3d(nn.Conv3d):
+    """A 3D convolution that pads time itself: ``kt - 1`` copies of the first frame in front (``causal``) or
+    ``(kt - 1) / 2`` copies of the edge frames on each side; H and W are zero-padded by ``(k - 1) // 2`` in the conv.
+    (Mochi pads H and W by replication; the operation counts are the same.)"""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int, int] = (3, 3, 3),
+                 stride: tuple[int, int, int] = (1, 1, 1), causal: bool = True):
+        super().__init__(c_in, c_out, kernel, stride, padding=(0, (kernel[1] - 1) // 2, (kernel[2] - 1) // 2))
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kt = self.kernel_size[0]
+        if kt > 1:
+            if self.causal:
+                x = torch.cat([x[:, :, :1].expand(-1, -1, kt - 1, -1, -1), x], dim=2)
+            else:
+                p = (kt - 1) // 2
+                x = torch.cat([x[:, :, :1].expand(-1, -1, p, -1, -1), x, x[:, :, -1:].expand(-1, -1, p, -1, -1)], 2)
+        return super().forward(x)
+
+
+def per_frame(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B T, C, H, W) (a copy)."""
+    return x.transpose(1, 2).flatten(0, 1)
+
+
+def from_frames(x: torch.Tensor, T: int) -> torch.Tensor:
+    """(B T, C, H, W) -> (B, C, T, H, W) (a view)."""
+    return x.reshape(-1, T, *x.shape[1:]).transpose(1, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Wan2.1 (diffusers AutoencoderKLWan; Wan-Video/Wan2.1 wan/modules/vae.py)
+# ------------------------------------------------------------------------------------------------
+
+
+class WanCausalConv3d(nn.Conv3d):
+    """Causal conv: ``F.pad`` with ``kt - 1`` zero frames in front and k // 2 zeros around H and W, then the conv."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int, int] = (3, 3, 3)):
+        super().__init__(c_in, c_out, kernel)
+        kt, kh, kw = kernel
+        self.pad = (kw // 2, kw // 2, kh // 2, kh // 2, kt - 1, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad) if any(self.pad) else x)
+
+
+class WanResnet(nn.Module):
+    """shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))); the 1x1x1 shortcut is computed first."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.norm1 = ChannelRMSNorm(c_in)
+        self.conv1 = WanCausalConv3d(c_in, c_out)
+        self.norm2 = ChannelRMSNorm(c_out)
+        self.conv2 = WanCausalConv3d(c_out, c_out)
+        self.shortcut = WanCausalConv3d(c_in, c_out, (1, 1, 1)) if c_in != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.shortcut(x) if self.shortcut is not None else x
+        x = self.conv1(F.silu(self.norm1(x)))
+        x = self.conv2(F.silu(self.norm2(x)))
+        return x + h
+
+
+class WanAttention(nn.Module):
+    """Single-head attention within each frame (H W positions): RMSNorm, 1x1 conv to q, k, v, SDPA, 1x1 conv."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = ChannelRMSNorm(c)
+        self.to_qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        qkv = self.to_qkv(self.norm(per_frame(x)))  # (B T, 3C, H, W) -> (B T, 1, H W, 3C)
+        q, k, v = qkv.reshape(B * T, 1, 3 * C, H * W).transpose(-1, -2).contiguous().chunk(3, dim=-1)
+        del qkv
+        out = F.scaled_dot_product_attention(q, k, v)  # (B T, 1, H W, C)
+        out = self.proj(out.squeeze(1).transpose(1, 2).reshape(B * T, C, H, W))
+        return x + from_frames(out, T)
+
+
+class WanMid(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.resnet1 = WanResnet(c, c)
+        self.attn = WanAttention(c)
+        self.resnet2 = WanResnet(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.resnet2(self.attn(self.resnet1(x)))
+
+
+class WanDownsample(nn.Module):
+    """Per frame: zero-pad right/bottom, stride-2 3x3 conv. Temporal levels then keep the first frame and run a
+    stride-2 (3, 1, 1) conv over the frames (unpadded): T = 1 + 2k -> 1 + k."""
+
+    def __init__(self, c: int, temporal: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, stride=2)
+        self.time_conv = nn.Conv3d(c, c, (3, 1, 1), stride=(2, 1, 1)) if temporal else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[2]
+        x = from_frames(self.conv(F.pad(per_frame(x), (0, 1, 0, 1))), T)
+        if self.time_conv is not None and T > 1:
+            x = torch.cat([x[:, :, :1], self.time_conv(x)], dim=2)
+        return x
+
+
+class WanUpsample(nn.Module):
+    """Temporal levels first double every frame after the first: a causal (3, 1, 1) conv c -> 2c whose two halves
+    become two frames (T -> 1 + 2 (T - 1)). Then per frame: nearest x2 and a 3x3 conv to c / 2 channels."""
+
+    def __init__(self, c: int, temporal: bool):
+        super().__init__()
+        self.time_conv = WanCausalConv3d(c, 2 * c, (3, 1, 1)) if temporal else None
+        self.conv = nn.Conv2d(c, c // 2, 3, padding=1)
+
+    def double_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> (B, C, 2T - 1, H, W): frame 0, then two frames from each later one."""
+        assert self.time_conv is not None
+        B, C, T, H, W = x.shape
+        rest = self.time_conv(x[:, :, 1:]).reshape(B, 2, C, T - 1, H, W)  # channel halves -> frame pairs
+        return torch.cat([x[:, :, :1], rest.permute(0, 2, 3, 1, 4, 5).reshape(B, C, 2 * (T - 1), H, W)], dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_conv is not None and x.shape[2] > 1:
+            x = self.double_frames(x)
+        return from_frames(self.conv(F.interpolate(per_frame(x), scale_factor=2.0, mode="nearest")), x.shape[2])
+
+
+class WanEncoder(nn.Module):
+    """conv_in -> levels (ResNets; every level but the last down-samples space, the last log2(t) of those time)
+    -> mid -> RMSNorm, SiLU, conv_out to 2 z -> quant_conv (1x1x1)."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, factors, z = cfg.block_out_channels, cfg.level_temporal_factors, cfg.latent_channels
+        self.conv_in = WanCausalConv3d(cfg.in_channels, chans[0])
+        levels, c_prev = [], chans[0]
+        for i, c in enumerate(chans):
+            resnets = []
+            for _ in range(cfg.layers_per_block):
+                resnets.append(WanResnet(c_prev, c))
+                c_prev = c
+            levels.append(Level(resnets, WanDownsample(c, factors[i] > 1) if i < len(chans) - 1 else None))
+        self.down = nn.ModuleList(levels)
+        self.mid = WanMid(c_prev)
+        self.norm_out = ChannelRMSNorm(c_prev)
+        self.conv_out = WanCausalConv3d(c_prev, 2 * z)
+        self.quant_conv = WanCausalConv3d(2 * z, 2 * z, (1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        for level in self.down:
+            x = level(x)
+        x = self.mid(x)
+        return self.quant_conv(self.conv_out(F.silu(self.norm_out(x))))
+
+
+class WanDecoder(nn.Module):
+    """post_quant_conv (1x1x1) -> conv_in -> mid -> levels (one ResNet more than the encoder; up-sampling halves the
+    channels, so the next level starts at c / 2) -> RMSNorm, SiLU, conv_out."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, factors, z = cfg.decoder_channels, cfg.level_temporal_factors, cfg.latent_channels
+        self.post_quant_conv = WanCausalConv3d(z, z, (1, 1, 1))
+        self.conv_in = WanCausalConv3d(z, chans[0])
+        self.mid = WanMid(chans[0])
+        levels, c_prev = [], chans[0]
+        for j, c in enumerate(chans):
+            resnets = []
+            for _ in range(cfg.layers_per_block + 1):
+                resnets.append(WanResnet(c_prev, c))
+                c_prev = c
+            up = WanUpsample(c, factors[-1 - j] > 1) if j < len(chans) - 1 else None
+            c_prev = c // 2 if up is not None else c
+            levels.append(Level(resnets, up))
+        self.up = nn.ModuleList(levels)
+        self.norm_out = ChannelRMSNorm(c_prev)
+        self.conv_out = WanCausalConv3d(c_prev, cfg.in_channels)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.mid(self.conv_in(self.post_quant_conv(z)))
+        for level in self.up:
+            x = level(x)
+        return self.conv_out(F.silu(self.norm_out(x)))
+
+
+# ------------------------------------------------------------------------------------------------
+# CogVideoX (diffusers AutoencoderKLCogVideoX)
+# ------------------------------------------------------------------------------------------------
+
+
+class SpatialNorm3D(nn.Module):
+    """GroupNorm(f) * conv_y(zq) + conv_b(zq): the latent z, resized (nearest) to f's grid, scales and shifts the
+    normalised features through two 1x1x1 convs. With an odd frame count above 1 the first frame is resized alone."""
+
+    def __init__(self, c: int, z_channels: int, groups: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c, eps=1e-6)
+        self.conv_y = nn.Conv3d(z_channels, c, 1)
+        self.conv_b = nn.Conv3d(z_channels, c, 1)
+
+    def forward(self, f: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
+        T, H, W = f.shape[2:]
+        if T > 1 and T % 2:
+            first, rest = zq[:, :, :1], zq[:, :, 1:]
+            zq = torch.cat([F.interpolate(first, size=(1, H, W)), F.interpolate(rest, size=(T - 1, H, W))], dim=2)
+        else:
+            zq = F.interpolate(zq, size=(T, H, W))
+        return self.norm(f) * self.conv_y(zq) + self.conv_b(zq)
+
+
+class CogResnet(nn.Module):
+    """norm, SiLU, causal 3x3x3 conv, norm, SiLU, causal conv, plus a 1x1x1 shortcut when widths differ. The norms
+    are GroupNorms in the encoder and spatial norms conditioned on the latent in the decoder."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int, z_channels: int | None = None):
+        super().__init__()
+        self.spatial = z_channels is not None
+        self.norm1 = SpatialNorm3D(c_in, z_channels, groups) if z_channels else nn.GroupNorm(groups, c_in, eps=1e-6)
+        self.conv1 = Conv3d(c_in, c_out, 3, causal=True)
+        self.norm2 = SpatialNorm3D(c_out, z_channels, groups) if z_channels else nn.GroupNorm(groups, c_out, eps=1e-6)
+        self.conv2 = Conv3d(c_out, c_out, 3, causal=True)
+        self.shortcut = nn.Conv3d(c_in, c_out, kernel_size=1) if c_in != c_out else None
+
+    def forward(self, x: torch.Tensor, zq: torch.Tensor | None = None) -> torch.Tensor:
+        cond = (zq,) if self.spatial else ()
+        h = self.conv1(F.silu(self.norm1(x, *cond)))
+        h = self.conv2(F.silu(self.norm2(h, *cond)))
+        return h + (self.shortcut(x) if self.shortcut is not None else x)
+
+
+class CogDownsample(nn.Module):
+    """Temporal levels first average frame pairs (after the first frame when T is odd); then per frame: zero-pad
+    right/bottom and a stride-2 3x3 conv."""
+
+    def __init__(self, c: int, temporal: bool):
+        super().__init__()
+        self.temporal = temporal
+        self.conv = nn.Conv2d(c, c, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        if self.temporal and T > 1:
+            first = T % 2
+            pairs = x[:, :, first:].reshape(B, C, T // 2, 2, H, W).mean(dim=3)
+            x = torch.cat([x[:, :, :1], pairs], dim=2) if first else pairs
+        T = x.shape[2]
+        return from_frames(self.conv(F.pad(per_frame(x), (0, 1, 0, 1))), T)
+
+
+class CogUpsample(nn.Module):
+    """Nearest x2 in H and W (temporal levels: in T too, the first frame of an odd count kept single), then a 3x3
+    conv per frame."""
+
+    def __init__(self, c: int, temporal: bool):
+        super().__init__()
+        self.temporal = temporal
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[2]
+        if self.temporal and T > 1:
+            if T % 2:
+                x = torch.cat([F.interpolate(x[:, :, :1], scale_factor=(1.0, 2.0, 2.0)),
+                               F.interpolate(x[:, :, 1:], scale_factor=2.0)], dim=2)
+            else:
+                x = F.interpolate(x, scale_factor=2.0)
+            T = x.shape[2]
+            x = per_frame(x)
+        else:
+            x = F.interpolate(per_frame(x), scale_factor=2.0)
+        return from_frames(self.conv(x), T)
+
+
+class CogLevel(nn.Module):
+    def __init__(self, resnets: list[CogResnet], resample: nn.Module | None):
+        super().__init__()
+        self.resnets = nn.ModuleList(resnets)
+        self.resample = resample
+
+    def forward(self, x: torch.Tensor, zq: torch.Tensor | None = None) -> torch.Tensor:
+        for r in self.resnets:
+            x = r(x, zq)
+        return self.resample(x) if self.resample is not None else x
+
+
+class CogEncoder(nn.Module):
+    """conv_in -> levels (ResNets; all but the last down-sample, the first log2(t) also in time) -> two mid
+    ResNets -> GroupNorm, SiLU, conv_out to 2 z."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, factors, g = cfg.block_out_channels, cfg.level_temporal_factors, cfg.norm_groups
+        self.conv_in = Conv3d(cfg.in_channels, chans[0], 3, causal=True)
+        levels, c_prev = [], chans[0]
+        for i, c in enumerate(chans):
+            resnets = []
+            for _ in range(cfg.layers_per_block):
+                resnets.append(CogResnet(c_prev, c, g))
+                c_prev = c
+            levels.append(CogLevel(resnets, CogDownsample(c, factors[i] > 1) if i < len(chans) - 1 else None))
+        self.down = nn.ModuleList(levels)
+        self.mid = CogLevel([CogResnet(c_prev, c_prev, g), CogResnet(c_prev, c_prev, g)], None)
+        self.norm_out = nn.GroupNorm(g, c_prev, eps=1e-6)
+        self.conv_out = Conv3d(c_prev, 2 * cfg.latent_channels, 3, causal=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        for level in self.down:
+            x = level(x)
+        x = self.mid(x)
+        return self.conv_out(F.silu(self.norm_out(x)))
+
+
+class CogDecoder(nn.Module):
+    """conv_in -> two mid ResNets -> levels (one ResNet more; the first log2(t) up-sample time too) -> spatial
+    norm, SiLU, conv_out. Every norm is a spatial norm conditioned on the latent input."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, g, z = cfg.decoder_channels, cfg.norm_groups, cfg.latent_channels
+        factors = cfg.level_temporal_factors
+        self.conv_in = Conv3d(z, chans[0], 3, causal=True)
+        self.mid = CogLevel([CogResnet(chans[0], chans[0], g, z), CogResnet(chans[0], chans[0], g, z)], None)
+        levels, c_prev = [], chans[0]
+        for j, c in enumerate(chans):
+            resnets = []
+            for _ in range(cfg.layers_per_block + 1):
+                resnets.append(CogResnet(c_prev, c, g, z))
+                c_prev = c
+            levels.append(CogLevel(resnets, CogUpsample(c, factors[j] > 1) if j < len(chans) - 1 else None))
+        self.up = nn.ModuleList(levels)
+        self.norm_out = SpatialNorm3D(c_prev, z, g)
+        self.conv_out = Conv3d(c_prev, cfg.in_channels, 3, causal=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.mid(self.conv_in(z), z)
+        for level in self.up:
+            x = level(x, z)
+        return self.conv_out(F.silu(self.norm_out(x, z)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Mochi-1 (diffusers AutoencoderKLMochi; genmoai/mochi)
+# ------------------------------------------------------------------------------------------------
+
+MOCHI_HEAD_DIM = 32
+
+
+def channels_last_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """A Linear over the channels of a (B, C, T, H, W) tensor (on a channels-last copy)."""
+    return linear(x.permute(0, 2, 3, 4, 1).contiguous()).permute(0, 4, 1, 2, 3)
+
+
+class PerFrameGroupNorm(nn.GroupNorm):
+    """GroupNorm of each frame on its own (Mochi normalises (B T, C, H, W), in chunks of 8 frames)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return from_frames(super().forward(per_frame(x)), x.shape[2])
+
+
+class MochiResnet(nn.Module):
+    def __init__(self, c: int, groups: int):
+        super().__init__()
+        self.norm1 = PerFrameGroupNorm(groups, c)
+        self.conv1 = FramePadConv3d(c, c)
+        self.norm2 = PerFrameGroupNorm(groups, c)
+        self.conv2 = FramePadConv3d(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        return self.conv2(F.silu(self.norm2(h))) + x
+
+
+class MochiAttention(nn.Module):
+    """Causal attention across frames at each position (H W sequences of T tokens), heads of 32 channels, q and k
+    L2-normalised (written as a weightless RMSNorm, i.e. sqrt(32) x unit vectors, with the scale divided by 32).
+    A single frame attends only to itself: the output is to_out(to_v(x))."""
+
+    def __init__(self, c: int, groups: int):
+        super().__init__()
+        self.norm = PerFrameGroupNorm(groups, c)
+        self.to_q, self.to_k, self.to_v = (nn.Linear(c, c, bias=False) for _ in range(3))
+        self.to_out = nn.Linear(c, c)
+        self.heads = c // MOCHI_HEAD_DIM
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        h = self.norm(x).permute(0, 3, 4, 2, 1).reshape(B * H * W, T, C).contiguous()
+        if T == 1:
+            out = self.to_out(self.to_v(h))
+        else:
+            q, k, v = (p(h).reshape(B * H * W, T, self.heads, MOCHI_HEAD_DIM).transpose(1, 2)
+                       for p in (self.to_q, self.to_k, self.to_v))
+            q, k = F.rms_norm(q, (MOCHI_HEAD_DIM,)), F.rms_norm(k, (MOCHI_HEAD_DIM,))
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=MOCHI_HEAD_DIM ** -1.5)
+            out = self.to_out(out.transpose(1, 2).reshape(B * H * W, T, C))
+        return x + out.reshape(B, H, W, T, C).permute(0, 4, 3, 1, 2)
+
+
+class MochiBlock(nn.Module):
+    """``layers`` ResNets, each followed by attention when ``attention``."""
+
+    def __init__(self, c: int, layers: int, groups: int, attention: bool):
+        super().__init__()
+        self.resnets = nn.ModuleList(MochiResnet(c, groups) for _ in range(layers))
+        self.attentions = nn.ModuleList(MochiAttention(c, groups) for _ in range(layers)) if attention else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, resnet in enumerate(self.resnets):
+            x = resnet(x)
+            if self.attentions is not None:
+                x = self.attentions[i](x)
+        return x
+
+
+class MochiDown(nn.Module):
+    """A (t, 2, 2) conv with that stride (causal: t - 1 copies of the first frame in front), then a block."""
+
+    def __init__(self, c_in: int, c_out: int, layers: int, t: int, groups: int):
+        super().__init__()
+        self.conv = FramePadConv3d(c_in, c_out, (t, 2, 2), stride=(t, 2, 2))
+        self.block = MochiBlock(c_out, layers, groups, attention=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.conv(x))
+
+
+class MochiUp(nn.Module):
+    """A block, then a Linear c_in -> c_out t 4 whose outputs become t frames of 2 x 2 pixels (depth-to-space)."""
+
+    def __init__(self, c_in: int, c_out: int, layers: int, t: int, groups: int):
+        super().__init__()
+        self.block = MochiBlock(c_in, layers, groups, attention=False)
+        self.proj = nn.Linear(c_in, c_out * t * 4)
+        self.t = t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = channels_last_linear(self.proj, self.block(x))
+        B, _, T, H, W = x.shape
+        x = x.reshape(B, -1, self.t, 2, 2, T, H, W).permute(0, 1, 5, 2, 6, 3, 7, 4)
+        return x.reshape(B, -1, T * self.t, 2 * H, 2 * W)
+
+
+class MochiEncoder(nn.Module):
+    """Fourier features (x, sin and cos of 2^6 and 2^7 x 2 pi x) -> Linear -> block (no attention) -> down levels
+    (conv, ResNets and attention) -> block with attention -> per-frame GroupNorm, SiLU, Linear to 2 z (no bias)."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, layers, g = cfg.block_out_channels, cfg.layers_per_level, cfg.norm_groups
+        assert layers is not None
+        self.freqs: torch.Tensor
+        self.register_buffer("freqs", 2.0 ** torch.arange(6.0, 8.0) * 2 * math.pi, persistent=False)
+        self.proj_in = nn.Linear(cfg.in_channels * (1 + 2 * len(self.freqs)), chans[0])
+        self.block_in = MochiBlock(chans[0], layers[0], g, attention=False)
+        self.down = nn.ModuleList(MochiDown(chans[i], chans[i + 1], layers[i + 1], t, g)
+                                  for i, t in enumerate(cfg.level_temporal_factors))
+        self.block_out = MochiBlock(chans[-1], layers[-1], g, attention=True)
+        self.norm_out = PerFrameGroupNorm(g, chans[-1])
+        self.proj_out = nn.Linear(chans[-1], 2 * cfg.latent_channels, bias=False)
+
+    def fourier_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> (B, C (1 + 2 freqs), T, H, W): x, then sin and cos of each frequency times x."""
+        h = (x.unsqueeze(2) * self.freqs[:, None, None, None]).flatten(1, 2)
+        return torch.cat([x, h.sin(), h.cos()], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block_in(channels_last_linear(self.proj_in, self.fourier_features(x)))
+        for level in self.down:
+            x = level(x)
+        x = self.block_out(x)
+        return channels_last_linear(self.proj_out, F.silu(self.norm_out(x)))
+
+
+class MochiDecoder(nn.Module):
+    """1x1x1 conv -> block -> up levels (block, Linear, depth-to-space) -> block -> SiLU, Linear to pixels; the
+    first t - 1 of the t T frames are dropped: 1 + t (T - 1) frames."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        rev, layers, g = cfg.decoder_channels, cfg.layers_per_level, cfg.norm_groups
+        assert layers is not None
+        factors, n = cfg.level_temporal_factors, len(rev)
+        self.conv_in = nn.Conv3d(cfg.latent_channels, rev[0], 1)
+        self.block_in = MochiBlock(rev[0], layers[-1], g, attention=False)
+        self.up = nn.ModuleList(MochiUp(rev[j], rev[j + 1], layers[n - 1 - j], factors[n - 2 - j], g)
+                                for j in range(n - 1))
+        self.block_out = MochiBlock(rev[-1], layers[0], g, attention=False)
+        self.proj_out = nn.Linear(rev[-1], cfg.in_channels)
+        self.t = cfg.temporal_compression
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.block_in(self.conv_in(z))
+        for level in self.up:
+            x = level(x)
+        x = channels_last_linear(self.proj_out, F.silu(self.block_out(x)))
+        return x[:, :, self.t - 1:]
+
+
+# ------------------------------------------------------------------------------------------------
+# LTX-Video 0.9.0 (diffusers AutoencoderKLLTXVideo)
+# ------------------------------------------------------------------------------------------------
+
+
+class LTXResnet(nn.Module):
+    """Weightless RMSNorm, SiLU, 3x3x3 conv, twice; when widths differ the shortcut is an affine LayerNorm and a
+    1x1x1 conv. The encoder's convs are causal, the decoder's pad time with edge frames on both sides."""
+
+    def __init__(self, c_in: int, c_out: int, causal: bool):
+        super().__init__()
+        self.norm1 = ChannelRMSNorm(c_in, affine=False, eps=1e-8)
+        self.conv1 = FramePadConv3d(c_in, c_out, causal=causal)
+        self.norm2 = ChannelRMSNorm(c_out, affine=False, eps=1e-8)
+        self.conv2 = FramePadConv3d(c_out, c_out, causal=causal)
+        self.norm3 = nn.LayerNorm(c_in, eps=1e-6) if c_in != c_out else None
+        self.shortcut = nn.Conv3d(c_in, c_out, kernel_size=1) if c_in != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        if self.norm3 is not None and self.shortcut is not None:
+            return h + self.shortcut(self.norm3(x.transpose(1, -1)).transpose(1, -1))
+        return h + x
+
+
+class LTXDownLevel(nn.Module):
+    """ResNets, a stride-2 3x3x3 causal conv (T -> (T - 1) // 2 + 1, H -> H / 2), a widening ResNet."""
+
+    def __init__(self, c: int, c_out: int, layers: int, down: bool):
+        super().__init__()
+        self.resnets = nn.ModuleList(LTXResnet(c, c, causal=True) for _ in range(layers))
+        self.downsample = FramePadConv3d(c, c, stride=(2, 2, 2)) if down else None
+        self.widen = LTXResnet(c, c_out, causal=True) if c != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for r in self.resnets:
+            x = r(x)
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.widen(x) if self.widen is not None else x
+
+
+class LTXUpsample(nn.Module):
+    """A 3x3x3 conv c -> 8c whose outputs become 2 x 2 x 2 neighbours (depth-to-space); the first frame is dropped:
+    T -> 2T - 1."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = FramePadConv3d(c, 8 * c, causal=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        x = self.conv(x).reshape(B, C, 2, 2, 2, T, H, W).permute(0, 1, 5, 2, 6, 3, 7, 4)
+        return x.reshape(B, C, 2 * T, 2 * H, 2 * W)[:, :, 1:]
+
+
+class LTXUpLevel(nn.Module):
+    """A narrowing ResNet, the up-sampler, ResNets."""
+
+    def __init__(self, c_in: int, c: int, layers: int, up: bool):
+        super().__init__()
+        self.narrow = LTXResnet(c_in, c, causal=False) if c_in != c else None
+        self.upsample = LTXUpsample(c) if up else None
+        self.resnets = nn.ModuleList(LTXResnet(c, c, causal=False) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.narrow is not None:
+            x = self.narrow(x)
+        if self.upsample is not None:
+            x = self.upsample(x)
+        for r in self.resnets:
+            x = r(x)
+        return x
+
+
+class LTXEncoder(nn.Module):
+    """Pixel-unshuffle p x p -> conv_in -> levels -> mid ResNets -> RMSNorm, SiLU, conv_out to z + 1 channels; the
+    last (log-variance) channel is repeated to give 2 z moments."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans, layers, n = cfg.block_out_channels, cfg.layers_per_level, len(cfg.block_out_channels)
+        assert layers is not None
+        self.patch, self.z = cfg.patch_size, cfg.latent_channels
+        self.conv_in = FramePadConv3d(cfg.in_channels * cfg.patch_size**2, chans[0])
+        self.down = nn.ModuleList(LTXDownLevel(c, chans[min(i + 1, n - 1)], layers[i], i < n - 1)
+                                  for i, c in enumerate(chans))
+        self.mid = nn.Sequential(*(LTXResnet(chans[-1], chans[-1], causal=True) for _ in range(layers[-1])))
+        self.norm_out = ChannelRMSNorm(chans[-1], affine=False, eps=1e-8)
+        self.conv_out = FramePadConv3d(chans[-1], cfg.latent_channels + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(pixel_unshuffle(x, self.patch))
+        for level in self.down:
+            x = level(x)
+        x = self.conv_out(F.silu(self.norm_out(self.mid(x))))
+        return torch.cat([x, x[:, -1:].expand(-1, self.z - 1, -1, -1, -1)], dim=1)
+
+
+class LTXDecoder(nn.Module):
+    """conv_in -> mid ResNets -> levels (all but the first up-sample) -> RMSNorm, SiLU, conv_out -> pixel-shuffle.
+    Every conv pads time with edge frames on both sides (not causal)."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        rev, layers, n = cfg.decoder_channels, cfg.layers_per_level, len(cfg.block_out_channels)
+        assert layers is not None
+        self.patch = cfg.patch_size
+        self.conv_in = FramePadConv3d(cfg.latent_channels, rev[0], causal=False)
+        self.mid = nn.Sequential(*(LTXResnet(rev[0], rev[0], causal=False) for _ in range(layers[-1])))
+        self.up = nn.ModuleList(LTXUpLevel(rev[max(j - 1, 0)], c, layers[n - 1 - j], j > 0) for j, c in enumerate(rev))
+        self.norm_out = ChannelRMSNorm(rev[-1], affine=False, eps=1e-8)
+        self.conv_out = FramePadConv3d(rev[-1], cfg.in_channels * cfg.patch_size**2, causal=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.mid(self.conv_in(z))
+        for level in self.up:
+            x = level(x)
+        return pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.patch)
+
+
+FAMILIES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "generic": (Encoder3D, Decoder3D),
+    "wan": (WanEncoder, WanDecoder),
+    "cogvideox": (CogEncoder, CogDecoder),
+    "mochi": (MochiEncoder, MochiDecoder),
+    "ltx": (LTXEncoder, LTXDecoder),
+}

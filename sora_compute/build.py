@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import torch
 
-from reference_model import VAE3D, DiT, DiTConfig, T5Encoder, TextEncoderConfig, VAEConfig
+from reference_model import (
+    VAE3D,
+    CLIPTextEncoder,
+    CLIPTextEncoderConfig,
+    DiT,
+    DiTConfig,
+    LlamaEncoder,
+    LlamaEncoderConfig,
+    T5Encoder,
+    TextEncoderConfig,
+    VAEConfig,
+)
 from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = ["build_dit", "build_vae", "build_text_encoder"]
@@ -23,6 +34,18 @@ def build_vae(spec: VAESpec, device: str | torch.device = "cpu") -> VAE3D:
         return VAE3D(VAEConfig(**spec.model_dump()))
 
 
-def build_text_encoder(spec: TextEncoderSpec, device: str | torch.device = "cpu") -> T5Encoder:
+def build_text_encoder(spec: TextEncoderSpec, device: str | torch.device = "cpu"
+                       ) -> T5Encoder | LlamaEncoder | CLIPTextEncoder:
+    """The reference encoder of ``spec.kind``: T5Encoder, LlamaEncoder or CLIPTextEncoder."""
+    sizes = {"vocab_size": spec.vocab_size, "num_layers": spec.num_layers, "d_model": spec.d_model,
+             "num_heads": spec.num_heads, "d_kv": spec.d_kv, "d_ff": spec.d_ff, "max_tokens": spec.max_tokens}
     with torch.device(device):
-        return T5Encoder(TextEncoderConfig(**spec.model_dump()))
+        if spec.kind == "llama":
+            return LlamaEncoder(LlamaEncoderConfig(**sizes, num_kv_heads=spec.kv_heads,
+                                                   hidden_state_skip=spec.hidden_state_skip))
+        if spec.kind == "clip":
+            return CLIPTextEncoder(CLIPTextEncoderConfig(**sizes, projection_dim=spec.projection_dim))
+        return T5Encoder(TextEncoderConfig(
+            **sizes, gated_ffn=spec.gated_ffn, relative_attention_num_buckets=spec.relative_attention_num_buckets,
+            relative_attention_max_distance=spec.relative_attention_max_distance,
+            shared_relative_bias=spec.shared_relative_bias))

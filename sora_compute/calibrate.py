@@ -163,7 +163,8 @@ class CalibrationCase:
             return count_vae_encode(self.model, self.video, **kw)
         if self.component == "vae_decode":
             return count_vae_decode(self.model, self.video, **kw)
-        return count_text_encoder(self.model, **kw)
+        # the profiled module is the token encoder: leave the extra encoders (each calibrated as its own case) out
+        return count_text_encoder(self.model.model_copy(update={"extra_text_encoders": ()}), **kw)
 
     def module_and_inputs(self, device: str) -> tuple[torch.nn.Module, tuple[Any, ...]]:
         """The reference module and example inputs (random on CPU, empty on meta)."""
@@ -185,7 +186,12 @@ class CalibrationCase:
                 cond = tensor(B, m.num_text_tokens, m.dit.text_dim)
             pooled = tensor(B, m.dit.pooled_text_dim) if m.dit.pooled_text_dim is not None else None
             guidance = tensor(B) if m.dit.guidance_embed else None
-            return build_dit(m.dit, device).eval(), (x, t, cond, pooled, guidance)
+            fps = tensor(B) if m.dit.fps_embed else None
+            n = int(g.tokens)
+            cond_latents = tensor(B, n, m.dit.cond_channels) if m.dit.cond_channels is not None else None
+            extra = (tensor(B, m.dit.extra_text_tokens, m.dit.extra_text_dim) if m.dit.extra_text_dim is not None
+                     else None)
+            return build_dit(m.dit, device).eval(), (x, t, cond, pooled, guidance, fps, cond_latents, extra)
         if self.component in ("vae_encode", "vae_decode"):
             vae = build_vae(m.vae, device).eval()
             if self.component == "vae_encode":
@@ -199,6 +205,23 @@ class CalibrationCase:
 
 def _small_text_encoder() -> TextEncoderSpec:
     return TextEncoderSpec(vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_kv=8, d_ff=48, max_tokens=16)
+
+
+def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
+    """Tiny configs of each exact VAE family with a video that exercises its temporal down/up-sampling."""
+    return [
+        (VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+                 temporal_compression=2, layers_per_block=1), VideoSpec(width=16, height=8, num_frames=5)),
+        (VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+                 temporal_compression=2, layers_per_block=1, norm_groups=4),
+         VideoSpec(width=16, height=8, num_frames=5)),
+        (VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 32, 64),
+                 decoder_block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=6,
+                 temporal_factors=(2, 3), layers_per_level=(1, 1, 1, 1), norm_groups=4),
+         VideoSpec(width=8, height=8, num_frames=13)),
+        (VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
+                 temporal_compression=4, layers_per_level=(1, 1, 2, 1)), VideoSpec(width=16, height=8, num_frames=5)),
+    ]
 
 
 def default_cases() -> list[CalibrationCase]:
@@ -263,6 +286,17 @@ def default_cases() -> list[CalibrationCase]:
     cases.append(CalibrationCase("dit-mochi-asymmetric", "dit_forward",
                                  ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # STDiT3 (fps embedding, q/k norms in self-attention only), Open-Sora 2.0's conditioning latents, Step-Video's
+    # second text encoder (tokens prepended to the cross-attention keys), text LayerNorm, affine block norms
+    dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
+                  conditioning="cross_attention", attention_layout="factorized", text_dim=32, modulation="shared",
+                  qk_norm="per_head", cross_qk_norm=False, fps_embed=True, cond_channels=20, extra_text_dim=24,
+                  extra_text_tokens=3, text_norm=True, norm_affine=True, final_norm_affine=False)
+    second = te.model_copy(update={"d_model": 24, "max_tokens": 3})  # the second encoder (CLIP in Step-Video)
+    cases.append(CalibrationCase("dit-stdit3-stepvideo-options", "dit_forward",
+                                 ModelSpec(dit=dit, vae=vae, text_encoder=te, extra_text_encoders=(second,),
+                                           text_tokens=6),
+                                 VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # SwiGLU MLPs and bias-free projections (Mochi / Llama-style blocks), in cross-attention and dual-stream blocks
     for cond in ("cross_attention", "dual_stream"):
         dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning=cond,
@@ -277,6 +311,12 @@ def default_cases() -> list[CalibrationCase]:
     for component in ("vae_encode", "vae_decode"):
         cases.append(CalibrationCase(f"{component.replace('_', '-')}-patchified", component, model,
                                      VideoSpec(width=32, height=16, num_frames=5)))
+    # the published VAE families' own blocks (Wan2.1, CogVideoX, Mochi-1, LTX-Video), tiny widths, few frames
+    for vae_family, video in _family_vaes():
+        model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=vae_family.latent_channels,
+                                      patch_size=(1, 1, 1)), vae=vae_family)
+        for component in ("vae_encode", "vae_decode"):
+            cases.append(CalibrationCase(f"{component.replace('_', '-')}-{vae_family.family}", component, model, video))
     for gated in (True, False):
         t = te.model_copy(update={"gated_ffn": gated})
         dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=32)

@@ -547,6 +547,12 @@ class DiTSpec(_Spec):
     scale embedded like the timestep, for guidance-distilled models). ``mlp_act="swiglu"``: a gated SiLU MLP
     (w1, w3: d -> m; w2: m -> d; Mochi, Llama-style blocks); ``mlp_bias``, ``qkv_bias``, ``out_bias``: biases of
     the MLP, of the q/k/v projections and of the attention output projections.
+    Further options: ``cross_qk_norm`` (q/k norms in cross-attention too; STDiT3 has them in self-attention only),
+    ``fps_embed`` (the frame rate embedded like the timestep; STDiT3), ``cond_channels`` (per-token conditioning
+    latents through a Linear added to the video tokens; Open-Sora 2.0's image/video condition), ``extra_text_dim``
+    and ``extra_text_tokens`` (a second encoder's tokens through a Linear, prepended to the cross-attention keys;
+    Step-Video's CLIP), ``text_norm`` (a parameter-free LayerNorm on the text features before their projection) and
+    ``final_norm_affine`` (default: ``norm_affine``).
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -585,6 +591,13 @@ class DiTSpec(_Spec):
     text_hidden_size: int | None = Field(default=None, gt=0, description="text-stream width (asymmetric)")
     text_mlp_hidden_size: int | None = Field(default=None, gt=0, description="text-stream MLP width (asymmetric)")
     text_pool_heads: int = Field(default=8, gt=0, description="heads of the text attention pooling (asymmetric)")
+    cross_qk_norm: bool = Field(default=True, description="q/k norms in cross-attention too (when qk_norm is set)")
+    fps_embed: bool = Field(default=False, description="embed the frame rate like the timestep (STDiT3)")
+    cond_channels: int | None = Field(default=None, gt=0, description="per-token conditioning latent channels")
+    extra_text_dim: int | None = Field(default=None, gt=0, description="second text encoder's width (cross-attn)")
+    extra_text_tokens: int = Field(default=0, ge=0, description="second text encoder's tokens (cross-attn)")
+    text_norm: bool = Field(default=False, description="parameter-free LayerNorm on the text before its projection")
+    final_norm_affine: bool | None = Field(default=None, description="final LayerNorm affine (default norm_affine)")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
 
@@ -625,6 +638,10 @@ class DiTSpec(_Spec):
                 raise ValueError(f"text_pool_heads={self.text_pool_heads} must divide text_dim={self.text_dim}")
         elif self.text_hidden_size is not None or self.text_mlp_hidden_size is not None:
             raise ValueError("text_hidden_size and text_mlp_hidden_size need conditioning='asymmetric'")
+        if (self.extra_text_dim is None) != (self.extra_text_tokens == 0):
+            raise ValueError("extra_text_dim and extra_text_tokens > 0 go together")
+        if self.extra_text_dim is not None and self.conditioning != "cross_attention":
+            raise ValueError("extra_text_dim needs conditioning='cross_attention'")
         if (self.text_proj == "refiner") != (self.refiner_depth > 0):
             raise ValueError("text_proj='refiner' and refiner_depth > 0 go together")
         if not self.text_conditioned and (self.text_proj == "refiner" or self.pooled_text_dim is not None):
@@ -652,6 +669,16 @@ class DiTSpec(_Spec):
     def cond(self) -> int:
         """Width of the conditioning (timestep) embedding."""
         return self.cond_dim if self.cond_dim is not None else self.hidden_size
+
+    @property
+    def final_affine(self) -> bool:
+        """Whether the final LayerNorm has weight and bias."""
+        return self.norm_affine if self.final_norm_affine is None else self.final_norm_affine
+
+    @property
+    def cross_tokens_extra(self) -> int:
+        """Tokens the cross-attention sees beyond the main text tokens (a second encoder's, prepended)."""
+        return self.extra_text_tokens if self.extra_text_dim is not None else 0
 
     @property
     def qk_norm_params(self) -> int:
@@ -756,7 +783,7 @@ class DiTSpec(_Spec):
         if self.conditioning == "cross_attention":
             b = self.qkv_bias
             p += linear_params(d, d, b) + linear_params(d, 2 * d, b) + linear_params(d, d, self.out_bias)  # q, kv, proj
-            p += self.qk_norm_params + (2 * d if self.cross_attn_norm else 0)
+            p += (self.qk_norm_params if self.cross_qk_norm else 0) + (2 * d if self.cross_attn_norm else 0)
         return p
 
     @property
@@ -786,6 +813,12 @@ class DiTSpec(_Spec):
             p += linear_params(self.pooled_text_dim, c) + linear_params(c, c)
         if self.guidance_embed:  # guidance_in: like the timestep MLP
             p += linear_params(f, c) + linear_params(c, c)
+        if self.fps_embed:
+            p += linear_params(f, c) + linear_params(c, c)
+        if self.cond_channels is not None:
+            p += linear_params(self.cond_channels, d)
+        if self.extra_text_dim is not None:
+            p += linear_params(self.extra_text_dim, d)
         if self.conditioning == "asymmetric":
             p += (self.depth - 1) * self.block_params() + self.asymmetric_block_params(update_y=False)
         else:
@@ -795,7 +828,7 @@ class DiTSpec(_Spec):
             p += linear_params(c, self.modulation_chunks * d) + 2 * d
         else:
             p += linear_params(c, 2 * d)
-        p += (2 * d if self.norm_affine else 0) + (2 * d if self.final_prenorm else 0)
+        p += (2 * d if self.final_affine else 0) + (2 * d if self.final_prenorm else 0)
         return p
 
 
@@ -1013,9 +1046,13 @@ class ModelSpec(_Spec):
         if self.extra_text_encoders and te is None:
             raise ValueError("extra_text_encoders need a text_encoder")
         pooled = self.dit.pooled_text_dim
-        if pooled is not None and all(e.d_model != pooled for e in self.extra_text_encoders):
-            raise ValueError(f"dit.pooled_text_dim={pooled} needs an extra_text_encoders entry with d_model={pooled} "
-                             "(the encoder of the pooled vector)")
+        if pooled is not None and all((e.pooled_dim or e.d_model) != pooled for e in self.extra_text_encoders):
+            raise ValueError(f"dit.pooled_text_dim={pooled} needs an extra_text_encoders entry whose pooled width is "
+                             f"{pooled} (the encoder of the pooled vector)")
+        ed, et = self.dit.extra_text_dim, self.dit.extra_text_tokens
+        if ed is not None and all((e.d_model, e.max_tokens) != (ed, et) for e in self.extra_text_encoders):
+            raise ValueError(f"dit.extra_text_dim={ed} with {et} tokens needs an extra_text_encoders entry with "
+                             f"d_model={ed} and max_tokens={et}")
         return self
 
     @property

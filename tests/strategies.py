@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from hypothesis import strategies as st
 
 from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
@@ -16,7 +17,16 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
     modulation = "per_block" if conditioning == "dual_stream" else draw(st.sampled_from(["per_block", "shared"]))
     singles = draw(st.integers(0, 2)) if conditioning == "dual_stream" else 0
     refiner = conditioning != "class" and draw(st.booleans())
+    cross = conditioning == "cross_attention"
+    extra = draw(st.sampled_from([None, 8])) if cross else None
     return DiTSpec(
+        cross_qk_norm=draw(st.booleans()),
+        fps_embed=draw(st.booleans()),
+        cond_channels=draw(st.sampled_from([None, 3])),
+        extra_text_dim=extra,
+        extra_text_tokens=draw(st.integers(1, 3)) if extra else 0,
+        text_norm=draw(st.booleans()),
+        final_norm_affine=draw(st.sampled_from([None, True, False])),
         mlp_act="gelu_tanh" if singles else draw(st.sampled_from(["gelu_tanh", "swiglu"])),
         mlp_bias=draw(st.booleans()),
         qkv_bias=draw(st.booleans()),
@@ -108,7 +118,15 @@ def models_and_videos(draw: st.DrawFn) -> tuple[ModelSpec, VideoSpec]:
     vae = draw(vae_specs())
     te = draw(text_encoder_specs())
     dit = draw(dit_specs(in_channels=vae.latent_channels, text_dim=te.d_model))
+    extras = []
+    if dit.text_conditioned and dit.pooled_text_dim is not None:  # a CLIP-like encoder of the pooled vector
+        extras.append(TextEncoderSpec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.pooled_text_dim,
+                                      num_heads=2, d_ff=16, max_tokens=8))
+    if dit.text_conditioned and dit.extra_text_dim is not None:  # a second encoder whose tokens the DiT attends
+        extras.append(TextEncoderSpec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.extra_text_dim,
+                                      num_heads=2, d_ff=16, max_tokens=dit.extra_text_tokens))
     model = ModelSpec(dit=dit, vae=vae, text_encoder=te if dit.text_conditioned else None,
+                      extra_text_encoders=tuple(extras) if dit.text_conditioned else (),
                       text_tokens=draw(st.integers(1, 6)))
     pt, ph, pw = dit.patch_size
     s, t = vae.spatial_compression, vae.temporal_compression
@@ -117,3 +135,19 @@ def models_and_videos(draw: st.DrawFn) -> tuple[ModelSpec, VideoSpec]:
     return model, VideoSpec(
         width=s * pw * draw(st.integers(1, 3)), height=s * ph * draw(st.integers(1, 3)), num_frames=frames
     )
+
+
+def dit_inputs(spec: DiTSpec, x: torch.Tensor, L: int) -> tuple[torch.Tensor | None, ...]:
+    """Inputs of the reference DiT for latents ``x`` (B, C, T, H, W) and ``L`` text tokens, with every optional
+    conditioning the spec asks for."""
+    B = x.shape[0]
+    pt, ph, pw = spec.patch_size
+    n = x.shape[2] // pt * (x.shape[3] // ph) * (x.shape[4] // pw)
+    cond = (torch.randint(0, spec.num_classes, (B,)) if spec.conditioning == "class"
+            else torch.randn(B, L, spec.text_dim))
+    return (x, torch.rand(B) * 1000, cond,
+            torch.randn(B, spec.pooled_text_dim) if spec.pooled_text_dim is not None else None,
+            torch.full((B,), 6.0) if spec.guidance_embed else None,
+            torch.full((B,), 24.0) if spec.fps_embed else None,
+            torch.randn(B, n, spec.cond_channels) if spec.cond_channels is not None else None,
+            torch.randn(B, spec.extra_text_tokens, spec.extra_text_dim) if spec.extra_text_dim is not None else None)

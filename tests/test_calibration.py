@@ -64,7 +64,7 @@ def test_default_cases_every_module_type(case: CalibrationCase):
 
 
 def test_calibrate_reports_no_unexpected_ops_and_zero_error():
-    wanted = {"dit-class-full", "vae-decode-noncausal", "t5-gated", "t5-relu"}
+    wanted = {"dit-class-full", "vae-decode-noncausal", "t5-gated", "t5-relu", "llama-gqa", "clip-projection"}
     result = calibrate([c for c in default_cases() if c.name in wanted])
     s = result.summary()
     assert s["worst_fvcore_rel_err"].max() <= TOL
@@ -73,6 +73,7 @@ def test_calibrate_reports_no_unexpected_ops_and_zero_error():
     assert result.operators["vae-decode-noncausal"]["upsample_nearest3d"] > 0  # counted by our handle
     assert result.operators["dit-class-full"]["scaled_dot_product_attention"] > 0
     assert set(result.unsupported_ops["dit-class-full"]) <= ELEMENTWISE_NOT_COUNTED  # reported, not hidden
+    assert result.operators["llama-gqa"]["scaled_dot_product_attention"] > 0  # causal attention counted in full
 
 
 def test_fvcore_alone_misses_attention():

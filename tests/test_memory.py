@@ -31,6 +31,8 @@ from sora_compute.memory.planner import (
 )
 from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec, VideoSpec
 
+from .strategies import dit_inputs
+
 FP32 = ActivationDtypes(act_bytes=4, stat_bytes=4)
 
 
@@ -67,17 +69,15 @@ def dits(draw):
                    cond_dim=None if mod == "shared" else draw(st.sampled_from([None, 12])),
                    norm_affine=draw(st.booleans()),
                    text_proj="refiner" if refiner else draw(st.sampled_from(["mlp", "linear"])),
-                   final_prenorm=draw(st.booleans()))
+                   final_prenorm=draw(st.booleans()), cross_qk_norm=draw(st.booleans()),
+                   fps_embed=draw(st.booleans()), cond_channels=draw(st.sampled_from([None, 3])),
+                   extra_text_dim=(extra := draw(st.sampled_from([None, 8])) if cond == "cross_attention" else None),
+                   extra_text_tokens=2 if extra else 0, text_norm=draw(st.booleans()),
+                   final_norm_affine=draw(st.sampled_from([None, False])))
 
 
-def _inputs(spec, B, grid, L, requires_grad=False):
-    T, H, W = grid
-    x = torch.randn(B, 4, T, H, W)
-    t = torch.rand(B)
-    cond = torch.zeros(B, dtype=torch.long) if spec.conditioning == "class" else torch.randn(B, L, spec.text_dim)
-    pooled = torch.randn(B, spec.pooled_text_dim) if spec.pooled_text_dim is not None else None
-    guidance = torch.rand(B) if spec.guidance_embed else None
-    return x, t, cond, pooled, guidance
+def _inputs(spec, B, grid, L):
+    return dit_inputs(spec, torch.randn(B, 4, *grid), L)
 
 
 # at least 2 x 2 tokens per frame and 2 text tokens: with size-1 axes PyTorch skips the contiguous copies that
@@ -115,10 +115,11 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
         x = torch.randn(B, N, d, requires_grad=True)
         shared = spec.modulation == "shared"
         c = torch.randn(B, spec.modulation_chunks * d if shared else spec.cond, requires_grad=True)
-        y = torch.randn(B, L, spec.text_width, requires_grad=True) if spec.text_conditioned else None
+        Lk = L + spec.cross_tokens_extra  # cross-attention keys include a second encoder's tokens
+        y = torch.randn(B, Lk, spec.text_width, requires_grad=True) if spec.text_conditioned else None
         saved, _ = saved_activation_bytes(lambda b=block, x=x, c=c, y=y: b(x, c, grid, y), list(model.parameters()))
         analytic = sum(dit_block_saved(spec, grid, L, B, block.mode, ckpt, kernel, FP32).values())
-        analytic += (0 if shared else B * spec.cond * 4) + (B * L * d * 4 if spec.conditioning == "cross_attention"
+        analytic += (0 if shared else B * spec.cond * 4) + (B * Lk * d * 4 if spec.conditioning == "cross_attention"
                                                              else 0)
         assert analytic == pytest.approx(saved.bytes, rel=0.05), (block.mode, i)
 
@@ -161,6 +162,37 @@ def test_vae_decode_and_encode_peaks_within_10pct(vae, t, h, w):
         enc, _ = peak_live_bytes(lambda: model.encoder(video))
     assert vae_decode_peak(vae, (t, 2 * h, 2 * w), 1, 4) == pytest.approx(dec, rel=0.10)
     assert vae_encode_peak(vae, tuple(video.shape[2:]), 1, 4) == pytest.approx(enc, rel=0.10)
+
+
+FAMILY_VAES = [
+    VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+            temporal_compression=2, layers_per_block=1),
+    VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16, 16), temporal_compression=4),
+    VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+            temporal_compression=2, layers_per_block=1, norm_groups=4),
+    VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(16, 8, 8), spatial_compression=4,
+            temporal_compression=1, norm_groups=4),
+    VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 32, 64), decoder_block_out_channels=(32, 64, 64),
+            spatial_compression=4, temporal_compression=6, temporal_factors=(2, 3), layers_per_level=(1, 1, 1, 1),
+            norm_groups=4),
+    VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
+            temporal_compression=4, layers_per_level=(1, 1, 2, 1)),
+    VAESpec(family="ltx", latent_channels=4, block_out_channels=(16, 8), spatial_compression=4, patch_size=2,
+            temporal_compression=2, layers_per_level=(1, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("vae", FAMILY_VAES, ids=lambda v: v.family)
+@pytest.mark.parametrize("grid,batch", [((1, 2, 2), 1), ((3, 2, 4), 1), ((2, 4, 4), 2)])
+def test_family_vae_peaks_within_10pct(vae, grid, batch):
+    """The walks of the published VAE families against the measured peak (they agree to the byte on CPU, fp32)."""
+    model = build_vae(vae).eval()
+    z = torch.randn(batch, vae.latent_channels, *grid)
+    with torch.no_grad():
+        dec, video = peak_live_bytes(lambda: model.decoder(z))
+        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    assert vae_decode_peak(vae, grid, batch, 4) == pytest.approx(dec, rel=0.10)
+    assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == pytest.approx(enc, rel=0.10)
 
 
 @pytest.mark.parametrize("gated", [True, False])

@@ -72,3 +72,76 @@ def test_counts_are_exact_python_ints_beyond_int64():
     assert isinstance(huge.params, int)
     assert huge.params > 2**63  # would overflow int64
     assert huge.params - one.params == (10**6 - 1) * block
+
+
+# ------------------------------------------------------------------------------------------------
+# Published VAEs built block for block (VAESpec.family). Counts from diffusers 0.42.1 built on the meta device at
+# each class's defaults (accelerate.init_empty_weights(); sum(p.numel())), split into encoder and decoder. Wan's
+# quant_conv (1,056) is counted in the encoder and post_quant_conv (272) in the decoder; the others have none.
+# ------------------------------------------------------------------------------------------------
+
+FAMILY_VAES = {
+    # AutoencoderKLWan(): base_dim 96, dim_mult (1, 2, 4, 4), num_res_blocks 2, z_dim 16, temperal_downsample
+    # (False, True, True): 126,892,531 in all (the Wan paper: "127M")
+    "wan": (VAESpec(family="wan", block_out_channels=(96, 192, 384, 384), layers_per_block=2),
+            53_595_872 + 1_056, 73_295_331 + 272),
+    # AutoencoderKLCogVideoX(): (128, 256, 256, 512), layers_per_block 3, latent 16: 215,583,907
+    "cogvideox": (VAESpec(family="cogvideox", block_out_channels=(128, 256, 256, 512), layers_per_block=3,
+                          mid_attention=False), 92_215_456, 123_368_451),
+    # AutoencoderKLMochi(): encoder (64, 128, 256, 384), decoder (128, 256, 512, 768), layers (3, 3, 4, 6, 3),
+    # temporal expansions (1, 2, 3), latent 12: 459,748,611 (genmoai/mochi's README "362M" is the decoder)
+    "mochi": (VAESpec(family="mochi", latent_channels=12, temporal_compression=6, temporal_factors=(1, 2, 3),
+                      block_out_channels=(64, 128, 256, 384), decoder_block_out_channels=(128, 256, 512, 768),
+                      layers_per_level=(3, 3, 4, 6, 3)), 97_222_016, 362_526_595),
+    # AutoencoderKLLTXVideo() (0.9.0): (128, 256, 512, 512), layers (4, 3, 3, 3, 4), patch 4, latent 128: 419,193,649
+    "ltx": (VAESpec(family="ltx", latent_channels=128, spatial_compression=32, temporal_compression=8, patch_size=4,
+                    block_out_channels=(128, 256, 512, 512), layers_per_level=(4, 3, 3, 3, 4)),
+            180_404_353, 238_789_296),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_VAES))
+def test_family_vae_params_equal_module_and_diffusers(family):
+    spec, encoder, decoder = FAMILY_VAES[family]
+    vae = build_vae(spec, "meta")
+    assert n_params(vae.encoder) == spec.encoder_params == encoder
+    assert n_params(vae.decoder) == spec.decoder_params == decoder
+
+
+SMALL_FAMILY_VAES = [
+    VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16, 24), layers_per_block=1),
+    VAESpec(family="wan", latent_channels=3, block_out_channels=(4, 8), spatial_compression=2, temporal_compression=1),
+    VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(8, 16, 16, 24), layers_per_block=2,
+            norm_groups=4, temporal_compression=8),
+    VAESpec(family="cogvideox", latent_channels=2, block_out_channels=(4, 8), spatial_compression=2,
+            temporal_compression=1, norm_groups=2),
+    VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 32, 64), decoder_block_out_channels=(32, 64, 96),
+            spatial_compression=4, temporal_compression=6, temporal_factors=(2, 3), layers_per_level=(1, 2, 1, 2),
+            norm_groups=4),
+    VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 64), spatial_compression=2,
+            temporal_compression=2, layers_per_level=(2, 1, 1), norm_groups=8),
+    VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
+            temporal_compression=4, layers_per_level=(1, 1, 2, 1)),
+    VAESpec(family="ltx", latent_channels=2, block_out_channels=(16, 8), spatial_compression=2,
+            temporal_compression=2, layers_per_level=(1, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("spec", SMALL_FAMILY_VAES, ids=lambda s: s.family)
+def test_small_family_vae_params_closed_form_equals_module(spec):
+    vae = build_vae(spec, "meta")
+    assert spec.encoder_params == n_params(vae.encoder)
+    assert spec.decoder_params == n_params(vae.decoder)
+
+
+def test_mochi_frame_rule_is_six_times_causal():
+    """Mochi's 6x temporal compression (1, 2, 3): 163 frames -> 28 latent frames -> 163 frames."""
+    spec = FAMILY_VAES["mochi"][0]
+    assert spec.latent_frames(163) == 28 and spec.decoded_frames(28) == 163
+    with pytest.raises(ValueError, match="1 \\+ 6k"):
+        spec.latent_frames(160)
+    with pytest.raises(ValueError, match="temporal_factors"):
+        VAESpec(family="mochi", temporal_compression=6, temporal_factors=(1, 2, 2),
+                block_out_channels=(64, 128, 256, 384), layers_per_level=(3, 3, 4, 6, 3))
+    with pytest.raises(ValueError, match="power of two"):
+        VAESpec(temporal_compression=6)

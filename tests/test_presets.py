@@ -110,3 +110,20 @@ def test_mmdit_blocks_match_hunyuanvideo_counts():
     assert spec.block_params() == 339_831_296
     assert spec.single_block_params() == 141_591_808
     assert n_params(build_dit(spec, "meta")) == spec.params
+
+
+# diffusers 0.42.1 VAEs built on meta at their class defaults (see tests/test_params.py FAMILY_VAES):
+# AutoencoderKLWan (quant convs included), AutoencoderKLCogVideoX, AutoencoderKLLTXVideo (0.9.0)
+PRESET_VAES = {"wan2.1-1.3b": 126_892_531, "wan2.1-14b": 126_892_531, "cogvideox-2b": 215_583_907,
+               "cogvideox-5b": 215_583_907, "ltx-video": 419_193_649}
+
+
+@pytest.mark.parametrize("name", sorted(PRESET_VAES))
+def test_preset_vaes_exact(name):
+    from sora_compute.build import build_vae
+
+    p = load_preset(name)
+    vae = build_vae(p.model.vae, "meta")
+    assert n_params(vae.encoder) + n_params(vae.decoder) == p.model.vae.params == PRESET_VAES[name]
+    if "vae_params" in p.published:  # Wan paper: "127M"
+        assert p.model.vae.params == pytest.approx(p.published["vae_params"], rel=0.005)

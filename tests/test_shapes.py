@@ -5,15 +5,9 @@ from hypothesis import given, settings
 
 from sora_compute import load_preset
 from sora_compute.build import build_dit, build_text_encoder, build_vae
-from sora_compute.specs import DiTSpec, ModelSpec, VideoSpec
+from sora_compute.specs import ModelSpec, VideoSpec
 
-from .strategies import models_and_videos
-
-
-def _cond(dit: DiTSpec, batch: int, text_tokens: int) -> torch.Tensor:
-    if dit.conditioning == "class":
-        return torch.randint(0, dit.num_classes, (batch,))
-    return torch.randn(batch, text_tokens, dit.text_dim)
+from .strategies import dit_inputs, models_and_videos
 
 
 @settings(max_examples=15)
@@ -27,9 +21,7 @@ def test_pipeline_shapes_on_cpu(mv: tuple[ModelSpec, VideoSpec]):
     with torch.no_grad():
         z = vae.encode(x)
         assert z.shape == (2, model.vae.latent_channels, latent.frames, latent.height, latent.width)
-        pooled = torch.randn(2, model.dit.pooled_text_dim) if model.dit.pooled_text_dim is not None else None
-        guidance = torch.full((2,), 6.0) if model.dit.guidance_embed else None
-        out = dit(z, torch.rand(2) * 1000, _cond(model.dit, 2, max(model.num_text_tokens, 1)), pooled, guidance)
+        out = dit(*dit_inputs(model.dit, z, max(model.num_text_tokens, 1)))
         assert out.shape == (2, model.dit.out_channels, latent.frames, latent.height, latent.width)
         assert torch.isfinite(out).all()
         assert vae.decode(z).shape == x.shape

@@ -179,7 +179,8 @@ def dit_block(
     if spec.conditioning == "cross_attention":
         if spec.cross_attn_norm:
             terms.append(norm_term(f"{pre}.norm3", "layer_norm", d * B * N, True, conv, blocks))
-        terms += cross_attention(pre, B, N, L, d, h, blocks, qk, conv)
+        terms += cross_attention(pre, B, N, L + spec.cross_tokens_extra, d, h, blocks,
+                                 qk if spec.cross_qk_norm else None, conv)
     terms.append(_norm(f"{pre}.norm2", tokens, d, conv, blocks, spec.norm_affine))
     terms += mlp(pre, tokens, d, spec.mlp_hidden, blocks, spec.mlp_act)
     return terms
@@ -280,9 +281,16 @@ def dit_terms(
     if spec.pooled_text_dim is not None:  # vector_in: MLP on the pooled text vector
         terms += [linear_term("vector_in.fc1", "timestep_embed", B, spec.pooled_text_dim, spec.cond),
                   linear_term("vector_in.fc2", "timestep_embed", B, spec.cond, spec.cond)]
-    if spec.guidance_embed:
-        terms += [linear_term("guidance_in.mlp.0", "timestep_embed", B, spec.frequency_embedding_size, spec.cond),
-                  linear_term("guidance_in.mlp.2", "timestep_embed", B, spec.cond, spec.cond)]
+    for name, used in (("guidance_in", spec.guidance_embed), ("fps_embedder", spec.fps_embed)):
+        if used:
+            terms += [linear_term(f"{name}.mlp.0", "timestep_embed", B, spec.frequency_embedding_size, spec.cond),
+                      linear_term(f"{name}.mlp.2", "timestep_embed", B, spec.cond, spec.cond)]
+    if spec.cond_channels is not None:
+        terms.append(linear_term("cond_in", "patch_embed", B * N, spec.cond_channels, d))
+    if spec.extra_text_dim is not None:
+        terms.append(linear_term("extra_text_proj", "text_proj", B * spec.extra_text_tokens, spec.extra_text_dim, d))
+    if spec.text_norm and spec.text_conditioned:
+        terms.append(norm_term("text_norm", "layer_norm", spec.text_dim * B * L, False, convention))
     if spec.conditioning == "asymmetric":
         terms += attention_pool(B, L, spec)
         terms.append(linear_term("y_embedder", "text_proj", B * L, spec.text_dim, spec.text_width))
@@ -308,5 +316,5 @@ def dit_terms(
         rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
         terms.append(_norm("final_prenorm", rows, d, convention, affine=True))
     terms += final_layer(B, N, d, spec.patch_volume, spec.out_channels, convention, spec.modulation == "shared",
-                         spec.cond, spec.norm_affine)
+                         spec.cond, spec.final_affine)
     return terms

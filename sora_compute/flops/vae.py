@@ -7,6 +7,8 @@ Shapes are (T, H, W) per sample; B is the batch. A kt x 3 x 3 convolution with s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
 from sora_compute.flops.ops import (
     FVCORE,
@@ -94,6 +96,8 @@ def upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, spec:
 def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], batch: Number = 1,
                   convention: CountingConvention = FVCORE) -> list[Term]:
     """Encoder of a (T, H, W) video, paths relative to ``VAE3D.encoder``."""
+    if spec.family != "generic":
+        return _FAMILY_TERMS[spec.family][0](spec, Shape(video_shape), batch, convention)
     B, k, chans, p = batch, spec.conv_kernel, spec.block_out_channels, spec.patch_size
     T, H, W = video_shape
     t, shape = conv3d("conv_in.conv", B, Shape((T, H // p, W // p)), spec.pixel_channels, chans[0], k)
@@ -116,6 +120,8 @@ def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], bat
 def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], batch: Number = 1,
                   convention: CountingConvention = FVCORE) -> list[Term]:
     """Decoder of a (T', H', W') latent, paths relative to ``VAE3D.decoder``."""
+    if spec.family != "generic":
+        return _FAMILY_TERMS[spec.family][1](spec, Shape(latent_shape), batch, convention)
     B, k = batch, spec.conv_kernel
     chans = tuple(reversed(spec.block_out_channels))
     shape = Shape(latent_shape)
@@ -132,3 +138,319 @@ def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], ba
     terms.append(_group_norm("norm_out", B, c_prev, shape, convention))
     terms.append(conv3d("conv_out.conv", B, shape, c_prev, spec.pixel_channels, k)[0])
     return terms
+
+
+# ------------------------------------------------------------------------------------------------
+# Published VAE families (reference_model/vae.py, family sections): one function per module type
+# ------------------------------------------------------------------------------------------------
+
+K3 = 27  # volume of a 3x3x3 kernel
+
+
+def conv_term(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, volume: int,
+              kind: str = "conv", op: str = "conv3d") -> Term:
+    """A convolution from ``shape`` to ``out`` positions (2D convolutions run per frame: T H W positions too)."""
+    return Term(path, kind, op, conv_macs(B, out.positions, c_in, c_out, volume), None,
+                conv_elements(B, shape.positions, out.positions, c_in, c_out, volume))
+
+
+def _norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool, conv: CountingConvention) -> Term:
+    return norm_term(path, op, c * B * shape.positions, affine, conv)
+
+
+def _nearest(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Term:
+    """Nearest up-sampling to ``out``: 1 per output element."""
+    return Term(path, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None,
+                c * B * (shape.positions + out.positions))
+
+
+# --- Wan2.1 -------------------------------------------------------------------------------------
+
+def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """1x1x1 shortcut (when widths differ), RMSNorm, 3x3x3 conv, RMSNorm, 3x3x3 conv."""
+    terms = [conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1)] if c_in != c_out else []
+    return terms + [_norm(f"{prefix}.norm1", "rms_norm", B, c_in, shape, True, conv),
+                    conv_term(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3),
+                    _norm(f"{prefix}.norm2", "rms_norm", B, c_out, shape, True, conv),
+                    conv_term(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3)]
+
+
+def wan_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    """Per frame: RMSNorm, 1x1 conv c -> 3c, single-head SDPA over H W positions (2 (H W)^2 c per frame), 1x1 conv."""
+    T, H, W = shape
+    return [_norm(f"{prefix}.norm", "rms_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.to_qkv", B, shape, shape, c, 3 * c, 1, "vae_attention", "conv2d"),
+            attention_term(prefix, "vae_attention", B * T, 1, H * W, H * W, c),
+            conv_term(f"{prefix}.proj", B, shape, shape, c, c, 1, "vae_attention", "conv2d")]
+
+
+def wan_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    return (wan_resnet(f"{prefix}.resnet1", B, shape, c, c, conv) + wan_attention(f"{prefix}.attn", B, shape, c, conv)
+            + wan_resnet(f"{prefix}.resnet2", B, shape, c, c, conv))
+
+
+def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool) -> tuple[list[Term], Shape]:
+    """Stride-2 3x3 conv per frame (H -> H // 2); temporal: a stride-2 (3, 1, 1) conv makes (T - 1) // 2 frames,
+    appended to the first: T -> 1 + (T - 1) // 2."""
+    T, H, W = shape
+    out = Shape((T, H // 2, W // 2))
+    terms = [conv_term(f"{prefix}.conv", B, shape, out, c, c, 9, "resample", "conv2d")]
+    if temporal:
+        made = Shape(((T - 1) // 2, H // 2, W // 2))
+        terms.append(conv_term(f"{prefix}.time_conv", B, out, made, c, c, 3, "resample"))
+        out = Shape((1 + made[0], H // 2, W // 2))
+    return terms, out
+
+
+def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool,
+                 conv: CountingConvention) -> tuple[list[Term], Shape]:
+    """Temporal: a causal (3, 1, 1) conv c -> 2c on the T - 1 frames after the first (T -> 2T - 1); then per frame
+    nearest x2 and a 3x3 conv c -> c / 2."""
+    T, H, W = shape
+    terms = []
+    if temporal:
+        rest = Shape((T - 1, H, W))
+        terms.append(conv_term(f"{prefix}.time_conv", B, rest, rest, c, 2 * c, 3, "resample"))
+        T = 2 * T - 1
+    before, out = Shape((T, H, W)), Shape((T, 2 * H, 2 * W))
+    terms.append(_nearest(prefix, B, c, before, out, conv))
+    terms.append(conv_term(f"{prefix}.conv", B, out, out, c, c // 2, 9, "resample", "conv2d"))
+    return terms, out
+
+
+def wan_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
+    terms, c_prev = [conv_term("conv_in", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
+    for i, c in enumerate(chans):
+        for j in range(spec.layers_per_block):
+            terms += wan_resnet(f"down.{i}.resnets.{j}", B, shape, c_prev, c, conv)
+            c_prev = c
+        if i < len(chans) - 1:
+            down, shape = wan_downsample(f"down.{i}.resample", B, shape, c, factors[i] > 1)
+            terms += down
+    terms += wan_mid("mid", B, shape, c_prev, conv)
+    return terms + [_norm("norm_out", "rms_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out", B, shape, shape, c_prev, z2, K3),
+                    conv_term("quant_conv", B, shape, shape, z2, z2, 1)]
+
+
+def wan_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
+    terms = [conv_term("post_quant_conv", B, shape, shape, z, z, 1),
+             conv_term("conv_in", B, shape, shape, z, chans[0], K3)] + wan_mid("mid", B, shape, chans[0], conv)
+    c_prev = chans[0]
+    for j, c in enumerate(chans):
+        for r in range(spec.layers_per_block + 1):
+            terms += wan_resnet(f"up.{j}.resnets.{r}", B, shape, c_prev, c, conv)
+            c_prev = c
+        if j < len(chans) - 1:
+            up, shape = wan_upsample(f"up.{j}.resample", B, shape, c, factors[-1 - j] > 1, conv)
+            terms += up
+            c_prev = c // 2
+    return terms + [_norm("norm_out", "rms_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out", B, shape, shape, c_prev, spec.in_channels, K3)]
+
+
+# --- CogVideoX ----------------------------------------------------------------------------------
+
+def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, conv: CountingConvention) -> list[Term]:
+    """The latent resized (nearest) to the features' grid (z x T H W outputs), GroupNorm, two 1x1x1 convs z -> c."""
+    return [_nearest(prefix, B, z, shape, shape, conv), _norm(f"{prefix}.norm", "group_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.conv_y", B, shape, shape, z, c, 1),
+            conv_term(f"{prefix}.conv_b", B, shape, shape, z, c, 1)]
+
+
+def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec, spatial: bool,
+               conv: CountingConvention) -> list[Term]:
+    """Two (norm, causal 3x3x3 conv) pairs, a 1x1x1 shortcut when widths differ; spatial norms in the decoder."""
+    terms: list[Term] = []
+    for i, (ci, co) in enumerate(((c_in, c_out), (c_out, c_out)), start=1):
+        if spatial:
+            terms += spatial_norm(f"{prefix}.norm{i}", B, shape, ci, spec.latent_channels, conv)
+        else:
+            terms.append(_norm(f"{prefix}.norm{i}", "group_norm", B, ci, shape, True, conv))
+        terms.append(conv_term(f"{prefix}.conv{i}.conv", B, shape, shape, ci, co, K3))
+    if c_in != c_out:
+        terms.append(conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1))
+    return terms
+
+
+def cog_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    chans, factors = spec.block_out_channels, spec.level_temporal_factors
+    terms, c_prev = [conv_term("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
+    for i, c in enumerate(chans):
+        for j in range(spec.layers_per_block):
+            terms += cog_resnet(f"down.{i}.resnets.{j}", B, shape, c_prev, c, spec, False, conv)
+            c_prev = c
+        if i < len(chans) - 1:  # average frame pairs (temporal levels: T -> ceil(T / 2)), stride-2 3x3 conv
+            T, H, W = shape
+            before = Shape(((T + 1) // 2 if factors[i] > 1 else T, H, W))
+            shape = Shape((before[0], H // 2, W // 2))
+            terms.append(conv_term(f"down.{i}.resample.conv", B, before, shape, c, c, 9, "resample", "conv2d"))
+    for j in range(2):
+        terms += cog_resnet(f"mid.resnets.{j}", B, shape, c_prev, c_prev, spec, False, conv)
+    return terms + [_norm("norm_out", "group_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3)]
+
+
+def cog_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
+    terms = [conv_term("conv_in.conv", B, shape, shape, z, chans[0], K3)]
+    for j in range(2):
+        terms += cog_resnet(f"mid.resnets.{j}", B, shape, chans[0], chans[0], spec, True, conv)
+    c_prev = chans[0]
+    for j, c in enumerate(chans):
+        for r in range(spec.layers_per_block + 1):
+            terms += cog_resnet(f"up.{j}.resnets.{r}", B, shape, c_prev, c, spec, True, conv)
+            c_prev = c
+        if j < len(chans) - 1:  # nearest x2 (temporal levels: T -> 2T, or 2T - 1 when T is odd), 3x3 conv
+            T, H, W = shape
+            out = Shape((2 * T - T % 2 if factors[j] > 1 else T, 2 * H, 2 * W))
+            terms += [_nearest(f"up.{j}.resample", B, c, shape, out, conv),
+                      conv_term(f"up.{j}.resample.conv", B, out, out, c, c, 9, "resample", "conv2d")]
+            shape = out
+    return terms + spatial_norm("norm_out", B, shape, c_prev, z, conv) + [
+        conv_term("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3)]
+
+
+# --- Mochi-1 ------------------------------------------------------------------------------------
+
+MOCHI_HEAD_DIM = 32
+
+
+def mochi_resnet(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    """Per-frame GroupNorm, causal 3x3x3 conv, twice (same width)."""
+    return [_norm(f"{prefix}.norm1", "group_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.conv1", B, shape, shape, c, c, K3),
+            _norm(f"{prefix}.norm2", "group_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.conv2", B, shape, shape, c, c, K3)]
+
+
+def mochi_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    """Per-frame GroupNorm; at each of the H W positions a causal attention over its T frames in heads of 32
+    (the profilers count the full T x T scores): q, k, v and output Linears, weightless RMSNorm of q and k (3 per
+    element), SDPA 2 T^2 c per position. One frame (T = 1) runs only to_v and to_out."""
+    T, H, W = shape
+    rows, many = B * shape.positions, T > 1  # ``many``: 0/1 (array-safe) for the q, k and score terms
+    terms = [_norm(f"{prefix}.norm", "group_norm", B, c, shape, True, conv)]
+    terms += [linear_term(f"{prefix}.to_{n}", "vae_attention", rows * many, c, c) for n in "qk"]
+    terms.append(linear_term(f"{prefix}.to_v", "vae_attention", rows, c, c))
+    terms.append(norm_term(prefix, "rms_norm", 2 * c * rows * many, False, conv))
+    terms.append(attention_term(prefix, "vae_attention", B * H * W * many, c // MOCHI_HEAD_DIM, T, T, MOCHI_HEAD_DIM))
+    return terms + [linear_term(f"{prefix}.to_out", "vae_attention", rows, c, c)]
+
+
+def mochi_block(prefix: str, B: Number, shape: Shape, c: int, layers: int, attention: bool,
+                conv: CountingConvention) -> list[Term]:
+    terms: list[Term] = []
+    for i in range(layers):
+        terms += mochi_resnet(f"{prefix}.resnets.{i}", B, shape, c, conv)
+        if attention:
+            terms += mochi_attention(f"{prefix}.attentions.{i}", B, shape, c, conv)
+    return terms
+
+
+def mochi_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """Fourier features are elementwise; Linear in on 3 x (1 + 2 x 2) channels; down-sampling convs (t, 2, 2) with
+    that stride map T -> (T - 1) // t + 1 (causal padding), H -> H // 2."""
+    chans, layers, factors = spec.block_out_channels, spec.layers_per_level, spec.level_temporal_factors
+    assert layers is not None
+    rows = B * shape.positions
+    terms = [linear_term("proj_in", "conv", rows, spec.in_channels * 5, chans[0])]
+    terms += mochi_block("block_in", B, shape, chans[0], layers[0], False, conv)
+    for i, t in enumerate(factors):
+        T, H, W = shape
+        out = Shape(((T - 1) // t + 1, H // 2, W // 2))
+        terms.append(conv_term(f"down.{i}.conv", B, shape, out, chans[i], chans[i + 1], 4 * t, "resample"))
+        shape = out
+        terms += mochi_block(f"down.{i}.block", B, shape, chans[i + 1], layers[i + 1], True, conv)
+    terms += mochi_block("block_out", B, shape, chans[-1], layers[-1], True, conv)
+    return terms + [_norm("norm_out", "group_norm", B, chans[-1], shape, True, conv),
+                    linear_term("proj_out", "conv", B * shape.positions, chans[-1], 2 * spec.latent_channels)]
+
+
+def mochi_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """Up-sampling Linears c -> c' t 4 at the coarse grid, then T -> t T, H -> 2H (the first t - 1 frames of the
+    output are dropped after the last Linear)."""
+    rev, layers, factors = spec.decoder_channels, spec.layers_per_level, spec.level_temporal_factors
+    assert layers is not None
+    n = len(rev)
+    terms = [conv_term("conv_in", B, shape, shape, spec.latent_channels, rev[0], 1)]
+    terms += mochi_block("block_in", B, shape, rev[0], layers[-1], False, conv)
+    for j in range(n - 1):
+        t = factors[n - 2 - j]
+        terms += mochi_block(f"up.{j}.block", B, shape, rev[j], layers[n - 1 - j], False, conv)
+        terms.append(linear_term(f"up.{j}.proj", "resample", B * shape.positions, rev[j], rev[j + 1] * t * 4))
+        T, H, W = shape
+        shape = Shape((T * t, 2 * H, 2 * W))
+    terms += mochi_block("block_out", B, shape, rev[-1], layers[0], False, conv)
+    return terms + [linear_term("proj_out", "conv", B * shape.positions, rev[-1], spec.in_channels)]
+
+
+# --- LTX-Video 0.9.0 ----------------------------------------------------------------------------
+
+def ltx_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """Weightless RMSNorm (3 per element), 3x3x3 conv, twice; widening: affine LayerNorm and 1x1x1 conv shortcut."""
+    terms = [_norm(f"{prefix}.norm1", "rms_norm", B, c_in, shape, False, conv),
+             conv_term(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3),
+             _norm(f"{prefix}.norm2", "rms_norm", B, c_out, shape, False, conv),
+             conv_term(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3)]
+    if c_in != c_out:
+        terms += [_norm(f"{prefix}.norm3", "layer_norm", B, c_in, shape, True, conv),
+                  conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1)]
+    return terms
+
+
+def ltx_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """Pixel-unshuffle (free), conv_in; per level ResNets, a stride-2 conv (T -> (T - 1) // 2 + 1, H -> (H - 1) // 2
+    + 1), a widening ResNet; mid ResNets; RMSNorm; conv_out to z + 1."""
+    chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
+    assert layers is not None
+    T, H, W = shape
+    shape = Shape((T, H // p, W // p))
+    terms = [conv_term("conv_in", B, shape, shape, spec.pixel_channels, chans[0], K3)]
+    for i, c in enumerate(chans):
+        for j in range(layers[i]):
+            terms += ltx_resnet(f"down.{i}.resnets.{j}", B, shape, c, c, conv)
+        if i < n - 1:
+            T, H, W = shape
+            out = Shape(((T - 1) // 2 + 1, (H - 1) // 2 + 1, (W - 1) // 2 + 1))
+            terms.append(conv_term(f"down.{i}.downsample", B, shape, out, c, c, K3, "resample"))
+            shape = out
+        if chans[min(i + 1, n - 1)] != c:
+            terms += ltx_resnet(f"down.{i}.widen", B, shape, c, chans[i + 1], conv)
+    for j in range(layers[-1]):
+        terms += ltx_resnet(f"mid.{j}", B, shape, chans[-1], chans[-1], conv)
+    return terms + [_norm("norm_out", "rms_norm", B, chans[-1], shape, False, conv),
+                    conv_term("conv_out", B, shape, shape, chans[-1], spec.latent_channels + 1, K3)]
+
+
+def ltx_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """conv_in, mid ResNets; per level a narrowing ResNet, an up-sampling conv c -> 8c at the coarse grid (then
+    T -> 2T - 1, H -> 2H), ResNets; RMSNorm, conv_out (pixel-shuffle is free)."""
+    rev, layers, n = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels)
+    assert layers is not None
+    terms = [conv_term("conv_in", B, shape, shape, spec.latent_channels, rev[0], K3)]
+    for j in range(layers[-1]):
+        terms += ltx_resnet(f"mid.{j}", B, shape, rev[0], rev[0], conv)
+    c_prev = rev[0]
+    for j, c in enumerate(rev):
+        if c_prev != c:
+            terms += ltx_resnet(f"up.{j}.narrow", B, shape, c_prev, c, conv)
+        if j > 0:
+            terms.append(conv_term(f"up.{j}.upsample.conv", B, shape, shape, c, 8 * c, K3, "resample"))
+            T, H, W = shape
+            shape = Shape((2 * T - 1, 2 * H, 2 * W))
+        for r in range(layers[n - 1 - j]):
+            terms += ltx_resnet(f"up.{j}.resnets.{r}", B, shape, c, c, conv)
+        c_prev = c
+    return terms + [_norm("norm_out", "rms_norm", B, c_prev, shape, False, conv),
+                    conv_term("conv_out", B, shape, shape, c_prev, spec.pixel_channels, K3)]
+
+
+_FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], ...]] = {
+    "wan": (wan_encoder_terms, wan_decoder_terms),
+    "cogvideox": (cog_encoder_terms, cog_decoder_terms),
+    "mochi": (mochi_encoder_terms, mochi_decoder_terms),
+    "ltx": (ltx_encoder_terms, ltx_decoder_terms),
+}

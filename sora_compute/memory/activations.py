@@ -12,6 +12,7 @@ norm statistics and the attention log-sum-exp stay fp32 (``stat_bytes`` = 4) in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -117,10 +118,11 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
         items[name] = nbytes
     if spec.conditioning == "cross_attention":
+        L = L + spec.cross_tokens_extra  # keys also from a second encoder's tokens (Step-Video)
         items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
         if spec.cross_attn_norm:
             items["cross-attention LayerNorm (output, mean, rstd)"] = B * N * (d * a + 2 * dt.stat_bytes)
-        if qk_kept:
+        if qk_kept and spec.cross_qk_norm:
             items["cross-attention q/k norms"] = B * (N + L) * qk_row
         if checkpointing != "selective":
             name, nbytes = _attention_saved(B, h, N, L, kernel, dt)
@@ -288,7 +290,14 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
         hidden = 2 * d if spec.text_proj == "mlp" else 0
         outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + hidden) * a
     if spec.conditioning == "cross_attention":
-        outside["projected text tokens (read by every block)"] = B * L * d * a
+        outside["projected text tokens (read by every block)"] = B * (L + spec.cross_tokens_extra) * d * a
+    if spec.extra_text_dim is not None:
+        outside["second encoder's tokens (projection input)"] = B * spec.extra_text_tokens * spec.extra_text_dim * a
+    # text_norm: a parameter-free LayerNorm on inputs that need no gradient saves nothing
+    if spec.fps_embed:
+        outside["fps MLP"] = (spec.frequency_embedding_size + 2 * spec.cond) * B * a
+    if spec.cond_channels is not None:
+        outside["conditioning latents (cond_in input)"] = B * N * spec.cond_channels * a
     return SavedActivations(blocks, counts, outside)
 
 
@@ -352,10 +361,13 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         return _mmdit_inference_peak(spec, N, L, B, kernel, a)
     if spec.conditioning == "asymmetric":
         return _asymmetric_inference_peak(spec, N, L, B, kernel, a)
-    held = B * L * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
+    Lk = L + spec.cross_tokens_extra  # cross-attention keys (a second encoder's tokens prepended)
+    held = B * Lk * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
     qk = 2 * R * d * a if spec.qk_norm != "none" else 0  # normalised q and k live beside qkv in the attention
     attn = 7 * R * d * a + qk
-    if spec.attention_layout == "factorized" and spec.depth > 1 and spec.qkv_bias:
+    if spec.attention_layout == "factorized" and spec.depth > 1 and not spec.qkv_bias and B > 1:
+        attn = max(attn, 8 * R * d * a + qk)  # without a bias, the transposed copy outlives qkv's matmul (batch > 1)
+    elif spec.attention_layout == "factorized" and spec.depth > 1 and spec.qkv_bias:
         # temporal blocks feed qkv a transposed copy and the 3D matmul adds its bias out of place: 8 R d at that
         # moment (the copy is freed before the add; without a qkv bias there is no extra tensor); with q/k norms the
         # normalised q and k of the transposed layout partly overlap it (measured 9.1-10.2 R d depending on shapes):
@@ -371,7 +383,7 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         copies = 2 * R * d * a if h > 1 else 0
         attn = max(attn, 5 * R * d * a + qk + scores + max(copies, scores))
     mlp = 3 * R * d * a + _mlp_hidden_live(spec) * R * m * a
-    cross = 5 * B * N * d * a + 2 * B * L * d * a if spec.conditioning == "cross_attention" else 0
+    cross = 5 * B * N * d * a + 2 * B * Lk * d * a if spec.conditioning == "cross_attention" else 0
     return held + max(attn, mlp, cross)
 
 
@@ -564,16 +576,18 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_by
     repeated keys and values are as wide as q; fused kernels write the output in (B, L, heads, d_kv) layout, so
     merging the heads is a view); llama's rotary embedding peaks earlier, while it rotates q (4 Q + 2 K: q, k, v,
     and three q-wide temporaries) or k (2 Q + 5 K). MLP: the residual, the normed input and three d_ff-wide tensors
-    (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output, sigmoid and product): 3 D + 3 F. llama
+    (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output, sigmoid and product): 3 D + 3 F, or
+    while the down projection writes its output beside the product: 4 D + F (when d_ff < d_model). llama
     keeps its rotary cos and sin tables (2 L d_kv) throughout. Equal to the measured peak of the reference
     modules (tests/test_memory.py) except multi-query attention (one kv head) with d_ff < d_model: +7%."""
     B, L, d, f, a = batch, tokens, spec.d_model, spec.d_ff, act_bytes
     if spec.kind in ("llama", "clip"):
         D, Q, K, F = (B * L * w * a for w in (d, spec.inner_dim, spec.kv_dim, f))
+        mlp = 3 * D + max(3 * F, D + F)
         if spec.kind == "clip":
-            return max(3 * D + 4 * Q, 3 * D + 3 * F)
+            return max(3 * D + 4 * Q, mlp)
         attn = 2 * D + max(D + 4 * Q, 4 * Q + 2 * K, 2 * Q + 5 * K)
-        return 2 * L * spec.d_kv * a + max(attn, 3 * D + 3 * F)
+        return 2 * L * spec.d_kv * a + max(attn, mlp)
     bias = spec.num_heads * L * L * a
     ffn = 3 * B * L * d * a + (3 if spec.gated_ffn else 2) * B * L * f * a
     attn = 2 * B * L * d * a + 4 * B * L * spec.inner_dim * a
@@ -591,12 +605,13 @@ def _pos(shape: Shape3) -> int:
     return shape[0] * shape[1] * shape[2]
 
 
-def _rms_norm(live: _Live, c: int, shape: Shape3) -> int:
+def _rms_norm(live: _Live, c: int, shape: Shape3, n: int = 0, stat: int = 0) -> int:
     """Composite RMSNorm over channels (a transposed view): x^2, its mean and rstd; x * rstd, times the weight,
-    and a contiguous copy: 2 tensors of the input's size plus rstd at the peak. Returns the output's bytes."""
-    n = live.numel(c, shape)
+    and a contiguous copy: 2 tensors of the input's size plus rstd at the peak. Returns the output's bytes.
+    (``n``, ``stat``: bytes of the input and of rstd, for other layouts.)"""
+    n = n or live.numel(c, shape)
     scaled = live.alloc(n)
-    rstd = live.alloc(live.numel(1, shape))
+    rstd = live.alloc(stat or live.numel(1, shape))
     weighted = live.alloc(n)
     live.free(scaled)
     out = live.alloc(n)
@@ -667,7 +682,8 @@ def _wan_mid(live: _Live, c: int, shape: Shape3) -> int:
     return z
 
 
-def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3, resnet) -> int:  # type: ignore[no-untyped-def]
+def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
+           resnet: Callable[[_Live, int, int, Shape3], int]) -> int:
     """ResNets (c_in, c_out) in sequence on ``x`` (held by the caller); each output is freed when the next returns."""
     cur = x
     for r, (ci, co) in enumerate(blocks):
@@ -824,6 +840,7 @@ def _cog_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     act = live.alloc(live.numel(c_prev, shape))
     live.free(norm, y)
     _cat_conv(live, c_prev, 2 * spec.latent_channels, shape)
+    live.free(act)
 
 
 def _cog_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
@@ -844,7 +861,8 @@ def _cog_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
             T, H, W = shape
             if factors[j] > 1 and T > 1:
                 if T % 2:
-                    a, b = live.alloc(live.numel(c, (1, 2 * H, 2 * W))), live.alloc(live.numel(c, (2 * T - 2, 2 * H, 2 * W)))
+                    a = live.alloc(live.numel(c, (1, 2 * H, 2 * W)))
+                    b = live.alloc(live.numel(c, (2 * T - 2, 2 * H, 2 * W)))
                     up = live.alloc(live.numel(c, (2 * T - 1, 2 * H, 2 * W)))
                     live.free(a, b)
                 else:
@@ -869,4 +887,238 @@ def _cog_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.free(act)
 
 
-_FAMILY_PEAKS = {"wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak)}
+def _frame_group_norm(live: _Live, c: int, shape: Shape3, groups: int) -> int:
+    """Per-frame GroupNorm: a (B T, C, H, W) copy, the output with mean and rstd per frame and group (dropped at
+    once); the copy is freed on return."""
+    frames = live.alloc(live.numel(c, shape))
+    out = live.alloc(live.numel(c, shape))
+    live.free(live.alloc(2 * groups * shape[0] * live.unit))
+    live.free(frames)
+    return out
+
+
+def _channels_last_linear(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """Channels-last copy of the input, matmul, bias add (a new tensor); the copy is freed on return."""
+    copy = live.alloc(live.numel(c_in, shape))
+    mm = live.alloc(live.numel(c_out, shape))
+    out = live.alloc(live.numel(c_out, shape))
+    live.free(mm, copy)
+    return out
+
+
+def _mochi_resnet(live: _Live, c: int, shape: Shape3, g: int) -> int:
+    """(per-frame GroupNorm, SiLU, causal conv) twice, plus the input (held by the caller)."""
+    h = 0
+    for _ in range(2):
+        norm = _frame_group_norm(live, c, shape, g)
+        act = live.alloc(live.numel(c, shape))
+        live.free(norm)
+        y = _cat_conv(live, c, c, shape)
+        live.free(act)
+        if h:
+            out = live.alloc(live.numel(c, shape))
+            live.free(y, h)
+            return out
+        h = y
+    raise AssertionError
+
+
+def _mochi_attention(live: _Live, c: int, shape: Shape3, g: int) -> int:
+    """Tokens (a contiguous copy of the normalised input); q, k, v; q and k normalised (composite RMSNorm); SDPA
+    output and its fp32 log-sum-exp; a transposed copy for to_out; the residual sum. One frame: to_v, to_out."""
+    n = live.numel(c, shape)
+    norm = _frame_group_norm(live, c, shape, g)
+    h = live.alloc(n)
+    live.free(norm)
+    if shape[0] == 1:
+        v = live.alloc(n)
+        out = live.alloc(n)
+        live.free(v)
+        res = live.alloc(n)
+        live.free(out, h)
+        return res
+    q, k, v = live.alloc(n), live.alloc(n), live.alloc(n)
+    per_head = n // MOCHI_HEAD_DIM  # bytes of one value per token and head
+    qn = _rms_norm(live, c, shape, n, per_head)
+    kn = _rms_norm(live, c, shape, n, per_head)
+    live.free(q, k)
+    out = live.alloc(n)
+    live.free(live.alloc(per_head * 4 * live.batch // live.unit))  # log-sum-exp (fp32)
+    copy = live.alloc(n)
+    proj = live.alloc(n)
+    live.free(copy, out)
+    res = live.alloc(n)
+    live.free(proj, qn, kn, v, h)
+    return res
+
+
+MOCHI_HEAD_DIM = 32
+
+
+def _mochi_block(live: _Live, x: int, c: int, layers: int, attention: bool, shape: Shape3, g: int) -> int:
+    """``layers`` x (ResNet, attention) on ``x`` (held by the caller); each output freed once the next returns."""
+    steps = [_mochi_resnet, _mochi_attention] * layers if attention else [_mochi_resnet] * layers
+    cur = x
+    for i, step in enumerate(steps):
+        nxt = step(live, c, shape, g)
+        if i > 0:
+            live.free(cur)
+        cur = nxt
+    return cur
+
+
+def _mochi_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, layers, g = spec.block_out_channels, spec.layers_per_level, spec.norm_groups
+    assert layers is not None
+    c0 = spec.in_channels
+    h = live.alloc(live.numel(2 * c0, shape))  # x times 2 frequencies
+    sin, cos = live.alloc(live.numel(2 * c0, shape)), live.alloc(live.numel(2 * c0, shape))
+    feats = live.alloc(live.numel(5 * c0, shape))
+    live.free(sin, cos, h)
+    x = _channels_last_linear(live, 5 * c0, chans[0], shape)
+    live.free(feats)
+    y = _mochi_block(live, x, chans[0], layers[0], False, shape, g)
+    live.free(x)
+    x = y
+    for i, t in enumerate(spec.level_temporal_factors):
+        T, H, W = shape
+        shape = ((T - 1) // t + 1, H // 2, W // 2)
+        conv = _padded_conv(live, chans[i], chans[i + 1], (T + t - 1, H, W), shape)
+        y = _mochi_block(live, conv, chans[i + 1], layers[i + 1], True, shape, g)
+        live.free(conv, x)
+        x = y
+    y = _mochi_block(live, x, chans[-1], layers[-1], True, shape, g)
+    live.free(x)
+    norm = _frame_group_norm(live, chans[-1], shape, g)
+    act = live.alloc(live.numel(chans[-1], shape))
+    live.free(norm, y)
+    _channels_last_linear(live, chans[-1], 2 * spec.latent_channels, shape)
+    live.free(act)
+
+
+def _mochi_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    rev, layers, g = spec.decoder_channels, spec.layers_per_level, spec.norm_groups
+    factors = spec.level_temporal_factors
+    assert layers is not None
+    n = len(rev)
+    conv = live.alloc(live.numel(rev[0], shape))
+    x = _mochi_block(live, conv, rev[0], layers[-1], False, shape, g)
+    live.free(conv)
+    for j in range(n - 1):
+        t = factors[n - 2 - j]
+        y = _mochi_block(live, x, rev[j], layers[n - 1 - j], False, shape, g)
+        proj = _channels_last_linear(live, rev[j], rev[j + 1] * t * 4, shape)
+        live.free(y)
+        T, H, W = shape
+        shape = (T * t, 2 * H, 2 * W)
+        out = live.alloc(live.numel(rev[j + 1], shape))  # depth-to-space copy
+        live.free(proj, x)
+        x = out
+    y = _mochi_block(live, x, rev[-1], layers[0], False, shape, g)
+    act = live.alloc(live.numel(rev[-1], shape))
+    live.free(y)
+    _channels_last_linear(live, rev[-1], spec.in_channels, shape)
+    live.free(act, x)
+
+
+def _ltx_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """(RMSNorm, SiLU, conv padded by torch.cat) twice; widening: LayerNorm (with its dropped mean and rstd) and a
+    1x1x1 conv on the input (held by the caller); the sum."""
+    h1 = 0
+    for ci, co in ((c_in, c_out), (c_out, c_out)):
+        norm = _rms_norm(live, ci, shape)
+        act = live.alloc(live.numel(ci, shape))
+        live.free(norm)
+        y = _cat_conv(live, ci, co, shape)
+        live.free(act, h1)
+        h1 = y
+    short = 0
+    if c_in != c_out:
+        ln = live.alloc(live.numel(c_in, shape))
+        live.free(live.alloc(2 * live.numel(1, shape)))
+        short = live.alloc(live.numel(c_out, shape))
+        live.free(ln)
+    out = live.alloc(live.numel(c_out, shape))
+    live.free(h1, short)
+    return out
+
+
+def _ltx_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
+    assert layers is not None
+    shape = (shape[0], shape[1] // p, shape[2] // p)
+    unshuffled = live.alloc(live.numel(spec.pixel_channels, shape)) if p > 1 else 0
+    x = _cat_conv(live, spec.pixel_channels, chans[0], shape)
+    live.free(unshuffled)
+    for i, c in enumerate(chans):  # each new output frees the previous one; the level input when the level returns
+        cur, made = x, False
+        for _ in range(layers[i]):
+            nxt = _ltx_resnet(live, c, c, shape)
+            live.free(cur if made else 0)
+            cur, made = nxt, True
+        if i < n - 1:
+            T, H, W = shape
+            shape = ((T - 1) // 2 + 1, (H - 1) // 2 + 1, (W - 1) // 2 + 1)
+            out = _padded_conv(live, c, c, (T + 2, H, W), shape)
+            live.free(cur if made else 0)
+            cur, made = out, True
+        if chans[min(i + 1, n - 1)] != c:
+            out = _ltx_resnet(live, c, chans[i + 1], shape)
+            live.free(cur if made else 0)
+            cur, made = out, True
+        live.free(x if made else 0)
+        x = cur
+    m, made = x, False
+    for _ in range(layers[-1]):
+        nxt = _ltx_resnet(live, chans[-1], chans[-1], shape)
+        live.free(m if made else 0)
+        m, made = nxt, True
+    norm = _rms_norm(live, chans[-1], shape)
+    live.free(m if made else 0)
+    act = live.alloc(live.numel(chans[-1], shape))
+    live.free(norm)
+    out = _cat_conv(live, chans[-1], spec.latent_channels + 1, shape)
+    live.free(act, x)
+    live.alloc(live.numel(2 * spec.latent_channels, shape))  # mean and the repeated log-variance
+    live.free(out)
+
+
+def _ltx_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    rev, layers, n, p = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
+    assert layers is not None
+    ci = _cat_conv(live, spec.latent_channels, rev[0], shape)
+    x = _level(live, ci, [(rev[0], rev[0])] * layers[-1], shape, _ltx_resnet)
+    if layers[-1]:
+        live.free(ci)
+    c_prev = rev[0]
+    for j, c in enumerate(rev):
+        cur, made = x, False
+        if c_prev != c:
+            cur, made = _ltx_resnet(live, c_prev, c, shape), True
+        if j > 0:
+            T, H, W = shape
+            conv = _padded_conv(live, c, 8 * c, (T + 2, H, W), shape)
+            up = live.alloc(live.numel(c, (2 * T, 2 * H, 2 * W)))  # depth-to-space copy (first frame sliced off)
+            live.free(conv)
+            if made:
+                live.free(cur)
+            cur, made, shape = up, True, (2 * T - 1, 2 * H, 2 * W)
+        for _ in range(layers[n - 1 - j]):
+            nxt = _ltx_resnet(live, c, c, shape)
+            if made:
+                live.free(cur)
+            cur, made = nxt, True
+        if made:
+            live.free(x)
+        x, c_prev = cur, c
+    norm = _rms_norm(live, c_prev, shape)
+    act = live.alloc(live.numel(c_prev, shape))
+    live.free(norm)
+    out = _cat_conv(live, c_prev, spec.pixel_channels, shape)
+    live.free(act)
+    if p > 1:  # pixel-shuffle copy while the conv's output is still referenced
+        live.alloc(out)
+
+
+_FAMILY_PEAKS = {"wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak),
+                 "mochi": (_mochi_encode_peak, _mochi_decode_peak), "ltx": (_ltx_encode_peak, _ltx_decode_peak)}

@@ -1,0 +1,207 @@
+"""Text encoders of every kind (t5, llama, clip): validation, exact parameter counts against transformers, MACs at
+real size against FlopCounterMode on meta, inference peaks against measurement, and yaml blocks for the real
+encoders that presets can reference."""
+
+import pytest
+import torch
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from sora_compute import MATMUL_ONLY
+from sora_compute.build import build_text_encoder
+from sora_compute.calibrate import flop_counter_by_module
+from sora_compute.flops import FVCORE
+from sora_compute.flops.breakdown import Count
+from sora_compute.flops.text_encoder import text_encoder_terms
+from sora_compute.memory.activations import text_encoder_peak
+from sora_compute.memory.measure import peak_live_bytes
+from sora_compute.specs import TextEncoderSpec
+
+from .strategies import text_encoder_specs
+
+# Reusable definitions of the real encoders (a preset yaml can paste one as an anchor: `text_encoder: *clip_l`).
+ENCODERS_YAML = """
+llava_llama3_8b: &llava_llama3_8b  # HunyuanVideo's text_encoder: llava-llama-3-8b-v1_1's language model
+  kind: llama
+  vocab_size: 128320      # Llama-3's 128256 + LLaVA's image/pad tokens, padded (HunyuanVideo text_encoder config)
+  num_layers: 32
+  d_model: 4096
+  num_heads: 32
+  num_kv_heads: 8
+  d_kv: 128
+  d_ff: 14336
+  max_tokens: 256         # text_len; the prompt template adds crop_start = 95 tokens encoded, then cropped
+  hidden_state_skip: 2    # hidden_state_skip_layer: layer 30's output, no final norm
+clip_vit_l14_text: &clip_l  # openai/clip-vit-large-patch14 text tower (HunyuanVideo text_encoder_2, Open-Sora 2.0)
+  kind: clip
+  vocab_size: 49408
+  num_layers: 12
+  d_model: 768
+  num_heads: 12
+  d_ff: 3072
+  max_tokens: 77
+mt5_xxl_encoder: &mt5_xxl  # google/mt5-xxl encoder (T5 v1.1 layout, 250k vocabulary)
+  vocab_size: 250112
+  num_layers: 24
+  d_model: 4096
+  num_heads: 64
+  d_kv: 64
+  d_ff: 10240
+  gated_ffn: true
+  max_tokens: 256
+  shared_relative_bias: true  # one table in layer 0 (MT5EncoderModel: block.0 only); umT5 has one per layer
+"""
+ENCODERS = {k: TextEncoderSpec.model_validate(v) for k, v in yaml.safe_load(ENCODERS_YAML).items()}
+
+# transformers 5.x, built with `with torch.device("meta")` (accelerate.init_empty_weights leaves MT5's shared and
+# encoder embeddings untied and would count the embedding twice), sum(p.numel() for p in model.parameters()):
+LLAVA_LLAMA3_8B_TEXT = 7_505_186_816  # LlamaModel(LlamaConfig(vocab_size=128320, hidden_size=4096,
+#   intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128))
+LLAMA3_8B = 7_504_924_672  # the same LlamaModel with Meta-Llama-3-8B's vocab_size=128256
+CLIP_L_TEXT = 123_060_480  # CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+#   num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu"))
+CLIP_L_TEXT_WITH_PROJECTION = 123_650_304  # CLIPTextModelWithProjection, same config, projection_dim=768
+MT5_XXL_ENCODER = 5_655_173_120  # MT5EncoderModel(MT5Config(vocab_size=250112, d_model=4096, d_kv=64, d_ff=10240,
+#   num_layers=24, num_heads=64, feed_forward_proj="gated-gelu"))
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    (ENCODERS["llava_llama3_8b"], LLAVA_LLAMA3_8B_TEXT),
+    (ENCODERS["llava_llama3_8b"].model_copy(update={"vocab_size": 128256}), LLAMA3_8B),
+    (ENCODERS["clip_vit_l14_text"], CLIP_L_TEXT),
+    (ENCODERS["clip_vit_l14_text"].model_copy(update={"projection_dim": 768}), CLIP_L_TEXT_WITH_PROJECTION),
+    (ENCODERS["mt5_xxl_encoder"], MT5_XXL_ENCODER),
+], ids=["llava-llama-3-8b", "llama-3-8b", "clip-l", "clip-l-projection", "mt5-xxl"])
+def test_real_encoders_params_equal_transformers(spec: TextEncoderSpec, expected: int):
+    assert spec.params == expected
+    assert n_params(build_text_encoder(spec, "meta")) == expected
+
+
+@given(text_encoder_specs(kinds=("llama", "clip")))
+def test_llama_clip_params_closed_form_equals_module(spec: TextEncoderSpec):
+    assert spec.params == n_params(build_text_encoder(spec, "meta"))
+
+
+def _meta_macs(spec: TextEncoderSpec, tokens: int, batch: int) -> dict[str, int]:
+    module = build_text_encoder(spec, "meta").eval()
+    return flop_counter_by_module(module, (torch.zeros(batch, tokens, dtype=torch.long, device="meta"),))
+
+
+@pytest.mark.parametrize(("name", "tokens"), [("llava_llama3_8b", 351), ("clip_vit_l14_text", 77),
+                                              ("mt5_xxl_encoder", 256)])
+def test_real_size_macs_equal_flop_counter_on_meta(name: str, tokens: int):
+    """HunyuanVideo encodes 256 + 95 template tokens with the Llama; CLIP its 77; mT5 256 (no memory on meta)."""
+    spec = ENCODERS[name]
+    fc = _meta_macs(spec, tokens, 2)
+    analytic = Count("text_encode", tuple(text_encoder_terms(spec, tokens, 2, MATMUL_ONLY)), MATMUL_ONLY)
+    per_module = analytic.module_macs()
+    assert fc[""] == analytic.macs
+    assert fc["layers.5"] == per_module["layers.5"]
+
+
+def test_llama_macs_closed_form_gqa_causal_and_skip():
+    """q and o are h d_kv wide, k and v kv_heads d_kv (GQA); the causal core is counted in full, 2 h L^2 d_kv, as
+    both profilers count it; hidden_state_skip layers (and the final norm) are not run."""
+    spec = ENCODERS["llava_llama3_8b"]
+    B, L, d, f = 2, 351, 4096, 14336
+    terms = text_encoder_terms(spec, L, B, MATMUL_ONLY)
+    count = Count("text_encode", tuple(terms), MATMUL_ONLY)
+    per_layer = B * L * (d * 4096 + 2 * d * 1024 + 4096 * d + 3 * d * f) + 2 * B * 32 * L * L * 128
+    assert spec.layers_run == 30
+    assert count.macs == 30 * per_layer
+    assert count.by_kind()["attention"] == 30 * 2 * B * 32 * L * L * 128
+    paths = count.module_macs()
+    assert "layers.29" in paths and "layers.30" not in paths and "norm" not in paths
+    full = spec.model_copy(update={"hidden_state_skip": 0})
+    fv = Count("text_encode", tuple(text_encoder_terms(full, L, B, FVCORE)), FVCORE)
+    assert fv.module_macs()["norm"] == 4 * B * L * d  # RMSNorm with weight: 4 per element
+    assert fv.macs - Count("text_encode", tuple(text_encoder_terms(spec, L, B, FVCORE)), FVCORE).macs == (
+        2 * (per_layer + 2 * 4 * B * L * d) + 4 * B * L * d)
+
+
+def test_clip_projection_counts_the_pooled_vector_only():
+    spec = ENCODERS["clip_vit_l14_text"].model_copy(update={"projection_dim": 768})
+    macs = Count("text_encode", tuple(text_encoder_terms(spec, 77, 3, MATMUL_ONLY)), MATMUL_ONLY).module_macs()
+    assert macs["text_projection"] == 3 * 768 * 768
+    assert spec.pooled_dim == 768 and ENCODERS["clip_vit_l14_text"].pooled_dim == 768
+    assert ENCODERS["mt5_xxl_encoder"].pooled_dim is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation
+# ------------------------------------------------------------------------------------------------
+
+def test_kind_defaults_to_t5_and_old_dicts_validate_unchanged():
+    old = {"vocab_size": 32128, "num_layers": 24, "d_model": 4096, "num_heads": 64, "d_kv": 64, "d_ff": 10240,
+           "gated_ffn": True, "max_tokens": 226}
+    spec = TextEncoderSpec.model_validate(old)
+    assert spec.kind == "t5" and spec.params == 4_762_310_656 and spec.kv_heads == 64 and spec.layers_run == 24
+
+
+@pytest.mark.parametrize("spec", [*ENCODERS.values()], ids=list(ENCODERS))
+def test_specs_round_trip_through_dumps(spec: TextEncoderSpec):
+    """A dump carries every field at its default for the other kinds: accepted (ignored) on reload."""
+    assert TextEncoderSpec.model_validate(spec.model_dump()) == spec
+    assert TextEncoderSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+LLAMA = {"kind": "llama", "vocab_size": 64, "num_layers": 3, "d_model": 32, "num_heads": 4, "d_ff": 48,
+         "max_tokens": 16}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"kind": "llama", "num_layers": 2}, "needs explicit vocab_size, d_model, num_heads, d_ff, max_tokens"),
+    ({**LLAMA, "kind": "clip", "num_kv_heads": 2}, "does not use num_kv_heads (kind='llama')"),
+    ({**LLAMA, "gated_ffn": False}, "does not use gated_ffn (kind='t5')"),
+    ({**LLAMA, "relative_attention_num_buckets": 16}, "does not use relative_attention_num_buckets"),
+    ({"projection_dim": 512}, "kind='t5' does not use projection_dim (kind='clip')"),
+    ({"hidden_state_skip": 2}, "does not use hidden_state_skip"),
+    ({**LLAMA, "num_kv_heads": 3}, "num_heads=4 must be a multiple of num_kv_heads=3"),
+    ({**LLAMA, "hidden_state_skip": 3}, "hidden_state_skip=3 must be less than num_layers=3"),
+    ({**LLAMA, "num_heads": 3}, "d_model=32 is not divisible by num_heads=3: give d_kv"),
+    ({**LLAMA, "d_kv": 5}, "rotary embedding needs an even d_kv"),
+    ({**LLAMA, "kind": "bert"}, "Input should be 't5', 'llama' or 'clip'"),
+])
+def test_invalid_text_encoders_are_rejected_clearly(data: dict, message: str):
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TextEncoderSpec.model_validate(data)
+
+
+def test_llama_head_width_defaults_to_d_over_heads_and_kv_heads_to_heads():
+    spec = TextEncoderSpec.model_validate(LLAMA)
+    assert spec.d_kv == 8 and spec.kv_heads == 4 and spec.kv_dim == 32 and spec.inner_dim == 32
+    assert TextEncoderSpec.model_validate({**LLAMA, "d_kv": 6}).inner_dim == 24
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference peak against the live-tensor tracker
+# ------------------------------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(text_encoder_specs(kinds=("llama", "clip")), st.integers(2, 6), st.integers(1, 2))
+def test_llama_clip_peak_matches_measurement(spec: TextEncoderSpec, tokens: int, batch: int):
+    """The closed form equals the measured peak (fp32), except multi-query attention with d_ff < d_model (+7%):
+    never below it, at most 10% above."""
+    model = build_text_encoder(spec).eval()
+    ids = torch.randint(0, spec.vocab_size, (batch, tokens))
+    with torch.no_grad():
+        peak, _ = peak_live_bytes(lambda: model(ids))
+    assert peak <= text_encoder_peak(spec, tokens, batch, 4) <= 1.10 * peak
+
+
+@pytest.mark.parametrize("kind", ["llama", "clip"])
+def test_llama_clip_peak_exact_at_hunyuan_like_ratios(kind: str):
+    """GQA 4:1, d_ff = 3.5 d (Llama-3) and 4 d (CLIP): the MLP phase is the peak, exactly."""
+    spec = TextEncoderSpec(kind=kind, vocab_size=100, num_layers=2, d_model=64, num_heads=8, d_ff=224 if kind ==
+                           "llama" else 256, max_tokens=48, **({"num_kv_heads": 2} if kind == "llama" else {}))
+    model = build_text_encoder(spec).eval()
+    ids = torch.randint(0, 100, (2, 40))
+    with torch.no_grad():
+        peak, _ = peak_live_bytes(lambda: model(ids))
+    assert text_encoder_peak(spec, 40, 2, 4) == peak
