@@ -125,31 +125,35 @@ def presets(fmt: str) -> None:
     Example:
       sora-compute presets --format csv
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in all_presets():
         counts = p.model.param_counts()
         rows.append({
-            "preset": p.name,
-            "kind": "video",
-            "dit_params": counts["dit"] if fmt != "table" else _fmt_params(counts["dit"]),
-            "vae_params": counts["vae_encoder"] + counts["vae_decoder"] if fmt != "table"
-            else _fmt_params(counts["vae_encoder"] + counts["vae_decoder"]),
-            "text_params": counts["text_encoder"] if fmt != "table" else _fmt_params(counts["text_encoder"]),
-            "resolution": f"{p.video.width}x{p.video.height}",
-            "frames": p.video.num_frames if fmt != "table" else str(p.video.num_frames),
-            "fps": p.video.fps,
-            "video_tokens": p.model.latent_shape(p.video).tokens,
-            "source": p.source if fmt != "table" else (p.source[:60] + ("..." if len(p.source) > 60 else "")),
+            "preset": p.name, "kind": "video", "dit_params": counts["dit"],
+            "dit_published": p.published.get("params"),
+            "vae_params": counts["vae_encoder"] + counts["vae_decoder"], "text_params": counts["text_encoder"],
+            "resolution": f"{p.video.width}x{p.video.height}", "frames": p.video.num_frames, "fps": p.video.fps,
+            "duration_s": p.video.duration_s, "video_tokens": p.model.latent_shape(p.video).tokens,
+            "text_tokens": p.model.num_text_tokens, "source": p.source,
         })
     for name in yardstick_names():
         y = load_yardstick(name)
-        rows.append({"preset": y.name, "kind": "yardstick",
-                     "dit_params": y.params if fmt != "table" else f"{_fmt_params(int(y.params))} (LM)",
-                     "tokens": y.tokens if fmt != "table" else f"{y.tokens / 1e9:,.0f}B text tokens",
-                     "training_flops": y.training_flops if fmt != "table" else fmt_flops(y.training_flops),
-                     "source": y.source if fmt != "table" else y.source[:60] + "..."})
-    df = pd.DataFrame(rows)
-    if fmt == "table":
+        rows.append({"preset": y.name, "kind": "yardstick", "dit_params": y.params, "train_tokens": y.tokens,
+                     "training_flops": y.training_flops, "source": y.source})
+    df = pd.DataFrame(rows, dtype=object)  # exact ints in json / csv; blanks where a column does not apply
+    if fmt == "table":  # one formatter per column; blanks where a column does not apply
+        def params(v: Any) -> str:
+            return _fmt_params(int(v))
+
+        formatters: dict[str, Callable[[Any], str]] = {
+            "dit_params": params, "dit_published": params, "vae_params": params, "text_params": params,
+            "frames": lambda v: f"{int(v)}", "fps": lambda v: f"{v:g}", "duration_s": lambda v: f"{v:.2f}",
+            "video_tokens": lambda v: f"{int(v):,}", "text_tokens": lambda v: f"{int(v)}",
+            "train_tokens": lambda v: f"{v / 1e9:,.0f}B", "training_flops": fmt_flops,
+            "source": lambda v: v[:60] + ("..." if len(v) > 60 else ""),
+        }
+        for col, f in formatters.items():
+            df[col] = [f(v) if pd.notna(v) else "" for v in df[col]]
         df = df.fillna("")
     _emit(df, fmt)
 

@@ -157,8 +157,9 @@ def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_
     if not spec.text_encoders:
         return Count("text_encode", (), convention, {"text_tokens": 0, "batch": batch})
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    terms = text_encoder_terms(spec.text_encoders[0], as_number(L), as_number(batch), convention)
-    extras = zip(spec.text_encoders[1:], spec.text_encoder_tokens()[1:], strict=True)
+    tokens = spec.text_encoder_tokens(L)  # the token encoder also runs over the prompt template, if any
+    terms = text_encoder_terms(spec.text_encoders[0], as_number(tokens[0]), as_number(batch), convention)
+    extras = zip(spec.text_encoders[1:], tokens[1:], strict=True)
     for i, (extra, tokens) in enumerate(extras, start=2):
         terms += [replace(t, path=f"text_encoder_{i}.{t.path}")
                   for t in text_encoder_terms(extra, as_number(tokens), as_number(batch), convention)]

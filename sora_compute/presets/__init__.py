@@ -108,10 +108,11 @@ def load_preset(name: str) -> Preset:
     if name not in raw:
         raise UnknownPresetError(f"unknown preset {name!r}{did_you_mean(name, raw)} (see `sora-compute presets`)")
     e = raw[name]
-    model = ModelSpec(
-        name=name, dit=e["dit"], vae=e["vae"], text_encoder=e.get("text_encoder"),
-        extra_text_encoders=e.get("extra_text_encoders", ()), text_tokens=e.get("text_tokens")
-    )
+    model_keys = set(ModelSpec.model_fields) - {"name"}
+    unknown = set(e) - model_keys - {"source", "video", "published"}
+    if unknown:
+        raise ValueError(f"preset {name!r}: unknown keys {sorted(unknown)}")
+    model = ModelSpec(name=name, **{k: v for k, v in e.items() if k in model_keys})
     return Preset(name=name, source=" ".join(e["source"].split()), model=model, video=e["video"],
                   published=e.get("published", {}))
 
