@@ -19,6 +19,7 @@ Extensions for video, each as in the model named:
 - a token refiner on the text, a pooled-text vector and an embedded guidance
   scale added to the timestep embedding                                         (HunyuanVideo, FLUX)
 - SwiGLU MLPs and bias-free projections                                         (Mochi, Llama-style blocks)
+- Skiparse sparse self-attention: k interleaved sequences                       (Open-Sora-Plan v1.3)
 - asymmetric joint blocks: a narrower text stream, scale-and-tanh-gate
   modulation with parameter-free RMSNorms, text pooled by attention             (Mochi 1 AsymmDiT)
 
@@ -77,6 +78,8 @@ class DiTConfig:
     extra_text_tokens: int = 0
     text_norm: bool = False  # parameter-free LayerNorm on the text before its projection (Step-Video)
     final_norm_affine: bool | None = None  # default: norm_affine
+    sparse_ratio: int = 1  # Skiparse sparse self-attention (Open-Sora-Plan v1.3)
+    sparse_blocks: tuple[int, int] | None = None  # [start, stop) blocks that use it (default all)
 
     @property
     def cond(self) -> int:
@@ -225,6 +228,7 @@ class Attention(nn.Module):
         self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
         self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim, bias=out_bias)
+        self.sparse = 1  # Skiparse ratio k, set per block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, D = x.shape
@@ -234,8 +238,24 @@ class Attention(nn.Module):
                                                      qkv[:, :, 2]))
         else:
             q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        out = self.core(q, k, v)
+        out = skiparse_attention(self.core, q, k, v, self.sparse) if self.sparse > 1 else self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+def skiparse_attention(core: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ratio: int
+                       ) -> torch.Tensor:
+    """Skiparse (Open-Sora-Plan v1.3, single-skip form): pad the N tokens to a multiple of k, split them into k
+    interleaved sequences (token i goes to sequence i mod k) that attend within themselves, and put them back.
+    (B, h, N, dh) in and out; the core sees (B k, h, ceil(N / k), dh)."""
+    B, h, N, dh = q.shape
+    pad = -N % ratio
+    n = (N + pad) // ratio
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return F.pad(t, (0, 0, 0, pad)).reshape(B, h, n, ratio, dh).permute(0, 3, 1, 2, 4).reshape(B * ratio, h, n, dh)
+
+    out = core(split(q), split(k), split(v))
+    return out.reshape(B, ratio, h, n, dh).permute(0, 2, 3, 1, 4).reshape(B, h, n * ratio, dh)[:, :, :N]
 
 
 class CrossAttention(nn.Module):
@@ -651,6 +671,11 @@ class DiT(nn.Module):
             blocks = [AsymmetricJointBlock(cfg, update_y=i < cfg.depth - 1) for i in range(cfg.depth)]
         else:
             blocks = [DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)]
+            if cfg.sparse_ratio > 1:
+                lo, hi = cfg.sparse_blocks or (0, cfg.depth)
+                for blk in blocks[lo:hi]:
+                    assert isinstance(blk, DiTBlock)
+                    blk.mode, blk.attn.sparse = "sparse", cfg.sparse_ratio
         self.blocks = nn.ModuleList(blocks)
         shared = cfg.modulation == "shared"
         chunks = 12 if cfg.conditioning == "joint" else 6

@@ -19,7 +19,9 @@ def dit_specs(draw: st.DrawFn, in_channels: int | None = None, text_dim: int | N
     refiner = conditioning != "class" and draw(st.booleans())
     cross = conditioning == "cross_attention"
     extra = draw(st.sampled_from([None, 8])) if cross else None
+    sparse = layout == "full" and conditioning in ("class", "cross_attention") and draw(st.booleans())
     return DiTSpec(
+        sparse_ratio=draw(st.sampled_from([2, 3])) if sparse else 1,
         cross_qk_norm=draw(st.booleans()),
         fps_embed=draw(st.booleans()),
         cond_channels=draw(st.sampled_from([None, 3])),
@@ -84,7 +86,7 @@ def vae_specs(draw: st.DrawFn) -> VAESpec:
 
 
 @st.composite
-def text_encoder_specs(draw: st.DrawFn, kinds: tuple[str, ...] = ("t5", "llama", "clip")) -> TextEncoderSpec:
+def text_encoder_specs(draw: st.DrawFn, kinds: tuple[str, ...] = ("t5", "llama", "clip", "bert")) -> TextEncoderSpec:
     kind = draw(st.sampled_from(kinds))
     heads, layers = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     sizes = {
@@ -98,7 +100,13 @@ def text_encoder_specs(draw: st.DrawFn, kinds: tuple[str, ...] = ("t5", "llama",
     if kind == "llama":
         return TextEncoderSpec(kind="llama", **sizes, max_tokens=draw(st.integers(1, 16)),
                                num_kv_heads=draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0])),
-                               hidden_state_skip=draw(st.integers(0, layers - 1)))
+                               hidden_state_skip=draw(st.integers(0, layers - 1)), final_norm=draw(st.booleans()),
+                               rotary=draw(st.booleans()), fused_projections=draw(st.booleans()))
+    if kind == "bert":  # at least the 6 text tokens models_and_videos may draw; more learned positions than tokens
+        max_tokens = draw(st.integers(6, 16))
+        return TextEncoderSpec(kind="bert", **sizes, max_tokens=max_tokens,
+                               max_position_embeddings=draw(st.sampled_from([None, max_tokens + 3])),
+                               type_vocab_size=draw(st.integers(1, 3)), pooler=draw(st.booleans()))
     if kind == "clip":  # at least the 6 text tokens models_and_videos may draw: positions are learned
         return TextEncoderSpec(kind="clip", **sizes, max_tokens=draw(st.integers(6, 16)),
                                projection_dim=draw(st.sampled_from([None, 8])))

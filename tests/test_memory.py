@@ -73,7 +73,9 @@ def dits(draw):
                    fps_embed=draw(st.booleans()), cond_channels=draw(st.sampled_from([None, 3])),
                    extra_text_dim=(extra := draw(st.sampled_from([None, 8])) if cond == "cross_attention" else None),
                    extra_text_tokens=2 if extra else 0, text_norm=draw(st.booleans()),
-                   final_norm_affine=draw(st.sampled_from([None, False])))
+                   final_norm_affine=draw(st.sampled_from([None, False])),
+                   sparse_ratio=draw(st.sampled_from([1, 2, 4]))
+                   if layout == "full" and cond in ("class", "cross_attention") else 1)
 
 
 def _inputs(spec, B, grid, L):

@@ -72,13 +72,14 @@ def qk_norm_op(spec: DiTSpec) -> str | None:
 
 
 def self_attention(prefix: str, groups: Number, seq: Number, d: int, h: int, blocks: range | None = None,
-                   qk: str | None = None, conv: CountingConvention = FVCORE) -> list[Term]:
+                   qk: str | None = None, conv: CountingConvention = FVCORE, rows: Number | None = None) -> list[Term]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k RMSNorm).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W;
-    temporal attention H*W groups of T.
+    temporal attention H*W groups of T. ``rows``: tokens through the projections when the core sees padded groups
+    (Skiparse); default groups x seq.
     """
-    tokens = groups * seq
+    tokens = groups * seq if rows is None else rows
     return [
         linear_term(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks),
         *(qk_norm(f"{prefix}.attn", tokens, tokens, d, conv, blocks, qk) if qk else []),
@@ -150,10 +151,14 @@ def final_layer(B: Number, N: Number, d: int, p: int, c_out: int, conv: Counting
 def attention_groups(spec: DiTSpec, grid: tuple[Number, Number, Number], L: Number, B: Number, mode: str
                      ) -> tuple[Number, Number]:
     """(independent sequences, tokens per sequence) of a block's self-attention: full attention sees one
-    sequence of N (+ L text tokens when joint) per sample; spatial T sequences of H*W; temporal H*W of T."""
+    sequence of N (+ L text tokens when joint) per sample; spatial T sequences of H*W; temporal H*W of T; Skiparse
+    k sequences of ceil(N / k)."""
     T, H, W = grid
     if mode == "spatial":
         return B * T, H * W
+    if mode == "sparse":  # Skiparse: k interleaved sequences of ceil(N / k) tokens (padded)
+        k = spec.sparse_ratio
+        return B * k, -(-(T * H * W) // k)
     if mode == "temporal":
         return B * H * W, T
     return B, T * H * W + (L if spec.conditioning == "joint" else 0)
@@ -175,7 +180,7 @@ def dit_block(
     terms = (adaln_modulation(pre, B, d, spec.modulation_chunks, blocks, spec.cond)
              if spec.modulation == "per_block" else [])
     terms.append(_norm(f"{pre}.norm1", tokens, d, conv, blocks, spec.norm_affine))
-    terms += self_attention(pre, groups, seq, d, h, blocks, qk, conv)
+    terms += self_attention(pre, groups, seq, d, h, blocks, qk, conv, tokens if mode == "sparse" else None)
     if spec.conditioning == "cross_attention":
         if spec.cross_attn_norm:
             terms.append(norm_term(f"{pre}.norm3", "layer_norm", d * B * N, True, conv, blocks))
@@ -311,7 +316,12 @@ def dit_terms(
         if spec.depth > 1:
             terms += dit_block(spec, B, grid, L, "temporal", range(1, spec.depth, 2), convention)
     else:
-        terms += dit_block(spec, B, grid, L, "full", range(spec.depth), convention)
+        sparse = spec.sparse_range
+        for dense in (range(0, sparse.start), range(sparse.stop, spec.depth)) if len(sparse) else (range(spec.depth),):
+            if len(dense):
+                terms += dit_block(spec, B, grid, L, "full", dense, convention)
+        if len(sparse):
+            terms += dit_block(spec, B, grid, L, "sparse", sparse, convention)
     if spec.final_prenorm:  # over text and video tokens in joint mode (CogVideoX)
         rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
         terms.append(_norm("final_prenorm", rows, d, convention, affine=True))
