@@ -217,6 +217,17 @@ def parse_resolution(text: str) -> tuple[int, int]:
                      f"{', '.join(RESOLUTIONS)}; got {text!r}")
 
 
+def _with_text_tokens(model: ModelSpec, text_tokens: int | None) -> ModelSpec:
+    """The model with ``text_tokens`` prompt tokens instead of its native length (validated)."""
+    if text_tokens is None:
+        return model
+    return ModelSpec.model_validate({**model.model_dump(), "text_tokens": text_tokens})
+
+
+TEXT_TOKENS = click.option("--text-tokens", type=click.IntRange(min=1),
+                           help="prompt tokens (default: the preset's text length)")
+
+
 def _video_from_options(model: ModelSpec, native: VideoSpec, resolution: str | None, frames: int | None,
                         duration: float | None, fps: float | None) -> VideoSpec:
     """The queried video: native shape with overrides. A duration snaps to the nearest frame count the
@@ -241,10 +252,11 @@ def _video_from_options(model: ModelSpec, native: VideoSpec, resolution: str | N
 @click.option("--by", type=click.Choice(["component", "kind", "module"]), default="component", show_default=True,
               help="rows: per component, per module kind of the DiT, or per DiT module")
 @click.option("--matmul-only", is_flag=True, help="count matmuls/convs/attention only (FlopCounterMode's view)")
+@TEXT_TOKENS
 @FORMAT
 @friendly_errors
 def flops(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
-          batch: int, by: str, matmul_only: bool, fmt: str) -> None:
+          batch: int, by: str, matmul_only: bool, text_tokens: int | None, fmt: str) -> None:
     """Analytic MACs and FLOPs (= 2 x MACs) of one video through each component.
 
     The DiT row is ONE forward (one denoising step); training and sampling multiply it.
@@ -255,13 +267,14 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
       sora-compute flops dit-xl-2 --by kind
     """
     p = load_preset(preset)
-    video = _video_from_options(p.model, p.video, resolution, frames, duration, fps)
+    model = _with_text_tokens(p.model, text_tokens)
+    video = _video_from_options(model, p.video, resolution, frames, duration, fps)
     conv = MATMUL_ONLY if matmul_only else FVCORE
-    dit = count_dit(p.model, video, batch=batch, convention=conv)
+    dit = count_dit(model, video, batch=batch, convention=conv)
     if by == "component":
-        counts = [count_text_encoder(p.model, batch=batch, convention=conv),
-                  count_vae_encode(p.model, video, batch=batch, convention=conv), dit,
-                  count_vae_decode(p.model, video, batch=batch, convention=conv)]
+        counts = [count_text_encoder(model, batch=batch, convention=conv),
+                  count_vae_encode(model, video, batch=batch, convention=conv), dit,
+                  count_vae_decode(model, video, batch=batch, convention=conv)]
         df = pd.DataFrame({"component": [c.component for c in counts], "macs": [c.macs for c in counts],
                            "flops": [c.flops for c in counts]})
     elif by == "kind":
@@ -274,7 +287,8 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
     df["share"] = [float(m) / float(total) if total else 0.0 for m in df["macs"]]
     if fmt == "table":
         click.echo(f"{p.name}: {video.width}x{video.height}, {video.num_frames} frames at {video.fps:g} fps, "
-                   f"{dit.shape['tokens']:,} video tokens, batch {batch}; MACs, FLOPs = 2 x MACs")
+                   f"{dit.shape['tokens']:,} video tokens, {model.num_text_tokens} text tokens, batch {batch}; "
+                   "MACs, FLOPs = 2 x MACs")
         df = df.assign(macs=[f"{float(m):.4g}" for m in df["macs"]], flops=[f"{float(f):.4g}" for f in df["flops"]],
                        share=[f"{s:.1%}" for s in df["share"]])
     _emit(df, fmt)
@@ -476,11 +490,12 @@ def _gib(n: float) -> str:
 @click.option("--checkpointing", type=click.Choice(["none", "selective", "full"]), default="full", show_default=True)
 @click.option("--attention", type=click.Choice(["fused", "materialized"]), default="fused", show_default=True)
 @click.option("--ema/--no-ema", default=False, show_default=True, help="keep an fp32 EMA copy")
+@TEXT_TOKENS
 @FORMAT
 @friendly_errors
 def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
            gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
-           checkpointing: str, attention: str, ema: bool, fmt: str) -> None:
+           checkpointing: str, attention: str, ema: bool, text_tokens: int | None, fmt: str) -> None:
     """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
     (text encoder, DiT with the CFG pair, VAE decode, with a tiling that fits when untiled does not).
 
@@ -492,7 +507,7 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
     from sora_compute.memory import planner as mp
 
     p = load_preset(preset)
-    model = p.model
+    model = _with_text_tokens(p.model, text_tokens)
     video = _video_from_options(model, p.video, resolution, frames, duration, fps)
     model.latent_shape(video)  # validate the shape first: one clear error
     precision = mp.PrecisionPolicy(ema=ema)

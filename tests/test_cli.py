@@ -204,3 +204,18 @@ def test_estimate_from_a_spec_file_and_bad_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("preset: sora\nstages: [\n")
     assert_usage_error(["estimate", str(bad)], "not valid YAML")
+
+
+def test_text_length_overridable_per_query():
+    """PixArt-alpha's T5-XXL encoder over 77 tokens instead of 120, matmul-only, by hand: 24 layers x (q, k, v, o
+    4 d^2 + gated FFN 3 d f) per token + the attention core 2 h L^2 d_kv per layer."""
+    import json
+
+    from click.testing import CliRunner
+
+    out = CliRunner().invoke(cli, ["flops", "pixart-alpha", "--text-tokens", "77", "--matmul-only", "--format", "json"])
+    rows = {r["component"]: r for r in json.loads(out.output)}
+    d, f, L = 4096, 10240, 77
+    assert rows["text_encode"]["macs"] == 24 * (4 * d * d + 3 * d * f) * L + 24 * 2 * 64 * L * L * 64
+    bad = CliRunner().invoke(cli, ["flops", "pixart-alpha", "--text-tokens", "0"])
+    assert bad.exit_code == 2 and "--text-tokens" in bad.output
