@@ -12,6 +12,13 @@
   positions, pre-norm layers with biased LayerNorms and projections, causal attention, quick-GELU MLP, a final
   LayerNorm; returns the token states and the pooled vector (the end-of-text token's state, through the
   optional bias-free ``text_projection``).
+- ``BertEncoder`` (Devlin et al. 2019; Step-Video's / HunyuanDiT's bilingual "Hunyuan-CLIP" text tower is a
+  BertModel): learned absolute and token-type embeddings with an embedding LayerNorm, post-norm layers with
+  biased projections and erf-GELU MLP, bidirectional attention, no final norm, optional tanh pooler.
+
+``LlamaEncoder`` also covers Step-Video's Step-LLM: ``fused_projections`` (one qkv and one gate/up matmul),
+``rotary=False`` (its ALiBi biases live inside a fused attention kernel: parameter-free, no MACs, nothing
+materialized, so the reference leaves them out) and ``final_norm=False``.
 """
 
 from __future__ import annotations
@@ -154,6 +161,9 @@ class LlamaEncoderConfig:
     d_ff: int = 14336
     max_tokens: int = 256
     hidden_state_skip: int = 0  # return the hidden state this many layers before the last (no final norm then)
+    final_norm: bool = True  # False: no final RMSNorm at all (Step-LLM)
+    rotary: bool = True  # False: no rotary embedding (Step-LLM: ALiBi inside its fused attention kernel, left out)
+    fused_projections: bool = False  # one qkv_proj and one gate_up_proj matmul (Step-LLM's wqkv and w1)
     rope_theta: float = 500000.0
     norm_eps: float = 1e-5
 
@@ -184,33 +194,49 @@ class LlamaAttention(nn.Module):
     def __init__(self, cfg: LlamaEncoderConfig):
         super().__init__()
         self.cfg = cfg
-        self.q_proj = nn.Linear(cfg.d_model, cfg.num_heads * cfg.d_kv, bias=False)
-        self.k_proj = nn.Linear(cfg.d_model, cfg.num_kv_heads * cfg.d_kv, bias=False)
-        self.v_proj = nn.Linear(cfg.d_model, cfg.num_kv_heads * cfg.d_kv, bias=False)
+        inner, kv = cfg.num_heads * cfg.d_kv, cfg.num_kv_heads * cfg.d_kv
+        if cfg.fused_projections:
+            self.qkv_proj = nn.Linear(cfg.d_model, inner + 2 * kv, bias=False)
+        else:
+            self.q_proj = nn.Linear(cfg.d_model, inner, bias=False)
+            self.k_proj = nn.Linear(cfg.d_model, kv, bias=False)
+            self.v_proj = nn.Linear(cfg.d_model, kv, bias=False)
         self.o_proj = nn.Linear(cfg.num_heads * cfg.d_kv, cfg.d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
         B, L, _ = x.shape
         h, kv, dk = self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.d_kv
-        q = self.q_proj(x).reshape(B, L, h, dk).transpose(1, 2)
-        k = self.k_proj(x).reshape(B, L, kv, dk).transpose(1, 2)
-        v = self.v_proj(x).reshape(B, L, kv, dk).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.cfg.fused_projections:  # views into one matmul's output
+            q, k, v = self.qkv_proj(x).split([h * dk, kv * dk, kv * dk], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.reshape(B, L, h, dk).transpose(1, 2)
+        k = k.reshape(B, L, kv, dk).transpose(1, 2)
+        v = v.reshape(B, L, kv, dk).transpose(1, 2)
+        if cos is not None and sin is not None:
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k, v = repeat_kv(k, h // kv), repeat_kv(v, h // kv)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.o_proj(out.transpose(1, 2).reshape(B, L, h * dk))
 
 
 class LlamaMLP(nn.Module):
-    """SwiGLU: down(silu(gate x) * up x)."""
+    """SwiGLU: down(silu(gate x) * up x); fused: gate and up are the halves of one gate_up_proj output."""
 
     def __init__(self, cfg: LlamaEncoderConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
-        self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.fused = cfg.fused_projections
+        if self.fused:
+            self.gate_up_proj = nn.Linear(cfg.d_model, 2 * cfg.d_ff, bias=False)
+        else:
+            self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+            self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
         self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
@@ -222,29 +248,33 @@ class LlamaLayer(nn.Module):
         self.post_attention_layernorm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = LlamaMLP(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), cos, sin)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class LlamaEncoder(nn.Module):
     """token ids (B, L) -> hidden states (B, L, d_model): the last layer's through the final norm, or with
-    ``hidden_state_skip`` = k the raw output of layer num_layers - k (the later layers and the norm are not run)."""
+    ``hidden_state_skip`` = k the raw output of layer num_layers - k (the later layers and the norm are not run).
+    ``final_norm=False``: no final norm (Step-LLM); ``rotary=False``: no rotary embedding."""
 
     def __init__(self, cfg: LlamaEncoderConfig):
         super().__init__()
         self.cfg = cfg
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(LlamaLayer(cfg) for _ in range(cfg.num_layers))
-        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.final_norm else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embed_tokens(ids)
-        cos, sin = rope_cos_sin(ids.shape[1], self.cfg.d_kv, self.cfg.rope_theta, ids.device)
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        cos: torch.Tensor | None = None
+        sin: torch.Tensor | None = None
+        if self.cfg.rotary:
+            cos, sin = rope_cos_sin(ids.shape[1], self.cfg.d_kv, self.cfg.rope_theta, ids.device)
+            cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         for layer in self.layers[: self.cfg.num_layers - self.cfg.hidden_state_skip]:
             x = layer(x, cos, sin)
-        return self.norm(x) if self.cfg.hidden_state_skip == 0 else x
+        return self.norm(x) if self.norm is not None and self.cfg.hidden_state_skip == 0 else x
 
 
 # ------------------------------------------------------------------------------------------------
@@ -339,4 +369,88 @@ class CLIPTextEncoder(nn.Module):
         pooled = x[torch.arange(B, device=ids.device), ids.argmax(dim=-1)]
         if self.text_projection is not None:
             pooled = self.text_projection(pooled)
+        return x, pooled
+
+
+# ------------------------------------------------------------------------------------------------
+# BERT
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BertEncoderConfig:
+    vocab_size: int = 30522
+    num_layers: int = 12
+    d_model: int = 768
+    num_heads: int = 12
+    d_kv: int = 64
+    d_ff: int = 3072
+    max_tokens: int = 512  # tokens per prompt (at most max_position_embeddings)
+    max_position_embeddings: int = 512  # learned positions
+    type_vocab_size: int = 2  # token-type (segment) embeddings
+    pooler: bool = True  # BertPooler: tanh(Linear(d, d)) of the first token
+    norm_eps: float = 1e-12
+
+
+class BertAttention(nn.Module):
+    def __init__(self, cfg: BertEncoderConfig):
+        super().__init__()
+        inner = cfg.num_heads * cfg.d_kv
+        self.cfg = cfg
+        self.query = nn.Linear(cfg.d_model, inner)
+        self.key = nn.Linear(cfg.d_model, inner)
+        self.value = nn.Linear(cfg.d_model, inner)
+        self.output = nn.Linear(inner, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, _ = x.shape
+        h, dk = self.cfg.num_heads, self.cfg.d_kv
+        q, k, v = (proj(x).reshape(B, L, h, dk).transpose(1, 2) for proj in (self.query, self.key, self.value))
+        out = F.scaled_dot_product_attention(q, k, v)  # bidirectional
+        return self.output(out.transpose(1, 2).reshape(B, L, h * dk))
+
+
+class BertLayer(nn.Module):
+    """Post-norm: x = LN(x + attn(x)); x = LN(x + output(gelu(intermediate(x))))."""
+
+    def __init__(self, cfg: BertEncoderConfig):
+        super().__init__()
+        self.attention = BertAttention(cfg)
+        self.attention_norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.intermediate = nn.Linear(cfg.d_model, cfg.d_ff)
+        self.output = nn.Linear(cfg.d_ff, cfg.d_model)
+        self.output_norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attention_norm(x + self.attention(x))
+        return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
+
+
+class BertEncoder(nn.Module):
+    """token ids (B, L <= max_position_embeddings) -> (token states (B, L, d_model), pooled (B, d_model) or None).
+
+    BertModel (Devlin et al. 2019) with token_type_ids = 0 and no padding mask: word + position + token-type
+    embeddings, LayerNorm, post-norm layers (biased projections, erf GELU), no final norm; the optional pooler is
+    tanh(Linear(d, d)) of the first token's state (BertModel's default add_pooling_layer=True)."""
+
+    def __init__(self, cfg: BertEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.d_model)
+        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.d_model)
+        self.embedding_norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.layers = nn.ModuleList(BertLayer(cfg) for _ in range(cfg.num_layers))
+        self.pooler = nn.Linear(cfg.d_model, cfg.d_model) if cfg.pooler else None
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n = ids.shape[1]
+        if n > self.cfg.max_position_embeddings:
+            raise ValueError(f"{n} tokens exceed the {self.cfg.max_position_embeddings} learned positions")
+        x = (self.word_embeddings(ids) + self.position_embeddings(torch.arange(n, device=ids.device))
+             + self.token_type_embeddings(torch.zeros(n, dtype=torch.long, device=ids.device)))
+        x = self.embedding_norm(x)
+        for layer in self.layers:
+            x = layer(x)
+        pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
         return x, pooled

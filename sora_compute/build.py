@@ -9,6 +9,8 @@ import torch
 
 from reference_model import (
     VAE3D,
+    BertEncoder,
+    BertEncoderConfig,
     CLIPTextEncoder,
     CLIPTextEncoderConfig,
     DiT,
@@ -35,16 +37,21 @@ def build_vae(spec: VAESpec, device: str | torch.device = "cpu") -> VAE3D:
 
 
 def build_text_encoder(spec: TextEncoderSpec, device: str | torch.device = "cpu"
-                       ) -> T5Encoder | LlamaEncoder | CLIPTextEncoder:
-    """The reference encoder of ``spec.kind``: T5Encoder, LlamaEncoder or CLIPTextEncoder."""
+                       ) -> T5Encoder | LlamaEncoder | CLIPTextEncoder | BertEncoder:
+    """The reference encoder of ``spec.kind``: T5Encoder, LlamaEncoder, CLIPTextEncoder or BertEncoder."""
     sizes = {"vocab_size": spec.vocab_size, "num_layers": spec.num_layers, "d_model": spec.d_model,
              "num_heads": spec.num_heads, "d_kv": spec.d_kv, "d_ff": spec.d_ff, "max_tokens": spec.max_tokens}
     with torch.device(device):
         if spec.kind == "llama":
             return LlamaEncoder(LlamaEncoderConfig(**sizes, num_kv_heads=spec.kv_heads,
-                                                   hidden_state_skip=spec.hidden_state_skip))
+                                                   hidden_state_skip=spec.hidden_state_skip,
+                                                   final_norm=spec.final_norm, rotary=spec.rotary,
+                                                   fused_projections=spec.fused_projections))
         if spec.kind == "clip":
             return CLIPTextEncoder(CLIPTextEncoderConfig(**sizes, projection_dim=spec.projection_dim))
+        if spec.kind == "bert":
+            return BertEncoder(BertEncoderConfig(**sizes, max_position_embeddings=spec.positions,
+                                                 type_vocab_size=spec.type_vocab_size, pooler=spec.pooler))
         return T5Encoder(TextEncoderConfig(
             **sizes, gated_ffn=spec.gated_ffn, relative_attention_num_buckets=spec.relative_attention_num_buckets,
             relative_attention_max_distance=spec.relative_attention_max_distance,

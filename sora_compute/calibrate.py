@@ -221,6 +221,12 @@ def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
          VideoSpec(width=8, height=8, num_frames=13)),
         (VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
                  temporal_compression=4, layers_per_level=(1, 1, 2, 1)), VideoSpec(width=16, height=8, num_frames=5)),
+        # Open-Sora 1.2: 2D VAE in micro-batches of frames, temporal VAE on 5-frame chunks padded to 8 (2 whole chunks
+        # and a remainder of 4 frames: 5 latent frames, decoded back to 14)
+        (VAESpec(family="opensora", latent_channels=4, block_out_channels=(8, 16), spatial_compression=2,
+                 layers_per_block=1, norm_groups=4, temporal_block_out_channels=(8, 16, 16),
+                 layers_per_level=(1, 1, 1, 1), chunk_frames=5, chunk_latent_frames=2),
+         VideoSpec(width=8, height=4, num_frames=14)),
     ]
 
 
@@ -297,6 +303,13 @@ def default_cases() -> list[CalibrationCase]:
                                  ModelSpec(dit=dit, vae=vae, text_encoder=te, extra_text_encoders=(second,),
                                            text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
+    # Open-Sora-Plan v1.3: Skiparse sparse attention (k = 4) in the middle blocks; 30 tokens pad to 32
+    dit = DiTSpec(depth=4, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
+                  conditioning="cross_attention", text_dim=32, modulation="shared", sparse_ratio=4,
+                  sparse_blocks=(1, 3))
+    cases.append(CalibrationCase("dit-skiparse", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
+                                                                          text_tokens=6),
+                                 VideoSpec(width=40, height=24, num_frames=5), batch=2))
     # SwiGLU MLPs and bias-free projections (Mochi / Llama-style blocks), in cross-attention and dual-stream blocks
     for cond in ("cross_attention", "dual_stream"):
         dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning=cond,
@@ -327,11 +340,18 @@ def default_cases() -> list[CalibrationCase]:
     # and a hidden-state skip (the last layers and the final norm not run) with a head width != d / heads
     llama = TextEncoderSpec(kind="llama", vocab_size=64, num_layers=3, d_model=32, num_heads=4, num_kv_heads=2,
                             d_ff=48, max_tokens=16)
+    # Step-LLM layout: fused qkv and gate/up matmuls, no rotary embedding (ALiBi in-kernel), no final norm
+    step = llama.model_copy(update={"fused_projections": True, "rotary": False, "final_norm": False})
     # CLIP text towers: biased LayerNorms and projections, causal attention; with and without text_projection
     clip = TextEncoderSpec(kind="clip", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=16)
+    # BERT (Step-Video's Hunyuan-CLIP): post-norm, learned and token-type positions, bidirectional; +- pooler
+    bert = TextEncoderSpec(kind="bert", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=9,
+                           max_position_embeddings=16)
     for name, t in (("llama-gqa", llama),
                     ("llama-skip", llama.model_copy(update={"num_kv_heads": None, "d_kv": 6, "hidden_state_skip": 1})),
-                    ("clip", clip), ("clip-projection", clip.model_copy(update={"projection_dim": 24}))):
+                    ("llama-fused-step", step),
+                    ("clip", clip), ("clip-projection", clip.model_copy(update={"projection_dim": 24})),
+                    ("bert", bert), ("bert-no-pooler", bert.model_copy(update={"pooler": False}))):
         dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=32)
         model = ModelSpec(dit=dit, vae=vae, text_encoder=t, text_tokens=9)
         cases.append(CalibrationCase(name, "text_encode", model, VideoSpec(width=16, height=16, num_frames=1), batch=2))

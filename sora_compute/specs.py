@@ -111,7 +111,7 @@ class VideoSpec(_Spec):
 # VAE
 # --------------------------------------------------------------------------------------------
 
-VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx"]
+VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx", "opensora"]
 
 
 class VAESpec(_Spec):
@@ -134,6 +134,15 @@ class VAESpec(_Spec):
     but the last down-samples space (``spatial_compression = patch_size x 2^(levels - 1)``), convolutions are 3x3x3 and
     causal, and ``temporal_kernel``, ``mid_attention`` and ``double_z`` are not used (``norm_groups`` only by the
     GroupNorm families, generic, cogvideox and mochi).
+
+    ``opensora`` (Open-Sora 1.2's OpenSoraVAE_V1_2) stacks two VAEs: a per-frame SD/SDXL VAE (``block_out_channels``,
+    ``layers_per_block``, ``spatial_compression``; diffusers AutoencoderKL with its quant convs, run over the frames in
+    micro-batches of 4, reference_model.vae.OPENSORA_MICRO_BATCH) that maps pixels to ``latent_channels`` channels, then
+    a causal MAGVIT-v2 style temporal VAE (VAE_Temporal_SD: ``temporal_block_out_channels`` widths, ``layers_per_level``
+    ResBlocks per level and after the last, ``temporal_factors`` of 1 or 2 per level boundary) over the same channels.
+    The temporal VAE runs on chunks of ``chunk_frames`` frames (``micro_frame_size``), each padded in front to a
+    multiple of ``temporal_compression``: a chunk of r frames gives ceil(r / t) latent frames (17 -> 5), so any frame
+    count fits.
     """
 
     in_channels: int = Field(default=3, gt=0, description="pixel channels (RGB = 3)")
@@ -160,8 +169,18 @@ class VAESpec(_Spec):
     temporal_factors: tuple[int, ...] | None = Field(
         default=None, description="temporal stride of each down-sampling level (mochi: 1, 2, 3)"
     )
+    temporal_block_out_channels: tuple[int, ...] | None = Field(
+        default=None, description="widths of the temporal VAE's levels (opensora: 128, 256, 256, 512)"
+    )
+    chunk_frames: int | None = Field(
+        default=None, gt=0, description="frames per independently encoded chunk (opensora: 17; None = whole clip)"
+    )
+    chunk_latent_frames: int | None = Field(
+        default=None, gt=0, description="latent frames of a whole chunk (opensora: ceil(chunk_frames / t) = 5)"
+    )
 
-    @field_validator("block_out_channels", "decoder_block_out_channels", "layers_per_level", "temporal_factors")
+    @field_validator("block_out_channels", "decoder_block_out_channels", "layers_per_level", "temporal_factors",
+                     "temporal_block_out_channels")
     @classmethod
     def _positive_channels(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if v is not None and any(c <= 0 for c in v):
@@ -176,6 +195,13 @@ class VAESpec(_Spec):
         if not _is_power_of_two(self.patch_size) or self.patch_size > s:
             raise ValueError(f"patch_size must be a power of two no larger than spatial_compression, got "
                              f"{self.patch_size}")
+        if (self.chunk_frames is None) != (self.chunk_latent_frames is None):
+            raise ValueError("give chunk_frames and chunk_latent_frames together")
+        if self.family == "opensora":
+            self._check_opensora()
+            return self
+        if self.temporal_block_out_channels is not None or self.chunk_frames is not None:
+            raise ValueError("temporal_block_out_channels and chunk_frames are for family='opensora'")
         if self.family != "generic":
             self._check_family()
             return self
@@ -203,6 +229,39 @@ class VAESpec(_Spec):
                     f"norm_groups={self.norm_groups} must divide every block_out_channels entry, not {c}"
                 )
         return self
+
+    def _check_opensora(self) -> None:
+        """Open-Sora 1.2: a per-frame SD VAE (every level but the last halves H and W) and a temporal VAE."""
+        n, tc = len(self.block_out_channels), self.temporal_block_out_channels
+        if self.num_spatial_down != n - 1 or self.patch_size != 1:
+            raise ValueError(f"family='opensora' down-samples at every 2D level but the last: spatial_compression must "
+                             f"be 2^{n - 1} = {2 ** (n - 1)} (patch_size 1), got {self.spatial_compression}")
+        if tc is None:
+            raise ValueError("family='opensora' needs temporal_block_out_channels (the temporal VAE's widths)")
+        if self.layers_per_level is None or len(self.layers_per_level) != len(tc) + 1:
+            raise ValueError(f"family='opensora' needs layers_per_level with {len(tc) + 1} entries (ResBlocks per "
+                             f"temporal level, then after the last)")
+        if self.decoder_block_out_channels is not None:
+            raise ValueError("decoder_block_out_channels is for family='mochi'")
+        t, factors = self.temporal_compression, self.level_temporal_factors
+        if len(factors) != len(tc) - 1 or any(f not in (1, 2) for f in factors) or math.prod(factors) != t:
+            raise ValueError(f"family='opensora' halves time or not between temporal levels: temporal_factors needs "
+                             f"{len(tc) - 1} entries of 1 or 2 whose product is temporal_compression={t}, "
+                             f"got {factors}")
+        for c in self.block_out_channels + tc:
+            if c % self.norm_groups:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every channel count, not {c}")
+        if self.chunk_frames is not None and self.chunk_latent_frames != -(-self.chunk_frames // t):
+            raise ValueError(f"family='opensora' pads each chunk to a multiple of {t} frames: chunk_latent_frames must "
+                             f"be ceil({self.chunk_frames} / {t}) = {-(-self.chunk_frames // t)}")
+
+    @property
+    def spatial_vae(self) -> VAESpec:
+        """The per-frame 2D VAE of family='opensora' as a generic spec (quant convs not included)."""
+        return VAESpec(in_channels=self.in_channels, latent_channels=self.latent_channels,
+                       spatial_compression=self.spatial_compression, temporal_compression=1, causal=False,
+                       block_out_channels=self.block_out_channels, layers_per_block=self.layers_per_block,
+                       norm_groups=self.norm_groups, temporal_kernel=1)
 
     def _check_family(self) -> None:
         """Layout rules of the exact families (their diffusers classes)."""
@@ -259,7 +318,9 @@ class VAESpec(_Spec):
         if self.temporal_factors is not None:
             return self.temporal_factors
         n, k = self.num_spatial_down, self.num_temporal_down
-        if self.family in ("wan", "mochi"):
+        if self.family == "opensora" and self.temporal_block_out_channels is not None:  # the temporal VAE's levels
+            n = len(self.temporal_block_out_channels) - 1
+        if self.family in ("wan", "mochi", "opensora"):
             return (1,) * (n - k) + (2,) * k
         return (2,) * k + (1,) * (n - k)
 
@@ -288,9 +349,21 @@ class VAESpec(_Spec):
         """Kernel of the 3x3 convolutions: (temporal_kernel, 3, 3)."""
         return (self.temporal_kernel, 3, 3)
 
+    def padded_latent_frames(self, num_frames: Any) -> Any:
+        """family='opensora': latent frames of ``num_frames`` (an int or a numpy array) in chunks of ``chunk_frames``,
+        each padded in front to a multiple of t: ``F // c x chunk_latent_frames + ceil((F % c) / t)``."""
+        t, c = self.temporal_compression, self.chunk_frames
+        if c is None or self.chunk_latent_frames is None:
+            return -(-num_frames // t)
+        return num_frames // c * self.chunk_latent_frames + -(-(num_frames % c) // t)
+
     def latent_frames(self, num_frames: int) -> int:
         """Latent frames for ``num_frames`` video frames (raises if they do not fit)."""
         t = self.temporal_compression
+        if self.family == "opensora":  # pads: any frame count fits
+            if num_frames < 1:
+                raise VideoShapeError(f"num_frames={num_frames}: use at least 1 frame")
+            return int(self.padded_latent_frames(num_frames))
         if self.causal:
             if (num_frames - 1) % t:
                 lo = 1 + (num_frames - 1) // t * t
@@ -308,8 +381,14 @@ class VAESpec(_Spec):
         return num_frames // t
 
     def decoded_frames(self, latent_frames: int) -> int:
-        """Video frames produced by decoding ``latent_frames``."""
+        """Video frames produced by decoding ``latent_frames`` (family='opensora': the most frames that give them,
+        ``L // k x chunk_frames + (L % k) x t`` with k = chunk_latent_frames; fewer are cut from the front)."""
         t = self.temporal_compression
+        if self.family == "opensora":
+            k, c = self.chunk_latent_frames, self.chunk_frames
+            if k is None or c is None:
+                return latent_frames * t
+            return latent_frames // k * c + latent_frames % k * t
         return 1 + (latent_frames - 1) * t if self.causal else latent_frames * t
 
     # --- parameters -----------------------------------------------------------------------
@@ -493,8 +572,41 @@ def _ltx_vae_params(v: VAESpec) -> tuple[int, int]:
     return enc, dec + conv_params(c_prev, v.pixel_channels, k)
 
 
+def _opensora_vae_params(v: VAESpec) -> tuple[int, int]:
+    """Open-Sora 1.2: the 2D VAE (generic per-frame layout) with its 1x1 quant convs (2z -> 2z, z -> z), and the
+    temporal VAE: ResBlocks of GroupNorm and bias-free causal 3x3x3 convs (bias-free 1x1x1 shortcut when widths
+    differ); a stride-(2, 1, 1) 3x3x3 conv (with bias) at each halving level boundary; conv_in bias-free; encoder
+    conv_out 1x1x1 to 2z and a 1x1x1 quant conv; decoder post-quant 1x1x1, conv_in 3x3x3, a 3x3x3 conv c -> 2c
+    (depth-to-space in time) at each doubling boundary, conv_out 3x3x3."""
+    tc, layers, factors, z = v.temporal_block_out_channels, v.layers_per_level, v.level_temporal_factors, \
+        v.latent_channels
+    assert tc is not None and layers is not None
+    sp = v.spatial_vae
+
+    def res(ci: int, co: int) -> int:
+        return 2 * ci + conv_params(ci, co, _K3, False) + 2 * co + conv_params(co, co, _K3, False) + (
+            conv_params(ci, co, _1x1x1, False) if ci != co else 0)
+
+    enc, c_prev = sp.encoder_params + conv_params(2 * z, 2 * z, (1, 1)) + conv_params(z, tc[0], _K3, False), tc[0]
+    for i, c in enumerate(tc):
+        for _ in range(layers[i]):
+            enc, c_prev = enc + res(c_prev, c), c
+        if i < len(tc) - 1 and factors[i] > 1:
+            enc += conv_params(c, c, _K3)
+    enc += layers[-1] * res(c_prev, c_prev) + 2 * c_prev + conv_params(c_prev, 2 * z, _1x1x1) + conv_params(
+        2 * z, 2 * z, _1x1x1)
+    dec, c_prev = conv_params(z, z, _1x1x1) + conv_params(z, tc[-1], _K3) + layers[-1] * res(tc[-1], tc[-1]), tc[-1]
+    for i in reversed(range(len(tc))):
+        for _ in range(layers[i]):
+            dec, c_prev = dec + res(c_prev, tc[i]), tc[i]
+        if i > 0 and factors[i - 1] > 1:
+            dec += conv_params(c_prev, 2 * c_prev, _K3)
+    dec += 2 * c_prev + conv_params(c_prev, z, _K3) + conv_params(z, z, (1, 1)) + sp.decoder_params
+    return enc, dec
+
+
 _FAMILY_PARAMS = {"wan": _wan_vae_params, "cogvideox": _cogvideox_vae_params, "mochi": _mochi_vae_params,
-                  "ltx": _ltx_vae_params}
+                  "ltx": _ltx_vae_params, "opensora": _opensora_vae_params}
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,7 +664,9 @@ class DiTSpec(_Spec):
     latents through a Linear added to the video tokens; Open-Sora 2.0's image/video condition), ``extra_text_dim``
     and ``extra_text_tokens`` (a second encoder's tokens through a Linear, prepended to the cross-attention keys;
     Step-Video's CLIP), ``text_norm`` (a parameter-free LayerNorm on the text features before their projection) and
-    ``final_norm_affine`` (default: ``norm_affine``).
+    ``final_norm_affine`` (default: ``norm_affine``). ``sparse_ratio`` k > 1: Skiparse sparse self-attention
+    (Open-Sora-Plan v1.3) in blocks ``sparse_blocks`` = [start, stop): the tokens (padded to a multiple of k) are
+    split into k interleaved sequences that attend within themselves, dividing the attention core's work by k.
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -598,6 +712,9 @@ class DiTSpec(_Spec):
     extra_text_tokens: int = Field(default=0, ge=0, description="second text encoder's tokens (cross-attn)")
     text_norm: bool = Field(default=False, description="parameter-free LayerNorm on the text before its projection")
     final_norm_affine: bool | None = Field(default=None, description="final LayerNorm affine (default norm_affine)")
+    sparse_ratio: int = Field(default=1, gt=0, description="Skiparse sparse self-attention ratio k (1 = dense)")
+    sparse_blocks: tuple[int, int] | None = Field(default=None, description="[start, stop) blocks with sparse "
+                                                  "attention (default: all, when sparse_ratio > 1)")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
 
@@ -638,6 +755,15 @@ class DiTSpec(_Spec):
                 raise ValueError(f"text_pool_heads={self.text_pool_heads} must divide text_dim={self.text_dim}")
         elif self.text_hidden_size is not None or self.text_mlp_hidden_size is not None:
             raise ValueError("text_hidden_size and text_mlp_hidden_size need conditioning='asymmetric'")
+        if self.sparse_ratio > 1 and (self.attention_layout != "full"
+                                      or self.conditioning not in ("class", "cross_attention")):
+            raise ValueError("sparse_ratio > 1 (Skiparse) needs attention_layout='full' and class or cross_attention "
+                             "conditioning (text tokens are not in the self-attention)")
+        if self.sparse_blocks is not None:
+            lo, hi = self.sparse_blocks
+            if self.sparse_ratio == 1 or not 0 <= lo < hi <= self.depth:
+                raise ValueError(f"sparse_blocks={self.sparse_blocks} needs sparse_ratio > 1 and 0 <= start < stop <= "
+                                 f"depth={self.depth}")
         if (self.extra_text_dim is None) != (self.extra_text_tokens == 0):
             raise ValueError("extra_text_dim and extra_text_tokens > 0 go together")
         if self.extra_text_dim is not None and self.conditioning != "cross_attention":
@@ -669,6 +795,13 @@ class DiTSpec(_Spec):
     def cond(self) -> int:
         """Width of the conditioning (timestep) embedding."""
         return self.cond_dim if self.cond_dim is not None else self.hidden_size
+
+    @property
+    def sparse_range(self) -> range:
+        """Blocks with Skiparse sparse attention (empty when dense)."""
+        if self.sparse_ratio == 1:
+            return range(0)
+        return range(*self.sparse_blocks) if self.sparse_blocks is not None else range(self.depth)
 
     @property
     def final_affine(self) -> bool:
@@ -837,15 +970,16 @@ class DiTSpec(_Spec):
 # --------------------------------------------------------------------------------------------
 
 
-TextEncoderKind = Literal["t5", "llama", "clip"]
+TextEncoderKind = Literal["t5", "llama", "clip", "bert"]
 
 #: Fields that only one kind uses: another kind must leave them at their defaults (which it ignores).
 _TEXT_KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "t5": ("gated_ffn", "relative_attention_num_buckets", "relative_attention_max_distance", "shared_relative_bias"),
-    "llama": ("num_kv_heads", "hidden_state_skip"),
+    "llama": ("num_kv_heads", "hidden_state_skip", "final_norm", "rotary", "fused_projections"),
     "clip": ("projection_dim",),
+    "bert": ("max_position_embeddings", "type_vocab_size", "pooler"),
 }
-#: Sizes a llama or clip encoder must give explicitly (the defaults describe T5-XXL).
+#: Sizes a llama, clip or bert encoder must give explicitly (the defaults describe T5-XXL).
 _TEXT_SIZE_FIELDS = ("vocab_size", "num_layers", "d_model", "num_heads", "d_ff", "max_tokens")
 
 
@@ -861,18 +995,28 @@ class TextEncoderSpec(_Spec):
       (HunyuanVideo: 2). Parameters count all ``num_layers`` (the checkpoint is loaded whole); MACs and
       activations count the ``layers_run`` = num_layers - k layers actually needed (the reference stops there;
       HunyuanVideo's own code runs the k extra layers through transformers and discards them: k / num_layers
-      more text-encoder MACs).
+      more text-encoder MACs). Step-Video's Step-LLM is a llama with ``final_norm: false`` (no final RMSNorm),
+      ``fused_projections: true`` (one qkv and one gate/up matmul: the same parameters and MACs, a larger
+      activation peak) and ``rotary: false`` (its ALiBi attention biases are computed inside StepFun's fused
+      attention kernel: no parameters, no MACs counted, nothing materialized).
     - ``clip``: CLIP's text tower (openai/clip-vit-large-patch14): ``max_tokens`` learned positions, biased
       LayerNorms and projections, causal attention, quick-GELU MLP, final LayerNorm. ``projection_dim``: the
       bias-free ``text_projection`` of the pooled vector (CLIPTextModelWithProjection); None (default) leaves it
       out, as HunyuanVideo and Open-Sora 2.0, which take CLIPTextModel's pooled output (width ``d_model``).
+    - ``bert``: a BertModel (Step-Video's "Hunyuan-CLIP" text tower, from HunyuanDiT): word, learned position
+      (``max_position_embeddings`` rows, default ``max_tokens``) and token-type (``type_vocab_size``) embeddings
+      with an embedding LayerNorm; post-norm layers with biased q, k, v, output projections and an erf-GELU MLP,
+      bidirectional attention, no final norm. ``pooler`` (default true, as BertModel's add_pooling_layer and
+      Step-Video's checkpoint): tanh(Linear(d, d)) of the first token, counted in parameters (its weights are
+      loaded) and in MACs (BertModel's forward runs it, one row per prompt) even where, as in Step-Video, only
+      the token states are used. ``max_tokens``: the tokens a prompt is encoded to (Step-Video: 77).
 
     ``d_model`` is the width of the token states the DiT receives (``dit.text_dim`` must equal it). ``d_kv`` is
-    the width per head (for llama and clip it defaults to d_model / num_heads). A field of another kind must keep
-    its default (it is ignored); llama and clip must give their sizes explicitly.
+    the width per head (for llama, clip and bert it defaults to d_model / num_heads). A field of another kind must keep
+    its default (it is ignored); llama, clip and bert must give their sizes explicitly.
     """
 
-    kind: TextEncoderKind = Field(default="t5", description="architecture: t5 | llama | clip")
+    kind: TextEncoderKind = Field(default="t5", description="architecture: t5 | llama | clip | bert")
     vocab_size: int = Field(default=32128, gt=0, description="token vocabulary")
     num_layers: int = Field(default=24, gt=0, description="encoder layers")
     d_model: int = Field(default=4096, gt=0, description="model width (channels); the token states' width")
@@ -888,12 +1032,20 @@ class TextEncoderSpec(_Spec):
     num_kv_heads: int | None = Field(default=None, gt=0, description="llama: key/value heads (GQA; default num_heads)")
     hidden_state_skip: int = Field(default=0, ge=0,
                                    description="llama: output the hidden state this many layers before the last")
+    final_norm: bool = Field(default=True, description="llama: final RMSNorm (Step-LLM has none)")
+    rotary: bool = Field(default=True, description="llama: rotary position embedding (Step-LLM: ALiBi in-kernel)")
+    fused_projections: bool = Field(default=False,
+                                    description="llama: one qkv and one gate/up matmul (Step-LLM's wqkv, w1)")
     projection_dim: int | None = Field(default=None, gt=0, description="clip: pooled-vector projection width")
+    max_position_embeddings: int | None = Field(default=None, gt=0,
+                                                description="bert: learned positions (default max_tokens)")
+    type_vocab_size: int = Field(default=2, gt=0, description="bert: token-type (segment) embeddings")
+    pooler: bool = Field(default=True, description="bert: tanh(Linear(d, d)) pooler of the first token")
 
     @model_validator(mode="before")
     @classmethod
     def _kind_sizes(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("kind") not in ("llama", "clip"):
+        if not isinstance(data, dict) or data.get("kind") not in ("llama", "clip", "bert"):
             return data
         missing = [f for f in _TEXT_SIZE_FIELDS if f not in data]
         if missing:
@@ -920,9 +1072,16 @@ class TextEncoderSpec(_Spec):
         if self.hidden_state_skip >= self.num_layers:
             raise ValueError(f"hidden_state_skip={self.hidden_state_skip} must be less than num_layers="
                              f"{self.num_layers}")
-        if self.kind == "llama" and self.d_kv % 2:
+        if self.kind == "llama" and self.rotary and self.d_kv % 2:
             raise ValueError(f"rotary embedding needs an even d_kv, got {self.d_kv}")
+        if self.kind == "bert" and self.max_tokens > self.positions:
+            raise ValueError(f"max_tokens={self.max_tokens} exceeds max_position_embeddings={self.positions}")
         return self
+
+    @property
+    def positions(self) -> int:
+        """Learned position rows of bert: max_position_embeddings, default max_tokens."""
+        return self.max_position_embeddings if self.max_position_embeddings is not None else self.max_tokens
 
     @property
     def inner_dim(self) -> int:
@@ -946,14 +1105,17 @@ class TextEncoderSpec(_Spec):
 
     @property
     def pooled_dim(self) -> int | None:
-        """Width of the pooled vector (clip: projection_dim or d_model); None for kinds without one."""
+        """Width of the pooled vector (clip: projection_dim or d_model; bert with pooler: d_model); None for kinds
+        without one."""
+        if self.kind == "bert":
+            return self.d_model if self.pooler else None
         if self.kind != "clip":
             return None
         return self.projection_dim if self.projection_dim is not None else self.d_model
 
     @property
     def bias_tables(self) -> int:
-        """Relative position-bias tables: one (T5) or one per layer (umT5); none for llama and clip."""
+        """Relative position-bias tables: one (T5) or one per layer (umT5); none for the other kinds."""
         if self.kind != "t5":
             return 0
         return 1 if self.shared_relative_bias else self.num_layers
@@ -961,13 +1123,19 @@ class TextEncoderSpec(_Spec):
     @property
     def params(self) -> int:
         """All parameters (exact): t5 embedding + layers + relative position bias + final RMSNorm; llama
-        embedding + layers (GQA attention, SwiGLU) + final RMSNorm; clip token and position embeddings + layers
-        (biased) + final LayerNorm + optional text projection."""
+        embedding + layers (GQA attention, SwiGLU) + optional final RMSNorm; clip token and position embeddings +
+        layers (biased) + final LayerNorm + optional text projection; bert word, position and token-type
+        embeddings + embedding LayerNorm + layers (biased, two LayerNorms each) + optional pooler."""
         d, inner, ff, kv = self.d_model, self.inner_dim, self.d_ff, self.kv_dim
-        if self.kind == "llama":
+        if self.kind == "llama":  # fused projections: the same weights in one matrix
             attn = d + d * inner + 2 * d * kv + inner * d  # RMSNorm + q, k, v (narrower with GQA), o
             mlp = d + 3 * d * ff  # RMSNorm + gate, up, down
-            return self.vocab_size * d + self.num_layers * (attn + mlp) + d
+            return self.vocab_size * d + self.num_layers * (attn + mlp) + (d if self.final_norm else 0)
+        if self.kind == "bert":
+            attn = 3 * linear_params(d, inner) + linear_params(inner, d) + 2 * d  # q, k, v, output + LayerNorm
+            mlp = linear_params(d, ff) + linear_params(ff, d) + 2 * d  # intermediate, output + LayerNorm
+            embed = (self.vocab_size + self.positions + self.type_vocab_size) * d + 2 * d
+            return embed + self.num_layers * (attn + mlp) + (linear_params(d, d) if self.pooler else 0)
         if self.kind == "clip":
             attn = 2 * d + 3 * linear_params(d, inner) + linear_params(inner, d)  # LayerNorm + q, k, v, out
             mlp = 2 * d + linear_params(d, ff) + linear_params(ff, d)  # LayerNorm + fc1, fc2
@@ -1030,6 +1198,9 @@ class ModelSpec(_Spec):
     text_tokens: int | None = Field(
         default=None, gt=0, description="text tokens fed to the DiT (default: encoder max_tokens)"
     )
+    prompt_template_tokens: int = Field(
+        default=0, ge=0, description="template tokens the token encoder also runs over and drops (HunyuanVideo: 95)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -1062,9 +1233,11 @@ class ModelSpec(_Spec):
             return ()
         return (self.text_encoder, *self.extra_text_encoders)
 
-    def text_encoder_tokens(self) -> tuple[int, ...]:
-        """Tokens each text encoder runs over (the first: ``num_text_tokens``; extras: their ``max_tokens``)."""
-        return tuple(self.num_text_tokens if i == 0 else e.max_tokens for i, e in enumerate(self.text_encoders))
+    def text_encoder_tokens(self, text_tokens: int | None = None) -> tuple[int, ...]:
+        """Tokens each text encoder runs over: the first ``text_tokens`` (default ``num_text_tokens``) plus the
+        prompt template; the extras their ``max_tokens``."""
+        first = (self.num_text_tokens if text_tokens is None else text_tokens) + self.prompt_template_tokens
+        return tuple(first if i == 0 else e.max_tokens for i, e in enumerate(self.text_encoders))
 
     @property
     def num_text_tokens(self) -> int:
@@ -1097,9 +1270,21 @@ class ModelSpec(_Spec):
     def snap_frames(self, num_frames: Any) -> Any:
         """The frame count nearest ``num_frames`` that this model accepts (ties go up): 1 + t*k for a causal
         VAE, t*k otherwise, with latent frames a multiple of the temporal patch pt (at least pt).
-        For duration-based queries; takes an int (returns an int) or a numpy array (returns float64)."""
+        For duration-based queries; takes an int (returns an int) or a numpy array (returns float64).
+        A VAE that pads (family='opensora') takes any count: the nearest whole number (pt = 1), or else the nearest
+        count that decodes to a multiple of pt latent frames with no padding (``vae.decoded_frames``)."""
         t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
         f = np.asarray(num_frames, dtype=np.float64)
+        if self.vae.family == "opensora":
+            if pt == 1:
+                frames = np.maximum(1.0, np.floor(f + 0.5))
+            else:
+                base = np.floor(self.vae.padded_latent_frames(np.maximum(f, 1.0)) / pt) * pt
+                cands = np.stack([np.maximum(pt, base + d * pt) for d in (-1, 0, 1, 2)])
+                made = np.stack([np.asarray(self.vae.decoded_frames(c), dtype=np.float64) for c in cands.astype(int)])
+                dist = np.abs(made - f) - (made > f) * 0.25  # ties go up
+                frames = np.take_along_axis(made, np.argmin(dist, axis=0)[None], axis=0)[0]
+            return int(frames) if np.ndim(num_frames) == 0 else frames
         latent = (f - 1) / t + 1 if causal else f / t
         latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
         frames = 1 + t * (latent - 1) if causal else t * latent

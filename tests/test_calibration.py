@@ -64,7 +64,8 @@ def test_default_cases_every_module_type(case: CalibrationCase):
 
 
 def test_calibrate_reports_no_unexpected_ops_and_zero_error():
-    wanted = {"dit-class-full", "vae-decode-noncausal", "t5-gated", "t5-relu", "llama-gqa", "clip-projection"}
+    wanted = {"dit-class-full", "vae-decode-noncausal", "t5-gated", "t5-relu", "llama-gqa", "clip-projection",
+              "llama-fused-step", "bert"}
     result = calibrate([c for c in default_cases() if c.name in wanted])
     s = result.summary()
     assert s["worst_fvcore_rel_err"].max() <= TOL

@@ -97,6 +97,14 @@ FAMILY_VAES = {
     "ltx": (VAESpec(family="ltx", latent_channels=128, spatial_compression=32, temporal_compression=8, patch_size=4,
                     block_out_channels=(128, 256, 512, 512), layers_per_level=(4, 3, 3, 3, 4)),
             180_404_353, 238_789_296),
+    # Open-Sora 1.2 OpenSoraVAE_V1_2 (hpcaitech/Open-Sora opensora/models/vae/vae.py): the SDXL VAE (diffusers
+    # AutoencoderKL, (128, 256, 512, 512), 2 layers, latent 4: encoder 34,163,592 + quant_conv 72, decoder 49,490,179
+    # + post_quant_conv 20; 83,653,863 in all) and VAE_Temporal_SD (vae_temporal.py built on meta: encoder 144,421,128
+    # + quant_conv 72, decoder 165,265,924 + post_quant_conv 20; 309,687,144 in all) = 393,341,007. Published
+    # (docs/report_03.md): "300M" temporal + "83M" 2D = "384M".
+    "opensora": (VAESpec(family="opensora", latent_channels=4, temporal_block_out_channels=(128, 256, 256, 512),
+                         layers_per_level=(4, 4, 4, 4, 4), chunk_frames=17, chunk_latent_frames=5),
+                 34_163_592 + 72 + 144_421_128 + 72, 49_490_179 + 20 + 165_265_924 + 20),
 }
 
 
@@ -124,6 +132,11 @@ SMALL_FAMILY_VAES = [
             temporal_compression=4, layers_per_level=(1, 1, 2, 1)),
     VAESpec(family="ltx", latent_channels=2, block_out_channels=(16, 8), spatial_compression=2,
             temporal_compression=2, layers_per_level=(1, 2, 1)),
+    VAESpec(family="opensora", latent_channels=4, block_out_channels=(8, 16), spatial_compression=2, layers_per_block=1,
+            norm_groups=4, temporal_block_out_channels=(8, 16, 16), layers_per_level=(1, 2, 1, 3)),
+    VAESpec(family="opensora", latent_channels=2, block_out_channels=(4, 8, 8), spatial_compression=4, norm_groups=2,
+            temporal_compression=2, temporal_block_out_channels=(4, 8, 6, 6), temporal_factors=(2, 1, 1),
+            layers_per_level=(2, 1, 1, 1, 1), chunk_frames=3, chunk_latent_frames=2),
 ]
 
 
@@ -145,3 +158,20 @@ def test_mochi_frame_rule_is_six_times_causal():
                 block_out_channels=(64, 128, 256, 384), layers_per_level=(3, 3, 4, 6, 3))
     with pytest.raises(ValueError, match="power of two"):
         VAESpec(temporal_compression=6)
+
+
+def test_opensora_vae_parts_and_published_figures():
+    """The 2D part is diffusers' SDXL VAE (83,653,863 with its quant convs) and the temporal part VAE_Temporal_SD
+    (309,687,144); report_03.md: "300M" + "83M" = "384M" (the temporal count is 3% above its rounded figure)."""
+    spec = FAMILY_VAES["opensora"][0]
+    sp = spec.spatial_vae
+    assert sp.params + 72 + 20 == 83_653_863
+    assert spec.params - sp.params - 72 - 20 == 309_687_144
+    assert spec.params == 393_341_007
+    assert spec.params == pytest.approx(384e6, rel=0.025)
+    with pytest.raises(ValueError, match="temporal_block_out_channels"):
+        VAESpec(family="opensora", latent_channels=4, layers_per_level=(4, 4, 4, 4, 4))
+    with pytest.raises(ValueError, match="chunk_latent_frames must be ceil"):
+        VAESpec.model_validate(spec.model_dump() | {"chunk_latent_frames": 4})
+    with pytest.raises(ValueError, match="family='opensora'"):
+        VAESpec(chunk_frames=17, chunk_latent_frames=5)

@@ -29,9 +29,10 @@ def test_pipeline_shapes_on_cpu(mv: tuple[ModelSpec, VideoSpec]):
             te = model.text_encoder
             ids = torch.randint(0, te.vocab_size, (2, model.num_text_tokens))
             states = build_text_encoder(te)(ids)
-            if te.kind == "clip":  # (token states, pooled vector)
+            if te.kind in ("clip", "bert"):  # (token states, pooled vector or None: bert without pooler)
                 states, pooled = states
-                assert pooled.shape == (2, te.pooled_dim)
+                assert (pooled.shape if pooled is not None else None) == (
+                    (2, te.pooled_dim) if te.pooled_dim is not None else None)
             assert states.shape == (2, model.num_text_tokens, te.d_model)
 
 
@@ -60,3 +61,37 @@ def test_sora_scale_forward_on_meta():
     z = torch.empty(1, 16, lat.frames, lat.height, lat.width, device="meta")
     y = torch.empty(1, p.model.num_text_tokens, 4096, device="meta")
     assert dit(z, torch.empty(1, device="meta"), y).shape == (1, 16, 61, 90, 160)
+
+
+def test_opensora_vae_frame_rule_and_partial_chunks():
+    """Open-Sora 1.2 encodes 17-frame chunks, each padded in front to a multiple of 4 (17 -> 5 latent frames; a
+    remainder of r frames -> ceil(r / 4)); decoding cuts the padding again. The counts of a decode to fewer frames
+    than the latent could hold (an image: 1 latent frame -> 1 frame) match FlopCounterMode."""
+    import numpy as np
+
+    from sora_compute import MATMUL_ONLY, VideoGrid, count_vae_decode
+    from sora_compute.calibrate import flop_counter_by_module
+    from sora_compute.flops import latent_grid
+    from sora_compute.specs import DiTSpec, VAESpec
+
+    from .test_params import FAMILY_VAES
+
+    spec: VAESpec = FAMILY_VAES["opensora"][0]
+    vae = build_vae(spec, "meta")
+    cases = {1: 1, 4: 1, 5: 2, 16: 4, 17: 5, 18: 6, 34: 10, 102: 30, 204: 60}
+    for frames, latent in cases.items():
+        assert spec.latent_frames(frames) == latent
+        z = vae.encode(torch.empty(1, 3, frames, 64, 32, device="meta"))
+        assert tuple(z.shape) == (1, 4, latent, 8, 4)
+        assert vae.decoder(z, frames).shape[2] == frames
+    assert [spec.decoded_frames(n) for n in (1, 5, 6, 30)] == [4, 17, 21, 102]
+    model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=spec)
+    grid = VideoGrid(width=np.full(len(cases), 64), height=np.full(len(cases), 32),
+                     num_frames=np.array(list(cases), dtype=np.float64))
+    assert list(latent_grid(model, grid).frames) == list(cases.values())
+    assert [model.snap_frames(f) for f in (0, 1, 100)] == [1, 1, 100]  # any count fits (temporal patch 1)
+    for frames in (1, 18):
+        z = torch.empty(1, 4, spec.latent_frames(frames), 4, 8, device="meta")
+        counted = flop_counter_by_module(vae.decoder, (z, frames))[""]
+        video = VideoSpec(width=64, height=32, num_frames=frames)
+        assert count_vae_decode(model, video, convention=MATMUL_ONLY).macs == counted

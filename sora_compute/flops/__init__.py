@@ -92,12 +92,18 @@ def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
         if bad.any():
             raise VideoShapeError(f"{name}={arr[bad].flat[0]:g} is not a positive multiple of "
                                   f"spatial compression x patch = {step}")
-    offset = 1 if vae.causal else 0
-    bad = (f < 1) | ((f - offset) % t != 0)
-    if bad.any():
-        rule = f"1 + {t}k" if vae.causal else f"a multiple of {t}"
-        raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
-    frames = (f - offset) // t + offset
+    if vae.family == "opensora":  # chunks padded to a multiple of t: any frame count fits
+        bad = (f < 1) | (f % 1 != 0)
+        if bad.any():
+            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use a whole number >= 1")
+        frames = vae.padded_latent_frames(f)
+    else:
+        offset = 1 if vae.causal else 0
+        bad = (f < 1) | ((f - offset) % t != 0)
+        if bad.any():
+            rule = f"1 + {t}k" if vae.causal else f"a multiple of {t}"
+            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
+        frames = (f - offset) // t + offset
     if (frames % pt != 0).any():
         raise VideoShapeError(f"latent frames must be divisible by temporal patch {pt}")
     lh, lw = h // s, w // s
@@ -146,7 +152,8 @@ def count_vae_decode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGr
     spec, video = _video(model, video)
     g = latent_grid(spec, video)
     shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
-    return Count("vae_decode", tuple(decoder_terms(spec.vae, shape, as_number(batch), convention)), convention,
+    terms = decoder_terms(spec.vae, shape, as_number(batch), convention, num_frames=as_number(video.num_frames))
+    return Count("vae_decode", tuple(terms), convention,
                  {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
 
 
@@ -160,9 +167,9 @@ def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_
     tokens = spec.text_encoder_tokens(L)  # the token encoder also runs over the prompt template, if any
     terms = text_encoder_terms(spec.text_encoders[0], as_number(tokens[0]), as_number(batch), convention)
     extras = zip(spec.text_encoders[1:], tokens[1:], strict=True)
-    for i, (extra, tokens) in enumerate(extras, start=2):
+    for i, (extra, n_tok) in enumerate(extras, start=2):
         terms += [replace(t, path=f"text_encoder_{i}.{t.path}")
-                  for t in text_encoder_terms(extra, as_number(tokens), as_number(batch), convention)]
+                  for t in text_encoder_terms(extra, as_number(n_tok), as_number(batch), convention)]
     return Count("text_encode", tuple(terms), convention, {"text_tokens": L, "batch": batch})
 
 

@@ -8,6 +8,7 @@ Shapes are (T, H, W) per sample; B is the batch. A kt x 3 x 3 convolution with s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
 from sora_compute.flops.ops import (
@@ -118,8 +119,11 @@ def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], bat
 
 
 def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], batch: Number = 1,
-                  convention: CountingConvention = FVCORE) -> list[Term]:
-    """Decoder of a (T', H', W') latent, paths relative to ``VAE3D.decoder``."""
+                  convention: CountingConvention = FVCORE, num_frames: Number | None = None) -> list[Term]:
+    """Decoder of a (T', H', W') latent, paths relative to ``VAE3D.decoder``. ``num_frames``: the frames decoded
+    (family='opensora' cuts each chunk's padding frames before its 2D decoder; default ``decoded_frames(T')``)."""
+    if spec.family == "opensora":
+        return opensora_decoder_terms(spec, Shape(latent_shape), batch, convention, num_frames)
     if spec.family != "generic":
         return _FAMILY_TERMS[spec.family][1](spec, Shape(latent_shape), batch, convention)
     B, k = batch, spec.conv_kernel
@@ -448,9 +452,123 @@ def ltx_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
                     conv_term("conv_out", B, shape, shape, c_prev, spec.pixel_channels, K3)]
 
 
+# --- Open-Sora 1.2 ------------------------------------------------------------------------------
+
+def _prefixed(prefix: str, terms: list[Term]) -> list[Term]:
+    return [replace(t, path=f"{prefix}.{t.path}") for t in terms]
+
+
+def os_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """GroupNorm, causal 3x3x3 conv, GroupNorm, causal 3x3x3 conv; a 1x1x1 shortcut when widths differ."""
+    terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
+             conv_term(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3),
+             _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
+             conv_term(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3)]
+    if c_in != c_out:
+        terms.append(conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1))
+    return terms
+
+
+def os_temporal_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """The temporal VAE's encoder and quant_conv on a (T, h, w) chunk already padded to a multiple of t; a stride-2
+    time conv (front padding 1) maps T -> (T - 2) // 2 + 1."""
+    tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
+        spec.latent_channels
+    assert tc is not None and layers is not None
+    terms, c_prev = [conv_term("conv_in", B, shape, shape, z, tc[0], K3)], tc[0]
+    for i, c in enumerate(tc):
+        for j in range(layers[i]):
+            terms += os_resblock(f"down.{i}.resnets.{j}", B, shape, c_prev, c, conv)
+            c_prev = c
+        if i < len(tc) - 1 and factors[i] > 1:
+            T, H, W = shape
+            out = Shape(((T - 2) // 2 + 1, H, W))
+            terms.append(conv_term(f"down.{i}.resample", B, shape, out, c, c, K3, "resample"))
+            shape = out
+    for j in range(layers[-1]):
+        terms += os_resblock(f"mid.{j}", B, shape, c_prev, c_prev, conv)
+    return terms + [_norm("norm_out", "group_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out", B, shape, shape, c_prev, 2 * z, 1),
+                    conv_term("quant_conv", B, shape, shape, 2 * z, 2 * z, 1)]
+
+
+def os_temporal_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """The temporal VAE's post_quant_conv and decoder on a chunk of (T', h, w) latents; each doubling conv c -> 2c
+    runs at the coarse grid, then T -> 2T (the cut of the padding frames is free)."""
+    tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
+        spec.latent_channels
+    assert tc is not None and layers is not None
+    terms = [conv_term("post_quant_conv", B, shape, shape, z, z, 1),
+             conv_term("conv_in", B, shape, shape, z, tc[-1], K3)]
+    for j in range(layers[-1]):
+        terms += os_resblock(f"mid.{j}", B, shape, tc[-1], tc[-1], conv)
+    c_prev = tc[-1]
+    for j, i in enumerate(reversed(range(len(tc)))):
+        for r in range(layers[i]):
+            terms += os_resblock(f"up.{j}.resnets.{r}", B, shape, c_prev, tc[i], conv)
+            c_prev = tc[i]
+        if i > 0 and factors[i - 1] > 1:
+            terms.append(conv_term(f"up.{j}.resample.conv", B, shape, shape, c_prev, 2 * c_prev, K3, "resample"))
+            T, H, W = shape
+            shape = Shape((2 * T, H, W))
+    return terms + [_norm("norm_out", "group_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out", B, shape, shape, c_prev, z, K3)]
+
+
+def _chunks(total: Number, size: int | None) -> tuple[Number, Number]:
+    """(whole chunks, the remainder) of ``total`` in chunks of ``size`` (None: one chunk of everything)."""
+    if size is None:
+        return 0 * total, total
+    return total // size, total % size
+
+
+def _skip(n: Number) -> bool:
+    """A scalar zero count: leave its terms out (arrays keep them, with zero MACs where the count is zero)."""
+    return not hasattr(n, "shape") and n == 0
+
+
+def opensora_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """The 2D VAE on every frame (B F images of (h, w): generic per-frame terms and the 1x1 quant_conv), then the
+    temporal VAE on F // c whole chunks (padded to ``chunk_latent_frames`` x t frames) and on the remainder chunk of
+    F % c frames (padded to ceil(r / t) x t)."""
+    F, H, W = shape
+    sp, z, t, s = spec.spatial_vae, spec.latent_channels, spec.temporal_compression, spec.spatial_compression
+    frames = B * F
+    terms = _prefixed("spatial", encoder_terms(sp, (1, H, W), frames, conv))
+    lat = Shape((1, H // s, W // s))
+    terms.append(conv_term("quant_conv", frames, lat, lat, 2 * z, 2 * z, 1))
+    whole, rest = _chunks(F, spec.chunk_frames)
+    if not _skip(whole):
+        padded = Shape(((spec.chunk_latent_frames or 0) * t, H // s, W // s))
+        terms += _prefixed("temporal", os_temporal_encoder_terms(spec, padded, B * whole, conv))
+    if not _skip(rest):
+        terms += _prefixed("temporal", os_temporal_encoder_terms(spec, Shape((-(-rest // t) * t, H // s, W // s)), B,
+                                                                 conv))
+    return terms
+
+
+def opensora_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention,
+                           num_frames: Number | None = None) -> list[Term]:
+    """The temporal VAE on L // k whole chunks of k = ``chunk_latent_frames`` latent frames and on the remainder
+    L % k, then post_quant_conv and the 2D decoder on each of the ``num_frames`` frames kept."""
+    L, h, w = shape
+    F = spec.decoded_frames(L) if num_frames is None else num_frames
+    whole, rest = _chunks(L, spec.chunk_latent_frames)
+    terms: list[Term] = []
+    if not _skip(whole):
+        terms += _prefixed("temporal", os_temporal_decoder_terms(spec, Shape((spec.chunk_latent_frames or 0, h, w)),
+                                                                 B * whole, conv))
+    if not _skip(rest):
+        terms += _prefixed("temporal", os_temporal_decoder_terms(spec, Shape((rest, h, w)), B, conv))
+    frames, lat = B * F, Shape((1, h, w))
+    terms.append(conv_term("post_quant_conv", frames, lat, lat, spec.latent_channels, spec.latent_channels, 1))
+    return terms + _prefixed("spatial", decoder_terms(spec.spatial_vae, (1, h, w), frames, conv))
+
+
 _FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], ...]] = {
     "wan": (wan_encoder_terms, wan_decoder_terms),
     "cogvideox": (cog_encoder_terms, cog_decoder_terms),
     "mochi": (mochi_encoder_terms, mochi_decoder_terms),
     "ltx": (ltx_encoder_terms, ltx_decoder_terms),
+    "opensora": (opensora_encoder_terms, opensora_decoder_terms),
 }

@@ -117,6 +117,12 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
         groups, seq = attention_groups(spec, grid, L, B, mode)
         name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
         items[name] = nbytes
+    if mode == "sparse":  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
+        # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
+        groups, seq = attention_groups(spec, grid, L, B, mode)
+        pad_rows = groups * seq - R
+        extra = 3 * pad_rows * d * a + (R * d * a if kernel == "fused" and checkpointing != "selective" else 0)
+        items["Skiparse: padded and rearranged copies"] = extra + (R * d * a if qk_kept else 0)
     if spec.conditioning == "cross_attention":
         L = L + spec.cross_tokens_extra  # keys also from a second encoder's tokens (Step-Video)
         items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
@@ -246,7 +252,9 @@ def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, b
     N, L, _ = _grid_rows(spec, grid, text_tokens, batch)
     B, d, a = batch, spec.hidden_size, dt.act_bytes
     pt, ph, pw = spec.patch_size
-    if spec.conditioning == "dual_stream":
+    if spec.sparse_ratio > 1:
+        counts = {"full": spec.depth - len(spec.sparse_range), "sparse": len(spec.sparse_range)}
+    elif spec.conditioning == "dual_stream":
         counts = {"dual": spec.depth, "single": spec.single_blocks}
     elif spec.conditioning == "asymmetric":
         counts = {"asymmetric": spec.depth - 1, "asymmetric_last": 1}
@@ -373,7 +381,13 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         # normalised q and k of the transposed layout partly overlap it (measured 9.1-10.2 R d depending on shapes):
         # modelled as the midpoint, 9.6 R d
         attn = max(attn, 8 * R * d * a + 4 * qk // 5)
-    if kernel == "materialized":  # block input, modulated input, qkv, and the scores
+    if spec.sparse_ratio > 1:  # Skiparse: the padded, rearranged q, k, v and the core's output (or two score
+        # tensors of the k short sequences) beside qkv. Fused: within ~5% of measurement; materialised: the padding
+        # copies vary (-14% to +0% at toy sizes)
+        groups, seq = attention_groups(spec, grid, L, B, "sparse")
+        core = 2 * groups * h * seq * seq * a if kernel == "materialized" else R * d * a
+        attn = max(attn, 5 * R * d * a + 3 * groups * seq * d * a + qk + core)
+    if kernel == "materialized" and len(spec.sparse_range) < spec.depth:  # block input, modulated input, qkv, scores
         if spec.attention_layout == "full":
             scores = B * h * (R // B) ** 2 * a
         else:
@@ -564,6 +578,34 @@ def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int
     return live.peak
 
 
+def _llama_attention_live(spec: TextEncoderSpec, B: int, L: int, a: int) -> int:
+    """Peak bytes inside a llama attention call, beyond the layer input and the normed input: the storages q, k
+    and v reference (one qkv_proj output while any of them is a view of it), rotary temporaries (three of the
+    rotated tensor's size while q, then k, is rotated; both rotations are evaluated before either is rebound),
+    the key/value repeat (a copy unless MHA or MQA, where it is a view), then the core's output beside its
+    log-sum-exp (fp32, one per query and head) or the output projection."""
+    h, kv = spec.num_heads, spec.kv_heads
+    Q, K, D = (B * L * w * a for w in (spec.inner_dim, spec.kv_dim, spec.d_model))
+    lse = B * h * L * 4
+    R = Q if 1 < kv < h else 0
+    size = {"qkv": Q + 2 * K} if spec.fused_projections else {"q": Q, "k": K, "v": K}
+    ref = {n: ("qkv" if spec.fused_projections else n) for n in "qkv"}
+
+    def live(*extra: int) -> int:
+        return sum(size[s] for s in set(ref.values())) + sum(extra)
+
+    peak = live()
+    if spec.rotary:
+        peak = max(peak, live(3 * Q), live(Q, 3 * K))
+        size.update(qr=Q, kr=K)
+        ref.update(q="qr", k="kr")
+    if R:
+        peak = max(peak, live(2 * R))
+        size.update(kR=R, vR=R)
+        ref.update(k="kR", v="vR")
+    return max(peak, live(Q, max(lse, D)))
+
+
 def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of a text-encoder forward (weights not included), by ``spec.kind``.
 
@@ -572,22 +614,33 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_by
 
     llama and clip, with D, Q, K, F the bytes of one (B, L, width) tensor of width d_model, inner, kv and d_ff:
     every layer runs on top of its input (held by the caller) and the normed input (2 D). Attention: after the
-    projections, q, k, v and the core's output stay referenced through the output projection (D + 4 Q; GQA's
-    repeated keys and values are as wide as q; fused kernels write the output in (B, L, heads, d_kv) layout, so
-    merging the heads is a view); llama's rotary embedding peaks earlier, while it rotates q (4 Q + 2 K: q, k, v,
-    and three q-wide temporaries) or k (2 Q + 5 K). MLP: the residual, the normed input and three d_ff-wide tensors
-    (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output, sigmoid and product): 3 D + 3 F, or
-    while the down projection writes its output beside the product: 4 D + F (when d_ff < d_model). llama
-    keeps its rotary cos and sin tables (2 L d_kv) throughout. Equal to the measured peak of the reference
-    modules (tests/test_memory.py) except multi-query attention (one kv head) with d_ff < d_model: +7%."""
+    projections, q, k, v and the core's output stay referenced through the output projection (clip: D + 4 Q;
+    fused kernels write the output in (B, L, heads, d_kv) layout, so merging the heads is a view); llama:
+    ``_llama_attention_live`` follows the storages (rotary temporaries, GQA's repeated keys and values as wide
+    as q, a fused qkv output kept whole while any of q, k, v is a view of it). MLP: the residual, the normed
+    input and three d_ff-wide tensors (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output,
+    sigmoid and product): 3 D + 3 F, or while the down projection writes its output beside the product:
+    4 D + F (when d_ff < d_model); llama's fused gate_up_proj keeps its 2 F output (the halves are views) until
+    the product is formed: 3 D + 3 F + max(F, D). llama keeps its rotary cos and sin tables (2 L d_kv)
+    throughout.
+
+    bert (post-norm): the layer input held by the caller under the attention phase (D + 4 Q, then the output
+    projection: 2 D + 4 Q), the MLP phase (the layer input, the attention block's output, the intermediate
+    output and its GELU: 2 D + 2 F) and each residual LayerNorm (the layer input, the block's input, the sum,
+    the normed sum and LayerNorm's fp32 mean and rstd per token: 4 D + 8 B L).
+
+    Equal to the measured peak of the reference modules (tests/test_memory.py, tests/test_text_encoders.py)."""
     B, L, d, f, a = batch, tokens, spec.d_model, spec.d_ff, act_bytes
-    if spec.kind in ("llama", "clip"):
+    if spec.kind in ("llama", "clip", "bert"):
         D, Q, K, F = (B * L * w * a for w in (d, spec.inner_dim, spec.kv_dim, f))
-        mlp = 3 * D + max(3 * F, D + F)
+        if spec.kind == "bert":
+            return max(2 * D + 4 * Q, 2 * D + 2 * F, 4 * D + 2 * B * L * 4)
         if spec.kind == "clip":
-            return max(3 * D + 4 * Q, mlp)
-        attn = 2 * D + max(D + 4 * Q, 4 * Q + 2 * K, 2 * Q + 5 * K)
-        return 2 * L * spec.d_kv * a + max(attn, mlp)
+            return max(3 * D + 4 * Q, 3 * D + max(3 * F, D + F))
+        mlp = 3 * D + 3 * F + (max(F, D) if spec.fused_projections else max(0, D - 2 * F))
+        attn = 2 * D + _llama_attention_live(spec, B, L, a)
+        table = 2 * L * spec.d_kv * a if spec.rotary else 0
+        return table + max(attn, mlp)
     bias = spec.num_heads * L * L * a
     ffn = 3 * B * L * d * a + (3 if spec.gated_ffn else 2) * B * L * f * a
     attn = 2 * B * L * d * a + 4 * B * L * spec.inner_dim * a
@@ -1120,5 +1173,159 @@ def _ltx_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
         live.alloc(out)
 
 
+# --- Open-Sora 1.2: per-frame 2D VAE in micro-batches + a temporal VAE over chunks ----------------------
+
+def _os_conv(live: _Live, c_in: int, c_out: int, shape: Shape3, k: int = 3, stride_t: int = 1) -> tuple[int, Shape3]:
+    """Open-Sora's CausalConv3d: F.pad (k - 1 + 1 - stride frames in front, k // 2 around H and W; none for k = 1)."""
+    T, H, W = shape
+    pad_t = k - stride_t
+    out_shape = ((T + pad_t - k) // stride_t + 1, H, W)
+    if k == 1:
+        return live.alloc(live.numel(c_out, out_shape)), out_shape
+    return _padded_conv(live, c_in, c_out, (T + pad_t, H + k - 1, W + k - 1), out_shape), out_shape
+
+
+def _os_resblock(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
+    """conv2(silu(norm2(conv1(silu(norm1(x)))))) + shortcut(x): each temporary freed once its consumer returns."""
+    n1 = live.alloc(live.numel(c_in, shape))
+    a1 = live.alloc(live.numel(c_in, shape))
+    live.free(n1)
+    y1, _ = _os_conv(live, c_in, c_out, shape)
+    live.free(a1)
+    n2 = live.alloc(live.numel(c_out, shape))
+    live.free(y1)
+    a2 = live.alloc(live.numel(c_out, shape))
+    live.free(n2)
+    y2, _ = _os_conv(live, c_out, c_out, shape)
+    live.free(a2)
+    short = live.alloc(live.numel(c_out, shape)) if c_in != c_out else 0
+    out = live.alloc(live.numel(c_out, shape))
+    live.free(y2, short)
+    return out
+
+
+def _os_temporal_encode(spec: VAESpec, live: _Live, shape: Shape3) -> int:
+    """One chunk (a view, held by the caller) through the temporal encoder and quant_conv; returns the moments."""
+    tc, layers, factors, z, t = (spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors,
+                                 spec.latent_channels, spec.temporal_compression)
+    assert tc is not None and layers is not None
+    T, H, W = shape
+    shape = (T + -T % t, H, W)
+    padded = live.alloc(live.numel(z, shape)) if T % t else 0
+    x, _ = _os_conv(live, z, tc[0], shape)
+    live.free(padded)
+    c_prev = tc[0]
+    for i, c in enumerate(tc):
+        cur = _level(live, x, [(c_prev if j == 0 else c, c) for j in range(layers[i])], shape, _os_resblock)
+        made = layers[i] > 0
+        c_prev = c
+        if i < len(tc) - 1 and factors[i] > 1:
+            out, shape = _os_conv(live, c, c, shape, 3, 2)
+            live.free(cur if made else 0)
+            cur, made = out, True
+        if made:
+            live.free(x)
+        x = cur
+    m = _level(live, x, [(c_prev, c_prev)] * layers[-1], shape, _os_resblock)
+    n = live.alloc(live.numel(c_prev, shape))
+    live.free(m if layers[-1] else 0)
+    a = live.alloc(live.numel(c_prev, shape))
+    live.free(n)
+    o = live.alloc(live.numel(2 * z, shape))
+    live.free(a)
+    q = live.alloc(live.numel(2 * z, shape))
+    live.free(o, x)
+    return q
+
+
+def _os_temporal_decode(spec: VAESpec, live: _Live, shape: Shape3) -> int:
+    """One chunk of latents (a view) through post_quant_conv and the temporal decoder; returns conv_out's output
+    (the kept frames are a view of it)."""
+    tc, layers, factors, z = (spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors,
+                              spec.latent_channels)
+    assert tc is not None and layers is not None
+    pq = live.alloc(live.numel(z, shape))
+    ci, _ = _os_conv(live, z, tc[-1], shape)
+    live.free(pq)
+    x = _level(live, ci, [(tc[-1], tc[-1])] * layers[-1], shape, _os_resblock)
+    if layers[-1]:
+        live.free(ci)
+    c_prev = tc[-1]
+    for i in reversed(range(len(tc))):
+        cur = _level(live, x, [(c_prev if r == 0 else tc[i], tc[i]) for r in range(layers[i])], shape, _os_resblock)
+        made = layers[i] > 0
+        c_prev = tc[i]
+        if i > 0 and factors[i - 1] > 1:
+            conv, _ = _os_conv(live, c_prev, 2 * c_prev, shape)
+            T, H, W = shape
+            shape = (2 * T, H, W)
+            up = live.alloc(live.numel(c_prev, shape))  # depth-to-space copy
+            live.free(conv)
+            live.free(cur if made else 0)
+            cur, made = up, True
+        if made:
+            live.free(x)
+        x = cur
+    n = live.alloc(live.numel(c_prev, shape))
+    a = live.alloc(live.numel(c_prev, shape))
+    live.free(n)
+    out, _ = _os_conv(live, c_prev, z, shape)
+    live.free(a, x)
+    return out
+
+
+def _sub_peak(live: _Live, peak: int) -> None:
+    """A sub-walk that starts now and peaks ``peak`` bytes above the bytes alive now."""
+    live.peak = max(live.peak, live.now + peak)
+
+
+def _os_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    """2D encoder per micro-batch of frames (each keeps its quant_conv output: 2z channels, the mean a view), their
+    concatenation, then the temporal encoder per chunk (moments kept) and their concatenation."""
+    from reference_model.vae import OPENSORA_MICRO_BATCH
+
+    F, H, W = shape
+    B, a, z, s = live.batch, live.unit // live.batch, spec.latent_channels, spec.spatial_compression
+    h, w = H // s, W // s
+    frames = live.alloc(live.numel(spec.in_channels, shape)) if B > 1 and F > 1 else 0  # per-frame copy
+    held = []
+    for i in range(0, B * F, OPENSORA_MICRO_BATCH):
+        m = min(OPENSORA_MICRO_BATCH, B * F - i)
+        _sub_peak(live, vae_encode_peak(spec.spatial_vae, (1, H, W), m, a))
+        e = live.alloc(m * 2 * z * h * w * a)
+        held.append(live.alloc(m * 2 * z * h * w * a))  # quant_conv
+        live.free(e)
+    lat = live.alloc(live.numel(z, (F, h, w)))
+    live.free(*held)
+    c = spec.chunk_frames or F
+    parts = [_os_temporal_encode(spec, live, (min(c, F - i), h, w)) for i in range(0, F, c)]
+    live.alloc(live.numel(2 * z, (spec.padded_latent_frames(F), h, w)))
+    live.free(*parts, lat, frames)
+
+
+def _os_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+    """Temporal decoder per chunk (outputs kept), their concatenation, a per-frame copy, then post_quant_conv and
+    the 2D decoder per micro-batch (outputs kept) and their concatenation."""
+    from reference_model.vae import OPENSORA_MICRO_BATCH
+
+    L, h, w = shape
+    B, a, z, s = live.batch, live.unit // live.batch, spec.latent_channels, spec.spatial_compression
+    F = spec.decoded_frames(L)
+    k = spec.chunk_latent_frames or L
+    parts = [_os_temporal_decode(spec, live, (min(k, L - i), h, w)) for i in range(0, L, k)]
+    lat = live.alloc(live.numel(z, (F, h, w)))
+    frames = live.alloc(live.numel(z, (F, h, w))) if B > 1 and F > 1 else 0
+    outs = []
+    for i in range(0, B * F, OPENSORA_MICRO_BATCH):
+        m = min(OPENSORA_MICRO_BATCH, B * F - i)
+        pq = live.alloc(m * z * h * w * a)
+        _sub_peak(live, vae_decode_peak(spec.spatial_vae, (1, h, w), m, a))
+        outs.append(live.alloc(m * spec.in_channels * h * s * w * s * a))
+        live.free(pq)
+    live.alloc(live.numel(spec.in_channels, (F, h * s, w * s)))
+    live.free(*outs, *parts, lat, frames)
+
+
 _FAMILY_PEAKS = {"wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak),
-                 "mochi": (_mochi_encode_peak, _mochi_decode_peak), "ltx": (_ltx_encode_peak, _ltx_decode_peak)}
+                 "mochi": (_mochi_encode_peak, _mochi_decode_peak), "ltx": (_ltx_encode_peak, _ltx_decode_peak),
+                 "opensora": (_os_encode_peak, _os_decode_peak)}
