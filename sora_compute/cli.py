@@ -176,7 +176,8 @@ def show(preset: str, fmt: str) -> None:
         click.echo(pd.Series({
             "preset": p.name, "source": p.source, "model": p.model.model_dump(), "video": p.video.model_dump(),
             "params": counts, "latent": latent.model_dump(), "video_tokens": latent.tokens,
-            "text_tokens": p.model.num_text_tokens,
+            "text_tokens": p.model.num_text_tokens, "text_encoder_tokens": list(p.model.text_encoder_tokens()),
+            "published": p.published,
         }).to_json(indent=2))
         return
     v = p.video
@@ -190,6 +191,16 @@ def show(preset: str, fmt: str) -> None:
     d = p.model.dit
     click.echo(f"dit           depth {d.depth}, hidden {d.hidden_size}, heads {d.num_heads}, "
                f"patch {'x'.join(map(str, d.patch_size))}, {d.conditioning}, {d.attention_layout} attention")
+    encoders = [f"{e.kind} {_fmt_params(e.params)} over {n} tokens"
+                for e, n in zip(p.model.text_encoders, p.model.text_encoder_tokens(), strict=True)]
+    if encoders:
+        click.echo(f"text          {'; '.join(encoders)}")
+    ours = {"params": counts["dit"], "vae_params": counts["vae_encoder"] + counts["vae_decoder"],
+            "vae_decoder_params": counts["vae_decoder"]}
+    published = [f"{key.replace('params', '').replace('_', ' ').strip() or 'dit'} {_fmt_params(int(v))} "
+                 f"(ours {ours[key] / v - 1:+.1%})" for key, v in p.published.items() if key in ours]
+    if published:
+        click.echo(f"published     {'; '.join(published)} (see the source)")
     click.echo("parameters (exact):")
     df = pd.DataFrame({"component": list(counts), "params": [f"{n:,}" for n in counts.values()],
                        "approx": [_fmt_params(n) for n in counts.values()]})
