@@ -101,6 +101,9 @@ ELEMENTWISE_NOT_COUNTED = frozenset({
     "aten::meshgrid", "aten::pad", "aten::mean", "aten::sum", "aten::softmax", "aten::add_", "aten::mul_",
     "aten::clamp_min", "aten::zeros_like", "aten::tanh",
     "aten::argmax",  # CLIP's end-of-text position (an index, no MACs)
+    # Step-Video VAE v2: zero frames written before a causal conv, the head's channel duplication (a copy), the
+    # in-place SiLU of Res3DBlockUpsample, a view
+    "aten::fill_", "aten::repeat_interleave", "aten::silu_", "aten::unflatten",
 })
 
 
@@ -227,6 +230,12 @@ def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
                  layers_per_block=1, norm_groups=4, temporal_block_out_channels=(8, 16, 16),
                  layers_per_level=(1, 1, 1, 1), chunk_frames=5, chunk_latent_frames=2),
          VideoSpec(width=8, height=4, num_frames=14)),
+        # Step-Video VAE v2: a 2D then two 3D level boundaries and the pixel-unshuffle head (t = 8, s = 16), causal
+        # mid attention, 9-frame chunks (two whole and a 1-frame remainder: 2 + 2 + 1 latent frames, decoded to 19)
+        (VAESpec(family="stepvideo", latent_channels=2, spatial_compression=16, temporal_compression=8,
+                 block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 16), stem_channels=4,
+                 norm_groups=4, chunk_frames=9, chunk_latent_frames=2),
+         VideoSpec(width=32, height=16, num_frames=19)),
     ]
 
 

@@ -111,7 +111,7 @@ class VideoSpec(_Spec):
 # VAE
 # --------------------------------------------------------------------------------------------
 
-VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx", "opensora"]
+VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx", "opensora", "stepvideo"]
 
 
 class VAESpec(_Spec):
@@ -143,6 +143,17 @@ class VAESpec(_Spec):
     The temporal VAE runs on chunks of ``chunk_frames`` frames (``micro_frame_size``), each padded in front to a
     multiple of ``temporal_compression``: a chunk of r frames gives ceil(r / t) latent frames (17 -> 5), so any frame
     count fits.
+
+    ``stepvideo`` (Step-Video-T2V's Video-VAE v2, StepFun's StepVideoVAE(z_channels=64, version=2)): causal conv_in to
+    ``stem_channels``, encoder levels of ``layers_per_block`` GroupNorm Resnet3DBlocks (``block_out_channels``), each
+    boundary a per-frame stride-2 2D conv or, where ``temporal_factors`` (default: the last log2(t) - 1 boundaries) is
+    2, a causal stride-(2, 2, 2) conv; mid Resnet, causal attention over the chunk's positions, Resnet; then the v2 head
+    (a causal conv and a 3D pixel-unshuffle x2 to 32 z channels, a causal conv to 2z, each with a parameter-free
+    channel-averaging shortcut): ``spatial_compression = 2^levels``. The decoder mirrors it
+    (``decoder_block_out_channels``, ``layers_per_block`` + 1 blocks per level, time doubled by nearest x2 plus a
+    Res3DBlockUpsample). Frames are encoded in chunks of ``chunk_frames`` (17), each causal on its own: a chunk of
+    r = 1 + t j frames gives 1 + j latent frames (17 -> 3 at t = 8); decoding maps chunks of ``chunk_latent_frames``
+    back (3 -> 17).
     """
 
     in_channels: int = Field(default=3, gt=0, description="pixel channels (RGB = 3)")
@@ -178,6 +189,9 @@ class VAESpec(_Spec):
     chunk_latent_frames: int | None = Field(
         default=None, gt=0, description="latent frames of a whole chunk (opensora: ceil(chunk_frames / t) = 5)"
     )
+    stem_channels: int | None = Field(
+        default=None, gt=0, description="encoder conv_in width if not block_out_channels[0] (stepvideo: 32)"
+    )
 
     @field_validator("block_out_channels", "decoder_block_out_channels", "layers_per_level", "temporal_factors",
                      "temporal_block_out_channels")
@@ -200,8 +214,14 @@ class VAESpec(_Spec):
         if self.family == "opensora":
             self._check_opensora()
             return self
+        if self.family == "stepvideo":
+            self._check_stepvideo()
+            return self
+        if self.stem_channels is not None:
+            raise ValueError("stem_channels is for family='stepvideo'")
         if self.temporal_block_out_channels is not None or self.chunk_frames is not None:
-            raise ValueError("temporal_block_out_channels and chunk_frames are for family='opensora'")
+            raise ValueError("temporal_block_out_channels and chunk_frames are for family='opensora' (chunk_frames "
+                             "also for 'stepvideo')")
         if self.family != "generic":
             self._check_family()
             return self
@@ -238,6 +258,8 @@ class VAESpec(_Spec):
                              f"be 2^{n - 1} = {2 ** (n - 1)} (patch_size 1), got {self.spatial_compression}")
         if tc is None:
             raise ValueError("family='opensora' needs temporal_block_out_channels (the temporal VAE's widths)")
+        if self.stem_channels is not None:
+            raise ValueError("stem_channels is for family='stepvideo'")
         if self.layers_per_level is None or len(self.layers_per_level) != len(tc) + 1:
             raise ValueError(f"family='opensora' needs layers_per_level with {len(tc) + 1} entries (ResBlocks per "
                              f"temporal level, then after the last)")
@@ -262,6 +284,45 @@ class VAESpec(_Spec):
                        spatial_compression=self.spatial_compression, temporal_compression=1, causal=False,
                        block_out_channels=self.block_out_channels, layers_per_block=self.layers_per_block,
                        norm_groups=self.norm_groups, temporal_kernel=1)
+
+    def _check_stepvideo(self) -> None:
+        """Step-Video Video-VAE v2: levels halve H and W at each boundary (time too where the temporal factor is 2),
+        the head halves T, H and W once more; its 32 z channels feed channel-averaging / duplicating shortcuts."""
+        chans, n, t, z = self.block_out_channels, len(self.block_out_channels), self.temporal_compression, \
+            self.latent_channels
+        dec = self.decoder_block_out_channels
+        if self.spatial_compression != 2 ** n or self.patch_size != 1:
+            raise ValueError(f"family='stepvideo' halves H and W at each of the {n - 1} level boundaries and in the "
+                             f"head: spatial_compression must be 2^{n} = {2 ** n} (patch_size 1), got "
+                             f"{self.spatial_compression}")
+        if not self.causal:
+            raise ValueError("family='stepvideo' is causal (each chunk's first frame is encoded alone)")
+        if self.layers_per_level is not None or self.temporal_block_out_channels is not None:
+            raise ValueError("family='stepvideo' uses layers_per_block (not layers_per_level or "
+                             "temporal_block_out_channels)")
+        if dec is not None and len(dec) != n:
+            raise ValueError(f"decoder_block_out_channels needs {n} entries, got {dec}")
+        factors = self.temporal_factors
+        if factors is not None:
+            if len(factors) != n - 1 or any(f not in (1, 2) for f in factors) or 2 * math.prod(factors) != t:
+                raise ValueError(f"family='stepvideo': temporal_factors needs {n - 1} entries of 1 or 2 whose product "
+                                 f"x 2 (the head) is temporal_compression={t}, got {factors}")
+        elif not _is_power_of_two(t) or not 2 <= t <= 2 ** n:
+            raise ValueError(f"family='stepvideo' halves time in the head and at up to {n - 1} level boundaries: "
+                             f"temporal_compression must be a power of two from 2 to {2 ** n}, got {t}")
+        for c in chans + (dec or ()) + ((self.stem_channels,) if self.stem_channels else ()):
+            if c % self.norm_groups:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every channel count, not {c}")
+        for c in (chans[-1], (dec or chans)[-1]):
+            if c % (4 * z):
+                raise ValueError(f"family='stepvideo' averages / duplicates 8 x {c} channels against the head's 32 x "
+                                 f"{z}: the deepest widths must be multiples of 4 x latent_channels = {4 * z}")
+        if any(c < 8 for c in (dec or chans)):
+            raise ValueError("family='stepvideo' up-samples time on 8 channel slices: decoder widths must be >= 8")
+        cf, k = self.chunk_frames, self.chunk_latent_frames
+        if cf is not None and ((cf - 1) % t or k != 1 + (cf - 1) // t):
+            raise ValueError(f"family='stepvideo' encodes each chunk causally: chunk_frames must be 1 + {t}j and "
+                             f"chunk_latent_frames 1 + (chunk_frames - 1) / {t}, got {cf} and {k}")
 
     def _check_family(self) -> None:
         """Layout rules of the exact families (their diffusers classes)."""
@@ -320,7 +381,9 @@ class VAESpec(_Spec):
         n, k = self.num_spatial_down, self.num_temporal_down
         if self.family == "opensora" and self.temporal_block_out_channels is not None:  # the temporal VAE's levels
             n = len(self.temporal_block_out_channels) - 1
-        if self.family in ("wan", "mochi", "opensora"):
+        if self.family == "stepvideo":  # the last halving of time is the head's pixel-unshuffle, after the levels
+            n, k = len(self.block_out_channels) - 1, k - 1
+        if self.family in ("wan", "mochi", "opensora", "stepvideo"):
             return (1,) * (n - k) + (2,) * k
         return (2,) * k + (1,) * (n - k)
 
@@ -357,6 +420,15 @@ class VAESpec(_Spec):
             return -(-num_frames // t)
         return num_frames // c * self.chunk_latent_frames + -(-(num_frames % c) // t)
 
+    def chunked_causal_frames(self, num_frames: Any) -> tuple[Any, Any]:
+        """family='stepvideo': (latent frames, fits) of ``num_frames`` (an int or a numpy array) in chunks of
+        ``chunk_frames`` c, each encoded causally on its own: ``F // c x chunk_latent_frames + (1 + (r - 1) / t if r
+        else 0)`` with r = F % c; it fits when r is 0 or 1 + t j (the pipeline uses 17k frames, or 1)."""
+        t, c = self.temporal_compression, self.chunk_frames
+        whole, rest = (0 * num_frames, num_frames) if c is None else (num_frames // c, num_frames % c)
+        latent = whole * (self.chunk_latent_frames or 0) + (rest > 0) * (1 + (rest - 1) // t)
+        return latent, (num_frames >= 1) & ((rest == 0) | ((rest - 1) % t == 0))
+
     def latent_frames(self, num_frames: int) -> int:
         """Latent frames for ``num_frames`` video frames (raises if they do not fit)."""
         t = self.temporal_compression
@@ -364,6 +436,13 @@ class VAESpec(_Spec):
             if num_frames < 1:
                 raise VideoShapeError(f"num_frames={num_frames}: use at least 1 frame")
             return int(self.padded_latent_frames(num_frames))
+        if self.family == "stepvideo":
+            latent, fits = self.chunked_causal_frames(num_frames)
+            if not fits:
+                c = self.chunk_frames
+                rule = f"{c}k frames, or {c}k + 1 + {t}j (j < {(c - 1) // t})" if c else f"1 + {t}k frames"
+                raise VideoShapeError(f"num_frames={num_frames} does not fit the chunked causal VAE: use {rule}")
+            return int(latent)
         if self.causal:
             if (num_frames - 1) % t:
                 lo = 1 + (num_frames - 1) // t * t
@@ -384,6 +463,9 @@ class VAESpec(_Spec):
         """Video frames produced by decoding ``latent_frames`` (family='opensora': the most frames that give them,
         ``L // k x chunk_frames + (L % k) x t`` with k = chunk_latent_frames; fewer are cut from the front)."""
         t = self.temporal_compression
+        if self.family == "stepvideo" and self.chunk_frames is not None and self.chunk_latent_frames is not None:
+            rest = latent_frames % self.chunk_latent_frames  # an int or a numpy array
+            return latent_frames // self.chunk_latent_frames * self.chunk_frames + (rest > 0) * (1 + (rest - 1) * t)
         if self.family == "opensora":
             k, c = self.chunk_latent_frames, self.chunk_frames
             if k is None or c is None:
@@ -605,8 +687,47 @@ def _opensora_vae_params(v: VAESpec) -> tuple[int, int]:
     return enc, dec
 
 
+STEPVIDEO_HEAD = 32  # Step-Video v2 head: 4 * z_channels * 2^3 channels (2048 for z = 64)
+
+
+def _stepvideo_vae_params(v: VAESpec) -> tuple[int, int]:
+    """Step-Video Video-VAE v2: Resnet3DBlocks of GroupNorm (2c) and 3x3x3 convs with bias, a 1x1x1 nin_shortcut when
+    widths differ; mid attention: GroupNorm and four 1x1x1 convs (q, k, v, proj_out). Encoder: conv_in to the stem, a
+    3x3 2D conv or a stride-2 3x3x3 conv at each level boundary, norm_out, conv_patchify c -> 4z, conv_out 32z -> 2z.
+    Decoder: conv_in z -> 32z, conv_unpatchify 32z -> 8c, a Res3DBlockUpsample (two 3x3x3 convs, two GroupNorms) or a
+    3x3 2D conv at each boundary, norm_out, conv_out. The head's shortcuts (channel averaging / duplication) and the
+    chunk blending have no parameters."""
+    z, g_in, head = v.latent_channels, v.in_channels, STEPVIDEO_HEAD * v.latent_channels
+    factors, L = v.level_temporal_factors, v.layers_per_block
+
+    def res(ci: int, co: int) -> int:
+        return 2 * ci + conv_params(ci, co, _K3) + 2 * co + conv_params(co, co, _K3) + (
+            conv_params(ci, co, _1x1x1) if ci != co else 0)
+
+    def mid(c: int) -> int:
+        return 2 * res(c, c) + 2 * c + 4 * conv_params(c, c, _1x1x1)
+
+    chans = v.block_out_channels
+    stem = v.stem_channels or chans[0]
+    enc, c_prev = conv_params(g_in, stem, _K3), stem
+    for i, c in enumerate(chans):
+        for _ in range(L):
+            enc, c_prev = enc + res(c_prev, c), c
+        if i < len(chans) - 1:
+            enc += conv_params(c, c, _K3) if factors[i] > 1 else conv_params(c, c, (3, 3))
+    enc += mid(c_prev) + 2 * c_prev + conv_params(c_prev, head // 8, _K3) + conv_params(head, 2 * z, _K3)
+    rev, n = v.decoder_channels, len(chans)
+    dec, c_prev = conv_params(z, head, _K3) + conv_params(head, 8 * rev[0], _K3) + mid(rev[0]), rev[0]
+    for j, c in enumerate(rev):
+        for _ in range(L + 1):
+            dec, c_prev = dec + res(c_prev, c), c
+        if j < n - 1:
+            dec += 2 * (conv_params(c, c, _K3) + 2 * c) if factors[n - 2 - j] > 1 else conv_params(c, c, (3, 3))
+    return enc, dec + 2 * c_prev + conv_params(c_prev, g_in, _K3)
+
+
 _FAMILY_PARAMS = {"wan": _wan_vae_params, "cogvideox": _cogvideox_vae_params, "mochi": _mochi_vae_params,
-                  "ltx": _ltx_vae_params, "opensora": _opensora_vae_params}
+                  "ltx": _ltx_vae_params, "opensora": _opensora_vae_params, "stepvideo": _stepvideo_vae_params}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1275,11 +1396,13 @@ class ModelSpec(_Spec):
         count that decodes to a multiple of pt latent frames with no padding (``vae.decoded_frames``)."""
         t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
         f = np.asarray(num_frames, dtype=np.float64)
-        if self.vae.family == "opensora":
-            if pt == 1:
+        if self.vae.family in ("opensora", "stepvideo"):  # stepvideo: the nearest count that decodes exactly
+            if pt == 1 and self.vae.family == "opensora":
                 frames = np.maximum(1.0, np.floor(f + 0.5))
             else:
-                base = np.floor(self.vae.padded_latent_frames(np.maximum(f, 1.0)) / pt) * pt
+                latent = (self.vae.padded_latent_frames(np.maximum(f, 1.0)) if self.vae.family == "opensora"
+                          else self.vae.chunked_causal_frames(np.floor(np.maximum(f, 1.0)))[0])
+                base = np.floor(latent / pt) * pt
                 cands = np.stack([np.maximum(pt, base + d * pt) for d in (-1, 0, 1, 2)])
                 made = np.stack([np.asarray(self.vae.decoded_frames(c), dtype=np.float64) for c in cands.astype(int)])
                 dist = np.abs(made - f) - (made > f) * 0.25  # ties go up

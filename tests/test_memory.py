@@ -224,6 +224,47 @@ def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
     assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == enc
 
 
+STEPVIDEO_VAES = [
+    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=8, temporal_compression=4,
+            block_out_channels=(8, 16, 16), stem_channels=4, layers_per_block=1, norm_groups=4, chunk_frames=5,
+            chunk_latent_frames=2),
+    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=16, temporal_compression=8,
+            block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 16), stem_channels=4,
+            norm_groups=4),
+]
+
+
+@pytest.mark.parametrize("vae", STEPVIDEO_VAES, ids=lambda v: f"stepvideo-t{v.temporal_compression}")
+@pytest.mark.parametrize("grid,batch", [((1, 1, 2), 1), ((2, 2, 2), 1), ((5, 2, 1), 1), ((3, 1, 2), 2),
+                                        ((4, 2, 2), 3), ((1, 2, 2), 2)])
+def test_stepvideo_vae_peaks_equal_measured(vae, grid, batch):
+    """Step-Video's VAE v2 (chunks, channel-last copies, zero-padded norms, causal mid attention): the walks agree with
+    the measured peak to the byte (CPU, fp32). The public walks model channel-last conv outputs (cuDNN; PyTorch's CPU
+    conv3d gives them for B > 1 only); B = 1 on CPU is checked with ``conv_channels_last=False`` (its extra copies
+    add up to ~15%)."""
+    from sora_compute.memory.activations import _Live, _sv_decode_peak, _sv_encode_peak
+
+    model = build_vae(vae).eval()
+    z = torch.randn(batch, vae.latent_channels, *grid)
+    with torch.no_grad():
+        dec, video = peak_live_bytes(lambda: model.decoder(z))
+        video = video.contiguous()
+        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    frames = tuple(video.shape[2:])
+    if batch > 1:
+        assert vae_decode_peak(vae, grid, batch, 4) == dec
+        assert vae_encode_peak(vae, frames, batch, 4) == enc
+    else:
+        live = _Live(4, 1)
+        _sv_decode_peak(vae, grid, live, conv_channels_last=False)
+        assert live.peak == dec
+        live = _Live(4, 1)
+        _sv_encode_peak(vae, frames, live, conv_channels_last=False)
+        assert live.peak == enc
+        assert vae_decode_peak(vae, grid, 1, 4) == pytest.approx(dec, rel=0.2)
+        assert vae_encode_peak(vae, frames, 1, 4) == pytest.approx(enc, rel=0.2)
+
+
 @pytest.mark.parametrize("gated", [True, False])
 def test_text_encoder_peak_within_10pct(gated):
     te = TextEncoderSpec(vocab_size=100, num_layers=2, d_model=64, num_heads=4, d_kv=16, d_ff=160, gated_ffn=gated)

@@ -75,6 +75,11 @@ def test_counts_are_exact_python_ints_beyond_int64():
 
 
 # ------------------------------------------------------------------------------------------------
+# Step-Video-T2V's Video-VAE v2 (StepVideoVAE(z_channels=64, version=2)): 17-frame chunks of 3 latent frames
+STEPVIDEO_VAE = VAESpec(family="stepvideo", latent_channels=64, spatial_compression=16, temporal_compression=8,
+                        block_out_channels=(128, 256, 512, 512), stem_channels=32, layers_per_block=2,
+                        chunk_frames=17, chunk_latent_frames=3)
+
 # Published VAEs built block for block (VAESpec.family). Counts from diffusers 0.42.1 built on the meta device at
 # each class's defaults (accelerate.init_empty_weights(); sum(p.numel())), split into encoder and decoder. Wan's
 # quant_conv (1,056) is counted in the encoder and post_quant_conv (272) in the decoder; the others have none.
@@ -105,6 +110,10 @@ FAMILY_VAES = {
     "opensora": (VAESpec(family="opensora", latent_channels=4, temporal_block_out_channels=(128, 256, 256, 512),
                          layers_per_level=(4, 4, 4, 4, 4), chunk_frames=17, chunk_latent_frames=5),
                  34_163_592 + 72 + 144_421_128 + 72, 49_490_179 + 20 + 165_265_924 + 20),
+    # Step-Video-T2V Video-VAE v2: StepFun's StepVideoVAE(in_channels=3, out_channels=3, z_channels=64,
+    # num_res_blocks=2, version=2) (vendored in modelscope/DiffSynth-Studio diffsynth/models/stepvideo_vae.py, commit
+    # 3681adc5) built on meta: encoder 109,885,696, decoder 388,933,123; 498,818,819 in all. No published figure.
+    "stepvideo": (STEPVIDEO_VAE, 109_885_696, 388_933_123),
 }
 
 
@@ -137,6 +146,11 @@ SMALL_FAMILY_VAES = [
     VAESpec(family="opensora", latent_channels=2, block_out_channels=(4, 8, 8), spatial_compression=4, norm_groups=2,
             temporal_compression=2, temporal_block_out_channels=(4, 8, 6, 6), temporal_factors=(2, 1, 1),
             layers_per_level=(2, 1, 1, 1, 1), chunk_frames=3, chunk_latent_frames=2),
+    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=16, temporal_compression=8,
+            block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 24), stem_channels=4,
+            norm_groups=4, chunk_frames=9, chunk_latent_frames=2),
+    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=8, temporal_compression=2,
+            block_out_channels=(8, 16, 24), layers_per_block=1, norm_groups=4, temporal_factors=(1, 1)),
 ]
 
 
@@ -175,3 +189,26 @@ def test_opensora_vae_parts_and_published_figures():
         VAESpec.model_validate(spec.model_dump() | {"chunk_latent_frames": 4})
     with pytest.raises(ValueError, match="family='opensora'"):
         VAESpec(chunk_frames=17, chunk_latent_frames=5)
+
+
+def test_stepvideo_vae_layout_and_validation():
+    """Step-Video's v2 VAE: levels (128, 256, 512, 512) behind a 32-wide stem, a 2D then two 3D boundaries plus the
+    3D pixel-unshuffle head (16 x 16, t = 8), the head 32 z = 2048 channels wide; the official state dict's names."""
+    spec = STEPVIDEO_VAE
+    assert spec.level_temporal_factors == (1, 2, 2) and spec.params == 498_818_819
+    vae = build_vae(spec, "meta")
+    names = dict(vae.decoder.named_parameters())
+    assert tuple(names["conv_unpatchify.conv.conv.weight"].shape) == (4096, 2048, 3, 3, 3)
+    assert tuple(names["up.3.upsample.conv3d.conv1.conv.weight"].shape) == (512, 512, 3, 3, 3)
+    assert tuple(names["up.1.upsample.conv.weight"].shape) == (256, 256, 3, 3)
+    assert tuple(dict(vae.encoder.named_parameters())["down.0.downsample.conv.weight"].shape) == (128, 128, 3, 3)
+    with pytest.raises(ValueError, match="2\\^4 = 16"):
+        VAESpec.model_validate(spec.model_dump() | {"spatial_compression": 8})
+    with pytest.raises(ValueError, match="chunk_frames must be 1 \\+ 8j"):
+        VAESpec.model_validate(spec.model_dump() | {"chunk_latent_frames": 5})
+    with pytest.raises(ValueError, match="temporal_factors"):
+        VAESpec.model_validate(spec.model_dump() | {"temporal_factors": (2, 2, 2)})
+    with pytest.raises(ValueError, match="multiples of 4 x latent_channels"):
+        VAESpec.model_validate(spec.model_dump() | {"latent_channels": 256})
+    with pytest.raises(ValueError, match="stem_channels is for"):
+        VAESpec(stem_channels=32)

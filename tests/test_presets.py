@@ -154,6 +154,9 @@ OFFICIAL = {
     # STDiT3-XL/2's trainable parameters (its module also holds 36 frozen RoPE frequencies); OpenSoraVAE_V1_2: the
     # SDXL AutoencoderKL (83,653,863 with quant convs) + VAE_Temporal_SD built from the official code (309,687,144)
     "open-sora-1.2": {"dit": 1_207_643_936, "vae": 393_341_007, "text": T5_XXL},
+    # StepVideoModel's layout (xDiT's StepFun blocks); StepVideoVAE v2 (StepFun's code in DiffSynth-Studio);
+    # Step-LLM (LlamaModel with its config, less the final norm it lacks) + Hunyuan-CLIP (BertModel with pooler)
+    "step-video-t2v": {"dit": 29_342_478_400, "vae": 498_818_819, "text": 19_579_600_896 + 352_035_840},
 }
 
 # Published parameter figures (the DiT's, as each source states it) that our exact counts miss by more than 2%:
@@ -166,6 +169,7 @@ ROUNDED_PUBLISHED = {
     "ltx-video": "checkpoint name '2b'; LTXVideoTransformer3DModel and the 9.37 GB fp32 DiT + VAE file: 1.92B",
     "open-sora-2.0": "README '(11B)'; the official model.py counts 11.89B (the same README calls HunyuanVideo 11B)",
     "movie-gen-30b": "paper '30B'; the assumed backbone (48 x 6144, SwiGLU 16384) counts 29.28B (not verified)",
+    "step-video-t2v": "README '30 billion parameters'; StepVideoModel counts 29.34B (2.2% below)",
     "open-sora-1.2/vae_params": "report '300M' 3D + '83M' 2D = '384M'; the official modules count 309.7M + 83.7M",
 }
 
@@ -220,6 +224,11 @@ def test_published_token_counts():
 
     with_tokens = [p for p in all_presets() if "video_tokens" in p.published]
     assert {"mochi-1", "movie-gen-30b", "wan2.1-14b", "cogvideox-5b"} <= {p.name for p in with_tokens}
+    # Step-Video: 204 frames = 12 chunks of 17 -> 36 latent frames; 544 x 992 / 16 -> 34 x 62 (its pipeline's shapes)
+    step = load_preset("step-video-t2v")
+    assert step.model.latent_shape(step.video).tokens == 36 * 34 * 62 == 75_888
+    assert step.model.text_encoder_tokens() == (320, 77)
+    assert load_preset("hunyuanvideo").model.text_encoder_tokens() == (256 + 95, 77)
     for p in with_tokens:
         assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"], p.name
     assert load_preset("mochi-1").model.num_text_tokens == 256

@@ -95,3 +95,45 @@ def test_opensora_vae_frame_rule_and_partial_chunks():
         counted = flop_counter_by_module(vae.decoder, (z, frames))[""]
         video = VideoSpec(width=64, height=32, num_frames=frames)
         assert count_vae_decode(model, video, convention=MATMUL_ONLY).macs == counted
+
+
+def test_stepvideo_vae_frame_rule_and_chunks():
+    """Step-Video's VAE v2 encodes 17-frame chunks causally on their own (17 -> 9 -> 5 -> 3 latent frames), so 204
+    frames give 36 latent frames; a remainder chunk of 1 + 8j frames gives 1 + j (the pipeline itself uses 17k frames,
+    or 1). Decoding maps 3 -> 17 per chunk. A decode with a 1-frame remainder chunk matches FlopCounterMode."""
+    import numpy as np
+    import pytest
+
+    from sora_compute import MATMUL_ONLY, VideoGrid, count_vae_decode, count_vae_encode
+    from sora_compute.calibrate import flop_counter_by_module
+    from sora_compute.flops import latent_grid
+    from sora_compute.specs import DiTSpec, VAESpec, VideoShapeError
+
+    from .test_params import STEPVIDEO_VAE
+
+    spec: VAESpec = STEPVIDEO_VAE
+    vae = build_vae(spec, "meta")
+    cases = {1: 1, 9: 2, 17: 3, 18: 4, 26: 5, 34: 6, 102: 18, 204: 36}
+    for frames, latent in cases.items():
+        assert spec.latent_frames(frames) == latent and spec.decoded_frames(latent) == frames
+        z = vae.encode(torch.empty(1, 3, frames, 32, 64, device="meta"))
+        assert tuple(z.shape) == (1, 64, latent, 2, 4)
+        assert vae.decoder(z).shape[2] == frames
+    for bad in (2, 16, 20, 203):
+        with pytest.raises(VideoShapeError, match="17k frames"):
+            spec.latent_frames(bad)
+    model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=64, patch_size=(1, 1, 1)), vae=spec)
+    grid = VideoGrid(width=np.full(len(cases), 992), height=np.full(len(cases), 544),
+                     num_frames=np.array(list(cases), dtype=np.float64))
+    assert list(latent_grid(model, grid).frames) == list(cases.values())
+    with pytest.raises(VideoShapeError, match="17k"):
+        latent_grid(model, VideoGrid(width=np.array([992]), height=np.array([544]), num_frames=np.array([100.0])))
+    assert [model.snap_frames(f) for f in (0, 1, 4, 5, 12, 16, 100, 204)] == [1, 1, 1, 9, 9, 17, 102, 204]  # ties up
+    assert list(model.snap_frames(np.array([4.0, 100.0]))) == [1.0, 102.0]
+    lat = model.latent_shape(VideoSpec(width=992, height=544, num_frames=204))
+    assert (lat.frames, lat.height, lat.width, lat.tokens) == (36, 34, 62, 75_888)
+    video = VideoSpec(width=64, height=32, num_frames=18)
+    z = torch.empty(1, 64, 4, 2, 4, device="meta")
+    assert count_vae_decode(model, video, convention=MATMUL_ONLY).macs == flop_counter_by_module(vae.decoder, (z,))[""]
+    x = torch.empty(1, 3, 18, 32, 64, device="meta")
+    assert count_vae_encode(model, video, convention=MATMUL_ONLY).macs == flop_counter_by_module(vae.encoder, (x,))[""]

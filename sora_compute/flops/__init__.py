@@ -97,6 +97,13 @@ def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
         if bad.any():
             raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use a whole number >= 1")
         frames = vae.padded_latent_frames(f)
+    elif vae.family == "stepvideo":  # chunks of chunk_frames, each causal on its own
+        frames, fits = vae.chunked_causal_frames(f)
+        bad = ~fits | (f % 1 != 0)
+        if bad.any():
+            c = vae.chunk_frames
+            rule = f"{c}k or {c}k + 1 + {t}j" if c else f"1 + {t}k"
+            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
     else:
         offset = 1 if vae.causal else 0
         bad = (f < 1) | ((f - offset) % t != 0)

@@ -19,7 +19,7 @@ from sora_compute.flops.ops import (
     conv_macs,
     upsample_nearest_macs,
 )
-from sora_compute.specs import VAESpec
+from sora_compute.specs import STEPVIDEO_HEAD, VAESpec
 
 __all__ = ["conv3d", "resnet_block", "attention_block", "mid_block", "upsample", "encoder_terms", "decoder_terms"]
 
@@ -565,10 +565,128 @@ def opensora_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Countin
     return terms + _prefixed("spatial", decoder_terms(spec.spatial_vae, (1, h, w), frames, conv))
 
 
+# --- Step-Video Video-VAE v2 --------------------------------------------------------------------
+
+def sv_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """Per-frame GroupNorm, causal 3x3x3 conv (the zero frames come with the norm's output), twice; a 1x1x1
+    nin_shortcut when widths differ (run as a matmul on the channel-last tensor: the same MACs)."""
+    terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
+             conv_term(f"{prefix}.conv1.conv", B, shape, shape, c_in, c_out, K3),
+             _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
+             conv_term(f"{prefix}.conv2.conv", B, shape, shape, c_out, c_out, K3)]
+    if c_in != c_out:
+        terms.append(linear_term(f"{prefix}.nin_shortcut", "conv", B * shape.positions, c_in, c_out))
+    return terms
+
+
+def sv_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    """Resnet; per-frame GroupNorm, 1x1x1 q, k, v, single-head causal SDPA over the n = T H W positions (the profilers
+    count the full n x n scores: 2 n^2 c), 1x1x1 proj_out; Resnet."""
+    n, a = shape.positions, f"{prefix}.attn_1"
+    terms = sv_resnet(f"{prefix}.block_1", B, shape, c, c, conv)
+    terms.append(_norm(f"{a}.norm", "group_norm", B, c, shape, True, conv))
+    terms += [linear_term(f"{a}.{p}", "vae_attention", B * n, c, c) for p in "qkv"]
+    terms += [attention_term(a, "vae_attention", B, 1, n, n, c),
+              linear_term(f"{a}.proj_out", "vae_attention", B * n, c, c)]
+    return terms + sv_resnet(f"{prefix}.block_2", B, shape, c, c, conv)
+
+
+def sv_encoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """One chunk of T frames: a 2D boundary maps H -> H / 2 per frame (stride-2 3x3 conv after a zero row and column),
+    a 3D one (T, H) -> ((T - 1) // 2 + 1, H / 2) (causal stride-2 3x3x3 conv); the head's conv runs at the levels'
+    grid, its pixel-unshuffle gives ((T + 1) // 2, H / 2), conv_out runs there. Channel averages are free."""
+    chans, factors, z = spec.block_out_channels, spec.level_temporal_factors, spec.latent_channels
+    stem = spec.stem_channels or chans[0]
+    terms, c_prev = [conv_term("conv_in.conv", B, shape, shape, spec.in_channels, stem, K3)], stem
+    for i, c in enumerate(chans):
+        for j in range(spec.layers_per_block):
+            terms += sv_resnet(f"down.{i}.block.{j}", B, shape, c_prev, c, conv)
+            c_prev = c
+        if i < len(chans) - 1:
+            T, H, W = shape
+            if factors[i] > 1:
+                out = Shape(((T - 1) // 2 + 1, H // 2, W // 2))
+                terms.append(conv_term(f"down.{i}.downsample.conv.conv", B, shape, out, c, c, K3, "resample"))
+            else:
+                out = Shape((T, H // 2, W // 2))
+                terms.append(conv_term(f"down.{i}.downsample.conv", B, shape, out, c, c, 9, "resample", "conv2d"))
+            shape = out
+    terms += sv_mid("mid", B, shape, c_prev, conv)
+    terms.append(_norm("norm_out", "group_norm", B, c_prev, shape, True, conv))
+    head = STEPVIDEO_HEAD * z
+    terms.append(conv_term("conv_patchify.conv.conv", B, shape, shape, c_prev, head // 8, K3, "resample"))
+    T, H, W = shape
+    out = Shape(((T + 1) // 2, H // 2, W // 2))
+    return terms + [conv_term("conv_out.conv", B, out, out, head, 2 * z, K3)]
+
+
+def sv_decoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """One chunk of L latent frames: conv_in and conv_unpatchify at (L, h, w), whose pixel-shuffle gives (2L - 1, 2h,
+    2w); per level Resnets, then nearest x2 in (T, H, W) (1 per output element) and Res3DBlockUpsample's two 3x3x3
+    convs and GroupNorms, or nearest x2 per frame and a 3x3 conv; norm_out and conv_out on every frame before the cut
+    of the first 2^k - 1. Channel duplication and the cut are free."""
+    rev, factors, z, n = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels, \
+        len(spec.block_out_channels)
+    head = STEPVIDEO_HEAD * z
+    terms = [conv_term("conv_in.conv", B, shape, shape, z, head, K3),
+             conv_term("conv_unpatchify.conv.conv", B, shape, shape, head, 8 * rev[0], K3, "resample")]
+    L, h, w = shape
+    shape = Shape((2 * L - (L > 0), 2 * h, 2 * w))  # 2L - 1 (0 for an empty remainder in sweeps)
+    terms += sv_mid("mid", B, shape, rev[0], conv)
+    c_prev = rev[0]
+    for j, c in enumerate(rev):
+        i_level = n - 1 - j
+        for r in range(spec.layers_per_block + 1):
+            terms += sv_resnet(f"up.{i_level}.block.{r}", B, shape, c_prev, c, conv)
+            c_prev = c
+        if i_level > 0:
+            T, H, W = shape
+            u = f"up.{i_level}.upsample"
+            if factors[i_level - 1] > 1:
+                out = Shape((2 * T, 2 * H, 2 * W))
+                terms += [_nearest(u, B, c, shape, out, conv),
+                          conv_term(f"{u}.conv3d.conv1.conv", B, out, out, c, c, K3, "resample"),
+                          _norm(f"{u}.conv3d.norm1", "group_norm", B, c, out, True, conv),
+                          conv_term(f"{u}.conv3d.conv2.conv", B, out, out, c, c, K3, "resample"),
+                          _norm(f"{u}.conv3d.norm2", "group_norm", B, c, out, True, conv)]
+            else:
+                out = Shape((T, 2 * H, 2 * W))
+                terms += [_nearest(u, B, c, shape, out, conv),
+                          conv_term(f"{u}.conv", B, out, out, c, c, 9, "resample", "conv2d")]
+            shape = out
+    return terms + [_norm("norm_out", "group_norm", B, c_prev, shape, True, conv),
+                    conv_term("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3)]
+
+
+def stepvideo_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """F // c whole chunks of c = ``chunk_frames`` frames and the remainder chunk of F % c frames, each on its own."""
+    F, H, W = shape
+    whole, rest = _chunks(F, spec.chunk_frames)
+    terms: list[Term] = []
+    if not _skip(whole):
+        terms += sv_encoder_chunk(spec, Shape((spec.chunk_frames or 0, H, W)), B * whole, conv)
+    if not _skip(rest):
+        terms += sv_encoder_chunk(spec, Shape((rest, H, W)), B, conv)
+    return terms
+
+
+def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """L // k whole chunks of k = ``chunk_latent_frames`` latent frames and the remainder chunk of L % k."""
+    L, h, w = shape
+    whole, rest = _chunks(L, spec.chunk_latent_frames)
+    terms: list[Term] = []
+    if not _skip(whole):
+        terms += sv_decoder_chunk(spec, Shape((spec.chunk_latent_frames or 0, h, w)), B * whole, conv)
+    if not _skip(rest):
+        terms += sv_decoder_chunk(spec, Shape((rest, h, w)), B, conv)
+    return terms
+
+
 _FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], ...]] = {
     "wan": (wan_encoder_terms, wan_decoder_terms),
     "cogvideox": (cog_encoder_terms, cog_decoder_terms),
     "mochi": (mochi_encoder_terms, mochi_decoder_terms),
     "ltx": (ltx_encoder_terms, ltx_decoder_terms),
     "opensora": (opensora_encoder_terms, opensora_decoder_terms),
+    "stepvideo": (stepvideo_encoder_terms, stepvideo_decoder_terms),
 }
