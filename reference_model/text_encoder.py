@@ -300,22 +300,23 @@ def quick_gelu(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(1.702 * x)
 
 
-class CLIPAttention(nn.Module):
-    def __init__(self, cfg: CLIPTextEncoderConfig):
+class BiasedSelfAttention(nn.Module):
+    """Multi-head self-attention with biased q, k, v and output projections (CLIP, BERT), the projections named as
+    the checkpoints name them so their state dicts load; ``causal`` masks future tokens (CLIP)."""
+
+    def __init__(self, d_model: int, num_heads: int, d_kv: int, causal: bool, names: tuple[str, str, str, str]):
         super().__init__()
-        inner = cfg.num_heads * cfg.d_kv
-        self.cfg = cfg
-        self.q_proj = nn.Linear(cfg.d_model, inner)
-        self.k_proj = nn.Linear(cfg.d_model, inner)
-        self.v_proj = nn.Linear(cfg.d_model, inner)
-        self.out_proj = nn.Linear(inner, cfg.d_model)
+        self.num_heads, self.d_kv, self.causal, self.names = num_heads, d_kv, causal, names
+        for n in names[:3]:
+            setattr(self, n, nn.Linear(d_model, num_heads * d_kv))
+        setattr(self, names[3], nn.Linear(num_heads * d_kv, d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, _ = x.shape
-        h, dk = self.cfg.num_heads, self.cfg.d_kv
-        q, k, v = (proj(x).reshape(B, L, h, dk).transpose(1, 2) for proj in (self.q_proj, self.k_proj, self.v_proj))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.out_proj(out.transpose(1, 2).reshape(B, L, h * dk))
+        h, dk = self.num_heads, self.d_kv
+        q, k, v = (self.get_submodule(n)(x).reshape(B, L, h, dk).transpose(1, 2) for n in self.names[:3])
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.get_submodule(self.names[3])(out.transpose(1, 2).reshape(B, L, h * dk))
 
 
 class CLIPMLP(nn.Module):
@@ -332,7 +333,8 @@ class CLIPLayer(nn.Module):
     def __init__(self, cfg: CLIPTextEncoderConfig):
         super().__init__()
         self.layer_norm1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.self_attn = CLIPAttention(cfg)
+        self.self_attn = BiasedSelfAttention(cfg.d_model, cfg.num_heads, cfg.d_kv, True,
+                                             ("q_proj", "k_proj", "v_proj", "out_proj"))
         self.layer_norm2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = CLIPMLP(cfg)
 
@@ -392,30 +394,13 @@ class BertEncoderConfig:
     norm_eps: float = 1e-12
 
 
-class BertAttention(nn.Module):
-    def __init__(self, cfg: BertEncoderConfig):
-        super().__init__()
-        inner = cfg.num_heads * cfg.d_kv
-        self.cfg = cfg
-        self.query = nn.Linear(cfg.d_model, inner)
-        self.key = nn.Linear(cfg.d_model, inner)
-        self.value = nn.Linear(cfg.d_model, inner)
-        self.output = nn.Linear(inner, cfg.d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, L, _ = x.shape
-        h, dk = self.cfg.num_heads, self.cfg.d_kv
-        q, k, v = (proj(x).reshape(B, L, h, dk).transpose(1, 2) for proj in (self.query, self.key, self.value))
-        out = F.scaled_dot_product_attention(q, k, v)  # bidirectional
-        return self.output(out.transpose(1, 2).reshape(B, L, h * dk))
-
-
 class BertLayer(nn.Module):
     """Post-norm: x = LN(x + attn(x)); x = LN(x + output(gelu(intermediate(x))))."""
 
     def __init__(self, cfg: BertEncoderConfig):
         super().__init__()
-        self.attention = BertAttention(cfg)
+        self.attention = BiasedSelfAttention(cfg.d_model, cfg.num_heads, cfg.d_kv, False,
+                                             ("query", "key", "value", "output"))  # bidirectional
         self.attention_norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.intermediate = nn.Linear(cfg.d_model, cfg.d_ff)
         self.output = nn.Linear(cfg.d_ff, cfg.d_model)

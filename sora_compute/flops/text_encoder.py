@@ -20,6 +20,8 @@ from sora_compute.flops.ops import FVCORE, CountingConvention, Number
 from sora_compute.specs import TextEncoderSpec
 
 __all__ = [
+    "multi_head_attention",
+    "feed_forward",
     "t5_attention",
     "t5_feed_forward",
     "llama_attention",
@@ -32,80 +34,78 @@ __all__ = [
 ]
 
 
+def multi_head_attention(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range,
+                         names: tuple[str, str, str, str]) -> list[Term]:
+    """Projections q (L d inner), k and v (L d kv each: narrower with grouped-query attention), output (L inner d),
+    and the core 2 h L^2 d_kv. Bias adds cost no MACs; a causal core is counted in full, as both profilers do."""
+    d, inner, kv = spec.d_model, spec.inner_dim, spec.kv_dim
+    q, k, v, o = names
+    terms = [linear_term(f"{prefix}.{q}", "attention_proj", B * L, d, inner, blocks)]
+    terms += [linear_term(f"{prefix}.{n}", "attention_proj", B * L, d, kv, blocks) for n in (k, v)]
+    terms.append(attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks))
+    terms.append(linear_term(f"{prefix}.{o}", "attention_proj", B * L, inner, d, blocks))
+    return terms
+
+
+def feed_forward(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range, ins: tuple[str, ...],
+                 out: str) -> list[Term]:
+    """One (plain) or two (gated) input projections L d f, then the output projection L f d; activations are
+    elementwise."""
+    d, f = spec.d_model, spec.d_ff
+    terms = [linear_term(f"{prefix}.{n}", "mlp", B * L, d, f, blocks) for n in ins]
+    terms.append(linear_term(f"{prefix}.{out}", "mlp", B * L, f, d, blocks))
+    return terms
+
+
 def t5_attention(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """q, k, v, o projections 4 L d inner, core 2 h L^2 d_kv (unscaled logits + position bias)."""
-    d, inner = spec.d_model, spec.inner_dim
-    terms = [linear_term(f"{prefix}.{n}", "attention_proj", B * L, d, inner, blocks) for n in "qkv"]
-    terms.append(attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks))
-    terms.append(linear_term(f"{prefix}.o", "attention_proj", B * L, inner, d, blocks))
-    return terms
+    return multi_head_attention(prefix, B, L, spec, blocks, ("q", "k", "v", "o"))
 
 
 def t5_feed_forward(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """Gated-GELU: 2 L d f (wi_0, wi_1) + L f d (wo); plain ReLU: L d f + L f d."""
-    d, f = spec.d_model, spec.d_ff
-    ins = ["wi_0", "wi_1"] if spec.gated_ffn else ["wi"]
-    terms = [linear_term(f"{prefix}.{n}", "mlp", B * L, d, f, blocks) for n in ins]
-    terms.append(linear_term(f"{prefix}.wo", "mlp", B * L, f, d, blocks))
-    return terms
+    return feed_forward(prefix, B, L, spec, blocks, ("wi_0", "wi_1") if spec.gated_ffn else ("wi",), "wo")
 
 
 def llama_attention(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """GQA: q L d inner, k and v L d kv each (narrower), core 2 h L^2 d_kv (causal, counted in full), o L inner d.
     Rotary embedding and the key/value repeat are elementwise copies (not counted). Fused: one qkv_proj
     L d (inner + 2 kv), the same MACs."""
+    if not spec.fused_projections:
+        return multi_head_attention(prefix, B, L, spec, blocks, ("q_proj", "k_proj", "v_proj", "o_proj"))
     d, inner, kv = spec.d_model, spec.inner_dim, spec.kv_dim
-    if spec.fused_projections:
-        terms = [linear_term(f"{prefix}.qkv_proj", "attention_proj", B * L, d, inner + 2 * kv, blocks)]
-    else:
-        terms = [linear_term(f"{prefix}.q_proj", "attention_proj", B * L, d, inner, blocks)]
-        terms += [linear_term(f"{prefix}.{n}_proj", "attention_proj", B * L, d, kv, blocks) for n in "kv"]
-    terms.append(attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks))
-    terms.append(linear_term(f"{prefix}.o_proj", "attention_proj", B * L, inner, d, blocks))
-    return terms
+    return [linear_term(f"{prefix}.qkv_proj", "attention_proj", B * L, d, inner + 2 * kv, blocks),
+            attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks),
+            linear_term(f"{prefix}.o_proj", "attention_proj", B * L, inner, d, blocks)]
 
 
 def llama_mlp(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """SwiGLU: gate and up 2 L d f (fused: one gate_up_proj L d 2f), down L f d."""
+    if not spec.fused_projections:
+        return feed_forward(prefix, B, L, spec, blocks, ("gate_proj", "up_proj"), "down_proj")
     d, f = spec.d_model, spec.d_ff
-    if spec.fused_projections:
-        terms = [linear_term(f"{prefix}.gate_up_proj", "mlp", B * L, d, 2 * f, blocks)]
-    else:
-        terms = [linear_term(f"{prefix}.{n}_proj", "mlp", B * L, d, f, blocks) for n in ("gate", "up")]
-    terms.append(linear_term(f"{prefix}.down_proj", "mlp", B * L, f, d, blocks))
-    return terms
+    return [linear_term(f"{prefix}.gate_up_proj", "mlp", B * L, d, 2 * f, blocks),
+            linear_term(f"{prefix}.down_proj", "mlp", B * L, f, d, blocks)]
 
 
 def clip_attention(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """q, k, v, out projections 4 L d inner (bias adds not counted), core 2 h L^2 d_kv (causal, counted in full)."""
-    d, inner = spec.d_model, spec.inner_dim
-    terms = [linear_term(f"{prefix}.{n}_proj", "attention_proj", B * L, d, inner, blocks) for n in "qkv"]
-    terms.append(attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks))
-    terms.append(linear_term(f"{prefix}.out_proj", "attention_proj", B * L, inner, d, blocks))
-    return terms
+    return multi_head_attention(prefix, B, L, spec, blocks, ("q_proj", "k_proj", "v_proj", "out_proj"))
 
 
 def clip_mlp(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """fc1 L d f, quick-GELU (elementwise), fc2 L f d."""
-    d, f = spec.d_model, spec.d_ff
-    return [linear_term(f"{prefix}.fc1", "mlp", B * L, d, f, blocks),
-            linear_term(f"{prefix}.fc2", "mlp", B * L, f, d, blocks)]
+    return feed_forward(prefix, B, L, spec, blocks, ("fc1",), "fc2")
 
 
 def bert_attention(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """query, key, value, output projections 4 L d inner (bias adds not counted), bidirectional core 2 h L^2 d_kv."""
-    d, inner = spec.d_model, spec.inner_dim
-    terms = [linear_term(f"{prefix}.{n}", "attention_proj", B * L, d, inner, blocks) for n in ("query", "key", "value")]
-    terms.append(attention_term(prefix, "attention", B, spec.num_heads, L, L, spec.d_kv, blocks))
-    terms.append(linear_term(f"{prefix}.output", "attention_proj", B * L, inner, d, blocks))
-    return terms
+    return multi_head_attention(prefix, B, L, spec, blocks, ("query", "key", "value", "output"))
 
 
 def bert_mlp(prefix: str, B: Number, L: Number, spec: TextEncoderSpec, blocks: range) -> list[Term]:
     """intermediate L d f, erf GELU (elementwise), output L f d."""
-    d, f = spec.d_model, spec.d_ff
-    return [linear_term(f"{prefix}.intermediate", "mlp", B * L, d, f, blocks),
-            linear_term(f"{prefix}.output", "mlp", B * L, f, d, blocks)]
+    return feed_forward(prefix, B, L, spec, blocks, ("intermediate",), "output")
 
 
 def _t5_terms(spec: TextEncoderSpec, B: Number, L: Number, convention: CountingConvention) -> list[Term]:
