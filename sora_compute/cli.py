@@ -196,7 +196,7 @@ def show(preset: str, fmt: str) -> None:
     if encoders:
         click.echo(f"text          {'; '.join(encoders)}")
     ours = {"params": counts["dit"], "vae_params": counts["vae_encoder"] + counts["vae_decoder"],
-            "vae_decoder_params": counts["vae_decoder"]}
+            "vae_decoder_params": counts["vae_decoder"], "text_params": counts["text_encoder"]}
     published = [f"{key.replace('params', '').replace('_', ' ').strip() or 'dit'} {_fmt_params(int(v))} "
                  f"(ours {ours[key] / v - 1:+.1%})" for key, v in p.published.items() if key in ours]
     if published:

@@ -203,7 +203,8 @@ def test_published_dit_sizes_within_two_percent_or_documented():
     checked = []
     for p in all_presets():
         ours = {"params": p.model.dit.params, "vae_params": p.model.vae.params,
-                "vae_decoder_params": p.model.vae.decoder_params}
+                "vae_decoder_params": p.model.vae.decoder_params,
+                "text_params": sum(e.params for e in p.model.text_encoders)}
         for key in ours.keys() & p.published.keys():
             name = p.name if key == "params" else f"{p.name}/{key}"
             rel = ours[key] / p.published[key] - 1
@@ -214,6 +215,7 @@ def test_published_dit_sizes_within_two_percent_or_documented():
                 assert abs(rel) <= 0.02, (name, rel)
                 checked.append(name)
     assert {"hunyuanvideo", "mochi-1", "mochi-1/vae_decoder_params", "open-sora-1.2", "wan2.1-14b/vae_params",
+            "mochi-1/text_params",
             "pixart-alpha", "latte", "dit-xl-2"} <= set(checked)
 
 
