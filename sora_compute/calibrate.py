@@ -2,8 +2,8 @@
 
 - fvcore ``FlopCountAnalysis`` (jit trace, real tensors on CPU, MACs per module via ``by_module``).
   fvcore has no handle for ``aten::scaled_dot_product_attention`` (it warns and counts 0),
-  ``aten::upsample_nearest3d`` or ``aten::rms_norm``: sora-compute registers handles for them
-  (``EXTRA_HANDLES``). Every other op fvcore skips is reported: the elementwise ones that neither
+  ``aten::upsample_nearest3d``, ``aten::upsample_trilinear3d`` or ``aten::rms_norm``: sora-compute registers
+  handles for them (``EXTRA_HANDLES``). Every other op fvcore skips is reported: the elementwise ones that neither
   profiler counts by convention (``ELEMENTWISE_NOT_COUNTED``) separately from anything unexpected.
 - torch ``FlopCounterMode`` on the ``meta`` device (shapes only: any size, no memory). It counts
   2 FLOPs per MAC, matmuls/convolutions/attention only, so it is compared with the analytic count
@@ -81,6 +81,11 @@ def upsample_nearest3d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return prod(get_shape(outputs[0]))
 
 
+def upsample_trilinear3d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::upsample_trilinear3d: 8 per output element (fvcore's rule for upsample_bilinear2d is 4)."""
+    return 8 * prod(get_shape(outputs[0]))
+
+
 def rms_norm_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     """aten::rms_norm(x, shape, weight, eps): 4 per element with weight, 3 without."""
     has_weight = get_shape(inputs[2]) is not None
@@ -90,6 +95,7 @@ def rms_norm_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
 EXTRA_HANDLES: dict[str, Callable[[list[Any], list[Any]], int]] = {
     "aten::scaled_dot_product_attention": sdpa_flop_jit,
     "aten::upsample_nearest3d": upsample_nearest3d_flop_jit,
+    "aten::upsample_trilinear3d": upsample_trilinear3d_flop_jit,
     "aten::rms_norm": rms_norm_flop_jit,
 }
 
@@ -104,6 +110,8 @@ ELEMENTWISE_NOT_COUNTED = frozenset({
     # Step-Video VAE v2: zero frames written before a causal conv, the head's channel duplication (a copy), the
     # in-place SiLU of Res3DBlockUpsample, a view
     "aten::fill_", "aten::repeat_interleave", "aten::silu_", "aten::unflatten",
+    # WF-VAE: CausalConv3d's copies of the first frame (torch.Tensor.repeat)
+    "aten::repeat",
 })
 
 
@@ -236,6 +244,11 @@ def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
                  block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 16), stem_channels=4,
                  norm_groups=4, chunk_frames=9, chunk_latent_frames=2),
          VideoSpec(width=32, height=16, num_frames=19)),
+        # Open-Sora-Plan v1.3 WF-VAE: Haar wavelets as fixed convs (conv_transpose in the decoder), per-frame 2D levels,
+        # energy-flow branches, per-frame mid attention, nearest-in-time + trilinear up-sampling (9 frames -> 3)
+        (VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+                 block_out_channels=(8, 16, 32), layers_per_block=1, energy_flow_channels=(8, 8), norm_groups=4),
+         VideoSpec(width=16, height=8, num_frames=9)),
     ]
 
 

@@ -111,7 +111,7 @@ class VideoSpec(_Spec):
 # VAE
 # --------------------------------------------------------------------------------------------
 
-VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx", "opensora", "stepvideo"]
+VAEFamily = Literal["generic", "wan", "cogvideox", "mochi", "ltx", "opensora", "stepvideo", "wfvae"]
 
 
 class VAESpec(_Spec):
@@ -154,6 +154,15 @@ class VAESpec(_Spec):
     Res3DBlockUpsample). Frames are encoded in chunks of ``chunk_frames`` (17), each causal on its own: a chunk of
     r = 1 + t j frames gives 1 + j latent frames (17 -> 3 at t = 8); decoding maps chunks of ``chunk_latent_frames``
     back (3 -> 17).
+
+    ``wfvae`` (Open-Sora-Plan v1.3's WF-VAE, WFVAEModel(latent_dim=8, base_channels=128, ...)): a 3D Haar wavelet
+    (fixed causal stride-2 2x2x2 convs) maps the 3 pixel channels to 24 at (1 + (T - 1) / 2, H / 2, W / 2); level 1
+    (per frame: Conv2d, ``layers_per_block`` ResnetBlock2D, stride-2 Downsample) and level 2 (Conv2d, ResnetBlock3Ds,
+    causal stride-2 3x3x3 conv) at ``block_out_channels`` (c, 2c, 4c), each followed by the concatenation of an
+    energy-flow branch (a 2D and a 3D wavelet of the low band, each a Conv2d to ``energy_flow_channels[0]``); mid
+    ResnetBlock3D, per-frame attention, ResnetBlock3D; causal conv_out to 2z. The decoder mirrors it; its energy-flow
+    branches (``energy_flow_layers`` ResnetBlock3Ds of width ``energy_flow_channels[1]`` = c and a Conv2d to 24 / 12
+    wavelet coefficients) are added back through inverse wavelets. Fixed layout: s = 8, t = 4, causal (1 + 4k frames).
     """
 
     in_channels: int = Field(default=3, gt=0, description="pixel channels (RGB = 3)")
@@ -192,9 +201,15 @@ class VAESpec(_Spec):
     stem_channels: int | None = Field(
         default=None, gt=0, description="encoder conv_in width if not block_out_channels[0] (stepvideo: 32)"
     )
+    energy_flow_channels: tuple[int, int] | None = Field(
+        default=None, description="wfvae: encoder and decoder energy-flow widths (64, 128)"
+    )
+    energy_flow_layers: int | None = Field(
+        default=None, gt=0, description="wfvae: ResnetBlock3Ds per decoder energy-flow branch (v1.3.0 code: 2)"
+    )
 
     @field_validator("block_out_channels", "decoder_block_out_channels", "layers_per_level", "temporal_factors",
-                     "temporal_block_out_channels")
+                     "temporal_block_out_channels", "energy_flow_channels")
     @classmethod
     def _positive_channels(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if v is not None and any(c <= 0 for c in v):
@@ -211,11 +226,16 @@ class VAESpec(_Spec):
                              f"{self.patch_size}")
         if (self.chunk_frames is None) != (self.chunk_latent_frames is None):
             raise ValueError("give chunk_frames and chunk_latent_frames together")
+        if self.family != "wfvae" and (self.energy_flow_channels is not None or self.energy_flow_layers is not None):
+            raise ValueError("energy_flow_channels and energy_flow_layers are for family='wfvae'")
         if self.family == "opensora":
             self._check_opensora()
             return self
         if self.family == "stepvideo":
             self._check_stepvideo()
+            return self
+        if self.family == "wfvae":
+            self._check_wfvae()
             return self
         if self.stem_channels is not None:
             raise ValueError("stem_channels is for family='stepvideo'")
@@ -323,6 +343,31 @@ class VAESpec(_Spec):
         if cf is not None and ((cf - 1) % t or k != 1 + (cf - 1) // t):
             raise ValueError(f"family='stepvideo' encodes each chunk causally: chunk_frames must be 1 + {t}j and "
                              f"chunk_latent_frames 1 + (chunk_frames - 1) / {t}, got {cf} and {k}")
+
+    def _check_wfvae(self) -> None:
+        """WF-VAE: the wavelet levels fix s = 8, t = 4 (causal), 3 RGB channels and widths (c, 2c, 4c); the decoder's
+        energy-flow branches run ResnetBlock3D(c) on the energy_flow_channels[1] channels split off (v1.3.0 code)."""
+        chans, ef = self.block_out_channels, self.energy_flow_channels
+        if (self.spatial_compression, self.temporal_compression, self.patch_size, self.in_channels) != (8, 4, 1, 3) \
+                or not self.causal:
+            raise ValueError("family='wfvae' has a fixed layout: spatial_compression 8, temporal_compression 4, "
+                             "patch_size 1, in_channels 3, causal")
+        if len(chans) != 3 or chans[1] != 2 * chans[0] or chans[2] != 4 * chans[0]:
+            raise ValueError(f"family='wfvae' widths are base_channels x (1, 2, 4): block_out_channels (c, 2c, 4c), "
+                             f"got {chans}")
+        if ef is None or len(ef) != 2 or min(ef) <= 0:
+            raise ValueError("family='wfvae' needs energy_flow_channels (encoder, decoder), e.g. (64, 128)")
+        if ef[1] != chans[0]:
+            raise ValueError(f"family='wfvae' (v1.3.0 code) runs the decoder's energy-flow ResnetBlock3Ds at "
+                             f"base_channels: energy_flow_channels[1] must be {chans[0]}, got {ef[1]}")
+        if (self.layers_per_level is not None or self.decoder_block_out_channels is not None
+                or self.temporal_factors is not None or self.temporal_block_out_channels is not None
+                or self.stem_channels is not None or self.chunk_frames is not None):
+            raise ValueError("family='wfvae' uses block_out_channels, layers_per_block, energy_flow_channels and "
+                             "energy_flow_layers only")
+        for c in (*chans, chans[1] + ef[0], chans[2] + ef[1]):
+            if c % self.norm_groups:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every normalised width, not {c}")
 
     def _check_family(self) -> None:
         """Layout rules of the exact families (their diffusers classes)."""
@@ -726,8 +771,41 @@ def _stepvideo_vae_params(v: VAESpec) -> tuple[int, int]:
     return enc, dec + 2 * c_prev + conv_params(c_prev, g_in, _K3)
 
 
+WFVAE_FLOW_LAYERS = 2  # WF-VAE decoder energy-flow ResnetBlock3Ds: the v1.3.0 Decoder's connect_res_layer_num default
+WFVAE_HAAR_PARAMS = 64  # HaarWaveletTransform3D's eight fixed 2x2x2 conv weights (frozen parameters, not buffers)
+
+
+def _wfvae_vae_params(v: VAESpec) -> tuple[int, int]:
+    """WF-VAE (Open-Sora-Plan v1.3.0 modeling_wfvae.py): ResnetBlock2D / ResnetBlock3D of GroupNorm (2c) and 3x3(x3)
+    convs with bias, a 1x1(x1) nin_shortcut when widths differ; AttnBlock3DFix: GroupNorm and four 1x1x1 convs. The
+    encoder's HaarWaveletTransform3D holds eight frozen 2x2x2 conv weights (64 parameters); the 2D and inverse
+    wavelets are buffers."""
+    c, L, z, ef = v.block_out_channels[0], v.layers_per_block, v.latent_channels, v.energy_flow_channels
+    assert ef is not None
+    n = v.energy_flow_layers or WFVAE_FLOW_LAYERS
+    k2 = (3, 3)
+
+    def res(ci: int, co: int, k: tuple[int, ...] = _K3) -> int:
+        return 2 * ci + conv_params(ci, co, k) + 2 * co + conv_params(co, co, k) + (
+            conv_params(ci, co, (1,) * len(k)) if ci != co else 0)
+
+    attn = 2 * 4 * c + 4 * conv_params(4 * c, 4 * c, _1x1x1) if v.mid_attention else 0
+    enc = (WFVAE_HAAR_PARAMS + conv_params(24, c, k2) + L * res(c, c, k2) + conv_params(c, c, k2)
+           + conv_params(c + ef[0], 2 * c, k2) + L * res(2 * c, 2 * c) + conv_params(2 * c, 2 * c, _K3)
+           + conv_params(12, ef[0], k2) + conv_params(24, ef[0], k2)
+           + res(2 * c + ef[0], 4 * c) + attn + res(4 * c, 4 * c) + 2 * 4 * c + conv_params(4 * c, 2 * z, _K3))
+    dec = (conv_params(z, 4 * c, _K3) + res(4 * c, 4 * c) + attn + res(4 * c, 4 * c + ef[1])
+           + L * res(4 * c, 4 * c) + conv_params(4 * c, 4 * c, _K3) + res(4 * c, 4 * c + ef[1])
+           + res(4 * c, 2 * c) + (L - 1) * res(2 * c, 2 * c) + conv_params(2 * c, 2 * c, k2) + res(2 * c, 2 * c)
+           + res(2 * c, c) + res(c, c)
+           + 2 * n * res(c, c) + conv_params(c, 12, k2) + conv_params(c, 24, k2)
+           + 2 * c + conv_params(c, 24, k2))
+    return enc, dec
+
+
 _FAMILY_PARAMS = {"wan": _wan_vae_params, "cogvideox": _cogvideox_vae_params, "mochi": _mochi_vae_params,
-                  "ltx": _ltx_vae_params, "opensora": _opensora_vae_params, "stepvideo": _stepvideo_vae_params}
+                  "ltx": _ltx_vae_params, "opensora": _opensora_vae_params, "stepvideo": _stepvideo_vae_params,
+                  "wfvae": _wfvae_vae_params}
 
 
 # --------------------------------------------------------------------------------------------

@@ -234,6 +234,32 @@ STEPVIDEO_VAES = [
 ]
 
 
+WFVAE_VAES = [
+    VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+            block_out_channels=(8, 16, 32), layers_per_block=1, energy_flow_channels=(8, 8), energy_flow_layers=1,
+            norm_groups=4),
+    VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+            block_out_channels=(8, 16, 32), layers_per_block=2, energy_flow_channels=(4, 8), norm_groups=4,
+            mid_attention=False),
+]
+
+
+@pytest.mark.parametrize("vae", WFVAE_VAES, ids=lambda v: f"wfvae-attn{v.mid_attention}")
+@pytest.mark.parametrize("grid,batch", [((1, 1, 2), 1), ((2, 2, 1), 1), ((3, 1, 2), 2), ((2, 2, 2), 1),
+                                        ((1, 2, 2), 3), ((4, 1, 1), 2)])
+def test_wfvae_peaks_equal_measured(vae, grid, batch):
+    """Open-Sora-Plan's WF-VAE (per-frame 2D modules, first-frame copies, wavelet energy-flow branches held to the
+    end): the walks agree with the measured peak to the byte (CPU, fp32)."""
+    model = build_vae(vae).eval()
+    z = torch.randn(batch, vae.latent_channels, *grid)
+    with torch.no_grad():
+        dec, video = peak_live_bytes(lambda: model.decoder(z))
+        video = video.contiguous()
+        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    assert vae_decode_peak(vae, grid, batch, 4) == dec
+    assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == enc
+
+
 @pytest.mark.parametrize("vae", STEPVIDEO_VAES, ids=lambda v: f"stepvideo-t{v.temporal_compression}")
 @pytest.mark.parametrize("grid,batch", [((1, 1, 2), 1), ((2, 2, 2), 1), ((5, 2, 1), 1), ((3, 1, 2), 2),
                                         ((4, 2, 2), 3), ((1, 2, 2), 2)])

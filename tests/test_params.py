@@ -80,6 +80,10 @@ STEPVIDEO_VAE = VAESpec(family="stepvideo", latent_channels=64, spatial_compress
                         block_out_channels=(128, 256, 512, 512), stem_channels=32, layers_per_block=2,
                         chunk_frames=17, chunk_latent_frames=3)
 
+# Open-Sora-Plan v1.3's WF-VAE-S: 4x8x8, 8 latent channels, Haar wavelet input, energy-flow branches
+WFVAE_VAE = VAESpec(family="wfvae", latent_channels=8, spatial_compression=8, temporal_compression=4,
+                    block_out_channels=(128, 256, 512), layers_per_block=2, energy_flow_channels=(64, 128))
+
 # Published VAEs built block for block (VAESpec.family). Counts from diffusers 0.42.1 built on the meta device at
 # each class's defaults (accelerate.init_empty_weights(); sum(p.numel())), split into encoder and decoder. Wan's
 # quant_conv (1,056) is counted in the encoder and post_quant_conv (272) in the decoder; the others have none.
@@ -114,6 +118,14 @@ FAMILY_VAES = {
     # num_res_blocks=2, version=2) (vendored in modelscope/DiffSynth-Studio diffsynth/models/stepvideo_vae.py, commit
     # 3681adc5) built on meta: encoder 109,885,696, decoder 388,933,123; 498,818,819 in all. No published figure.
     "stepvideo": (STEPVIDEO_VAE, 109_885_696, 388_933_123),
+    # Open-Sora-Plan v1.3.0 WF-VAE-S: WFVAEModel(latent_dim=8, base_channels=128, encoder_num_resblocks=2,
+    # encoder_energy_flow_hidden_size=64, decoder_num_resblocks=2, decoder_energy_flow_hidden_size=128,
+    # use_attention=True, norm_type="groupnorm") from PKU-YuanGroup/Open-Sora-Plan
+    # opensora/models/causalvideovae/model/vae/modeling_wfvae.py @1868311260ad664172c7c77ec49e25dd109d0032 (its
+    # Decoder's connect_res_layer_num default 2; the modules copied into a scratch file without einops) built on meta:
+    # encoder 37,182,288 (64 of them the frozen Haar 3D conv weights), decoder 110,165,436. Published
+    # (docs/Report-v1.3.0.md): "38M + 108M" (108,394,428 with one energy-flow ResnetBlock3D per decoder branch).
+    "wfvae": (WFVAE_VAE, 37_182_288, 110_165_436),
 }
 
 

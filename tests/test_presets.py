@@ -157,6 +157,8 @@ OFFICIAL = {
     # StepVideoModel's layout (xDiT's StepFun blocks); StepVideoVAE v2 (StepFun's code in DiffSynth-Studio);
     # Step-LLM (LlamaModel with its config, less the final norm it lacks) + Hunyuan-CLIP (BertModel with pooler)
     "step-video-t2v": {"dit": 29_342_478_400, "vae": 498_818_819, "text": 19_579_600_896 + 352_035_840},
+    # OpenSoraT2V_v1_3-2B/122; WF-VAE-S from modeling_wfvae.py at v1.3.0 (37,182,288 + 110,165,436); MT5EncoderModel
+    "open-sora-plan": {"dit": 2_771_981_600, "vae": 147_347_724, "text": 5_655_173_120},
 }
 
 # Published parameter figures (the DiT's, as each source states it) that our exact counts miss by more than 2%:
@@ -170,6 +172,7 @@ ROUNDED_PUBLISHED = {
     "open-sora-2.0": "README '(11B)'; the official model.py counts 11.89B (the same README calls HunyuanVideo 11B)",
     "movie-gen-30b": "paper '30B'; the assumed backbone (48 x 6144, SwiGLU 16384) counts 29.28B (not verified)",
     "step-video-t2v": "README '30 billion parameters'; StepVideoModel counts 29.34B (2.2% below)",
+    "open-sora-plan": "report '2.7B'; the repository's own count (its modeling file prints it) is 2.772B",
     "open-sora-1.2/vae_params": "report '300M' 3D + '83M' 2D = '384M'; the official modules count 309.7M + 83.7M",
 }
 
@@ -215,7 +218,7 @@ def test_published_dit_sizes_within_two_percent_or_documented():
                 assert abs(rel) <= 0.02, (name, rel)
                 checked.append(name)
     assert {"hunyuanvideo", "mochi-1", "mochi-1/vae_decoder_params", "open-sora-1.2", "wan2.1-14b/vae_params",
-            "mochi-1/text_params",
+            "mochi-1/text_params", "open-sora-plan/vae_params",
             "pixart-alpha", "latte", "dit-xl-2"} <= set(checked)
 
 

@@ -137,3 +137,30 @@ def test_stepvideo_vae_frame_rule_and_chunks():
     assert count_vae_decode(model, video, convention=MATMUL_ONLY).macs == flop_counter_by_module(vae.decoder, (z,))[""]
     x = torch.empty(1, 3, 18, 32, 64, device="meta")
     assert count_vae_encode(model, video, convention=MATMUL_ONLY).macs == flop_counter_by_module(vae.encoder, (x,))[""]
+
+
+def test_wfvae_frame_rule_and_layout():
+    """Open-Sora-Plan v1.3's WF-VAE: causal 1 + 4k frames (93 -> 24 latent frames, decoded back to 93), 8x spatial
+    (352 x 640 -> 44 x 80), 8 latent channels; the module agrees on meta, and the fixed layout is validated."""
+    import pytest
+
+    from sora_compute.specs import VAESpec, VideoShapeError
+
+    from .test_params import WFVAE_VAE
+
+    spec: VAESpec = WFVAE_VAE
+    vae = build_vae(spec, "meta")
+    for frames, latent in {1: 1, 5: 2, 29: 8, 93: 24}.items():
+        assert spec.latent_frames(frames) == latent and spec.decoded_frames(latent) == frames
+    z = vae.encoder(torch.empty(1, 3, 93, 352, 640, device="meta"))
+    assert tuple(z.shape) == (1, 16, 24, 44, 80)
+    assert tuple(vae.decoder(z[:, :8]).shape) == (1, 3, 93, 352, 640)
+    for bad in (2, 92, 94):
+        with pytest.raises(VideoShapeError, match="1 \\+ 4k"):
+            spec.latent_frames(bad)
+    for bad in ({"spatial_compression": 16}, {"temporal_compression": 8}, {"block_out_channels": (128, 256, 256)},
+                {"energy_flow_channels": (64, 64)}, {"energy_flow_channels": None}, {"causal": False}):
+        with pytest.raises(ValueError):
+            VAESpec(**{**spec.model_dump(), **bad})
+    with pytest.raises(ValueError, match="wfvae"):
+        VAESpec(energy_flow_channels=(64, 128))

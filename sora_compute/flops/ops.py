@@ -13,7 +13,8 @@ Conventions (the default, ``FVCORE``, matches fvcore's handles so calibration ca
   ``norm_flop_counter``, "a rough estimate"); RMSNorm: 4 with weight, 3 without (sora-compute's
   handle for ``aten::rms_norm``, which fvcore lacks: square, mean, rescale, weight).
 - nearest up-sampling: 1 per output element (fvcore's rule for ``upsample_nearest2d``, applied by
-  sora-compute's handle to ``upsample_nearest3d``).
+  sora-compute's handle to ``upsample_nearest3d``); (tri)linear up-sampling: one per corner per output
+  element, 4 (fvcore's rule for ``upsample_bilinear2d``) or 8 (sora-compute's handle for ``upsample_trilinear3d``).
 - elementwise activations, residual adds, modulation: not counted (neither profiler counts them).
 
 ``MATMUL_ONLY`` drops norms and resampling: what torch's ``FlopCounterMode`` counts (it reports
@@ -39,6 +40,7 @@ __all__ = [
     "group_norm_macs",
     "rms_norm_macs",
     "upsample_nearest_macs",
+    "upsample_linear_macs",
     "as_number",
     "linear_elements",
     "conv_elements",
@@ -105,6 +107,11 @@ def rms_norm_macs(numel: Number, affine: bool = True, convention: CountingConven
 def upsample_nearest_macs(out_numel: Number, convention: CountingConvention = FVCORE) -> Number:
     """Nearest-neighbour up-sampling: 1 per output element, when the convention counts resampling."""
     return out_numel if convention.resampling else 0 * out_numel
+
+
+def upsample_linear_macs(out_numel: Number, corners: int, convention: CountingConvention = FVCORE) -> Number:
+    """(Bi/tri)linear up-sampling: ``corners`` (4 or 8) per output element, when the convention counts resampling."""
+    return corners * out_numel if convention.resampling else 0 * out_numel
 
 
 # Minimum memory traffic (elements read + written once; multiply by bytes per element), for rooflines.

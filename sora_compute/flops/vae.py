@@ -17,9 +17,10 @@ from sora_compute.flops.ops import (
     Number,
     conv_elements,
     conv_macs,
+    upsample_linear_macs,
     upsample_nearest_macs,
 )
-from sora_compute.specs import STEPVIDEO_HEAD, VAESpec
+from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, VAESpec
 
 __all__ = ["conv3d", "resnet_block", "attention_block", "mid_block", "upsample", "encoder_terms", "decoder_terms"]
 
@@ -682,6 +683,140 @@ def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Counti
     return terms
 
 
+# --- Open-Sora-Plan v1.3 WF-VAE ------------------------------------------------------------------
+
+HAAR_3D = ("h", "g", "hh", "gh", "h_v", "g_v", "hh_v", "gh_v")  # HaarWaveletTransform3D's convs, in call order
+
+
+def wf_haar3d(prefix: str, B: Number, c: int, shape: Shape) -> tuple[list[Term], Shape]:
+    """HaarWaveletTransform3D on c channels (a batch of B c one-channel videos): eight fixed causal stride-2 2x2x2
+    convs (one copy of the first frame in front), each 8 MACs per output position: (T, H, W) -> ((T - 1) // 2 + 1,
+    H // 2, W // 2), 8 c channels."""
+    T, H, W = shape
+    out = Shape(((T - 1) // 2 + 1, H // 2, W // 2))
+    return [conv_term(f"{prefix}.{n}_conv.conv", B * c, shape, out, 1, 1, 8, "resample") for n in HAAR_3D], out
+
+
+def wf_res3d(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """ResnetBlock3D: GroupNorm, causal 3x3x3 conv, twice; a causal 1x1x1 nin_shortcut when widths differ."""
+    terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
+             conv_term(f"{prefix}.conv1.conv", B, shape, shape, c_in, c_out, K3),
+             _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
+             conv_term(f"{prefix}.conv2.conv", B, shape, shape, c_out, c_out, K3)]
+    if c_in != c_out:
+        terms.append(conv_term(f"{prefix}.nin_shortcut.conv", B, shape, shape, c_in, c_out, 1))
+    return terms
+
+
+def wf_res2d(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+    """ResnetBlock2D (same widths), per frame: GroupNorm, 3x3 conv, twice."""
+    return [_norm(f"{prefix}.norm1", "group_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.conv1", B, shape, shape, c, c, 9, op="conv2d"),
+            _norm(f"{prefix}.norm2", "group_norm", B, c, shape, True, conv),
+            conv_term(f"{prefix}.conv2", B, shape, shape, c, c, 9, op="conv2d")]
+
+
+def wf_mid(prefix: str, B: Number, shape: Shape, c_in: int, c: int, c_out: int, attention: bool,
+           conv: CountingConvention) -> list[Term]:
+    """ResnetBlock3D c_in -> c; AttnBlock3DFix (GroupNorm, 1x1x1 q, k, v, per-frame single-head attention over the
+    H W positions as two bmm: 2 T (H W)^2 c, 1x1x1 proj_out); ResnetBlock3D c -> c_out."""
+    T, H, W = shape
+    terms = wf_res3d(f"{prefix}.0", B, shape, c_in, c, conv)
+    if attention:
+        a = f"{prefix}.1"
+        terms.append(_norm(f"{a}.norm", "group_norm", B, c, shape, True, conv))
+        terms += [conv_term(f"{a}.{n}.conv", B, shape, shape, c, c, 1, "vae_attention") for n in "qkv"]
+        terms += [attention_term(a, "vae_attention", B * T, 1, H * W, H * W, c),
+                  conv_term(f"{a}.proj_out.conv", B, shape, shape, c, c, 1, "vae_attention")]
+    return terms + wf_res3d(f"{prefix}.{2 if attention else 1}", B, shape, c, c_out, conv)
+
+
+def wfvae_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """The input Haar wavelet (24 channels at (T1, H / 2, W / 2), T1 = (T - 1) // 2 + 1); the energy flow: a 2D Haar
+    wavelet of the low band per frame (4 stride-2 2x2 convs, 4 MACs per output) and connect_l2 (Conv2d 12 -> ef), a
+    3D Haar wavelet of its low band and connect_l3 (Conv2d 24 -> ef); down1 per frame (Conv2d 24 -> c, ResnetBlock2Ds,
+    stride-2 Downsample); down2 (Conv2d c + ef -> 2c per frame, ResnetBlock3Ds, causal stride-2 3x3x3 conv); mid;
+    norm_out; causal conv_out to 2z."""
+    c, L, z, ef = spec.block_out_channels[0], spec.layers_per_block, spec.latent_channels, spec.energy_flow_channels
+    assert ef is not None
+    w3 = "wavelet_tranform_3d"
+    terms, s1 = wf_haar3d(w3, B, spec.in_channels, shape)
+    T1, H1, W1 = s1
+    s2 = Shape((T1, H1 // 2, W1 // 2))
+    terms += [conv_term("wavelet_tranform_2d", B * T1 * 3, Shape((1, H1, W1)), Shape((1, *s2[1:])), 1, 1, 4,
+                        "resample", "conv2d")] * 4
+    terms.append(conv_term("connect_l2", B, s2, s2, 12, ef[0], 9, op="conv2d"))
+    l3, s3 = wf_haar3d(w3, B, 3, s2)
+    terms += l3 + [conv_term("connect_l3", B, s3, s3, 24, ef[0], 9, op="conv2d"),
+                   conv_term("down1.0", B, s1, s1, 24, c, 9, op="conv2d")]
+    for i in range(L):
+        terms += wf_res2d(f"down1.{i + 1}", B, s1, c, conv)
+    terms += [conv_term(f"down1.{L + 1}.conv", B, s1, s2, c, c, 9, "resample", "conv2d"),
+              conv_term("down2.0", B, s2, s2, c + ef[0], 2 * c, 9, op="conv2d")]
+    for i in range(L):
+        terms += wf_res3d(f"down2.{i + 1}", B, s2, 2 * c, 2 * c, conv)
+    terms.append(conv_term(f"down2.{L + 1}.conv.conv", B, s2, s3, 2 * c, 2 * c, K3, "resample"))
+    terms += wf_mid("mid", B, s3, 2 * c + ef[0], 4 * c, 4 * c, spec.mid_attention, conv)
+    return terms + [_norm("norm_out", "group_norm", B, 4 * c, s3, True, conv),
+                    conv_term("conv_out.conv", B, s3, s3, 4 * c, 2 * z, K3)]
+
+
+def _trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Term:
+    """Trilinear up-sampling to ``out``: 8 per output element."""
+    return Term(path, "resample", "upsample", upsample_linear_macs(c * B * out.positions, 8, conv), None,
+                c * B * (shape.positions + out.positions))
+
+
+def wf_inverse_haar(path: str, B: Number, c: int, shape: Shape, volume: int) -> Term:
+    """An inverse Haar wavelet of c coefficient channels: stride-2 conv_transpose of volume 2^d per channel, counted
+    per input position (fvcore's and FlopCounterMode's rule for transposed convs)."""
+    return conv_term(path, B * c, shape, shape, 1, 1, volume, "resample", "conv_transpose")
+
+
+def wfvae_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """conv_in, mid (its last ResnetBlock3D widens to 4c + ef) at (L, h, w); connect_l3 on the last ef channels
+    (ResnetBlock3Ds, Conv2d -> 24) and its inverse 3D wavelet; up2 (ResnetBlock3Ds, Spatial2xTime2x3DUpsample: the
+    frames after the first nearest x2 in time, trilinear x2 in H and W, 8 per output; a causal 3x3x3 conv at (2L - 1,
+    2h, 2w); a widening ResnetBlock3D); connect_l2 (ResnetBlock3Ds, Conv2d -> 12) and its inverse 2D wavelet; up1
+    (ResnetBlock3Ds, nearest x2 per frame and a 3x3 conv, ResnetBlock3D); layer; norm_out; Conv2d c -> 24 per frame;
+    the output inverse 3D wavelet (T' -> 2T' - 1, 8h, 8w)."""
+    c, L, z, ef = spec.block_out_channels[0], spec.layers_per_block, spec.latent_channels, spec.energy_flow_channels
+    assert ef is not None
+    n, attn = spec.energy_flow_layers or WFVAE_FLOW_LAYERS, spec.mid_attention
+    inv3 = "inverse_wavelet_tranform_3d"
+    terms = [conv_term("conv_in.conv", B, shape, shape, z, 4 * c, K3)]
+    terms += wf_mid("mid", B, shape, 4 * c, 4 * c, 4 * c + ef[1], attn, conv)
+    for i in range(n):
+        terms += wf_res3d(f"connect_l3.{i}", B, shape, c, c, conv)
+    terms += [conv_term(f"connect_l3.{n}", B, shape, shape, c, 24, 9, op="conv2d"),
+              wf_inverse_haar(inv3, B, 24, shape, 8)]
+    for i in range(L):
+        terms += wf_res3d(f"up2.{i}", B, shape, 4 * c, 4 * c, conv)
+    T, h, w = shape
+    u = f"up2.{L}"
+    if not _skip(T - 1):
+        doubled = Shape((2 * (T - 1), h, w))
+        terms += [_nearest(u, B, 4 * c, Shape((T - 1, h, w)), doubled, conv),
+                  _trilinear(u, B, 4 * c, doubled, Shape((2 * (T - 1), 2 * h, 2 * w)), conv)]
+    terms.append(_trilinear(u, B, 4 * c, Shape((1, h, w)), Shape((1, 2 * h, 2 * w)), conv))
+    s2 = Shape((2 * T - 1, 2 * h, 2 * w))
+    terms += [conv_term(f"{u}.conv.conv", B, s2, s2, 4 * c, 4 * c, K3, "resample")]
+    terms += wf_res3d(f"up2.{L + 1}", B, s2, 4 * c, 4 * c + ef[1], conv)
+    for i in range(n):
+        terms += wf_res3d(f"connect_l2.{i}", B, s2, c, c, conv)
+    terms += [conv_term(f"connect_l2.{n}", B, s2, s2, c, 12, 9, op="conv2d"),
+              wf_inverse_haar("inverse_wavelet_tranform_2d", B, 12, s2, 4)]
+    for i in range(L):
+        terms += wf_res3d(f"up1.{i}", B, s2, 4 * c if i == 0 else 2 * c, 2 * c, conv)
+    s1 = Shape((s2[0], 4 * h, 4 * w))
+    terms += [_nearest(f"up1.{L}", B, 2 * c, s2, s1, conv),
+              conv_term(f"up1.{L}.conv", B, s1, s1, 2 * c, 2 * c, 9, "resample", "conv2d")]
+    terms += wf_res3d(f"up1.{L + 1}", B, s1, 2 * c, 2 * c, conv)
+    terms += wf_res3d("layer.0", B, s1, 2 * c, c, conv) + wf_res3d("layer.1", B, s1, c, c, conv)
+    return terms + [_norm("norm_out", "group_norm", B, c, s1, True, conv),
+                    conv_term("conv_out", B, s1, s1, c, 24, 9, op="conv2d"), wf_inverse_haar(inv3, B, 24, s1, 8)]
+
+
 _FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], ...]] = {
     "wan": (wan_encoder_terms, wan_decoder_terms),
     "cogvideox": (cog_encoder_terms, cog_decoder_terms),
@@ -689,4 +824,5 @@ _FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvent
     "ltx": (ltx_encoder_terms, ltx_decoder_terms),
     "opensora": (opensora_encoder_terms, opensora_decoder_terms),
     "stepvideo": (stepvideo_encoder_terms, stepvideo_decoder_terms),
+    "wfvae": (wfvae_encoder_terms, wfvae_decoder_terms),
 }
