@@ -659,28 +659,28 @@ def sv_decoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConve
                     conv_term("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3)]
 
 
-def stepvideo_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
-    """F // c whole chunks of c = ``chunk_frames`` frames and the remainder chunk of F % c frames, each on its own."""
-    F, H, W = shape
-    whole, rest = _chunks(F, spec.chunk_frames)
+def _per_chunk(chunk: Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], size: int | None,
+               spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """``chunk`` on T // size whole chunks of ``size`` frames (a batch of B x whole) and on the remainder chunk of
+    T % size frames, each on its own."""
+    T, H, W = shape
+    whole, rest = _chunks(T, size)
     terms: list[Term] = []
     if not _skip(whole):
-        terms += sv_encoder_chunk(spec, Shape((spec.chunk_frames or 0, H, W)), B * whole, conv)
+        terms += chunk(spec, Shape((size or 0, H, W)), B * whole, conv)
     if not _skip(rest):
-        terms += sv_encoder_chunk(spec, Shape((rest, H, W)), B, conv)
+        terms += chunk(spec, Shape((rest, H, W)), B, conv)
     return terms
+
+
+def stepvideo_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+    """F // c whole chunks of c = ``chunk_frames`` frames and the remainder chunk of F % c frames, each on its own."""
+    return _per_chunk(sv_encoder_chunk, spec.chunk_frames, spec, shape, B, conv)
 
 
 def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
     """L // k whole chunks of k = ``chunk_latent_frames`` latent frames and the remainder chunk of L % k."""
-    L, h, w = shape
-    whole, rest = _chunks(L, spec.chunk_latent_frames)
-    terms: list[Term] = []
-    if not _skip(whole):
-        terms += sv_decoder_chunk(spec, Shape((spec.chunk_latent_frames or 0, h, w)), B * whole, conv)
-    if not _skip(rest):
-        terms += sv_decoder_chunk(spec, Shape((rest, h, w)), B, conv)
-    return terms
+    return _per_chunk(sv_decoder_chunk, spec.chunk_latent_frames, spec, shape, B, conv)
 
 
 # --- Open-Sora-Plan v1.3 WF-VAE ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from sora_compute.flops.dit import attention_groups
@@ -735,16 +736,21 @@ def _wan_mid(live: _Live, c: int, shape: Shape3) -> int:
     return z
 
 
-def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
-           resnet: Callable[[_Live, int, int, Shape3], int]) -> int:
-    """ResNets (c_in, c_out) in sequence on ``x`` (held by the caller); each output is freed when the next returns."""
+def _chain(live: _Live, x: int, steps: list[Callable[[], int]]) -> int:
+    """Steps in sequence on ``x`` (held by the caller); each step's output is freed when the next step returns."""
     cur = x
-    for r, (ci, co) in enumerate(blocks):
-        nxt = resnet(live, ci, co, shape)
-        if r > 0:
+    for i, step in enumerate(steps):
+        nxt = step()
+        if i > 0:
             live.free(cur)
         cur = nxt
     return cur
+
+
+def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
+           resnet: Callable[[_Live, int, int, Shape3], int]) -> int:
+    """ResNets (c_in, c_out) in sequence on ``x`` (held by the caller); each output is freed when the next returns."""
+    return _chain(live, x, [partial(resnet, live, ci, co, shape) for ci, co in blocks])
 
 
 def _wan_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
@@ -1011,13 +1017,7 @@ MOCHI_HEAD_DIM = 32
 def _mochi_block(live: _Live, x: int, c: int, layers: int, attention: bool, shape: Shape3, g: int) -> int:
     """``layers`` x (ResNet, attention) on ``x`` (held by the caller); each output freed once the next returns."""
     steps = [_mochi_resnet, _mochi_attention] * layers if attention else [_mochi_resnet] * layers
-    cur = x
-    for i, step in enumerate(steps):
-        nxt = step(live, c, shape, g)
-        if i > 0:
-            live.free(cur)
-        cur = nxt
-    return cur
+    return _chain(live, x, [partial(step, live, c, shape, g) for step in steps])
 
 
 def _mochi_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
