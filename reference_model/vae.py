@@ -37,6 +37,7 @@ class VAEConfig:
     temporal_kernel: int = 3
     patch_size: int = 1  # pixel-unshuffle p x p before the encoder, pixel-shuffle after the decoder (LTX-Video)
     family: str = "generic"  # generic | wan | cogvideox | mochi | ltx (see the family sections below)
+    quant_convs: bool = False  # generic: 1x1x1 quant_conv / post_quant_conv (diffusers' AutoencoderKL family)
     layers_per_level: tuple[int, ...] | None = None  # mochi, ltx: ResNets per encoder level, then the mid-block
     decoder_block_out_channels: tuple[int, ...] | None = None  # mochi: decoder widths per level (shallowest first)
     temporal_factors: tuple[int, ...] | None = None  # mochi: temporal stride of each down-sampling level
@@ -223,13 +224,15 @@ class Encoder3D(nn.Module):
         self.norm_out = nn.GroupNorm(cfg.norm_groups, c_prev, eps=1e-6)
         z_channels = cfg.latent_channels * (2 if cfg.double_z else 1)
         self.conv_out = Conv3d(c_prev, z_channels, cfg.temporal_kernel, cfg.causal)
+        self.quant_conv = nn.Conv3d(z_channels, z_channels, 1) if cfg.quant_convs else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv_in(pixel_unshuffle(x, self.patch))
         for level in self.down:
             x = level(x)
         x = self.mid(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+        moments = self.conv_out(F.silu(self.norm_out(x)))
+        return self.quant_conv(moments) if self.quant_conv is not None else moments
 
 
 class Decoder3D(nn.Module):
@@ -238,7 +241,9 @@ class Decoder3D(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         chans = tuple(reversed(cfg.block_out_channels))
-        self.conv_in = Conv3d(cfg.latent_channels, chans[0], cfg.temporal_kernel, cfg.causal)
+        z = cfg.latent_channels
+        self.post_quant_conv = nn.Conv3d(z, z, 1) if cfg.quant_convs else None
+        self.conv_in = Conv3d(z, chans[0], cfg.temporal_kernel, cfg.causal)
         self.mid = MidBlock3D(chans[0], cfg)
         levels, c_prev = [], chans[0]
         for j, c in enumerate(chans):
@@ -254,6 +259,8 @@ class Decoder3D(nn.Module):
         self.conv_out = Conv3d(c_prev, cfg.in_channels * cfg.patch_size**2, cfg.temporal_kernel, cfg.causal)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.post_quant_conv is not None:
+            z = self.post_quant_conv(z)
         x = self.mid(self.conv_in(z))
         for level in self.up:
             x = level(x)

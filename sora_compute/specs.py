@@ -180,6 +180,8 @@ class VAESpec(_Spec):
     temporal_kernel: int = Field(default=3, gt=0, description="temporal size of 3x3 conv kernels (1 = 2D VAE)")
     patch_size: int = Field(default=1, gt=0, description="pixel-unshuffle p x p before the encoder (LTX-Video: 4)")
     family: VAEFamily = Field(default="generic", description="generic | wan | cogvideox | mochi | ltx (exact blocks)")
+    quant_convs: bool = Field(default=False, description="generic: 1x1x1 quant_conv after the encoder and "
+                              "post_quant_conv before the decoder (diffusers' AutoencoderKL family)")
     layers_per_level: tuple[int, ...] | None = Field(
         default=None, description="ResNets per encoder level, then in the mid-block (mochi, ltx: levels + 1 entries)"
     )
@@ -219,6 +221,8 @@ class VAESpec(_Spec):
     @model_validator(mode="after")
     def _check_layout(self) -> VAESpec:
         s, t = self.spatial_compression, self.temporal_compression
+        if self.quant_convs and self.family != "generic":
+            raise ValueError(f"quant_convs applies to family='generic'; family={self.family!r} fixes its own layout")
         if not _is_power_of_two(s):
             raise ValueError(f"spatial_compression must be a power of two, got {s}")
         if not _is_power_of_two(self.patch_size) or self.patch_size > s:
@@ -547,15 +551,17 @@ class VAESpec(_Spec):
             if i < self.num_spatial_down:
                 p += conv_params(c, c, k)
         c_out = self.latent_channels * (2 if self.double_z else 1)
-        return p + self._mid_params(c_prev) + 2 * c_prev + conv_params(c_prev, c_out, k)
+        quant = conv_params(c_out, c_out, (1, 1, 1)) if self.quant_convs else 0
+        return p + self._mid_params(c_prev) + 2 * c_prev + conv_params(c_prev, c_out, k) + quant
 
     @property
     def decoder_params(self) -> int:
         """Decoder parameters (exact)."""
         if self.family != "generic":
             return _FAMILY_PARAMS[self.family](self)[1]
-        chans, k = tuple(reversed(self.block_out_channels)), self.conv_kernel
-        p = conv_params(self.latent_channels, chans[0], k) + self._mid_params(chans[0])
+        chans, k, z = tuple(reversed(self.block_out_channels)), self.conv_kernel, self.latent_channels
+        p = conv_params(z, chans[0], k) + self._mid_params(chans[0])
+        p += conv_params(z, z, (1, 1, 1)) if self.quant_convs else 0
         c_prev = chans[0]
         for j, c in enumerate(chans):
             for _ in range(self.layers_per_block + 1):

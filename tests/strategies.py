@@ -81,6 +81,7 @@ def vae_specs(draw: st.DrawFn) -> VAESpec:
         norm_groups=groups,
         mid_attention=draw(st.booleans()),
         double_z=draw(st.booleans()),
+        quant_convs=draw(st.booleans()),
         temporal_kernel=kt,
     )
 

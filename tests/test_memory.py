@@ -152,7 +152,8 @@ def vaes(draw):
     return VAESpec(latent_channels=4, block_out_channels=tuple(4 * draw(st.integers(1, 4)) for _ in range(levels)),
                    spatial_compression=2**ns * patch, patch_size=patch, temporal_compression=2**nt,
                    causal=draw(st.booleans()),
-                   norm_groups=4, layers_per_block=draw(st.integers(1, 2)), mid_attention=draw(st.booleans()))
+                   norm_groups=4, layers_per_block=draw(st.integers(1, 2)), mid_attention=draw(st.booleans()),
+                   quant_convs=draw(st.booleans()))
 
 
 @settings(max_examples=15)

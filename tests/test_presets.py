@@ -137,20 +137,21 @@ def test_preset_vaes_exact(name):
 # models' published configs, or the models' own code where diffusers has none; scripts and sources in
 # docs/model_zoo_research.md). dit: the diffusion transformer; vae: encoder + decoder; text: all text encoders.
 T5_XXL, CLIP_L, LLAVA_LLAMA3_8B = 4_762_310_656, 123_060_480, 7_505_186_816
+SD_VAE = 83_653_863  # diffusers AutoencoderKL (sd-vae-ft-mse), quant convs included
 OFFICIAL = {
-    "pixart-alpha": {"dit": 610_856_096, "text": T5_XXL},
-    "latte": {"dit": 674_834_720 - (1001 - 102) * 1152},  # DiT-XL/2 blocks, UCF101's 101 + 1 class rows
+    "pixart-alpha": {"dit": 610_856_096, "vae": SD_VAE, "text": T5_XXL},
+    "latte": {"dit": 674_834_720 - (1001 - 102) * 1152, "vae": SD_VAE},  # DiT-XL/2 blocks, 101 + 1 class rows
     "cogvideox-2b": {"dit": 1_693_783_872, "vae": 215_583_907, "text": T5_XXL},
     "cogvideox-5b": {"dit": 5_570_283_072, "vae": 215_583_907, "text": T5_XXL},
     "wan2.1-1.3b": {"dit": 1_418_996_800, "vae": 126_892_531, "text": 5_680_910_336},
     "wan2.1-14b": {"dit": 14_288_491_584, "vae": 126_892_531, "text": 5_680_910_336},
     "ltx-video": {"dit": 1_923_385_472, "vae": 419_193_649, "text": T5_XXL},
-    # AutoencoderKLHunyuanVideo: encoder 100,341,408 + decoder 146,136,067 (+ 1,328 in two 1x1x1 quant convs, not
-    # modelled); llava-llama-3-8b's LlamaModel (vocab 128,320) + CLIPTextModel
-    "hunyuanvideo": {"dit": 12_821_012_544, "vae": 246_477_475, "text": LLAVA_LLAMA3_8B + CLIP_L},
+    # AutoencoderKLHunyuanVideo: encoder 100,341,408 + quant_conv 1,056, decoder 146,136,067 + post_quant_conv 272;
+    # llava-llama-3-8b's LlamaModel (vocab 128,320) + CLIPTextModel
+    "hunyuanvideo": {"dit": 12_821_012_544, "vae": 246_478_803, "text": LLAVA_LLAMA3_8B + CLIP_L},
     "mochi-1": {"dit": 10_027_677_744, "vae": 459_748_611, "text": T5_XXL},
     # FluxTransformer2DModel with Open-Sora 2.0's shapes (11,891,178,560) + cond_in Linear(68, 3072)
-    "open-sora-2.0": {"dit": 11_891_390_528, "vae": 246_477_475, "text": T5_XXL + CLIP_L},
+    "open-sora-2.0": {"dit": 11_891_390_528, "vae": 246_478_803, "text": T5_XXL + CLIP_L},
     # STDiT3-XL/2's trainable parameters (its module also holds 36 frozen RoPE frequencies); OpenSoraVAE_V1_2: the
     # SDXL AutoencoderKL (83,653,863 with quant convs) + VAE_Temporal_SD built from the official code (309,687,144)
     "open-sora-1.2": {"dit": 1_207_643_936, "vae": 393_341_007, "text": T5_XXL},

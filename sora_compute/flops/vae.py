@@ -116,6 +116,8 @@ def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], bat
     terms.append(_group_norm("norm_out", B, c_prev, shape, convention))
     z = spec.latent_channels * (2 if spec.double_z else 1)
     terms.append(conv3d("conv_out.conv", B, shape, c_prev, z, k)[0])
+    if spec.quant_convs:
+        terms.append(conv3d("quant_conv", B, shape, z, z, (1, 1, 1))[0])
     return terms
 
 
@@ -129,8 +131,9 @@ def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], ba
         return _FAMILY_TERMS[spec.family][1](spec, Shape(latent_shape), batch, convention)
     B, k = batch, spec.conv_kernel
     chans = tuple(reversed(spec.block_out_channels))
-    shape = Shape(latent_shape)
-    terms = [conv3d("conv_in.conv", B, shape, spec.latent_channels, chans[0], k)[0]]
+    shape, z = Shape(latent_shape), spec.latent_channels
+    terms = [conv3d("post_quant_conv", B, shape, z, z, (1, 1, 1))[0]] if spec.quant_convs else []
+    terms.append(conv3d("conv_in.conv", B, shape, z, chans[0], k)[0])
     terms += mid_block("mid", B, shape, chans[0], spec, convention)
     c_prev = chans[0]
     for j, c in enumerate(chans):

@@ -511,6 +511,8 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
         return live.peak
     chans = tuple(reversed(spec.block_out_channels))
     shape = latent_shape
+    if spec.quant_convs:  # post_quant_conv's output: the decoder's input from then on, held to the end
+        live.alloc(live.numel(spec.latent_channels, shape))
     x, _ = _conv(live, spec.latent_channels, chans[0], shape, spec)
     y = _mid(live, x, chans[0], shape, spec)
     live.free(x)
@@ -574,8 +576,12 @@ def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int
     norm = live.alloc(live.numel(c_prev, shape))
     act = live.alloc(live.numel(c_prev, shape))
     live.free(norm)
-    _conv(live, c_prev, spec.latent_channels * (2 if spec.double_z else 1), shape, spec)
-    live.free(act, y)
+    z = spec.latent_channels * (2 if spec.double_z else 1)
+    moments, _ = _conv(live, c_prev, z, shape, spec)
+    live.free(act)
+    if spec.quant_convs:  # quant_conv's output beside its input
+        live.alloc(live.numel(z, shape))
+    live.free(y)
     return live.peak
 
 
