@@ -462,15 +462,23 @@ def _prefixed(prefix: str, terms: list[Term]) -> list[Term]:
     return [replace(t, path=f"{prefix}.{t.path}") for t in terms]
 
 
-def os_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
-    """GroupNorm, causal 3x3x3 conv, GroupNorm, causal 3x3x3 conv; a 1x1x1 shortcut when widths differ."""
+def _gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention,
+                      convs: tuple[str, str, str]) -> list[Term]:
+    """GroupNorm, 3x3x3 conv, GroupNorm, 3x3x3 conv; a 1x1x1 shortcut when widths differ (``convs``: the paths of
+    the two convs and the shortcut, as each code base names them)."""
+    c1, c2, short = convs
     terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
-             conv_term(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3),
+             conv_term(f"{prefix}.{c1}", B, shape, shape, c_in, c_out, K3),
              _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
-             conv_term(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3)]
+             conv_term(f"{prefix}.{c2}", B, shape, shape, c_out, c_out, K3)]
     if c_in != c_out:
-        terms.append(conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1))
+        terms.append(conv_term(f"{prefix}.{short}", B, shape, shape, c_in, c_out, 1))
     return terms
+
+
+def os_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+    """VAE_Temporal_SD's ResBlock: GroupNorm, causal 3x3x3 conv, twice; a 1x1x1 shortcut when widths differ."""
+    return _gn_conv_resblock(prefix, B, shape, c_in, c_out, conv, ("conv1", "conv2", "shortcut"))
 
 
 def os_temporal_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
@@ -702,13 +710,7 @@ def wf_haar3d(prefix: str, B: Number, c: int, shape: Shape) -> tuple[list[Term],
 
 def wf_res3d(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
     """ResnetBlock3D: GroupNorm, causal 3x3x3 conv, twice; a causal 1x1x1 nin_shortcut when widths differ."""
-    terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
-             conv_term(f"{prefix}.conv1.conv", B, shape, shape, c_in, c_out, K3),
-             _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
-             conv_term(f"{prefix}.conv2.conv", B, shape, shape, c_out, c_out, K3)]
-    if c_in != c_out:
-        terms.append(conv_term(f"{prefix}.nin_shortcut.conv", B, shape, shape, c_in, c_out, 1))
-    return terms
+    return _gn_conv_resblock(prefix, B, shape, c_in, c_out, conv, ("conv1.conv", "conv2.conv", "nin_shortcut.conv"))
 
 
 def wf_res2d(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
