@@ -141,7 +141,7 @@ def presets(fmt: str) -> None:
         rows.append({"preset": y.name, "kind": "yardstick", "dit_params": y.params, "train_tokens": y.tokens,
                      "training_flops": y.training_flops, "source": y.source})
     df = pd.DataFrame(rows, dtype=object)  # exact ints in json / csv; blanks where a column does not apply
-    if fmt == "table":  # one formatter per column; blanks where a column does not apply
+    if fmt in ("table", "markdown"):  # for people: one formatter per column; blanks where a column does not apply
         def params(v: Any) -> str:
             return _fmt_params(int(v))
 
@@ -150,7 +150,7 @@ def presets(fmt: str) -> None:
             "frames": lambda v: f"{int(v)}", "fps": lambda v: f"{v:g}", "duration_s": lambda v: f"{v:.2f}",
             "video_tokens": lambda v: f"{int(v):,}", "text_tokens": lambda v: f"{int(v)}",
             "train_tokens": lambda v: f"{v / 1e9:,.0f}B", "training_flops": fmt_flops,
-            "source": lambda v: v[:60] + ("..." if len(v) > 60 else ""),
+            "source": (lambda v: v[:60] + ("..." if len(v) > 60 else "")) if fmt == "table" else str,
         }
         for col, f in formatters.items():
             df[col] = [f(v) if pd.notna(v) else "" for v in df[col]]
