@@ -177,7 +177,7 @@ def show(preset: str, fmt: str) -> None:
             "preset": p.name, "source": p.source, "model": p.model.model_dump(), "video": p.video.model_dump(),
             "params": counts, "latent": latent.model_dump(), "video_tokens": latent.tokens,
             "text_tokens": p.model.num_text_tokens, "text_encoder_tokens": list(p.model.text_encoder_tokens()),
-            "published": p.published,
+            "published": p.published, "sampling": p.sampling.model_dump() if p.sampling else None,
         }).to_json(indent=2))
         return
     v = p.video
@@ -201,6 +201,9 @@ def show(preset: str, fmt: str) -> None:
                  f"(ours {ours[key] / v - 1:+.1%})" for key, v in p.published.items() if key in ours]
     if published:
         click.echo(f"published     {'; '.join(published)} (see the source)")
+    if p.sampling is not None:
+        guidance = "CFG (2 evaluations per step)" if p.sampling.cfg else "no CFG pair"
+        click.echo(f"sampling      {p.sampling.steps} steps, {guidance} ({p.sampling.source})")
     click.echo("parameters (exact):")
     df = pd.DataFrame({"component": list(counts), "params": [f"{n:,}" for n in counts.values()],
                        "approx": [_fmt_params(n) for n in counts.values()]})

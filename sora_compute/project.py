@@ -462,11 +462,14 @@ def estimate_inference(model: ModelSpec | Preset | str, video: VideoSpec | None 
                        settings: InferenceSettings | None = None,
                        convention: CountingConvention = MATMUL_ONLY) -> InferenceEstimate:
     """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG,
-    less cached steps), and one VAE decode (summed over tiles when tiled)."""
+    less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, a preset's published
+    sampling defaults (steps, CFG) are used where it has them, else InferenceSettings()."""
     if isinstance(model, str):
         model = load_preset(model)
     if isinstance(model, Preset):
         video = video or model.video
+        if settings is None and model.sampling is not None:
+            settings = InferenceSettings(steps=model.sampling.steps, cfg=model.sampling.cfg)
         model = model.model
     if video is None:
         raise ValueError("give a video shape (or a preset, whose native shape is used)")

@@ -238,3 +238,22 @@ def test_published_token_counts():
     for p in with_tokens:
         assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"], p.name
     assert load_preset("mochi-1").model.num_text_tokens == 256
+
+
+def test_inference_uses_each_presets_published_sampling():
+    """HunyuanVideo is guidance-distilled (50 steps, one DiT evaluation each, one prompt encode); Mochi samples 64
+    steps with CFG (a batch of 2 per step, two prompt encodes); explicit settings still win."""
+    from sora_compute import InferenceSettings, count_dit, count_text_encoder, estimate_inference
+    from sora_compute.flops import MATMUL_ONLY
+
+    hy = estimate_inference("hunyuanvideo")
+    assert hy.flops_by_component["dit"] == 50 * float(count_dit("hunyuanvideo", convention=MATMUL_ONLY).flops)
+    assert hy.flops_by_component["text_encode"] == float(count_text_encoder("hunyuanvideo",
+                                                                           convention=MATMUL_ONLY).flops)
+    mochi = estimate_inference("mochi-1")
+    assert mochi.flops_by_component["dit"] == 64 * float(count_dit("mochi-1", batch=2, convention=MATMUL_ONLY).flops)
+    assert mochi.flops_by_component["text_encode"] == 2 * float(count_text_encoder("mochi-1",
+                                                                                  convention=MATMUL_ONLY).flops)
+    custom = estimate_inference("hunyuanvideo", settings=InferenceSettings(steps=8, cfg=True))
+    assert custom.multipliers["dit"] == 8
+    assert load_preset("open-sora-plan").sampling.steps == 100

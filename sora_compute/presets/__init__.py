@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sora_compute._lookup import did_you_mean
 from sora_compute.specs import ModelSpec, VideoSpec
 
-__all__ = ["Preset", "UnknownPresetError", "load_preset", "preset_names", "all_presets", "Yardstick", "load_yardstick",
-           "yardstick_names"]
+__all__ = ["Preset", "Sampling", "UnknownPresetError", "load_preset", "preset_names", "all_presets", "Yardstick",
+           "load_yardstick", "yardstick_names"]
 
 
 class UnknownPresetError(KeyError):
@@ -26,6 +26,17 @@ class UnknownPresetError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class Sampling(BaseModel):
+    """The model's published sampling defaults: denoising steps and whether classifier-free guidance runs a second
+    (unconditional) DiT evaluation per step (guidance-distilled models embed the scale instead)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: int = Field(gt=0, description="denoising steps")
+    cfg: bool = Field(description="classifier-free guidance with an unconditional evaluation")
+    source: str = Field(min_length=1, description="where the defaults come from")
 
 
 class Preset(BaseModel):
@@ -38,6 +49,7 @@ class Preset(BaseModel):
     model: ModelSpec
     video: VideoSpec = Field(description="native resolution, frames and fps")
     published: dict[str, float] = Field(default_factory=dict, description="published figures (params, Gflops)")
+    sampling: Sampling | None = Field(default=None, description="published sampling defaults (steps, CFG)")
 
 
 class Yardstick(BaseModel):
@@ -109,12 +121,12 @@ def load_preset(name: str) -> Preset:
         raise UnknownPresetError(f"unknown preset {name!r}{did_you_mean(name, raw)} (see `sora-compute presets`)")
     e = raw[name]
     model_keys = set(ModelSpec.model_fields) - {"name"}
-    unknown = set(e) - model_keys - {"source", "video", "published"}
+    unknown = set(e) - model_keys - {"source", "video", "published", "sampling"}
     if unknown:
         raise ValueError(f"preset {name!r}: unknown keys {sorted(unknown)}")
     model = ModelSpec(name=name, **{k: v for k, v in e.items() if k in model_keys})
     return Preset(name=name, source=" ".join(e["source"].split()), model=model, video=e["video"],
-                  published=e.get("published", {}))
+                  published=e.get("published", {}), sampling=e.get("sampling"))
 
 
 def all_presets() -> list[Preset]:
