@@ -33,7 +33,7 @@ llava_llama3_8b: &llava_llama3_8b  # HunyuanVideo's text_encoder: llava-llama-3-
   d_kv: 128
   d_ff: 14336
   max_tokens: 256         # text_len; the prompt template adds crop_start = 95 tokens encoded, then cropped
-  hidden_state_skip: 2    # hidden_state_skip_layer: layer 30's output, no final norm
+  hidden_state_skip: 2    # an early exit at layer 30 (the hunyuanvideo preset counts its pipeline's full forward)
 clip_vit_l14_text: &clip_l  # openai/clip-vit-large-patch14 text tower (HunyuanVideo text_encoder_2, Open-Sora 2.0)
   kind: clip
   vocab_size: 49408
