@@ -156,16 +156,24 @@ def vaes(draw):
                    quant_convs=draw(st.booleans()))
 
 
+def _measured_vae_peaks(vae, grid, batch, contiguous=False):
+    """Measured decode peak of a (batch, latent, *grid) latent and encode peak of the decoded video (made contiguous,
+    as a pipeline's input, when asked): (decode bytes, encode bytes, video frames x height x width)."""
+    model = build_vae(vae).eval()
+    z = torch.randn(batch, vae.latent_channels, *grid)
+    with torch.no_grad():
+        dec, video = peak_live_bytes(lambda: model.decoder(z))
+        video = video.contiguous() if contiguous else video
+        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    return dec, enc, tuple(video.shape[2:])
+
+
 @settings(max_examples=15)
 @given(vaes(), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4))
 def test_vae_decode_and_encode_peaks_within_10pct(vae, t, h, w):
-    model = build_vae(vae).eval()
-    z = torch.randn(1, 4, t, 2 * h, 2 * w)
-    with torch.no_grad():
-        dec, video = peak_live_bytes(lambda: model.decoder(z))
-        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    dec, enc, frames = _measured_vae_peaks(vae, (t, 2 * h, 2 * w), 1)
     assert vae_decode_peak(vae, (t, 2 * h, 2 * w), 1, 4) == pytest.approx(dec, rel=0.10)
-    assert vae_encode_peak(vae, tuple(video.shape[2:]), 1, 4) == pytest.approx(enc, rel=0.10)
+    assert vae_encode_peak(vae, frames, 1, 4) == pytest.approx(enc, rel=0.10)
 
 
 FAMILY_VAES = [
@@ -190,13 +198,9 @@ FAMILY_VAES = [
 @pytest.mark.parametrize("grid,batch", [((1, 2, 2), 1), ((3, 2, 4), 1), ((2, 4, 4), 2)])
 def test_family_vae_peaks_within_10pct(vae, grid, batch):
     """The walks of the published VAE families against the measured peak (they agree to the byte on CPU, fp32)."""
-    model = build_vae(vae).eval()
-    z = torch.randn(batch, vae.latent_channels, *grid)
-    with torch.no_grad():
-        dec, video = peak_live_bytes(lambda: model.decoder(z))
-        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    dec, enc, frames = _measured_vae_peaks(vae, grid, batch)
     assert vae_decode_peak(vae, grid, batch, 4) == pytest.approx(dec, rel=0.10)
-    assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == pytest.approx(enc, rel=0.10)
+    assert vae_encode_peak(vae, frames, batch, 4) == pytest.approx(enc, rel=0.10)
 
 
 CHUNKED_VAES = [
@@ -215,14 +219,9 @@ CHUNKED_VAES = [
 def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
     """Open-Sora 1.2's VAE (2D VAE over micro-batches of frames, temporal VAE over chunks): the walks agree with the
     measured peak to the byte (CPU, fp32), the encoder fed a contiguous video as in the pipeline."""
-    model = build_vae(vae).eval()
-    z = torch.randn(batch, vae.latent_channels, *grid)
-    with torch.no_grad():
-        dec, video = peak_live_bytes(lambda: model.decoder(z))
-        video = video.contiguous()
-        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
-    assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == enc
+    assert vae_encode_peak(vae, frames, batch, 4) == enc
 
 
 STEPVIDEO_VAES = [
@@ -251,14 +250,9 @@ WFVAE_VAES = [
 def test_wfvae_peaks_equal_measured(vae, grid, batch):
     """Open-Sora-Plan's WF-VAE (per-frame 2D modules, first-frame copies, wavelet energy-flow branches held to the
     end): the walks agree with the measured peak to the byte (CPU, fp32)."""
-    model = build_vae(vae).eval()
-    z = torch.randn(batch, vae.latent_channels, *grid)
-    with torch.no_grad():
-        dec, video = peak_live_bytes(lambda: model.decoder(z))
-        video = video.contiguous()
-        enc, _ = peak_live_bytes(lambda: model.encoder(video))
+    dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
-    assert vae_encode_peak(vae, tuple(video.shape[2:]), batch, 4) == enc
+    assert vae_encode_peak(vae, frames, batch, 4) == enc
 
 
 @pytest.mark.parametrize("vae", STEPVIDEO_VAES, ids=lambda v: f"stepvideo-t{v.temporal_compression}")
@@ -271,13 +265,7 @@ def test_stepvideo_vae_peaks_equal_measured(vae, grid, batch):
     add up to ~15%)."""
     from sora_compute.memory.activations import _Live, _sv_decode_peak, _sv_encode_peak
 
-    model = build_vae(vae).eval()
-    z = torch.randn(batch, vae.latent_channels, *grid)
-    with torch.no_grad():
-        dec, video = peak_live_bytes(lambda: model.decoder(z))
-        video = video.contiguous()
-        enc, _ = peak_live_bytes(lambda: model.encoder(video))
-    frames = tuple(video.shape[2:])
+    dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     if batch > 1:
         assert vae_decode_peak(vae, grid, batch, 4) == dec
         assert vae_encode_peak(vae, frames, batch, 4) == enc
