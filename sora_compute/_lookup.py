@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """'; did you mean 'x'?' for the closest known name (a prefix match first), or '' when none is close."""
+    if not isinstance(name, str):
+        return ""
     names = list(known)
     key = name.strip().lower()
     close = [n for n in names if n.startswith(key)] or difflib.get_close_matches(key, names, n=1, cutoff=0.4)

@@ -13,15 +13,16 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from sora_compute._frames import FrameRepr
 from sora_compute._lookup import did_you_mean
+from sora_compute.finite import MAX_EXACT_INT, SPEC_CONFIG, require_finite
 from sora_compute.flops import (
     MATMUL_ONLY,
     Count,
@@ -34,7 +35,7 @@ from sora_compute.flops import (
 )
 from sora_compute.hardware import GPUSpec, Precision, load_gpu
 from sora_compute.presets import Preset, load_preset, load_yardstick
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.specs import MAX_FRAMES, MAX_SIDE_PX, ModelSpec, VideoSpec
 
 __all__ = [
     "GPT3_PAPER_FLOPS",
@@ -49,6 +50,8 @@ __all__ = [
     "estimate_training",
     "load_scenario",
     "load_scenario_file",
+    "resolve_scenario",
+    "sampling_defaults",
     "scenario_from_dict",
     "with_main_stage_shape",
     "ScenarioFileError",
@@ -66,6 +69,7 @@ __all__ = [
     "ServingPlan",
     "plan_serving",
     "sweep",
+    "SweepQuery",
 ]
 
 # GPT-3 175B (Brown et al. 2020, "Language Models are Few-Shot Learners", Table D.1): 3.64e3 PF-days.
@@ -85,7 +89,7 @@ GPT3_6ND_FLOPS = six_nd(GPT3_PARAMS, GPT3_TOKENS)  # 3.15e23, within 0.4% of the
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SPEC_CONFIG  # frozen, no unknown keys, no inf / NaN
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,6 +112,8 @@ class DataBucket(_Spec):
     def _one_length(self) -> DataBucket:
         if (self.num_frames is None) == (self.duration_s is None):
             raise ValueError("give exactly one of num_frames or duration_s")
+        if self.duration_s is not None and not self.duration_s * self.fps < MAX_FRAMES:
+            raise ValueError(f"duration_s={self.duration_s:g} at {self.fps:g} fps is more than {MAX_FRAMES:,} frames")
         return self
 
     def video(self, model: ModelSpec) -> VideoSpec:
@@ -175,6 +181,14 @@ class TrainingScenario(_Spec):
     cfg_dropout: float = Field(default=0.1, ge=0, lt=1,
                                description="condition dropout for classifier-free guidance (recorded; costs nothing)")
     assumptions: dict[str, str] = Field(default_factory=dict, description="written assumptions and their sources")
+
+    @model_validator(mode="after")
+    def _unique_stages(self) -> TrainingScenario:
+        names = [s.name for s in self.stages]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"stage names must be unique: {', '.join(map(repr, twice))} appears more than once")
+        return self
 
     def with_model(self, model: ModelSpec) -> TrainingScenario:
         return self.model_copy(update={"model": model})
@@ -312,6 +326,8 @@ def scenario_names() -> list[str]:
 def load_scenario(name: str) -> TrainingScenario:
     """A named training scenario from ``scenarios.yaml`` (its model is a preset, by name)."""
     raw = _scenario_raw()
+    if not isinstance(name, str):
+        raise UnknownScenarioError(f"scenario: expected a name, got {name!r} (known: {', '.join(raw)})")
     if name not in raw:
         raise UnknownScenarioError(f"unknown scenario {name!r}{did_you_mean(name, raw)} (known: {', '.join(raw)})")
     return scenario_from_dict(raw[name], name)
@@ -330,24 +346,59 @@ class ScenarioFileError(ValueError):
     """A scenario file that cannot be read or parsed (message names the file and the problem)."""
 
 
+SCENARIO_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def load_scenario_file(path: str) -> TrainingScenario:
-    """A scenario from a yaml file holding one scenarios.yaml-style entry (``preset:`` or ``model:``,
-    ``stages:``, switches). Unreadable or malformed files raise ScenarioFileError; invalid values raise
-    pydantic's ValidationError naming the field."""
+    """A scenario from a YAML or JSON file. One schema: a flat mapping (``preset:`` or ``model:``, ``stages:``,
+    switches, ``assumptions:``), or the same mapping wrapped in one named entry (``NAME: {...}``, or
+    ``scenarios: {NAME: {...}}`` as scenarios.yaml writes them), whose name then names the scenario.
+    Unreadable or malformed files raise ScenarioFileError; invalid values raise pydantic's ValidationError naming
+    the field."""
+    import json
     from pathlib import Path
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as e:
-        raise ScenarioFileError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioFileError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise ScenarioFileError(f"{path}: expected a mapping with stages and a preset or model")
-    return scenario_from_dict(data, p.stem)
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioFileError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ScenarioFileError(f"{path}: not valid JSON at line {e.lineno}") from None
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ScenarioFileError(f"{path}: not valid YAML{where}") from None
+    name = p.stem
+    if isinstance(data, dict) and set(data) == {"scenarios"} and isinstance(data["scenarios"], dict):
+        data = data["scenarios"]
+        if len(data) != 1:
+            raise ScenarioFileError(f"{path}: expected one entry under scenarios:, found {len(data)}")
+    if isinstance(data, dict) and len(data) == 1 and "stages" not in data:
+        (key, value), = data.items()
+        if isinstance(value, dict):
+            name, data = str(key), value
+    if not isinstance(data, dict) or "stages" not in data:
+        raise ScenarioFileError(f"{path}: expected a mapping with stages and a preset or model (flat, or wrapped "
+                                "in one named entry)")
+    if not isinstance(data.get("preset", ""), str):
+        raise ScenarioFileError(f"{path}: preset: expected a preset name, got {data['preset']!r}")
+    return scenario_from_dict(data, name)
+
+
+def resolve_scenario(arg: str | TrainingScenario) -> TrainingScenario:
+    """A scenario given as a name from scenarios.yaml or as a path to a .yaml/.yml/.json file."""
+    if isinstance(arg, TrainingScenario):
+        return arg
+    if isinstance(arg, str) and arg.lower().endswith(SCENARIO_FILE_SUFFIXES):
+        return load_scenario_file(arg)
+    return load_scenario(arg)
 
 
 def with_main_stage_shape(sc: TrainingScenario, width: int | None = None, height: int | None = None,
@@ -357,6 +408,12 @@ def with_main_stage_shape(sc: TrainingScenario, width: int | None = None, height
     caller already knows it) at a new shape."""
     if width is None and height is None and duration_s is None and fps is None:
         return sc
+    names = [st.name for st in sc.stages]
+    if stage is not None and stage not in names:
+        from sora_compute._lookup import did_you_mean
+
+        raise ValueError(f"stage: scenario {sc.name!r} has no stage {stage!r}{did_you_mean(stage, names)} "
+                         f"(stages: {', '.join(names)})")
     main = stage if stage is not None else estimate_training(sc).main_stage
     stages = []
     for st in sc.stages:
@@ -458,22 +515,33 @@ class InferenceEstimate(FrameRepr):
                 f"{self.flops_per_video:.3g} FLOPs per video, {self.flops_per_minute:.3g} per minute)")
 
 
+def sampling_defaults(model: ModelSpec | Preset | str) -> InferenceSettings:
+    """The sampling settings a model runs with by default: its preset's published steps and CFG (a preset, or a model
+    spec named after one), else InferenceSettings() (50 steps, CFG)."""
+    from sora_compute.presets import preset_names
+
+    name = model if isinstance(model, str) else model.name
+    if name in preset_names():
+        sampling = load_preset(name).sampling
+        if sampling is not None:
+            return InferenceSettings(steps=sampling.steps, cfg=sampling.cfg)
+    return InferenceSettings()
+
+
 def estimate_inference(model: ModelSpec | Preset | str, video: VideoSpec | None = None,
                        settings: InferenceSettings | None = None,
                        convention: CountingConvention = MATMUL_ONLY) -> InferenceEstimate:
     """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG,
-    less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, a preset's published
-    sampling defaults (steps, CFG) are used where it has them, else InferenceSettings()."""
+    less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, the preset's published
+    sampling defaults (steps, CFG; ``sampling_defaults``) are used, for a preset or a model named after one."""
     if isinstance(model, str):
         model = load_preset(model)
+    s = settings if settings is not None else sampling_defaults(model)
     if isinstance(model, Preset):
         video = video or model.video
-        if settings is None and model.sampling is not None:
-            settings = InferenceSettings(steps=model.sampling.steps, cfg=model.sampling.cfg)
         model = model.model
     if video is None:
         raise ValueError("give a video shape (or a preset, whose native shape is used)")
-    s = settings or InferenceSettings()
     cfg_batch = 2 if s.cfg and s.cfg_mode == "batched" else 1
     dit = count_dit(model, video, batch=cfg_batch, convention=convention)
     counts = {"text_encode": count_text_encoder(model, convention=convention), "dit": dit}
@@ -612,8 +680,9 @@ def plan_cluster(work: TrainingEstimate | float, cluster: Cluster) -> ClusterPla
 def gpus_for_days(work: TrainingEstimate | float, gpu: str, days: float, mfu: float | None = None,
                   precision: Precision = "bf16") -> int:
     """Fewest GPUs that finish ``work`` within ``days`` at the given (or default) MFU."""
-    if days <= 0:
-        raise ValueError(f"days must be positive, got {days}")
+    require_finite("days", days, positive=True)
+    if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
     flops = work.model_flops if isinstance(work, TrainingEstimate) else float(work)
     spec = load_gpu(gpu)
     per_gpu = spec.peak_flops(precision) * (mfu if mfu is not None else spec.default_mfu)
@@ -623,8 +692,7 @@ def gpus_for_days(work: TrainingEstimate | float, gpu: str, days: float, mfu: fl
 def budget_plan(work: TrainingEstimate | float, cluster: Cluster, budget_usd: float) -> dict[str, float]:
     """What ``budget_usd`` buys on ``cluster``: affordable days, the share of ``work`` it completes, and the
     budget that completes it (cost does not depend on GPU count at fixed MFU; time does)."""
-    if budget_usd <= 0:
-        raise ValueError(f"budget_usd must be positive, got {budget_usd}")
+    require_finite("budget_usd", budget_usd, positive=True)
     plan = plan_cluster(work, cluster)
     affordable_days = budget_usd / (cluster.count * cluster.price * 24)
     return {"affordable_days": affordable_days, "days_needed": plan.days,
@@ -645,6 +713,11 @@ class ServingPlan(FrameRepr):
     mfu: float
     precision: Precision
     roofline_seconds: float  # sum over layers of max(FLOPs / peak, bytes / bandwidth), perfectly split
+    price_usd_per_hour: float | None = None  # USD per GPU-hour (None: the catalog's)
+
+    @property
+    def price(self) -> float:
+        return self.price_usd_per_hour if self.price_usd_per_hour is not None else self.gpu.price_usd_per_hour
 
     @property
     def latency_s(self) -> float:
@@ -666,7 +739,11 @@ class ServingPlan(FrameRepr):
 
     @property
     def cost_per_video_usd(self) -> float:
-        return self.gpu.price_usd_per_hour / self.videos_per_gpu_hour
+        return self.price / self.videos_per_gpu_hour
+
+    @property
+    def cost_per_video_minute_usd(self) -> float:
+        return self.cost_per_video_usd * 60 / self.estimate.video.duration_s
 
     def gpus_for(self, videos_per_day: float) -> int:
         """GPUs needed to generate ``videos_per_day`` at this latency, round the clock."""
@@ -686,15 +763,21 @@ class ServingPlan(FrameRepr):
                 "flops_per_video": e.flops_per_video, "latency_s": self.latency_s,
                 "latency_lower_bound_s": self.latency_lower_bound_s, "videos_per_gpu_hour": self.videos_per_gpu_hour,
                 "video_minutes_per_gpu_hour": self.video_minutes_per_gpu_hour,
-                "cost_per_video_usd": self.cost_per_video_usd,
-                "cost_per_video_minute_usd": self.cost_per_video_usd * 60 / e.video.duration_s}
+                "price_usd_per_gpu_hour": self.price, "cost_per_video_usd": self.cost_per_video_usd,
+                "cost_per_video_minute_usd": self.cost_per_video_minute_usd}
 
 
 def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1, mfu: float | None = None,
-                 precision: Precision = "bf16", bytes_per_element: int = 2) -> ServingPlan:
-    """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound)."""
-    if gpus_per_video < 1:
-        raise ValueError(f"gpus_per_video must be >= 1, got {gpus_per_video}")
+                 precision: Precision = "bf16", bytes_per_element: int = 2,
+                 price_usd_per_hour: float | None = None) -> ServingPlan:
+    """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound), at the
+    catalog's rental price or ``price_usd_per_hour``."""
+    if isinstance(gpus_per_video, bool) or not isinstance(gpus_per_video, int) or gpus_per_video < 1:
+        raise ValueError(f"gpus_per_video must be an integer >= 1, got {gpus_per_video!r}")
+    if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
+    if price_usd_per_hour is not None:
+        require_finite("price_usd_per_hour", price_usd_per_hour, positive=True)
     spec = load_gpu(gpu)
     peak, bw = spec.peak_flops(precision), spec.hbm_bytes_per_s
     seconds = 0.0
@@ -703,23 +786,45 @@ def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1,
                        for t in count.terms)
         seconds += per_eval * estimate.multipliers[name]
     return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
-                       seconds / gpus_per_video)
+                       seconds / gpus_per_video, price_usd_per_hour)
 
 
 # ------------------------------------------------------------------------------------------------
 # Vectorised sweeps
 # ------------------------------------------------------------------------------------------------
 
+_Side = Annotated[int, Field(gt=0, le=MAX_SIDE_PX)]
+_Count = Annotated[int, Field(gt=0, le=MAX_EXACT_INT)]
+_Positive = Annotated[float, Field(gt=0)]
+
+
+class SweepQuery(_Spec):
+    """The arguments of ``sweep``, validated: names non-empty, numbers finite and positive, counts in range."""
+
+    models: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
+    resolutions: tuple[tuple[_Side, _Side], ...] = Field(min_length=1, description="(width, height) pixels")
+    durations_s: tuple[_Positive, ...] = Field(min_length=1)
+    fps: tuple[Annotated[float, Field(gt=0, le=1e6)], ...] | None = Field(
+        default=None, description="None: each model's native fps")
+    gpus: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
+    gpu_counts: tuple[_Count, ...] = Field(min_length=1)
+    samples: _Positive = 1e7
+    steps: _Count | None = Field(default=None, description="None: each model's sampling default")
+    cfg: bool | None = Field(default=None, description="None: each model's sampling default")
+    mfu: float | None = Field(default=None, gt=0, le=1)
+    pue: float = Field(default=1.2, ge=1)
+
+
 def sweep(
     models: list[str] | str,
     resolutions: list[tuple[int, int]],
     durations_s: list[float],
-    fps: list[float] | float = 24.0,
+    fps: list[float] | float | None = None,
     gpus: list[str] | str = "h100-sxm",
     gpu_counts: list[int] | int = 1024,
     samples: float = 1e7,
-    steps: int = 50,
-    cfg: bool = True,
+    steps: int | None = None,
+    cfg: bool | None = None,
     mfu: float | None = None,
     pue: float = 1.2,
     convention: CountingConvention = MATMUL_ONLY,
@@ -728,42 +833,57 @@ def sweep(
 
     Columns: video shape and tokens; per-video FLOPs of DiT forward, VAE encode/decode and text encode;
     training FLOPs for ``samples`` clips at that shape (3 x forward, latents pre-computed) and its multiple
-    of GPT-3; inference FLOPs per video (``steps``, ``cfg``) and per minute; days, GPU-hours, cost and
-    energy of that training on the cluster; compute-bound latency per video on one GPU.
-    Durations snap to the nearest frame count each model accepts."""
-    models = [models] if isinstance(models, str) else models
-    fps_list = [fps] if isinstance(fps, (int, float)) else fps
-    gpu_list = [gpus] if isinstance(gpus, str) else gpus
-    counts = [gpu_counts] if isinstance(gpu_counts, int) else gpu_counts
-    specs = [load_gpu(g) for g in gpu_list]
-    res = np.asarray(resolutions, dtype=np.float64).reshape(-1, 2)
+    of GPT-3; inference FLOPs per video (``steps``, ``cfg``; by default each model's own sampling defaults, as
+    ``estimate_inference``) and per minute; days, GPU-hours, cost and energy of that training on the cluster;
+    compute-bound latency per video on one GPU. ``fps`` None: each model's native frame rate.
+    Durations snap to the nearest frame count each model accepts; a model named twice is swept once.
+    Arguments are validated (``SweepQuery``): a bad one raises pydantic's ValidationError naming it."""
+    q = SweepQuery(
+        models=tuple(dict.fromkeys([models] if isinstance(models, str) else models)),
+        resolutions=tuple(tuple(r) for r in resolutions),  # type: ignore[arg-type]
+        durations_s=tuple(durations_s), fps=None if fps is None else tuple([fps] if isinstance(fps, (int, float))
+                                                                          else fps),
+        gpus=tuple([gpus] if isinstance(gpus, str) else gpus),
+        gpu_counts=tuple([gpu_counts] if isinstance(gpu_counts, int) else gpu_counts),
+        samples=samples, steps=steps, cfg=cfg, mfu=mfu, pue=pue)
+    specs = [load_gpu(g) for g in q.gpus]
+    counts = list(q.gpu_counts)
+    res = np.asarray(q.resolutions, dtype=np.float64).reshape(-1, 2)
     frames_out = []
-    for name in models:
+    for name in q.models:
         preset = load_preset(name)
         model = preset.model
-        ri, di, fi = (a.ravel() for a in np.meshgrid(np.arange(len(resolutions)), np.arange(len(durations_s)),
+        fps_list = list(q.fps) if q.fps is not None else [preset.video.fps]
+        default = sampling_defaults(preset)
+        n_steps = q.steps if q.steps is not None else default.steps
+        use_cfg = q.cfg if q.cfg is not None else default.cfg
+        ri, di, fi = (a.ravel() for a in np.meshgrid(np.arange(len(res)), np.arange(len(q.durations_s)),
                                                       np.arange(len(fps_list)), indexing="ij"))
         w, h = res[ri, 0], res[ri, 1]
-        d, r = np.asarray(durations_s, dtype=np.float64)[di], np.asarray(fps_list, dtype=np.float64)[fi]
-        frames = model.snap_frames(np.maximum(1, np.round(d * r)))
+        d, r = np.asarray(q.durations_s, dtype=np.float64)[di], np.asarray(fps_list, dtype=np.float64)[fi]
+        raw_frames = np.maximum(1, np.round(d * r))
+        if not np.all(raw_frames < MAX_FRAMES):  # guard the int64 casts below
+            raise ValueError(f"durations_s: a clip of more than {MAX_FRAMES:,} frames (duration x fps) is too long")
+        frames = model.snap_frames(raw_frames)
         grid = VideoGrid(w, h, frames)
         dit = count_dit(model, grid, convention=convention)
         fwd = np.broadcast_to(dit.flops, w.shape)
         enc = np.broadcast_to(count_vae_encode(model, grid, convention=convention).flops, w.shape)
         dec = np.broadcast_to(count_vae_decode(model, grid, convention=convention).flops, w.shape)
         text = float(count_text_encoder(model, convention=convention).flops)
-        train = samples * 3 * fwd
-        infer = (2 if cfg else 1) * (steps * fwd + text) + dec
-        base = pd.DataFrame({"model": name, "width": w.astype(int), "height": h.astype(int), "fps": r,
-                             "num_frames": frames.astype(int), "duration_s": frames / r,
+        train = q.samples * 3 * fwd
+        infer = (2 if use_cfg else 1) * (n_steps * fwd + text) + dec
+        base = pd.DataFrame({"model": name, "width": w.astype(np.int64), "height": h.astype(np.int64), "fps": r,
+                             "num_frames": frames.astype(np.int64), "duration_s": frames / r,
                              "video_tokens": np.broadcast_to(dit.shape["tokens"], w.shape),
+                             "steps": n_steps, "cfg": use_cfg,
                              "dit_forward_flops": fwd, "vae_encode_flops": enc, "vae_decode_flops": dec,
                              "text_encode_flops": text, "train_flops": train, "gpt3_multiple": train / GPT3_PAPER_FLOPS,
                              "inference_flops_per_video": infer, "inference_flops_per_minute": infer * 60 * r / frames})
         # cross with GPU types and counts, vectorised
         g_key = np.repeat([g.key for g in specs], len(counts))
         g_peak = np.repeat([g.bf16_tflops * 1e12 for g in specs], len(counts))
-        g_mfu = np.repeat([mfu if mfu is not None else g.default_mfu for g in specs], len(counts))
+        g_mfu = np.repeat([q.mfu if q.mfu is not None else g.default_mfu for g in specs], len(counts))
         g_price = np.repeat([g.price_usd_per_hour for g in specs], len(counts))
         g_power = np.repeat([g.tdp_w if g.tdp_w is not None else np.nan for g in specs], len(counts))
         g_n = np.tile(np.asarray(counts, dtype=np.float64), len(specs))
@@ -772,10 +892,10 @@ def sweep(
         peak, m_, n_ = (np.tile(a, n_pts) for a in (g_peak, g_mfu, g_n))
         seconds = out["train_flops"].to_numpy() / (n_ * peak * m_)
         gpu_hours = n_ * seconds / 3600
-        out["gpu"], out["gpus"], out["mfu"] = np.tile(g_key, n_pts), n_.astype(int), m_
+        out["gpu"], out["gpus"], out["mfu"] = np.tile(g_key, n_pts), n_.astype(np.int64), m_  # counts <= 2^53
         out["train_days"], out["gpu_hours"] = seconds / 86400, gpu_hours
         out["cost_usd"] = gpu_hours * np.tile(g_price, n_pts)
-        out["energy_mwh"] = gpu_hours * np.tile(g_power, n_pts) * pue / 1e6
+        out["energy_mwh"] = gpu_hours * np.tile(g_power, n_pts) * q.pue / 1e6
         out["latency_s_1gpu"] = out["inference_flops_per_video"].to_numpy() / (peak * m_)
         frames_out.append(out)
     return pd.concat(frames_out, ignore_index=True)

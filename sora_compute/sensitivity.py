@@ -66,29 +66,66 @@ def _with_vae(sc: TrainingScenario, **update: object) -> TrainingScenario:
     return sc.with_model(sc.model.model_copy(update={"vae": vae}))
 
 
-def sora_variations(stage: str = "video-720p-10s") -> list[Variation]:
-    """Low/high alternatives for the assumptions of the ``sora`` scenario (its last stage dominates)."""
-    return [
-        Variation("DiT size", "11.9B (32 x 4096)", "4.6B (28 x 3072)", "30.1B (48 x 5120)",
+def _describe(values: list[tuple[str, float]]) -> str:
+    """'10 s' for one bucket; '10 s (90%), 5 s (10%)' for several (value, share) pairs."""
+    if len({v for v, _ in values}) == 1:
+        return values[0][0]
+    return ", ".join(f"{v} ({share:.0%})" for v, share in values)
+
+
+def _seconds(b: DataBucket) -> float:
+    return b.duration_s if b.duration_s is not None else (b.num_frames or 1) / b.fps
+
+
+def _millions(x: float) -> str:
+    return f"{x / 1e6:,.3g}M" if x >= 1e5 else f"{x:,.3g}"
+
+
+def sora_variations(sc: TrainingScenario | None = None, stage: str | None = None) -> list[Variation]:
+    """Low/high alternatives for the assumptions of the ``sora`` scenario around ``stage`` (default: the stage with
+    the most model FLOPs); every base label is read from ``sc`` (default: the sora scenario), so a what-if that
+    reshapes the stage shows its own base."""
+    from sora_compute.project import load_scenario
+
+    sc = sc if sc is not None else load_scenario("sora")
+    stage = stage if stage is not None else estimate_training(sc).main_stage
+    st = next(s for s in sc.stages if s.name == stage)
+    d = sc.model.dit
+    lengths = _describe([(f"{_seconds(b):g} s", b.share) for b in st.buckets])
+    sizes = _describe([(f"{b.width}x{b.height}", b.share) for b in st.buckets])
+    field = _count_field(st)
+    count = getattr(st, field)
+    out = [
+        Variation("DiT size", f"{d.params / 1e9:.1f}B ({d.depth} x {d.hidden_size})", "4.6B (28 x 3072)",
+                  "30.1B (48 x 5120)",
                   lambda sc, w: _with_dit(sc, **({"depth": 28, "hidden_size": 3072, "num_heads": 24} if w == "low"
                                                  else {"depth": 48, "hidden_size": 5120, "num_heads": 40}))),
-        Variation("clip length, main stage", "10 s (1080p share 5 s)", "5 s", "20 s",
-                  lambda sc, w: _map_buckets(sc, stage, duration_s=5.0 if w == "low" else 20.0)),
-        Variation("resolution, main stage", "1280x720 (10% 1920x1088)", "848x480", "1920x1088",
+        Variation(f"clip length, {stage}", lengths, "5 s", "20 s",
+                  lambda sc, w: _map_buckets(sc, stage, duration_s=5.0 if w == "low" else 20.0, num_frames=None)),
+        Variation(f"resolution, {stage}", sizes, "848x480", "1920x1088",
                   lambda sc, w: _map_buckets(sc, stage, **({"width": 848, "height": 480} if w == "low"
                                                            else {"width": 1920, "height": 1088}))),
-        Variation("clips, main stage", "8M", "4M", "16M",
-                  lambda sc, w: _scale_stage(sc, stage, "videos", 0.5 if w == "low" else 2.0)),
-        Variation("epochs, main stage", "3", "1", "5",
-                  lambda sc, w: _scale_stage(sc, stage, "epochs", 1 / 3 if w == "low" else 5 / 3)),
-        Variation("VAE temporal compression", "4x", "8x (half the tokens)", "2x (twice the tokens)",
-                  lambda sc, w: _with_vae(sc, temporal_compression=8 if w == "low" else 2)),
-        Variation("latents and text", "pre-computed", "pre-computed", "encoded on the fly",
-                  lambda sc, w: sc if w == "low" else sc.model_copy(update={"vae_on_the_fly": True,
-                                                                            "text_on_the_fly": True})),
-        Variation("clips, low-res video stage", "50M x 2 epochs", "25M", "100M",
-                  lambda sc, w: _scale_stage(sc, "video-480p-4s", "videos", 0.5 if w == "low" else 2.0)),
+        Variation(f"{'clips' if field == 'videos' else field}, {stage}", _millions(count), _millions(count / 2),
+                  _millions(count * 2), lambda sc, w: _scale_stage(sc, stage, field, 0.5 if w == "low" else 2.0)),
     ]
+    if st.epochs is not None:
+        e = st.epochs
+        out.append(Variation(f"epochs, {stage}", f"{e:g}", "1", "5",
+                             lambda sc, w: _scale_stage(sc, stage, "epochs", (1 if w == "low" else 5) / e)))
+    out += [
+        Variation("VAE temporal compression", f"{sc.model.vae.temporal_compression}x", "8x (half the tokens)",
+                  "2x (twice the tokens)", lambda sc, w: _with_vae(sc, temporal_compression=8 if w == "low" else 2)),
+        Variation("latents and text", "pre-computed" if not (sc.vae_on_the_fly or sc.text_on_the_fly)
+                  else "encoded on the fly", "pre-computed", "encoded on the fly",
+                  lambda sc, w: sc.model_copy(update={"vae_on_the_fly": w == "high", "text_on_the_fly": w == "high"})),
+    ]
+    low_res = "video-480p-4s"
+    lr = next((s for s in sc.stages if s.name == low_res), None)
+    if lr is not None and low_res != stage and lr.videos is not None and lr.epochs is not None:
+        out.append(Variation(f"clips, {low_res}", f"{_millions(lr.videos)} x {lr.epochs:g} epochs",
+                             _millions(lr.videos / 2), _millions(lr.videos * 2),
+                             lambda sc, w: _scale_stage(sc, low_res, "videos", 0.5 if w == "low" else 2.0)))
+    return out
 
 
 def _count_field(stage: TrainingStage) -> str:
@@ -155,9 +192,12 @@ def sensitivity(scenario: TrainingScenario | str = "sora", variations: list[Vari
     from sora_compute.project import load_scenario
 
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    base = estimate_training(sc).gpt3_multiple
+    est = estimate_training(sc)
+    base = est.gpt3_multiple
     if variations is None:
-        variations = sora_variations() if sc.name == "sora" else generic_variations(sc)
+        main = next(s for s in sc.stages if s.name == est.main_stage)
+        sora_like = sc.name == "sora" and main.videos is not None and sc.model.dit.num_heads > 0
+        variations = sora_variations(sc, est.main_stage) if sora_like else generic_variations(sc)
     rows = []
     for v in variations:
         low, high = (estimate_training(v.apply(sc, w)).gpt3_multiple for w in ("low", "high"))
@@ -198,8 +238,11 @@ PUBLISHED = [
 def published_estimates(estimate: TrainingEstimate | None = None, mfu: float = 0.4) -> pd.DataFrame:
     """Each published estimate as FLOPs and a GPT-3 multiple (GPU-month figures at ``mfu``), and what it
     implies against our scenario: the ratio to our estimate and the 6·N·D reading of each figure."""
+    from sora_compute.project import load_scenario
+
     est = estimate if estimate is not None else estimate_training("sora")
-    attention_share = _attention_share(est)
+    attention_share, shape = _attention_share(est)
+    is_base = est.scenario == load_scenario("sora")
     rows = []
     for p in PUBLISHED:
         flops = p.total_flops(mfu)
@@ -207,36 +250,45 @@ def published_estimates(estimate: TrainingEstimate | None = None, mfu: float = 0
         tokens_30b = flops / six_nd(30e9, 1)  # tokens a 30B model would see if the figure were 6·N·D
         rows.append({
             "source": p.source, "basis": p.basis, "flops": flops, "gpt3_multiple": flops / GPT3_PAPER_FLOPS,
-            "ratio_to_ours": ratio, "reading": _reading(p.source, ratio, est, tokens_30b, attention_share, mfu),
+            "ratio_to_ours": ratio,
+            "reading": _reading(p.source, ratio, est, tokens_30b, attention_share, shape, mfu, is_base),
         })
     rows.append({"source": "sora-compute, 6·N·D of our scenario", "basis": "parameters x tokens, no attention term",
                  "flops": est.six_nd_flops, "gpt3_multiple": est.six_nd_flops / GPT3_PAPER_FLOPS,
                  "ratio_to_ours": est.six_nd_flops / est.model_flops,
                  "reading": f"ignoring attention drops {1 - est.six_nd_flops / est.model_flops:.0%} of our count: "
-                            f"attention is {attention_share:.0%} of the main-stage forward"})
+                            f"attention is {attention_share:.0%} of a {shape} forward"})
     return pd.DataFrame(rows)
 
 
-def _attention_share(est: TrainingEstimate) -> float:
-    """Share of the DiT forward spent in the attention core at the scenario's dominant bucket."""
+def _attention_share(est: TrainingEstimate) -> tuple[float, str]:
+    """Share of the DiT forward spent in the attention core at the scenario's dominant bucket, and that bucket's
+    shape in words ("1280x720 10 s clip, 219,600 tokens")."""
     from sora_compute.flops import MATMUL_ONLY, count_dit
 
     top = est.table.sort_values("model_flops", ascending=False).iloc[0]
     bucket = DataBucket(width=int(top["width"]), height=int(top["height"]), num_frames=int(top["num_frames"]),
                         fps=float(top["fps"]))
-    c = count_dit(est.scenario.model, bucket.video(est.scenario.model), convention=MATMUL_ONLY)
+    video = bucket.video(est.scenario.model)
+    c = count_dit(est.scenario.model, video, convention=MATMUL_ONLY)
     sdpa = sum(t.total_macs for t in c.terms if t.op == "sdpa")
-    return float(sdpa) / float(c.macs)
+    shape = (f"{video.width}x{video.height} {video.duration_s:.3g} s clip ({video.num_frames} frames, "
+             f"{est.scenario.model.latent_shape(video).tokens:,} tokens)")
+    return float(sdpa) / float(c.macs), shape
 
 
-def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float, attention: float,
-             mfu: float) -> str:
+def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float, attention: float, shape: str,
+             mfu: float, is_base: bool) -> str:
     if source.startswith("seed"):
-        return f"our base scenario lands at {est.gpt3_multiple:.2f}x: the written assumptions reproduce it"
+        if is_base:
+            return (f"the sora scenario lands at {est.gpt3_multiple:.2f}x: its stage sizes were sized to land on it "
+                    "(a calibration, not an independent confirmation)")
+        return (f"this scenario lands at {est.gpt3_multiple:.3g}x, {1 / ratio:.3g}x the seed's figure (the sora "
+                "scenario was sized to land on it; this what-if moves away from it)")
     if source.startswith("China Galaxy"):
-        return (f"{ratio:.2f}x our count; as 6·N·D for 30B parameters it is {tokens_30b:.2g} tokens, and a 6·N·D "
-                f"count leaves out attention ({attention:.0%} of a 720p 10 s forward at 219,600 tokens)")
-    return (f"{ratio:.1f}x our count at MFU {mfu:.0%}: one month of that fleet buys {ratio:.1f}x our data plan "
+        return (f"{ratio:.3g}x our count; as 6·N·D for 30B parameters it is {tokens_30b:.2g} tokens, and a 6·N·D "
+                f"count leaves out attention ({attention:.0%} of a {shape} forward)")
+    return (f"{ratio:.3g}x our count at MFU {mfu:.0%}: one month of that fleet buys {ratio:.3g}x our data plan "
             f"(more clips or epochs, longer or sharper video) or covers research runs beyond the final one")
 
 
@@ -251,7 +303,7 @@ def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = F
     FLOPs grow roughly with tokens squared)."""
     from sora_compute.project import estimate_inference
 
-    inf = estimate_inference("sora")
+    inf = estimate_inference("sora")  # the sora preset's native clip at its sampling defaults
     peak = load_gpu("h100-sxm").peak_flops("bf16")
     theirs = peak * mfu * 3600 / video_minutes_per_h100_hour  # FLOPs per minute of video
     ours = inf.flops_per_minute
@@ -262,7 +314,8 @@ def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = F
          "flops_per_video_minute": theirs, "reading": f"at MFU {mfu:.0%} on H100"},
         {"source": "sora-compute, sora preset", "video_minutes_per_h100_hour": peak * mfu * 3600 / ours,
          "flops_per_video_minute": ours,
-         "reading": f"{ratio:.0f}x theirs: {tokens:,} tokens per {inf.video.duration_s:.0f} s clip, 50 steps with "
-                    f"CFG; with attention dominant, about {tokens / ratio**0.5:,.0f} tokens per clip (or ~{ratio:.0f}x "
+         "reading": f"{ratio:.3g}x theirs: {tokens:,} tokens per {inf.video.duration_s:.3g} s clip, "
+                    f"{inf.settings.steps} steps {'with' if inf.settings.cfg else 'without'} CFG; "
+                    f"with attention dominant, about {tokens / ratio**0.5:,.0f} tokens per clip (or ~{ratio:.3g}x "
                     f"fewer DiT evaluations) would close the gap"},
     ])

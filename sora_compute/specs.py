@@ -26,13 +26,21 @@ __all__ = [
     "Workload",
     "LatentShape",
     "VideoShapeError",
+    "MAX_SIDE_PX",
+    "MAX_FRAMES",
     "linear_params",
     "conv_params",
 ]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # inf / NaN are never valid
+
+
+# Largest video accepted: 2^20 pixels a side, 2^31 frames. Far beyond any model, and small enough that every count
+# stays exact in float64 and every cast to a fixed-width integer is safe.
+MAX_SIDE_PX = 2**20
+MAX_FRAMES = 2**31
 
 
 class VideoShapeError(ValueError):
@@ -65,10 +73,10 @@ class VideoSpec(_Spec):
     An image is a video of one frame.
     """
 
-    width: int = Field(gt=0, description="frame width in pixels")
-    height: int = Field(gt=0, description="frame height in pixels")
-    num_frames: int = Field(gt=0, description="number of frames (1 for an image)")
-    fps: float = Field(default=24.0, gt=0, description="frames per second")
+    width: int = Field(gt=0, le=MAX_SIDE_PX, description="frame width in pixels")
+    height: int = Field(gt=0, le=MAX_SIDE_PX, description="frame height in pixels")
+    num_frames: int = Field(gt=0, le=MAX_FRAMES, description="number of frames (1 for an image)")
+    fps: float = Field(default=24.0, gt=0, le=1e6, description="frames per second")
 
     @model_validator(mode="before")
     @classmethod
@@ -78,12 +86,16 @@ class VideoSpec(_Spec):
             duration = data.pop("duration_s")
             if data.get("num_frames") is not None:
                 raise ValueError("give num_frames or duration_s, not both")
-            if not isinstance(duration, (int, float)) or duration <= 0:
-                raise ValueError(f"duration_s must be a positive number of seconds, got {duration!r}")
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
+                    or duration <= 0:
+                raise ValueError(f"duration_s must be a positive finite number of seconds, got {duration!r}")
             fps = data.get("fps", 24.0)
-            if not isinstance(fps, (int, float)) or fps <= 0:
-                raise ValueError(f"fps must be a positive number, got {fps!r}")
-            data["num_frames"] = max(1, round(duration * fps))
+            if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+                raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+            frames = float(duration) * float(fps)
+            if not frames < MAX_FRAMES:
+                raise ValueError(f"duration_s={duration!r} at {fps!r} fps is more than {MAX_FRAMES:,} frames")
+            data["num_frames"] = max(1, round(frames))
         return data
 
     @classmethod

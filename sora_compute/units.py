@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_flops", "fmt_usd", "fmt_int", "fmt_sci", "fmt_duration_days"]
+__all__ = ["fmt_flops", "fmt_usd", "fmt_int", "fmt_sci", "fmt_duration_days", "fmt_multiple"]
 
 
 def fmt_sci(x: float, digits: int = 3) -> str:
@@ -36,3 +36,16 @@ def fmt_int(x: float) -> str:
 
 def fmt_duration_days(days: float) -> str:
     return f"{days:,.1f} days" if days >= 1 else f"{days * 24:,.1f} hours"
+
+
+def fmt_multiple(x: float) -> str:
+    """A multiple (of GPT-3, of a baseline) with the digits that matter: '8.21x', '0.0037x', '1,055x' (never 0.00x)."""
+    if not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0x"
+    if abs(x) >= 100:
+        return f"{x:,.0f}x"
+    if abs(x) >= 0.1:
+        return f"{x:.2f}x"
+    return f"{x:.2g}x"

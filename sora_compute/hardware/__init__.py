@@ -30,7 +30,7 @@ class UnknownGPUError(KeyError):
 class GPUSpec(BaseModel):
     """One accelerator: peak dense throughput, memory, bandwidth, power, price."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     key: str = Field(description="catalog identifier, e.g. h100-sxm")
     name: str
@@ -80,6 +80,8 @@ def gpu_names() -> list[str]:
 def load_gpu(key: str) -> GPUSpec:
     """The catalog entry ``key`` (e.g. ``h100-sxm``); unknown keys raise with a did-you-mean."""
     raw = _raw()
+    if not isinstance(key, str):
+        raise UnknownGPUError(f"gpu: expected a catalog key, got {key!r} (see `sora-compute gpus`)")
     k = key.strip().lower()
     if k not in raw:
         raise UnknownGPUError(f"unknown GPU {key!r}{did_you_mean(key, raw)} (see `sora-compute gpus`)")

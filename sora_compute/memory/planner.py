@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +53,14 @@ OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd_momentum": 4, "sgd": 0}  # per paramet
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def _one_of(name: str, value: Any, allowed: Any) -> None:
+    """Reject a value outside a Literal (e.g. checkpointing="FULL"): the API refuses what the CLI refuses."""
+    options = get_args(allowed)
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
 
 
 class PrecisionPolicy(_Spec):
@@ -161,6 +168,10 @@ def training_memory(
     usable_fraction: float = 0.92,
 ) -> MemoryBreakdown:
     """Training memory per GPU for one video shape under a parallel layout."""
+    _one_of("checkpointing", checkpointing, Checkpointing)
+    _one_of("kernel", kernel, AttentionKernel)
+    if not 0 < usable_fraction <= 1:
+        raise ValueError(f"usable_fraction: expected a number in (0, 1], got {usable_fraction!r}")
     dit = model.dit
     lat = model.latent_shape(video)
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
@@ -233,6 +244,8 @@ def search_layouts(
     """Every layout TP x CP x PP x DP (x ZeRO stage) of ``gpus`` GPUs considered, with its peak memory per GPU
     and whether it fits; sorted so the first fitting row is the smallest model-parallel layout (then the
     least memory). TP divides the heads and stays within a node (<= 8); CP and PP are powers of two."""
+    _one_of("checkpointing", checkpointing, Checkpointing)
+    _one_of("kernel", kernel, AttentionKernel)
     rows = []
     heads, depth = model.dit.num_heads, model.dit.num_blocks
     pows = [2**k for k in range(0, 12)]
@@ -329,6 +342,10 @@ def inference_memory(
     the DiT (CFG pair batched) and the VAE decoder run one after another, so the largest activation peak is
     the transient; ``"text"``, ``"dit"`` or ``"vae_decode"``: that stage alone (e.g. decoding on its own GPU).
     ``tile_latent`` = (frames, height, width) of a latent tile: decode tile by tile, output kept on the GPU."""
+    _one_of("stage", stage, InferenceStage)
+    _one_of("kernel", kernel, AttentionKernel)
+    if cfg_batch not in (1, 2):
+        raise ValueError(f"cfg_batch: expected 1 (no CFG pair) or 2 (CFG pair batched), got {cfg_batch!r}")
     lat = model.latent_shape(video)
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
     comps: dict[str, int] = {}

@@ -32,7 +32,7 @@ class Sampling(BaseModel):
     """The model's published sampling defaults: denoising steps and whether classifier-free guidance runs a second
     (unconditional) DiT evaluation per step (guidance-distilled models embed the scale instead)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     steps: int = Field(gt=0, description="denoising steps")
     cfg: bool = Field(description="classifier-free guidance with an unconditional evaluation")
@@ -42,7 +42,7 @@ class Sampling(BaseModel):
 class Preset(BaseModel):
     """A named model with its native video shape and the source of its numbers."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     source: str = Field(min_length=1)
@@ -55,7 +55,7 @@ class Preset(BaseModel):
 class Yardstick(BaseModel):
     """A language model that video training compute is compared with (e.g. GPT-3 175B)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     source: str = Field(min_length=1)
@@ -89,7 +89,7 @@ def yardstick_names() -> list[str]:
 def load_yardstick(name: str = "gpt3-175b") -> Yardstick:
     """A yardstick language model by name (``gpt3-175b``)."""
     raw = _yardsticks()
-    if name not in raw:
+    if not isinstance(name, str) or name not in raw:
         raise UnknownPresetError(f"unknown yardstick {name!r}{did_you_mean(name, raw)}")
     e = raw[name]
     return Yardstick(name=name, **{**e, "source": " ".join(e["source"].split())})
@@ -115,6 +115,8 @@ def preset_names() -> list[str]:
 def load_preset(name: str) -> Preset:
     """The preset called ``name`` (lower-case, hyphenated), validated."""
     raw = _raw()
+    if not isinstance(name, str):
+        raise UnknownPresetError(f"preset: expected a preset name, got {name!r} (see `sora-compute presets`)")
     if name in _yardsticks():
         raise UnknownPresetError(f"{name!r} is a language-model yardstick, not a video model: use load_yardstick")
     if name not in raw:
