@@ -440,6 +440,7 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
              f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)\n"
              f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3: what a "
              f"parameter-count estimate of the same plan says (no attention term)")
+    doc.data("scenario", sc.name)
     doc.data("training", est.summary())
     doc.text(f"\nCluster plans ({count:,} GPUs each; time = model FLOPs / (GPUs x peak BF16 x MFU)):")
     doc.table("clusters", pd.DataFrame([p.summary() for p in plans]), pd.DataFrame({
@@ -589,9 +590,9 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
     doc.text(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} of "
              f"{_gib(train.capacity_bytes)} usable -> {verdict}")
     df = train.to_frame()
-    doc.table("training", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
+    doc.table("training_components", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
     doc.data("layout", layout.model_dump())
-    doc.data("training_summary", {**train.summary(), "transient_bytes": train.transient})
+    doc.data("training", {**train.summary(), "components_bytes": train.components, "transient_bytes": train.transient})
     for n in train.notes:
         doc.text(f"  note: {n}")
     if train.fits:
@@ -603,11 +604,11 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
     doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16; "
              f"{'CFG pair batched' if use_cfg else 'no CFG pair'}):")
     inf_rows = pd.DataFrame([{"stage": s, **m.summary()} for s, m in stages.items()])
-    doc.table("inference", inf_rows, pd.DataFrame({"stage": list(stages),
+    doc.table("inference_stages", inf_rows, pd.DataFrame({"stage": list(stages),
                                                    "peak": [_gib(m.peak_bytes) for m in stages.values()],
                                                    "fits": ["fits" if m.fits else "does NOT fit"
                                                             for m in stages.values()]}))
-    doc.data("inference_components_bytes", {s: m.components for s, m in stages.items()})
+    doc.data("inference", {s: {**m.summary(), "components_bytes": m.components} for s, m in stages.items()})
     doc.data("vae_tile_latent", tile)
     if tile is not None and tiled is not None:
         doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "

@@ -33,7 +33,7 @@ def test_version():
 def test_presets_lists_the_zoo_as_json():
     r = run("presets", "--format", "json")
     assert r.exit_code == 0
-    rows = {row["preset"]: row for row in json.loads(r.output)}
+    rows = {row["preset"]: row for row in json.loads(r.output)["presets"]}
     assert rows["dit-xl-2"]["dit_params"] == 674_834_720
     assert rows["dit-xl-2"]["video_tokens"] == 256
     assert rows["sora"]["video_tokens"] == 61 * 45 * 80
@@ -62,7 +62,7 @@ def test_flops_json_matches_api():
 
     r = run("flops", "sora", "--resolution", "1920x1088", "--frames", "481", "--format", "json")
     assert r.exit_code == 0, r.output
-    rows = {row["component"]: row for row in json.loads(r.output)}
+    rows = {row["component"]: row for row in json.loads(r.output)["rows"]}
     video = VideoSpec(width=1920, height=1088, num_frames=481)
     assert rows["dit_forward"]["macs"] == count_dit("sora", video).macs
     assert rows["vae_decode"]["flops"] == 2 * count_vae_decode("sora", video).macs
@@ -77,14 +77,14 @@ def test_flops_by_kind_and_module():
     r = run("flops", "dit-xl-2", "--by", "kind", "--format", "csv")
     assert r.exit_code == 0 and r.output.splitlines()[0] == "kind,macs,flops,share"
     r = run("flops", "dit-s-8", "--by", "module", "--format", "json")
-    assert any(row["module"] == "blocks.11.mlp.fc2" for row in json.loads(r.output))
+    assert any(row["module"] == "blocks.11.mlp.fc2" for row in json.loads(r.output)["rows"])
 
 
 @pytest.mark.parametrize("args, needle", [
     (["flops", "sora", "--resolution", "1920x1080"], "height=1080 is not divisible"),
     (["flops", "sora", "--resolution", "huge"], "resolution: expected WIDTHxHEIGHT"),
     (["flops", "sora", "--frames", "240"], "1 + 4k frames"),
-    (["flops", "sora", "--frames", "-1"], "num_frames"),
+    (["flops", "sora", "--frames", "-1"], "--frames"),
     (["flops", "sora", "--frames", "5", "--duration", "2"], "not both"),
     (["flops", "sora", "--batch", "0"], "batch"),
 ])
@@ -109,12 +109,12 @@ def test_estimate_sora_is_the_capacity_scenario():
     assert "x GPT-3 175B" in r.output and "b200" in r.output and "Sensitivity" in r.output
     data = json.loads(run("estimate", "sora", "--format", "json").output)
     assert 7.38 < data["training"]["gpt3_multiple"] < 9.02
-    assert data["units"] == "FLOPs (= 2 x MACs)"
+    assert data["units"]["*_flops"] == "FLOPs (= 2 x MACs)"
     assert {c["gpu"] for c in data["clusters"]} == {"h100-sxm", "h200", "b200"}
 
 
 def test_gpus_lists_catalog():
-    rows = json.loads(run("gpus", "--format", "json").output)
+    rows = json.loads(run("gpus", "--format", "json").output)["gpus"]
     assert {r["key"] for r in rows} >= {"h100-sxm", "b200", "tpu-v5p", "mi300x"}
 
 
@@ -155,17 +155,17 @@ def test_memory_bad_input_is_one_line_exit_2(args, needle):
 
 def test_plan_inverse_queries():
     r = run("plan", "sora", "--gpu", "b200", "--days", "30", "--format", "json")
-    row = json.loads(r.output)[0]
+    row = json.loads(r.output)["plan"][0]
     assert row["days"] <= 30 and row["deadline_days"] == 30
     r = run("plan", "sora", "--gpus", "4096", "--budget", "1e6", "--format", "json")
-    row = json.loads(r.output)[0]
+    row = json.loads(r.output)["plan"][0]
     assert row["fraction_completed"] < 1 and row["budget_needed_usd"] > 1e6
 
 
 def test_sweep_grid_rows_and_rounding():
     r = run("sweep", "--resolution", "720p,1080p", "--duration", "5,10", "--gpu", "h100-sxm,b200", "--gpus",
             "1024,4096", "--format", "json")
-    rows = json.loads(r.output)
+    rows = json.loads(r.output)["points"]
     assert len(rows) == 2 * 2 * 2 * 2
     assert {row["height"] for row in rows} == {720, 1088}  # 1080 rounded to the model's multiple of 16
 
@@ -214,7 +214,7 @@ def test_text_length_overridable_per_query():
     from click.testing import CliRunner
 
     out = CliRunner().invoke(cli, ["flops", "pixart-alpha", "--text-tokens", "77", "--matmul-only", "--format", "json"])
-    rows = {r["component"]: r for r in json.loads(out.output)}
+    rows = {r["component"]: r for r in json.loads(out.output)["rows"]}
     d, f, L = 4096, 10240, 77
     assert rows["text_encode"]["macs"] == 24 * (4 * d * d + 3 * d * f) * L + 24 * 2 * 64 * L * L * 64
     bad = CliRunner().invoke(cli, ["flops", "pixart-alpha", "--text-tokens", "0"])
