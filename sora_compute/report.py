@@ -34,7 +34,6 @@ from sora_compute.memory import planner as mp  # noqa: E402
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.project import (  # noqa: E402
     Cluster,
-    InferenceSettings,
     TrainingScenario,
     estimate_inference,
     estimate_training,
@@ -45,7 +44,7 @@ from sora_compute.project import (  # noqa: E402
 )
 from sora_compute.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
-from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_sci, fmt_usd  # noqa: E402
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd  # noqa: E402
 
 __all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
            "fig_tornado"]
@@ -247,22 +246,23 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     sens = sensitivity(sc)
     figs["tornado"] = fig_tornado(sens, out_dir / "fig7_tornado.png")
     m, v = sc.model, video
+    sampling = f"{inf.settings.steps} steps, {'CFG pair' if inf.settings.cfg else 'no CFG pair'}"
     headline = pd.DataFrame({
         "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
         "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans],
         "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
         "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
-        "inference $/video-minute": [fmt_usd(s.cost_per_video_usd * 60 / v.duration_s) for s in serving]})
+        "inference $/video-minute": [fmt_usd(s.cost_per_video_minute_usd) for s in serving]})
     stages = est.by_stage()
     stage_md = pd.DataFrame({"stage": stages["stage"], "samples": [fmt_sci(x) for x in stages["samples"]],
                              "model FLOPs": [fmt_sci(x) for x in stages["model_flops"]],
-                             "x GPT-3": [f"{x:.2f}" for x in stages["gpt3_multiple"]]})
+                             "x GPT-3": [fmt_multiple(x) for x in stages["gpt3_multiple"]]})
     published_md = ""
     if sc.model.name == "sora":  # the published figures are Sora estimates: compare only Sora plans (as the CLI)
         published = published_estimates(est)
         pub_md = pd.DataFrame({"source": published["source"], "FLOPs": [fmt_sci(x) for x in published["flops"]],
-                               "x GPT-3": [f"{x:.1f}" for x in published["gpt3_multiple"]],
+                               "x GPT-3": [fmt_multiple(x) for x in published["gpt3_multiple"]],
                                "under our model": published["reading"]})
         pi = published_inference()
         table = pd.DataFrame({
@@ -279,7 +279,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
                                              f"text on the fly: {sc.text_on_the_fly}",
                                              "sora_compute/hardware/gpus.yaml (vendor datasheets; prices assumed)",
                                              ", ".join(f"{g} {load_gpu(g).default_mfu:.0%}" for g in REPORT_GPUS),
-                                             "1.2", f"{InferenceSettings().steps} steps, CFG on, untiled decode"]})
+                                             f"{plans[0].cluster.pue:g}", f"{sampling}, untiled decode"]})
     vae_shape = f"{m.vae.temporal_compression}x{m.vae.spatial_compression}x{m.vae.spatial_compression}"
     md = f"""# Capacity plan: {sc.name}
 
@@ -297,8 +297,8 @@ Model: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters ({m.dit.depth} 
   al. 2020 Table D.1; {est.gpt3_multiple_6nd:.2f}x GPT-3 counted by 6·N·D). Hardware FLOPs with {sc.checkpointing}
   recomputation: {fmt_flops(est.hardware_flops)}. A 6·N·D count of the same plan says {est.six_nd_multiple:.2f}x: it
   leaves out attention.
-- **Inference: {fmt_flops(inf.flops_per_video)} per {v.duration_s:.0f} s clip,
-  {fmt_flops(inf.flops_per_minute)} per minute of video** (50 steps, CFG).
+- **Inference: {fmt_flops(inf.flops_per_video)} per {v.duration_s:.3g} s clip,
+  {fmt_flops(inf.flops_per_minute)} per minute of video** ({sampling}).
 
 {_md_table(stage_md)}
 

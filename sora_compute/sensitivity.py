@@ -281,8 +281,8 @@ def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float
              mfu: float, is_base: bool) -> str:
     if source.startswith("seed"):
         if is_base:
-            return (f"the sora scenario lands at {est.gpt3_multiple:.2f}x: its stage sizes were sized to land on it "
-                    "(a calibration, not an independent confirmation)")
+            return (f"the sora scenario was sized to land on it: it lands at {est.gpt3_multiple:.2f}x (a calibration "
+                    "of our stage sizes, not an independent confirmation)")
         return (f"this scenario lands at {est.gpt3_multiple:.3g}x, {1 / ratio:.3g}x the seed's figure (the sora "
                 "scenario was sized to land on it; this what-if moves away from it)")
     if source.startswith("China Galaxy"):
