@@ -23,6 +23,7 @@ from sora_compute.project import (
     six_nd,
 )
 from sora_compute.specs import DiTSpec
+from sora_compute.units import fmt_multiple
 
 __all__ = ["Variation", "sora_variations", "generic_variations", "sensitivity", "Published", "published_estimates",
            "PUBLISHED", "published_inference"]
@@ -281,10 +282,10 @@ def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float
              mfu: float, is_base: bool) -> str:
     if source.startswith("seed"):
         if is_base:
-            return (f"the sora scenario was sized to land on it: it lands at {est.gpt3_multiple:.2f}x (a calibration "
-                    "of our stage sizes, not an independent confirmation)")
-        return (f"this scenario lands at {est.gpt3_multiple:.3g}x, {1 / ratio:.3g}x the seed's figure (the sora "
-                "scenario was sized to land on it; this what-if moves away from it)")
+            return (f"the sora scenario was sized to land on it: it lands at {fmt_multiple(est.gpt3_multiple)} "
+                    "(a calibration of our stage sizes, not an independent confirmation)")
+        return (f"this scenario lands at {fmt_multiple(est.gpt3_multiple)}, {fmt_multiple(1 / ratio)} the seed's "
+                "figure (the sora scenario was sized to land on it; this what-if moves away from it)")
     if source.startswith("China Galaxy"):
         return (f"{ratio:.3g}x our count; as 6·N·D for 30B parameters it is {tokens_30b:.2g} tokens, and a 6·N·D "
                 f"count leaves out attention ({attention:.0%} of a {shape} forward)")
