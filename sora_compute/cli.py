@@ -592,7 +592,8 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
     df = train.to_frame()
     doc.table("training_components", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
     doc.data("layout", layout.model_dump())
-    doc.data("training", {**train.summary(), "components_bytes": train.components, "transient_bytes": train.transient})
+    doc.data("training", {**train.summary(), "peak_bytes": train.peak_bytes, "components_bytes": train.components,
+                          "transient_bytes": train.transient})
     for n in train.notes:
         doc.text(f"  note: {n}")
     if train.fits:
@@ -603,12 +604,13 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
                      f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")
     doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16; "
              f"{'CFG pair batched' if use_cfg else 'no CFG pair'}):")
-    inf_rows = pd.DataFrame([{"stage": s, **m.summary()} for s, m in stages.items()])
+    inf_rows = pd.DataFrame([{"stage": s, **m.summary(), "peak_bytes": m.peak_bytes} for s, m in stages.items()])
     doc.table("inference_stages", inf_rows, pd.DataFrame({"stage": list(stages),
                                                    "peak": [_gib(m.peak_bytes) for m in stages.values()],
                                                    "fits": ["fits" if m.fits else "does NOT fit"
                                                             for m in stages.values()]}))
-    doc.data("inference", {s: {**m.summary(), "components_bytes": m.components} for s, m in stages.items()})
+    doc.data("inference", {s: {**m.summary(), "peak_bytes": m.peak_bytes, "components_bytes": m.components,
+                               "transient_bytes": m.transient} for s, m in stages.items()})
     doc.data("vae_tile_latent", tile)
     if tile is not None and tiled is not None:
         doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "

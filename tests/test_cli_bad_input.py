@@ -118,8 +118,8 @@ def test_duplicate_stage_names_and_every_error_listed(tmp_path):
 
 
 def test_broken_pipe_into_head_exits_quietly():
-    cmd = (f"{sys.executable} -m sora_compute.cli sweep --resolution 1280x720,1920x1088 --duration 1..400:1 --format csv | head -1; "
-           "exit ${PIPESTATUS[0]}")
+    cmd = (f"{sys.executable} -m sora_compute.cli sweep --resolution 1280x720,1920x1088 --duration 1..400:1 "
+           "--format csv | head -1; exit ${PIPESTATUS[0]}")
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
     assert proc.stdout.startswith("model,width,height")
     assert proc.stderr == "" and proc.returncode == 0, proc.stderr

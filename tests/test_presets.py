@@ -37,7 +37,8 @@ def test_presets_command_lists_sources():
 
     from click.testing import CliRunner
 
-    rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)["presets"]}
+    out = CliRunner().invoke(cli, ["presets", "--format", "json"]).output
+    rows = {r["preset"]: r for r in json.loads(out)["presets"]}
     assert rows["wan2.1-14b"]["source"].startswith("Wan-Video/Wan2.1")
     assert rows["wan2.1-14b"]["video_tokens"] == 75_600
 
@@ -96,7 +97,8 @@ def test_gpt3_yardstick_is_data_with_its_source():
     assert "Brown et al. 2020" in y.source
     with pytest.raises(UnknownPresetError, match="yardstick"):
         load_preset("gpt3-175b")
-    rows = {r["preset"]: r for r in json.loads(CliRunner().invoke(cli, ["presets", "--format", "json"]).output)["presets"]}
+    out = CliRunner().invoke(cli, ["presets", "--format", "json"]).output
+    rows = {r["preset"]: r for r in json.loads(out)["presets"]}
     assert rows["gpt3-175b"]["kind"] == "yardstick" and rows["gpt3-175b"]["training_flops"] == 3.14e23
 
 
