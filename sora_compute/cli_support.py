@@ -337,7 +337,7 @@ class Document:
             out.append(f"> note: {n}\n" if md else f"note: {n}")
         for b in self.blocks:
             if b.kind == "text":
-                out.append(b.text + ("\n" if md else ""))
+                out.append(_md_text(b.text) if md else b.text)
                 continue
             assert b.human is not None
             if b.text:
@@ -354,6 +354,12 @@ class Document:
             for n in self.notes:
                 click.echo(f"note: {n}", err=True)
         click.echo(text, nl=False)
+
+
+def _md_text(text: str) -> str:
+    """Prose for markdown: indented lines (details under a heading line) become list items."""
+    lines = [f"- {line.strip()}" if line.startswith(" ") and line.strip() else line for line in text.splitlines()]
+    return "\n".join(lines).strip("\n") + "\n"
 
 
 def progress_hidden() -> bool:
