@@ -197,3 +197,16 @@ def test_report_accepts_a_scenario_file(tmp_path):
     assert r.code == 0 and r.err == "", r.err  # no progress bar when stderr is not a terminal
     md = (tmp_path / "out" / "report.md").read_text()
     assert "# Capacity plan: small" in md and "50 steps, CFG pair" in md  # dit-s-2: no published defaults
+
+
+def test_readme_scenario_file_example_runs(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("# my_plan.yaml")[1].split("```")[0]
+    f = tmp_path / "my_plan.yaml"
+    f.write_text(block.split("\n", 1)[1])
+    data = js("estimate", str(f))
+    assert data["scenario"] == "my_plan" and [s["stage"] for s in data["stages"]] == ["main"]
+    assert data["stages"][0]["samples"] == 4e6 and data["assumptions"] == {"clips": "2M licensed clips, 2 epochs"}
+    assert js("plan", str(f))["plan"][0]["model_flops"] == data["training"]["model_flops"]
