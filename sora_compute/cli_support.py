@@ -18,6 +18,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -369,9 +370,12 @@ def progress_hidden() -> bool:
 
 def run_cli(group: click.Group, args: Iterable[str] | None = None) -> None:
     """Run ``group``: click errors become one line on stderr and exit status 2; output into a closed pipe
-    (``| head``) ends quietly."""
+    (``| head``) ends quietly. Numerical RuntimeWarnings are not printed: every result is checked for inf before
+    it is printed (``check_finite``), so an overflow ends as one line naming the field."""
     try:
-        group.main(args=list(args) if args is not None else None, standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            group.main(args=list(args) if args is not None else None, standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.Abort:  # pragma: no cover

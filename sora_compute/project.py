@@ -849,53 +849,63 @@ def sweep(
     specs = [load_gpu(g) for g in q.gpus]
     counts = list(q.gpu_counts)
     res = np.asarray(q.resolutions, dtype=np.float64).reshape(-1, 2)
-    frames_out = []
-    for name in q.models:
-        preset = load_preset(name)
-        model = preset.model
-        fps_list = list(q.fps) if q.fps is not None else [preset.video.fps]
-        default = sampling_defaults(preset)
-        n_steps = q.steps if q.steps is not None else default.steps
-        use_cfg = q.cfg if q.cfg is not None else default.cfg
-        ri, di, fi = (a.ravel() for a in np.meshgrid(np.arange(len(res)), np.arange(len(q.durations_s)),
-                                                      np.arange(len(fps_list)), indexing="ij"))
-        w, h = res[ri, 0], res[ri, 1]
-        d, r = np.asarray(q.durations_s, dtype=np.float64)[di], np.asarray(fps_list, dtype=np.float64)[fi]
-        raw_frames = np.maximum(1, np.round(d * r))
-        if not np.all(raw_frames < MAX_FRAMES):  # guard the int64 casts below
-            raise ValueError(f"durations_s: a clip of more than {MAX_FRAMES:,} frames (duration x fps) is too long")
-        frames = model.snap_frames(raw_frames)
-        grid = VideoGrid(w, h, frames)
-        dit = count_dit(model, grid, convention=convention)
-        fwd = np.broadcast_to(dit.flops, w.shape)
-        enc = np.broadcast_to(count_vae_encode(model, grid, convention=convention).flops, w.shape)
-        dec = np.broadcast_to(count_vae_decode(model, grid, convention=convention).flops, w.shape)
-        text = float(count_text_encoder(model, convention=convention).flops)
-        train = q.samples * 3 * fwd
-        infer = (2 if use_cfg else 1) * (n_steps * fwd + text) + dec
-        base = pd.DataFrame({"model": name, "width": w.astype(np.int64), "height": h.astype(np.int64), "fps": r,
-                             "num_frames": frames.astype(np.int64), "duration_s": frames / r,
-                             "video_tokens": np.broadcast_to(dit.shape["tokens"], w.shape),
-                             "steps": n_steps, "cfg": use_cfg,
-                             "dit_forward_flops": fwd, "vae_encode_flops": enc, "vae_decode_flops": dec,
-                             "text_encode_flops": text, "train_flops": train, "gpt3_multiple": train / GPT3_PAPER_FLOPS,
-                             "inference_flops_per_video": infer, "inference_flops_per_minute": infer * 60 * r / frames})
-        # cross with GPU types and counts, vectorised
-        g_key = np.repeat([g.key for g in specs], len(counts))
-        g_peak = np.repeat([g.bf16_tflops * 1e12 for g in specs], len(counts))
-        g_mfu = np.repeat([q.mfu if q.mfu is not None else g.default_mfu for g in specs], len(counts))
-        g_price = np.repeat([g.price_usd_per_hour for g in specs], len(counts))
-        g_power = np.repeat([g.tdp_w if g.tdp_w is not None else np.nan for g in specs], len(counts))
-        g_n = np.tile(np.asarray(counts, dtype=np.float64), len(specs))
-        n_pts, n_hw = len(base), len(g_key)
-        out = base.loc[base.index.repeat(n_hw)].reset_index(drop=True)
-        peak, m_, n_ = (np.tile(a, n_pts) for a in (g_peak, g_mfu, g_n))
-        seconds = out["train_flops"].to_numpy() / (n_ * peak * m_)
-        gpu_hours = n_ * seconds / 3600
-        out["gpu"], out["gpus"], out["mfu"] = np.tile(g_key, n_pts), n_.astype(np.int64), m_  # counts <= 2^53
-        out["train_days"], out["gpu_hours"] = seconds / 86400, gpu_hours
-        out["cost_usd"] = gpu_hours * np.tile(g_price, n_pts)
-        out["energy_mwh"] = gpu_hours * np.tile(g_power, n_pts) * q.pue / 1e6
-        out["latency_s_1gpu"] = out["inference_flops_per_video"].to_numpy() / (peak * m_)
-        frames_out.append(out)
-    return pd.concat(frames_out, ignore_index=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = pd.concat([_sweep_model(name, q, specs, counts, res, convention) for name in q.models],
+                        ignore_index=True)
+    for col in out.columns:
+        if out[col].dtype.kind == "f" and np.isinf(out[col].to_numpy()).any():
+            raise ValueError(f"{col}: exceeds the float64 range at these inputs (samples, sizes or durations too "
+                             "large)")
+    return out
+
+
+def _sweep_model(name: str, q: SweepQuery, specs: list[GPUSpec], counts: list[int], res: np.ndarray,
+                 convention: CountingConvention) -> pd.DataFrame:
+    """The sweep rows of one model (see ``sweep``)."""
+    preset = load_preset(name)
+    model = preset.model
+    fps_list = list(q.fps) if q.fps is not None else [preset.video.fps]
+    default = sampling_defaults(preset)
+    n_steps = q.steps if q.steps is not None else default.steps
+    use_cfg = q.cfg if q.cfg is not None else default.cfg
+    ri, di, fi = (a.ravel() for a in np.meshgrid(np.arange(len(res)), np.arange(len(q.durations_s)),
+                                                  np.arange(len(fps_list)), indexing="ij"))
+    w, h = res[ri, 0], res[ri, 1]
+    d, r = np.asarray(q.durations_s, dtype=np.float64)[di], np.asarray(fps_list, dtype=np.float64)[fi]
+    raw_frames = np.maximum(1, np.round(d * r))
+    if not np.all(raw_frames < MAX_FRAMES):  # guard the int64 casts below
+        raise ValueError(f"durations_s: a clip of more than {MAX_FRAMES:,} frames (duration x fps) is too long")
+    frames = model.snap_frames(raw_frames)
+    grid = VideoGrid(w, h, frames)
+    dit = count_dit(model, grid, convention=convention)
+    fwd = np.broadcast_to(dit.flops, w.shape)
+    enc = np.broadcast_to(count_vae_encode(model, grid, convention=convention).flops, w.shape)
+    dec = np.broadcast_to(count_vae_decode(model, grid, convention=convention).flops, w.shape)
+    text = float(count_text_encoder(model, convention=convention).flops)
+    train = q.samples * 3 * fwd
+    infer = (2 if use_cfg else 1) * (n_steps * fwd + text) + dec
+    base = pd.DataFrame({"model": name, "width": w.astype(np.int64), "height": h.astype(np.int64), "fps": r,
+                         "num_frames": frames.astype(np.int64), "duration_s": frames / r,
+                         "video_tokens": np.broadcast_to(dit.shape["tokens"], w.shape),
+                         "steps": n_steps, "cfg": use_cfg,
+                         "dit_forward_flops": fwd, "vae_encode_flops": enc, "vae_decode_flops": dec,
+                         "text_encode_flops": text, "train_flops": train, "gpt3_multiple": train / GPT3_PAPER_FLOPS,
+                         "inference_flops_per_video": infer, "inference_flops_per_minute": infer * 60 * r / frames})
+    # cross with GPU types and counts, vectorised
+    g_key = np.repeat([g.key for g in specs], len(counts))
+    g_peak = np.repeat([g.bf16_tflops * 1e12 for g in specs], len(counts))
+    g_mfu = np.repeat([q.mfu if q.mfu is not None else g.default_mfu for g in specs], len(counts))
+    g_price = np.repeat([g.price_usd_per_hour for g in specs], len(counts))
+    g_power = np.repeat([g.tdp_w if g.tdp_w is not None else np.nan for g in specs], len(counts))
+    g_n = np.tile(np.asarray(counts, dtype=np.float64), len(specs))
+    n_pts, n_hw = len(base), len(g_key)
+    out = base.loc[base.index.repeat(n_hw)].reset_index(drop=True)
+    peak, m_, n_ = (np.tile(a, n_pts) for a in (g_peak, g_mfu, g_n))
+    seconds = out["train_flops"].to_numpy() / (n_ * peak * m_)
+    gpu_hours = n_ * seconds / 3600
+    out["gpu"], out["gpus"], out["mfu"] = np.tile(g_key, n_pts), n_.astype(np.int64), m_  # counts <= 2^53
+    out["train_days"], out["gpu_hours"] = seconds / 86400, gpu_hours
+    out["cost_usd"] = gpu_hours * np.tile(g_price, n_pts)
+    out["energy_mwh"] = gpu_hours * np.tile(g_power, n_pts) * q.pue / 1e6
+    out["latency_s_1gpu"] = out["inference_flops_per_video"].to_numpy() / (peak * m_)
+    return out

@@ -87,6 +87,14 @@ def test_plan_memory_rejects_unknown_checkpointing():
     assert full.peak_bytes < none.peak_bytes
 
 
+def test_results_beyond_float64_are_one_line_errors():
+    assert_one_line_error(main("sweep", "--samples", "1e300"), "train_flops: exceeds the float64 range")
+    assert_one_line_error(main("estimate", "sora", "--gpus", "9007199254740992", "--mfu", "1e-300"),
+                          "clusters[0].gpu_hours: the result is inf")
+    with pytest.raises(ValueError, match="train_flops"):
+        sc.sweep(["sora"], [(1280, 720)], [5], samples=1e300)
+
+
 def test_int64_wrap_is_refused():
     """Used to exit 0 with width -9223372036854775808."""
     assert_one_line_error(main("sweep", "--resolution", "999999999999999999999x720"), "resolution")
