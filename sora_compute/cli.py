@@ -176,6 +176,8 @@ def show(preset: str, fmt: str) -> None:
               pd.DataFrame({"component": list(counts), "params": [f"{n:,}" for n in counts.values()],
                             "approx": [_fmt_params(n) for n in counts.values()]}),
               title="" if fmt == "table" else "parameters (exact)")
+    doc.data("preset", p.name)
+    doc.data("source", p.source)
     doc.data("model", p.model.model_dump())
     doc.data("video", p.video.model_dump())
     doc.data("latent", latent.model_dump())

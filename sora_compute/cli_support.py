@@ -34,6 +34,7 @@ from sora_compute.hardware import UnknownGPUError
 from sora_compute.presets import UnknownPresetError
 from sora_compute.project import ScenarioFileError, UnknownScenarioError
 from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError
+from sora_compute.units import fmt_sci
 
 __all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloat", "FINITE", "POSITIVE", "COUNT",
            "FORMAT", "FORMATS", "split_names", "parse_axis", "RESOLUTIONS", "parse_resolution", "model_grid",
@@ -227,7 +228,9 @@ def _cell(v: Any) -> str:
             return "0"
         if x == int(x) and abs(x) < 1e15:
             return f"{int(x):,}"
-        return f"{x:,.4g}" if 1e-3 <= abs(x) < 1e6 else f"{x:.3e}".replace("e+", "e")
+        if 1e3 <= abs(x) < 1e6:
+            return f"{x:,.0f}"
+        return f"{x:.4g}" if 1e-3 <= abs(x) < 1e3 else fmt_sci(x, 4)
     s = str(v)
     return s if s else MISSING
 
