@@ -36,6 +36,8 @@ from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encode
 from sora_compute.hardware import gpu_catalog
 from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
 from sora_compute.project import (
+    GPT3_6ND_FLOPS,
+    GPT3_PAPER_FLOPS,
     Cluster,
     InferenceSettings,
     estimate_inference,
@@ -54,6 +56,7 @@ __all__ = ["cli", "main", "UsageError"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 PRESETS_WIDTH = 120  # `presets` fits a terminal this wide
+PLAN_GPUS = 4096  # `plan` without --gpus or --days
 
 
 def _fmt_params(n: int) -> str:
@@ -395,7 +398,8 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
     """
     sc = resolve_scenario(scenario)
     gpu_names = split_names(gpu_list, "--gpu")
-    doc = Document("estimate", units={"*_flops": "FLOPs (= 2 x MACs)", "gpt3_multiple": "model FLOPs / 3.14e23",
+    doc = Document("estimate", units={"*_flops": "FLOPs (= 2 x MACs)",
+                                      "gpt3_multiple": f"model FLOPs / {fmt_sci(GPT3_PAPER_FLOPS)}",
                                       "days": "days", "gpu_hours": "GPU-hours", "cost_usd": "USD",
                                       "energy_mwh": "MWh", "latency_s": "seconds", "*_usd": "USD"},
                    assumptions=dict(sc.assumptions))
@@ -438,7 +442,8 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
     st, st_human = _stage_rows(est)
     doc.table("stages", st, st_human)
     doc.text(f"  total           {fmt_flops(est.model_flops)} = {fmt_multiple(est.gpt3_multiple)} GPT-3 175B "
-             f"(3.14e23, paper); {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 by 6·N·D (3.15e23)\n"
+             f"({fmt_sci(GPT3_PAPER_FLOPS)}, paper); {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 by 6·N·D "
+             f"({fmt_sci(GPT3_6ND_FLOPS)})\n"
              f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)\n"
              f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3: what a "
              f"parameter-count estimate of the same plan says (no attention term)")
@@ -661,7 +666,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
 @cli.command()
 @click.argument("scenario", default="sora")
 @click.option("--gpu", default="h100-sxm", show_default=True, help="GPU type")
-@click.option("--gpus", "count", type=COUNT, help="GPUs: how long does it take? (default 4096)")
+@click.option("--gpus", "count", type=COUNT, help=f"GPUs: how long does it take? (default {PLAN_GPUS})")
 @click.option("--days", type=POSITIVE, help="deadline: how many GPUs are needed? (not with --gpus or --budget)")
 @click.option("--budget", type=POSITIVE, help="USD: how far does it go on --gpus GPUs?")
 @click.option("--mfu", type=FiniteFloat(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
@@ -691,7 +696,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     if days is not None:
         count = gpus_for_days(est, gpu, days, mfu, precision)  # type: ignore[arg-type]
     if count is None:
-        count = 4096
+        count = PLAN_GPUS
     cluster = Cluster(gpu=gpu, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue, precision=precision)
     plan_ = plan_cluster(est, cluster)
     row = plan_.summary()

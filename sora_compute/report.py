@@ -33,6 +33,7 @@ from sora_compute.hardware import load_gpu  # noqa: E402
 from sora_compute.memory import planner as mp  # noqa: E402
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.project import (  # noqa: E402
+    GPT3_PAPER_FLOPS,
     Cluster,
     TrainingScenario,
     estimate_inference,
@@ -79,7 +80,7 @@ def fig_heatmap(sc: TrainingScenario, path: Path) -> Path:
         for j in range(grid.shape[1]):
             ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=8,
                     color="white" if grid[i, j] < np.sqrt(grid.max() * grid.min()) else "black")
-    fig.colorbar(im, ax=ax, label="training compute (x GPT-3 175B, 3.14e23 FLOPs)")
+    fig.colorbar(im, ax=ax, label=f"training compute (x GPT-3 175B, {fmt_sci(GPT3_PAPER_FLOPS)} FLOPs)")
     ax.set_title(f"{sc.name}: training compute vs main-stage clip shape", fontsize=10)
     return _save(fig, path)
 
@@ -293,10 +294,10 @@ Model: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters ({m.dit.depth} 
 
 ## 1. Headline
 
-- **Training compute: {fmt_flops(est.model_flops)} = {est.gpt3_multiple:.2f}x GPT-3 175B** (3.14e23 FLOPs, Brown et
-  al. 2020 Table D.1; {est.gpt3_multiple_6nd:.2f}x GPT-3 counted by 6·N·D). Hardware FLOPs with {sc.checkpointing}
-  recomputation: {fmt_flops(est.hardware_flops)}. A 6·N·D count of the same plan says {est.six_nd_multiple:.2f}x: it
-  leaves out attention.
+- **Training compute: {fmt_flops(est.model_flops)} = {fmt_multiple(est.gpt3_multiple)} GPT-3 175B**
+  ({fmt_sci(GPT3_PAPER_FLOPS)} FLOPs, Brown et al. 2020 Table D.1; {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 counted
+  by 6·N·D). Hardware FLOPs with {sc.checkpointing} recomputation: {fmt_flops(est.hardware_flops)}.
+  A 6·N·D count of the same plan says {fmt_multiple(est.six_nd_multiple)}: it leaves out attention.
 - **Inference: {fmt_flops(inf.flops_per_video)} per {v.duration_s:.3g} s clip,
   {fmt_flops(inf.flops_per_minute)} per minute of video** ({sampling}).
 
