@@ -22,7 +22,7 @@ from sora_compute.cli_support import (
     FORMAT,
     POSITIVE,
     Document,
-    FiniteFloat,
+    FiniteFloatParam,
     UsageError,
     friendly_errors,
     humanize,
@@ -241,7 +241,7 @@ def _shape_query(video: VideoSpec) -> dict[str, Any]:
 @click.option("--resolution", help=RESOLUTION_HELP)
 @click.option("--frames", type=click.IntRange(1, 2**31), help="number of frames (a causal VAE takes 1 + t*k)")
 @click.option("--duration", type=POSITIVE, help="seconds (snapped to a frame count the model accepts)")
-@click.option("--fps", type=FiniteFloat(0, 1e6, min_open=True), help=FPS_HELP)
+@click.option("--fps", type=FiniteFloatParam(0, 1e6, min_open=True), help=FPS_HELP)
 @click.option("--batch", type=click.IntRange(1, 2**31), default=1, show_default=True, help="videos per forward")
 @click.option("--by", type=click.Choice(["component", "kind", "module"]), default="component", show_default=True,
               help="rows: per component, per module kind of the DiT, or per DiT module")
@@ -369,15 +369,15 @@ def _stage_rows(est: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
 @click.argument("scenario", default="sora")
 @click.option("--resolution", help="what-if: the reshaped stage and the inference clip at WIDTHxHEIGHT (or 720p, ...)")
 @click.option("--duration", type=POSITIVE, help="what-if: clips of this many seconds (stage and inference clip)")
-@click.option("--fps", type=FiniteFloat(0, 1e6, min_open=True),
+@click.option("--fps", type=FiniteFloatParam(0, 1e6, min_open=True),
               help="what-if: this frame rate (stage and inference clip keep their seconds)")
 @click.option("--stage", help="the stage a what-if reshapes (default: the one with the most model FLOPs)")
 @click.option("--gpu", "gpu_list", default="h100-sxm,h200,b200", show_default=True,
               help="comma-separated GPU types for the cluster plans (see `sora-compute gpus`)")
 @click.option("--gpus", "count", type=COUNT, default=4096, show_default=True, help="GPUs per cluster")
-@click.option("--mfu", type=FiniteFloat(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour, for training and serving (default: catalog)")
-@click.option("--pue", type=FiniteFloat(1), default=1.2, show_default=True, help="datacentre PUE")
+@click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True, help="datacentre PUE")
 @click.option("--steps", type=COUNT, help="sampling steps (default: the preset's published default, else 50)")
 @click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: the preset's own)")
 @FORMAT
@@ -514,7 +514,7 @@ def _gib(n: float) -> str:
 @click.option("--resolution", help=RESOLUTION_HELP)
 @click.option("--frames", type=click.IntRange(1, 2**31), help="number of frames (a causal VAE takes 1 + t*k)")
 @click.option("--duration", type=POSITIVE, help="seconds (snapped to a frame count the model accepts)")
-@click.option("--fps", type=FiniteFloat(0, 1e6, min_open=True), help=FPS_HELP)
+@click.option("--fps", type=FiniteFloatParam(0, 1e6, min_open=True), help=FPS_HELP)
 @click.option("--gpu", default="h100-sxm", show_default=True, help="GPU type (see `sora-compute gpus`)")
 @click.option("--gpus", "count", type=COUNT, default=1024, show_default=True,
               help="GPUs in the training job (DP = GPUs / (TP x CP x PP))")
@@ -669,9 +669,9 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
 @click.option("--gpus", "count", type=COUNT, help=f"GPUs: how long does it take? (default {PLAN_GPUS})")
 @click.option("--days", type=POSITIVE, help="deadline: how many GPUs are needed? (not with --gpus or --budget)")
 @click.option("--budget", type=POSITIVE, help="USD: how far does it go on --gpus GPUs?")
-@click.option("--mfu", type=FiniteFloat(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: catalog)")
-@click.option("--pue", type=FiniteFloat(1), default=1.2, show_default=True)
+@click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True)
 @click.option("--precision", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
 @FORMAT
 @friendly_errors
@@ -741,7 +741,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
 @click.option("--samples", type=POSITIVE, default=1e7, show_default=True, help="training clips per point")
 @click.option("--steps", type=COUNT, help="sampling steps (default: each preset's published default, else 50)")
 @click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: each preset's own)")
-@click.option("--mfu", type=FiniteFloat(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
 @FORMAT
 @friendly_errors
 def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, gpu_list: str, counts: str,

@@ -2,7 +2,7 @@
 
 - one-line errors: ``UsageError`` (exit 2), ``friendly_errors`` (validation / lookup / range errors become one line
   naming the field), ``validation_message`` (every pydantic error, short, on one line);
-- options: ``FiniteFloat`` (a click type that refuses inf / NaN, with an optional range), ``COUNT`` bounds for
+- options: ``FiniteFloatParam`` (a click type that refuses inf / NaN, with an optional range), ``COUNT`` bounds for
   integers that reach fixed-width arithmetic, ``split_names`` (comma lists, empty refused, duplicates dropped),
   ``parse_axis`` (comma lists and ``START..STOP:STEP`` ranges);
 - video shapes: ``RESOLUTIONS``, ``parse_resolution`` and ``snap_resolution`` (named sizes snapped to a model's
@@ -36,7 +36,7 @@ from sora_compute.project import ScenarioFileError, UnknownScenarioError
 from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError
 from sora_compute.units import fmt_sci
 
-__all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloat", "FINITE", "POSITIVE", "COUNT",
+__all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloatParam", "FINITE", "POSITIVE", "COUNT",
            "FORMAT", "FORMATS", "split_names", "parse_axis", "RESOLUTIONS", "parse_resolution", "model_grid",
            "snap_resolution", "Document", "humanize", "MISSING", "check_finite", "run_cli"]
 
@@ -84,7 +84,7 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloatParam(click.ParamType):
     """A float option that refuses inf and NaN (and, optionally, values outside a range)."""
 
     name = "number"
@@ -112,8 +112,8 @@ class FiniteFloat(click.ParamType):
         return x
 
 
-FINITE = FiniteFloat()
-POSITIVE = FiniteFloat(0, min_open=True)
+FINITE = FiniteFloatParam()
+POSITIVE = FiniteFloatParam(0, min_open=True)
 COUNT = click.IntRange(1, MAX_EXACT_INT)  # counts that may reach float64 / int64 arithmetic
 FORMATS = ("table", "json", "csv", "markdown")
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,

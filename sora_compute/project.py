@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sora_compute._frames import FrameRepr
 from sora_compute._lookup import did_you_mean
-from sora_compute.finite import MAX_EXACT_INT, SPEC_CONFIG, require_finite
+from sora_compute.finite import MAX_EXACT_INT, SPEC_CONFIG, FiniteFloat, require_finite
 from sora_compute.flops import (
     MATMUL_ONLY,
     Count,
@@ -795,7 +795,7 @@ def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1,
 
 _Side = Annotated[int, Field(gt=0, le=MAX_SIDE_PX)]
 _Count = Annotated[int, Field(gt=0, le=MAX_EXACT_INT)]
-_Positive = Annotated[float, Field(gt=0)]
+_Positive = Annotated[FiniteFloat, Field(gt=0)]  # finite even outside SPEC_CONFIG models
 
 
 class SweepQuery(_Spec):
