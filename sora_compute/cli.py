@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from sora_compute import __version__
+from sora_compute.evaluate.params import dit_params, model_params
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import UnknownGPUError, gpu_catalog
 from sora_compute.presets import (
@@ -127,7 +128,7 @@ def presets(fmt: str) -> None:
     """
     rows: list[dict[str, Any]] = []
     for p in all_presets():
-        counts = p.model.param_counts()
+        counts = model_params(p.model)
         rows.append({
             "preset": p.name, "kind": "video", "dit_params": counts["dit"],
             "dit_published": p.published.get("params"),
@@ -170,7 +171,7 @@ def show(preset: str, fmt: str) -> None:
       sora-compute show sora
     """
     p = load_preset(preset)
-    counts = p.model.param_counts()
+    counts = model_params(p.model)
     latent = p.model.latent_shape(p.video)
     if fmt == "json":
         click.echo(pd.Series({
@@ -432,7 +433,7 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
             _emit(pd.DataFrame([p.summary() for p in plans]), "csv")
         return
     m = sc.model
-    click.echo(f"== {sc.name}: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters "
+    click.echo(f"== {sc.name}: {m.name} preset, DiT {dit_params(m.dit) / 1e9:.2f}B parameters "
                f"({m.dit.depth} x {m.dit.hidden_size}), {m.dit.conditioning}, {m.dit.attention_layout} attention")
     click.echo("\nTraining compute (FLOPs = 2 x MACs; model FLOPs = 3 x DiT forward per sample):")
     st = est.by_stage()

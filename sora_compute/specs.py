@@ -1008,6 +1008,33 @@ class DiTSpec(_Spec):
             return range(0)
         return range(*self.sparse_blocks) if self.sparse_blocks is not None else range(self.depth)
 
+    def block_schedule(self) -> tuple[tuple[str, range], ...]:
+        """Which block type runs at which depth: runs of (mode, block indices), in order of their first block,
+        covering 0 .. num_blocks - 1 once. Modes: ``full``, ``spatial`` and ``temporal`` (factorised: even blocks
+        within a frame, odd ones across frames), ``sparse`` (Skiparse), ``dual`` and ``single`` (MMDiT),
+        ``asymmetric`` and ``asymmetric_last`` (Mochi: the last block does not update the text). The one place
+        the schedule is worked out: the reference model, the ledger and the memory model all read it."""
+        d = self.depth
+        if self.conditioning == "dual_stream":
+            runs = [("dual", range(d)), ("single", range(d, d + self.single_blocks))]
+        elif self.conditioning == "asymmetric":
+            runs = [("asymmetric", range(d - 1)), ("asymmetric_last", range(d - 1, d))]
+        elif self.attention_layout == "factorized":
+            runs = [("spatial", range(0, d, 2)), ("temporal", range(1, d, 2))]
+        else:
+            s = self.sparse_range
+            runs = [("full", range(0, s.start)), ("sparse", s), ("full", range(s.stop, d))] if len(s) else [
+                ("full", range(d))]
+        return tuple((mode, r) for mode, r in runs if len(r))
+
+    def block_modes(self) -> tuple[str, ...]:
+        """The mode of each block, by index (``block_schedule`` unrolled): what the reference model builds."""
+        modes = [""] * self.num_blocks
+        for mode, blocks in self.block_schedule():
+            for i in blocks:
+                modes[i] = mode
+        return tuple(modes)
+
     @property
     def final_affine(self) -> bool:
         """Whether the final LayerNorm has weight and bias."""
@@ -1017,18 +1044,6 @@ class DiTSpec(_Spec):
     def cross_tokens_extra(self) -> int:
         """Tokens the cross-attention sees beyond the main text tokens (a second encoder's, prepended)."""
         return self.extra_text_tokens if self.extra_text_dim is not None else 0
-
-    @property
-    def qk_norm_params(self) -> int:
-        """Norm weights (and biases) of q and k in one attention."""
-        d, dh = self.hidden_size, self.head_dim
-        return {"none": 0, "across_heads": 2 * d, "per_head": 2 * dh, "per_head_layernorm": 4 * dh}[self.qk_norm]
-
-    @property
-    def block_norm_params(self) -> int:
-        """Affine weights and biases of the block's two LayerNorms (joint blocks normalise text and video with
-        the same LayerNorm, as CogVideoX)."""
-        return 2 * 2 * self.hidden_size if self.norm_affine else 0
 
     @property
     def out_channels(self) -> int:
@@ -1061,113 +1076,6 @@ class DiTSpec(_Spec):
     def text_mlp_hidden(self) -> int:
         """MLP width of the asymmetric text stream."""
         return self.text_mlp_hidden_size or int(self.text_width * self.mlp_ratio)
-
-    def asymmetric_block_params(self, update_y: bool = True) -> int:
-        """Mochi block: modulation 4 c d (+ 4 c dy, or c dy in the last block), qkv from both streams to 3d, q/k
-        norms per stream, output projections d -> d and d -> dy, SwiGLU MLPs per stream (text only if updated)."""
-        d, dy, c, m = self.hidden_size, self.text_width, self.cond, self.text_mlp_hidden
-        p = linear_params(c, 4 * d) + linear_params(c, 4 * dy if update_y else dy)
-        p += linear_params(d, 3 * d, self.qkv_bias) + linear_params(dy, 3 * d, self.qkv_bias) + 2 * self.qk_norm_params
-        p += linear_params(d, d, self.out_bias) + self.mlp_params()
-        if update_y:
-            mult = 2 if self.mlp_act == "swiglu" else 1
-            p += linear_params(d, dy, self.out_bias) + mult * linear_params(dy, m, self.mlp_bias)
-            p += linear_params(m, dy, self.mlp_bias)
-        return p
-
-    def mlp_params(self) -> int:
-        """One MLP: GELU 2 d m, SwiGLU 3 d m (plus biases)."""
-        d, m = self.hidden_size, self.mlp_hidden
-        if self.mlp_act == "swiglu":
-            return 2 * linear_params(d, m, self.mlp_bias) + linear_params(m, d, self.mlp_bias)
-        return linear_params(d, m, self.mlp_bias) + linear_params(m, d, self.mlp_bias)
-
-    def attention_params(self) -> int:
-        """Self-attention: qkv 3 d^2, output projection d^2 (plus biases), q/k norms."""
-        d = self.hidden_size
-        return linear_params(d, 3 * d, self.qkv_bias) + linear_params(d, d, self.out_bias) + self.qk_norm_params
-
-    def refiner_params(self) -> int:
-        """HunyuanVideo's token refiner: input Linear(text_dim, d), timestep MLP, pooled-text MLP, and per block
-        two affine LayerNorms, qkv + projection, a 4x MLP and a gate-only adaLN Linear(d, 2d)."""
-        if self.text_proj != "refiner":
-            return 0
-        d, t, f = self.hidden_size, self.text_dim, self.frequency_embedding_size
-        block = 4 * d + linear_params(d, 3 * d) + linear_params(d, d) + linear_params(d, 4 * d)
-        block += linear_params(4 * d, d) + linear_params(d, 2 * d)
-        embed = linear_params(t, d) + linear_params(f, d) + linear_params(d, d) + linear_params(t, d)
-        return embed + linear_params(d, d) + self.refiner_depth * block
-
-    def single_block_params(self) -> int:
-        """Single-stream block: adaLN 3 c d, linear1 d (3d + m), linear2 (d + m) d, q/k norms, pre-norm affine."""
-        d, m = self.hidden_size, self.mlp_hidden
-        return (linear_params(self.cond, 3 * d) + linear_params(d, 3 * d + m) + linear_params(d + m, d)
-                + self.qk_norm_params + (2 * d if self.norm_affine else 0))
-
-    def block_params(self) -> int:
-        """One transformer block: attention 4d^2, MLP 2dm, adaLN 6d^2 (12d^2 joint; a 6 x d table when
-        shared), cross-attention 4d^2, plus q/k norms and the cross-attention norm when present."""
-        d = self.hidden_size
-        if self.conditioning == "asymmetric":
-            return self.asymmetric_block_params()
-        if self.conditioning == "dual_stream":  # two streams, each a full block with its own weights
-            stream = self.attention_params() + self.mlp_params() + self.block_norm_params
-            return 2 * (stream + linear_params(self.cond, 6 * d))
-        p = self.attention_params() + self.mlp_params() + self.block_norm_params  # attention, MLP, affine norms
-        if self.modulation == "shared":
-            p += self.modulation_chunks * d  # per-block table added to the shared projection
-        else:
-            p += linear_params(self.cond, self.modulation_chunks * d)  # adaLN-Zero
-        if self.conditioning == "cross_attention":
-            b = self.qkv_bias
-            p += linear_params(d, d, b) + linear_params(d, 2 * d, b) + linear_params(d, d, self.out_bias)  # q, kv, proj
-            p += (self.qk_norm_params if self.cross_qk_norm else 0) + (2 * d if self.cross_attn_norm else 0)
-        return p
-
-    @property
-    def params(self) -> int:
-        """Trainable parameters (exact).
-
-        The fixed sin-cos position embedding is computed on the fly and is not a parameter.
-        facebookresearch/DiT stores it as a frozen ``nn.Parameter`` of (tokens x d) and counts
-        it in the parameters its training script prints (``params + tokens * hidden_size``).
-        """
-        d, f, c = self.hidden_size, self.frequency_embedding_size, self.cond
-        p = conv_params(self.in_channels, d, self.patch_size)
-        p += linear_params(f, c) + linear_params(c, c)  # timestep MLP
-        if self.conditioning == "class":
-            p += (self.num_classes + (1 if self.class_dropout_prob > 0 else 0)) * c
-        elif self.conditioning == "asymmetric":  # text to the text width; attention pooling; RoPE frequencies
-            t = self.text_dim
-            p += linear_params(t, self.text_width) + linear_params(t, 2 * t) + linear_params(t, t)
-            p += linear_params(t, c) + 3 * self.num_heads * (self.head_dim // 2)
-        elif self.text_proj == "linear":
-            p += linear_params(self.text_dim, d)
-        elif self.text_proj == "refiner":
-            p += self.refiner_params()
-        else:
-            p += linear_params(self.text_dim, d) + linear_params(d, d)  # caption projection
-        if self.pooled_text_dim is not None:  # vector_in: MLP(pooled -> c -> c)
-            p += linear_params(self.pooled_text_dim, c) + linear_params(c, c)
-        if self.guidance_embed:  # guidance_in: like the timestep MLP
-            p += linear_params(f, c) + linear_params(c, c)
-        if self.fps_embed:
-            p += linear_params(f, c) + linear_params(c, c)
-        if self.cond_channels is not None:
-            p += linear_params(self.cond_channels, d)
-        if self.extra_text_dim is not None:
-            p += linear_params(self.extra_text_dim, d)
-        if self.conditioning == "asymmetric":
-            p += (self.depth - 1) * self.block_params() + self.asymmetric_block_params(update_y=False)
-        else:
-            p += self.depth * self.block_params() + self.single_blocks * self.single_block_params()
-        p += linear_params(d, self.patch_volume * self.out_channels)
-        if self.modulation == "shared":  # shared projection for the blocks; a 2 x d table in the final layer
-            p += linear_params(c, self.modulation_chunks * d) + 2 * d
-        else:
-            p += linear_params(c, 2 * d)
-        p += (2 * d if self.final_affine else 0) + (2 * d if self.final_prenorm else 0)
-        return p
 
 
 # --------------------------------------------------------------------------------------------
@@ -1496,17 +1404,6 @@ class ModelSpec(_Spec):
         latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
         frames = 1 + t * (latent - 1) if causal else t * latent
         return int(frames) if np.ndim(num_frames) == 0 else frames
-
-    def param_counts(self) -> dict[str, int]:
-        """Parameters per component (exact ints)."""
-        counts = {
-            "dit": self.dit.params,
-            "vae_encoder": self.vae.encoder_params,
-            "vae_decoder": self.vae.decoder_params,
-            "text_encoder": sum(e.params for e in self.text_encoders),
-        }
-        counts["total"] = sum(counts.values())
-        return counts
 
 
 class Workload(_Spec):
