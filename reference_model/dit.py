@@ -80,6 +80,9 @@ class DiTConfig:
     final_norm_affine: bool | None = None  # default: norm_affine
     sparse_ratio: int = 1  # Skiparse sparse self-attention (Open-Sora-Plan v1.3)
     sparse_blocks: tuple[int, int] | None = None  # [start, stop) blocks that use it (default all)
+    # The mode of each block (full | spatial | temporal | sparse | dual | single | asymmetric | asymmetric_last):
+    # sora_compute's DiTSpec.block_modes() works the schedule out; the model builds what it is given.
+    block_modes: tuple[str, ...] = ()
 
     @property
     def cond(self) -> int:
@@ -663,20 +666,9 @@ class DiT(nn.Module):
         self.cond_in = nn.Linear(cfg.cond_channels, d) if cfg.cond_channels is not None else None
         self.extra_text_proj = nn.Linear(cfg.extra_text_dim, d) if cfg.extra_text_dim is not None else None
         self.text_norm = nn.LayerNorm(cfg.text_dim, elementwise_affine=False, eps=1e-6) if cfg.text_norm else None
-        modes = ["spatial", "temporal"] if cfg.attention_layout == "factorized" else ["full"]
-        if cfg.conditioning == "dual_stream":
-            blocks: list[nn.Module] = [DualStreamBlock(cfg) for _ in range(cfg.depth)]
-            blocks += [SingleStreamBlock(cfg) for _ in range(cfg.single_blocks)]
-        elif cfg.conditioning == "asymmetric":
-            blocks = [AsymmetricJointBlock(cfg, update_y=i < cfg.depth - 1) for i in range(cfg.depth)]
-        else:
-            blocks = [DiTBlock(cfg, modes[i % len(modes)]) for i in range(cfg.depth)]
-            if cfg.sparse_ratio > 1:
-                lo, hi = cfg.sparse_blocks or (0, cfg.depth)
-                for blk in blocks[lo:hi]:
-                    assert isinstance(blk, DiTBlock)
-                    blk.mode, blk.attn.sparse = "sparse", cfg.sparse_ratio
-        self.blocks = nn.ModuleList(blocks)
+        if not cfg.block_modes:
+            raise ValueError("DiTConfig.block_modes is empty: give the mode of each block (DiTSpec.block_modes())")
+        self.blocks = nn.ModuleList(self._block(cfg, mode) for mode in cfg.block_modes)
         shared = cfg.modulation == "shared"
         chunks = 12 if cfg.conditioning == "joint" else 6
         self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, chunks * d)) if shared else None
@@ -684,6 +676,20 @@ class DiT(nn.Module):
         self.final_layer = FinalLayer(d, math.prod(cfg.patch_size), self.out_channels, shared, cfg.cond,
                                       cfg.norm_affine if cfg.final_norm_affine is None else cfg.final_norm_affine)
         self.checkpointing = "none"
+
+    @staticmethod
+    def _block(cfg: DiTConfig, mode: str) -> nn.Module:
+        """One block of the given mode."""
+        if mode == "dual":
+            return DualStreamBlock(cfg)
+        if mode == "single":
+            return SingleStreamBlock(cfg)
+        if mode in ("asymmetric", "asymmetric_last"):
+            return AsymmetricJointBlock(cfg, update_y=mode == "asymmetric")
+        block = DiTBlock(cfg, mode)
+        if mode == "sparse":
+            block.attn.sparse = cfg.sparse_ratio
+        return block
 
     def configure_memory(self, checkpointing: str = "none", attention: str = "sdpa") -> DiT:
         """Training-memory knobs: activation checkpointing "none" | "selective" (attention cores) | "full"

@@ -4,6 +4,7 @@ Conventions: "MACs" are multiply-accumulates (what fvcore calls "flops"); FLOPs 
 (what GPU peak TFLOP/s and GPT-3's 3.14e23 count). Parameter counts are exact Python ints.
 """
 
+from sora_compute.evaluate.params import dit_params, model_params
 from sora_compute.flops import (
     FVCORE,
     MATMUL_ONLY,
@@ -82,6 +83,8 @@ __all__ = [
     "count_vae_decode",
     "count_text_encoder",
     "count_video",
+    "dit_params",
+    "model_params",
     "GPUSpec",
     "load_gpu",
     "gpu_names",

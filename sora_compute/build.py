@@ -28,7 +28,7 @@ __all__ = ["build_dit", "build_vae", "build_text_encoder"]
 
 def build_dit(spec: DiTSpec, device: str | torch.device = "cpu") -> DiT:
     with torch.device(device):
-        return DiT(DiTConfig(**spec.model_dump()))
+        return DiT(DiTConfig(**spec.model_dump(), block_modes=spec.block_modes()))
 
 
 def build_vae(spec: VAESpec, device: str | torch.device = "cpu") -> VAE3D:

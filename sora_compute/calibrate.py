@@ -44,7 +44,7 @@ from sora_compute.flops import (
     count_vae_encode,
     latent_grid,
 )
-from sora_compute.flops.ops import CountingConvention
+from sora_compute.ledger.formulas import CountingConvention
 from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
 
 __all__ = [

@@ -32,6 +32,7 @@ from sora_compute.cli_support import (
     snap_resolution,
     split_names,
 )
+from sora_compute.evaluate.params import dit_params, model_params
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import gpu_catalog
 from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
@@ -90,7 +91,7 @@ def presets(fmt: str) -> None:
     """
     rows: list[dict[str, Any]] = []
     for p in all_presets():
-        counts = p.model.param_counts()
+        counts = model_params(p.model)
         sampling = sampling_defaults(p)
         rows.append({
             "preset": p.name, "kind": "video", "dit_params": counts["dit"],
@@ -142,7 +143,7 @@ def show(preset: str, fmt: str) -> None:
       sora-compute show sora
     """
     p = load_preset(preset)
-    counts = p.model.param_counts()
+    counts = model_params(p.model)
     latent = p.model.latent_shape(p.video)
     v, d = p.video, p.model.dit
     sampling = sampling_defaults(p)
@@ -431,7 +432,7 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
                  "fps": fps, "gpus": count, "mfu": mfu, "price_usd_per_gpu_hour": price, "pue": pue,
                  "steps": settings.steps, "cfg": settings.cfg}
     m = sc.model
-    doc.text(f"== {sc.name}: {m.name} preset, DiT {m.dit.params / 1e9:.2f}B parameters "
+    doc.text(f"== {sc.name}: {m.name} preset, DiT {dit_params(m.dit) / 1e9:.2f}B parameters "
              f"({m.dit.depth} x {m.dit.hidden_size}), {m.dit.conditioning}, {m.dit.attention_layout} attention")
     if reshaped is not None:
         b = next(s for s in sc.stages if s.name == reshaped).buckets

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sora_compute._frames import FrameRepr
 from sora_compute._lookup import did_you_mean
+from sora_compute.evaluate.params import dit_params
 from sora_compute.finite import MAX_EXACT_INT, SPEC_CONFIG, FiniteFloat, require_finite
 from sora_compute.flops import (
     MATMUL_ONLY,
@@ -218,7 +219,7 @@ class TrainingEstimate(FrameRepr):
     @property
     def six_nd_flops(self) -> float:
         """The same training counted by 6·N·D (N = DiT parameters, D = video tokens seen): no attention term."""
-        return six_nd(self.scenario.model.dit.params, self.video_tokens_seen)
+        return six_nd(dit_params(self.scenario.model.dit), self.video_tokens_seen)
 
     @property
     def gpt3_multiple(self) -> float:

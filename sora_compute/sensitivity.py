@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sora_compute.evaluate.params import dit_params
 from sora_compute.hardware import load_gpu
 from sora_compute.project import (
     GPT3_PAPER_FLOPS,
@@ -97,7 +98,7 @@ def sora_variations(sc: TrainingScenario | None = None, stage: str | None = None
     field = _count_field(st)
     count = getattr(st, field)
     out = [
-        Variation("DiT size", f"{d.params / 1e9:.1f}B ({d.depth} x {d.hidden_size})", "4.6B (28 x 3072)",
+        Variation("DiT size", f"{dit_params(d) / 1e9:.1f}B ({d.depth} x {d.hidden_size})", "4.6B (28 x 3072)",
                   "30.1B (48 x 5120)",
                   lambda sc, w: _with_dit(sc, **({"depth": 28, "hidden_size": 3072, "num_heads": 24} if w == "low"
                                                  else {"depth": 48, "hidden_size": 5120, "num_heads": 40}))),

@@ -7,8 +7,13 @@ from hypothesis import strategies as st
 
 from sora_compute import FVCORE, MATMUL_ONLY, VideoGrid, count_dit, count_vae_decode, count_video, load_preset
 from sora_compute.flops import count_text_encoder, count_vae_encode
-from sora_compute.flops.dit import dit_terms
+from sora_compute.ledger import DiTShape, dit_ledger
 from sora_compute.specs import DiTSpec, VideoShapeError, VideoSpec
+
+
+def dit_terms(spec, grid, text_tokens=0, batch=1):
+    """The ledger ops of one DiT forward on a (T, H, W) token grid."""
+    return dit_ledger(spec, DiTShape(batch, *grid, text_tokens))
 
 # Peebles & Xie 2022, "Scalable Diffusion Models with Transformers", Table 4 (256x256) and the 512x512
 # DiT-XL/2 figure (524.6 Gflops). Their "Gflops" are forward-pass multiply-accumulates (fvcore), VAE excluded

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from sora_compute import load_preset
 from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.evaluate.params import dit_params
 from sora_compute.hardware import gpu_names
 from sora_compute.memory.activations import (
     ActivationDtypes,
@@ -368,5 +369,5 @@ def test_inference_memory_cfg_pair_and_stages():
     one = inference_memory(p.model, p.video, stage="dit", cfg_batch=1)
     two = inference_memory(p.model, p.video, stage="dit", cfg_batch=2)
     assert two.peak_bytes > one.peak_bytes
-    assert two.components["DiT weights"] == p.model.dit.params * 2
+    assert two.components["DiT weights"] == dit_params(p.model.dit) * 2
     assert "text encoder weights" in inference_memory(p.model, p.video).components

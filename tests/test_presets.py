@@ -6,6 +6,8 @@ import torch
 from sora_compute import load_preset
 from sora_compute.build import build_dit, build_text_encoder
 from sora_compute.cli import cli
+from sora_compute.evaluate.params import block_params, dit_block_params, dit_params
+from sora_compute.ledger import DiTShape, dit_ledger
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -20,7 +22,7 @@ UMT5_XXL_ENCODER = 5_680_910_336
 @pytest.mark.parametrize("name", sorted(WAN_DIT))
 def test_wan_dit_and_text_encoder_exact(name):
     p = load_preset(name)
-    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == WAN_DIT[name]
+    assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == WAN_DIT[name]
     te = p.model.text_encoder
     assert te is not None and n_params(build_text_encoder(te, "meta")) == te.params == UMT5_XXL_ENCODER
 
@@ -46,8 +48,8 @@ def test_presets_command_lists_sources():
 def test_pixart_alpha_matches_diffusers_and_paper():
     """diffusers PixArtTransformer2DModel (512 px, no size/aspect embeddings): 610,856,096; paper: 0.6B."""
     p = load_preset("pixart-alpha")
-    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 610_856_096
-    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
+    assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == 610_856_096
+    assert dit_params(p.model.dit) == pytest.approx(p.published["params"], rel=0.02)
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]  # 512 px -> 64 x 64 latent -> 1,024
     assert p.model.text_encoder is not None and p.model.text_encoder.params == 4_762_310_656
 
@@ -59,7 +61,7 @@ COG_DIT = {"cogvideox-2b": 1_693_783_872, "cogvideox-5b": 5_570_283_072}
 @pytest.mark.parametrize("name", sorted(COG_DIT))
 def test_cogvideox_dit_exact_and_tokens(name):
     p = load_preset(name)
-    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == COG_DIT[name]
+    assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == COG_DIT[name]
     # 49 frames -> 13 latent frames; 480 x 720 -> 60 x 90 latent -> 30 x 45 patches: 17,550 video tokens
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"] == 17_550
 
@@ -68,8 +70,8 @@ def test_ltx_video_dit_exact_and_tokens():
     """diffusers LTXVideoTransformer3DModel (2B config): 1,923,385,472. 32x32x8 compression, patch 1:
     121 frames of 768x512 -> 16 x 16 x 24 = 6,144 tokens."""
     p = load_preset("ltx-video")
-    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 1_923_385_472
-    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.04)  # published only as "2B"
+    assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == 1_923_385_472
+    assert dit_params(p.model.dit) == pytest.approx(p.published["params"], rel=0.04)  # published only as "2B"
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]
 
 
@@ -77,8 +79,8 @@ def test_latte_xl_2_is_dit_xl_2_blocks_factorised():
     """Latte-XL/2: DiT-XL/2's blocks alternating spatial/temporal, a 101 + 1 class table (UCF101):
     DiT-XL/2's 674,834,720 less (1001 - 102) x 1152 rows; the paper's model-size table gives ~673.7M."""
     p = load_preset("latte")
-    assert n_params(build_dit(p.model.dit, "meta")) == p.model.dit.params == 674_834_720 - (1001 - 102) * 1152
-    assert p.model.dit.params == pytest.approx(p.published["params"], rel=0.02)
+    assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == 674_834_720 - (1001 - 102) * 1152
+    assert dit_params(p.model.dit) == pytest.approx(p.published["params"], rel=0.02)
     assert p.model.latent_shape(p.video).tokens == 16 * 16 * 16
 
 
@@ -109,9 +111,10 @@ def test_mmdit_blocks_match_hunyuanvideo_counts():
 
     spec = DiTSpec(depth=20, single_blocks=40, hidden_size=3072, num_heads=24, patch_size=(1, 2, 2), in_channels=16,
                    learn_sigma=False, conditioning="dual_stream", qk_norm="per_head", text_dim=4096)
-    assert spec.block_params() == 339_831_296
-    assert spec.single_block_params() == 141_591_808
-    assert n_params(build_dit(spec, "meta")) == spec.params
+    runs = block_params(dit_ledger(spec, DiTShape(1, 1, 1, 1, 1)))  # weights per block of each run, from the ledger
+    assert runs[range(0, 20)] == dit_block_params(spec) == 339_831_296
+    assert runs[range(20, 60)] == 141_591_808
+    assert n_params(build_dit(spec, "meta")) == dit_params(spec)
 
 
 # diffusers 0.42.1 VAEs built on meta at their class defaults (see tests/test_params.py FAMILY_VAES):
@@ -187,7 +190,7 @@ def test_every_preset_equals_its_modules():
 
     for p in all_presets():
         m = p.model
-        assert n_params(build_dit(m.dit, "meta")) == m.dit.params, p.name
+        assert n_params(build_dit(m.dit, "meta")) == dit_params(m.dit), p.name
         vae = build_vae(m.vae, "meta")
         assert (n_params(vae.encoder), n_params(vae.decoder)) == (m.vae.encoder_params, m.vae.decoder_params), p.name
         for e in m.text_encoders:
@@ -197,7 +200,7 @@ def test_every_preset_equals_its_modules():
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_preset_counts_equal_official_implementations(name):
     m = load_preset(name).model
-    ours = {"dit": m.dit.params, "vae": m.vae.params, "text": sum(e.params for e in m.text_encoders)}
+    ours = {"dit": dit_params(m.dit), "vae": m.vae.params, "text": sum(e.params for e in m.text_encoders)}
     assert {k: ours[k] for k in OFFICIAL[name]} == OFFICIAL[name]
 
 
@@ -208,7 +211,7 @@ def test_published_dit_sizes_within_two_percent_or_documented():
 
     checked = []
     for p in all_presets():
-        ours = {"params": p.model.dit.params, "vae_params": p.model.vae.params,
+        ours = {"params": dit_params(p.model.dit), "vae_params": p.model.vae.params,
                 "vae_decoder_params": p.model.vae.decoder_params,
                 "text_params": sum(e.params for e in p.model.text_encoders)}
         for key in ours.keys() & p.published.keys():

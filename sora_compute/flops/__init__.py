@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sora_compute.flops.breakdown import Count, Term
-from sora_compute.flops.dit import dit_terms
-from sora_compute.flops.ops import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
+from sora_compute.evaluate.flops import Count, Term, count_ops
 from sora_compute.flops.text_encoder import text_encoder_terms
 from sora_compute.flops.vae import decoder_terms, encoder_terms
+from sora_compute.ledger.dit import DiTShape, dit_ledger
+from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
 
@@ -39,7 +39,7 @@ __all__ = [
     "count_vae_decode",
     "count_text_encoder",
     "count_video",
-    "dit_terms",
+    "dit_ledger",
     "encoder_terms",
     "decoder_terms",
     "text_encoder_terms",
@@ -137,10 +137,10 @@ def count_dit(
     spec, video = _video(model, video)
     g = latent_grid(spec, video)
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    grid = (as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w))
-    terms = dit_terms(spec.dit, grid, as_number(L), as_number(batch), convention)
-    return Count("dit_forward", tuple(terms), convention,
-                 {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
+    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
+                     as_number(L) if spec.dit.text_conditioned else 0)
+    return count_ops("dit_forward", dit_ledger(spec.dit, shape), convention,
+                     {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
 
 
 def count_vae_encode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from sora_compute.flops.breakdown import Term, attention_term, linear_term, norm_term
-from sora_compute.flops.ops import (
+from sora_compute.ledger.formulas import (
     FVCORE,
     CountingConvention,
     Number,
@@ -20,6 +19,7 @@ from sora_compute.flops.ops import (
     upsample_linear_macs,
     upsample_nearest_macs,
 )
+from sora_compute.ledger.ops import Op, attention_op, linear_op, norm_term
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, VAESpec
 
 __all__ = ["conv3d", "resnet_block", "attention_block", "mid_block", "upsample", "encoder_terms", "decoder_terms"]
@@ -36,7 +36,7 @@ class Shape(tuple[Number, Number, Number]):
 
 
 def conv3d(path: str, B: Number, shape: Shape, c_in: int, c_out: int, kernel: tuple[int, int, int],
-           stride: tuple[int, int, int] = (1, 1, 1), kind: str = "conv") -> tuple[Term, Shape]:
+           stride: tuple[int, int, int] = (1, 1, 1), kind: str = "conv") -> tuple[Op, Shape]:
     """Conv: B * T'H'W' * c_in * c_out * kt*kh*kw, with T' = (T - 1) // st + 1 (same for H, W)."""
     out = shape
     if stride != (1, 1, 1):
@@ -44,15 +44,15 @@ def conv3d(path: str, B: Number, shape: Shape, c_in: int, c_out: int, kernel: tu
         out = Shape(((T - 1) // stride[0] + 1, (H - 1) // stride[1] + 1, (W - 1) // stride[2] + 1))
     volume = kernel[0] * kernel[1] * kernel[2]
     elements = conv_elements(B, shape.positions, out.positions, c_in, c_out, volume)
-    return Term(path, kind, "conv3d", conv_macs(B, out.positions, c_in, c_out, volume), None, elements), out
+    return Op(path, kind, "conv3d", conv_macs(B, out.positions, c_in, c_out, volume), None, elements), out
 
 
-def _group_norm(path: str, B: Number, c: int, shape: Shape, conv: CountingConvention) -> Term:
+def _group_norm(path: str, B: Number, c: int, shape: Shape, conv: CountingConvention) -> Op:
     return norm_term(path, "group_norm", c * B * shape.positions, True, conv)
 
 
 def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec,
-                 conv: CountingConvention) -> list[Term]:
+                 conv: CountingConvention) -> list[Op]:
     """GroupNorm, conv(c_in -> c_out), GroupNorm, conv(c_out -> c_out), 1x1x1 shortcut when widths differ."""
     k = spec.conv_kernel
     terms = [_group_norm(f"{prefix}.norm1", B, c_in, shape, conv)]
@@ -65,17 +65,17 @@ def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, sp
     return terms
 
 
-def attention_block(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def attention_block(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """Single-head attention over n = T*H*W positions: GroupNorm, 4 n c^2 (q, k, v, proj), 2 n^2 c core."""
     n = shape.positions
     terms = [_group_norm(f"{prefix}.norm", B, c, shape, conv)]
-    terms += [linear_term(f"{prefix}.{name}", "vae_attention", B * n, c, c) for name in "qkv"]
-    terms.append(attention_term(prefix, "vae_attention", B, 1, n, n, c))
-    terms.append(linear_term(f"{prefix}.proj", "vae_attention", B * n, c, c))
+    terms += [linear_op(f"{prefix}.{name}", "vae_attention", B * n, c, c) for name in "qkv"]
+    terms.append(attention_op(prefix, "vae_attention", B, 1, n, n, c))
+    terms.append(linear_op(f"{prefix}.proj", "vae_attention", B * n, c, c))
     return terms
 
 
-def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec, conv: CountingConvention) -> list[Term]:
+def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec, conv: CountingConvention) -> list[Op]:
     terms = resnet_block(f"{prefix}.resnet1", B, shape, c, c, spec, conv)
     if spec.mid_attention:
         terms += attention_block(f"{prefix}.attn", B, shape, c, conv)
@@ -83,20 +83,20 @@ def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec, conv:
 
 
 def upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, spec: VAESpec,
-             conv: CountingConvention) -> tuple[list[Term], Shape]:
+             conv: CountingConvention) -> tuple[list[Op], Shape]:
     """Nearest x2 (H, W; and T: 2T, or 1 + 2(T - 1) when causal), 1 per output element; then a conv."""
     T, H, W = shape
     if temporal:
         T = 1 + 2 * (T - 1) if spec.causal else 2 * T
     out = Shape((T, 2 * H, 2 * W))
     moved = c * B * (shape.positions + out.positions)
-    terms = [Term(prefix, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None, moved)]
+    terms = [Op(prefix, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None, moved)]
     terms.append(conv3d(f"{prefix}.conv.conv", B, out, c, c, spec.conv_kernel, kind="resample")[0])
     return terms, out
 
 
 def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], batch: Number = 1,
-                  convention: CountingConvention = FVCORE) -> list[Term]:
+                  convention: CountingConvention = FVCORE) -> list[Op]:
     """Encoder of a (T, H, W) video, paths relative to ``VAE3D.encoder``."""
     if spec.family != "generic":
         return _FAMILY_TERMS[spec.family][0](spec, Shape(video_shape), batch, convention)
@@ -122,7 +122,7 @@ def encoder_terms(spec: VAESpec, video_shape: tuple[Number, Number, Number], bat
 
 
 def decoder_terms(spec: VAESpec, latent_shape: tuple[Number, Number, Number], batch: Number = 1,
-                  convention: CountingConvention = FVCORE, num_frames: Number | None = None) -> list[Term]:
+                  convention: CountingConvention = FVCORE, num_frames: Number | None = None) -> list[Op]:
     """Decoder of a (T', H', W') latent, paths relative to ``VAE3D.decoder``. ``num_frames``: the frames decoded
     (family='opensora' cuts each chunk's padding frames before its 2D decoder; default ``decoded_frames(T')``)."""
     if spec.family == "opensora":
@@ -156,25 +156,25 @@ K3 = 27  # volume of a 3x3x3 kernel
 
 
 def conv_term(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, volume: int,
-              kind: str = "conv", op: str = "conv3d") -> Term:
+              kind: str = "conv", op: str = "conv3d") -> Op:
     """A convolution from ``shape`` to ``out`` positions (2D convolutions run per frame: T H W positions too)."""
-    return Term(path, kind, op, conv_macs(B, out.positions, c_in, c_out, volume), None,
+    return Op(path, kind, op, conv_macs(B, out.positions, c_in, c_out, volume), None,
                 conv_elements(B, shape.positions, out.positions, c_in, c_out, volume))
 
 
-def _norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool, conv: CountingConvention) -> Term:
+def _norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool, conv: CountingConvention) -> Op:
     return norm_term(path, op, c * B * shape.positions, affine, conv)
 
 
-def _nearest(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Term:
+def _nearest(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Op:
     """Nearest up-sampling to ``out``: 1 per output element."""
-    return Term(path, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None,
+    return Op(path, "resample", "upsample", upsample_nearest_macs(c * B * out.positions, conv), None,
                 c * B * (shape.positions + out.positions))
 
 
 # --- Wan2.1 -------------------------------------------------------------------------------------
 
-def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Op]:
     """1x1x1 shortcut (when widths differ), RMSNorm, 3x3x3 conv, RMSNorm, 3x3x3 conv."""
     terms = [conv_term(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, 1)] if c_in != c_out else []
     return terms + [_norm(f"{prefix}.norm1", "rms_norm", B, c_in, shape, True, conv),
@@ -183,21 +183,21 @@ def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv
                     conv_term(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3)]
 
 
-def wan_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def wan_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """Per frame: RMSNorm, 1x1 conv c -> 3c, single-head SDPA over H W positions (2 (H W)^2 c per frame), 1x1 conv."""
     T, H, W = shape
     return [_norm(f"{prefix}.norm", "rms_norm", B, c, shape, True, conv),
             conv_term(f"{prefix}.to_qkv", B, shape, shape, c, 3 * c, 1, "vae_attention", "conv2d"),
-            attention_term(prefix, "vae_attention", B * T, 1, H * W, H * W, c),
+            attention_op(prefix, "vae_attention", B * T, 1, H * W, H * W, c),
             conv_term(f"{prefix}.proj", B, shape, shape, c, c, 1, "vae_attention", "conv2d")]
 
 
-def wan_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def wan_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     return (wan_resnet(f"{prefix}.resnet1", B, shape, c, c, conv) + wan_attention(f"{prefix}.attn", B, shape, c, conv)
             + wan_resnet(f"{prefix}.resnet2", B, shape, c, c, conv))
 
 
-def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool) -> tuple[list[Term], Shape]:
+def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool) -> tuple[list[Op], Shape]:
     """Stride-2 3x3 conv per frame (H -> H // 2); temporal: a stride-2 (3, 1, 1) conv makes (T - 1) // 2 frames,
     appended to the first: T -> 1 + (T - 1) // 2."""
     T, H, W = shape
@@ -211,7 +211,7 @@ def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool)
 
 
 def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool,
-                 conv: CountingConvention) -> tuple[list[Term], Shape]:
+                 conv: CountingConvention) -> tuple[list[Op], Shape]:
     """Temporal: a causal (3, 1, 1) conv c -> 2c on the T - 1 frames after the first (T -> 2T - 1); then per frame
     nearest x2 and a 3x3 conv c -> c / 2."""
     T, H, W = shape
@@ -226,7 +226,7 @@ def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool,
     return terms, out
 
 
-def wan_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def wan_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
     terms, c_prev = [conv_term("conv_in", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
     for i, c in enumerate(chans):
@@ -242,7 +242,7 @@ def wan_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
                     conv_term("quant_conv", B, shape, shape, z2, z2, 1)]
 
 
-def wan_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def wan_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
     terms = [conv_term("post_quant_conv", B, shape, shape, z, z, 1),
              conv_term("conv_in", B, shape, shape, z, chans[0], K3)] + wan_mid("mid", B, shape, chans[0], conv)
@@ -261,7 +261,7 @@ def wan_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
 
 # --- CogVideoX ----------------------------------------------------------------------------------
 
-def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, conv: CountingConvention) -> list[Term]:
+def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, conv: CountingConvention) -> list[Op]:
     """The latent resized (nearest) to the features' grid (z x T H W outputs), GroupNorm, two 1x1x1 convs z -> c."""
     return [_nearest(prefix, B, z, shape, shape, conv), _norm(f"{prefix}.norm", "group_norm", B, c, shape, True, conv),
             conv_term(f"{prefix}.conv_y", B, shape, shape, z, c, 1),
@@ -269,9 +269,9 @@ def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, conv: Cou
 
 
 def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec, spatial: bool,
-               conv: CountingConvention) -> list[Term]:
+               conv: CountingConvention) -> list[Op]:
     """Two (norm, causal 3x3x3 conv) pairs, a 1x1x1 shortcut when widths differ; spatial norms in the decoder."""
-    terms: list[Term] = []
+    terms: list[Op] = []
     for i, (ci, co) in enumerate(((c_in, c_out), (c_out, c_out)), start=1):
         if spatial:
             terms += spatial_norm(f"{prefix}.norm{i}", B, shape, ci, spec.latent_channels, conv)
@@ -283,7 +283,7 @@ def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec
     return terms
 
 
-def cog_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def cog_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     chans, factors = spec.block_out_channels, spec.level_temporal_factors
     terms, c_prev = [conv_term("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
     for i, c in enumerate(chans):
@@ -301,7 +301,7 @@ def cog_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
                     conv_term("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3)]
 
 
-def cog_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def cog_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
     terms = [conv_term("conv_in.conv", B, shape, shape, z, chans[0], K3)]
     for j in range(2):
@@ -326,7 +326,7 @@ def cog_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
 MOCHI_HEAD_DIM = 32
 
 
-def mochi_resnet(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def mochi_resnet(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """Per-frame GroupNorm, causal 3x3x3 conv, twice (same width)."""
     return [_norm(f"{prefix}.norm1", "group_norm", B, c, shape, True, conv),
             conv_term(f"{prefix}.conv1", B, shape, shape, c, c, K3),
@@ -334,23 +334,23 @@ def mochi_resnet(prefix: str, B: Number, shape: Shape, c: int, conv: CountingCon
             conv_term(f"{prefix}.conv2", B, shape, shape, c, c, K3)]
 
 
-def mochi_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def mochi_attention(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """Per-frame GroupNorm; at each of the H W positions a causal attention over its T frames in heads of 32
     (the profilers count the full T x T scores): q, k, v and output Linears, weightless RMSNorm of q and k (3 per
     element), SDPA 2 T^2 c per position. One frame (T = 1) runs only to_v and to_out."""
     T, H, W = shape
     rows, many = B * shape.positions, T > 1  # ``many``: 0/1 (array-safe) for the q, k and score terms
     terms = [_norm(f"{prefix}.norm", "group_norm", B, c, shape, True, conv)]
-    terms += [linear_term(f"{prefix}.to_{n}", "vae_attention", rows * many, c, c) for n in "qk"]
-    terms.append(linear_term(f"{prefix}.to_v", "vae_attention", rows, c, c))
+    terms += [linear_op(f"{prefix}.to_{n}", "vae_attention", rows * many, c, c) for n in "qk"]
+    terms.append(linear_op(f"{prefix}.to_v", "vae_attention", rows, c, c))
     terms.append(norm_term(prefix, "rms_norm", 2 * c * rows * many, False, conv))
-    terms.append(attention_term(prefix, "vae_attention", B * H * W * many, c // MOCHI_HEAD_DIM, T, T, MOCHI_HEAD_DIM))
-    return terms + [linear_term(f"{prefix}.to_out", "vae_attention", rows, c, c)]
+    terms.append(attention_op(prefix, "vae_attention", B * H * W * many, c // MOCHI_HEAD_DIM, T, T, MOCHI_HEAD_DIM))
+    return terms + [linear_op(f"{prefix}.to_out", "vae_attention", rows, c, c)]
 
 
 def mochi_block(prefix: str, B: Number, shape: Shape, c: int, layers: int, attention: bool,
-                conv: CountingConvention) -> list[Term]:
-    terms: list[Term] = []
+                conv: CountingConvention) -> list[Op]:
+    terms: list[Op] = []
     for i in range(layers):
         terms += mochi_resnet(f"{prefix}.resnets.{i}", B, shape, c, conv)
         if attention:
@@ -358,13 +358,13 @@ def mochi_block(prefix: str, B: Number, shape: Shape, c: int, layers: int, atten
     return terms
 
 
-def mochi_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def mochi_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """Fourier features are elementwise; Linear in on 3 x (1 + 2 x 2) channels; down-sampling convs (t, 2, 2) with
     that stride map T -> (T - 1) // t + 1 (causal padding), H -> H // 2."""
     chans, layers, factors = spec.block_out_channels, spec.layers_per_level, spec.level_temporal_factors
     assert layers is not None
     rows = B * shape.positions
-    terms = [linear_term("proj_in", "conv", rows, spec.in_channels * 5, chans[0])]
+    terms = [linear_op("proj_in", "conv", rows, spec.in_channels * 5, chans[0])]
     terms += mochi_block("block_in", B, shape, chans[0], layers[0], False, conv)
     for i, t in enumerate(factors):
         T, H, W = shape
@@ -374,10 +374,10 @@ def mochi_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingCo
         terms += mochi_block(f"down.{i}.block", B, shape, chans[i + 1], layers[i + 1], True, conv)
     terms += mochi_block("block_out", B, shape, chans[-1], layers[-1], True, conv)
     return terms + [_norm("norm_out", "group_norm", B, chans[-1], shape, True, conv),
-                    linear_term("proj_out", "conv", B * shape.positions, chans[-1], 2 * spec.latent_channels)]
+                    linear_op("proj_out", "conv", B * shape.positions, chans[-1], 2 * spec.latent_channels)]
 
 
-def mochi_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def mochi_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """Up-sampling Linears c -> c' t 4 at the coarse grid, then T -> t T, H -> 2H (the first t - 1 frames of the
     output are dropped after the last Linear)."""
     rev, layers, factors = spec.decoder_channels, spec.layers_per_level, spec.level_temporal_factors
@@ -388,16 +388,16 @@ def mochi_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingCo
     for j in range(n - 1):
         t = factors[n - 2 - j]
         terms += mochi_block(f"up.{j}.block", B, shape, rev[j], layers[n - 1 - j], False, conv)
-        terms.append(linear_term(f"up.{j}.proj", "resample", B * shape.positions, rev[j], rev[j + 1] * t * 4))
+        terms.append(linear_op(f"up.{j}.proj", "resample", B * shape.positions, rev[j], rev[j + 1] * t * 4))
         T, H, W = shape
         shape = Shape((T * t, 2 * H, 2 * W))
     terms += mochi_block("block_out", B, shape, rev[-1], layers[0], False, conv)
-    return terms + [linear_term("proj_out", "conv", B * shape.positions, rev[-1], spec.in_channels)]
+    return terms + [linear_op("proj_out", "conv", B * shape.positions, rev[-1], spec.in_channels)]
 
 
 # --- LTX-Video 0.9.0 ----------------------------------------------------------------------------
 
-def ltx_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+def ltx_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Op]:
     """Weightless RMSNorm (3 per element), 3x3x3 conv, twice; widening: affine LayerNorm and 1x1x1 conv shortcut."""
     terms = [_norm(f"{prefix}.norm1", "rms_norm", B, c_in, shape, False, conv),
              conv_term(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3),
@@ -409,7 +409,7 @@ def ltx_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv
     return terms
 
 
-def ltx_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def ltx_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """Pixel-unshuffle (free), conv_in; per level ResNets, a stride-2 conv (T -> (T - 1) // 2 + 1, H -> (H - 1) // 2
     + 1), a widening ResNet; mid ResNets; RMSNorm; conv_out to z + 1."""
     chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
@@ -433,7 +433,7 @@ def ltx_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
                     conv_term("conv_out", B, shape, shape, chans[-1], spec.latent_channels + 1, K3)]
 
 
-def ltx_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def ltx_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """conv_in, mid ResNets; per level a narrowing ResNet, an up-sampling conv c -> 8c at the coarse grid (then
     T -> 2T - 1, H -> 2H), ResNets; RMSNorm, conv_out (pixel-shuffle is free)."""
     rev, layers, n = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels)
@@ -458,12 +458,12 @@ def ltx_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConv
 
 # --- Open-Sora 1.2 ------------------------------------------------------------------------------
 
-def _prefixed(prefix: str, terms: list[Term]) -> list[Term]:
+def _prefixed(prefix: str, terms: list[Op]) -> list[Op]:
     return [replace(t, path=f"{prefix}.{t.path}") for t in terms]
 
 
 def _gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention,
-                      convs: tuple[str, str, str]) -> list[Term]:
+                      convs: tuple[str, str, str]) -> list[Op]:
     """GroupNorm, 3x3x3 conv, GroupNorm, 3x3x3 conv; a 1x1x1 shortcut when widths differ (``convs``: the paths of
     the two convs and the shortcut, as each code base names them)."""
     c1, c2, short = convs
@@ -476,12 +476,12 @@ def _gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: in
     return terms
 
 
-def os_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+def os_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Op]:
     """VAE_Temporal_SD's ResBlock: GroupNorm, causal 3x3x3 conv, twice; a 1x1x1 shortcut when widths differ."""
     return _gn_conv_resblock(prefix, B, shape, c_in, c_out, conv, ("conv1", "conv2", "shortcut"))
 
 
-def os_temporal_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def os_temporal_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """The temporal VAE's encoder and quant_conv on a (T, h, w) chunk already padded to a multiple of t; a stride-2
     time conv (front padding 1) maps T -> (T - 2) // 2 + 1."""
     tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
@@ -504,7 +504,7 @@ def os_temporal_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Coun
                     conv_term("quant_conv", B, shape, shape, 2 * z, 2 * z, 1)]
 
 
-def os_temporal_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def os_temporal_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """The temporal VAE's post_quant_conv and decoder on a chunk of (T', h, w) latents; each doubling conv c -> 2c
     runs at the coarse grid, then T -> 2T (the cut of the padding frames is free)."""
     tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
@@ -539,7 +539,7 @@ def _skip(n: Number) -> bool:
     return not hasattr(n, "shape") and n == 0
 
 
-def opensora_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def opensora_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """The 2D VAE on every frame (B F images of (h, w): generic per-frame terms and the 1x1 quant_conv), then the
     temporal VAE on F // c whole chunks (padded to ``chunk_latent_frames`` x t frames) and on the remainder chunk of
     F % c frames (padded to ceil(r / t) x t)."""
@@ -560,13 +560,13 @@ def opensora_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Countin
 
 
 def opensora_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention,
-                           num_frames: Number | None = None) -> list[Term]:
+                           num_frames: Number | None = None) -> list[Op]:
     """The temporal VAE on L // k whole chunks of k = ``chunk_latent_frames`` latent frames and on the remainder
     L % k, then post_quant_conv and the 2D decoder on each of the ``num_frames`` frames kept."""
     L, h, w = shape
     F = spec.decoded_frames(L) if num_frames is None else num_frames
     whole, rest = _chunks(L, spec.chunk_latent_frames)
-    terms: list[Term] = []
+    terms: list[Op] = []
     if not _skip(whole):
         terms += _prefixed("temporal", os_temporal_decoder_terms(spec, Shape((spec.chunk_latent_frames or 0, h, w)),
                                                                  B * whole, conv))
@@ -579,7 +579,7 @@ def opensora_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Countin
 
 # --- Step-Video Video-VAE v2 --------------------------------------------------------------------
 
-def sv_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+def sv_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Op]:
     """Per-frame GroupNorm, causal 3x3x3 conv (the zero frames come with the norm's output), twice; a 1x1x1
     nin_shortcut when widths differ (run as a matmul on the channel-last tensor: the same MACs)."""
     terms = [_norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, True, conv),
@@ -587,23 +587,23 @@ def sv_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv:
              _norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, True, conv),
              conv_term(f"{prefix}.conv2.conv", B, shape, shape, c_out, c_out, K3)]
     if c_in != c_out:
-        terms.append(linear_term(f"{prefix}.nin_shortcut", "conv", B * shape.positions, c_in, c_out))
+        terms.append(linear_op(f"{prefix}.nin_shortcut", "conv", B * shape.positions, c_in, c_out))
     return terms
 
 
-def sv_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def sv_mid(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """Resnet; per-frame GroupNorm, 1x1x1 q, k, v, single-head causal SDPA over the n = T H W positions (the profilers
     count the full n x n scores: 2 n^2 c), 1x1x1 proj_out; Resnet."""
     n, a = shape.positions, f"{prefix}.attn_1"
     terms = sv_resnet(f"{prefix}.block_1", B, shape, c, c, conv)
     terms.append(_norm(f"{a}.norm", "group_norm", B, c, shape, True, conv))
-    terms += [linear_term(f"{a}.{p}", "vae_attention", B * n, c, c) for p in "qkv"]
-    terms += [attention_term(a, "vae_attention", B, 1, n, n, c),
-              linear_term(f"{a}.proj_out", "vae_attention", B * n, c, c)]
+    terms += [linear_op(f"{a}.{p}", "vae_attention", B * n, c, c) for p in "qkv"]
+    terms += [attention_op(a, "vae_attention", B, 1, n, n, c),
+              linear_op(f"{a}.proj_out", "vae_attention", B * n, c, c)]
     return terms + sv_resnet(f"{prefix}.block_2", B, shape, c, c, conv)
 
 
-def sv_encoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def sv_encoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """One chunk of T frames: a 2D boundary maps H -> H / 2 per frame (stride-2 3x3 conv after a zero row and column),
     a 3D one (T, H) -> ((T - 1) // 2 + 1, H / 2) (causal stride-2 3x3x3 conv); the head's conv runs at the levels'
     grid, its pixel-unshuffle gives ((T + 1) // 2, H / 2), conv_out runs there. Channel averages are free."""
@@ -632,7 +632,7 @@ def sv_encoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConve
     return terms + [conv_term("conv_out.conv", B, out, out, head, 2 * z, K3)]
 
 
-def sv_decoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def sv_decoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """One chunk of L latent frames: conv_in and conv_unpatchify at (L, h, w), whose pixel-shuffle gives (2L - 1, 2h,
     2w); per level Resnets, then nearest x2 in (T, H, W) (1 per output element) and Res3DBlockUpsample's two 3x3x3
     convs and GroupNorms, or nearest x2 per frame and a 3x3 conv; norm_out and conv_out on every frame before the cut
@@ -670,13 +670,13 @@ def sv_decoder_chunk(spec: VAESpec, shape: Shape, B: Number, conv: CountingConve
                     conv_term("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3)]
 
 
-def _per_chunk(chunk: Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], size: int | None,
-               spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def _per_chunk(chunk: Callable[[VAESpec, Shape, Number, CountingConvention], list[Op]], size: int | None,
+               spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """``chunk`` on T // size whole chunks of ``size`` frames (a batch of B x whole) and on the remainder chunk of
     T % size frames, each on its own."""
     T, H, W = shape
     whole, rest = _chunks(T, size)
-    terms: list[Term] = []
+    terms: list[Op] = []
     if not _skip(whole):
         terms += chunk(spec, Shape((size or 0, H, W)), B * whole, conv)
     if not _skip(rest):
@@ -684,12 +684,12 @@ def _per_chunk(chunk: Callable[[VAESpec, Shape, Number, CountingConvention], lis
     return terms
 
 
-def stepvideo_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def stepvideo_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """F // c whole chunks of c = ``chunk_frames`` frames and the remainder chunk of F % c frames, each on its own."""
     return _per_chunk(sv_encoder_chunk, spec.chunk_frames, spec, shape, B, conv)
 
 
-def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """L // k whole chunks of k = ``chunk_latent_frames`` latent frames and the remainder chunk of L % k."""
     return _per_chunk(sv_decoder_chunk, spec.chunk_latent_frames, spec, shape, B, conv)
 
@@ -699,7 +699,7 @@ def stepvideo_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: Counti
 HAAR_3D = ("h", "g", "hh", "gh", "h_v", "g_v", "hh_v", "gh_v")  # HaarWaveletTransform3D's convs, in call order
 
 
-def wf_haar3d(prefix: str, B: Number, c: int, shape: Shape) -> tuple[list[Term], Shape]:
+def wf_haar3d(prefix: str, B: Number, c: int, shape: Shape) -> tuple[list[Op], Shape]:
     """HaarWaveletTransform3D on c channels (a batch of B c one-channel videos): eight fixed causal stride-2 2x2x2
     convs (one copy of the first frame in front), each 8 MACs per output position: (T, H, W) -> ((T - 1) // 2 + 1,
     H // 2, W // 2), 8 c channels."""
@@ -708,12 +708,12 @@ def wf_haar3d(prefix: str, B: Number, c: int, shape: Shape) -> tuple[list[Term],
     return [conv_term(f"{prefix}.{n}_conv.conv", B * c, shape, out, 1, 1, 8, "resample") for n in HAAR_3D], out
 
 
-def wf_res3d(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Term]:
+def wf_res3d(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, conv: CountingConvention) -> list[Op]:
     """ResnetBlock3D: GroupNorm, causal 3x3x3 conv, twice; a causal 1x1x1 nin_shortcut when widths differ."""
     return _gn_conv_resblock(prefix, B, shape, c_in, c_out, conv, ("conv1.conv", "conv2.conv", "nin_shortcut.conv"))
 
 
-def wf_res2d(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Term]:
+def wf_res2d(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvention) -> list[Op]:
     """ResnetBlock2D (same widths), per frame: GroupNorm, 3x3 conv, twice."""
     return [_norm(f"{prefix}.norm1", "group_norm", B, c, shape, True, conv),
             conv_term(f"{prefix}.conv1", B, shape, shape, c, c, 9, op="conv2d"),
@@ -722,7 +722,7 @@ def wf_res2d(prefix: str, B: Number, shape: Shape, c: int, conv: CountingConvent
 
 
 def wf_mid(prefix: str, B: Number, shape: Shape, c_in: int, c: int, c_out: int, attention: bool,
-           conv: CountingConvention) -> list[Term]:
+           conv: CountingConvention) -> list[Op]:
     """ResnetBlock3D c_in -> c; AttnBlock3DFix (GroupNorm, 1x1x1 q, k, v, per-frame single-head attention over the
     H W positions as two bmm: 2 T (H W)^2 c, 1x1x1 proj_out); ResnetBlock3D c -> c_out."""
     T, H, W = shape
@@ -731,12 +731,12 @@ def wf_mid(prefix: str, B: Number, shape: Shape, c_in: int, c: int, c_out: int, 
         a = f"{prefix}.1"
         terms.append(_norm(f"{a}.norm", "group_norm", B, c, shape, True, conv))
         terms += [conv_term(f"{a}.{n}.conv", B, shape, shape, c, c, 1, "vae_attention") for n in "qkv"]
-        terms += [attention_term(a, "vae_attention", B * T, 1, H * W, H * W, c),
+        terms += [attention_op(a, "vae_attention", B * T, 1, H * W, H * W, c),
                   conv_term(f"{a}.proj_out.conv", B, shape, shape, c, c, 1, "vae_attention")]
     return terms + wf_res3d(f"{prefix}.{2 if attention else 1}", B, shape, c, c_out, conv)
 
 
-def wfvae_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def wfvae_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """The input Haar wavelet (24 channels at (T1, H / 2, W / 2), T1 = (T - 1) // 2 + 1); the energy flow: a 2D Haar
     wavelet of the low band per frame (4 stride-2 2x2 convs, 4 MACs per output) and connect_l2 (Conv2d 12 -> ef), a
     3D Haar wavelet of its low band and connect_l3 (Conv2d 24 -> ef); down1 per frame (Conv2d 24 -> c, ResnetBlock2Ds,
@@ -766,19 +766,19 @@ def wfvae_encoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingCo
                     conv_term("conv_out.conv", B, s3, s3, 4 * c, 2 * z, K3)]
 
 
-def _trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Term:
+def _trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape, conv: CountingConvention) -> Op:
     """Trilinear up-sampling to ``out``: 8 per output element."""
-    return Term(path, "resample", "upsample", upsample_linear_macs(c * B * out.positions, 8, conv), None,
+    return Op(path, "resample", "upsample", upsample_linear_macs(c * B * out.positions, 8, conv), None,
                 c * B * (shape.positions + out.positions))
 
 
-def wf_inverse_haar(path: str, B: Number, c: int, shape: Shape, volume: int) -> Term:
+def wf_inverse_haar(path: str, B: Number, c: int, shape: Shape, volume: int) -> Op:
     """An inverse Haar wavelet of c coefficient channels: stride-2 conv_transpose of volume 2^d per channel, counted
     per input position (fvcore's and FlopCounterMode's rule for transposed convs)."""
     return conv_term(path, B * c, shape, shape, 1, 1, volume, "resample", "conv_transpose")
 
 
-def wfvae_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Term]:
+def wfvae_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingConvention) -> list[Op]:
     """conv_in, mid (its last ResnetBlock3D widens to 4c + ef) at (L, h, w); connect_l3 on the last ef channels
     (ResnetBlock3Ds, Conv2d -> 24) and its inverse 3D wavelet; up2 (ResnetBlock3Ds, Spatial2xTime2x3DUpsample: the
     frames after the first nearest x2 in time, trilinear x2 in H and W, 8 per output; a causal 3x3x3 conv at (2L - 1,
@@ -822,7 +822,7 @@ def wfvae_decoder_terms(spec: VAESpec, shape: Shape, B: Number, conv: CountingCo
                     conv_term("conv_out", B, s1, s1, c, 24, 9, op="conv2d"), wf_inverse_haar(inv3, B, 24, s1, 8)]
 
 
-_FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Term]], ...]] = {
+_FAMILY_TERMS: dict[str, tuple[Callable[[VAESpec, Shape, Number, CountingConvention], list[Op]], ...]] = {
     "wan": (wan_encoder_terms, wan_decoder_terms),
     "cogvideox": (cog_encoder_terms, cog_decoder_terms),
     "mochi": (mochi_encoder_terms, mochi_decoder_terms),

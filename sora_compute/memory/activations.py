@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
-from sora_compute.flops.dit import attention_groups
+from sora_compute.ledger.dit import DiTShape, attention_groups
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
@@ -115,12 +115,12 @@ def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int 
     if qk_kept:
         items["q/k norms (outputs, statistics)"] = 2 * R * qk_row
     if checkpointing != "selective":
-        groups, seq = attention_groups(spec, grid, L, B, mode)
+        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), mode)
         name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
         items[name] = nbytes
     if mode == "sparse":  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
         # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
-        groups, seq = attention_groups(spec, grid, L, B, mode)
+        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), mode)
         pad_rows = groups * seq - R
         extra = 3 * pad_rows * d * a + (R * d * a if kernel == "fused" and checkpointing != "selective" else 0)
         items["Skiparse: padded and rearranged copies"] = extra + (R * d * a if qk_kept else 0)
@@ -385,7 +385,7 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     if spec.sparse_ratio > 1:  # Skiparse: the padded, rearranged q, k, v and the core's output (or two score
         # tensors of the k short sequences) beside qkv. Fused: within ~5% of measurement; materialised: the padding
         # copies vary (-14% to +0% at toy sizes)
-        groups, seq = attention_groups(spec, grid, L, B, "sparse")
+        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), "sparse")
         core = 2 * groups * h * seq * seq * a if kernel == "materialized" else R * d * a
         attn = max(attn, 5 * R * d * a + 3 * groups * seq * d * a + qk + core)
     if kernel == "materialized" and len(spec.sparse_range) < spec.depth:  # block input, modulated input, qkv, scores

@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_compute._frames import FrameRepr
+from sora_compute.evaluate.params import dit_block_params, dit_params
 from sora_compute.hardware import GPUSpec, load_gpu
 from sora_compute.memory.activations import (
     ActivationDtypes,
@@ -184,7 +185,7 @@ def training_memory(
     if layout.cp_mode == "ulysses" and dit.num_heads % (layout.tp * layout.cp):
         raise ValueError(f"Ulysses context parallelism needs tp x cp = {layout.tp * layout.cp} to divide "
                          f"num_heads={dit.num_heads}; use cp_mode='ring'")
-    P, mp = dit.params, layout.tp * layout.pp
+    P, mp = dit_params(dit), layout.tp * layout.pp
     p_local = _shard(P, mp)
     z = layout.zero
     comps = {
@@ -208,7 +209,7 @@ def training_memory(
                      for mode in saved.blocks)
     transient = {"one block's activations in backward (recomputed or live)": _shard(full_block, split)}
     if z >= 3:
-        comps["FSDP gather buffers (2 blocks)"] = 2 * _shard(dit.block_params(), layout.tp) * precision.weight_bytes
+        comps["FSDP gather buffers (2 blocks)"] = 2 * _shard(dit_block_params(dit), layout.tp) * precision.weight_bytes
     if vae_on_the_fly:
         comps["frozen VAE encoder weights"] = model.vae.encoder_params * precision.weight_bytes
         transient["VAE encode of the micro-batch"] = vae_encode_peak(
@@ -358,7 +359,7 @@ def inference_memory(
         transient["text encode"] = max(text_encoder_peak(e, n, cfg_batch, act_bytes)  # encoders run one by one
                                        for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if stage in ("all", "dit"):
-        comps["DiT weights"] = model.dit.params * weight_bytes
+        comps["DiT weights"] = dit_params(model.dit) * weight_bytes
         comps["latents (CFG pair)"] = latents * cfg_batch
         transient[f"DiT forward (batch {cfg_batch})"] = dit_inference_peak(
             model.dit, grid, model.num_text_tokens, cfg_batch, kernel, act_bytes)

@@ -1,57 +1,28 @@
-"""Terms of a count and their roll-up: totals, per-kind sums and the per-module DataFrame.
+"""The FLOPs evaluator: a ledger's ops counted under a convention, with totals, per-kind sums and the per-module
+DataFrame.
 
-A ``Term`` is the work of one module type at one module path of the reference model. Repeated
-transformer blocks are one term with the block indices it applies to, so a whole-model total
-costs a dozen multiplications whatever the depth; ``Count.breakdown()`` expands them into one
-row per concrete module (``blocks.0.attn.qkv``, ``blocks.1.attn.qkv``, ...).
+The terms of a ``Count`` are ledger ops (``ledger/ops.py``; ``Term`` is the same record) with the convention
+applied. Repeated transformer blocks are one term with the block indices it applies to, so a whole-model total
+costs a dozen multiplications whatever the depth; ``Count.breakdown()`` expands them into one row per concrete
+module (``blocks.0.attn.qkv``, ``blocks.1.attn.qkv``, ...). Elementwise ops, which neither profiler counts, are
+left out of a Count (they are in the ledger, for the traffic evaluator).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
-from sora_compute.flops.ops import (
-    CountingConvention,
-    Number,
-    attention_elements,
-    attention_macs,
-    layer_norm_macs,
-    linear_elements,
-    linear_macs,
-    rms_norm_macs,
-)
+from sora_compute.ledger.formulas import CountingConvention, Number
+from sora_compute.ledger.ops import UNCOUNTED_OPS, Op, counted_macs
 
-__all__ = ["Term", "Count", "linear_term", "attention_term", "norm_term"]
+__all__ = ["Term", "Count", "count_ops"]
 
-
-@dataclass(frozen=True)
-class Term:
-    """MACs of one module at ``path`` (``{i}`` stands for each index in ``blocks``)."""
-
-    path: str
-    kind: str  # what the module does: attention, mlp, adaln, patch_embed, conv, ...
-    op: str  # the operator counted: linear, conv3d, sdpa, layer_norm, group_norm, rms_norm, upsample
-    macs: Number  # per instance
-    blocks: range | None = None
-    elements: Number = 0  # minimum memory traffic per instance, in tensor elements (x bytes per element)
-
-    @property
-    def instances(self) -> int:
-        return 1 if self.blocks is None else len(self.blocks)
-
-    @property
-    def total_macs(self) -> Number:
-        return self.macs * self.instances
-
-    def paths(self) -> list[str]:
-        if self.blocks is None:
-            return [self.path]
-        return [self.path.format(i=i) for i in self.blocks]
+Term = Op  # a counted ledger op
 
 
 def _int_or_float_column(values: list[Number]) -> pd.Series:
@@ -144,27 +115,14 @@ class Count(FrameRepr):
         return f"Count({self.component}: {text} MACs, {len(self.terms)} terms, convention={self.convention.name})"
 
 
-def concat_terms(*groups: Iterable[Term]) -> tuple[Term, ...]:
-    return tuple(t for g in groups for t in g)
-
-
-# Term factories: one per operator, each filling in MACs and minimum memory traffic together.
-
-def linear_term(path: str, kind: str, tokens: Number, fan_in: int, fan_out: int, blocks: range | None = None) -> Term:
-    """nn.Linear over ``tokens`` rows."""
-    return Term(path, kind, "linear", linear_macs(tokens, fan_in, fan_out), blocks,
-                linear_elements(tokens, fan_in, fan_out))
-
-
-def attention_term(path: str, kind: str, groups: Number, heads: int, q_len: Number, k_len: Number, head_dim: int,
-                   blocks: range | None = None) -> Term:
-    """scaled_dot_product_attention core (scores and weighted sum) of ``groups`` independent sequences."""
-    return Term(path, kind, "sdpa", attention_macs(groups, heads, q_len, k_len, head_dim), blocks,
-                attention_elements(groups, heads, q_len, k_len, head_dim))
-
-
-def norm_term(path: str, op: str, numel: Number, affine: bool, convention: CountingConvention,
-              blocks: range | None = None) -> Term:
-    """layer_norm / group_norm / rms_norm over ``numel`` elements (reads and writes each once)."""
-    macs = rms_norm_macs(numel, affine, convention) if op == "rms_norm" else layer_norm_macs(numel, affine, convention)
-    return Term(path, "norm", op, macs, blocks, 2 * numel)
+def count_ops(component: str, ops: Iterable[Op], convention: CountingConvention,
+              shape: dict[str, Number] | None = None) -> Count:
+    """Count a ledger's ops under ``convention``: the ops either profiler counts (elementwise work left out), with
+    norms and resampling zeroed when the convention drops them."""
+    terms = []
+    for op in ops:
+        if op.op in UNCOUNTED_OPS:
+            continue
+        macs = counted_macs(op, convention)
+        terms.append(op if macs is op.macs else replace(op, macs=macs))
+    return Count(component, tuple(terms), convention, dict(shape or {}))

@@ -1,0 +1,1 @@
+"""Evaluators: functions of a ledger that know nothing of model families (FLOPs, parameters, traffic)."""

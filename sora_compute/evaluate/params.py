@@ -1,0 +1,74 @@
+"""The parameter evaluator: parameter elements are a sum over a ledger (every weight belongs to one op).
+
+Weights do not depend on the video shape, so the DiT's ledger is read at a one-token shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sora_compute.ledger.dit import DiTShape, dit_ledger
+from sora_compute.ledger.formulas import Number
+from sora_compute.ledger.ops import Op
+from sora_compute.specs import DiTSpec, ModelSpec
+
+__all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "model_params"]
+
+
+def param_count(ops: Iterable[Op]) -> Number:
+    """Parameters (weights and biases, in elements) of the ops: sum of weights x instances."""
+    total: Number = 0
+    for op in ops:
+        total = total + op.weights * op.instances
+    return total
+
+
+def params_by_kind(ops: Iterable[Op]) -> dict[str, Number]:
+    """Parameters per module kind (attention_proj, mlp, adaln, norm, ...), kinds without weights left out."""
+    out: dict[str, Number] = {}
+    for op in ops:
+        if op.weights:
+            out[op.kind] = out.get(op.kind, 0) + op.weights * op.instances
+    return out
+
+
+def block_params(ops: Iterable[Op], prefix: str = "blocks.{i}.") -> dict[range, Number]:
+    """Parameters of one block of each run of repeated blocks: the ops under ``prefix`` that share a ``blocks``
+    range."""
+    out: dict[range, Number] = {}
+    for op in ops:
+        if op.blocks is not None and op.path.startswith(prefix):
+            out[op.blocks] = out.get(op.blocks, 0) + op.weights
+    return out
+
+
+def _unit_ledger(spec: DiTSpec) -> list[Op]:
+    return dit_ledger(spec, DiTShape(1, 1, 1, 1, 1))
+
+
+def dit_params(spec: DiTSpec) -> int:
+    """Trainable parameters of the DiT (exact).
+
+    The fixed sin-cos position embedding is computed on the fly and is not a parameter; facebookresearch/DiT
+    stores it as a frozen ``nn.Parameter`` of (tokens x d) and counts it in the parameters its training script
+    prints (``params + tokens * hidden_size``)."""
+    return int(param_count(_unit_ledger(spec)))
+
+
+def dit_block_params(spec: DiTSpec) -> int:
+    """Parameters of the DiT's largest transformer block (what FSDP gathers at once). The token refiner's blocks
+    (text side) are not transformer blocks of the DiT and are left out."""
+    runs = block_params(_unit_ledger(spec))
+    return int(max(runs[r] for _, r in spec.block_schedule()))
+
+
+def model_params(model: ModelSpec) -> dict[str, int]:
+    """Parameters per component (exact ints): dit, vae_encoder, vae_decoder, text_encoder, total."""
+    counts = {
+        "dit": dit_params(model.dit),
+        "vae_encoder": model.vae.encoder_params,
+        "vae_decoder": model.vae.decoder_params,
+        "text_encoder": sum(e.params for e in model.text_encoders),
+    }
+    counts["total"] = sum(counts.values())
+    return counts

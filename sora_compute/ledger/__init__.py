@@ -1,0 +1,10 @@
+"""One description per architecture: ordered ledgers of op records (``ops.py``) that evaluators read.
+
+Importing the package registers every builder (``registry.py``): the DiT's blocks (``dit.py``, ``mmdit.py``).
+"""
+
+from sora_compute.ledger import dit, mmdit  # noqa: F401  (registers the builders)
+from sora_compute.ledger.dit import DiTShape, dit_ledger
+from sora_compute.ledger.ops import Op
+
+__all__ = ["Op", "DiTShape", "dit_ledger"]

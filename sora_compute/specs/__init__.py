@@ -1,0 +1,41 @@
+"""Specifications of video diffusion models and of the videos they process.
+
+Every spec is an immutable pydantic (v2) model. Units are in field descriptions: pixels for
+video sizes, seconds for durations, frames per second for rates, channels for widths.
+One module per spec: base (shared), video, dit, vae, text_encoder, model (ModelSpec, LatentShape, Workload).
+The DiT's parameters come from its ledger (``evaluate/params.py``).
+"""
+
+from sora_compute.specs.base import VideoShapeError, conv_params, linear_params
+from sora_compute.specs.dit import DiTSpec
+from sora_compute.specs.model import LatentShape, ModelSpec, Workload
+from sora_compute.specs.text_encoder import TextEncoderSpec
+from sora_compute.specs.vae import (
+    MOCHI_FOURIER_FREQS,
+    MOCHI_HEAD_DIM,
+    STEPVIDEO_HEAD,
+    WFVAE_FLOW_LAYERS,
+    WFVAE_HAAR_PARAMS,
+    VAESpec,
+)
+from sora_compute.specs.video import MAX_FRAMES, MAX_SIDE_PX, VideoSpec
+
+__all__ = [
+    "VideoSpec",
+    "DiTSpec",
+    "VAESpec",
+    "TextEncoderSpec",
+    "ModelSpec",
+    "Workload",
+    "LatentShape",
+    "VideoShapeError",
+    "MAX_SIDE_PX",
+    "MAX_FRAMES",
+    "linear_params",
+    "conv_params",
+    "MOCHI_FOURIER_FREQS",
+    "MOCHI_HEAD_DIM",
+    "STEPVIDEO_HEAD",
+    "WFVAE_FLOW_LAYERS",
+    "WFVAE_HAAR_PARAMS",
+]

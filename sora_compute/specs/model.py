@@ -1,0 +1,172 @@
+"""A whole model (DiT, VAE, text encoders) and what it processes: latent shapes and workloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from sora_compute.specs.base import VideoShapeError, _Spec
+from sora_compute.specs.dit import DiTSpec
+from sora_compute.specs.text_encoder import TextEncoderSpec
+from sora_compute.specs.vae import VAESpec
+from sora_compute.specs.video import VideoSpec
+
+__all__ = ["LatentShape", "ModelSpec", "Workload"]
+
+
+class LatentShape(_Spec):
+    """Latent grid of one video and the DiT tokens it becomes."""
+
+    frames: int
+    height: int
+    width: int
+    tokens_t: int
+    tokens_h: int
+    tokens_w: int
+
+    @property
+    def tokens(self) -> int:
+        """Spacetime patches (video tokens) per video."""
+        return self.tokens_t * self.tokens_h * self.tokens_w
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.tokens_h * self.tokens_w
+
+
+def _nearest_multiples(value: int, step: int) -> str:
+    lo = value // step * step
+    return f"{lo} or {lo + step}" if lo else f"{step}"
+
+
+class ModelSpec(_Spec):
+    """A text/class-to-video model: DiT over the latents of a VAE, optionally text encoders.
+
+    ``text_encoder`` gives the token features the DiT attends to (``text_tokens`` of them); ``extra_text_encoders``
+    run beside it over their own ``max_tokens`` (e.g. CLIP-L for HunyuanVideo's pooled vector, whose width is the
+    DiT's ``pooled_text_dim``). Text encoding costs and weighs the sum of all of them."""
+
+    name: str = Field(default="custom", min_length=1)
+    dit: DiTSpec
+    vae: VAESpec
+    text_encoder: TextEncoderSpec | None = None
+    extra_text_encoders: tuple[TextEncoderSpec, ...] = Field(
+        default=(), description="further text encoders run per prompt (e.g. CLIP for a pooled vector)"
+    )
+    text_tokens: int | None = Field(
+        default=None, gt=0, description="text tokens fed to the DiT (default: encoder max_tokens)"
+    )
+    prompt_template_tokens: int = Field(
+        default=0, ge=0, description="template tokens the token encoder also runs over and drops (HunyuanVideo: 95)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.dit.in_channels != self.vae.latent_channels:
+            raise ValueError(
+                f"dit.in_channels={self.dit.in_channels} must equal "
+                f"vae.latent_channels={self.vae.latent_channels}"
+            )
+        if self.dit.text_conditioned and self.text_encoder is None:
+            raise ValueError(f"dit.conditioning={self.dit.conditioning!r} needs a text_encoder")
+        te = self.text_encoder
+        if te is not None and self.dit.text_conditioned and self.dit.text_dim != te.d_model:
+            raise ValueError(f"dit.text_dim={self.dit.text_dim} must equal text_encoder.d_model={te.d_model}")
+        if self.extra_text_encoders and te is None:
+            raise ValueError("extra_text_encoders need a text_encoder")
+        pooled = self.dit.pooled_text_dim
+        if pooled is not None and all((e.pooled_dim or e.d_model) != pooled for e in self.extra_text_encoders):
+            raise ValueError(f"dit.pooled_text_dim={pooled} needs an extra_text_encoders entry whose pooled width is "
+                             f"{pooled} (the encoder of the pooled vector)")
+        ed, et = self.dit.extra_text_dim, self.dit.extra_text_tokens
+        if ed is not None and all((e.d_model, e.max_tokens) != (ed, et) for e in self.extra_text_encoders):
+            raise ValueError(f"dit.extra_text_dim={ed} with {et} tokens needs an extra_text_encoders entry with "
+                             f"d_model={ed} and max_tokens={et}")
+        return self
+
+    @property
+    def text_encoders(self) -> tuple[TextEncoderSpec, ...]:
+        """All text encoders run per prompt: the token encoder first, then the extra ones."""
+        if self.text_encoder is None or not self.dit.text_conditioned:
+            return ()
+        return (self.text_encoder, *self.extra_text_encoders)
+
+    def text_encoder_tokens(self, text_tokens: int | None = None) -> tuple[int, ...]:
+        """Tokens each text encoder runs over: the first ``text_tokens`` (default ``num_text_tokens``) plus the
+        prompt template; the extras their ``max_tokens``."""
+        first = (self.num_text_tokens if text_tokens is None else text_tokens) + self.prompt_template_tokens
+        return tuple(first if i == 0 else e.max_tokens for i, e in enumerate(self.text_encoders))
+
+    @property
+    def num_text_tokens(self) -> int:
+        """Text tokens per prompt (0 for class-conditioned models)."""
+        if not self.dit.text_conditioned or self.text_encoder is None:
+            return 0
+        return self.text_tokens if self.text_tokens is not None else self.text_encoder.max_tokens
+
+    def latent_shape(self, video: VideoSpec) -> LatentShape:
+        """Latent grid and tokens for ``video``; raises VideoShapeError naming the dimension."""
+        s = self.vae.spatial_compression
+        pt, ph, pw = self.dit.patch_size
+        for dim, size, p in (("width", video.width, pw), ("height", video.height, ph)):
+            if size % (s * p):
+                raise VideoShapeError(
+                    f"{dim}={size} is not divisible by spatial compression x patch = {s} x {p} = {s * p}: "
+                    f"use e.g. {_nearest_multiples(size, s * p)}"
+                )
+        frames = self.vae.latent_frames(video.num_frames)
+        if frames % pt:
+            raise VideoShapeError(
+                f"num_frames={video.num_frames} gives {frames} latent frames, not divisible by "
+                f"temporal patch {pt}"
+            )
+        h, w = video.height // s, video.width // s
+        return LatentShape(
+            frames=frames, height=h, width=w, tokens_t=frames // pt, tokens_h=h // ph, tokens_w=w // pw
+        )
+
+    def snap_frames(self, num_frames: Any) -> Any:
+        """The frame count nearest ``num_frames`` that this model accepts (ties go up): 1 + t*k for a causal
+        VAE, t*k otherwise, with latent frames a multiple of the temporal patch pt (at least pt).
+        For duration-based queries; takes an int (returns an int) or a numpy array (returns float64).
+        A VAE that pads (family='opensora') takes any count: the nearest whole number (pt = 1), or else the nearest
+        count that decodes to a multiple of pt latent frames with no padding (``vae.decoded_frames``)."""
+        t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
+        f = np.asarray(num_frames, dtype=np.float64)
+        if self.vae.family in ("opensora", "stepvideo"):  # stepvideo: the nearest count that decodes exactly
+            if pt == 1 and self.vae.family == "opensora":
+                frames = np.maximum(1.0, np.floor(f + 0.5))
+            else:
+                latent = (self.vae.padded_latent_frames(np.maximum(f, 1.0)) if self.vae.family == "opensora"
+                          else self.vae.chunked_causal_frames(np.floor(np.maximum(f, 1.0)))[0])
+                base = np.floor(latent / pt) * pt
+                cands = np.stack([np.maximum(pt, base + d * pt) for d in (-1, 0, 1, 2)])
+                made = np.stack([np.asarray(self.vae.decoded_frames(c), dtype=np.float64) for c in cands.astype(int)])
+                dist = np.abs(made - f) - (made > f) * 0.25  # ties go up
+                frames = np.take_along_axis(made, np.argmin(dist, axis=0)[None], axis=0)[0]
+            return int(frames) if np.ndim(num_frames) == 0 else frames
+        latent = (f - 1) / t + 1 if causal else f / t
+        latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
+        frames = 1 + t * (latent - 1) if causal else t * latent
+        return int(frames) if np.ndim(num_frames) == 0 else frames
+
+
+class Workload(_Spec):
+    """A model applied to one video shape; validation checks that the shape fits the model."""
+
+    model: ModelSpec
+    video: VideoSpec
+
+    @model_validator(mode="after")
+    def _check(self) -> Workload:
+        try:
+            self.model.latent_shape(self.video)
+        except VideoShapeError as e:
+            raise ValueError(f"video: {e}") from None
+        return self
+
+    @property
+    def latent(self) -> LatentShape:
+        return self.model.latent_shape(self.video)

@@ -1,0 +1,103 @@
+"""The op ledger: one block schedule, one registry, evaluators that read the ledger (FLOPs, parameters, traffic)."""
+
+import pytest
+from hypothesis import given
+
+from sora_compute import count_dit, load_preset
+from sora_compute.build import build_dit
+from sora_compute.evaluate.flops import count_ops
+from sora_compute.evaluate.traffic import traffic_by_op, traffic_bytes
+from sora_compute.ledger import DiTShape, dit_ledger
+from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY
+from sora_compute.ledger.registry import lookup, register, registered
+from sora_compute.specs import DiTSpec
+
+from .strategies import dit_specs
+
+BLOCK_CLASSES = {"full": "DiTBlock", "spatial": "DiTBlock", "temporal": "DiTBlock", "sparse": "DiTBlock",
+                 "dual": "DualStreamBlock", "single": "SingleStreamBlock", "asymmetric": "AsymmetricJointBlock",
+                 "asymmetric_last": "AsymmetricJointBlock"}
+
+
+@given(dit_specs())
+def test_block_schedule_covers_every_block_once_and_drives_the_reference(spec: DiTSpec):
+    schedule = spec.block_schedule()
+    indices = sorted(i for _, blocks in schedule for i in blocks)
+    assert indices == list(range(spec.num_blocks))
+    model = build_dit(spec, "meta")
+    for mode, blocks in schedule:
+        for i in blocks:
+            block = model.blocks[i]
+            assert type(block).__name__ == BLOCK_CLASSES[mode]
+            if mode in ("spatial", "temporal", "sparse"):
+                assert block.mode == mode
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("open-sora-plan", (("full", range(0, 2)), ("sparse", range(2, 30)), ("full", range(30, 32)))),
+    ("hunyuanvideo", (("dual", range(0, 20)), ("single", range(20, 60)))),
+    ("mochi-1", (("asymmetric", range(0, 47)), ("asymmetric_last", range(47, 48)))),
+    ("latte", (("spatial", range(0, 28, 2)), ("temporal", range(1, 28, 2)))),
+])
+def test_block_schedules_of_presets(name, expected):
+    """Open-Sora-Plan v1.3: Skiparse in blocks 2-29 of 32; HunyuanVideo 20 dual + 40 single; Mochi's last block
+    does not update the text; Latte alternates spatial and temporal blocks."""
+    assert load_preset(name).model.dit.block_schedule() == expected
+
+
+def test_registry_refuses_a_second_builder_and_names_close_ones():
+    assert {"full", "spatial", "temporal", "sparse", "dual", "single"} <= set(registered("dit_block"))
+    with pytest.raises(ValueError, match="registered twice"):
+        register("dit_block", "full")(lambda *a: [])
+    with pytest.raises(KeyError, match="did you mean sparse"):
+        lookup("dit_block", "sparce")
+
+
+def test_elementwise_work_is_in_the_ledger_but_not_in_the_flop_count():
+    spec = DiTSpec(depth=2, hidden_size=32, num_heads=4, mlp_ratio=2.0, in_channels=4, patch_size=(1, 2, 2))
+    ops = dit_ledger(spec, DiTShape(B=3, T=2, H=3, W=5))
+    kinds = {op.op for op in ops}
+    assert {"elementwise", "embedding"} <= kinds
+    count = count_ops("dit_forward", ops, FVCORE)
+    assert all(t.op not in ("elementwise", "embedding") for t in count.terms)
+    assert count.macs == count_dit_macs(spec, 3, 30)
+
+
+def count_dit_macs(spec: DiTSpec, B: int, N: int) -> int:
+    """Hand-derived MACs of a class-conditioned adaLN-Zero DiT (d = 32, m = 64, 4 heads, p = 4, C = 4, f = 256)."""
+    d, m, p, C, f, depth = 32, 64, 4, 4, 256, 2
+    block = (6 * d * d * B  # adaLN
+             + 2 * 4 * B * N * d  # two LayerNorms without affine: 4 per element
+             + 3 * d * d * B * N + 2 * B * N * N * d + d * d * B * N  # qkv, core, proj
+             + 2 * d * m * B * N)  # MLP
+    embed = C * d * p * B * N + (f * d + d * d) * B
+    final = 2 * d * d * B + 4 * B * N * d + d * p * 2 * C * B * N
+    return embed + depth * block + final
+
+
+def test_traffic_counts_elementwise_bytes_by_hand():
+    """One class-conditioned block at B = 1, N tokens, d wide, m MLP: the elementwise ops move SiLU(c) 2d,
+    two modulations 2 (2 N d + 2 d), two gated residuals 2 (3 N d + d), and GELU 2 N m elements."""
+    d, m, N = 32, 64, 30
+    spec = DiTSpec(depth=1, hidden_size=d, num_heads=4, mlp_ratio=2.0)
+    ops = [op for op in dit_ledger(spec, DiTShape(B=1, T=2, H=3, W=5)) if op.blocks is not None]
+    elementwise = [op for op in ops if op.op == "elementwise"]
+    assert traffic_bytes(elementwise, 2) == 2 * (2 * d + 2 * (2 * N * d + 2 * d) + 2 * (3 * N * d + d) + 2 * N * m)
+    # everything else: the counted ops' minimum traffic, as the FLOP count's terms carry it
+    counted = count_ops("block", ops, MATMUL_ONLY)
+    assert traffic_bytes(ops, 2) == traffic_bytes(elementwise, 2) + 2 * counted.elements
+    by_op = traffic_by_op(ops)
+    assert sum(by_op["bytes"]) == traffic_bytes(ops, 2)
+    assert by_op["share"].sum() == pytest.approx(1.0)
+
+
+def test_ledger_is_vectorised_like_the_counts():
+    """The ledger takes numpy shapes too: the sweep path is the same code, equal to the exact count."""
+    import numpy as np
+    p = load_preset("sora")
+    grid = p.model.latent_shape(p.video)
+    T = np.array([grid.tokens_t, 2 * grid.tokens_t], dtype=np.float64)
+    ops = dit_ledger(p.model.dit, DiTShape(1, T, grid.tokens_h, grid.tokens_w, p.model.num_text_tokens))
+    macs = count_ops("dit", ops, FVCORE).macs
+    assert macs[0] == pytest.approx(count_dit("sora").macs, rel=1e-12)
+    assert macs[1] > 2 * macs[0]  # attention is quadratic in tokens
