@@ -101,3 +101,24 @@ def test_ledger_is_vectorised_like_the_counts():
     macs = count_ops("dit", ops, FVCORE).macs
     assert macs[0] == pytest.approx(count_dit("sora").macs, rel=1e-12)
     assert macs[1] > 2 * macs[0]  # attention is quadratic in tokens
+
+
+def test_saved_activations_of_one_block_by_hand():
+    """A class-conditioned adaLN block at B = 1 on N tokens, d wide, m MLP, h heads, bf16 with fp32 statistics:
+    no checkpointing keeps 12 N d + 2 N m activations (input, norm1 out, modulated, qkv 3, attention out, projection
+    out, residual, norm2 out, modulated, MLP out; fc1 and GELU outputs), SiLU(c) d + modulation 6 d + 2 (1 + scale) d
+    per sample, four statistics per row and the fused core's log-sum-exp (h N); selective drops the log-sum-exp;
+    full keeps the block input N d only."""
+    from sora_compute.evaluate.saved import ActivationDtypes, dit_block_saved
+
+    d, m, h, N = 32, 64, 4, 30
+    spec = DiTSpec(depth=2, hidden_size=d, num_heads=h, mlp_ratio=2.0)
+    dt = ActivationDtypes(2, 4)
+    none = sum(dit_block_saved(spec, (2, 3, 5), 0, 1, "full", "none", "fused", dt).values())
+    assert none == (12 * N * d + 2 * N * m + 9 * d) * 2 + 4 * N * 4 + h * N * 4
+    selective = sum(dit_block_saved(spec, (2, 3, 5), 0, 1, "full", "selective", "fused", dt).values())
+    assert none - selective == h * N * 4
+    assert dit_block_saved(spec, (2, 3, 5), 0, 1, "full", "full", "fused", dt) == {
+        "block input (kept for recomputation)": N * d * 2}
+    materialized = sum(dit_block_saved(spec, (2, 3, 5), 0, 1, "full", "none", "materialized", dt).values())
+    assert materialized - selective == h * N * N * 2  # probabilities instead of the log-sum-exp

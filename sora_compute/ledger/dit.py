@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sora_compute.ledger.formulas import Number, conv_elements, conv_macs
-from sora_compute.ledger.ops import Op, attention_op, elementwise_op, linear_op, norm_op, weight_op
+from sora_compute.ledger.ops import Op, Saved, attention_op, elementwise_op, keep, linear_op, norm_op, weight_op
 from sora_compute.ledger.registry import lookup, register
 from sora_compute.specs import DiTSpec
 
@@ -25,7 +25,13 @@ __all__ = [
     "mlp",
     "qk_norms",
     "layer_norm",
+    "stats",
 ]
+
+
+def stats(rows: Number, per_row: int = 2) -> Saved:
+    """A norm's fp32 statistics: mean and rstd (2) or rstd (1) per normalised row."""
+    return Saved("norm statistics", per_row * rows, "stat")
 
 
 @dataclass(frozen=True)
@@ -49,16 +55,32 @@ def qk_norm_op(spec: DiTSpec) -> str | None:
 
 
 def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: range | None = None,
-             names: tuple[str, str] = ("norm_q.norm", "norm_k.norm")) -> list[Op]:
+             names: tuple[str, str] = ("norm_q.norm", "norm_k.norm"), views: bool = False) -> list[Op]:
     """RMSNorm (or affine per-head LayerNorm) of queries and keys, q_rows and k_rows tokens of width d; weights per
-    norm: d (across heads), d/h (per head) or 2 d/h (per-head LayerNorm)."""
+    norm: d (across heads), d/h (per head) or 2 d/h (per-head LayerNorm).
+
+    Saved per row: RMSNorm (composite) keeps x / rms(x) and its weighted output (2 d) and rstd per row (across
+    heads) or per row and head; the fused per-head LayerNorm keeps its output (d) and mean and rstd per row and
+    head. Inputs are views of qkv. With ``views`` (MMDiT and Mochi streams, measured and fitted): the norms read
+    views of the stream's qkv, which is then kept (3 d per row, on the q norm), plus one output (RMSNorm) and the
+    statistics."""
     op = qk_norm_op(spec)
     if op is None:
         return []
-    d = spec.hidden_size
+    d, h = spec.hidden_size, spec.num_heads
     width = d if spec.qk_norm == "across_heads" else spec.head_dim
-    return [norm_op(f"{path}.{name}", op, d * rows, True, width, blocks)
-            for name, rows in zip(names, (q_rows, k_rows), strict=True)]
+    if views:
+        kept, per_row = (0, 2 * h) if spec.qk_norm == "per_head_layernorm" else (
+            1, 1 if spec.qk_norm == "across_heads" else h)
+    else:
+        kept, per_row = {"across_heads": (2, 1), "per_head": (2, h), "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
+    ops = []
+    for i, (name, rows) in enumerate(zip(names, (q_rows, k_rows), strict=True)):
+        extra = (Saved("q/k norms: stream qkv kept", 3 * d * rows),) if views and i == 0 else ()
+        ops.append(keep(norm_op(f"{path}.{name}", op, d * rows, True, width, blocks), *extra,
+                        Saved("q/k norms (outputs, statistics)", kept * d * rows),
+                        Saved("q/k norms (outputs, statistics)", per_row * rows, "stat")))
+    return ops
 
 
 def layer_norm(path: str, tokens: Number, d: int, blocks: range | None = None, affine: bool = False) -> Op:
@@ -75,11 +97,20 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     default groups x seq."""
     d, h = spec.hidden_size, spec.num_heads
     tokens = groups * seq if rows is None else rows
+    core = keep(attention_op(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
+                Saved("attention output", tokens * d))
+    if rows is not None:  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
+        # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
+        what = "Skiparse: padded and rearranged copies"
+        core = keep(core, Saved(what, 3 * (groups * seq - rows) * d), Saved(what, rows * d, when="fused"),
+                    *((Saved(what, rows * d),) if spec.qk_norm != "none" else ()))
     return [
-        linear_op(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks, spec.qkv_bias),
+        keep(linear_op(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks, spec.qkv_bias),
+             Saved("qkv", 3 * tokens * d)),
         *qk_norms(spec, f"{prefix}.attn", tokens, tokens, blocks),
-        attention_op(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
-        linear_op(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks, spec.out_bias),
+        core,
+        keep(linear_op(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks, spec.out_bias),
+             Saved("attention projection output (gate)", tokens * d)),
     ]
 
 
@@ -87,14 +118,17 @@ def cross_attention(spec: DiTSpec, prefix: str, B: Number, N: Number, L: Number,
                     ) -> list[Op]:
     """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
     d, h, b = spec.hidden_size, spec.num_heads, spec.qkv_bias
+    what = "cross-attention: q, kv, output, residual"
     return [
-        linear_op(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks, b),
-        linear_op(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks, b),
+        keep(linear_op(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks, b), Saved(what, B * N * d)),
+        keep(linear_op(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks, b),
+             Saved(what, 2 * B * L * d)),
         *(qk_norms(spec, f"{prefix}.cross_attn", B * N, B * L, blocks) if spec.cross_qk_norm else []),
-        attention_op(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
-        linear_op(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks, spec.out_bias),
-        elementwise_op(f"{prefix}.cross_attn.residual", "residual", 2 * B * N * d, B * N * d, blocks,
-                       what="x + cross_attn(x)"),
+        keep(attention_op(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
+             Saved(what, B * N * d)),
+        keep(linear_op(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks, spec.out_bias)),
+        keep(elementwise_op(f"{prefix}.cross_attn.residual", "residual", 2 * B * N * d, B * N * d, blocks,
+                            what="x + cross_attn(x)"), Saved(what, B * N * d)),
     ]
 
 
@@ -104,30 +138,47 @@ def mlp(spec: DiTSpec, prefix: str, tokens: Number, d: int, m: int, blocks: rang
     3 d m. The activation reads and writes the hidden tensor(s) with no MACs."""
     act = spec.mlp_act if act is None else act
     bias = spec.mlp_bias if bias is None else bias
-    if act == "swiglu":
-        return [linear_op(f"{prefix}.{name}.w1", "mlp", tokens, d, m, blocks, bias),
-                linear_op(f"{prefix}.{name}.w3", "mlp", tokens, d, m, blocks, bias),
-                elementwise_op(f"{prefix}.{name}.act", "activation", 3 * tokens * m, 2 * tokens * m, blocks,
-                               what="SiLU(w1 x) * w3 x"),
-                linear_op(f"{prefix}.{name}.w2", "mlp", tokens, m, d, blocks, bias)]
-    return [linear_op(f"{prefix}.{name}.fc1", "mlp", tokens, d, m, blocks, bias),
-            elementwise_op(f"{prefix}.{name}.act", "activation", tokens * m, tokens * m, blocks, what=act),
-            linear_op(f"{prefix}.{name}.fc2", "mlp", tokens, m, d, blocks, bias)]
+    hidden = Saved("MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)", tokens * m)
+    out = Saved("MLP output (gate)", tokens * d)
+    if act == "swiglu":  # keeps w1's and w3's outputs, SiLU's output and the gated product
+        return [keep(linear_op(f"{prefix}.{name}.w1", "mlp", tokens, d, m, blocks, bias), hidden),
+                keep(linear_op(f"{prefix}.{name}.w3", "mlp", tokens, d, m, blocks, bias), hidden),
+                keep(elementwise_op(f"{prefix}.{name}.act", "activation", 3 * tokens * m, 2 * tokens * m, blocks,
+                                    what="SiLU(w1 x) * w3 x"), hidden, hidden),
+                keep(linear_op(f"{prefix}.{name}.w2", "mlp", tokens, m, d, blocks, bias), out)]
+    return [keep(linear_op(f"{prefix}.{name}.fc1", "mlp", tokens, d, m, blocks, bias), hidden),
+            keep(elementwise_op(f"{prefix}.{name}.act", "activation", tokens * m, tokens * m, blocks, what=act),
+                 hidden),
+            keep(linear_op(f"{prefix}.{name}.fc2", "mlp", tokens, m, d, blocks, bias), out)]
 
 
-def modulate(path: str, B: Number, rows: Number, d: int, blocks: range | None = None) -> Op:
-    """x * (1 + scale) + shift on ``rows`` tokens, scale and shift per sample."""
-    return elementwise_op(path, "modulation", rows * d + 2 * B * d, rows * d, blocks, what="x * (1 + scale) + shift")
+def modulate(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, calls: int = 1) -> Op:
+    """x * (1 + scale) + shift on ``rows`` tokens, scale and shift per sample; keeps the modulated input and
+    1 + scale (per sample, once per call: joint blocks modulate text and video separately)."""
+    return keep(elementwise_op(path, "modulation", rows * d + 2 * B * d, rows * d, blocks,
+                               what="x * (1 + scale) + shift"),
+                Saved("modulated input", rows * d), Saved("adaLN: SiLU out, modulation, 1 + scale", calls * B * d))
 
 
-def gated_residual(path: str, B: Number, rows: Number, d: int, blocks: range | None = None) -> Op:
-    """x + gate * f(x) on ``rows`` tokens, the gate per sample."""
-    return elementwise_op(path, "residual", 2 * rows * d + B * d, rows * d, blocks, what="x + gate * f(x)")
+def gated_residual(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, kept: bool = True
+                   ) -> Op:
+    """x + gate * f(x) on ``rows`` tokens, the gate per sample. Inside a block the sum is kept (the next norm's
+    input); a block's last residual is its output, kept as the next block's input (``kept=False`` here)."""
+    op = elementwise_op(path, "residual", 2 * rows * d + B * d, rows * d, blocks, what="x + gate * f(x)")
+    return keep(op, Saved("residual", rows * d)) if kept else op
 
 
 def silu(path: str, B: Number, c: int, blocks: range | None = None) -> Op:
-    """SiLU of the conditioning vector before an adaLN projection."""
-    return elementwise_op(path, "activation", B * c, B * c, blocks, what="SiLU(c)")
+    """SiLU of the conditioning vector before an adaLN projection (its output kept)."""
+    return keep(elementwise_op(path, "activation", B * c, B * c, blocks, what="SiLU(c)"),
+                Saved("adaLN: SiLU out, modulation, 1 + scale", B * c))
+
+
+def block_norm(path: str, rows: Number, d: int, blocks: range | None, affine: bool, block_input: bool = False
+               ) -> Op:
+    """A block's LayerNorm: keeps its output and statistics, and its input when that is the block's input."""
+    extra = (Saved("block input", rows * d, block_input=True),) if block_input else ()
+    return keep(layer_norm(path, rows, d, blocks, affine), *extra, Saved("norm output", rows * d), stats(rows))
 
 
 def attention_groups(spec: DiTSpec, shape: DiTShape, mode: str) -> tuple[Number, Number]:
@@ -154,30 +205,37 @@ def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> lis
     d, c, chunks, pre = spec.hidden_size, spec.cond, spec.modulation_chunks, "blocks.{i}"
     rows = B * (N + L) if spec.conditioning == "joint" else B * N  # rows through norms, attention projections, MLP
     groups, seq = attention_groups(spec, shape, mode)
+    modulation = Saved("adaLN: SiLU out, modulation, 1 + scale", B * chunks * d)
     if spec.modulation == "per_block":
         ops = [silu(f"{pre}.adaLN_modulation.0", B, c, blocks),
-               linear_op(f"{pre}.adaLN_modulation.1", "adaln", B, c, chunks * d, blocks)]
+               keep(linear_op(f"{pre}.adaLN_modulation.1", "adaln", B, c, chunks * d, blocks), modulation)]
     else:  # adaLN-single: the block adds its chunks x d table to the shared projection
-        ops = [elementwise_op(f"{pre}.scale_shift_table", "modulation", B * chunks * d + chunks * d, B * chunks * d,
-                              blocks, weights=chunks * d, what="shared projection + table")]
-    ops += [layer_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine),
-            modulate(f"{pre}.modulate_attn", B, rows, d, blocks),
+        ops = [keep(elementwise_op(f"{pre}.scale_shift_table", "modulation", B * chunks * d + chunks * d,
+                                   B * chunks * d, blocks, weights=chunks * d, what="shared projection + table"),
+                    modulation)]
+    calls = 2 if spec.conditioning == "joint" else 1  # joint blocks normalise and modulate text and video apart
+    ops += [block_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine, block_input=True),
+            modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls),
             *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None),
             gated_residual(f"{pre}.gate_attn", B, rows, d, blocks)]
     if spec.conditioning == "cross_attention":
         if spec.cross_attn_norm:
-            ops.append(norm_op(f"{pre}.norm3", "layer_norm", d * B * N, True, d, blocks))
+            ops.append(keep(norm_op(f"{pre}.norm3", "layer_norm", d * B * N, True, d, blocks),
+                            Saved("cross-attention LayerNorm (output, mean, rstd)", B * N * d), stats(B * N)))
         ops += cross_attention(spec, pre, B, N, L + spec.cross_tokens_extra, blocks)
-    ops += [layer_norm(f"{pre}.norm2", rows, d, blocks, spec.norm_affine),
-            modulate(f"{pre}.modulate_mlp", B, rows, d, blocks),
+    ops += [block_norm(f"{pre}.norm2", rows, d, blocks, spec.norm_affine),
+            modulate(f"{pre}.modulate_mlp", B, rows, d, blocks, calls),
             *mlp(spec, pre, rows, d, spec.mlp_hidden, blocks),
-            gated_residual(f"{pre}.gate_mlp", B, rows, d, blocks)]
+            gated_residual(f"{pre}.gate_mlp", B, rows, d, blocks, kept=False)]
     return ops
 
 
-def _embedder(name: str, B: Number, f: int, c: int, kind: str = "timestep_embed") -> list[Op]:
-    """Sinusoidal features (f) -> Linear(f, c) -> SiLU -> Linear(c, c), c the conditioning width: B (f c + c^2)."""
-    return [linear_op(f"{name}.mlp.0", kind, B, f, c), linear_op(f"{name}.mlp.2", kind, B, c, c)]
+def _embedder(name: str, B: Number, f: int, c: int, what: str, first: str = "mlp.0", second: str = "mlp.2"
+              ) -> list[Op]:
+    """Features (f) -> Linear(f, c) -> SiLU -> Linear(c, c), c the conditioning width: B (f c + c^2) MACs; keeps the
+    features, the first output and SiLU's output."""
+    return [keep(linear_op(f"{name}.{first}", "timestep_embed", B, f, c), Saved(what, (f + c) * B)),
+            keep(linear_op(f"{name}.{second}", "timestep_embed", B, c, c), Saved(what, c * B))]
 
 
 def embedders(spec: DiTSpec, shape: DiTShape) -> list[Op]:
@@ -185,37 +243,53 @@ def embedders(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     B, N, L = shape.B, shape.N, shape.L
     d, c, f = spec.hidden_size, spec.cond, spec.frequency_embedding_size
     C, p = spec.in_channels, spec.patch_volume
-    ops = [Op("x_embedder.proj", "patch_embed", "conv3d", conv_macs(B, N, C, d, p),  # kernel = stride = patch
-              None, conv_elements(B, N * p, N, C, d, p), C * d * p + d, {"tokens": B * N, "c_in": C, "c_out": d,
-                                                                         "kernel_volume": p})]
-    ops += _embedder("t_embedder", B, f, c)
+    ops = [keep(Op("x_embedder.proj", "patch_embed", "conv3d", conv_macs(B, N, C, d, p),  # kernel = stride = patch
+                   None, conv_elements(B, N * p, N, C, d, p), C * d * p + d,
+                   {"tokens": B * N, "c_in": C, "c_out": d, "kernel_volume": p}),
+                Saved("latent input (patch embedding)", B * C * N * p))]
+    ops += _embedder("t_embedder", B, f, c, "timestep MLP")
+    ops[-1] = keep(ops[-1], Saved("conditioning vector (shared)", B * c))
     if spec.modulation == "shared":  # adaLN-single: one projection of the timestep embedding for all blocks
-        ops += [silu("t_block.0", B, d), linear_op("t_block.1", "adaln", B, d, spec.modulation_chunks * d)]
+        ops += [silu("t_block.0", B, d),
+                keep(linear_op("t_block.1", "adaln", B, d, spec.modulation_chunks * d),  # an input of every block
+                     Saved("shared adaLN projection (kept for recomputation)", spec.modulation_chunks * B * d,
+                           when="full"))]
     if spec.pooled_text_dim is not None:  # vector_in: MLP on the pooled text vector
-        ops += [linear_op("vector_in.fc1", "timestep_embed", B, spec.pooled_text_dim, c),
-                linear_op("vector_in.fc2", "timestep_embed", B, c, c)]
+        ops += _embedder("vector_in", B, spec.pooled_text_dim, c, "pooled-text MLP", "fc1", "fc2")
     for name, used in (("guidance_in", spec.guidance_embed), ("fps_embedder", spec.fps_embed)):
         if used:
-            ops += _embedder(name, B, f, c)
+            ops += _embedder(name, B, f, c, f"{name} MLP")
     if spec.cond_channels is not None:
-        ops.append(linear_op("cond_in", "patch_embed", B * N, spec.cond_channels, d))
+        ops.append(keep(linear_op("cond_in", "patch_embed", B * N, spec.cond_channels, d),
+                        Saved("conditioning latents (cond_in input)", B * N * spec.cond_channels)))
     if spec.extra_text_dim is not None:
-        ops.append(linear_op("extra_text_proj", "text_proj", B * spec.extra_text_tokens, spec.extra_text_dim, d))
-    if spec.text_norm and spec.text_conditioned:
+        ops.append(keep(linear_op("extra_text_proj", "text_proj", B * spec.extra_text_tokens, spec.extra_text_dim,
+                                  d), Saved("second encoder's tokens (projection input)",
+                                            B * spec.extra_text_tokens * spec.extra_text_dim)))
+    if spec.text_norm and spec.text_conditioned:  # parameter-free, on inputs without gradient: saves nothing
         ops.append(norm_op("text_norm", "layer_norm", spec.text_dim * B * L, False, spec.text_dim))
     if spec.conditioning == "class":
         rows = spec.num_classes + (1 if spec.class_dropout_prob > 0 else 0)  # + the null label for CFG
-        ops.append(weight_op("y_embedder.embedding_table", "class_embed", rows * c, "embedding", read=B * c))
-    elif spec.conditioning == "asymmetric":
+        ops.append(keep(weight_op("y_embedder.embedding_table", "class_embed", rows * c, "embedding", read=B * c),
+                        Saved("class labels (int64)", B, "int64")))
+        return ops
+    what = "caption projection (text in, hidden)"
+    if spec.conditioning == "asymmetric":
         ops += lookup("dit_text", "attention_pool")(spec, shape)
         ops.append(linear_op("y_embedder", "text_proj", B * L, spec.text_dim, spec.text_width))
     elif spec.text_proj == "refiner":
         ops += lookup("dit_text", "refiner")(spec, shape)
     elif spec.text_proj == "linear":
-        ops.append(linear_op("y_embedder", "text_proj", B * L, spec.text_dim, d))
+        ops.append(keep(linear_op("y_embedder", "text_proj", B * L, spec.text_dim, d),
+                        Saved(what, B * L * spec.text_dim)))
     else:  # caption projection: Linear(text_dim, d) -> GELU -> Linear(d, d)
-        ops += [linear_op("y_embedder.fc1", "text_proj", B * L, spec.text_dim, d),
-                linear_op("y_embedder.fc2", "text_proj", B * L, d, d)]
+        ops += [keep(linear_op("y_embedder.fc1", "text_proj", B * L, spec.text_dim, d),
+                     Saved(what, B * L * (spec.text_dim + d))),
+                keep(linear_op("y_embedder.fc2", "text_proj", B * L, d, d), Saved(what, B * L * d))]
+    if spec.conditioning == "cross_attention":  # on the projection path's last op that is not repeated
+        last = max(i for i, op in enumerate(ops) if op.blocks is None)
+        ops[last] = keep(ops[last], Saved("projected text tokens (read by every block)",
+                                          B * (L + spec.cross_tokens_extra) * d))
     return ops
 
 
@@ -227,14 +301,18 @@ def final_layer(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     ops: list[Op] = []
     if spec.final_prenorm:  # over text and video tokens in joint mode (CogVideoX)
         rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
-        ops.append(layer_norm("final_prenorm", rows, d, affine=True))
+        ops.append(keep(layer_norm("final_prenorm", rows, d, affine=True),
+                        Saved("final pre-norm (output, mean, rstd)", rows * d), stats(rows)))
     if spec.modulation == "shared":
         ops.append(elementwise_op("final_layer.scale_shift_table", "modulation", B * d + 2 * d, 2 * B * d,
                                   weights=2 * d, what="timestep embedding + table"))
     else:
         ops += [silu("final_layer.adaLN_modulation.0", B, c),
                 linear_op("final_layer.adaLN_modulation.1", "final_layer", B, c, 2 * d)]
-    ops += [layer_norm("final_layer.norm_final", B * N, d, affine=spec.final_affine),
+    # the norm's input: in joint and dual-stream models a view of the last block's [text; video] output
+    joint_rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
+    ops += [keep(layer_norm("final_layer.norm_final", B * N, d, affine=spec.final_affine),
+                 Saved("final layer", joint_rows * d + B * N * d), stats(B * N)),
             modulate("final_layer.modulate", B, B * N, d),
             linear_op("final_layer.linear", "final_layer", B * N, d, spec.patch_volume * spec.out_channels)]
     return ops

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from sora_compute.ledger.dit import (
     DiTShape,
+    block_norm,
     gated_residual,
     layer_norm,
     mlp,
@@ -17,62 +18,91 @@ from sora_compute.ledger.dit import (
     qk_norm_op,
     qk_norms,
     silu,
+    stats,
 )
-from sora_compute.ledger.ops import Op, attention_op, elementwise_op, linear_op, norm_op, weight_op
+from sora_compute.ledger.ops import Op, Saved, attention_op, elementwise_op, keep, linear_op, norm_op, weight_op
 from sora_compute.ledger.registry import register
 from sora_compute.specs import DiTSpec
 
 __all__ = ["dual_stream_block", "single_stream_block", "asymmetric_block", "attention_pool", "token_refiner"]
 
 
+def joint_core(spec: DiTSpec, shape: DiTShape, blocks: range, path: str = "blocks.{i}.core") -> Op:
+    """One attention core over the N + L tokens of both streams. Keeps the concatenated q, k, v and the reshaped
+    output (4 R d over R = B (N + L) rows), and the kernel's own output when a fused kernel runs several heads
+    (with one head, size-1 axes turn the copy into a view; a materialised core keeps its probabilities instead)."""
+    B, N, L = shape.B, shape.N, shape.L
+    d, h = spec.hidden_size, spec.num_heads
+    R, what = B * (N + L), "attention (q, k, v, output, reshaped output)"
+    core = keep(attention_op(path, "attention", B, h, N + L, N + L, d // h, blocks), Saved(what, 4 * R * d))
+    return keep(core, Saved(what, R * d, when="fused")) if h > 1 else core
+
+
 @register("dit_block", "dual")
 def dual_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> list[Op]:
     """MMDiT dual-stream block: per stream (video N rows, text L rows) adaLN 6 c d, norms, qkv, q/k norms, proj and
-    MLP with the stream's own weights; one attention core over N + L tokens."""
+    MLP with the stream's own weights; one attention core over N + L tokens.
+
+    Saved per stream (measured, see tests): input, norm outputs, modulated inputs, projection output and residual,
+    MLP output (8 per row of width d), the MLP hidden, norm statistics; per sample SiLU out, modulation, 1 + scale."""
     B, N, L = shape.B, shape.N, shape.L
-    d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
+    d, m, pre = spec.hidden_size, spec.mlp_hidden, "blocks.{i}"
     ops: list[Op] = []
     for stream, rows in (("img", B * N), ("txt", B * L)):
         s = f"{pre}.{stream}"
         ops += [
             silu(f"{s}_mod.0", B, spec.cond, blocks),
-            linear_op(f"{s}_mod.1", "adaln", B, spec.cond, 6 * d, blocks),
-            layer_norm(f"{s}_norm1", rows, d, blocks, spec.norm_affine),
+            keep(linear_op(f"{s}_mod.1", "adaln", B, spec.cond, 6 * d, blocks),
+                 Saved("adaLN: SiLU out, modulation, 1 + scale", 6 * B * d)),
+            block_norm(f"{s}_norm1", rows, d, blocks, spec.norm_affine, block_input=True),
             modulate(f"{s}_modulate_attn", B, rows, d, blocks),
             linear_op(f"{s}_attn_qkv", "attention_proj", rows, d, 3 * d, blocks, spec.qkv_bias),
-            *qk_norms(spec, pre, rows, rows, blocks, (f"{stream}_attn_norm_q.norm", f"{stream}_attn_norm_k.norm")),
-            linear_op(f"{s}_attn_proj", "attention_proj", rows, d, d, blocks, spec.out_bias),
+            *qk_norms(spec, pre, rows, rows, blocks, (f"{stream}_attn_norm_q.norm", f"{stream}_attn_norm_k.norm"),
+                      views=True),
+            keep(linear_op(f"{s}_attn_proj", "attention_proj", rows, d, d, blocks, spec.out_bias),
+                 Saved("projection output", rows * d)),
             gated_residual(f"{s}_gate_attn", B, rows, d, blocks),
-            layer_norm(f"{s}_norm2", rows, d, blocks, spec.norm_affine),
+            block_norm(f"{s}_norm2", rows, d, blocks, spec.norm_affine),
             modulate(f"{s}_modulate_mlp", B, rows, d, blocks),
             *mlp(spec, pre, rows, d, m, blocks, f"{stream}_mlp"),
-            gated_residual(f"{s}_gate_mlp", B, rows, d, blocks),
+            gated_residual(f"{s}_gate_mlp", B, rows, d, blocks, kept=False),
         ]
-    ops.append(attention_op(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks))
-    return ops
+    return [*ops, joint_core(spec, shape, blocks)]
 
 
 @register("dit_block", "single")
 def single_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> list[Op]:
     """Single-stream block on N + L tokens: adaLN 3 c d, pre-norm, linear1 d -> 3d + m (qkv and MLP input),
     q/k norms, attention core, linear2 d + m -> d. The fused linears are listed as their attention and MLP parts
-    (the part listed first owns the bias)."""
+    (the part listed first owns the bias).
+
+    Saved: input, norm output, modulated input, linear1's output (3 R d + R m), the attention output (fused kernel
+    only), the [attention; GELU(hidden)] concatenation (R d + R m) and linear2's output; GELU's output itself is not
+    kept. A materialised core at batch > 1 keeps contiguous copies of the strided q, k, v (q and k are already
+    contiguous after q/k norms)."""
     B, N, L = shape.B, shape.N, shape.L
     d, h, m, pre = spec.hidden_size, spec.num_heads, spec.mlp_hidden, "blocks.{i}"
     rows = B * (N + L)
+    main, hidden = "activations (input, norm out, modulated, linear1, attention out, concat, linear2 out)", \
+        "MLP hidden (linear1 part, concat part)"
+    copies = (3 if spec.qk_norm == "none" else 1) * rows * d * (B > 1)
     return [
         silu(f"{pre}.modulation.0", B, spec.cond, blocks),
-        linear_op(f"{pre}.modulation.1", "adaln", B, spec.cond, 3 * d, blocks),
-        layer_norm(f"{pre}.pre_norm", rows, d, blocks, spec.norm_affine),
+        keep(linear_op(f"{pre}.modulation.1", "adaln", B, spec.cond, 3 * d, blocks),
+             Saved("adaLN: SiLU out, modulation, 1 + scale", 3 * B * d)),
+        block_norm(f"{pre}.pre_norm", rows, d, blocks, spec.norm_affine, block_input=True),
         modulate(f"{pre}.modulate", B, rows, d, blocks),
-        linear_op(f"{pre}.linear1", "attention_proj", rows, d, 3 * d, blocks),
-        linear_op(f"{pre}.linear1", "mlp", rows, d, m, blocks),
+        keep(linear_op(f"{pre}.linear1", "attention_proj", rows, d, 3 * d, blocks), Saved(main, 3 * rows * d)),
+        keep(linear_op(f"{pre}.linear1", "mlp", rows, d, m, blocks), Saved(hidden, rows * m)),
         elementwise_op(f"{pre}.act", "activation", rows * m, rows * m, blocks, what="gelu_tanh"),
         *qk_norms(spec, pre, rows, rows, blocks),
-        attention_op(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks),
-        linear_op(f"{pre}.linear2", "attention_proj", rows, d, d, blocks),
-        linear_op(f"{pre}.linear2", "mlp", rows, m, d, blocks, bias=False),
-        gated_residual(f"{pre}.gate", B, rows, d, blocks),
+        keep(attention_op(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks),
+             Saved(main, rows * d, when="fused"), Saved("attention: contiguous copies of q, k, v", copies,
+                                                         when="materialized")),
+        keep(linear_op(f"{pre}.linear2", "attention_proj", rows, d, d, blocks),
+             Saved(main, rows * d), Saved(hidden, rows * m)),  # its input, the concatenation
+        keep(linear_op(f"{pre}.linear2", "mlp", rows, m, d, blocks, bias=False), Saved(main, rows * d)),
+        gated_residual(f"{pre}.gate", B, rows, d, blocks, kept=False),
     ]
 
 
@@ -81,40 +111,56 @@ def asymmetric_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -
     """Mochi block: modulation (4 c d; 4 c dy, or c dy when the text is not updated), parameter-free RMSNorms
     before and after attention and MLP, qkv from d (video) and dy (text) to 3d, q/k norms, one core over N + L,
     output projections d -> d and d -> dy, and per-stream MLPs (the text's only while it is updated: not in
-    ``asymmetric_last``)."""
+    ``asymmetric_last``).
+
+    Saved (measured byte-exact): per updated stream of width w, 10 per row (input, four norm outputs, two modulated
+    inputs, projection and MLP outputs, residual), the MLP hidden and one RMSNorm statistic per norm and row; a text
+    stream that is not updated keeps its input, norm output and modulated input; per sample SiLU out, 1 + scale and
+    tanh(gate) per stream."""
     B, N, L = shape.B, shape.N, shape.L
     update_y = mode == "asymmetric"
-    d, dy, h, c = spec.hidden_size, spec.text_width, spec.num_heads, spec.cond
-    pre = "blocks.{i}"
-    ops = [silu(f"{pre}.mod.0", B, c, blocks),
-           linear_op(f"{pre}.mod_x", "adaln", B, c, 4 * d, blocks),
-           linear_op(f"{pre}.mod_y", "adaln", B, c, 4 * dy if update_y else dy, blocks)]
+    d, dy, c = spec.hidden_size, spec.text_width, spec.cond
+    pre, mod = "blocks.{i}", "modulation: SiLU out, 1 + scale, tanh(gate)"
+    ops = [keep(silu(f"{pre}.mod.0", B, c, blocks)),
+           keep(linear_op(f"{pre}.mod_x", "adaln", B, c, 4 * d, blocks), Saved(mod, 4 * B * d)),
+           keep(linear_op(f"{pre}.mod_y", "adaln", B, c, 4 * dy if update_y else dy, blocks),
+                Saved(mod, (4 * dy if update_y else dy) * B))]
     for s, rows, width in (("x", B * N, d), ("y", B * L, dy)):
         updated = s == "x" or update_y
-        ops += [norm_op(f"{pre}.{s}_norm{i}", "rms_norm", width * rows, False, width, blocks)
-                for i in ((1, 2, 3, 4) if updated else (1,))]
+        stream = "video stream" if s == "x" else "text stream"
+        for i in (1, 2, 3, 4) if updated else (1,):
+            kept = [Saved(stream, rows * width)]  # the norm's output
+            if i == 1:  # the block's input; the modulated input
+                kept += [Saved(stream, rows * width, block_input=True), Saved(stream, rows * width)]
+            if i == 3:
+                kept.append(Saved(stream, rows * width))  # the MLP's modulated input
+            ops.append(keep(norm_op(f"{pre}.{s}_norm{i}", "rms_norm", width * rows, False, width, blocks), *kept,
+                            Saved("RMSNorm statistics", rows, "stat")))
         ops.append(linear_op(f"{pre}.qkv_{s}", "attention_proj", rows, width, 3 * d, blocks, spec.qkv_bias))
         if qk_norm_op(spec):
-            ops += qk_norms(spec, pre, rows, rows, blocks, (f"norm_q_{s}.norm", f"norm_k_{s}.norm"))
+            ops += qk_norms(spec, pre, rows, rows, blocks, (f"norm_q_{s}.norm", f"norm_k_{s}.norm"), views=True)
         if updated:
             m = spec.mlp_hidden if s == "x" else spec.text_mlp_hidden
-            ops += [linear_op(f"{pre}.proj_{s}", "attention_proj", rows, d, width, blocks, spec.out_bias),
+            ops += [keep(linear_op(f"{pre}.proj_{s}", "attention_proj", rows, d, width, blocks, spec.out_bias),
+                         Saved(stream, rows * width)),
                     gated_residual(f"{pre}.gate_attn_{s}", B, rows, width, blocks),
                     *mlp(spec, pre, rows, width, m, blocks, f"mlp_{s}"),
-                    gated_residual(f"{pre}.gate_mlp_{s}", B, rows, width, blocks)]
-    ops.append(attention_op(f"{pre}.core", "attention", B, h, N + L, N + L, d // h, blocks))
-    return ops
+                    gated_residual(f"{pre}.gate_mlp_{s}", B, rows, width, blocks, kept=False)]
+    return [*ops, joint_core(spec, shape, blocks)]
 
 
 @register("dit_text", "attention_pool")
 def attention_pool(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     """Mochi's text pooling: kv over 1 + L tokens (the mean prepended), one query per sample, the core with
     ``text_pool_heads`` heads, projection to the conditioning width; and the learned RoPE frequencies
-    (3 axes x heads x head_dim / 2; the rotations are elementwise). The mean costs no MACs."""
+    (3 axes x heads x head_dim / 2; the rotations are elementwise). The mean costs no MACs.
+    Saved: the text in, [mean; text] and its k, v; the mean and its query."""
     B, L = shape.B, shape.L
     t, hp = spec.text_dim, spec.text_pool_heads
-    return [linear_op("text_pool.to_kv", "text_proj", B * (L + 1), t, 2 * t),
-            linear_op("text_pool.to_q", "text_proj", B, t, t),
+    what = "text in, attention pooling"
+    return [keep(linear_op("text_pool.to_kv", "text_proj", B * (L + 1), t, 2 * t),
+                 Saved(what, B * L * t + 3 * B * (L + 1) * t)),
+            keep(linear_op("text_pool.to_q", "text_proj", B, t, t), Saved(what, 2 * B * t)),
             attention_op("text_pool.core", "text_proj", B, hp, 1, L + 1, t // hp),
             linear_op("text_pool.to_out", "text_proj", B, t, spec.cond),
             weight_op("pos_frequencies", "rope", 3 * spec.num_heads * (spec.head_dim // 2))]
@@ -124,22 +170,29 @@ def attention_pool(spec: DiTSpec, shape: DiTShape) -> list[Op]:
 def token_refiner(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     """HunyuanVideo's token refiner on L text tokens: timestep MLP and pooled-text MLP (per sample), input
     Linear(text_dim, d), then per block gate-only adaLN (2 d^2), affine LayerNorms, qkv 3 d^2, core 2 L^2 d,
-    projection d^2 and a 4x SiLU MLP (8 d^2) per token. The mean over tokens costs no MACs."""
+    projection d^2 and a 4x SiLU MLP (8 d^2) per token. The mean over tokens costs no MACs.
+
+    Saved (outside the DiT blocks, never checkpointed): per block on R = B L rows the input, norm1 out, qkv,
+    the reshaped attention output, projection out, residual, norm2 out, fc2 out (10 R d), the MLP hidden (fc1 and
+    SiLU outputs, 8 R d), the norms' statistics, per sample the SiLU output and the two gates; outside the blocks
+    the text input, its mean, the timestep and pooled-text MLPs and their sum."""
     B, L = shape.B, shape.L
     d, t, f, h = spec.hidden_size, spec.text_dim, spec.frequency_embedding_size, spec.num_heads
     pre, blocks, rows = "y_embedder.blocks.{i}", range(spec.refiner_depth), B * L
+    block, embed = "token refiner blocks", "token refiner embedders (text in, t, pooled)"
     return [
-        linear_op("y_embedder.t_embedder.mlp.0", "text_proj", B, f, d),
-        linear_op("y_embedder.t_embedder.mlp.2", "text_proj", B, d, d),
-        linear_op("y_embedder.c_embedder.fc1", "text_proj", B, t, d),
-        linear_op("y_embedder.c_embedder.fc2", "text_proj", B, d, d),
-        linear_op("y_embedder.input_embedder", "text_proj", rows, t, d),
-        linear_op(f"{pre}.adaLN_modulation.1", "text_proj", B, d, 2 * d, blocks),
-        layer_norm(f"{pre}.norm1", rows, d, blocks, affine=True),
-        linear_op(f"{pre}.self_attn_qkv", "text_proj", rows, d, 3 * d, blocks),
-        attention_op(f"{pre}.core", "text_proj", B, h, L, L, d // h, blocks),
-        linear_op(f"{pre}.self_attn_proj", "text_proj", rows, d, d, blocks),
-        layer_norm(f"{pre}.norm2", rows, d, blocks, affine=True),
-        *[replace(op, kind="text_proj") if op.op == "linear" else op
+        keep(linear_op("y_embedder.t_embedder.mlp.0", "text_proj", B, f, d), Saved(embed, (f + d) * B)),
+        keep(linear_op("y_embedder.t_embedder.mlp.2", "text_proj", B, d, d), Saved(embed, d * B)),
+        keep(linear_op("y_embedder.c_embedder.fc1", "text_proj", B, t, d), Saved(embed, B * t + B * d)),
+        keep(linear_op("y_embedder.c_embedder.fc2", "text_proj", B, d, d), Saved(embed, 2 * B * d)),
+        keep(linear_op("y_embedder.input_embedder", "text_proj", rows, t, d), Saved(embed, rows * t)),
+        keep(linear_op(f"{pre}.adaLN_modulation.1", "text_proj", B, d, 2 * d, blocks), Saved(block, 3 * B * d)),
+        keep(layer_norm(f"{pre}.norm1", rows, d, blocks, affine=True), Saved(block, 2 * rows * d), stats(rows)),
+        keep(linear_op(f"{pre}.self_attn_qkv", "text_proj", rows, d, 3 * d, blocks), Saved(block, 3 * rows * d)),
+        keep(attention_op(f"{pre}.core", "text_proj", B, h, L, L, d // h, blocks), Saved(block, rows * d)),
+        keep(linear_op(f"{pre}.self_attn_proj", "text_proj", rows, d, d, blocks), Saved(block, 2 * rows * d)),
+        keep(layer_norm(f"{pre}.norm2", rows, d, blocks, affine=True), Saved(block, rows * d), stats(rows)),
+        *[replace(op, kind="text_proj", saved=tuple(Saved(block, x.numel) for x in op.saved))
+          if op.op == "linear" else replace(op, saved=tuple(Saved(block, x.numel) for x in op.saved))
           for op in mlp(spec, pre, rows, d, 4 * d, blocks, act="silu", bias=True)],
     ]

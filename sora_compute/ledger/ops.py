@@ -9,6 +9,8 @@ is a dozen records whatever its depth). An op carries, per instance:
   Norms and resampling are counted by this rule here; a counting convention may drop them (``counted_macs``);
 - ``elements``: minimum memory traffic in tensor elements (inputs read + weights read + output written once);
 - ``weights``: parameter elements the op owns (weights and biases), so parameter counts are sums over the ledger;
+- ``saved``: the tensors autograd keeps for backward when the op runs with gradients (``Saved`` records; the
+  attention core's own log-sum-exp or probabilities follow from its dims and the kernel, see evaluate/saved.py);
 - ``dims``: the shapes that produced the counts (e.g. ``tokens``, ``fan_in``, ``fan_out`` of a linear;
   ``groups``, ``heads``, ``q_len``, ``k_len``, ``head_dim`` of an attention core), for evaluators that need more
   than totals (time, memory).
@@ -20,7 +22,7 @@ fixed-width integer. Records hold no arithmetic of their own beyond ``instances`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sora_compute.ledger.formulas import (
@@ -37,6 +39,8 @@ from sora_compute.ledger.formulas import (
 
 __all__ = [
     "Op",
+    "Saved",
+    "keep",
     "NORM_OPS",
     "RESAMPLE_OPS",
     "UNCOUNTED_OPS",
@@ -60,6 +64,20 @@ UNCOUNTED_OPS = frozenset({"elementwise", "embedding", "parameter"})
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A tensor an op keeps for backward: ``numel`` elements per op instance of ``dtype`` (``act``: activation
+    dtype; ``stat``: fp32 statistics; ``int64``). ``when``: ``always``; ``fused`` / ``materialized``: only with that
+    attention kernel and the core not recomputed; ``full``: only under full checkpointing (kept for recomputation).
+    ``block_input``: the input of a checkpointed block, the one tensor full checkpointing keeps."""
+
+    what: str
+    numel: Number
+    dtype: str = "act"
+    when: str = "always"
+    block_input: bool = False
+
+
+@dataclass(frozen=True)
 class Op:
     """The work of one module at ``path`` (``{i}`` stands for each index in ``blocks``), per instance."""
 
@@ -71,6 +89,7 @@ class Op:
     elements: Number = 0  # minimum memory traffic per instance, in tensor elements (x bytes per element)
     weights: Number = 0  # parameter elements owned by this op, per instance
     dims: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    saved: tuple[Saved, ...] = ()
 
     @property
     def instances(self) -> int:
@@ -84,6 +103,11 @@ class Op:
         if self.blocks is None:
             return [self.path]
         return [self.path.format(i=i) for i in self.blocks]
+
+
+def keep(op: Op, *saved: Saved) -> Op:
+    """``op`` that also keeps ``saved`` for backward."""
+    return replace(op, saved=op.saved + saved)
 
 
 def counted_macs(op: Op, convention: CountingConvention = FVCORE) -> Number:

@@ -1,45 +1,25 @@
-"""Closed-form activation memory of the reference models, in bytes.
+"""Inference peaks of the reference models, in bytes: the peak of live activation bytes during one forward, by a
+liveness walk that follows the reference code (which tensors a caller still holds while a module runs).
 
-Training: what autograd saves for backward, per DiT block and per model, for each module type
-(norms, modulation, attention with a fused kernel or materialised scores, MLP), with activation
-checkpointing none / selective (attention cores recomputed) / full (only block inputs kept).
-Inference: the peak of live activation bytes during one forward, by a liveness walk that follows
-the reference code (which tensors a caller still holds while a module runs).
-
-Each item is (elements x bytes per element): activations in ``act_bytes`` (2 for bf16, 4 for fp32);
-norm statistics and the attention log-sum-exp stay fp32 (``stat_bytes`` = 4) in mixed precision.
+Training activations (what autograd saves for backward) are read from the ledger: ``evaluate/saved.py``.
+Activations are in ``act_bytes`` (2 for bf16, 4 for fp32).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
 
+from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape, attention_groups
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
-    "ActivationDtypes",
-    "Checkpointing",
-    "AttentionKernel",
-    "dit_block_saved",
-    "dit_saved",
     "dit_inference_peak",
     "vae_decode_peak",
     "vae_encode_peak",
     "text_encoder_peak",
 ]
-
-Checkpointing = Literal["none", "selective", "full"]
-AttentionKernel = Literal["fused", "materialized"]
-
-
-@dataclass(frozen=True)
-class ActivationDtypes:
-    act_bytes: int = 2  # bf16 activations
-    stat_bytes: int = 4  # fp32 norm statistics and log-sum-exp
 
 
 def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tuple[int, int, int]:
@@ -49,281 +29,10 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
     return N, L, B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
 
 
-def _mlp_hidden_saved(spec: DiTSpec) -> int:
-    """MLP hidden tensors of width m kept for backward per row: GELU's input and output (2); SwiGLU's w1 and w3
-    outputs, SiLU's output and the gated product (4)."""
-    return 4 if spec.mlp_act == "swiglu" else 2
-
-
 def _mlp_hidden_live(spec: DiTSpec) -> int:
     """MLP hidden tensors of width m live at once without gradients: fc1's and GELU's outputs (2); SiLU's output,
     w3's output and their product (3)."""
     return 3 if spec.mlp_act == "swiglu" else 2
-
-
-def _attention_saved(groups: int, heads: int, q_len: int, k_len: int, kernel: AttentionKernel,
-                     dt: ActivationDtypes) -> tuple[str, int]:
-    """What the attention core saves beyond q, k, v and its output: fused kernels keep the log-sum-exp
-    (fp32, one per query and head); a materialised softmax keeps the probabilities (one per score)."""
-    if kernel == "materialized":
-        return "attention probabilities", groups * heads * q_len * k_len * dt.act_bytes
-    return "attention log-sum-exp", groups * heads * q_len * dt.stat_bytes
-
-
-def dit_block_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
-                    mode: str = "full", checkpointing: Checkpointing = "none", kernel: AttentionKernel = "fused",
-                    dt: ActivationDtypes = ActivationDtypes()) -> dict[str, int]:
-    """Bytes one DiT block saves for backward, by item. ``mode``: full | spatial | temporal.
-
-    The block's input is counted here (it is the previous block's output); the conditioning vector and
-    text tokens, shared by all blocks, are counted once per model in ``dit_saved``."""
-    T, H, W = grid
-    N, L, R = _grid_rows(spec, grid, text_tokens, batch)
-    B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes
-    if checkpointing == "full":
-        if spec.conditioning == "asymmetric":
-            return {"block inputs (kept for recomputation)": (B * N * d + B * L * spec.text_width) * a}
-        return {"block input (kept for recomputation)": R * d * a}
-    if mode in ("asymmetric", "asymmetric_last"):
-        return _asymmetric_block_saved(spec, N, L, B, mode == "asymmetric", checkpointing, kernel, dt)
-    if mode in ("dual", "single"):
-        return _mmdit_block_saved(spec, N, L, B, mode, checkpointing, kernel, dt)
-    joint = spec.conditioning == "joint"
-    norm_calls = 2 if joint else 1  # joint blocks normalise text and video separately
-    silu = 0 if spec.modulation == "shared" else 1  # adaLN-single computes SiLU once, outside the blocks
-    items = {
-        "block input (norm1)": R * d * a,
-        "norm1 output, modulated input": 2 * R * d * a,
-        "qkv": 3 * R * d * a,
-        "attention output": R * d * a,
-        "attention projection output (gate)": R * d * a,
-        "residual (norm2 input)": R * d * a,
-        "norm2 output, modulated input": 2 * R * d * a,
-        "MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)": _mlp_hidden_saved(spec) * R * m * a,
-        "MLP output (gate)": R * d * a,
-        "adaLN: SiLU out, modulation, 1 + scale": (silu * spec.cond + (spec.modulation_chunks + 2 * norm_calls) * d)
-        * B * a,
-        "norm statistics (mean, rstd)": 2 * 2 * R * dt.stat_bytes,
-    }
-    # per q or k row: tensors of width d kept, and fp32 statistics. RMSNorm (composite) keeps x / rms(x) and its
-    # weighted output, and rstd per row (or per row and head); the fused per-head LayerNorm keeps its output and
-    # mean and rstd per row and head. Inputs are views of qkv. (Materialised attention may also keep contiguous
-    # copies of the normalised q/k, depending on batch, heads and sequence sizes: ~3-5% of a block, not counted.)
-    qk_kept, qk_stats = {"none": (0, 0), "across_heads": (2, 1), "per_head": (2, h),
-                         "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
-    qk_row = qk_kept * d * a + qk_stats * dt.stat_bytes
-    if qk_kept:
-        items["q/k norms (outputs, statistics)"] = 2 * R * qk_row
-    if checkpointing != "selective":
-        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), mode)
-        name, nbytes = _attention_saved(groups, h, seq, seq, kernel, dt)
-        items[name] = nbytes
-    if mode == "sparse":  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
-        # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
-        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), mode)
-        pad_rows = groups * seq - R
-        extra = 3 * pad_rows * d * a + (R * d * a if kernel == "fused" and checkpointing != "selective" else 0)
-        items["Skiparse: padded and rearranged copies"] = extra + (R * d * a if qk_kept else 0)
-    if spec.conditioning == "cross_attention":
-        L = L + spec.cross_tokens_extra  # keys also from a second encoder's tokens (Step-Video)
-        items["cross-attention: q, kv, output, residual"] = (3 * B * N + 2 * B * L) * d * a
-        if spec.cross_attn_norm:
-            items["cross-attention LayerNorm (output, mean, rstd)"] = B * N * (d * a + 2 * dt.stat_bytes)
-        if qk_kept and spec.cross_qk_norm:
-            items["cross-attention q/k norms"] = B * (N + L) * qk_row
-        if checkpointing != "selective":
-            name, nbytes = _attention_saved(B, h, N, L, kernel, dt)
-            items["cross-" + name] = nbytes
-    return items
-
-
-def _mmdit_block_saved(spec: DiTSpec, N: int, L: int, B: int, mode: str, checkpointing: Checkpointing,
-                       kernel: AttentionKernel, dt: ActivationDtypes) -> dict[str, int]:
-    """Saved-for-backward bytes of an MMDiT block on R = B (N + L) rows (measured and fitted, see tests).
-
-    Dual-stream: per stream input, norm outputs, modulated inputs, projection and MLP outputs (8 R d over both
-    streams), the concatenated q, k, v and the attention output with its reshaped copy (5 R d), MLP hidden (2 R m).
-    Single-stream: input, norm output, modulated input, linear1's output (3 R d + R m), attention output, the
-    [attention; GELU(hidden)] concatenation (R d + R m) and linear2's output; GELU's output itself is not kept."""
-    d, m, h, a, st = spec.hidden_size, spec.mlp_hidden, spec.num_heads, dt.act_bytes, dt.stat_bytes
-    R, S = B * (N + L), N + L
-    fused, recompute = kernel == "fused", checkpointing == "selective"
-    qk = spec.qk_norm
-    if mode == "dual":
-        items = {"activations (8 per-stream, 5 attention tensors of R d)": 13 * R * d * a,
-                 "MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)": _mlp_hidden_saved(spec) * R * m * a,
-                 "norm statistics": 4 * R * st,
-                 "adaLN per stream: SiLU out, modulation, 1 + scale": 2 * B * (spec.cond + 8 * d) * a}
-        if not (fused and not recompute and h > 1):
-            # the fused kernel keeps its output and, with several heads, the projections keep a reshaped copy; else
-            # only the projections' input is kept (with a single head, size-1 axes can turn copies into views:
-            # +-1 R d, not modelled)
-            items["activations (8 per-stream, 5 attention tensors of R d)"] -= R * d * a
-        if qk != "none":  # the norms read views of each stream's qkv, which is then kept
-            items["q/k norms (qkv kept, normalised, statistics)"] = _qk_norm_views_saved(spec, R, dt)
-    else:
-        main = "activations (input, norm out, modulated, linear1 qkv, attention out, concat, linear2 out)"
-        items = {main: 9 * R * d * a,
-                 "MLP hidden (linear1 part, concat part)": 2 * R * m * a,
-                 "norm statistics": 2 * R * st,
-                 "adaLN: SiLU out, modulation, 1 + scale": B * (spec.cond + 4 * d) * a}
-        if recompute or not fused:  # the attention output is not kept (recomputed, or matmul keeps probs instead)
-            items[main] -= R * d * a
-        if not fused and not recompute and B > 1:
-            # matmul folds (batch, heads) and keeps contiguous copies of the strided q, k, v (q and k are already
-            # contiguous after q/k norms); with batch 1 the strided views fold as they are
-            items["attention: contiguous copies of q, k, v"] = (3 if qk == "none" else 1) * R * d * a
-        if qk != "none":
-            kept, stats = {"across_heads": (2, 1), "per_head": (2, h), "per_head_layernorm": (1, 2 * h)}[qk]
-            items["q/k norms (outputs, statistics)"] = 2 * R * (kept * d * a + stats * st)
-    if not recompute:
-        if fused:
-            items["attention log-sum-exp"] = B * h * S * st
-        else:
-            items["attention probabilities"] = B * h * S * S * a
-    return items
-
-
-def _qk_norm_views_saved(spec: DiTSpec, R: int, dt: ActivationDtypes) -> int:
-    """q/k norms that read views of a per-stream qkv (MMDiT, Mochi): the qkv is then kept (3 R d), plus the norms'
-    kept outputs and statistics (fitted to measurement)."""
-    d, h, a, st, qk = spec.hidden_size, spec.num_heads, dt.act_bytes, dt.stat_bytes, spec.qk_norm
-    if qk == "none":
-        return 0
-    if qk == "per_head_layernorm":
-        return 3 * R * d * a + 4 * R * h * st
-    return 3 * R * d * a + 2 * R * d * a + 2 * R * (1 if qk == "across_heads" else h) * st
-
-
-def _asymmetric_block_saved(spec: DiTSpec, N: int, L: int, B: int, update_y: bool, checkpointing: Checkpointing,
-                            kernel: AttentionKernel, dt: ActivationDtypes) -> dict[str, int]:
-    """Saved-for-backward bytes of a Mochi block (measured byte-exact, see tests). Per updated stream of width w
-    and R_s rows: 10 R_s w (input, four norm outputs, two modulated inputs, projection and MLP outputs, residual),
-    the MLP hidden (4 R_s m for SwiGLU) and four RMSNorm statistics per row; a text stream that is not updated keeps
-    3 R_y dy and one statistic. The joint attention keeps the concatenated q, k, v, its output and the reshaped copy
-    (5 R d over R = B (N + L) rows); per sample the SiLU output, 1 + scale and tanh(gate) per stream."""
-    d, dy, h, a, st, c = spec.hidden_size, spec.text_width, spec.num_heads, dt.act_bytes, dt.stat_bytes, spec.cond
-    Rx, Ry, R, S = B * N, B * L, B * (N + L), N + L
-    fused, recompute = kernel == "fused", checkpointing == "selective"
-    mx, my = _mlp_hidden_saved(spec) * spec.mlp_hidden, _mlp_hidden_saved(spec) * spec.text_mlp_hidden
-    items = {
-        "video stream (10 R d, MLP hidden)": Rx * (10 * d + mx) * a,
-        "text stream": Ry * ((10 * dy + my) if update_y else 3 * dy) * a,
-        "RMSNorm statistics": (4 * Rx + (4 if update_y else 1) * Ry) * st,
-        "attention (q, k, v, output, reshaped output)": 5 * R * d * a,
-        "modulation: SiLU out, 1 + scale, tanh(gate)": B * (c + 4 * d + (4 * dy if update_y else dy)) * a,
-    }
-    if not (fused and not recompute and h > 1):  # the core's own output is not kept (see _mmdit_block_saved)
-        items["attention (q, k, v, output, reshaped output)"] -= R * d * a
-    qk = _qk_norm_views_saved(spec, R, dt)
-    if qk:
-        items["q/k norms (qkv kept, normalised, statistics)"] = qk
-    if not recompute:
-        items["attention log-sum-exp" if fused else "attention probabilities"] = (
-            B * h * S * st if fused else B * h * S * S * a)
-    return items
-
-
-@dataclass(frozen=True)
-class SavedActivations:
-    """Saved-for-backward bytes of a whole DiT: per block (by block kind) and outside the blocks."""
-
-    blocks: dict[str, dict[str, int]]  # block kind -> item -> bytes (one block of that kind)
-    block_counts: dict[str, int]
-    outside: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def per_block_bytes(self) -> dict[str, int]:
-        return {k: sum(v.values()) for k, v in self.blocks.items()}
-
-    @property
-    def blocks_bytes(self) -> int:
-        return sum(self.per_block_bytes[k] * n for k, n in self.block_counts.items())
-
-    @property
-    def total_bytes(self) -> int:
-        return self.blocks_bytes + sum(self.outside.values())
-
-
-def dit_saved(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
-              checkpointing: Checkpointing = "none", kernel: AttentionKernel = "fused",
-              dt: ActivationDtypes = ActivationDtypes(), latent_frames: int | None = None) -> SavedActivations:
-    """Saved-for-backward bytes of one DiT forward (embedders, blocks, final layer)."""
-    T, H, W = grid
-    N, L, _ = _grid_rows(spec, grid, text_tokens, batch)
-    B, d, a = batch, spec.hidden_size, dt.act_bytes
-    pt, ph, pw = spec.patch_size
-    if spec.sparse_ratio > 1:
-        counts = {"full": spec.depth - len(spec.sparse_range), "sparse": len(spec.sparse_range)}
-    elif spec.conditioning == "dual_stream":
-        counts = {"dual": spec.depth, "single": spec.single_blocks}
-    elif spec.conditioning == "asymmetric":
-        counts = {"asymmetric": spec.depth - 1, "asymmetric_last": 1}
-    elif spec.attention_layout == "factorized":
-        counts = {"spatial": (spec.depth + 1) // 2, "temporal": spec.depth // 2}
-    else:
-        counts = {"full": spec.depth}
-    counts = {k: n for k, n in counts.items() if n}
-    blocks = {k: dit_block_saved(spec, grid, text_tokens, batch, k, checkpointing, kernel, dt) for k in counts}
-    outside = {
-        "latent input (patch embedding)": B * spec.in_channels * (T * pt) * (H * ph) * (W * pw) * a,
-        "timestep MLP": (spec.frequency_embedding_size + 2 * spec.cond) * B * a,
-        "conditioning vector (shared)": B * spec.cond * a,
-        # norm input (in joint mode a view of the last block's [text; video] output), output and modulated input;
-        # SiLU output (per-block adaLN only) and 1 + scale (no gate, so shift and scale are not saved)
-        "final layer": ((3 * N + (L if spec.conditioning in ("joint", "dual_stream") else 0)) * B * d
-                        + (B * d if spec.modulation == "shared" else B * (d + spec.cond))) * a
-        + 2 * B * N * dt.stat_bytes,
-    }
-    if spec.final_prenorm:  # its output is a new tensor the final norm keeps, plus its statistics
-        rows = B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
-        outside["final pre-norm (output, mean, rstd)"] = rows * (d * a + 2 * dt.stat_bytes)
-    if spec.modulation == "shared":
-        outside["shared adaLN: SiLU output"] = B * d * a
-        if checkpointing == "full":  # the shared projection is an input of every checkpointed block
-            outside["shared adaLN projection (kept for recomputation)"] = spec.modulation_chunks * B * d * a
-    if spec.conditioning == "class":
-        outside["class labels (int64)"] = 8 * B
-    if spec.pooled_text_dim is not None:  # vector_in: pooled input, fc1 and SiLU outputs
-        outside["pooled-text MLP"] = (spec.pooled_text_dim + 2 * spec.cond) * B * a
-    if spec.guidance_embed:
-        outside["guidance MLP"] = (spec.frequency_embedding_size + 2 * spec.cond) * B * a
-    if spec.text_proj == "refiner" and spec.text_conditioned:
-        outside.update(_refiner_saved(spec, L, B, checkpointing, kernel, dt))
-    elif spec.conditioning == "asymmetric":  # text in; attention pooling over [mean; text]: input, kv, q, output
-        t, hp = spec.text_dim, spec.text_pool_heads
-        pool_attn = B * hp * (L + 1) * a if kernel == "materialized" else B * hp * dt.stat_bytes
-        outside["text in, attention pooling"] = (B * L * t + 3 * B * (L + 1) * t + 2 * B * t) * a + (
-            0 if checkpointing == "selective" else pool_attn)
-    elif spec.text_conditioned:
-        hidden = 2 * d if spec.text_proj == "mlp" else 0
-        outside["caption projection (text in, hidden)"] = B * L * (spec.text_dim + hidden) * a
-    if spec.conditioning == "cross_attention":
-        outside["projected text tokens (read by every block)"] = B * (L + spec.cross_tokens_extra) * d * a
-    if spec.extra_text_dim is not None:
-        outside["second encoder's tokens (projection input)"] = B * spec.extra_text_tokens * spec.extra_text_dim * a
-    # text_norm: a parameter-free LayerNorm on inputs that need no gradient saves nothing
-    if spec.fps_embed:
-        outside["fps MLP"] = (spec.frequency_embedding_size + 2 * spec.cond) * B * a
-    if spec.cond_channels is not None:
-        outside["conditioning latents (cond_in input)"] = B * N * spec.cond_channels * a
-    return SavedActivations(blocks, counts, outside)
-
-
-def _refiner_saved(spec: DiTSpec, L: int, B: int, checkpointing: Checkpointing, kernel: AttentionKernel,
-                   dt: ActivationDtypes) -> dict[str, int]:
-    """HunyuanVideo's token refiner on R = B L text rows (outside the DiT blocks, never checkpointed; its attention
-    cores follow the selective setting). Per block 10 R d (input, norm1 out, qkv, reshaped attention output,
-    projection out, residual, norm2 out, fc2 out) and 8 R d of MLP hidden (fc1 and SiLU outputs, 4d wide), the two
-    LayerNorms' statistics, the attention's log-sum-exp (or probabilities), and per sample the SiLU output and the
-    two gates. Outside the blocks: the text input, its mean, the timestep and pooled-text MLPs and their sum."""
-    d, h, a, st = spec.hidden_size, spec.num_heads, dt.act_bytes, dt.stat_bytes
-    R, f, t = B * L, spec.frequency_embedding_size, spec.text_dim
-    block = 18 * R * d * a + 4 * R * st + 3 * B * d * a
-    if checkpointing != "selective":  # its attention cores are recomputed like the blocks'
-        block += B * h * L * L * a if kernel == "materialized" else B * h * L * st
-    embed = (R * t + B * t + (f + 2 * d) * B + 2 * B * d + B * d) * a
-    return {"token refiner blocks": spec.refiner_depth * block, "token refiner embedders (text in, t, pooled)": embed}
 
 
 # ------------------------------------------------------------------------------------------------

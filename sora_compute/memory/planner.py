@@ -22,18 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.params import dit_block_params, dit_params
+from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, load_gpu
-from sora_compute.memory.activations import (
-    ActivationDtypes,
-    AttentionKernel,
-    Checkpointing,
-    dit_block_saved,
-    dit_inference_peak,
-    dit_saved,
-    text_encoder_peak,
-    vae_decode_peak,
-    vae_encode_peak,
-)
+from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
 
 __all__ = [
