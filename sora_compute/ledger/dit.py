@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sora_compute.ledger.formulas import Number, conv_elements, conv_macs
-from sora_compute.ledger.ops import Op, Saved, attention_op, elementwise_op, keep, linear_op, norm_op, weight_op
+from sora_compute.ledger.ops import (
+    Op,
+    Saved,
+    attention_op,
+    elementwise_op,
+    flow,
+    keep,
+    linear_op,
+    norm_op,
+    weight_op,
+)
 from sora_compute.ledger.registry import lookup, register
 from sora_compute.specs import DiTSpec
 
@@ -133,23 +143,32 @@ def cross_attention(spec: DiTSpec, prefix: str, B: Number, N: Number, L: Number,
 
 
 def mlp(spec: DiTSpec, prefix: str, tokens: Number, d: int, m: int, blocks: range | None = None,
-        name: str = "mlp", act: str | None = None, bias: bool | None = None) -> list[Op]:
-    """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token; SwiGLU w1, w3 (d -> m), SiLU(w1) * w3, w2 (m -> d):
-    3 d m. The activation reads and writes the hidden tensor(s) with no MACs."""
+        name: str = "mlp", act: str | None = None, bias: bool | None = None, x: str = "mlp_in") -> list[Op]:
+    """Linear(d, m) -> GELU -> Linear(m, d): 2 d m per token; SwiGLU w1, w3 (d -> m), SiLU(w1 x) * w3 x, w2 (m -> d):
+    3 d m. The activations read and write the hidden tensor(s) with no MACs.
+
+    Dataflow (reading ``x``, making ``{prefix}.{name}.out``): GELU's input is freed once GELU has run; SwiGLU's
+    SiLU(w1 x) is formed before w3 runs, so SiLU's output, w3's output and their product are live together."""
     act = spec.mlp_act if act is None else act
     bias = spec.mlp_bias if bias is None else bias
     hidden = Saved("MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)", tokens * m)
     out = Saved("MLP output (gate)", tokens * d)
+    t = f"{prefix}.{name}"
     if act == "swiglu":  # keeps w1's and w3's outputs, SiLU's output and the gated product
-        return [keep(linear_op(f"{prefix}.{name}.w1", "mlp", tokens, d, m, blocks, bias), hidden),
-                keep(linear_op(f"{prefix}.{name}.w3", "mlp", tokens, d, m, blocks, bias), hidden),
-                keep(elementwise_op(f"{prefix}.{name}.act", "activation", 3 * tokens * m, 2 * tokens * m, blocks,
-                                    what="SiLU(w1 x) * w3 x"), hidden, hidden),
-                keep(linear_op(f"{prefix}.{name}.w2", "mlp", tokens, m, d, blocks, bias), out)]
-    return [keep(linear_op(f"{prefix}.{name}.fc1", "mlp", tokens, d, m, blocks, bias), hidden),
-            keep(elementwise_op(f"{prefix}.{name}.act", "activation", tokens * m, tokens * m, blocks, what=act),
-                 hidden),
-            keep(linear_op(f"{prefix}.{name}.fc2", "mlp", tokens, m, d, blocks, bias), out)]
+        return [flow(keep(linear_op(f"{t}.w1", "mlp", tokens, d, m, blocks, bias), hidden), x, f"{t}.w1", tokens * m),
+                flow(keep(elementwise_op(f"{t}.silu", "activation", tokens * m, tokens * m, blocks, what="SiLU"),
+                          hidden), f"{t}.w1", f"{t}.silu", tokens * m),
+                flow(keep(linear_op(f"{t}.w3", "mlp", tokens, d, m, blocks, bias), hidden), x, f"{t}.w3", tokens * m),
+                flow(keep(elementwise_op(f"{t}.gate", "activation", 2 * tokens * m, tokens * m, blocks,
+                                         what="SiLU(w1 x) * w3 x"), hidden), (f"{t}.silu", f"{t}.w3"), f"{t}.gate",
+                     tokens * m),
+                flow(keep(linear_op(f"{t}.w2", "mlp", tokens, m, d, blocks, bias), out), f"{t}.gate", f"{t}.out",
+                     tokens * d)]
+    return [flow(keep(linear_op(f"{t}.fc1", "mlp", tokens, d, m, blocks, bias), hidden), x, f"{t}.fc1", tokens * m),
+            flow(keep(elementwise_op(f"{t}.act", "activation", tokens * m, tokens * m, blocks, what=act), hidden),
+                 f"{t}.fc1", f"{t}.act", tokens * m),
+            flow(keep(linear_op(f"{t}.fc2", "mlp", tokens, m, d, blocks, bias), out), f"{t}.act", f"{t}.out",
+                 tokens * d)]
 
 
 def modulate(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, calls: int = 1) -> Op:

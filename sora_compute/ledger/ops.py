@@ -40,6 +40,8 @@ from sora_compute.ledger.formulas import (
 __all__ = [
     "Op",
     "Saved",
+    "Flow",
+    "flow",
     "keep",
     "NORM_OPS",
     "RESAMPLE_OPS",
@@ -78,6 +80,22 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class Flow:
+    """An op's dataflow, for liveness: the tensors (local names) it reads and the one it makes.
+
+    ``numel`` elements of ``dtype`` for ``out``; a view (``view_of``) allocates nothing and keeps its base's storage
+    alive; an in-place op names no ``out``; ``scratch``: elements the op allocates and frees before it returns
+    (temporaries inside a fused module, workspaces)."""
+
+    reads: tuple[str, ...] = ()
+    out: str | None = None
+    numel: Number = 0
+    view_of: str | None = None
+    scratch: Number = 0
+    dtype: str = "act"
+
+
+@dataclass(frozen=True)
 class Op:
     """The work of one module at ``path`` (``{i}`` stands for each index in ``blocks``), per instance."""
 
@@ -90,6 +108,7 @@ class Op:
     weights: Number = 0  # parameter elements owned by this op, per instance
     dims: Mapping[str, Any] = field(default_factory=dict, compare=False)
     saved: tuple[Saved, ...] = ()
+    flow: Flow | None = None
 
     @property
     def instances(self) -> int:
@@ -108,6 +127,13 @@ class Op:
 def keep(op: Op, *saved: Saved) -> Op:
     """``op`` that also keeps ``saved`` for backward."""
     return replace(op, saved=op.saved + saved)
+
+
+def flow(op: Op, reads: str | tuple[str, ...] = (), out: str | None = None, numel: Number = 0,
+         view_of: str | None = None, scratch: Number = 0, dtype: str = "act") -> Op:
+    """``op`` with its dataflow (``reads`` one name or several)."""
+    reads = (reads,) if isinstance(reads, str) else reads
+    return replace(op, flow=Flow(reads, out, numel, view_of, scratch, dtype))
 
 
 def counted_macs(op: Op, convention: CountingConvention = FVCORE) -> Number:

@@ -1,0 +1,87 @@
+"""The liveness evaluator: the peak of live tensor bytes while a ledger runs without gradients, from the ledger's
+own dataflow (``Flow`` records).
+
+A tensor lives from the op that makes it to the last op that reads it (or a view of it); a view allocates nothing
+and keeps its base alive; tensors the caller holds (a segment's inputs, by default) live to the segment's end;
+scratch lives only during its op. Repeated blocks are one segment each: every instance of a block starts from the
+same live set, so one instance gives the run's peak. Chunked and tiled execution are ledger structure (segments
+and the tensors held between them), not special cases here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sora_compute.ledger.formulas import Number
+from sora_compute.ledger.ops import Op
+
+__all__ = ["Segment", "segment_peak", "peak_bytes"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Ops that run in order on top of ``inputs`` (name -> elements), which the caller holds throughout unless
+    listed in ``released`` (then they are freed after their last read); ``base`` bytes are live underneath (tensors
+    held across segments: text tokens read by every block, a position table)."""
+
+    ops: Sequence[Op]
+    inputs: Mapping[str, Number]
+    released: frozenset[str] = frozenset()
+    base: Number = 0
+
+
+def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
+    return numel * {"act": act_bytes, "stat": 4, "int64": 8}[dtype]
+
+
+def segment_peak(seg: Segment, act_bytes: int = 2) -> Number:
+    """Peak live bytes of one segment (its base included)."""
+    ops = [op for op in seg.ops if op.flow is not None]
+    storage: dict[str, str] = {name: name for name in seg.inputs}  # tensor -> the storage it lives in
+    size: dict[str, Number] = {name: _nbytes(n, "act", act_bytes) for name, n in seg.inputs.items()}
+    last: dict[str, int] = {name: (-1 if name in seg.released else len(ops)) for name in seg.inputs}
+    for k, op in enumerate(ops):
+        f = op.flow
+        assert f is not None
+        for name in f.reads:
+            if name not in storage:
+                raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
+            last[storage[name]] = max(last[storage[name]], k)
+        if f.out is not None:
+            if f.view_of is not None:
+                storage[f.out] = storage[f.view_of]
+                last[storage[f.out]] = max(last[storage[f.out]], k)
+            else:
+                storage[f.out] = f.out
+                size[f.out] = _nbytes(f.numel, f.dtype, act_bytes)
+                last[f.out] = max(last.get(f.out, k), k)
+    live: Number = sum(size[name] for name in seg.inputs) + seg.base
+    peak: Number = live
+    for k, op in enumerate(ops):
+        f = op.flow
+        assert f is not None
+        if f.out is not None and f.view_of is None:
+            live = live + size[f.out]
+        peak = _max(peak, live + _nbytes(f.scratch, f.dtype, act_bytes))
+        for name in {storage[n] for n in (*f.reads, *((f.out,) if f.out else ()))}:
+            if last[name] == k:
+                live = live - size[name]
+                last[name] = len(ops) + 1  # freed once
+    return peak
+
+
+def _max(a: Number, b: Number) -> Number:
+    try:
+        return max(a, b)
+    except ValueError:  # numpy arrays: elementwise
+        import numpy as np
+        return np.maximum(a, b)
+
+
+def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2) -> Number:
+    """The largest segment peak: segments run one after another, each on top of its base."""
+    peak: Number = 0
+    for seg in segments:
+        peak = _max(peak, segment_peak(seg, act_bytes))
+    return peak
