@@ -15,7 +15,7 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from sora_compute.project import sweep  # noqa: E402
+from sora_compute.planning import sweep  # noqa: E402
 
 
 def main() -> None:

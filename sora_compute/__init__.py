@@ -26,8 +26,7 @@ from sora_compute.memory.planner import (
     search_layouts,
 )
 from sora_compute.memory.planner import training_memory as plan_memory
-from sora_compute.presets import Preset, load_preset, preset_names
-from sora_compute.project import (
+from sora_compute.planning import (
     GPT3_6ND_FLOPS,
     GPT3_PAPER_FLOPS,
     Cluster,
@@ -46,7 +45,8 @@ from sora_compute.project import (
     six_nd,
     sweep,
 )
-from sora_compute.sensitivity import published_estimates, sensitivity
+from sora_compute.planning.sensitivity import published_estimates, sensitivity
+from sora_compute.presets import Preset, load_preset, preset_names
 from sora_compute.specs import (
     DiTSpec,
     LatentShape,

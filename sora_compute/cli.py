@@ -35,8 +35,7 @@ from sora_compute.cli_support import (
 from sora_compute.evaluate.params import dit_params, model_params
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import gpu_catalog
-from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
-from sora_compute.project import (
+from sora_compute.planning import (
     GPT3_6ND_FLOPS,
     GPT3_PAPER_FLOPS,
     Cluster,
@@ -49,7 +48,8 @@ from sora_compute.project import (
     sampling_defaults,
     with_main_stage_shape,
 )
-from sora_compute.sensitivity import published_estimates, published_inference, sensitivity
+from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity
+from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
 from sora_compute.specs import ModelSpec, VideoSpec
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
 
@@ -686,7 +686,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
       sora-compute plan sora --gpu b200 --days 30
       sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
     """
-    from sora_compute.project import budget_plan, gpus_for_days
+    from sora_compute.planning import budget_plan, gpus_for_days
 
     if days is not None and count is not None:
         raise UsageError("--days asks how many GPUs finish in time; --gpus fixes the GPUs: give one, not both")
@@ -755,7 +755,7 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     Example:
       sora-compute sweep --resolution 480p,720p,1080p --duration 5..60:5 --gpu h100-sxm,b200
     """
-    from sora_compute.project import sweep as run_sweep
+    from sora_compute.planning import sweep as run_sweep
 
     names = split_names(models, "--model")
     gpu_names = split_names(gpu_list, "--gpu")

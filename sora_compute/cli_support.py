@@ -31,8 +31,8 @@ from pydantic import ValidationError
 
 from sora_compute.finite import MAX_EXACT_INT
 from sora_compute.hardware import UnknownGPUError
+from sora_compute.planning import ScenarioFileError, UnknownScenarioError
 from sora_compute.presets import UnknownPresetError
-from sora_compute.project import ScenarioFileError, UnknownScenarioError
 from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError
 from sora_compute.units import fmt_sci
 

@@ -32,8 +32,7 @@ from sora_compute.evaluate.params import dit_params  # noqa: E402
 from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode  # noqa: E402
 from sora_compute.hardware import load_gpu  # noqa: E402
 from sora_compute.memory import planner as mp  # noqa: E402
-from sora_compute.presets import load_preset, preset_names  # noqa: E402
-from sora_compute.project import (  # noqa: E402
+from sora_compute.planning import (  # noqa: E402
     GPT3_PAPER_FLOPS,
     Cluster,
     TrainingScenario,
@@ -44,7 +43,8 @@ from sora_compute.project import (  # noqa: E402
     plan_serving,
     with_main_stage_shape,
 )
-from sora_compute.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
+from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
+from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd  # noqa: E402
 

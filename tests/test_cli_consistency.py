@@ -7,7 +7,7 @@ import pytest
 
 import sora_compute as sc
 from sora_compute.memory import planner as mp
-from sora_compute.project import with_main_stage_shape
+from sora_compute.planning import with_main_stage_shape
 from tests.clirun import assert_one_line_error, main
 
 # guidance-distilled (hunyuanvideo), CFG at 50 steps (cogvideox-2b), 100 steps (open-sora-plan), no published

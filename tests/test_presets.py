@@ -89,8 +89,8 @@ def test_gpt3_yardstick_is_data_with_its_source():
 
     from click.testing import CliRunner
 
+    from sora_compute.planning import GPT3_6ND_FLOPS, GPT3_PAPER_FLOPS
     from sora_compute.presets import UnknownPresetError, load_yardstick
-    from sora_compute.project import GPT3_6ND_FLOPS, GPT3_PAPER_FLOPS
 
     y = load_yardstick("gpt3-175b")
     assert (y.params, y.tokens, y.training_flops) == (174.6e9, 300e9, 3.14e23)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from sora_compute import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import UnknownGPUError, gpu_names, load_gpu
-from sora_compute.project import (
+from sora_compute.planning import (
     GPT3_6ND_FLOPS,
     GPT3_PAPER_FLOPS,
     Cluster,
@@ -29,7 +29,7 @@ from sora_compute.project import (
     six_nd,
     sweep,
 )
-from sora_compute.sensitivity import published_estimates, sensitivity
+from sora_compute.planning.sensitivity import published_estimates, sensitivity
 from sora_compute.specs import VideoSpec
 
 SORA = load_scenario("sora")
@@ -247,7 +247,7 @@ def test_sweep_rows_and_values_match_scalar_api():
 
 
 def test_published_inference_anchor_arithmetic():
-    from sora_compute.sensitivity import published_inference
+    from sora_compute.planning.sensitivity import published_inference
 
     df = published_inference(mfu=0.4).set_index("source")
     theirs = df.loc["Factorial Funds (2024)", "flops_per_video_minute"]

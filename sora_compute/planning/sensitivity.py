@@ -14,7 +14,7 @@ import pandas as pd
 
 from sora_compute.evaluate.params import dit_params
 from sora_compute.hardware import load_gpu
-from sora_compute.project import (
+from sora_compute.planning import (
     GPT3_PAPER_FLOPS,
     DataBucket,
     TrainingEstimate,
@@ -87,7 +87,7 @@ def sora_variations(sc: TrainingScenario | None = None, stage: str | None = None
     """Low/high alternatives for the assumptions of the ``sora`` scenario around ``stage`` (default: the stage with
     the most model FLOPs); every base label is read from ``sc`` (default: the sora scenario), so a what-if that
     reshapes the stage shows its own base."""
-    from sora_compute.project import load_scenario
+    from sora_compute.planning import load_scenario
 
     sc = sc if sc is not None else load_scenario("sora")
     stage = stage if stage is not None else estimate_training(sc).main_stage
@@ -191,7 +191,7 @@ def sensitivity(scenario: TrainingScenario | str = "sora", variations: list[Vari
                 ) -> pd.DataFrame:
     """One row per assumption: the GPT-3 multiple at its low and high value, with the base, sorted by swing.
     Default variations: ``sora_variations`` for the sora scenario, ``generic_variations`` otherwise."""
-    from sora_compute.project import load_scenario
+    from sora_compute.planning import load_scenario
 
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     est = estimate_training(sc)
@@ -240,7 +240,7 @@ PUBLISHED = [
 def published_estimates(estimate: TrainingEstimate | None = None, mfu: float = 0.4) -> pd.DataFrame:
     """Each published estimate as FLOPs and a GPT-3 multiple (GPU-month figures at ``mfu``), and what it
     implies against our scenario: the ratio to our estimate and the 6·N·D reading of each figure."""
-    from sora_compute.project import load_scenario
+    from sora_compute.planning import load_scenario
 
     est = estimate if estimate is not None else estimate_training("sora")
     attention_share, shape = _attention_share(est)
@@ -303,7 +303,7 @@ def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = F
     """The published inference throughput next to the sora preset's, and what the gap implies: FLOPs per minute
     of video at ``mfu`` on an H100, and the token count per clip that would close the gap (attention-dominated,
     FLOPs grow roughly with tokens squared)."""
-    from sora_compute.project import estimate_inference
+    from sora_compute.planning import estimate_inference
 
     inf = estimate_inference("sora")  # the sora preset's native clip at its sampling defaults
     peak = load_gpu("h100-sxm").peak_flops("bf16")

@@ -1,0 +1,235 @@
+"""Cluster plans (days, GPU-hours, cost, energy) for training work, inverse queries, and serving plans."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from sora_compute._frames import FrameRepr
+from sora_compute.finite import require_finite
+from sora_compute.hardware import GPUSpec, Precision, load_gpu
+from sora_compute.planning.base import _Spec
+from sora_compute.planning.inference import InferenceEstimate
+from sora_compute.planning.training import TrainingEstimate
+
+# ------------------------------------------------------------------------------------------------
+# Clusters
+# ------------------------------------------------------------------------------------------------
+
+class Cluster(_Spec):
+    """GPUs of one type, and the assumptions that turn FLOPs into time, money and energy."""
+
+    gpu: str = Field(description="catalog key, e.g. h100-sxm (see `sora-compute gpus`)")
+    count: int = Field(gt=0, description="number of GPUs")
+    mfu: float | None = Field(default=None, gt=0, le=1, description="model-FLOPs utilisation (default: per GPU)")
+    pue: float = Field(default=1.2, ge=1, description="datacentre power usage effectiveness")
+    price_usd_per_hour: float | None = Field(default=None, gt=0, description="USD per GPU-hour (default: catalog)")
+    power_w: float | None = Field(default=None, gt=0, description="W per GPU (default: catalog TDP)")
+    precision: Precision = Field(default="bf16", description="bf16 or fp8 peak")
+
+    @model_validator(mode="after")
+    def _known(self) -> Cluster:
+        spec = load_gpu(self.gpu)  # raises UnknownGPUError with a did-you-mean
+        spec.peak_flops(self.precision)
+        return self
+
+    @property
+    def spec(self) -> GPUSpec:
+        return load_gpu(self.gpu)
+
+    @property
+    def effective_mfu(self) -> float:
+        return self.mfu if self.mfu is not None else self.spec.default_mfu
+
+    @property
+    def price(self) -> float:
+        return self.price_usd_per_hour if self.price_usd_per_hour is not None else self.spec.price_usd_per_hour
+
+    @property
+    def power(self) -> float:
+        """W per GPU (NaN when the catalog has no TDP and none was given)."""
+        p = self.power_w if self.power_w is not None else self.spec.tdp_w
+        return float("nan") if p is None else p
+
+    @property
+    def sustained_flops(self) -> float:
+        """Model FLOP/s the whole cluster sustains: count x peak x MFU."""
+        return self.count * self.spec.peak_flops(self.precision) * self.effective_mfu
+
+
+@dataclass(frozen=True, repr=False)
+class ClusterPlan(FrameRepr):
+    """Time, GPU-hours, cost and energy to run ``model_flops`` on ``cluster`` at its MFU."""
+
+    cluster: Cluster
+    model_flops: float
+    hardware_flops: float
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds = model FLOPs / (GPUs x peak x MFU)."""
+        return self.model_flops / self.cluster.sustained_flops
+
+    @property
+    def days(self) -> float:
+        return self.seconds / 86400
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.cluster.count * self.seconds / 3600
+
+    @property
+    def gpu_days(self) -> float:
+        return self.gpu_hours / 24
+
+    @property
+    def cost_usd(self) -> float:
+        return self.gpu_hours * self.cluster.price
+
+    @property
+    def energy_mwh(self) -> float:
+        """GPU board power x hours x PUE (servers' CPUs and network only as far as PUE covers them)."""
+        return self.gpu_hours * self.cluster.power * self.cluster.pue / 1e6
+
+    @property
+    def hfu(self) -> float:
+        """Hardware-FLOPs utilisation implied by the MFU: MFU x hardware / model FLOPs."""
+        return self.cluster.effective_mfu * self.hardware_flops / self.model_flops
+
+    def summary(self) -> dict[str, Any]:
+        c = self.cluster
+        return {"gpu": c.gpu, "gpus": c.count, "precision": c.precision, "mfu": c.effective_mfu, "hfu": self.hfu,
+                "model_flops": self.model_flops, "hardware_flops": self.hardware_flops, "days": self.days,
+                "gpu_hours": self.gpu_hours, "gpu_days": self.gpu_days, "cost_usd": self.cost_usd,
+                "energy_mwh": self.energy_mwh, "basis": "time = model FLOPs / (GPUs x peak x MFU)"}
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary()])
+
+    def __repr__(self) -> str:
+        return (f"ClusterPlan({self.cluster.count} x {self.cluster.gpu} at MFU {self.cluster.effective_mfu:.0%}: "
+                f"{self.days:,.1f} days, {self.gpu_hours:,.0f} GPU-hours, ${self.cost_usd:,.0f}, "
+                f"{self.energy_mwh:,.0f} MWh)")
+
+
+def plan_cluster(work: TrainingEstimate | float, cluster: Cluster) -> ClusterPlan:
+    """Run a training estimate (or a number of model FLOPs) on a cluster."""
+    if isinstance(work, TrainingEstimate):
+        return ClusterPlan(cluster, work.model_flops, work.hardware_flops)
+    return ClusterPlan(cluster, float(work), float(work))
+
+
+def gpus_for_days(work: TrainingEstimate | float, gpu: str, days: float, mfu: float | None = None,
+                  precision: Precision = "bf16") -> int:
+    """Fewest GPUs that finish ``work`` within ``days`` at the given (or default) MFU."""
+    require_finite("days", days, positive=True)
+    if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
+    flops = work.model_flops if isinstance(work, TrainingEstimate) else float(work)
+    spec = load_gpu(gpu)
+    per_gpu = spec.peak_flops(precision) * (mfu if mfu is not None else spec.default_mfu)
+    return max(1, math.ceil(flops / (per_gpu * days * 86400) - 1e-9))
+
+
+def budget_plan(work: TrainingEstimate | float, cluster: Cluster, budget_usd: float) -> dict[str, float]:
+    """What ``budget_usd`` buys on ``cluster``: affordable days, the share of ``work`` it completes, and the
+    budget that completes it (cost does not depend on GPU count at fixed MFU; time does)."""
+    require_finite("budget_usd", budget_usd, positive=True)
+    plan = plan_cluster(work, cluster)
+    affordable_days = budget_usd / (cluster.count * cluster.price * 24)
+    return {"affordable_days": affordable_days, "days_needed": plan.days,
+            "fraction_completed": min(1.0, affordable_days / plan.days), "budget_needed_usd": plan.cost_usd}
+
+
+# ------------------------------------------------------------------------------------------------
+# Serving
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class ServingPlan(FrameRepr):
+    """Latency and throughput of generating videos on ``gpus_per_video`` GPUs of one type."""
+
+    estimate: InferenceEstimate
+    gpu: GPUSpec
+    gpus_per_video: int
+    mfu: float
+    precision: Precision
+    roofline_seconds: float  # sum over layers of max(FLOPs / peak, bytes / bandwidth), perfectly split
+    price_usd_per_hour: float | None = None  # USD per GPU-hour (None: the catalog's)
+
+    @property
+    def price(self) -> float:
+        return self.price_usd_per_hour if self.price_usd_per_hour is not None else self.gpu.price_usd_per_hour
+
+    @property
+    def latency_s(self) -> float:
+        """Compute-bound latency: FLOPs per video / (GPUs x peak x MFU)."""
+        return self.estimate.flops_per_video / (self.gpus_per_video * self.gpu.peak_flops(self.precision) * self.mfu)
+
+    @property
+    def latency_lower_bound_s(self) -> float:
+        """Roofline lower bound: every layer at peak compute or peak memory bandwidth, whichever binds."""
+        return self.roofline_seconds
+
+    @property
+    def videos_per_gpu_hour(self) -> float:
+        return 3600 / (self.latency_s * self.gpus_per_video)
+
+    @property
+    def video_minutes_per_gpu_hour(self) -> float:
+        return self.videos_per_gpu_hour * self.estimate.video.duration_s / 60
+
+    @property
+    def cost_per_video_usd(self) -> float:
+        return self.price / self.videos_per_gpu_hour
+
+    @property
+    def cost_per_video_minute_usd(self) -> float:
+        return self.cost_per_video_usd * 60 / self.estimate.video.duration_s
+
+    def gpus_for(self, videos_per_day: float) -> int:
+        """GPUs needed to generate ``videos_per_day`` at this latency, round the clock."""
+        return max(1, math.ceil(videos_per_day * self.latency_s * self.gpus_per_video / 86400 - 1e-9))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary()])
+
+    def __repr__(self) -> str:
+        return (f"ServingPlan({self.gpus_per_video} x {self.gpu.key}: {self.latency_s:,.0f} s per video at MFU "
+                f"{self.mfu:.0%} (roofline bound {self.latency_lower_bound_s:,.0f} s), "
+                f"{self.videos_per_gpu_hour:.3g} videos per GPU-hour)")
+
+    def summary(self) -> dict[str, Any]:
+        e = self.estimate
+        return {"gpu": self.gpu.key, "gpus_per_video": self.gpus_per_video, "mfu": self.mfu,
+                "flops_per_video": e.flops_per_video, "latency_s": self.latency_s,
+                "latency_lower_bound_s": self.latency_lower_bound_s, "videos_per_gpu_hour": self.videos_per_gpu_hour,
+                "video_minutes_per_gpu_hour": self.video_minutes_per_gpu_hour,
+                "price_usd_per_gpu_hour": self.price, "cost_per_video_usd": self.cost_per_video_usd,
+                "cost_per_video_minute_usd": self.cost_per_video_minute_usd}
+
+
+def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1, mfu: float | None = None,
+                 precision: Precision = "bf16", bytes_per_element: int = 2,
+                 price_usd_per_hour: float | None = None) -> ServingPlan:
+    """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound), at the
+    catalog's rental price or ``price_usd_per_hour``."""
+    if isinstance(gpus_per_video, bool) or not isinstance(gpus_per_video, int) or gpus_per_video < 1:
+        raise ValueError(f"gpus_per_video must be an integer >= 1, got {gpus_per_video!r}")
+    if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
+    if price_usd_per_hour is not None:
+        require_finite("price_usd_per_hour", price_usd_per_hour, positive=True)
+    spec = load_gpu(gpu)
+    peak, bw = spec.peak_flops(precision), spec.hbm_bytes_per_s
+    seconds = 0.0
+    for name, count in estimate.counts.items():
+        per_eval = sum(max(2 * float(t.macs) / peak, float(t.elements) * bytes_per_element / bw) * t.instances
+                       for t in count.terms)
+        seconds += per_eval * estimate.multipliers[name]
+    return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
+                       seconds / gpus_per_video, price_usd_per_hour)

@@ -1,0 +1,162 @@
+"""Inference compute per video: sampling settings (steps, CFG, distillation, caching), VAE tiling, each preset's
+published sampling defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from sora_compute._frames import FrameRepr
+from sora_compute.flops import (
+    MATMUL_ONLY,
+    Count,
+    CountingConvention,
+    count_dit,
+    count_text_encoder,
+    count_vae_decode,
+)
+from sora_compute.planning.base import _Spec
+from sora_compute.presets import Preset, load_preset
+from sora_compute.specs import ModelSpec, VideoSpec
+
+# ------------------------------------------------------------------------------------------------
+# Inference
+# ------------------------------------------------------------------------------------------------
+
+class VAETiling(_Spec):
+    """Decode in overlapping tiles: spatial tiles of ``tile_px`` with ``overlap_px`` overlap, and optionally
+    temporal tiles of ``tile_latent_frames`` latent frames with ``overlap_latent_frames`` overlap."""
+
+    tile_px: int = Field(gt=0, description="spatial tile edge, pixels")
+    overlap_px: int = Field(default=0, ge=0, description="overlap between neighbouring tiles, pixels")
+    tile_latent_frames: int | None = Field(default=None, gt=0, description="temporal tile, latent frames")
+    overlap_latent_frames: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> VAETiling:
+        if self.overlap_px >= self.tile_px:
+            raise ValueError(f"overlap_px={self.overlap_px} must be smaller than tile_px={self.tile_px}")
+        if self.tile_latent_frames is not None and self.overlap_latent_frames >= self.tile_latent_frames:
+            raise ValueError("overlap_latent_frames must be smaller than tile_latent_frames")
+        return self
+
+
+def _tiles(size: int, tile: int, overlap: int) -> tuple[int, int]:
+    """(number of tiles, tile size) covering ``size`` with stride tile - overlap."""
+    if size <= tile:
+        return 1, size
+    return 1 + math.ceil((size - tile) / (tile - overlap)), tile
+
+
+class InferenceSettings(_Spec):
+    """Sampling settings that set the cost of generating one video."""
+
+    steps: int = Field(default=50, gt=0, description="denoising steps (4-8 for step-distilled samplers)")
+    cfg: bool = Field(default=True, description="classifier-free guidance: 2 DiT evaluations per step")
+    cfg_mode: Literal["batched", "sequential"] = Field(
+        default="batched", description="CFG pair as one batch of 2 (weights read once) or two passes; same FLOPs")
+    cache_skip_fraction: float = Field(default=0.0, ge=0, lt=1,
+                                       description="share of DiT evaluations skipped by feature caching "
+                                                   "(TeaCache / PAB style)")
+    vae_tiling: VAETiling | None = None
+
+    @property
+    def dit_evaluations(self) -> float:
+        """DiT forwards per video (per sample of the CFG pair counted)."""
+        return self.steps * (2 if self.cfg else 1) * (1 - self.cache_skip_fraction)
+
+
+@dataclass(frozen=True, repr=False)
+class InferenceEstimate(FrameRepr):
+    """FLOPs to generate one video, by component, and per minute of video and per 1k videos."""
+
+    model: ModelSpec
+    video: VideoSpec
+    settings: InferenceSettings
+    counts: dict[str, Count]  # one evaluation of each component
+    multipliers: dict[str, float]  # evaluations per video
+
+    @property
+    def flops_by_component(self) -> dict[str, float]:
+        return {k: float(c.flops) * self.multipliers[k] for k, c in self.counts.items()}
+
+    @property
+    def flops_per_video(self) -> float:
+        return sum(self.flops_by_component.values())
+
+    @property
+    def flops_per_minute(self) -> float:
+        return self.flops_per_video * 60 / self.video.duration_s
+
+    @property
+    def flops_per_1k_videos(self) -> float:
+        return 1000 * self.flops_per_video
+
+    def to_frame(self) -> pd.DataFrame:
+        f = self.flops_by_component
+        total = sum(f.values())
+        return pd.DataFrame({"component": list(f), "evaluations": [self.multipliers[k] for k in f],
+                             "flops": list(f.values()), "share": [v / total for v in f.values()]})
+
+    def __repr__(self) -> str:
+        return (f"InferenceEstimate({self.video.width}x{self.video.height}x{self.video.num_frames}: "
+                f"{self.flops_per_video:.3g} FLOPs per video, {self.flops_per_minute:.3g} per minute)")
+
+
+def sampling_defaults(model: ModelSpec | Preset | str) -> InferenceSettings:
+    """The sampling settings a model runs with by default: its preset's published steps and CFG (a preset, or a model
+    spec named after one), else InferenceSettings() (50 steps, CFG)."""
+    from sora_compute.presets import preset_names
+
+    name = model if isinstance(model, str) else model.name
+    if name in preset_names():
+        sampling = load_preset(name).sampling
+        if sampling is not None:
+            return InferenceSettings(steps=sampling.steps, cfg=sampling.cfg)
+    return InferenceSettings()
+
+
+def estimate_inference(model: ModelSpec | Preset | str, video: VideoSpec | None = None,
+                       settings: InferenceSettings | None = None,
+                       convention: CountingConvention = MATMUL_ONLY) -> InferenceEstimate:
+    """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG,
+    less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, the preset's published
+    sampling defaults (steps, CFG; ``sampling_defaults``) are used, for a preset or a model named after one."""
+    if isinstance(model, str):
+        model = load_preset(model)
+    s = settings if settings is not None else sampling_defaults(model)
+    if isinstance(model, Preset):
+        video = video or model.video
+        model = model.model
+    if video is None:
+        raise ValueError("give a video shape (or a preset, whose native shape is used)")
+    cfg_batch = 2 if s.cfg and s.cfg_mode == "batched" else 1
+    dit = count_dit(model, video, batch=cfg_batch, convention=convention)
+    counts = {"text_encode": count_text_encoder(model, convention=convention), "dit": dit}
+    mult = {"text_encode": 2.0 if s.cfg else 1.0, "dit": s.dit_evaluations / cfg_batch}
+    if s.vae_tiling is None:
+        counts["vae_decode"], mult["vae_decode"] = count_vae_decode(model, video, convention=convention), 1.0
+    else:
+        counts["vae_decode"], mult["vae_decode"] = _tiled_decode(model, video, s.vae_tiling, convention)
+    return InferenceEstimate(model, video, s, counts, mult)
+
+
+def _tiled_decode(model: ModelSpec, video: VideoSpec, tiling: VAETiling, convention: CountingConvention
+                  ) -> tuple[Count, float]:
+    """One tile's decode and the number of tiles (tiles cut in latent space, all of one size)."""
+    s = model.vae.spatial_compression
+    lat = model.latent_shape(video)
+    tile, overlap = max(1, tiling.tile_px // s), tiling.overlap_px // s
+    n_h, th = _tiles(lat.height, tile, overlap)
+    n_w, tw = _tiles(lat.width, tile, overlap)
+    n_t, tt = (1, lat.frames) if tiling.tile_latent_frames is None else _tiles(
+        lat.frames, tiling.tile_latent_frames, tiling.overlap_latent_frames)
+    frames = model.vae.decoded_frames(tt)
+    tile_video = VideoSpec(width=tw * s, height=th * s, num_frames=frames, fps=video.fps)
+    # the tile is decoded from latents directly: only the VAE's divisibility applies, not the DiT patch
+    vae_only = model.model_copy(update={"dit": model.dit.model_copy(update={"patch_size": (1, 1, 1)})})
+    return count_vae_decode(vae_only, tile_video, convention=convention), float(n_h * n_w * n_t)
