@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sora_compute import VideoGrid, count_dit, count_text_encoder, count_vae_decode, count_vae_encode  # noqa: E402
-from sora_compute.calibrate import CalibrationCase, flop_counter_by_module  # noqa: E402
+from sora_compute.calibration.profile import CalibrationCase, flop_counter_by_module  # noqa: E402
 from sora_compute.flops import MATMUL_ONLY  # noqa: E402
 from sora_compute.presets import load_preset  # noqa: E402
 

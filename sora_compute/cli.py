@@ -309,7 +309,7 @@ def calibrate(out_dir: Path, write_record: bool, fmt: str) -> None:
     Example:
       sora-compute calibrate --out reports/calibration
     """
-    from sora_compute import calibrate as cal  # imports fvcore and torch.jit: only when asked
+    from sora_compute.calibration import profile as cal  # imports fvcore and torch.jit: only when asked
 
     cases = cal.default_cases()
     out_dir.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before profiling

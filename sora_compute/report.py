@@ -164,7 +164,7 @@ def fig_memory(model: ModelSpec, video: VideoSpec, path: Path, gpu: str = "h100-
 
 
 def fig_calibration(path: Path) -> Path:
-    from sora_compute.calibrate import calibrate
+    from sora_compute.calibration.profile import calibrate
 
     table = calibrate().table
     table = table[table["module"] != "(total)"]

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 
 from sora_compute import MATMUL_ONLY, count_dit, load_preset
-from sora_compute.calibrate import (
+from sora_compute.calibration.profile import (
     ELEMENTWISE_NOT_COUNTED,
     CalibrationCase,
     calibrate,

@@ -22,7 +22,7 @@ COMMANDS = [
 @pytest.fixture(autouse=True)
 def small_slow_commands(monkeypatch, tmp_path):
     """calibrate on two cases and report's writer stubbed: these tests check what the commands print."""
-    import sora_compute.calibrate as cal
+    import sora_compute.calibration.profile as cal
     import sora_compute.report as rep
 
     cases = cal.default_cases()[:2]

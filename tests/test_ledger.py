@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sora_compute import count_dit, load_preset
-from sora_compute.build import build_dit
+from sora_compute.calibration.build import build_dit
 from sora_compute.evaluate.flops import count_ops
 from sora_compute.evaluate.traffic import traffic_by_op, traffic_bytes
 from sora_compute.ledger import DiTShape, dit_ledger
@@ -134,9 +134,9 @@ def test_mlp_peak_from_the_ledger_dataflow_equals_measurement(B, N, d, m, act):
     import torch
 
     from reference_model.layers import Mlp, SwiGLU
+    from sora_compute.calibration.measure import peak_live_bytes
     from sora_compute.evaluate.liveness import Segment, segment_peak
     from sora_compute.ledger.dit import mlp
-    from sora_compute.memory.measure import peak_live_bytes
 
     spec = DiTSpec(depth=1, hidden_size=d, num_heads=1, mlp_hidden_size=m, mlp_act=act)
     module = SwiGLU(d, m) if act == "swiglu" else Mlp(d, m)

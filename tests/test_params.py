@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 
 from sora_compute import load_preset
-from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.calibration.build import build_dit, build_text_encoder, build_vae
 from sora_compute.evaluate.params import dit_params
 from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sora_compute import load_preset
-from sora_compute.build import build_dit, build_text_encoder
+from sora_compute.calibration.build import build_dit, build_text_encoder
 from sora_compute.cli import cli
 from sora_compute.evaluate.params import block_params, dit_block_params, dit_params
 from sora_compute.ledger import DiTShape, dit_ledger
@@ -125,7 +125,7 @@ PRESET_VAES = {"wan2.1-1.3b": 126_892_531, "wan2.1-14b": 126_892_531, "cogvideox
 
 @pytest.mark.parametrize("name", sorted(PRESET_VAES))
 def test_preset_vaes_exact(name):
-    from sora_compute.build import build_vae
+    from sora_compute.calibration.build import build_vae
 
     p = load_preset(name)
     vae = build_vae(p.model.vae, "meta")
@@ -185,7 +185,7 @@ ROUNDED_PUBLISHED = {
 
 def test_every_preset_equals_its_modules():
     """DiT, VAE (encoder, decoder) and each text encoder: closed form == the reference module built on meta."""
-    from sora_compute.build import build_vae
+    from sora_compute.calibration.build import build_vae
     from sora_compute.presets import all_presets
 
     for p in all_presets():

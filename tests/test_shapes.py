@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 
 from sora_compute import load_preset
-from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.calibration.build import build_dit, build_text_encoder, build_vae
 from sora_compute.specs import ModelSpec, VideoSpec
 
 from .strategies import dit_inputs, models_and_videos
@@ -70,7 +70,7 @@ def test_opensora_vae_frame_rule_and_partial_chunks():
     import numpy as np
 
     from sora_compute import MATMUL_ONLY, VideoGrid, count_vae_decode
-    from sora_compute.calibrate import flop_counter_by_module
+    from sora_compute.calibration.profile import flop_counter_by_module
     from sora_compute.flops import latent_grid
     from sora_compute.specs import DiTSpec, VAESpec
 
@@ -105,7 +105,7 @@ def test_stepvideo_vae_frame_rule_and_chunks():
     import pytest
 
     from sora_compute import MATMUL_ONLY, VideoGrid, count_vae_decode, count_vae_encode
-    from sora_compute.calibrate import flop_counter_by_module
+    from sora_compute.calibration.profile import flop_counter_by_module
     from sora_compute.flops import latent_grid
     from sora_compute.specs import DiTSpec, VAESpec, VideoShapeError
 

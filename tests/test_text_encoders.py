@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sora_compute import MATMUL_ONLY
-from sora_compute.build import build_text_encoder
-from sora_compute.calibrate import flop_counter_by_module
+from sora_compute.calibration.build import build_text_encoder
+from sora_compute.calibration.measure import peak_live_bytes
+from sora_compute.calibration.profile import flop_counter_by_module
 from sora_compute.evaluate.flops import Count
 from sora_compute.flops import FVCORE
 from sora_compute.flops.text_encoder import text_encoder_terms
 from sora_compute.memory.activations import text_encoder_peak
-from sora_compute.memory.measure import peak_live_bytes
 from sora_compute.specs import TextEncoderSpec
 
 from .strategies import text_encoder_specs

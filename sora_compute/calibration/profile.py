@@ -33,7 +33,7 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch.utils.flop_counter import FlopCounterMode
 
-from sora_compute.build import build_dit, build_text_encoder, build_vae
+from sora_compute.calibration.build import build_dit, build_text_encoder, build_vae
 from sora_compute.flops import (
     FVCORE,
     MATMUL_ONLY,
