@@ -123,18 +123,18 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
 @settings(max_examples=15)
 @given(dits(), st.tuples(st.integers(2, 4), st.integers(4, 8), st.integers(4, 8)), text_lengths,
        st.integers(1, 2), st.sampled_from(["fused", "materialized"]))
-def test_dit_inference_peak_within_10pct(spec, grid, L, B, kernel):
-    """Fused attention in every layout; materialised scores with full dense attention (with factorised layouts or
-    Skiparse the materialised peak depends on contiguity details and is only approximate, within ~15% at toy sizes,
-    see memory/activations.py)."""
-    if kernel == "materialized" and (spec.attention_layout == "factorized" or spec.sparse_ratio > 1):
-        kernel = "fused"
+def test_dit_inference_peak_from_the_ledger_within_2pct(spec, grid, L, B, kernel):
+    """The liveness evaluator over the ledger's dataflow against the live-tensor tracker, in every block type and
+    layout, fused or materialised attention. Measured over 401 generated cases: mean |error| 0.15% (the hand walks
+    it replaced: 1.1%); worst 0.9% except materialised scores in factorised layouts, where the contiguous copies of
+    strided per-head views at batch 2 are not all modelled (worst -8.2%; the hand walk: -9.9%)."""
     spec = DiTSpec.model_validate({**spec.model_dump(), "hidden_size": 16 * spec.num_heads})  # width >= 16
     model = build_dit(spec).eval().configure_memory("none", "math" if kernel == "materialized" else "sdpa")
     inputs = _inputs(spec, B, grid, L)
     with torch.no_grad():
         peak, _ = peak_live_bytes(lambda: model(*inputs))
-    assert dit_inference_peak(spec, grid, L, B, kernel, act_bytes=4) == pytest.approx(peak, rel=0.10)
+    rel = 0.10 if kernel == "materialized" and spec.attention_layout == "factorized" else 0.02
+    assert dit_inference_peak(spec, grid, L, B, kernel, act_bytes=4) == pytest.approx(peak, rel=rel)
 
 
 @st.composite

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 
-__all__ = ["Segment", "segment_peak", "peak_bytes"]
+__all__ = ["Segment", "segment_peak", "peak_bytes", "attention_scratch"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,28 @@ class Segment:
     base: Number = 0
 
 
+def attention_scratch(op: Op, kernel: str) -> Number:
+    """Elements an attention core holds while it runs besides its output: none for a fused kernel. A materialised
+    core holds, one moment after another, the scores beside contiguous copies of the strided per-head q and k
+    (several heads, unless the op's dims say its inputs are ``contiguous``; with one head the views go to the matmul
+    as they are), the scores and their scaled (then
+    softmaxed) copy, and the probabilities beside the output: the largest of these, less the output, which the
+    evaluator counts from the op's start."""
+    if op.op != "sdpa" or kernel != "materialized":
+        return 0
+    g, h, q, k, hd = (op.dims[n] for n in ("groups", "heads", "q_len", "k_len", "head_dim"))
+    scores, out = g * h * q * k, g * h * q * hd
+    copies = g * h * (q + k) * hd if h > 1 and not op.dims.get("contiguous") else 0
+    return scores + _max(_max(copies, scores), out) - out
+
+
 def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
     return numel * {"act": act_bytes, "stat": 4, "int64": 8}[dtype]
 
 
-def segment_peak(seg: Segment, act_bytes: int = 2) -> Number:
-    """Peak live bytes of one segment (its base included)."""
+def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
+    """Peak live bytes of one segment (its base included); attention cores run with ``kernel`` (fused or
+    materialized, see ``attention_scratch``)."""
     ops = [op for op in seg.ops if op.flow is not None]
     storage: dict[str, str] = {name: name for name in seg.inputs}  # tensor -> the storage it lives in
     size: dict[str, Number] = {name: _nbytes(n, "act", act_bytes) for name, n in seg.inputs.items()}
@@ -63,7 +79,7 @@ def segment_peak(seg: Segment, act_bytes: int = 2) -> Number:
         assert f is not None
         if f.out is not None and f.view_of is None:
             live = live + size[f.out]
-        peak = _max(peak, live + _nbytes(f.scratch, f.dtype, act_bytes))
+        peak = _max(peak, live + _nbytes(f.scratch + attention_scratch(op, kernel), f.dtype, act_bytes))
         for name in {storage[n] for n in (*f.reads, *((f.out,) if f.out else ()))}:
             if last[name] == k:
                 live = live - size[name]
@@ -79,9 +95,9 @@ def _max(a: Number, b: Number) -> Number:
         return np.maximum(a, b)
 
 
-def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2) -> Number:
+def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "fused") -> Number:
     """The largest segment peak: segments run one after another, each on top of its base."""
     peak: Number = 0
     for seg in segments:
-        peak = _max(peak, segment_peak(seg, act_bytes))
+        peak = _max(peak, segment_peak(seg, act_bytes, kernel))
     return peak

@@ -8,7 +8,7 @@ m MLP width, p = pt*ph*pw patch volume, C latent channels, c conditioning width.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sora_compute.ledger.formulas import Number, conv_elements, conv_macs
 from sora_compute.ledger.ops import (
@@ -65,7 +65,8 @@ def qk_norm_op(spec: DiTSpec) -> str | None:
 
 
 def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: range | None = None,
-             names: tuple[str, str] = ("norm_q.norm", "norm_k.norm"), views: bool = False) -> list[Op]:
+             names: tuple[str, str] = ("norm_q.norm", "norm_k.norm"), views: bool = False,
+             reads: tuple[str, str] = ("qkv", "qkv")) -> list[Op]:
     """RMSNorm (or affine per-head LayerNorm) of queries and keys, q_rows and k_rows tokens of width d; weights per
     norm: d (across heads), d/h (per head) or 2 d/h (per-head LayerNorm).
 
@@ -85,11 +86,15 @@ def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: r
     else:
         kept, per_row = {"across_heads": (2, 1), "per_head": (2, h), "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
     ops = []
+    # dataflow: each norm reads its slice of ``reads`` and makes a normalised copy; the composite RMSNorm holds
+    # x / rms(x) beside its weighted output for a moment (scratch)
+    scratch = 1 if op == "rms_norm" else 0
     for i, (name, rows) in enumerate(zip(names, (q_rows, k_rows), strict=True)):
         extra = (Saved("q/k norms: stream qkv kept", 3 * d * rows),) if views and i == 0 else ()
-        ops.append(keep(norm_op(f"{path}.{name}", op, d * rows, True, width, blocks), *extra,
-                        Saved("q/k norms (outputs, statistics)", kept * d * rows),
-                        Saved("q/k norms (outputs, statistics)", per_row * rows, "stat")))
+        ops.append(flow(keep(norm_op(f"{path}.{name}", op, d * rows, True, width, blocks), *extra,
+                             Saved("q/k norms (outputs, statistics)", kept * d * rows),
+                             Saved("q/k norms (outputs, statistics)", per_row * rows, "stat")),
+                        reads[i], f"{path}.{name}", d * rows, scratch=scratch * d * rows))
     return ops
 
 
@@ -99,46 +104,82 @@ def layer_norm(path: str, tokens: Number, d: int, blocks: range | None = None, a
 
 
 def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, blocks: range | None = None,
-                   rows: Number | None = None) -> list[Op]:
+                   rows: Number | None = None, x: str = "attn_in", copy_in: bool = False, bias_scratch: bool = False
+                   ) -> list[Op]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k norms).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W; temporal attention
     H*W groups of T. ``rows``: tokens through the projections when the core sees padded groups (Skiparse);
-    default groups x seq."""
+    default groups x seq.
+
+    Dataflow (reading ``x``, making ``{prefix}.attn.out``): qkv, the normalised q and k and the core's output stay
+    referenced until the projection has run (locals of the module's forward), as does the input. ``copy_in``: the
+    input is first copied into the attention's token order (temporal blocks at batch > 1); ``bias_scratch``: the
+    projection of a strided input adds its bias out of place (temporal blocks at batch 1 with a qkv bias: the
+    unbiased product lives beside the output). A materialised core holds the scores and their scaled (or softmaxed)
+    copy at once, beside contiguous copies of strided q and k with several heads (scratch of the core; see
+    evaluate/liveness.py, which reads the kernel from the op's dims)."""
     d, h = spec.hidden_size, spec.num_heads
     tokens = groups * seq if rows is None else rows
-    core = keep(attention_op(f"{prefix}.attn.core", "attention", groups, h, seq, seq, d // h, blocks),
+    a = f"{prefix}.attn"
+    src = f"{a}.input_copy" if copy_in else x
+    ops: list[Op] = []
+    if copy_in:
+        ops.append(flow(elementwise_op(src, "copy", tokens * d, tokens * d, blocks, what="token-order copy"),
+                        x, src, tokens * d))
+    ops.append(flow(keep(linear_op(f"{a}.qkv", "attention_proj", tokens, d, 3 * d, blocks, spec.qkv_bias),
+                         Saved("qkv", 3 * tokens * d)), src, "qkv", 3 * tokens * d,
+                    scratch=3 * tokens * d if bias_scratch else 0))
+    norms = qk_norms(spec, a, tokens, tokens, blocks)
+    ops += norms
+    qk = tuple(op.path for op in norms) or ("qkv",)
+    core = keep(attention_op(f"{a}.core", "attention", groups, h, seq, seq, d // h, blocks),
                 Saved("attention output", tokens * d))
+    held: tuple[str, ...] = (a + ".core", "qkv", *(op.path for op in norms), src, x)
     if rows is not None:  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
         # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
         what = "Skiparse: padded and rearranged copies"
-        core = keep(core, Saved(what, 3 * (groups * seq - rows) * d), Saved(what, rows * d, when="fused"),
+        core = keep(replace(core, dims={**core.dims, "contiguous": True}),  # the split copies are contiguous
+                    Saved(what, 3 * (groups * seq - rows) * d), Saved(what, rows * d, when="fused"),
                     *((Saved(what, rows * d),) if spec.qk_norm != "none" else ()))
-    return [
-        keep(linear_op(f"{prefix}.attn.qkv", "attention_proj", tokens, d, 3 * d, blocks, spec.qkv_bias),
-             Saved("qkv", 3 * tokens * d)),
-        *qk_norms(spec, f"{prefix}.attn", tokens, tokens, blocks),
-        core,
-        keep(linear_op(f"{prefix}.attn.proj", "attention_proj", tokens, d, d, blocks, spec.out_bias),
-             Saved("attention projection output (gate)", tokens * d)),
-    ]
+        split = f"{a}.skiparse_split"
+        ops += [flow(elementwise_op(split, "copy", 3 * tokens * d, 3 * groups * seq * d, blocks,
+                                    what="pad and split q, k, v into k sequences"), (*qk, "qkv"), split,
+                     3 * groups * seq * d),
+                flow(core, split, f"{a}.core_split", groups * seq * d),
+                flow(elementwise_op(f"{a}.skiparse_merge", "copy", groups * seq * d, tokens * d, blocks,
+                                    what="merge the k sequences"), f"{a}.core_split", a + ".core", tokens * d)]
+    else:
+        ops.append(flow(core, (*qk, "qkv"), a + ".core", tokens * d))
+    ops.append(flow(keep(linear_op(f"{a}.proj", "attention_proj", tokens, d, d, blocks, spec.out_bias),
+                         Saved("attention projection output (gate)", tokens * d)), held, f"{a}.out", tokens * d))
+    return ops
 
 
-def cross_attention(spec: DiTSpec, prefix: str, B: Number, N: Number, L: Number, blocks: range | None = None
-                    ) -> list[Op]:
-    """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample)."""
+def cross_attention(spec: DiTSpec, prefix: str, B: Number, N: Number, L: Number, blocks: range | None = None,
+                    x: str = "cross_in", y: str = "y", residual: str = "x", out: str = "cross_out") -> list[Op]:
+    """Video queries (N) attend text keys (L): q d^2 N, kv 2 d^2 L, core 2 N L d, proj d^2 N (per sample).
+
+    Dataflow (reading ``x`` and the text ``y``, adding the projection to ``residual`` as ``out``): q, kv (or the
+    normalised q and k) and the core's output stay referenced until the projection has run."""
     d, h, b = spec.hidden_size, spec.num_heads, spec.qkv_bias
     what = "cross-attention: q, kv, output, residual"
+    c = f"{prefix}.cross_attn"
+    norms = qk_norms(spec, c, B * N, B * L, blocks, reads=("cross_q", "cross_kv")) if spec.cross_qk_norm else []
+    q, k = (norms[0].path, norms[1].path) if norms else ("cross_q", "cross_kv")
     return [
-        keep(linear_op(f"{prefix}.cross_attn.q", "cross_attention", B * N, d, d, blocks, b), Saved(what, B * N * d)),
-        keep(linear_op(f"{prefix}.cross_attn.kv", "cross_attention", B * L, d, 2 * d, blocks, b),
-             Saved(what, 2 * B * L * d)),
-        *(qk_norms(spec, f"{prefix}.cross_attn", B * N, B * L, blocks) if spec.cross_qk_norm else []),
-        keep(attention_op(f"{prefix}.cross_attn.core", "cross_attention", B, h, N, L, d // h, blocks),
-             Saved(what, B * N * d)),
-        keep(linear_op(f"{prefix}.cross_attn.proj", "cross_attention", B * N, d, d, blocks, spec.out_bias)),
-        keep(elementwise_op(f"{prefix}.cross_attn.residual", "residual", 2 * B * N * d, B * N * d, blocks,
-                            what="x + cross_attn(x)"), Saved(what, B * N * d)),
+        flow(keep(linear_op(f"{c}.q", "cross_attention", B * N, d, d, blocks, b), Saved(what, B * N * d)), x,
+             "cross_q", B * N * d),
+        flow(keep(linear_op(f"{c}.kv", "cross_attention", B * L, d, 2 * d, blocks, b), Saved(what, 2 * B * L * d)),
+             y, "cross_kv", 2 * B * L * d),
+        *norms,
+        flow(keep(attention_op(f"{c}.core", "cross_attention", B, h, N, L, d // h, blocks), Saved(what, B * N * d)),
+             (q, k, "cross_kv"), f"{c}.core", B * N * d),
+        flow(keep(linear_op(f"{c}.proj", "cross_attention", B * N, d, d, blocks, spec.out_bias)),
+             (f"{c}.core", q, "cross_kv", x), f"{c}.out", B * N * d),
+        flow(keep(elementwise_op(f"{c}.residual", "residual", 2 * B * N * d, B * N * d, blocks,
+                                 what="x + cross_attn(x)"), Saved(what, B * N * d)),
+             (residual, f"{c}.out"), out, B * N * d),
     ]
 
 
@@ -148,7 +189,8 @@ def mlp(spec: DiTSpec, prefix: str, tokens: Number, d: int, m: int, blocks: rang
     3 d m. The activations read and write the hidden tensor(s) with no MACs.
 
     Dataflow (reading ``x``, making ``{prefix}.{name}.out``): GELU's input is freed once GELU has run; SwiGLU's
-    SiLU(w1 x) is formed before w3 runs, so SiLU's output, w3's output and their product are live together."""
+    SiLU(w1 x) is formed before w3 runs, so SiLU's output, w3's output and their product are live together; the
+    input stays referenced until the module returns."""
     act = spec.mlp_act if act is None else act
     bias = spec.mlp_bias if bias is None else bias
     hidden = Saved("MLP hidden (fc1 out, GELU out; SwiGLU: w1, w3, SiLU, product)", tokens * m)
@@ -162,42 +204,51 @@ def mlp(spec: DiTSpec, prefix: str, tokens: Number, d: int, m: int, blocks: rang
                 flow(keep(elementwise_op(f"{t}.gate", "activation", 2 * tokens * m, tokens * m, blocks,
                                          what="SiLU(w1 x) * w3 x"), hidden), (f"{t}.silu", f"{t}.w3"), f"{t}.gate",
                      tokens * m),
-                flow(keep(linear_op(f"{t}.w2", "mlp", tokens, m, d, blocks, bias), out), f"{t}.gate", f"{t}.out",
+                flow(keep(linear_op(f"{t}.w2", "mlp", tokens, m, d, blocks, bias), out), (f"{t}.gate", x), f"{t}.out",
                      tokens * d)]
     return [flow(keep(linear_op(f"{t}.fc1", "mlp", tokens, d, m, blocks, bias), hidden), x, f"{t}.fc1", tokens * m),
             flow(keep(elementwise_op(f"{t}.act", "activation", tokens * m, tokens * m, blocks, what=act), hidden),
                  f"{t}.fc1", f"{t}.act", tokens * m),
-            flow(keep(linear_op(f"{t}.fc2", "mlp", tokens, m, d, blocks, bias), out), f"{t}.act", f"{t}.out",
+            flow(keep(linear_op(f"{t}.fc2", "mlp", tokens, m, d, blocks, bias), out), (f"{t}.act", x), f"{t}.out",
                  tokens * d)]
 
 
-def modulate(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, calls: int = 1) -> Op:
+def modulate(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, calls: int = 1,
+             x: str | None = None, out: str = "") -> Op:
     """x * (1 + scale) + shift on ``rows`` tokens, scale and shift per sample; keeps the modulated input and
-    1 + scale (per sample, once per call: joint blocks modulate text and video separately)."""
-    return keep(elementwise_op(path, "modulation", rows * d + 2 * B * d, rows * d, blocks,
-                               what="x * (1 + scale) + shift"),
-                Saved("modulated input", rows * d), Saved("adaLN: SiLU out, modulation, 1 + scale", calls * B * d))
+    1 + scale (per sample, once per call: joint blocks modulate text and video separately). Dataflow (when ``x``
+    is named): reads ``x`` and the modulation ``mods``; x * (1 + scale) lives beside the output for a moment."""
+    op = keep(elementwise_op(path, "modulation", rows * d + 2 * B * d, rows * d, blocks,
+                             what="x * (1 + scale) + shift"),
+              Saved("modulated input", rows * d), Saved("adaLN: SiLU out, modulation, 1 + scale", calls * B * d))
+    return op if x is None else flow(op, (x, "mods"), out, rows * d, scratch=rows * d)
 
 
-def gated_residual(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, kept: bool = True
-                   ) -> Op:
+def gated_residual(path: str, B: Number, rows: Number, d: int, blocks: range | None = None, kept: bool = True,
+                   reads: tuple[str, ...] | None = None, out: str = "") -> Op:
     """x + gate * f(x) on ``rows`` tokens, the gate per sample. Inside a block the sum is kept (the next norm's
-    input); a block's last residual is its output, kept as the next block's input (``kept=False`` here)."""
+    input); a block's last residual is its output, kept as the next block's input (``kept=False`` here).
+    Dataflow (when ``reads`` = (x, f(x), tensors held until here) is given): f(x) is freed once gate * f(x) is
+    formed, before the sum."""
     op = elementwise_op(path, "residual", 2 * rows * d + B * d, rows * d, blocks, what="x + gate * f(x)")
-    return keep(op, Saved("residual", rows * d)) if kept else op
+    op = keep(op, Saved("residual", rows * d)) if kept else op
+    return op if reads is None else flow(op, (*reads, "mods"), out, rows * d)
 
 
-def silu(path: str, B: Number, c: int, blocks: range | None = None) -> Op:
+def silu(path: str, B: Number, c: int, blocks: range | None = None, x: str | None = None, out: str = "") -> Op:
     """SiLU of the conditioning vector before an adaLN projection (its output kept)."""
-    return keep(elementwise_op(path, "activation", B * c, B * c, blocks, what="SiLU(c)"),
-                Saved("adaLN: SiLU out, modulation, 1 + scale", B * c))
+    op = keep(elementwise_op(path, "activation", B * c, B * c, blocks, what="SiLU(c)"),
+              Saved("adaLN: SiLU out, modulation, 1 + scale", B * c))
+    return op if x is None else flow(op, x, out, B * c)
 
 
-def block_norm(path: str, rows: Number, d: int, blocks: range | None, affine: bool, block_input: bool = False
-               ) -> Op:
-    """A block's LayerNorm: keeps its output and statistics, and its input when that is the block's input."""
+def block_norm(path: str, rows: Number, d: int, blocks: range | None, affine: bool, block_input: bool = False,
+               x: str | None = None) -> Op:
+    """A block's LayerNorm: keeps its output and statistics, and its input when that is the block's input.
+    Dataflow (when ``x`` is named): reads ``x``, makes ``path``."""
     extra = (Saved("block input", rows * d, block_input=True),) if block_input else ()
-    return keep(layer_norm(path, rows, d, blocks, affine), *extra, Saved("norm output", rows * d), stats(rows))
+    op = keep(layer_norm(path, rows, d, blocks, affine), *extra, Saved("norm output", rows * d), stats(rows))
+    return op if x is None else flow(op, x, path, rows * d)
 
 
 def attention_groups(spec: DiTSpec, shape: DiTShape, mode: str) -> tuple[Number, Number]:
@@ -219,33 +270,45 @@ def attention_groups(spec: DiTSpec, shape: DiTShape, mode: str) -> tuple[Number,
 def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> list[Op]:
     """One adaLN-Zero block (applied to ``blocks``): modulation, norms, attention, cross-attention, MLP.
 
-    Joint blocks (CogVideoX) run text and video through the same norms, attention and MLP: B (N + L) rows."""
+    Joint blocks (CogVideoX) run text and video through the same norms, attention and MLP: B (N + L) rows.
+    Dataflow: the block reads ``x`` (its input, held by the caller), ``c`` (the conditioning vector, or the shared
+    adaLN projection) and ``y`` (the projected text, cross-attention) and makes ``blocks.{i}.out``."""
     B, N, L = shape.B, shape.N, shape.L
     d, c, chunks, pre = spec.hidden_size, spec.cond, spec.modulation_chunks, "blocks.{i}"
     rows = B * (N + L) if spec.conditioning == "joint" else B * N  # rows through norms, attention projections, MLP
     groups, seq = attention_groups(spec, shape, mode)
     modulation = Saved("adaLN: SiLU out, modulation, 1 + scale", B * chunks * d)
     if spec.modulation == "per_block":
-        ops = [silu(f"{pre}.adaLN_modulation.0", B, c, blocks),
-               keep(linear_op(f"{pre}.adaLN_modulation.1", "adaln", B, c, chunks * d, blocks), modulation)]
+        ops = [silu(f"{pre}.adaLN_modulation.0", B, c, blocks, "c", "c_act"),
+               flow(keep(linear_op(f"{pre}.adaLN_modulation.1", "adaln", B, c, chunks * d, blocks), modulation),
+                    "c_act", "mods", B * chunks * d)]
     else:  # adaLN-single: the block adds its chunks x d table to the shared projection
-        ops = [keep(elementwise_op(f"{pre}.scale_shift_table", "modulation", B * chunks * d + chunks * d,
-                                   B * chunks * d, blocks, weights=chunks * d, what="shared projection + table"),
-                    modulation)]
+        ops = [flow(keep(elementwise_op(f"{pre}.scale_shift_table", "modulation", B * chunks * d + chunks * d,
+                                        B * chunks * d, blocks, weights=chunks * d, what="shared projection + table"),
+                         modulation), "c", "mods", B * chunks * d)]
     calls = 2 if spec.conditioning == "joint" else 1  # joint blocks normalise and modulate text and video apart
-    ops += [block_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine, block_input=True),
-            modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls),
-            *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None),
-            gated_residual(f"{pre}.gate_attn", B, rows, d, blocks)]
+    # temporal blocks regroup tokens: a copy at batch > 1; at batch 1 a strided input whose bias add is out of place
+    temporal = mode == "temporal"
+    ops += [block_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine, block_input=True, x="x"),
+            modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls, f"{pre}.norm1", "attn_in"),
+            *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None, "attn_in",
+                            copy_in=temporal and B > 1, bias_scratch=temporal and B == 1 and spec.qkv_bias),
+            gated_residual(f"{pre}.gate_attn", B, rows, d, blocks, reads=("x", f"{pre}.attn.out"), out="h1")]
+    h = "h1"
     if spec.conditioning == "cross_attention":
+        cross_in = h
         if spec.cross_attn_norm:
-            ops.append(keep(norm_op(f"{pre}.norm3", "layer_norm", d * B * N, True, d, blocks),
-                            Saved("cross-attention LayerNorm (output, mean, rstd)", B * N * d), stats(B * N)))
-        ops += cross_attention(spec, pre, B, N, L + spec.cross_tokens_extra, blocks)
-    ops += [block_norm(f"{pre}.norm2", rows, d, blocks, spec.norm_affine),
-            modulate(f"{pre}.modulate_mlp", B, rows, d, blocks, calls),
+            ops.append(flow(keep(norm_op(f"{pre}.norm3", "layer_norm", d * B * N, True, d, blocks),
+                                 Saved("cross-attention LayerNorm (output, mean, rstd)", B * N * d), stats(B * N)),
+                            h, "norm3", B * N * d))
+            cross_in = "norm3"
+        ops += cross_attention(spec, pre, B, N, L + spec.cross_tokens_extra, blocks, cross_in, "y", h, "h2")
+        h = "h2"
+    ops += [block_norm(f"{pre}.norm2", rows, d, blocks, spec.norm_affine, x=h),
+            modulate(f"{pre}.modulate_mlp", B, rows, d, blocks, calls, f"{pre}.norm2", "mlp_in"),
             *mlp(spec, pre, rows, d, spec.mlp_hidden, blocks),
-            gated_residual(f"{pre}.gate_mlp", B, rows, d, blocks, kept=False)]
+            gated_residual(f"{pre}.gate_mlp", B, rows, d, blocks, kept=False, reads=(h, f"{pre}.mlp.out"),
+                           out=f"{pre}.out")]
     return ops
 
 

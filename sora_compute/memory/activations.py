@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from sora_compute.evaluate.liveness import Segment, peak_bytes
 from sora_compute.evaluate.saved import AttentionKernel
-from sora_compute.ledger.dit import DiTShape, attention_groups
+from sora_compute.ledger.dit import DiTShape
+from sora_compute.ledger.registry import lookup
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
@@ -27,12 +29,6 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
     N = T * H * W
     L = L if spec.text_conditioned else 0
     return N, L, B * (N + L if spec.conditioning in ("joint", "dual_stream") else N)
-
-
-def _mlp_hidden_live(spec: DiTSpec) -> int:
-    """MLP hidden tensors of width m live at once without gradients: fc1's and GELU's outputs (2); SiLU's output,
-    w3's output and their product (3)."""
-    return 3 if spec.mlp_act == "swiglu" else 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -65,85 +61,24 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
                        kernel: AttentionKernel = "fused", act_bytes: int = 2) -> int:
     """Peak live activation bytes of one DiT forward without gradients (weights not included).
 
-    Per block, with R rows of width d: the attention phase holds the block input, the modulated input,
-    qkv (3), the attention output and its projection (7 R d; 8 R d in temporal blocks, whose transposed
-    input makes qkv's bias add out of place; two score tensors when materialised); the
-    MLP phase holds the block input, the residual, the modulated input and fc1's output and GELU's
-    output (3 R d + 2 R m). The largest phase is the peak. Checked against measurement within 10% for fused
-    attention in every layout and materialised scores with full attention; materialised scores in factorised
-    layouts are approximate (contiguous copies of per-head views vary; ~15% at toy sizes)."""
-    T, H, W = grid
+    The liveness evaluator (evaluate/liveness.py) over each block run's dataflow in the ledger (adaLN blocks: full,
+    spatial, temporal, Skiparse, joint, cross-attention; MMDiT dual- and single-stream; Mochi's asymmetric blocks),
+    on top of what the caller holds: the block input (video and text streams), the conditioning vector or shared
+    projection, the projected text of cross-attention. Every block instance of a run starts from the same live set,
+    so one instance per run gives the peak; the embedders and the final layer hold less than a block."""
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
-    B, d, m, h, a = batch, spec.hidden_size, spec.mlp_hidden, spec.num_heads, act_bytes
-    if spec.conditioning == "dual_stream":
-        return _mmdit_inference_peak(spec, N, L, B, kernel, a)
-    if spec.conditioning == "asymmetric":
-        return _asymmetric_inference_peak(spec, N, L, B, kernel, a)
+    B, d, a = batch, spec.hidden_size, act_bytes
+    shape = DiTShape(B, *grid, L)
     Lk = L + spec.cross_tokens_extra  # cross-attention keys (a second encoder's tokens prepended)
-    held = B * Lk * d * a if spec.conditioning == "cross_attention" else 0  # projected text, kept by every block
-    qk = 2 * R * d * a if spec.qk_norm != "none" else 0  # normalised q and k live beside qkv in the attention
-    attn = 7 * R * d * a + qk
-    if spec.attention_layout == "factorized" and spec.depth > 1 and not spec.qkv_bias and B > 1:
-        attn = max(attn, 8 * R * d * a + qk)  # without a bias, the transposed copy outlives qkv's matmul (batch > 1)
-    elif spec.attention_layout == "factorized" and spec.depth > 1 and spec.qkv_bias:
-        # temporal blocks feed qkv a transposed copy and the 3D matmul adds its bias out of place: 8 R d at that
-        # moment (the copy is freed before the add; without a qkv bias there is no extra tensor); with q/k norms the
-        # normalised q and k of the transposed layout partly overlap it (measured 9.1-10.2 R d depending on shapes):
-        # modelled as the midpoint, 9.6 R d
-        attn = max(attn, 8 * R * d * a + 4 * qk // 5)
-    if spec.sparse_ratio > 1:  # Skiparse: the padded, rearranged q, k, v and the core's output (or two score
-        # tensors of the k short sequences) beside qkv. Fused: within ~5% of measurement; materialised: the padding
-        # copies vary (-14% to +0% at toy sizes)
-        groups, seq = attention_groups(spec, DiTShape(B, *grid, L), "sparse")
-        core = 2 * groups * h * seq * seq * a if kernel == "materialized" else R * d * a
-        attn = max(attn, 5 * R * d * a + 3 * groups * seq * d * a + qk + core)
-    if kernel == "materialized" and len(spec.sparse_range) < spec.depth:  # block input, modulated input, qkv, scores
-        if spec.attention_layout == "full":
-            scores = B * h * (R // B) ** 2 * a
-        else:
-            scores = max(B * T * h * (H * W) ** 2, B * H * W * h * T * T) * a
-        # scores live with either the contiguous copies of q and k the matmul makes (with one head the strided
-        # views go to BLAS as they are), or their scaled copy
-        copies = 2 * R * d * a if h > 1 else 0
-        attn = max(attn, 5 * R * d * a + qk + scores + max(copies, scores))
-    mlp = 3 * R * d * a + _mlp_hidden_live(spec) * R * m * a
-    cross = 5 * B * N * d * a + 2 * B * Lk * d * a if spec.conditioning == "cross_attention" else 0
-    return held + max(attn, mlp, cross)
-
-
-def _asymmetric_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: AttentionKernel, a: int) -> int:
-    """Mochi blocks without gradients. The block inputs (video and text), both streams' qkv (3 R d, kept by the
-    per-head views until the block returns) and normalised q, k (2 R d) stay live; on top: the concatenated q, k, v
-    and the output (or two score tensors) in the attention; the reshaped attention output with the residual, the
-    modulated input and the MLP hidden (3 R m for SwiGLU, 2 for GELU) in each stream's MLP."""
-    d, dy, h = spec.hidden_size, spec.text_width, spec.num_heads
-    Rx, Ry, R, S = B * N, B * L, B * (N + L), N + L
-    held = (Rx * d + Ry * dy + 3 * R * d + (2 * R * d if spec.qk_norm != "none" else 0)) * a
-    attn = 3 * R * d * a + (2 * B * h * S * S * a if kernel == "materialized" else R * d * a)
-    k = _mlp_hidden_live(spec)
-    mlp_x = (R * d + 2 * Rx * d + k * Rx * spec.mlp_hidden) * a
-    mlp_y = (R * d + Rx * d + 2 * Ry * dy + k * Ry * spec.text_mlp_hidden) * a
-    return held + max(attn, mlp_x, mlp_y)
-
-
-def _mmdit_inference_peak(spec: DiTSpec, N: int, L: int, B: int, kernel: AttentionKernel, a: int) -> int:
-    """MMDiT blocks without gradients. Dual-stream: each stream's q, k, v and the reshaped attention output stay
-    referenced until the block returns, so the video MLP (modulated input, fc1 and GELU outputs) runs on top of
-    6 R d (block input, both streams' qkv, attention output, residual). Single-stream: the caller's input, the
-    concatenated input, linear1's output (3d + m), the attention output, GELU's output and the concatenation
-    [attention; GELU] are live together: 7 R d + 3 R m. q/k norms keep the normalised q and k (2 R d)."""
-    d, m, h = spec.hidden_size, spec.mlp_hidden, spec.num_heads
-    R, S = B * (N + L), N + L
-    qk = 2 * R * d * a if spec.qk_norm != "none" else 0
-    scores = B * h * S * S * a
-    materialized = kernel == "materialized"
-    dual = max(6 * R * d * a + qk + (d + _mlp_hidden_live(spec) * m) * B * N * a,
-               7 * R * d * a + qk + 2 * scores if materialized else 8 * R * d * a + qk)
-    single = 0
-    if spec.single_blocks:
-        single = max(7 * R * d * a + 3 * R * m * a + qk,
-                     2 * R * d * a + R * (3 * d + m) * a + qk + 2 * scores if materialized else 0)
-    return max(dual, single)
+    cond = B * spec.modulation_chunks * d if spec.modulation == "shared" else B * spec.cond
+    if spec.conditioning in ("dual_stream", "asymmetric"):  # the streams apart: video and text
+        inputs = {"x": B * N * d, "y": B * L * (spec.text_width if spec.conditioning == "asymmetric" else d),
+                  "c": cond}
+    else:
+        inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
+    segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), inputs)
+                for mode, blocks in spec.block_schedule()]
+    return int(peak_bytes(segments, a, kernel))
 
 
 def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec, stride_t: int = 1,
