@@ -198,7 +198,8 @@ def _gap(doc: Document, est: DemandEstimate, gap: pd.DataFrame) -> None:
     ratio = theirs["video_minutes_per_gpu_hour"] / ours["video_minutes_per_gpu_hour"]
     crossed = gap[gap["gap_left"] <= 1]
     doc.text(f"\nWhy the throughputs differ: sora-compute serves {ours['video_minutes_per_gpu_hour']:.3g} "
-             f"video-minutes per {ours['gpu']}-hour, the published figure is {theirs['video_minutes_per_gpu_hour']:.3g} "
+             f"video-minutes per {ours['gpu']}-hour, the published figure is "
+             f"{theirs['video_minutes_per_gpu_hour']:.3g} "
              f"({ratio:.3g}x; {fmt_sci(ours['flops_per_video_minute'])} vs "
              f"{fmt_sci(theirs['flops_per_video_minute'])} FLOPs per video-minute). Applied one after another:")
     doc.table("throughput_gap", gap, pd.DataFrame({
