@@ -176,11 +176,10 @@ def _training(sc: DemandScenario) -> list[_Training]:
             out.append(_Training(r.name, flops, r.gpus, r.gpu, r.days,
                                  f"{r.gpus:,} x {r.gpu} x {r.days:g} days at MFU {mfu:.0%}", True))
         else:
-            assert r.scenario is not None
-            est = estimate_training(resolve_scenario(r.scenario))
-            n = gpus_for_days(est, r.gpu, r.days)
-            detail = f"{est.model_flops:.3g} model FLOPs; {n:,} x {r.gpu} train it in {r.days:g} days"
-            out.append(_Training(r.name, est.model_flops, n, r.gpu, r.days, detail, False))
+            flops = r.flops if r.flops is not None else estimate_training(resolve_scenario(str(r.scenario))).model_flops
+            n = gpus_for_days(flops, r.gpu, r.days)
+            detail = f"{flops:.3g} model FLOPs; {n:,} x {r.gpu} train it in {r.days:g} days"
+            out.append(_Training(r.name, flops, n, r.gpu, r.days, detail, False))
     return out
 
 

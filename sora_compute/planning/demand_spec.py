@@ -114,10 +114,12 @@ class Sampling(_Spec):
 
 class TrainingReference(_Spec):
     """One training run to weigh inference against: a training scenario (its model FLOPs; its cluster is the GPUs
-    that finish it in ``days``), or a published fleet (``gpus`` x ``days``, at the serving MFU)."""
+    that finish it in ``days``), its model FLOPs given directly, or a published fleet (``gpus`` x ``days``, at the
+    serving MFU)."""
 
     name: str = Field(min_length=1, max_length=200)
     scenario: str | None = Field(default=None, description="a scenario name (scenarios.yaml) or a scenario file")
+    flops: float | None = Field(default=None, gt=0, le=1e40, description="model FLOPs of one training run")
     gpus: int | None = Field(default=None, gt=0, le=10**9)
     days: float = Field(default=DAYS_PER_MONTH, gt=0, le=36525, description="fleet days / training time")
     gpu: str = "h100-sxm"
@@ -125,8 +127,8 @@ class TrainingReference(_Spec):
 
     @model_validator(mode="after")
     def _one_way(self) -> TrainingReference:
-        if (self.scenario is None) == (self.gpus is None):
-            raise ValueError(f"training {self.name!r}: give a scenario or a fleet (gpus and days), exactly one")
+        if sum(x is not None for x in (self.scenario, self.flops, self.gpus)) != 1:
+            raise ValueError(f"training {self.name!r}: give a scenario, flops, or a fleet (gpus and days): exactly one")
         load_gpu(self.gpu)
         return self
 
