@@ -127,7 +127,14 @@ def demand_document(arg: str, opts: dict[str, Any], fmt: str = "json") -> Docume
         "high": [f"{a} -> {_n(b)}" for a, b in zip(sens["high"], sens["gpus_peak_high"], strict=True)]}))
     if len(est.growth):
         doc.text(f"\nGrowth at {sc.growth_per_year:.0%} a year:")
-        doc.table("growth", est.growth)
+        g = est.growth
+        human = {"year": g["year"].astype(str)}
+        for kind in ("model", "published"):
+            if f"gpus_avg_{kind}" in g:
+                human[f"generated / day ({kind})"] = [_minutes(x) for x in g[f"generated_minutes_per_day_{kind}"]]
+                human[f"GPUs avg ({kind})"] = [_n(x) for x in g[f"gpus_avg_{kind}"]]
+                human[f"GPUs peak ({kind})"] = [_n(x) for x in g[f"gpus_peak_{kind}"]]
+        doc.table("growth", g, pd.DataFrame(human))
     if fmt == "table":  # the prose above already carries these numbers
         doc.blocks = [b for b in doc.blocks if b.name != "published_check"]
     return doc
