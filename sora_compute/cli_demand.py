@@ -128,7 +128,7 @@ def demand_document(arg: str, opts: dict[str, Any], fmt: str = "json") -> Docume
     if len(est.growth):
         doc.text(f"\nGrowth at {sc.growth_per_year:.0%} a year:")
         g = est.growth
-        human = {"year": g["year"].astype(str)}
+        human: dict[str, list[str]] = {"year": [str(y) for y in g["year"]]}
         for kind in ("model", "published"):
             if f"gpus_avg_{kind}" in g:
                 human[f"generated / day ({kind})"] = [_minutes(x) for x in g[f"generated_minutes_per_day_{kind}"]]

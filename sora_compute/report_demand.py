@@ -49,7 +49,7 @@ def fig_demand_share(market: DemandScenario, path: Path) -> Path:
     colors = {s.name: f"C{i}" for i, s in enumerate(market.sources)}
     styles = dict(zip(DEMAND_GPUS, ("-", "--", ":", "-."), strict=False))
     for (src, gpu), g in df.groupby(["source", "gpu"], sort=False):
-        ax.plot(100 * g["ai_share"], g["gpus_avg"], marker=".", ls=styles[gpu], color=colors[src],
+        ax.plot(100 * g["ai_share"], g["gpus_avg"], marker=".", ls=styles[str(gpu)], color=colors[str(src)],
                 label=f"{src}, {gpu}")
     for s in market.sources:
         ax.axvline(100 * s.ai_share, color="grey", lw=0.6, ls=":")
