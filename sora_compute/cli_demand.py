@@ -12,18 +12,13 @@ from sora_compute.planning.demand import DemandEstimate, estimate_demand
 from sora_compute.planning.demand_analysis import demand_sensitivity, throughput_gap
 from sora_compute.planning.demand_spec import DemandScenario, TrainingReference, resolve_demand
 from sora_compute.presets import load_preset
-from sora_compute.units import fmt_sci
+from sora_compute.units import fmt_sci, fmt_usd
 
 __all__ = ["apply_what_ifs", "demand_document", "parse_ai_share"]
 
 
 def _usd(x: float) -> str:
-    if not math.isfinite(x):
-        return "—"
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"${x / scale:,.3g}{unit}"
-    return f"${x:,.0f}"
+    return fmt_usd(x) if math.isfinite(x) else "—"
 
 
 def _n(x: float) -> str:

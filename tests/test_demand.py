@@ -285,3 +285,12 @@ def test_validation_names_the_field():
     with pytest.raises(ValidationError, match="ai_share"):
         DemandSource(name="a", minutes_per_day=1, ai_share=1.5)
     assert load_demand(FF).published is not None
+
+
+def test_sensitivity_marks_values_beyond_the_bound():
+    sc = market(sources=[{"name": "a", "minutes_per_day": 5e7, "ai_share": 1}], candidates=500, peak_to_average=50)
+    r = estimate_demand(sc).row()
+    assert r["gpus_peak"] < MAX_FLEET_GPUS < 2 * r["gpu_equivalents"] * 50  # base fits; 1,000 candidates do not
+    sens = demand_sensitivity(sc).set_index("assumption")
+    assert math.isnan(sens.loc["candidates per kept video", "gpus_peak_high"])
+    assert sens.loc["candidates per kept video", "high"] == "1000"  # capped at MAX_CANDIDATES

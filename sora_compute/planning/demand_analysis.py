@@ -19,7 +19,16 @@ from sora_compute.planning.demand import (
     model_basis,
     published_basis,
 )
-from sora_compute.planning.demand_spec import DemandScenario, GapStep, ShapeShare, resolve_demand
+from sora_compute.planning.demand_spec import (
+    MAX_CANDIDATES,
+    MAX_PEAK_TO_AVERAGE,
+    MAX_STEPS,
+    MIN_UTILISATION,
+    DemandScenario,
+    GapStep,
+    ShapeShare,
+    resolve_demand,
+)
 
 __all__ = ["DemandVariation", "demand_variations", "demand_sensitivity", "throughput_gap", "gpus_vs_share",
            "cumulative_compute", "with_shapes"]
@@ -58,19 +67,21 @@ def demand_variations(sc: DemandScenario) -> list[DemandVariation]:
     video = _videos(sc)[0][0]
     mfu = model_basis(sc).mfu
     shares = ", ".join(f"{x.name} {x.ai_share:.0%}" for x in sc.sources)
-    low_steps = max(1, s.steps // 2)
+    low_steps, high_steps = max(1, s.steps // 2), min(MAX_STEPS, 2 * s.steps)
+    cand = min(MAX_CANDIDATES, 2 * sc.candidates)
+    peak = min(MAX_PEAK_TO_AVERAGE, 2 * sc.peak_to_average)
+    util = max(MIN_UTILISATION, sc.utilisation / 2)
     return [
         DemandVariation("AI share (every source)", shares, "x0.5", "x2 (at most 100%)",
                         lambda c, w: _scale_shares(c, 0.5 if w == "low" else 2.0)),
-        DemandVariation("candidates per kept video", f"{sc.candidates:g}", "1", f"{2 * sc.candidates:g}",
-                        lambda c, w: c.model_copy(update={"candidates": 1.0 if w == "low" else 2 * c.candidates})),
-        DemandVariation("peak-to-average", f"{sc.peak_to_average:g}", "1", f"{2 * sc.peak_to_average:g}",
-                        lambda c, w: c.model_copy(update={"peak_to_average": 1.0 if w == "low"
-                                                          else 2 * c.peak_to_average})),
-        DemandVariation("target utilisation", f"{sc.utilisation:.0%}", "100%", f"{sc.utilisation / 2:.0%}",
-                        lambda c, w: c.model_copy(update={"utilisation": 1.0 if w == "low" else c.utilisation / 2})),
-        DemandVariation("sampling steps", f"{s.steps}", f"{low_steps}", f"{2 * s.steps}",
-                        lambda c, w: _sampling(c, steps=low_steps if w == "low" else 2 * s.steps)),
+        DemandVariation("candidates per kept video", f"{sc.candidates:g}", "1", f"{cand:g}",
+                        lambda c, w: c.model_copy(update={"candidates": 1.0 if w == "low" else cand})),
+        DemandVariation("peak-to-average", f"{sc.peak_to_average:g}", "1", f"{peak:g}",
+                        lambda c, w: c.model_copy(update={"peak_to_average": 1.0 if w == "low" else peak})),
+        DemandVariation("target utilisation", f"{sc.utilisation:.0%}", "100%", f"{util:.0%}",
+                        lambda c, w: c.model_copy(update={"utilisation": 1.0 if w == "low" else util})),
+        DemandVariation("sampling steps", f"{s.steps}", f"{low_steps}", f"{high_steps}",
+                        lambda c, w: _sampling(c, steps=low_steps if w == "low" else high_steps)),
         DemandVariation("CFG pair", "yes" if s.cfg else "no", "no CFG pair", "CFG pair",
                         lambda c, w: _sampling(c, cfg=w == "high")),
         DemandVariation("resolution", f"{video.width}x{video.height}", "848x480", "1920x1088",
@@ -86,16 +97,21 @@ def demand_variations(sc: DemandScenario) -> list[DemandVariation]:
     ]
 
 
-def _peak_gpus(sc: DemandScenario) -> int:
+def _peak_gpus(sc: DemandScenario) -> float:
+    """GPUs at peak on the model's serving plan; NaN where a variation needs more than MAX_FLEET_GPUS."""
     kept = sum(s.ai_minutes for s in sc.sources)
-    return int(_fleet(sc, model_basis(sc), kept)["gpus_peak"])
+    try:
+        return float(_fleet(sc, model_basis(sc), kept)["gpus_peak"])
+    except ValueError:
+        return float("nan")
 
 
 def demand_sensitivity(scenario: DemandScenario | str, variations: list[DemandVariation] | None = None
                        ) -> pd.DataFrame:
-    """One row per assumption: GPUs at peak (the model's serving plan) at its low and high value, sorted by swing."""
+    """One row per assumption: GPUs at peak (the model's serving plan) at its low and high value, sorted by swing
+    (NaN where a value needs more GPUs than sora-compute plans for)."""
     sc = resolve_demand(scenario)
-    base = _peak_gpus(sc)
+    base = int(_fleet(sc, model_basis(sc), sum(s.ai_minutes for s in sc.sources))["gpus_peak"])
     rows = []
     for v in variations if variations is not None else demand_variations(sc):
         low, high = (_peak_gpus(v.apply(sc, w)) for w in ("low", "high"))

@@ -24,7 +24,7 @@ from sora_compute.planning.base import _Spec
 __all__ = ["DemandSource", "ShapeShare", "Sampling", "TrainingReference", "PublishedThroughput",
            "PublishedFigures", "GapStep", "DemandScenario", "UnknownDemandError", "demand_names", "load_demand",
            "load_demand_file", "resolve_demand", "MAX_MINUTES_PER_DAY", "MAX_CANDIDATES", "MAX_PEAK_TO_AVERAGE",
-           "MIN_UTILISATION", "MAX_GROWTH_PER_YEAR", "MAX_FLEET_GPUS", "DAYS_PER_YEAR", "DAYS_PER_MONTH"]
+           "MIN_UTILISATION", "MAX_GROWTH_PER_YEAR", "MAX_STEPS", "MAX_FLEET_GPUS", "DAYS_PER_YEAR", "DAYS_PER_MONTH"]
 
 MAX_MINUTES_PER_DAY = 1e12  # video-minutes a day, per source (~4 orders above all of YouTube's uploads)
 MAX_VIDEOS_PER_DAY = 1e13
@@ -32,6 +32,7 @@ MAX_USERS = 1e11  # ~12x the world's population
 MAX_VIDEOS_PER_USER_PER_DAY = 1e4
 MAX_SECONDS_PER_VIDEO = 86400.0
 MAX_CANDIDATES = 1000.0  # videos generated per kept video
+MAX_STEPS = 10000  # sampling steps
 MAX_PEAK_TO_AVERAGE = 100.0
 MIN_UTILISATION = 0.01
 MAX_GROWTH_PER_YEAR = 10.0  # +1000% a year
@@ -107,7 +108,7 @@ class ShapeShare(_Spec):
 class Sampling(_Spec):
     """Sampling settings (None: the model preset's published default). A step-distilled sampler is its steps."""
 
-    steps: int | None = Field(default=None, gt=0, le=10000, description="denoising steps")
+    steps: int | None = Field(default=None, gt=0, le=MAX_STEPS, description="denoising steps")
     cfg: bool | None = Field(default=None, description="classifier-free guidance: the CFG pair, 2 DiT passes a step")
     cache_skip_fraction: float = Field(default=0.0, ge=0, lt=1, description="DiT evaluations skipped by caching")
 
