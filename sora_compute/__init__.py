@@ -45,6 +45,9 @@ from sora_compute.planning import (
     six_nd,
     sweep,
 )
+from sora_compute.planning.demand import DemandEstimate, estimate_demand
+from sora_compute.planning.demand_analysis import demand_sensitivity, throughput_gap
+from sora_compute.planning.demand_spec import DemandScenario, DemandSource, demand_names, load_demand
 from sora_compute.planning.sensitivity import published_estimates, sensitivity
 from sora_compute.presets import Preset, load_preset, preset_names
 from sora_compute.specs import (
@@ -108,6 +111,14 @@ __all__ = [
     "sweep",
     "sensitivity",
     "published_estimates",
+    "DemandSource",
+    "DemandScenario",
+    "DemandEstimate",
+    "demand_names",
+    "load_demand",
+    "estimate_demand",
+    "demand_sensitivity",
+    "throughput_gap",
     "plan_memory",
     "inference_memory",
     "search_layouts",

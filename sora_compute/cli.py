@@ -653,7 +653,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
     sc = resolve_scenario(scenario)
     out = out_dir or Path("reports") / sc.name
     out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before any output
-    steps = 9 if calibration else 8
+    steps = 10 if calibration else 9
     with click.progressbar(length=steps, label="report", file=sys.stderr, hidden=progress_hidden()) as bar:
         written = write_report(sc, out, gpus=count, progress=lambda _: bar.update(1), calibration=calibration)
     doc = Document("report", query={"scenario": sc.name, "out": str(out), "gpus": count})
@@ -791,6 +791,51 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
         "cost": df["cost_usd"].map(fmt_usd), "latency 1 GPU": df["latency_s_1gpu"].map("{:,.0f} s".format)})
     doc.table("points", df, human)
     doc.emit(fmt)
+
+
+# ------------------------------------------------------------------------------------------------
+# demand: a market of generated video -> GPUs, power, dollars (sora_compute/cli_demand.py builds the document)
+# ------------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("scenario", default="factorial-funds-2024")
+@click.option("--model", help="model preset that generates the video (default: the scenario's)")
+@click.option("--gpu", help="GPU type that serves it (see `sora-compute gpus`)")
+@click.option("--gpus-per-video", type=click.IntRange(1, 4096), help="GPUs that generate one video together")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--steps", type=click.IntRange(1, 10000), help="sampling steps (a step-distilled sampler: its steps)")
+@click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: the preset's own)")
+@click.option("--cache-skip", type=FiniteFloatParam(0, 1, max_open=True), help="share of DiT evaluations cached")
+@click.option("--resolution", help=RESOLUTION_HELP)
+@click.option("--duration", type=FiniteFloatParam(0, 3600, min_open=True), help="seconds per clip")
+@click.option("--fps", type=FiniteFloatParam(0, 240, min_open=True), help="frames per second")
+@click.option("--ai-share", help="AI-generated share: one for every source (0.3) or NAME=SHARE pairs")
+@click.option("--candidates", type=FiniteFloatParam(1, 1000), help="videos generated per kept video")
+@click.option("--peak", type=FiniteFloatParam(1, 100), help="peak-to-average demand ratio")
+@click.option("--utilisation", type=FiniteFloatParam(0.01, 1), help="target fleet utilisation")
+@click.option("--growth", type=FiniteFloatParam(0, 10), help="demand growth a year (0.5 = +50%)")
+@click.option("--gpu-price", type=FiniteFloatParam(0, 1e7, min_open=True), help="USD per GPU (capital)")
+@click.option("--price", type=FiniteFloatParam(0, 1e4, min_open=True), help="USD per GPU-hour (rental)")
+@click.option("--electricity", type=FiniteFloatParam(0, 10, min_open=True), help="USD per kWh")
+@click.option("--pue", type=FiniteFloatParam(1, 10), help="datacentre PUE")
+@click.option("--scenario", "training", help="training scenario to weigh inference against (" + SCENARIO_HELP + ")")
+@FORMAT
+@friendly_errors
+def demand(scenario: str, fmt: str, **opts: Any) -> None:
+    """Compute demand of a market of generated video (a preset from sora_compute/presets/demand, or a YAML/JSON
+    file): video-minutes and FLOPs a day, GPUs on average and at peak, power, energy, capital and running cost, the
+    break-even against a training run, published figures recomputed, and what moves the GPU count.
+
+    \b
+    Example:
+      sora-compute demand factorial-funds-2024
+      sora-compute demand --gpu b200 --no-cfg --steps 8 --ai-share TikTok=0.2,YouTube=0.05
+      sora-compute demand my_market.yaml --format json
+    """
+    from sora_compute.cli_demand import demand_document
+
+    opts["scenario"] = opts.pop("training")
+    demand_document(scenario, opts, fmt).emit(fmt)
 
 
 def main() -> None:

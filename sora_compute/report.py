@@ -337,6 +337,9 @@ Clusters of {gpus:,} GPUs:
 
 {_md_table(pd.concat([assumptions, extra], ignore_index=True))}
 """
+    step("demand")
+    demand_md, demand_figs = _demand(sc, out_dir)
+    md += "\n" + demand_md
     md_path = out_dir / "report.md"
     md_path.write_text(md)
     step("html")
@@ -353,4 +356,11 @@ Clusters of {gpus:,} GPUs:
             "img{max-width:100%}</style></head><body>" + html_body + "</body></html>")
     html_path = out_dir / "report.html"
     html_path.write_text(html)
-    return [md_path, html_path, *figs.values()]
+    return [md_path, html_path, *figs.values(), *demand_figs]
+
+
+def _demand(sc: TrainingScenario, out_dir: Path) -> tuple[str, list[Path]]:
+    """Section 9: the factorial-funds-2024 market served by the scenario's model (sora_compute/report_demand.py)."""
+    from sora_compute.report_demand import demand_section
+
+    return demand_section(sc, out_dir, number=9)

@@ -23,7 +23,7 @@ def fmt_usd(x: float) -> str:
     """1.23e7 -> '$12.3M'."""
     if not math.isfinite(x):
         return "n/a"
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"${x / scale:,.3g}{unit}"
     return f"${x:,.2f}"

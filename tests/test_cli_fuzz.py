@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from tests.clirun import main
 
 EXAMPLES = {"presets": 40, "gpus": 40, "show": 100, "flops": 220, "memory": 200, "estimate": 240, "plan": 200,
-            "sweep": 220, "calibrate": 100, "report": 100}  # 1,460 drawn; the option-less commands run out early
+            "sweep": 220, "calibrate": 100, "report": 100,
+            "demand": 150}  # 1,610 drawn; the option-less commands run out early
 SEEN: dict[str, set[tuple[str, ...]]] = {}
 
 _DIR = Path(tempfile.mkdtemp(prefix="sora-compute-fuzz-"))
@@ -44,6 +45,10 @@ _FILES = {
     "nopreset.yaml": "preset: [1, 2]\nstages: []\n",
     "unknown.yaml": "preset: nope\nstages:\n  - {name: a, samples: 1, buckets: [{width: 256, height: 256}]}\n",
     "binary.yaml": "\x00\x01\x02\xff",
+    "market.yaml": "sources: [{name: a, minutes_per_day: 1.0e6, ai_share: 0.5}]\nmodel: dit-s-2\n",
+    "market_huge.yaml": "sources: [{name: a, minutes_per_day: 1.0e12, ai_share: 1}]\ncandidates: 1000\n"
+                        "peak_to_average: 100\nutilisation: 0.01\ngpu: a100-40gb\n",
+    "market_inf.json": '{"sources": [{"name": "a", "minutes_per_day": Infinity, "ai_share": 0.5}]}',
 }
 for _name, _text in _FILES.items():
     (_DIR / _name).write_text(_text)
@@ -76,6 +81,8 @@ formats = st.sampled_from(["table", "json", "json", "csv", "markdown", "json", "
                            "JSON"])
 scenarios = st.one_of(st.sampled_from(["sora", "wan2.1-14b", "nope", "", "soar"]), st.sampled_from(SCENARIO_FILES))
 flag = st.sampled_from
+demands = st.one_of(st.sampled_from(["factorial-funds-2024", "nope", "", "Factorial-Funds-2024"]),
+                    st.sampled_from(SCENARIO_FILES))
 
 OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
     "presets": {},
@@ -99,6 +106,13 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
     "sweep": {"--model": models, "--resolution": resolutions, "--duration": lists, "--fps": lists, "--gpu": gpus,
               "--gpus": lists, "--samples": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
               "--mfu": numbers},
+    "demand": {"--model": models, "--gpu": gpus, "--gpus-per-video": numbers, "--mfu": numbers, "--steps": numbers,
+               "--cfg": None, "--no-cfg": None, "--cache-skip": numbers, "--resolution": resolutions,
+               "--duration": numbers, "--fps": numbers,
+               "--ai-share": st.one_of(numbers, st.sampled_from(["TikTok=0.5,YouTube=0.1", "a=0.2", "x=1", "="])),
+               "--candidates": numbers, "--peak": numbers, "--utilisation": numbers, "--growth": numbers,
+               "--gpu-price": numbers, "--price": numbers, "--electricity": numbers, "--pue": numbers,
+               "--scenario": scenarios},
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
                   "--write-record": None, "--no-write-record": None},
     "report": {"--scenario": scenarios, "--out": st.sampled_from([str(_DIR / "rep"), "/proc/sora-compute-no"]),
@@ -115,6 +129,8 @@ def command_lines(draw: st.DrawFn, command: str) -> list[str]:
         args.append(draw(models))
     elif command in ("estimate", "plan"):
         args.append(draw(scenarios))
+    elif command == "demand":
+        args.append(draw(demands))
     options = OPTIONS[command]
     for name in draw(st.lists(st.sampled_from(sorted(options)), max_size=4, unique=True)) if options else []:
         strategy = options[name]

@@ -11,6 +11,16 @@ from sora_compute.planning.cluster import (
     plan_cluster,
     plan_serving,
 )
+from sora_compute.planning.demand import DemandEstimate, estimate_demand
+from sora_compute.planning.demand_analysis import demand_sensitivity, throughput_gap
+from sora_compute.planning.demand_spec import (
+    DemandScenario,
+    DemandSource,
+    UnknownDemandError,
+    demand_names,
+    load_demand,
+    resolve_demand,
+)
 from sora_compute.planning.inference import (
     InferenceEstimate,
     InferenceSettings,
@@ -67,4 +77,14 @@ __all__ = [
     "plan_serving",
     "sweep",
     "SweepQuery",
+    "DemandSource",
+    "DemandScenario",
+    "DemandEstimate",
+    "UnknownDemandError",
+    "demand_names",
+    "load_demand",
+    "resolve_demand",
+    "estimate_demand",
+    "demand_sensitivity",
+    "throughput_gap",
 ]
