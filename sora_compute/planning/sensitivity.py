@@ -317,7 +317,7 @@ def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = F
         {"source": "sora-compute, sora preset", "video_minutes_per_h100_hour": peak * mfu * 3600 / ours,
          "flops_per_video_minute": ours,
          "reading": f"{ratio:.3g}x theirs: {tokens:,} tokens per {inf.video.duration_s:.3g} s clip, "
-                    f"{inf.settings.steps} steps {'with' if inf.settings.cfg else 'without'} CFG; "
+                    f"{inf.settings.steps} steps, {'a CFG pair' if inf.settings.cfg else 'no CFG pair'}; "
                     f"with attention dominant, about {tokens / ratio**0.5:,.0f} tokens per clip (or ~{ratio:.3g}x "
                     f"fewer DiT evaluations) would close the gap"},
     ])
