@@ -196,7 +196,7 @@ TextEncoderSpec = Annotated[
     Annotated[T5EncoderSpec, Tag("t5")] | Annotated[LlamaEncoderSpec, Tag("llama")]
     | Annotated[CLIPTextSpec, Tag("clip")] | Annotated[BertEncoderSpec, Tag("bert")],
     Discriminator(_kind, custom_error_type="text_encoder_kind",
-                  custom_error_message="kind should be 't5', 'llama', 'clip' or 'bert'"),
+                  custom_error_message="kind should be one of 't5', 'llama', 'clip', 'bert'"),
 ]
 
 _ADAPTER: TypeAdapter[TextEncoderSpec] = TypeAdapter(TextEncoderSpec)
