@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from sora_compute import load_preset
 from sora_compute.calibration.build import build_dit, build_text_encoder, build_vae
 from sora_compute.calibration.measure import peak_live_bytes, saved_activation_bytes
+from sora_compute.evaluate.liveness import text_encoder_peak
 from sora_compute.evaluate.params import dit_params
 from sora_compute.evaluate.saved import ActivationDtypes, dit_block_saved, dit_saved
 from sora_compute.hardware import gpu_names
-from sora_compute.evaluate.liveness import text_encoder_peak
 from sora_compute.memory.activations import dit_inference_peak, vae_decode_peak, vae_encode_peak
 from sora_compute.memory.planner import (
     GiB,

@@ -120,7 +120,8 @@ def _t5_position_bias(spec: T5EncoderSpec, L: Number, blocks: range | None) -> l
     h, path = spec.num_heads, "layers.0.attn" if blocks is None else f"{LAYERS}.attn"
     pairs = L * L
     return [
-        _f(elementwise_op(f"{path}.positions", "position", 0, L, blocks, what="arange(L)"), (), "pos", L, dtype="int64"),
+        _f(elementwise_op(f"{path}.positions", "position", 0, L, blocks, what="arange(L)"), (), "pos", L,
+           dtype="int64"),
         _f(elementwise_op(f"{path}.relative_positions", "position", 2 * L, pairs, blocks, what="j - i"), ("pos",),
            "rel", pairs, dtype="int64"),
         _f(elementwise_op(f"{path}.position_buckets", "position", pairs, pairs, blocks, what="bucket(j - i)"),
@@ -172,10 +173,11 @@ def _llama_attention(spec: LlamaEncoderSpec, B: Number, L: Number, layers: range
                for name, w in (("q", inner), ("k", kv), ("v", kv))]
         q, k, v = "q", "k", "v"
     if spec.rotary:
-        ops += [_f(elementwise_op(f"{p}.rotary_q", "position", n * inner + 2 * L * dk, n * inner, layers,
-                                  what="x cos + rotate_half(x) sin"), (q, "cos", "sin"), "qr", n * inner, 2 * n * inner),
-                _f(elementwise_op(f"{p}.rotary_k", "position", n * kv + 2 * L * dk, n * kv, layers,
-                                  what="x cos + rotate_half(x) sin"), (k, "cos", "sin", q), "kr", n * kv, 2 * n * kv)]
+        rope = "x cos + rotate_half(x) sin"
+        ops += [_f(elementwise_op(f"{p}.rotary_q", "position", n * inner + 2 * L * dk, n * inner, layers, what=rope),
+                   (q, "cos", "sin"), "qr", n * inner, 2 * n * inner),
+                _f(elementwise_op(f"{p}.rotary_k", "position", n * kv + 2 * L * dk, n * kv, layers, what=rope),
+                   (k, "cos", "sin", q), "kr", n * kv, 2 * n * kv)]
         q, k = "qr", "kr"
     if 1 < spec.kv_heads < h:
         ops += [_f(elementwise_op(f"{p}.repeat_k", "copy", n * kv, n * inner, layers, what="repeat_kv"), (k,), "kR",
@@ -282,4 +284,4 @@ def text_encoder_ledger(spec: TextEncoderSpec, tokens: Number, batch: Number = 1
                         convention: CountingConvention = FVCORE) -> list[Op]:
     """The ledger of one encoder forward over ``batch`` prompts of ``tokens`` tokens, by ``spec.kind`` (the
     builder registered for it)."""
-    return lookup("text_encoder", spec.kind)(spec, batch, tokens, convention)  # type: ignore[no-any-return]
+    return lookup("text_encoder", spec.kind)(spec, batch, tokens, convention)

@@ -186,8 +186,8 @@ class BertEncoderSpec(_TextEncoderBase):
 def _kind(data: Any) -> str:
     """The union's tag: ``kind`` of a dict (absent: t5) or of a spec."""
     if isinstance(data, dict):
-        return data.get("kind", "t5")  # type: ignore[no-any-return]
-    return getattr(data, "kind", "t5")  # type: ignore[no-any-return]
+        return data.get("kind", "t5")
+    return getattr(data, "kind", "t5")
 
 
 #: A text encoder of any kind; ``kind`` picks the architecture (the reference modules in
