@@ -23,7 +23,7 @@ output beside its fp32 log-sum-exp (one per query and head; scratch).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import lru_cache
 
 from sora_compute.ledger.formulas import FVCORE, CountingConvention, Number
 from sora_compute.ledger.ops import Flow, Op, attention_op, elementwise_op, linear_op, norm_op, weight_op
@@ -43,8 +43,9 @@ LAYERS = "layers.{i}"
 
 def _f(op: Op, reads: tuple[str, ...], out: str | None, numel: Number = 0, scratch: Number = 0,
        scratch_dtype: str | None = None, dtype: str = "act") -> Op:
-    """``op`` with its dataflow (one copy of the record)."""
-    return replace(op, flow=Flow(reads, out, numel, None, scratch, dtype, scratch_dtype))
+    """``op`` with its dataflow (one copy of the record, built directly: cheaper than ``dataclasses.replace``)."""
+    return Op(op.path, op.kind, op.op, op.macs, op.blocks, op.elements, op.weights, op.dims, op.saved,
+              Flow(reads, out, numel, None, scratch, dtype, scratch_dtype))
 
 
 def _embed(path: str, rows: int, d: int, B: Number, L: Number, out: str, positions: bool = False) -> Op:
@@ -283,5 +284,18 @@ def bert_ledger(spec: BertEncoderSpec, B: Number, L: Number, convention: Countin
 def text_encoder_ledger(spec: TextEncoderSpec, tokens: Number, batch: Number = 1,
                         convention: CountingConvention = FVCORE) -> list[Op]:
     """The ledger of one encoder forward over ``batch`` prompts of ``tokens`` tokens, by ``spec.kind`` (the
-    builder registered for it)."""
+    builder registered for it). Scalar shapes are memoised (specs and ops are immutable): planners ask for the
+    same encoder at the same length many times."""
+    if type(tokens) is int and type(batch) is int:
+        return list(_cached_ledger(spec, tokens, batch, convention))
+    return _build(spec, tokens, batch, convention)
+
+
+def _build(spec: TextEncoderSpec, tokens: Number, batch: Number, convention: CountingConvention) -> list[Op]:
     return lookup("text_encoder", spec.kind)(spec, batch, tokens, convention)
+
+
+@lru_cache(maxsize=256)
+def _cached_ledger(spec: TextEncoderSpec, tokens: int, batch: int, convention: CountingConvention
+                   ) -> tuple[Op, ...]:
+    return tuple(_build(spec, tokens, batch, convention))
