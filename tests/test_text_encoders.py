@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from sora_compute import MATMUL_ONLY
+from sora_compute import MATMUL_ONLY, load_preset, preset_names
 from sora_compute.calibration.build import build_text_encoder
 from sora_compute.calibration.measure import peak_live_bytes
 from sora_compute.calibration.profile import flop_counter_by_module
@@ -18,7 +18,13 @@ from sora_compute.evaluate.liveness import text_encoder_peak
 from sora_compute.evaluate.params import text_encoder_params
 from sora_compute.flops import FVCORE, text_encoder_terms
 from sora_compute.ledger.registry import registered
-from sora_compute.specs import TextEncoderSpec, text_encoder_spec
+from sora_compute.specs import (
+    CLIPTextSpec,
+    LlamaEncoderSpec,
+    T5EncoderSpec,
+    TextEncoderSpec,
+    text_encoder_spec,
+)
 
 from .strategies import text_encoder_specs
 
@@ -317,3 +323,31 @@ def test_step_video_encoders_peak_exact_at_scaled_down_ratios(name: str, small: 
     with torch.no_grad():
         peak, _ = peak_live_bytes(lambda: model(ids))
     assert text_encoder_peak(spec, 40, 2, 4) == peak
+
+
+def _closed_form_peak(spec: TextEncoderSpec, L: int, B: int, a: int) -> int:
+    """The hand-derived peaks the ledger replaced, at the presets' shapes (D, Q, F: bytes of one (B, L, width)
+    tensor of width d_model, inner, d_ff). t5: the position bias plus the FFN phase (layer input, residual, normed
+    input and three d_ff-wide tensors; two for ReLU); llama: the rotary tables plus the MLP phase (SwiGLU: 3 D + 3 F;
+    a fused gate_up output kept until the down projection: + max(F, D)); clip: the attention phase (3 D + 4 Q) or
+    the MLP phase (3 D + 3 F, or 4 D + F while fc2 writes); bert: the attention phase (2 D + 4 Q), the MLP phase
+    (2 D + 2 F) or a residual LayerNorm with its fp32 statistics (4 D + 8 B L)."""
+    D, Q, F = (B * L * w * a for w in (spec.d_model, spec.inner_dim, spec.d_ff))
+    if isinstance(spec, T5EncoderSpec):
+        return spec.num_heads * L * L * a + 3 * D + (3 if spec.gated_ffn else 2) * F
+    if isinstance(spec, LlamaEncoderSpec):
+        table = 2 * L * spec.d_kv * a if spec.rotary else 0
+        return table + 3 * D + 3 * F + (max(F, D) if spec.fused_projections else max(0, D - 2 * F))
+    if isinstance(spec, CLIPTextSpec):
+        return max(3 * D + 4 * Q, 3 * D + max(3 * F, D + F))
+    return max(2 * D + 4 * Q, 2 * D + 2 * F, 4 * D + 2 * B * L * 4)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_preset_encoder_peaks_equal_the_hand_derived_closed_forms(name: str):
+    """Every number unchanged: the ledger's peak of each preset encoder at its token count, bf16 and fp32, one and
+    two prompts, equals the closed form the hand-written walk used."""
+    model = load_preset(name).model
+    for spec, L in zip(model.text_encoders, model.text_encoder_tokens(), strict=True):
+        for B, a in ((1, 2), (2, 2), (2, 4)):
+            assert text_encoder_peak(spec, L, B, a) == _closed_form_peak(spec, L, B, a), (name, spec.kind)
