@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from sora_compute.evaluate.liveness import text_encoder_peak  # from the text-encoder ledger's dataflow
 from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape, attention_groups
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, VAESpec
@@ -18,6 +19,7 @@ __all__ = [
     "dit_inference_peak",
     "vae_decode_peak",
     "vae_encode_peak",
+    "text_encoder_peak",
 ]
 
 
