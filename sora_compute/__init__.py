@@ -4,7 +4,7 @@ Conventions: "MACs" are multiply-accumulates (what fvcore calls "flops"); FLOPs 
 (what GPU peak TFLOP/s and GPT-3's 3.14e23 count). Parameter counts are exact Python ints.
 """
 
-from sora_compute.evaluate.params import dit_params, model_params
+from sora_compute.evaluate.params import dit_params, model_params, text_encoder_params
 from sora_compute.flops import (
     FVCORE,
     MATMUL_ONLY,
@@ -59,6 +59,7 @@ from sora_compute.specs import (
     VideoShapeError,
     VideoSpec,
     Workload,
+    text_encoder_spec,
 )
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "DiTSpec",
     "VAESpec",
     "TextEncoderSpec",
+    "text_encoder_spec",
     "ModelSpec",
     "Workload",
     "LatentShape",
@@ -88,6 +90,7 @@ __all__ = [
     "count_video",
     "dit_params",
     "model_params",
+    "text_encoder_params",
     "GPUSpec",
     "load_gpu",
     "gpu_names",

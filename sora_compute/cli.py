@@ -32,7 +32,7 @@ from sora_compute.cli_support import (
     snap_resolution,
     split_names,
 )
-from sora_compute.evaluate.params import dit_params, model_params
+from sora_compute.evaluate.params import dit_params, model_params, text_encoder_params
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import gpu_catalog
 from sora_compute.planning import (
@@ -157,7 +157,7 @@ def show(preset: str, fmt: str) -> None:
         ("dit", f"depth {d.depth}, hidden {d.hidden_size}, heads {d.num_heads}, "
                 f"patch {'x'.join(map(str, d.patch_size))}, {d.conditioning}, {d.attention_layout} attention"),
     ]
-    encoders = [f"{e.kind} {_fmt_params(e.params)} over {n} tokens"
+    encoders = [f"{e.kind} {_fmt_params(text_encoder_params(e))} over {n} tokens"
                 for e, n in zip(p.model.text_encoders, p.model.text_encoder_tokens(), strict=True)]
     if encoders:
         spec.append(("text", "; ".join(encoders)))

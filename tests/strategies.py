@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, text_encoder_spec
 
 
 @st.composite
@@ -99,19 +99,19 @@ def text_encoder_specs(draw: st.DrawFn, kinds: tuple[str, ...] = ("t5", "llama",
         "d_ff": draw(st.sampled_from([8, 32])),
     }
     if kind == "llama":
-        return TextEncoderSpec(kind="llama", **sizes, max_tokens=draw(st.integers(1, 16)),
+        return text_encoder_spec(kind="llama", **sizes, max_tokens=draw(st.integers(1, 16)),
                                num_kv_heads=draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0])),
                                hidden_state_skip=draw(st.integers(0, layers - 1)), final_norm=draw(st.booleans()),
                                rotary=draw(st.booleans()), fused_projections=draw(st.booleans()))
     if kind == "bert":  # at least the 6 text tokens models_and_videos may draw; more learned positions than tokens
         max_tokens = draw(st.integers(6, 16))
-        return TextEncoderSpec(kind="bert", **sizes, max_tokens=max_tokens,
+        return text_encoder_spec(kind="bert", **sizes, max_tokens=max_tokens,
                                max_position_embeddings=draw(st.sampled_from([None, max_tokens + 3])),
                                type_vocab_size=draw(st.integers(1, 3)), pooler=draw(st.booleans()))
     if kind == "clip":  # at least the 6 text tokens models_and_videos may draw: positions are learned
-        return TextEncoderSpec(kind="clip", **sizes, max_tokens=draw(st.integers(6, 16)),
+        return text_encoder_spec(kind="clip", **sizes, max_tokens=draw(st.integers(6, 16)),
                                projection_dim=draw(st.sampled_from([None, 8])))
-    return TextEncoderSpec(
+    return text_encoder_spec(
         **sizes,
         gated_ffn=draw(st.booleans()),
         max_tokens=draw(st.integers(1, 16)),
@@ -129,10 +129,10 @@ def models_and_videos(draw: st.DrawFn) -> tuple[ModelSpec, VideoSpec]:
     dit = draw(dit_specs(in_channels=vae.latent_channels, text_dim=te.d_model))
     extras = []
     if dit.text_conditioned and dit.pooled_text_dim is not None:  # a CLIP-like encoder of the pooled vector
-        extras.append(TextEncoderSpec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.pooled_text_dim,
+        extras.append(text_encoder_spec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.pooled_text_dim,
                                       num_heads=2, d_ff=16, max_tokens=8))
     if dit.text_conditioned and dit.extra_text_dim is not None:  # a second encoder whose tokens the DiT attends
-        extras.append(TextEncoderSpec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.extra_text_dim,
+        extras.append(text_encoder_spec(kind="clip", vocab_size=16, num_layers=1, d_model=dit.extra_text_dim,
                                       num_heads=2, d_ff=16, max_tokens=dit.extra_text_tokens))
     model = ModelSpec(dit=dit, vae=vae, text_encoder=te if dit.text_conditioned else None,
                       extra_text_encoders=tuple(extras) if dit.text_conditioned else (),

@@ -161,3 +161,24 @@ def test_liveness_views_keep_their_base_and_scratch_is_transient():
     seg = Segment([qkv, q, core, proj], {"x": n}, released=frozenset({"x"}))
     # x + qkv (4 n); core: qkv + o + scratch (x freed after qkv); proj: o + y (qkv freed after the core)
     assert segment_peak(seg, act_bytes=1) == max(4 * n, 3 * n + n + s, 2 * n)
+
+
+def test_ledger_peak_holds_a_runs_inputs_to_its_end_and_frees_the_rest():
+    """A tensor made before a run of repeated blocks and read inside it (the layer input; a position table) lives to
+    the run's end; a name made again is a new tensor; scratch lives only during its op; views share storage."""
+    from sora_compute.evaluate.liveness import ledger_peak
+    from sora_compute.ledger.ops import flow
+
+    n, t, s = 10, 3, 7
+    run = range(4)
+    ops = [flow(elementwise_op("embed", "e", 0, n), (), "x", n),
+           flow(elementwise_op("table", "e", 0, t), (), "table", t),
+           flow(elementwise_op("l.{i}.a", "e", n, n, run), ("x", "table"), "a", n),
+           flow(elementwise_op("l.{i}.v", "e", 0, 0, run), "a", "av", view_of="a"),
+           flow(elementwise_op("l.{i}.b", "e", n, n, run), "av", "b", n, scratch=s),
+           flow(elementwise_op("l.{i}.out", "e", n, n, run), "b", "x", n),
+           flow(elementwise_op("final", "e", n, n), "x", "y", n)]
+    # in the run: x and the table held; at b: a (its view is read by b), b and the scratch; at out: b and the new x
+    assert ledger_peak(ops, act_bytes=1) == max(n + t + 2 * n + s, n + t + 2 * n)
+    # a tensor nobody reads is freed once made: x and y at the final op
+    assert ledger_peak(ops[:2] + ops[-1:], act_bytes=1) == 2 * n

@@ -6,7 +6,7 @@ import torch
 from sora_compute import load_preset
 from sora_compute.calibration.build import build_dit, build_text_encoder
 from sora_compute.cli import cli
-from sora_compute.evaluate.params import block_params, dit_block_params, dit_params
+from sora_compute.evaluate.params import block_params, dit_block_params, dit_params, text_encoder_params
 from sora_compute.ledger import DiTShape, dit_ledger
 
 
@@ -24,7 +24,7 @@ def test_wan_dit_and_text_encoder_exact(name):
     p = load_preset(name)
     assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == WAN_DIT[name]
     te = p.model.text_encoder
-    assert te is not None and n_params(build_text_encoder(te, "meta")) == te.params == UMT5_XXL_ENCODER
+    assert te is not None and n_params(build_text_encoder(te, "meta")) == text_encoder_params(te) == UMT5_XXL_ENCODER
 
 
 @pytest.mark.parametrize("name", sorted(WAN_DIT))
@@ -51,7 +51,7 @@ def test_pixart_alpha_matches_diffusers_and_paper():
     assert n_params(build_dit(p.model.dit, "meta")) == dit_params(p.model.dit) == 610_856_096
     assert dit_params(p.model.dit) == pytest.approx(p.published["params"], rel=0.02)
     assert p.model.latent_shape(p.video).tokens == p.published["video_tokens"]  # 512 px -> 64 x 64 latent -> 1,024
-    assert p.model.text_encoder is not None and p.model.text_encoder.params == 4_762_310_656
+    assert p.model.text_encoder is not None and text_encoder_params(p.model.text_encoder) == 4_762_310_656
 
 
 # diffusers CogVideoXTransformer3DModel built from THUDM/CogVideo's configs (no weights loaded)
@@ -194,13 +194,13 @@ def test_every_preset_equals_its_modules():
         vae = build_vae(m.vae, "meta")
         assert (n_params(vae.encoder), n_params(vae.decoder)) == (m.vae.encoder_params, m.vae.decoder_params), p.name
         for e in m.text_encoders:
-            assert n_params(build_text_encoder(e, "meta")) == e.params, p.name
+            assert n_params(build_text_encoder(e, "meta")) == text_encoder_params(e), p.name
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_preset_counts_equal_official_implementations(name):
     m = load_preset(name).model
-    ours = {"dit": dit_params(m.dit), "vae": m.vae.params, "text": sum(e.params for e in m.text_encoders)}
+    ours = {"dit": dit_params(m.dit), "vae": m.vae.params, "text": sum(text_encoder_params(e) for e in m.text_encoders)}
     assert {k: ours[k] for k in OFFICIAL[name]} == OFFICIAL[name]
 
 
@@ -213,7 +213,7 @@ def test_published_dit_sizes_within_two_percent_or_documented():
     for p in all_presets():
         ours = {"params": dit_params(p.model.dit), "vae_params": p.model.vae.params,
                 "vae_decoder_params": p.model.vae.decoder_params,
-                "text_params": sum(e.params for e in p.model.text_encoders)}
+                "text_params": sum(text_encoder_params(e) for e in p.model.text_encoders)}
         for key in ours.keys() & p.published.keys():
             name = p.name if key == "params" else f"{p.name}/{key}"
             rel = ours[key] / p.published[key] - 1

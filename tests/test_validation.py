@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from sora_compute import load_preset
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, Workload
+from sora_compute.specs import DiTSpec, ModelSpec, VAESpec, VideoSpec, Workload, text_encoder_spec
 
 DIT = {"depth": 2, "hidden_size": 64, "num_heads": 4}
 
@@ -56,8 +56,10 @@ def test_vae_layout_errors():
 
 
 def test_text_encoder_errors():
-    _fails(TextEncoderSpec, {"d_model": -4}, "d_model")
-    _fails(TextEncoderSpec, {"max_tokens": 0}, "max_tokens")
+    _fails(text_encoder_spec, {"d_model": -4}, "d_model")
+    _fails(text_encoder_spec, {"max_tokens": 0}, "max_tokens")
+    _fails(text_encoder_spec, {"kind": "clip", "vocab_size": 8, "num_layers": 1, "d_model": 8, "num_heads": 2,
+                               "d_ff": 8, "max_tokens": 0}, "clip.max_tokens")
 
 
 def test_specs_are_immutable_and_strict():

@@ -45,7 +45,7 @@ from sora_compute.flops import (
     latent_grid,
 )
 from sora_compute.ledger.formulas import CountingConvention
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, text_encoder_spec
 
 __all__ = [
     "EXTRA_HANDLES",
@@ -215,7 +215,7 @@ class CalibrationCase:
 
 
 def _small_text_encoder() -> TextEncoderSpec:
-    return TextEncoderSpec(vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_kv=8, d_ff=48, max_tokens=16)
+    return text_encoder_spec(vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_kv=8, d_ff=48, max_tokens=16)
 
 
 def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
@@ -360,14 +360,14 @@ def default_cases() -> list[CalibrationCase]:
                                      VideoSpec(width=16, height=16, num_frames=1)))
     # decoder-only LLM encoders (HunyuanVideo's Llama): GQA with causal attention and rotary positions, SwiGLU;
     # and a hidden-state skip (the last layers and the final norm not run) with a head width != d / heads
-    llama = TextEncoderSpec(kind="llama", vocab_size=64, num_layers=3, d_model=32, num_heads=4, num_kv_heads=2,
+    llama = text_encoder_spec(kind="llama", vocab_size=64, num_layers=3, d_model=32, num_heads=4, num_kv_heads=2,
                             d_ff=48, max_tokens=16)
     # Step-LLM layout: fused qkv and gate/up matmuls, no rotary embedding (ALiBi in-kernel), no final norm
     step = llama.model_copy(update={"fused_projections": True, "rotary": False, "final_norm": False})
     # CLIP text towers: biased LayerNorms and projections, causal attention; with and without text_projection
-    clip = TextEncoderSpec(kind="clip", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=16)
+    clip = text_encoder_spec(kind="clip", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=16)
     # BERT (Step-Video's Hunyuan-CLIP): post-norm, learned and token-type positions, bidirectional; +- pooler
-    bert = TextEncoderSpec(kind="bert", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=9,
+    bert = text_encoder_spec(kind="bert", vocab_size=64, num_layers=2, d_model=32, num_heads=4, d_ff=48, max_tokens=9,
                            max_position_embeddings=16)
     for name, t in (("llama-gqa", llama),
                     ("llama-skip", llama.model_copy(update={"num_kv_heads": None, "d_kv": 6, "hidden_state_skip": 1})),

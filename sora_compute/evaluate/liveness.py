@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 
-__all__ = ["Segment", "segment_peak", "peak_bytes", "attention_scratch"]
+__all__ = ["Segment", "segment_peak", "peak_bytes", "ledger_peak", "attention_scratch"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def attention_scratch(op: Op, kernel: str) -> Number:
 
 
 def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
-    return numel * {"act": act_bytes, "stat": 4, "int64": 8}[dtype]
+    return numel * {"act": act_bytes, "stat": 4, "int64": 8, "byte": 1}[dtype]
 
 
 def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
@@ -79,7 +79,8 @@ def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Num
         assert f is not None
         if f.out is not None and f.view_of is None:
             live = live + size[f.out]
-        peak = _max(peak, live + _nbytes(f.scratch + attention_scratch(op, kernel), f.dtype, act_bytes))
+        peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
+                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes))
         for name in {storage[n] for n in (*f.reads, *((f.out,) if f.out else ()))}:
             if last[name] == k:
                 live = live - size[name]
@@ -100,4 +101,61 @@ def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "f
     peak: Number = 0
     for seg in segments:
         peak = _max(peak, segment_peak(seg, act_bytes, kernel))
+    return peak
+
+
+def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
+    """Peak live bytes of a whole ledger run once without gradients, from its ops' dataflow.
+
+    A name made again is a new tensor (reads name the latest one); a view shares its base's storage. A storage
+    lives from the op that makes it to its last reader, except that one made before a run of repeated blocks (ops
+    with the same ``blocks``) and read inside it lives to the run's end: every instance reads it (a layer's input,
+    which the caller's loop holds until the layer returns; a position table). One instance of each run is walked:
+    every instance starts from the same live set. Scratch lives only during its op."""
+    flows = [op for op in ops if op.flow is not None]
+    run_start: list[int] = []
+    run_end: list[int] = []
+    for k, op in enumerate(flows):
+        same = k > 0 and op.blocks is not None and op.blocks == flows[k - 1].blocks
+        run_start.append(run_start[k - 1] if same else k)
+    for k in range(len(flows) - 1, -1, -1):
+        op = flows[k]
+        same = k + 1 < len(flows) and op.blocks is not None and op.blocks == flows[k + 1].blocks
+        run_end.append(run_end[-1] if same else k)
+    run_end.reverse()
+    current: dict[str, int] = {}  # name -> storage
+    size: list[Number] = []
+    born: list[int] = []
+    death: list[int] = []
+    for k, op in enumerate(flows):
+        f = op.flow
+        assert f is not None
+        for name in f.reads:
+            if name not in current:
+                raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
+            s = current[name]
+            end = run_end[k] if op.blocks is not None and born[s] < run_start[k] else k
+            death[s] = max(death[s], end)
+        if f.out is not None:
+            if f.view_of is not None:
+                current[f.out] = current[f.view_of]
+                death[current[f.out]] = max(death[current[f.out]], k)
+            else:
+                current[f.out] = len(size)
+                size.append(_nbytes(f.numel, f.dtype, act_bytes))
+                born.append(k)
+                death.append(k)
+    freed: dict[int, Number] = {}
+    for s, k in enumerate(death):
+        freed[k] = freed.get(k, 0) + size[s]
+    live: Number = 0
+    peak: Number = 0
+    made = {k: s for s, k in enumerate(born)}
+    for k, op in enumerate(flows):
+        f = op.flow
+        assert f is not None
+        if k in made:
+            live = live + size[made[k]]
+        peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes))
+        live = live - freed.get(k, 0)
     return peak

@@ -1,6 +1,6 @@
 """The parameter evaluator: parameter elements are a sum over a ledger (every weight belongs to one op).
 
-Weights do not depend on the video shape, so the DiT's ledger is read at a one-token shape.
+Weights do not depend on the video shape, so the DiT's and the text encoders' ledgers are read at a one-token shape.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
-from sora_compute.specs import DiTSpec, ModelSpec
+from sora_compute.ledger.text_encoder import text_encoder_ledger
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec
 
-__all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "model_params"]
+__all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "text_encoder_params",
+           "model_params"]
 
 
 def param_count(ops: Iterable[Op]) -> Number:
@@ -62,13 +64,19 @@ def dit_block_params(spec: DiTSpec) -> int:
     return int(max(runs[r] for _, r in spec.block_schedule()))
 
 
+def text_encoder_params(spec: TextEncoderSpec) -> int:
+    """Parameters of a text encoder (exact): every table, norm and projection it loads, the layers an early exit
+    does not run included (read from its ledger at one token)."""
+    return int(param_count(text_encoder_ledger(spec, 1)))
+
+
 def model_params(model: ModelSpec) -> dict[str, int]:
     """Parameters per component (exact ints): dit, vae_encoder, vae_decoder, text_encoder, total."""
     counts = {
         "dit": dit_params(model.dit),
         "vae_encoder": model.vae.encoder_params,
         "vae_decoder": model.vae.decoder_params,
-        "text_encoder": sum(e.params for e in model.text_encoders),
+        "text_encoder": sum(text_encoder_params(e) for e in model.text_encoders),
     }
     counts["total"] = sum(counts.values())
     return counts

@@ -1,4 +1,4 @@
-"""Analytic per-layer operation counts of the reference video DiT, 3D VAE and T5 encoder.
+"""Analytic per-layer operation counts of the reference video DiT, 3D VAE and text encoders.
 
 Units: every count is in MACs (multiply-accumulates; fvcore's "flops"); ``Count.flops`` is
 2 x MACs. Scalar video shapes give exact Python ints; numpy arrays of widths, heights and frame
@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from sora_compute.evaluate.flops import Count, Term, count_ops
-from sora_compute.flops.text_encoder import text_encoder_terms
 from sora_compute.flops.vae import decoder_terms, encoder_terms
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
+from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.presets import Preset, load_preset
-from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec
 
 __all__ = [
     "Count",
@@ -42,6 +42,7 @@ __all__ = [
     "dit_ledger",
     "encoder_terms",
     "decoder_terms",
+    "text_encoder_ledger",
     "text_encoder_terms",
 ]
 
@@ -178,6 +179,13 @@ def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_
         terms += [replace(t, path=f"text_encoder_{i}.{t.path}")
                   for t in text_encoder_terms(extra, as_number(n_tok), as_number(batch), convention)]
     return Count("text_encode", tuple(terms), convention, {"text_tokens": L, "batch": batch})
+
+
+def text_encoder_terms(spec: TextEncoderSpec, tokens: Number, batch: Number = 1,
+                       convention: CountingConvention = FVCORE) -> list[Term]:
+    """The counted ops of one encoder forward over ``tokens`` tokens: its ledger (``ledger/text_encoder.py``) under
+    ``convention``, elementwise work, lookups and weight-only records left out."""
+    return list(count_ops("text_encode", text_encoder_ledger(spec, tokens, batch, convention), convention).terms)
 
 
 def count_video(model: ModelSpec | Preset | str, video: VideoSpec | None = None, *, batch: int = 1,

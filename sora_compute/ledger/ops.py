@@ -85,7 +85,8 @@ class Flow:
 
     ``numel`` elements of ``dtype`` for ``out``; a view (``view_of``) allocates nothing and keeps its base's storage
     alive; an in-place op names no ``out``; ``scratch``: elements the op allocates and frees before it returns
-    (temporaries inside a fused module, workspaces)."""
+    (temporaries inside a fused module, workspaces), of ``scratch_dtype`` (default ``dtype``: e.g. an attention
+    core's fp32 log-sum-exp beside its output, a LayerNorm's fp32 mean and rstd)."""
 
     reads: tuple[str, ...] = ()
     out: str | None = None
@@ -93,6 +94,7 @@ class Flow:
     view_of: str | None = None
     scratch: Number = 0
     dtype: str = "act"
+    scratch_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,10 @@ def keep(op: Op, *saved: Saved) -> Op:
 
 
 def flow(op: Op, reads: str | tuple[str, ...] = (), out: str | None = None, numel: Number = 0,
-         view_of: str | None = None, scratch: Number = 0, dtype: str = "act") -> Op:
+         view_of: str | None = None, scratch: Number = 0, dtype: str = "act", scratch_dtype: str | None = None) -> Op:
     """``op`` with its dataflow (``reads`` one name or several)."""
     reads = (reads,) if isinstance(reads, str) else reads
-    return replace(op, flow=Flow(reads, out, numel, view_of, scratch, dtype))
+    return replace(op, flow=Flow(reads, out, numel, view_of, scratch, dtype, scratch_dtype))
 
 
 def counted_macs(op: Op, convention: CountingConvention = FVCORE) -> Number:

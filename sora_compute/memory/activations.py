@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from sora_compute.evaluate.liveness import Segment, peak_bytes
+from sora_compute.evaluate.liveness import Segment, ledger_peak, peak_bytes
 from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape
+from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
+from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
@@ -79,6 +81,13 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
     segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), inputs)
                 for mode, blocks in spec.block_schedule()]
     return int(peak_bytes(segments, a, kernel))
+
+
+def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, act_bytes: int = 2) -> Number:
+    """Peak live activation bytes of a text-encoder forward without gradients (weights not included): the liveness
+    evaluator over the encoder's ledger (``ledger/text_encoder.py``). Equal to the live-tensor tracker on the
+    reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py)."""
+    return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes)
 
 
 def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec, stride_t: int = 1,
@@ -227,75 +236,6 @@ def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int
         live.alloc(live.numel(z, shape))
     live.free(y)
     return live.peak
-
-
-def _llama_attention_live(spec: TextEncoderSpec, B: int, L: int, a: int) -> int:
-    """Peak bytes inside a llama attention call, beyond the layer input and the normed input: the storages q, k
-    and v reference (one qkv_proj output while any of them is a view of it), rotary temporaries (three of the
-    rotated tensor's size while q, then k, is rotated; both rotations are evaluated before either is rebound),
-    the key/value repeat (a copy unless MHA or MQA, where it is a view), then the core's output beside its
-    log-sum-exp (fp32, one per query and head) or the output projection."""
-    h, kv = spec.num_heads, spec.kv_heads
-    Q, K, D = (B * L * w * a for w in (spec.inner_dim, spec.kv_dim, spec.d_model))
-    lse = B * h * L * 4
-    R = Q if 1 < kv < h else 0
-    size = {"qkv": Q + 2 * K} if spec.fused_projections else {"q": Q, "k": K, "v": K}
-    ref = {n: ("qkv" if spec.fused_projections else n) for n in "qkv"}
-
-    def live(*extra: int) -> int:
-        return sum(size[s] for s in set(ref.values())) + sum(extra)
-
-    peak = live()
-    if spec.rotary:
-        peak = max(peak, live(3 * Q), live(Q, 3 * K))
-        size.update(qr=Q, kr=K)
-        ref.update(q="qr", k="kr")
-    if R:
-        peak = max(peak, live(2 * R))
-        size.update(kR=R, vR=R)
-        ref.update(k="kR", v="vR")
-    return max(peak, live(Q, max(lse, D)))
-
-
-def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_bytes: int = 2) -> int:
-    """Peak live activation bytes of a text-encoder forward (weights not included), by ``spec.kind``.
-
-    t5: the position bias (heads x L^2, kept for all layers) plus the feed-forward phase (layer input, residual,
-    normed input, and two or three d_ff-wide tensors) or the attention phase, whichever is larger.
-
-    llama and clip, with D, Q, K, F the bytes of one (B, L, width) tensor of width d_model, inner, kv and d_ff:
-    every layer runs on top of its input (held by the caller) and the normed input (2 D). Attention: after the
-    projections, q, k, v and the core's output stay referenced through the output projection (clip: D + 4 Q;
-    fused kernels write the output in (B, L, heads, d_kv) layout, so merging the heads is a view); llama:
-    ``_llama_attention_live`` follows the storages (rotary temporaries, GQA's repeated keys and values as wide
-    as q, a fused qkv output kept whole while any of q, k, v is a view of it). MLP: the residual, the normed
-    input and three d_ff-wide tensors (SwiGLU: SiLU(gate), up and their product; quick-GELU: fc1's output,
-    sigmoid and product): 3 D + 3 F, or while the down projection writes its output beside the product:
-    4 D + F (when d_ff < d_model); llama's fused gate_up_proj keeps its 2 F output (the halves are views) until
-    the product is formed: 3 D + 3 F + max(F, D). llama keeps its rotary cos and sin tables (2 L d_kv)
-    throughout.
-
-    bert (post-norm): the layer input held by the caller under the attention phase (D + 4 Q, then the output
-    projection: 2 D + 4 Q), the MLP phase (the layer input, the attention block's output, the intermediate
-    output and its GELU: 2 D + 2 F) and each residual LayerNorm (the layer input, the block's input, the sum,
-    the normed sum and LayerNorm's fp32 mean and rstd per token: 4 D + 8 B L).
-
-    Equal to the measured peak of the reference modules (tests/test_memory.py, tests/test_text_encoders.py)."""
-    B, L, d, f, a = batch, tokens, spec.d_model, spec.d_ff, act_bytes
-    if spec.kind in ("llama", "clip", "bert"):
-        D, Q, K, F = (B * L * w * a for w in (d, spec.inner_dim, spec.kv_dim, f))
-        if spec.kind == "bert":
-            return max(2 * D + 4 * Q, 2 * D + 2 * F, 4 * D + 2 * B * L * 4)
-        if spec.kind == "clip":
-            return max(3 * D + 4 * Q, 3 * D + max(3 * F, D + F))
-        mlp = 3 * D + 3 * F + (max(F, D) if spec.fused_projections else max(0, D - 2 * F))
-        attn = 2 * D + _llama_attention_live(spec, B, L, a)
-        table = 2 * L * spec.d_kv * a if spec.rotary else 0
-        return table + max(attn, mlp)
-    bias = spec.num_heads * L * L * a
-    ffn = 3 * B * L * d * a + (3 if spec.gated_ffn else 2) * B * L * f * a
-    attn = 2 * B * L * d * a + 4 * B * L * spec.inner_dim * a
-    return bias + max(ffn, attn)
 
 
 # ------------------------------------------------------------------------------------------------

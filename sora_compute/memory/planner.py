@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.params import dit_block_params, dit_params
+from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, load_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
@@ -206,7 +206,8 @@ def training_memory(
         transient["VAE encode of the micro-batch"] = vae_encode_peak(
             model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
     if text_on_the_fly and model.text_encoders:
-        comps["frozen text encoder weights"] = sum(e.params for e in model.text_encoders) * precision.weight_bytes
+        comps["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
+                                                * precision.weight_bytes)
         transient["text encode of the micro-batch"] = max(
             text_encoder_peak(e, n, mb, precision.act_bytes)
             for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
@@ -346,7 +347,7 @@ def inference_memory(
     has_text = bool(model.text_encoders)
     latents = model.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes
     if stage in ("all", "text") and has_text:
-        comps["text encoder weights"] = sum(e.params for e in model.text_encoders) * weight_bytes
+        comps["text encoder weights"] = sum(text_encoder_params(e) for e in model.text_encoders) * weight_bytes
         transient["text encode"] = max(text_encoder_peak(e, n, cfg_batch, act_bytes)  # encoders run one by one
                                        for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if stage in ("all", "dit"):
