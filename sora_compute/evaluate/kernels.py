@@ -11,7 +11,8 @@ measured on an H100 applies to an H200 through the same efficiencies. For a shap
   sequence length (per-sequence tokens; sqrt(q_len x k_len) for cross-attention), clamped at the ends;
 - convolution: inverse-distance weighting over (log2 FLOPs, log2 arithmetic intensity = MACs / minimum elements),
   so ops that carry no channel dims (legacy VAE terms) are matched too;
-- memory-bound op classes: piecewise linear in log bytes moved per call of that op class (else of ``copy``),
+- memory-bound op classes: piecewise linear in log bytes moved per call of that op class and kind
+  (``elementwise.activation``), else of the op class, else of ``copy``,
   clamped; without memory points, the profile's ``memory_efficiency``.
 
 Without any point for an op class, the efficiency is the profile's ``default_mfu`` (the former assumption; 1.0 if
@@ -109,15 +110,14 @@ class Efficiencies:
         c = curves[hd]
         return math.exp(_piecewise(math.log(max(seq, 1.0)), c.xs, c.ys)), basis
 
-    def memory_eff(self, op: str, nbytes: float) -> tuple[float, str]:
-        """Achieved fraction of ``hbm_tbps`` for one call of ``op`` moving ``nbytes``."""
-        c = self.memory.get(op)
-        basis = f"{op} memory table"
-        if c is None:
-            c, basis = self.memory.get("copy"), "copy memory table"
-        if c is None:
-            return self.profile.memory_efficiency, "memory_efficiency"
-        return math.exp(_piecewise(math.log(max(nbytes, 1.0)), c.xs, c.ys)), basis
+    def memory_eff(self, keys: tuple[str, ...], nbytes: float) -> tuple[float, str]:
+        """Achieved fraction of ``hbm_tbps`` for one call moving ``nbytes``, from the first of ``keys`` (op class
+        and kind, e.g. ``elementwise.activation``; op class; ``copy``) the tables have."""
+        for op in keys:
+            c = self.memory.get(op)
+            if c is not None:
+                return math.exp(_piecewise(math.log(max(nbytes, 1.0)), c.xs, c.ys)), f"{op} memory table"
+        return self.profile.memory_efficiency, "memory_efficiency"
 
 
 def _measured_on(table: KernelTable, profile: HardwareProfile) -> HardwareProfile:

@@ -93,7 +93,7 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
     elements = _scalar(op.elements, op.path)
     flops = 0.0
     c_eff, basis = 1.0, ""
-    mem_class = cls
+    mem_keys: tuple[str, ...] = (f"{cls}.{op.kind}", cls, "copy")
     if cls == "linear":
         mkn = _dims(op, "tokens", "fan_out", "fan_in")
         m, n_, k = mkn if mkn is not None else (max(macs, 1.0) ** (1 / 3),) * 3
@@ -101,11 +101,11 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
                  "bwd_weight": (k, n_, m)}[pass_]
         flops = 2 * macs
         c_eff, basis = eff.gemm_eff(*shape)
-        mem_class = "copy"
+        mem_keys = ("copy",)
     elif cls in CONV_OPS:
         flops = 2 * macs
         c_eff, basis = eff.conv_eff(macs, elements)
-        mem_class = "copy"
+        mem_keys = ("copy",)
     elif cls == "sdpa":
         if pass_ == "bwd_weight":
             return None
@@ -118,7 +118,7 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
             elements *= 2  # reads q, k, v, o, dO and writes dq, dk, dv
         if kernel == "math":
             elements += 4 * g * h * q * k * (2 if bwd else 1)  # scores and probabilities written and read
-        mem_class = "copy"
+        mem_keys = ("copy",)
     elif pass_ == "bwd_weight":
         if cls != "embedding" or not op.weights:
             return None  # norm and elementwise weight gradients come out of their input-gradient kernels
@@ -129,7 +129,7 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         elements = 2 * rw[0] + rw[1] if rw is not None else 1.5 * elements
     nbytes = elements * bpe
     per_call = nbytes
-    m_eff, m_basis = eff.memory_eff(mem_class, per_call)
+    m_eff, m_basis = eff.memory_eff(mem_keys, per_call)
     compute_s = flops / (peak * c_eff) if flops else 0.0
     memory_s = nbytes / (bw * m_eff) if nbytes else 0.0
     if not flops and not nbytes:
@@ -200,7 +200,7 @@ def optimizer_row(params: float, profile: HardwareProfile | str, bytes_per_param
     p = _profile(profile)
     nbytes = float(params) * bytes_per_param / shards
     eff = efficiencies(p, "fp32")
-    m_eff, basis = eff.memory_eff("copy", nbytes)
+    m_eff, basis = eff.memory_eff(("copy",), nbytes)
     memory_s = nbytes / (p.hbm_tbps * 1e12 * m_eff) if nbytes else 0.0
     overhead = p.launch_overhead_us * 1e-6
     return ("optimizer", "optimizer.step", "optimizer", "optimizer", 1, 0.0, nbytes, 0.0, memory_s, overhead,
