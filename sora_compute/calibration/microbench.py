@@ -4,8 +4,8 @@ available backend, conv3d, and the bandwidth of memory-bound op classes (copy, e
 norms, nearest up-sampling) across sizes; plus the per-op dispatch floor.
 
 Only kernel-level measurements set the profile's parameters (nothing is fitted to a model's end-to-end time). Every
-measurement runs with ``torch.set_num_threads(threads)`` (stated in the profile). Times are the fastest of repeats
-after a warm-up call (on a machine shared with other jobs the median measures them too). On CPU the profile's
+measurement runs with ``torch.set_num_threads(threads)`` (stated in the profile). Times are medians of repeats
+after a warm-up call, on the CPU time of the calling thread when one thread runs (``clock_for``). On CPU the profile's
 ``peak_tflops[dtype]`` is the best GEMM throughput measured (so GEMM efficiencies are relative to it) and
 ``hbm_tbps`` the best streaming-add bandwidth measured, with ``memory_efficiency`` 1 (the bandwidth is already an
 achieved one).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -46,6 +47,7 @@ class Plan:
         self.attention_bwd = attention_bwd
         self.min_time = min_time  # seconds of repeats per measurement (after the warm-up)
         self.max_flops = max_flops  # shapes above this many FLOPs are skipped
+        self.clock: Callable[[], float] = time.perf_counter
 
 
 def quick_plan() -> Plan:
@@ -53,7 +55,7 @@ def quick_plan() -> Plan:
     gemm = [(m, n, k) for m in (16, 128, 1024, 4096) for n in (256, 1024, 4096) for k in (256, 1024, 4096)]
     attention = [(s, h, n, d) for d in (64, 128) for (s, h, n) in ((32, 6, 256), (8, 6, 1024), (2, 6, 4096))]
     attention += [(1, 1, 256, 512), (1, 1, 1024, 512)]  # VAE mid-block attention: one head of the channel width
-    conv = [(c, c, (3, 3, 3), g) for c in (32, 128, 256) for g in ((4, 16, 16), (8, 32, 32))]
+    conv = [(c, c, (3, 3, 3), g) for c in (32, 64, 128, 256) for g in ((4, 16, 16), (8, 32, 32), (8, 64, 64))]
     conv += [(c, 2 * c, (1, 1, 1), (8, 32, 32)) for c in (64, 256)] + [(16, 384, (1, 2, 2), (4, 16, 16))]
     return Plan(gemm, attention, conv, [2**k for k in (12, 15, 18, 21, 24)], False, 0.05, 6e10)
 
@@ -71,16 +73,24 @@ def full_plan() -> Plan:
     return Plan(gemm, attention, conv, [2**k for k in range(10, 27, 2)], True, 0.2, 2e11)
 
 
-def _best_time(fn: Callable[[], Any], min_time: float, max_reps: int = 200) -> float:
-    """Fastest seconds of ``fn()`` over repeats lasting ``min_time`` (at least 5), after one warm-up call. The
-    fastest, not the median: on a machine shared with other jobs the median measures the other jobs too."""
+def clock_for(threads: int) -> tuple[Callable[[], float], str]:
+    """The clock measurements use: with one thread, the CPU time of the calling thread (``time.thread_time``: torch
+    runs its intra-op work inline in that thread, so this is the op's compute time, the wall time of an idle
+    machine, and robust to other jobs on a shared machine); with more, the wall clock (``time.perf_counter``)."""
+    return (time.thread_time, "thread_time") if threads == 1 else (time.perf_counter, "perf_counter")
+
+
+def median_time(fn: Callable[[], Any], min_time: float, clock: Callable[[], float] = time.perf_counter,
+                min_reps: int = 3, max_reps: int = 200) -> float:
+    """Median seconds of ``fn()`` on ``clock`` over repeats lasting ``min_time`` (at least ``min_reps``), after one
+    warm-up call."""
     fn()
     times: list[float] = []
-    while len(times) < 5 or (sum(times) < min_time and len(times) < max_reps):
-        t0 = time.perf_counter()
+    while len(times) < min_reps or (sum(times) < min_time and len(times) < max_reps):
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        times.append(clock() - t0)
+    return statistics.median(times)
 
 
 def cpu_name() -> str:
@@ -110,9 +120,10 @@ def _gemm(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
         if 2 * m * n * k > plan.max_flops:
             continue
         a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-        s = _best_time(partial(torch.mm, a, b), plan.min_time)  # allocating its output, as a model's linear does
+        # allocating its output, as a model's linear does
+        s = median_time(partial(torch.mm, a, b), plan.min_time, plan.clock)
         out.append({"m": m, "n": n, "k": k, "dtype": tag, "tflops": round(2 * m * n * k / s / 1e12, 6),
-                    "source": f"measured: torch.mm {m}x{k} @ {k}x{n}, fastest {s:.3g} s"})
+                    "source": f"measured: torch.mm {m}x{k} @ {k}x{n}, median {s:.3g} s"})
     log(f"gemm: {len(out)} shapes")
     return out
 
@@ -133,24 +144,25 @@ def _attention(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], No
             q, k, v = (torch.randn(s_, h, n, d, dtype=dtype) for _ in range(3))
             try:
                 with sdpa_kernel([backend]):
-                    t = _best_time(partial(F.scaled_dot_product_attention, q, k, v), plan.min_time)
+                    t = median_time(partial(F.scaled_dot_product_attention, q, k, v), plan.min_time, plan.clock)
             except RuntimeError:  # backend not available for this shape / build
                 continue
             where = f"{s_} sequences x {h} heads, {n} tokens, head dim {d}"
             out.append({"kernel": name, "dtype": tag, "pass": "fwd", "head_dim": d, "seq_len": n, "causal": False,
                         "batch_heads": s_ * h, "tflops": round(flops / t / 1e12, 6),
-                        "source": f"measured: scaled_dot_product_attention ({name}) fwd, {where}, fastest {t:.3g} s"})
+                        "source": f"measured: scaled_dot_product_attention ({name}) fwd, {where}, median {t:.3g} s"})
             if not plan.attention_bwd:
                 continue
             qg, kg, vg = (x.clone().requires_grad_() for x in (q, k, v))
             with sdpa_kernel([backend]):
                 o = F.scaled_dot_product_attention(qg, kg, vg)
                 g = torch.randn_like(o)
-                t = _best_time(partial(torch.autograd.grad, o, (qg, kg, vg), g, retain_graph=True), plan.min_time)
+                t = median_time(partial(torch.autograd.grad, o, (qg, kg, vg), g, retain_graph=True), plan.min_time,
+                                plan.clock)
             out.append({"kernel": name, "dtype": tag, "pass": "bwd", "head_dim": d, "seq_len": n, "causal": False,
                         "batch_heads": s_ * h, "tflops": round(2.5 * flops / t / 1e12, 6),
                         "source": f"measured: scaled_dot_product_attention ({name}) bwd (2.5x fwd FLOPs), {where}, "
-                                  f"fastest {t:.3g} s"})
+                                  f"median {t:.3g} s"})
     log(f"attention: {len(out)} points")
     return out
 
@@ -168,11 +180,11 @@ def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
             continue
         x = torch.randn(1, c_in, T, H, W, dtype=dtype)
         w = torch.randn(c_out, c_in, *kernel, dtype=dtype)
-        s = _best_time(partial(F.conv3d, x, w, stride=stride, padding=pad), plan.min_time)
+        s = median_time(partial(F.conv3d, x, w, stride=stride, padding=pad), plan.min_time, plan.clock)
         out.append({"c_in": c_in, "c_out": c_out, "kernel": list(kernel), "voxels": voxels, "dtype": tag,
                     "tflops": round(flops / s / 1e12, 6),
                     "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W}, "
-                              f"fastest {s:.3g} s"})
+                              f"median {s:.3g} s"})
     log(f"conv3d: {len(out)} shapes")
     return out
 
@@ -203,19 +215,19 @@ def _memory(plan: Plan, dtype: torch.dtype, log: Callable[[str], None]) -> list[
     size = torch.empty((), dtype=dtype).element_size()
     for numel in plan.memory_numels:
         for op, (fn, elements) in _memory_ops(numel, dtype).items():
-            s = _best_time(fn, plan.min_time)
+            s = median_time(fn, plan.min_time, plan.clock)
             nbytes = elements * size
             out.append({"op": op, "bytes": nbytes, "tbps": round(nbytes / s / 1e12, 8),
-                        "source": f"measured: {op} moving {nbytes} bytes per call, fastest {s:.3g} s"})
+                        "source": f"measured: {op} moving {nbytes} bytes per call, median {s:.3g} s"})
     log(f"memory: {len(out)} points")
     return out
 
 
 def _launch(plan: Plan) -> float:
     """Seconds of a tiny op (the per-op floor of eager PyTorch: module call, dispatch, kernel): nn.Linear(8, 8) on
-    one row."""
+    one row (median of at least 50 calls)."""
     lin, x = torch.nn.Linear(8, 8), torch.randn(1, 8)
-    return _best_time(lambda: lin(x), plan.min_time)
+    return median_time(lambda: lin(x), plan.min_time, plan.clock, min_reps=50)
 
 
 def measure_profile(device: str = "cpu", full: bool = False, threads: int | None = None, dtype: str = "fp32",
@@ -229,6 +241,7 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     plan = full_plan() if full else quick_plan()
+    plan.clock, clock_name = clock_for(threads)
     tdt = TORCH_DTYPES[dtype]
     date = dt.date.today().isoformat()
     key = key or f"cpu-{date}"
@@ -249,6 +262,7 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
         "hbm_tbps": bw, "sms": os.cpu_count(), "memory_efficiency": 1.0,
         "launch_overhead_us": round(launch * 1e6, 3), "tables": [table],
         "measured": {"date": date, "device": cpu, "torch": torch.__version__, "threads": threads,
+                     "clock": clock_name,
                      "libraries": {"mkldnn": str(torch.backends.mkldnn.is_available()),
                                    "python": platform.python_version()},
                      "command": f"sora-compute calibrate --device {device}{' --full' if full else ''}",
@@ -258,7 +272,7 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
             "memory": f"measured: best streaming torch.add bandwidth (read 2, write 1) over "
                       f"{len(plan.memory_numels)} sizes; hbm_gb: /proc/meminfo MemTotal",
             "memory_efficiency": "1: hbm_tbps is itself an achieved bandwidth",
-            "launch_overhead_us": "measured: fastest nn.Linear(8, 8) call on one row (per-op floor: module call, "
+            "launch_overhead_us": "measured: median nn.Linear(8, 8) call on one row (per-op floor: module call, "
                                   "dispatch, kernel)"},
     }
     assert DTYPE_BYTES[dtype]

@@ -160,6 +160,8 @@ class MeasuredOn(BaseModel):
     device: str = Field(min_length=1)
     torch: str = Field(min_length=1)
     threads: int = Field(gt=0, description="torch.set_num_threads during every measurement")
+    clock: str | None = Field(default=None, description="thread_time (CPU time of the one compute thread) or "
+                                                       "perf_counter (wall)")
     driver: str | None = None
     libraries: dict[str, str] = Field(default_factory=dict)
     command: str | None = None
