@@ -57,6 +57,7 @@ def quick_plan() -> Plan:
     attention += [(1, 1, 256, 512), (1, 1, 1024, 512)]  # VAE mid-block attention: one head of the channel width
     conv = [(c, c, (3, 3, 3), g) for c in (32, 64, 128, 256) for g in ((4, 16, 16), (8, 32, 32), (8, 64, 64))]
     conv += [(c, 2 * c, (1, 1, 1), (8, 32, 32)) for c in (64, 256)] + [(16, 384, (1, 2, 2), (4, 16, 16))]
+    conv += [(32, 3, (3, 3, 3), (8, 64, 64))]  # a decoder's conv_out to RGB
     return Plan(gemm, attention, conv, [2**k for k in (12, 15, 18, 21, 24)], False, 0.05, 6e10)
 
 

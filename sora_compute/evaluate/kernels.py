@@ -9,8 +9,10 @@ measured on an H100 applies to an H200 through the same efficiencies. For a shap
   (an exact shape returns its point);
 - attention core: the points of the kernel and pass (fwd / bwd) at the nearest head dim, piecewise linear in log
   sequence length (per-sequence tokens; sqrt(q_len x k_len) for cross-attention), clamped at the ends;
-- convolution: inverse-distance weighting over (log2 FLOPs, log2 arithmetic intensity = MACs / minimum elements),
-  so ops that carry no channel dims (legacy VAE terms) are matched too;
+- convolution: inverse-distance weighting over (log2 c_in, log2 c_out, log2 kernel volume, log2 voxels) when the
+  op carries those dims (``c_in``, ``c_out``, ``kernel_volume``, ``voxels`` = batch x output positions), else over
+  (log2 FLOPs, log2 arithmetic intensity = MACs / minimum elements), so legacy VAE terms without dims are matched
+  too (less well: a library's algorithm choice can depend on channels and sizes apart);
 - memory-bound op classes: piecewise linear in log bytes moved per call of that op class and kind
   (``elementwise.activation``), else of the op class, else of ``copy``,
   clamped; without memory points, the profile's ``memory_efficiency``.
@@ -73,6 +75,7 @@ class Efficiencies:
     fallback: float
     gemm: tuple[np.ndarray, np.ndarray] | None = None
     conv: tuple[np.ndarray, np.ndarray] | None = None
+    conv_dims: tuple[np.ndarray, np.ndarray] | None = None
     attention: dict[tuple[str, str], dict[int, _Curve]] = field(default_factory=dict)
     memory: dict[str, _Curve] = field(default_factory=dict)
     memo: dict[tuple, tuple[float, str]] = field(default_factory=dict)
@@ -86,9 +89,18 @@ class Efficiencies:
             self.memo[key] = (math.exp(_idw(q, *self.gemm)), "gemm table")
         return self.memo[key]
 
-    def conv_eff(self, macs: float, elements: float) -> tuple[float, str]:
-        if self.conv is None:
+    def conv_eff(self, macs: float, elements: float, dims: tuple[float, float, float, float] | None = None
+                 ) -> tuple[float, str]:
+        """Efficiency of a convolution of ``macs`` moving ``elements``; ``dims`` (c_in, c_out, kernel volume,
+        voxels) when the op has them."""
+        if self.conv is None or self.conv_dims is None:
             return self.gemm_eff(*(max(macs, 1.0) ** (1 / 3),) * 3)[0], "gemm table (no conv points)"
+        if dims is not None:
+            key = ("cd", *dims)
+            if key not in self.memo:
+                q = tuple(math.log2(max(x, 1.0)) for x in dims)
+                self.memo[key] = (math.exp(_idw(q, *self.conv_dims)), "conv table (by dims)")
+            return self.memo[key]
         key = ("c", macs, elements)
         if key not in self.memo:
             q = (math.log2(max(2 * macs, 1.0)), math.log2(max(macs / max(elements, 1.0), 1e-6)))
@@ -135,6 +147,7 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     eff = Efficiencies(profile, dtype, fallback)
     gemm: list[tuple[float, float, float, float]] = []
     conv: list[tuple[float, float, float]] = []
+    conv_dims: list[tuple[float, float, float, float, float]] = []
     attn: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
     mem: dict[str, list[tuple[float, float]]] = {}
     for t in tables:
@@ -145,6 +158,8 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
                      for p in t.gemm if p.dtype == dtype]
             conv += [(math.log2(2 * p.macs), math.log2(p.macs / p.elements), math.log(p.tflops / peak))
                      for p in t.conv3d if p.dtype == dtype]
+            conv_dims += [(math.log2(p.c_in), math.log2(p.c_out), math.log2(p.kernel[0] * p.kernel[1] * p.kernel[2]),
+                           math.log2(p.voxels), math.log(p.tflops / peak)) for p in t.conv3d if p.dtype == dtype]
             for a in t.attention:
                 if a.dtype == dtype and not a.causal:
                     attn.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(
@@ -157,6 +172,8 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     if conv:
         arr = np.array(conv)
         eff.conv = (arr[:, :2], arr[:, 2])
+        arr = np.array(conv_dims)
+        eff.conv_dims = (arr[:, :4], arr[:, 4])
 
     def curve(points: list[tuple[float, float]]) -> _Curve:
         merged: dict[float, list[float]] = {}

@@ -104,7 +104,9 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         mem_keys = ("copy",)
     elif cls in CONV_OPS:
         flops = 2 * macs
-        c_eff, basis = eff.conv_eff(macs, elements)
+        dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out", "kernel_volume",
+                                                                              "tokens")  # the DiT's patch embedding
+        c_eff, basis = eff.conv_eff(macs, elements, dims)
         mem_keys = ("copy",)
     elif cls == "sdpa":
         if pass_ == "bwd_weight":
