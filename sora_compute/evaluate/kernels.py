@@ -89,18 +89,17 @@ class Efficiencies:
             self.memo[key] = (math.exp(_idw(q, *self.gemm)), "gemm table")
         return self.memo[key]
 
-    def conv_eff(self, macs: float, elements: float, dims: tuple[float, float, float, float] | None = None
-                 ) -> tuple[float, str]:
+    def conv_eff(self, macs: float, elements: float, dims: tuple[float, ...] | None = None) -> tuple[float, str]:
         """Efficiency of a convolution of ``macs`` moving ``elements``; ``dims`` (c_in, c_out, kernel volume,
         voxels) when the op has them."""
         if self.conv is None or self.conv_dims is None:
             return self.gemm_eff(*(max(macs, 1.0) ** (1 / 3),) * 3)[0], "gemm table (no conv points)"
         if dims is not None:
-            key = ("cd", *dims)
-            if key not in self.memo:
+            dkey: tuple = ("cd", *dims)
+            if dkey not in self.memo:
                 q = tuple(math.log2(max(x, 1.0)) for x in dims)
-                self.memo[key] = (math.exp(_idw(q, *self.conv_dims)), "conv table (by dims)")
-            return self.memo[key]
+                self.memo[dkey] = (math.exp(_idw(q, *self.conv_dims)), "conv table (by dims)")
+            return self.memo[dkey]
         key = ("c", macs, elements)
         if key not in self.memo:
             q = (math.log2(max(2 * macs, 1.0)), math.log2(max(macs / max(elements, 1.0), 1e-6)))
