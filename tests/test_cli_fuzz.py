@@ -100,7 +100,8 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
               "--gpus": lists, "--samples": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
               "--mfu": numbers},
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
-                  "--write-record": None, "--no-write-record": None},
+                  "--write-record": None, "--no-write-record": None,
+                  "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
     "report": {"--scenario": scenarios, "--out": st.sampled_from([str(_DIR / "rep"), "/proc/sora-compute-no"]),
                "--gpus": numbers, "--calibration": None, "--no-calibration": None},
 }

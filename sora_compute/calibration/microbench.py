@@ -1,6 +1,6 @@
 """Kernel-level microbenchmarks of the local device, written as a measured hardware profile (``sora-compute calibrate
---device cpu``): a GEMM shape sweep, scaled_dot_product_attention at video-like lengths and head dims with each
-available backend, conv3d, and the bandwidth of memory-bound op classes (copy, elementwise add, activations,
+--device cpu``): a GEMM shape sweep (F.linear), scaled_dot_product_attention at video-like lengths and head dims
+with each available backend, conv3d, and the bandwidth of memory-bound op classes (copy, elementwise add, activations,
 norms, nearest up-sampling) across sizes; plus the per-op dispatch floor.
 
 Only kernel-level measurements set the profile's parameters (nothing is fitted to a model's end-to-end time). Every
@@ -58,7 +58,7 @@ def quick_plan() -> Plan:
     conv = [(c, c, (3, 3, 3), g) for c in (32, 64, 128, 256) for g in ((4, 16, 16), (8, 32, 32), (8, 64, 64))]
     conv += [(c, 2 * c, (1, 1, 1), (8, 32, 32)) for c in (64, 256)] + [(16, 384, (1, 2, 2), (4, 16, 16))]
     conv += [(32, 3, (3, 3, 3), (8, 64, 64))]  # a decoder's conv_out to RGB
-    return Plan(gemm, attention, conv, [2**k for k in (12, 15, 18, 21, 24)], False, 0.05, 6e10)
+    return Plan(gemm, attention, conv, [2**k for k in (12, 15, 18, 21, 24)], False, 0.1, 6e10)
 
 
 def full_plan() -> Plan:
@@ -120,11 +120,11 @@ def _gemm(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
     for m, n, k in plan.gemm:
         if 2 * m * n * k > plan.max_flops:
             continue
-        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-        # allocating its output, as a model's linear does
-        s = median_time(partial(torch.mm, a, b), plan.min_time, plan.clock)
+        x, w, bias = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype), torch.randn(n, dtype=dtype)
+        # the GEMM as a model's nn.Linear runs it: x W^T + b, allocating its output
+        s = median_time(partial(F.linear, x, w, bias), plan.min_time, plan.clock)
         out.append({"m": m, "n": n, "k": k, "dtype": tag, "tflops": round(2 * m * n * k / s / 1e12, 6),
-                    "source": f"measured: torch.mm {m}x{k} @ {k}x{n}, median {s:.3g} s"})
+                    "source": f"measured: F.linear {m}x{k} by a {n}x{k} weight + bias, median {s:.3g} s"})
     log(f"gemm: {len(out)} shapes")
     return out
 
@@ -154,8 +154,8 @@ def _attention(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], No
                         "source": f"measured: scaled_dot_product_attention ({name}) fwd, {where}, median {t:.3g} s"})
             if not plan.attention_bwd:
                 continue
-            qg, kg, vg = (x.clone().requires_grad_() for x in (q, k, v))
-            with sdpa_kernel([backend]):
+            with torch.inference_mode(False), torch.enable_grad(), sdpa_kernel([backend]):
+                qg, kg, vg = (torch.randn(s_, h, n, d, dtype=dtype, requires_grad=True) for _ in range(3))
                 o = F.scaled_dot_product_attention(qg, kg, vg)
                 g = torch.randn_like(o)
                 t = median_time(partial(torch.autograd.grad, o, (qg, kg, vg), g, retain_graph=True), plan.min_time,
@@ -269,7 +269,7 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
                      "command": f"sora-compute calibrate --device {device}{' --full' if full else ''}",
                      "seconds": round(time.perf_counter() - t0, 1)},
         "sources": {
-            "peak_tflops": f"measured: best {dtype} torch.mm throughput of the GEMM sweep ({len(gemm)} shapes)",
+            "peak_tflops": f"measured: best {dtype} F.linear throughput of the GEMM sweep ({len(gemm)} shapes)",
             "memory": f"measured: best streaming torch.add bandwidth (read 2, write 1) over "
                       f"{len(plan.memory_numels)} sizes; hbm_gb: /proc/meminfo MemTotal",
             "memory_efficiency": "1: hbm_tbps is itself an achieved bandwidth",
