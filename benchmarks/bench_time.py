@@ -1,6 +1,8 @@
 """Speed of the time model: predicting one video and one training step.
 
-Run:  .venv/bin/python benchmarks/bench_time.py [--preset sora] [--gpu h100-sxm] [--repeat 20]
+Run:  .venv/bin/python benchmarks/bench_time.py [--preset sora] [--gpu h100-sxm] [--repeat 20] [--dtype bf16]
+      (a measured profile with full tables: --gpu sora_compute/hardware/measured/cpu-2026-12-02.yaml --dtype fp32
+      --kernel flash_cpu)
 
 Prints the median milliseconds of (a) one video: the ledgers of the text encoder, one DiT forward and the VAE
 decode built from the preset and each op timed (seconds per component = one call x its count), (b) one training
@@ -36,23 +38,26 @@ def main() -> None:
     ap.add_argument("--preset", default="sora")
     ap.add_argument("--gpu", default="h100-sxm")
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--dtype", default="bf16", help="fp32 for a measured CPU profile")
+    ap.add_argument("--kernel", default="fa2", help="attention kernel (flash_cpu for a measured CPU profile)")
     a = ap.parse_args()
     profile = load_profile(a.gpu)
     preset = load_preset(a.preset)
     steps = preset.sampling.steps if preset.sampling is not None else 50
 
     def video() -> float:
-        text = predict_seconds(count_text_encoder(a.preset).terms, profile)
-        dit = predict_seconds(count_dit(a.preset).terms, profile)
-        vae = predict_seconds(count_vae_decode(a.preset).terms, profile)
+        text = predict_seconds(count_text_encoder(a.preset).terms, profile, a.dtype, a.kernel)
+        dit = predict_seconds(count_dit(a.preset).terms, profile, a.dtype, a.kernel)
+        vae = predict_seconds(count_vae_decode(a.preset).terms, profile, a.dtype, a.kernel)
         return text + steps * dit + vae
 
     def step() -> float:
-        return float(training_times(count_dit(a.preset).terms, profile, checkpointing="full")["seconds"].sum())
+        df = training_times(count_dit(a.preset).terms, profile, a.dtype, a.kernel, checkpointing="full")
+        return float(df["seconds"].sum())
 
     def cold(fn: Callable[[], float]) -> Callable[[], float]:
         def run() -> float:
-            efficiencies(profile, "bf16").memo.clear()
+            efficiencies(profile, a.dtype).memo.clear()
             return fn()
         return run
 
@@ -63,8 +68,8 @@ def main() -> None:
     for name, fn in (("one video (records)", video), ("one training step (DataFrame)", step)):
         print(f"  {name:32s} cold {median_ms(cold(fn), a.repeat):6.2f} ms   warm {median_ms(fn, a.repeat):6.2f} ms")
     ops = count_dit(a.preset).terms
-    print(f"  {'DiT forward records only':32s} warm {median_ms(lambda: op_records(ops, profile), a.repeat):6.2f} ms"
-          "  (floor: one video and one step < 5 ms)")
+    records = median_ms(lambda: op_records(ops, profile, a.dtype, a.kernel), a.repeat)
+    print(f"  {'DiT forward records only':32s} warm {records:6.2f} ms  (floor: one video and one step < 5 ms)")
 
 
 if __name__ == "__main__":
