@@ -43,10 +43,10 @@ def configs() -> list[CalibrationCase]:
     te = TextEncoderSpec(vocab_size=1000, num_layers=4, d_model=512, num_heads=8, d_kv=64, d_ff=1024, max_tokens=256)
     out = []
     for name, d, heads, depth, video, batch in (
-            ("dit-tiny-b1", 64, 2, 2, VideoSpec(width=16, height=16, num_frames=5), 1),
-            ("dit-s-256tok", 384, 6, 4, VideoSpec(width=64, height=64, num_frames=5), 1),
-            ("dit-s-1024tok", 384, 6, 4, VideoSpec(width=128, height=128, num_frames=5), 1),
-            ("dit-b-1024tok", 768, 12, 2, VideoSpec(width=128, height=128, num_frames=5), 1)):
+            ("dit-tiny-12tok", 64, 2, 2, VideoSpec(width=16, height=16, num_frames=5), 1),
+            ("dit-s-192tok", 384, 6, 4, VideoSpec(width=64, height=64, num_frames=5), 1),
+            ("dit-s-768tok", 384, 6, 4, VideoSpec(width=128, height=128, num_frames=5), 1),
+            ("dit-b-768tok", 768, 12, 2, VideoSpec(width=128, height=128, num_frames=5), 1)):
         dit = DiTSpec(depth=depth, hidden_size=d, num_heads=heads, patch_size=(1, 2, 2), in_channels=4,
                       conditioning="cross_attention", text_dim=512)
         model = ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=32)
