@@ -295,20 +295,39 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
 
 
 @cli.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/calibration"),
-              show_default=True, help="folder for the per-module table (CSV, markdown) and the record")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="without --device: folder for the per-module table (CSV, markdown) and the record "
+                   "[default: reports/calibration]; with --device: the measured profile file "
+                   "[default: sora_compute/hardware/measured/<device>-<date>.yaml]")
 @click.option("--write-record/--no-write-record", default=False,
               help="also update the calibration record shipped in the package (sora_compute/data)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="measure this device's kernels (GEMM sweep, SDPA per backend, conv3d, bandwidth) into a "
+                   "hardware profile instead of profiling FLOPs")
+@click.option("--full", is_flag=True, help="with --device: more shapes, longer repeats, attention backward")
+@click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="with --device: torch.set_num_threads for every measurement (1 repeats best on a shared machine)")
 @FORMAT
 @friendly_errors
-def calibrate(out_dir: Path, write_record: bool, fmt: str) -> None:
+def calibrate(out_path: Path | None, write_record: bool, device: str | None, full: bool, threads: int,
+              fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
-    (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal).
+    (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal). With --device, measure the
+    device's kernels into a hardware profile the time model uses (about 40 s on 2 CPU cores; --full longer).
 
     \b
     Example:
       sora-compute calibrate --out reports/calibration
+      sora-compute calibrate --device cpu --out my_cpu.yaml
     """
+    if device is not None:
+        _calibrate_device(device, out_path, full, threads, fmt)
+        return
+    if full:
+        raise UsageError("--full applies to --device calibration only")
+    out_dir = out_path if out_path is not None else Path("reports/calibration")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out: {str(out_dir)!r} is a file; give a folder")
     from sora_compute.calibration import profile as cal  # imports fvcore and torch.jit: only when asked
 
     cases = cal.default_cases()
@@ -331,6 +350,46 @@ def calibrate(out_dir: Path, write_record: bool, fmt: str) -> None:
     doc.text("wrote " + ", ".join(str(p) for p in written))
     doc.data("worst_rel_err", rec["worst_rel_err"])
     doc.data("written", [str(p) for p in written])
+    doc.emit(fmt)
+
+
+def _calibrate_device(device: str, out_path: Path | None, full: bool, threads: int, fmt: str) -> None:
+    """``calibrate --device``: microbenchmarks into a measured hardware profile."""
+    if device == "cuda":
+        raise UsageError("--device cuda: no CUDA device here (torch CPU build); run it on a GPU machine")
+    if out_path is not None and out_path.is_dir():
+        raise UsageError(f"--out: {str(out_path)!r} is a folder; give the profile file to write")
+    from sora_compute.calibration import microbench as mb  # imports torch: only when asked
+
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)  # fail on an unwritable place before measuring
+    steps = ["gemm", "attention", "conv3d", "memory"]
+    with click.progressbar(length=len(steps), label="measuring", file=sys.stderr, hidden=progress_hidden()) as bar:
+        prof = mb.measure_profile(device, full=full, threads=threads, log=lambda _: bar.update(1))
+    written = mb.write_profile(prof, out_path if out_path is not None else mb.default_out(prof))
+    table = prof.tables[0]
+    best = {"gemm": max(p.tflops for p in table.gemm)}
+    rows = [("gemm", len(table.gemm), f"best {best['gemm'] * 1e3:.1f} GFLOP/s")]
+    for kernel in dict.fromkeys(p.kernel for p in table.attention):
+        pts = [p for p in table.attention if p.kernel == kernel]
+        rows.append((f"attention {kernel}", len(pts), f"best {max(p.tflops for p in pts) * 1e3:.1f} GFLOP/s"))
+    if table.conv3d:
+        rows.append(("conv3d", len(table.conv3d), f"best {max(p.tflops for p in table.conv3d) * 1e3:.1f} GFLOP/s"))
+    for op in dict.fromkeys(p.op for p in table.memory):
+        mem = [p for p in table.memory if p.op == op]
+        rows.append((op, len(mem), f"best {max(p.tbps for p in mem) * 1e3:.2f} GB/s"))
+    df = pd.DataFrame(rows, columns=["kernel", "points", "throughput"])
+    assert prof.measured is not None
+    doc = Document("calibrate", query={"device": device, "full": full, "threads": threads, "out": str(written)},
+                   units={"throughput": "GFLOP/s (2 FLOPs per MAC) or GB/s read + written"})
+    doc.table("kernels", df, df)
+    doc.text(f"{prof.name}: peak {prof.peak_flops('fp32') / 1e9:.1f} GFLOP/s fp32 (best GEMM), "
+             f"{prof.hbm_tbps * 1e3:.2f} GB/s streaming, {prof.launch_overhead_us:.1f} us per op; "
+             f"{prof.measured.seconds:.0f} s with {threads} thread(s)")
+    doc.text(f"wrote {written}")
+    doc.data("profile", {"key": prof.key, "peak_tflops_fp32": prof.peak_flops("fp32") / 1e12,
+                         "hbm_tbps": prof.hbm_tbps, "launch_overhead_us": prof.launch_overhead_us})
+    doc.data("written", [str(written)])
     doc.emit(fmt)
 
 

@@ -279,7 +279,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
                           "value / source": [sc.checkpointing,
                                              f"VAE on the fly: {sc.vae_on_the_fly}; "
                                              f"text on the fly: {sc.text_on_the_fly}",
-                                             "sora_compute/hardware/gpus.yaml (vendor datasheets; prices assumed)",
+                                             "sora_compute/hardware/profiles/ (vendor datasheets; prices assumed)",
                                              ", ".join(f"{g} {load_gpu(g).default_mfu:.0%}" for g in REPORT_GPUS),
                                              f"{plans[0].cluster.pue:g}", f"{sampling}, untiled decode"]})
     vae_shape = f"{m.vae.temporal_compression}x{m.vae.spatial_compression}x{m.vae.spatial_compression}"

@@ -114,7 +114,8 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
                "--gpu-price": numbers, "--price": numbers, "--electricity": numbers, "--pue": numbers,
                "--scenario": scenarios},
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
-                  "--write-record": None, "--no-write-record": None},
+                  "--write-record": None, "--no-write-record": None,
+                  "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
     "report": {"--scenario": scenarios, "--out": st.sampled_from([str(_DIR / "rep"), "/proc/sora-compute-no"]),
                "--gpus": numbers, "--calibration": None, "--no-calibration": None},
 }

@@ -1,4 +1,7 @@
-"""GPU / accelerator catalog, loaded from ``gpus.yaml`` beside this module (each entry cites its source).
+"""GPU / accelerator catalog: the hardware profiles in ``profiles/`` (one yaml per device, each fact group with its
+source; ``profiles.py`` holds the schema and loader). ``GPUSpec`` is the planning view of a profile: the fields the
+planners read, unchanged since the catalog was one ``gpus.yaml``. Every function that takes a catalog key also takes
+a profile file path (``load_gpu("my_gpu.yaml")``).
 
 Units: peak throughput in TFLOP/s (dense, 2 FLOPs per MAC), memory in GB (decimal, as vendors
 publish) and GiB, bandwidth in TB/s (HBM) and GB/s (scale-up link), power in W, price in USD per
@@ -7,24 +10,26 @@ GPU-hour (an assumed rental rate, overridable).
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from sora_compute._lookup import did_you_mean
+from sora_compute.hardware.profiles import (
+    HardwareProfile,
+    ProfileFileError,
+    UnknownProfileError,
+    load_profile,
+    profile_keys,
+)
 
-__all__ = ["GPUSpec", "UnknownGPUError", "load_gpu", "gpu_names", "gpu_catalog", "Precision"]
+__all__ = ["GPUSpec", "UnknownGPUError", "ProfileFileError", "HardwareProfile", "load_gpu", "load_profile",
+           "gpu_names", "gpu_catalog", "Precision"]
 
 Precision = Literal["bf16", "fp8"]
 
 
-class UnknownGPUError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+UnknownGPUError = UnknownProfileError  # an unknown catalog key (a KeyError with a did-you-mean)
 
 
 class GPUSpec(BaseModel):
@@ -66,26 +71,29 @@ class GPUSpec(BaseModel):
         return self.hbm_tbps * 1e12
 
 
-@cache
-def _raw() -> dict[str, dict]:
-    text = resources.files(__package__).joinpath("gpus.yaml").read_text()
-    return dict(yaml.safe_load(text)["gpus"])
-
-
 def gpu_names() -> list[str]:
-    return list(_raw())
+    """Catalog keys (the profile files), sorted."""
+    return profile_keys()
 
 
-@cache
+def gpu_spec(profile: HardwareProfile) -> GPUSpec:
+    """The planning view of ``profile``; a profile without a planning field (a measured CPU profile has no price)
+    is an error naming the field."""
+    missing = [f for f in ("scale_up_gbps", "price_usd_per_hour", "default_mfu") if getattr(profile, f) is None]
+    if missing or profile.peak_tflops.bf16 is None:
+        field = missing[0] if missing else "peak_tflops.bf16"
+        raise ProfileFileError(f"gpu {profile.key}: {field} is not given; planning commands need it")
+    return GPUSpec(key=profile.key, name=profile.name, vendor=profile.vendor, bf16_tflops=profile.peak_tflops.bf16,
+                   fp8_tflops=profile.peak_tflops.fp8, hbm_gb=profile.hbm_gb, hbm_tbps=profile.hbm_tbps,
+                   scale_up_gbps=profile.scale_up_gbps, tdp_w=profile.tdp_w,
+                   price_usd_per_hour=profile.price_usd_per_hour, default_mfu=profile.default_mfu,
+                   source=profile.source)
+
+
 def load_gpu(key: str) -> GPUSpec:
-    """The catalog entry ``key`` (e.g. ``h100-sxm``); unknown keys raise with a did-you-mean."""
-    raw = _raw()
-    if not isinstance(key, str):
-        raise UnknownGPUError(f"gpu: expected a catalog key, got {key!r} (see `sora-compute gpus`)")
-    k = key.strip().lower()
-    if k not in raw:
-        raise UnknownGPUError(f"unknown GPU {key!r}{did_you_mean(key, raw)} (see `sora-compute gpus`)")
-    return GPUSpec(key=k, **raw[k])
+    """The catalog entry ``key`` (e.g. ``h100-sxm``) or the profile file at a path; unknown keys raise with a
+    did-you-mean."""
+    return gpu_spec(load_profile(key))
 
 
 def gpu_catalog() -> pd.DataFrame:

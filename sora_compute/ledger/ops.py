@@ -31,6 +31,8 @@ from sora_compute.ledger.formulas import (
     Number,
     attention_elements,
     attention_macs,
+    conv_elements,
+    conv_macs,
     layer_norm_macs,
     linear_elements,
     linear_macs,
@@ -53,6 +55,7 @@ __all__ = [
     "norm_op",
     "elementwise_op",
     "weight_op",
+    "conv_op",
     "norm_term",
 ]
 
@@ -192,6 +195,18 @@ def weight_op(path: str, kind: str, weights: Number, op: str = "parameter", bloc
     """Parameters the forward holds outside a counted op: an embedding table (``op='embedding'``, ``read`` rows
     gathered) or a bare parameter (learned frequencies, a modulation table)."""
     return Op(path, kind, op, 0 * weights, blocks, read, weights, {"read": read})
+
+
+def conv_op(path: str, kind: str, batch: Number, in_positions: Number, out_positions: Number, c_in: int, c_out: int,
+            kernel_volume: int, blocks: range | None = None, bias: bool = True, op: str = "conv3d") -> Op:
+    """A convolution (``conv3d``; ``conv2d`` run per frame) of ``batch`` samples from ``in_positions`` to
+    ``out_positions`` positions each; dims ``c_in``, ``c_out``, ``kernel_volume`` and ``voxels`` (= batch x output
+    positions), which the time model matches against its convolution tables."""
+    return Op(path, kind, op, conv_macs(batch, out_positions, c_in, c_out, kernel_volume), blocks,
+              conv_elements(batch, in_positions, out_positions, c_in, c_out, kernel_volume),
+              c_in * c_out * kernel_volume + (c_out if bias else 0),
+              {"c_in": c_in, "c_out": c_out, "kernel_volume": kernel_volume, "voxels": batch * out_positions,
+               "in_voxels": batch * in_positions})
 
 
 def norm_term(path: str, op: str, numel: Number, affine: bool, convention: CountingConvention = FVCORE,

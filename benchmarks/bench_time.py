@@ -1,0 +1,76 @@
+"""Speed of the time model: predicting one video and one training step.
+
+Run:  .venv/bin/python benchmarks/bench_time.py [--preset sora] [--gpu h100-sxm] [--repeat 20] [--dtype bf16]
+      (a measured profile with full tables: --gpu sora_compute/hardware/measured/cpu-2026-12-02.yaml --dtype fp32
+      --kernel flash_cpu)
+
+Prints the median milliseconds of (a) one video: the ledgers of the text encoder, one DiT forward and the VAE
+decode built from the preset and each op timed (seconds per component = one call x its count), (b) one training
+step of the DiT (fwd, bwd_activation, bwd_weight, full recomputation, optimizer), each from the ledgers (building
+included) with cold tables (the efficiency memo emptied before every call) and warm (memo kept), and the
+DataFrame form. Floor (issue 14): (a) and (b) under 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from sora_compute import count_dit, count_text_encoder, count_vae_decode, load_preset
+from sora_compute.evaluate.kernels import efficiencies
+from sora_compute.evaluate.time import op_records, predict_seconds, training_times
+from sora_compute.hardware.profiles import load_profile
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="sora")
+    ap.add_argument("--gpu", default="h100-sxm")
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--dtype", default="bf16", help="fp32 for a measured CPU profile")
+    ap.add_argument("--kernel", default="fa2", help="attention kernel (flash_cpu for a measured CPU profile)")
+    a = ap.parse_args()
+    profile = load_profile(a.gpu)
+    preset = load_preset(a.preset)
+    steps = preset.sampling.steps if preset.sampling is not None else 50
+
+    def video() -> float:
+        text = predict_seconds(count_text_encoder(a.preset).terms, profile, a.dtype, a.kernel)
+        dit = predict_seconds(count_dit(a.preset).terms, profile, a.dtype, a.kernel)
+        vae = predict_seconds(count_vae_decode(a.preset).terms, profile, a.dtype, a.kernel)
+        return text + steps * dit + vae
+
+    def step() -> float:
+        df = training_times(count_dit(a.preset).terms, profile, a.dtype, a.kernel, checkpointing="full")
+        return float(df["seconds"].sum())
+
+    def cold(fn: Callable[[], float]) -> Callable[[], float]:
+        def run() -> float:
+            efficiencies(profile, a.dtype).memo.clear()
+            return fn()
+        return run
+
+    n_ops = sum(len(c.terms) for c in (count_text_encoder(a.preset), count_dit(a.preset),
+                                       count_vae_decode(a.preset)))
+    print(f"{a.preset} on {a.gpu}: one video = {video():.1f} s predicted ({steps} steps), "
+          f"one training step = {step():.2f} s; {n_ops} ledger records per video")
+    for name, fn in (("one video (records)", video), ("one training step (DataFrame)", step)):
+        print(f"  {name:32s} cold {median_ms(cold(fn), a.repeat):6.2f} ms   warm {median_ms(fn, a.repeat):6.2f} ms")
+    ops = count_dit(a.preset).terms
+    records = median_ms(lambda: op_records(ops, profile, a.dtype, a.kernel), a.repeat)
+    print(f"  {'DiT forward records only':32s} warm {records:6.2f} ms  (floor: one video and one step < 5 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The time evaluator: seconds per ledger op on a hardware profile, by roofline with kernel-table efficiencies.
+
+For each op (all its instances) and pass:
+
+    seconds = instances x (max(FLOPs / (peak[dtype] x eff), bytes / (hbm x mem_eff)) + launch_overhead)
+
+- FLOPs: 2 x MACs of the matmul-class ops (linear, conv3d/conv2d, sdpa); norms, elementwise work, resampling,
+  embeddings and copies are memory bound here (their compute term is 0). The attention core's backward is 2.5x its
+  forward FLOPs (FlashAttention's accounting: 5 matmuls against 2).
+- bytes: the op's minimum traffic (``elements``) x bytes per element of ``dtype``; the math (unfused) attention
+  kernel also writes and reads the scores and probabilities (4 x groups x heads x q_len x k_len elements).
+- eff: from the profile's kernel tables by shape (``evaluate/kernels.py``); mem_eff: by op class and bytes per call.
+- bound: ``compute`` or ``memory`` by the larger term, ``latency`` when both are under the launch overhead.
+
+Passes: ``fwd``; ``bwd_activation`` (input gradients: dgrad GEMMs M=tokens N=fan_in K=fan_out, the attention
+backward, norm/elementwise backward at about 1.5x-2x their forward traffic); ``bwd_weight`` (wgrad GEMMs
+M=fan_in N=fan_out K=tokens, embedding scatter); ``recompute`` (forward again of what the checkpointing policy
+dropped: ``full`` the DiT blocks, ``selective`` the attention cores); the optimizer step (memory bound over
+parameters, gradients and states). Only Op fields are read (op, macs, elements, weights, dims, instances, path), so
+legacy term lists (VAE, text encoders) work too.
+
+Units: seconds, FLOPs (2 x MACs), bytes; MFU = model FLOPs (forward + backward, no recomputation) / (seconds x
+peak); HFU counts the recomputation too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sora_compute.evaluate.kernels import Efficiencies, efficiencies
+from sora_compute.evaluate.saved import BLOCKS
+from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
+from sora_compute.ledger.ops import Op
+
+__all__ = [
+    "PASSES",
+    "COLUMNS",
+    "ATTENTION_BWD_FACTOR",
+    "ADAMW_BYTES_PER_PARAM",
+    "op_times",
+    "op_records",
+    "predict_seconds",
+    "recomputed_ops",
+    "training_times",
+    "optimizer_row",
+    "rollup",
+    "summary",
+    "component_times",
+]
+
+PASSES = ("fwd", "bwd_activation", "bwd_weight", "recompute")
+COLUMNS = ["pass", "path", "kind", "op", "instances", "flops", "bytes", "compute_s", "memory_s", "overhead_s",
+           "seconds", "bound", "efficiency", "memory_efficiency", "basis"]
+ATTENTION_BWD_FACTOR = 2.5  # FLOPs of the attention backward over its forward (FlashAttention-2 paper, Sec. 4.1)
+#: AdamW with fp32 master weights and states, bf16 compute copy: reads param, grad, m, v (4 x 4 B), writes param,
+#: m, v (3 x 4 B) and the bf16 copy (2 B).
+ADAMW_BYTES_PER_PARAM = 30
+MATMUL_OPS = frozenset({"linear", "conv3d", "conv2d", "sdpa"})
+CONV_OPS = frozenset({"conv3d", "conv2d"})
+NO_WORK_OPS = frozenset({"parameter"})
+
+
+def _scalar(x: Any, what: str) -> float:
+    if isinstance(x, np.ndarray) and x.ndim > 0:
+        raise ValueError(f"{what}: the time model needs scalar shapes (one video shape per call)")
+    return float(x)
+
+
+def _profile(profile: HardwareProfile | str) -> HardwareProfile:
+    return profile if isinstance(profile, HardwareProfile) else load_profile(profile)
+
+
+def _dims(op: Op, *names: str) -> tuple[float, ...] | None:
+    d = op.dims
+    if not all(n in d for n in names):
+        return None
+    return tuple(_scalar(d[n], f"{op.path}.{n}") for n in names)
+
+
+def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: float, bw: float,
+            overhead: float) -> tuple | None:
+    """(pass, path, kind, op, instances, flops, bytes, compute_s, memory_s, overhead_s, seconds, bound, efficiency,
+    memory_efficiency, basis) of all instances of ``op`` in ``pass_``, or None when the op does no work in it."""
+    cls = op.op
+    if cls in NO_WORK_OPS:
+        return None
+    n = op.instances
+    macs = _scalar(op.macs, op.path)
+    elements = _scalar(op.elements, op.path)
+    flops = 0.0
+    c_eff, basis = 1.0, ""
+    mem_keys: tuple[str, ...] = (f"{cls}.{op.kind}", cls, "copy")
+    if cls == "linear":
+        mkn = _dims(op, "tokens", "fan_out", "fan_in")
+        m, n_, k = mkn if mkn is not None else (max(macs, 1.0) ** (1 / 3),) * 3
+        shape = {"fwd": (m, n_, k), "recompute": (m, n_, k), "bwd_activation": (m, k, n_),
+                 "bwd_weight": (k, n_, m)}[pass_]
+        flops = 2 * macs
+        c_eff, basis = eff.gemm_eff(*shape)
+        mem_keys = ("copy",)
+    elif cls in CONV_OPS:
+        flops = 2 * macs
+        dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out", "kernel_volume",
+                                                                              "tokens")  # the DiT's patch embedding
+        c_eff, basis = eff.conv_eff(macs, elements, dims)
+        mem_keys = ("copy",)
+    elif cls == "sdpa":
+        if pass_ == "bwd_weight":
+            return None
+        ghqkd = _dims(op, "groups", "heads", "q_len", "k_len", "head_dim")
+        g, h, q, k, d = ghqkd if ghqkd is not None else (1.0, 1.0, 1.0, 1.0, 64.0)
+        bwd = pass_ == "bwd_activation"
+        flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
+        c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+        if bwd:
+            elements *= 2  # reads q, k, v, o, dO and writes dq, dk, dv
+        if kernel == "math":
+            elements += 4 * g * h * q * k * (2 if bwd else 1)  # scores and probabilities written and read
+        mem_keys = ("copy",)
+    elif pass_ == "bwd_weight":
+        if cls != "embedding" or not op.weights:
+            return None  # norm and elementwise weight gradients come out of their input-gradient kernels
+    elif pass_ == "bwd_activation":
+        if cls == "embedding":
+            return None  # no input gradient for token ids
+        rw = _dims(op, "read", "written") if cls == "elementwise" else None
+        elements = 2 * rw[0] + rw[1] if rw is not None else 1.5 * elements
+    nbytes = elements * bpe
+    per_call = nbytes
+    m_eff, m_basis = eff.memory_eff(mem_keys, per_call)
+    compute_s = flops / (peak * c_eff) if flops else 0.0
+    memory_s = nbytes / (bw * m_eff) if nbytes else 0.0
+    if not flops and not nbytes:
+        return None
+    bound = "compute" if compute_s >= memory_s else "memory"
+    if max(compute_s, memory_s) < overhead:
+        bound = "latency"
+    seconds = n * (max(compute_s, memory_s) + overhead)
+    return (pass_, op.path, op.kind, cls, n, n * flops, n * nbytes, n * compute_s, n * memory_s, n * overhead,
+            seconds, bound, c_eff if flops else float("nan"), m_eff, basis or m_basis)
+
+
+def _setup(profile: HardwareProfile | str, dtype: str) -> tuple[HardwareProfile, Efficiencies, int, float, float,
+                                                                 float]:
+    p = _profile(profile)
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    return p, efficiencies(p, dtype), DTYPE_BYTES[dtype], p.peak_flops(dtype), p.hbm_tbps * 1e12, \
+        p.launch_overhead_us * 1e-6
+
+
+def op_records(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",
+               attention_kernel: str = "fa2", pass_: str = "fwd") -> list[tuple]:
+    """The rows of ``op_times`` as tuples (``COLUMNS``), without building a DataFrame (the fast path)."""
+    if pass_ not in PASSES:
+        raise ValueError(f"pass_: expected one of {', '.join(PASSES)}, got {pass_!r}")
+    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    rows = []
+    for op in ops:
+        r = _record(op, pass_, eff, attention_kernel, bpe, peak, bw, overhead)
+        if r is not None:
+            rows.append(r)
+    return rows
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=COLUMNS)
+
+
+def op_times(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16", attention_kernel: str = "fa2",
+             pass_: str = "fwd") -> pd.DataFrame:
+    """One row per ledger op that does work in ``pass_``: path, kind, op, instances, flops, bytes, compute_s,
+    memory_s, overhead_s, seconds (all instances), bound, efficiency (compute), memory_efficiency, basis."""
+    return _frame(op_records(ops, profile, dtype, attention_kernel, pass_))
+
+
+def predict_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",
+                    attention_kernel: str = "fa2", pass_: str = "fwd") -> float:
+    """Total seconds of ``ops`` in ``pass_`` (the sum of ``op_times(...)['seconds']``)."""
+    return float(sum(r[10] for r in op_records(ops, profile, dtype, attention_kernel, pass_)))
+
+
+def recomputed_ops(ops: Sequence[Op], checkpointing: str) -> list[Op]:
+    """What a checkpointing policy runs forward again during backward: ``none`` nothing; ``selective`` the attention
+    cores; ``full`` every op of the DiT blocks (``blocks.{i}.*``)."""
+    if checkpointing == "none":
+        return []
+    if checkpointing == "selective":
+        return [op for op in ops if op.op == "sdpa"]
+    if checkpointing == "full":
+        return [op for op in ops if op.path.startswith(BLOCKS)]
+    raise ValueError(f"checkpointing: expected none, selective or full, got {checkpointing!r}")
+
+
+def optimizer_row(params: float, profile: HardwareProfile | str, bytes_per_param: float = ADAMW_BYTES_PER_PARAM,
+                  shards: int = 1) -> tuple:
+    """The optimizer step over ``params`` parameters (divided over ``shards`` ZeRO shards), memory bound."""
+    p = _profile(profile)
+    nbytes = float(params) * bytes_per_param / shards
+    eff = efficiencies(p, "fp32")
+    m_eff, basis = eff.memory_eff(("copy",), nbytes)
+    memory_s = nbytes / (p.hbm_tbps * 1e12 * m_eff) if nbytes else 0.0
+    overhead = p.launch_overhead_us * 1e-6
+    return ("optimizer", "optimizer.step", "optimizer", "optimizer", 1, 0.0, nbytes, 0.0, memory_s, overhead,
+            memory_s + overhead, "memory", float("nan"), m_eff, basis)
+
+
+def training_times(ops: Sequence[Op], profile: HardwareProfile | str, dtype: str = "bf16",
+                   attention_kernel: str = "fa2", checkpointing: str = "none", optimizer: bool = True,
+                   zero_shards: int = 1) -> pd.DataFrame:
+    """One training step of ``ops`` on one device: rows of every pass (``pass`` column), the recomputation of
+    ``checkpointing`` and, with ``optimizer``, the optimizer step over the ops' weights."""
+    rows: list[tuple] = []
+    for pass_ in ("fwd", "bwd_activation", "bwd_weight"):
+        rows += op_records(ops, profile, dtype, attention_kernel, pass_)
+    rows += op_records(recomputed_ops(ops, checkpointing), profile, dtype, attention_kernel, "recompute")
+    if optimizer:
+        params = sum(float(op.weights) * op.instances for op in ops)
+        rows.append(optimizer_row(params, profile, shards=zero_shards))
+    return _frame(rows)
+
+
+def rollup(df: pd.DataFrame, by: str | list[str] = "kind") -> pd.DataFrame:
+    """Seconds, FLOPs and bytes summed by ``by`` (kind, op, pass, bound, path, ...), with the share of seconds,
+    largest first."""
+    keys = [by] if isinstance(by, str) else list(by)
+    g = df.groupby(keys, sort=False)[["seconds", "flops", "bytes", "compute_s", "memory_s", "overhead_s"]].sum()
+    g = g.reset_index()
+    total = float(df["seconds"].sum())
+    g["share"] = g["seconds"] / total if total else 0.0
+    return g.sort_values("seconds", ascending=False, ignore_index=True)
+
+
+def summary(df: pd.DataFrame, profile: HardwareProfile | str, dtype: str = "bf16") -> dict[str, float]:
+    """Totals of an ``op_times`` / ``training_times`` frame: seconds, model and hardware FLOPs, MFU, HFU, seconds
+    in compute-, memory- and latency-bound ops."""
+    p = _profile(profile)
+    seconds = float(df["seconds"].sum())
+    hardware = float(df["flops"].sum())
+    model = float(df.loc[df["pass"] != "recompute", "flops"].sum())
+    peak = p.peak_flops(dtype)
+    out = {"seconds": seconds, "model_flops": model, "hardware_flops": hardware,
+           "mfu": model / (seconds * peak) if seconds else 0.0, "hfu": hardware / (seconds * peak) if seconds else 0.0}
+    for b in ("compute", "memory", "latency"):
+        out[f"{b}_bound_s"] = float(df.loc[df["bound"] == b, "seconds"].sum())
+    return out
+
+
+def component_times(parts: Mapping[str, tuple[Iterable[Op], int]], profile: HardwareProfile | str,
+                    dtype: str = "bf16", attention_kernel: str = "fa2") -> pd.DataFrame:
+    """Forward seconds per component (e.g. text encoder, DiT forward x steps, VAE decode): ``parts`` maps a name to
+    (ops, calls). Columns: component, calls, seconds_per_call, seconds, share, mfu, compute/memory/latency seconds."""
+    p = _profile(profile)
+    rows = []
+    for name, (ops, calls) in parts.items():
+        df = op_times(ops, p, dtype, attention_kernel)
+        s = summary(df.assign(**{"pass": "fwd"}), p, dtype) if len(df) else {
+            "seconds": 0.0, "mfu": 0.0, "compute_bound_s": 0.0, "memory_bound_s": 0.0, "latency_bound_s": 0.0}
+        rows.append({"component": name, "calls": calls, "seconds_per_call": s["seconds"],
+                     "seconds": s["seconds"] * calls, "mfu": s["mfu"],
+                     **{k: s[k] * calls for k in ("compute_bound_s", "memory_bound_s", "latency_bound_s")}})
+    out = pd.DataFrame(rows)
+    total = float(out["seconds"].sum()) if len(out) else 0.0
+    out.insert(4, "share", out["seconds"] / total if total else 0.0)
+    return out

@@ -1,0 +1,173 @@
+"""The time evaluator on a made-up profile, every number derived by hand: one linear op, the compute/memory/latency
+switch, attention interpolation, the training passes, the optimizer step; monotonicity properties (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sora_compute as sc
+from sora_compute.evaluate.time import (
+    ADAMW_BYTES_PER_PARAM,
+    op_times,
+    predict_seconds,
+    rollup,
+    summary,
+    training_times,
+)
+from sora_compute.hardware.profiles import HardwareProfile
+from sora_compute.ledger.ops import attention_op, linear_op, norm_op
+
+SRC = "made up for the test"
+
+
+def make_profile(peak: float = 100.0, tbps: float = 1.0, mem_eff: float = 0.5, launch_us: float = 10.0,
+                 gemm_eff: float = 0.5, attention: list[dict] | None = None, memory: list[dict] | None = None
+                 ) -> HardwareProfile:
+    """peak TFLOP/s (bf16), tbps TB/s; one GEMM point at efficiency gemm_eff (so every GEMM gets gemm_eff)."""
+    table = {"name": "t", "measured_on": "toy",
+             "gemm": [{"m": 1024, "n": 1024, "k": 1024, "dtype": "bf16", "tflops": peak * gemm_eff, "source": SRC}],
+             "attention": attention or [], "memory": memory or []}
+    return HardwareProfile.model_validate({
+        "key": "toy", "name": "Toy", "vendor": "nvidia", "architecture": "hopper", "peak_tflops": {"bf16": peak},
+        "hbm_gb": 80, "hbm_tbps": tbps, "memory_efficiency": mem_eff, "launch_overhead_us": launch_us,
+        "tables": [table], "sources": {"peak_tflops": SRC}})
+
+
+TOY = make_profile()
+
+
+def test_one_linear_op_by_hand():
+    op = linear_op("fc", "mlp", 4096, 4096, 4096)  # 4096^3 MACs
+    row = op_times([op], TOY).iloc[0]
+    flops = 2 * 4096**3  # 137,438,953,472
+    compute = flops / (100e12 * 0.5)  # 2.7488 ms
+    nbytes = (3 * 4096 * 4096) * 2  # input + weight + output, bf16: 100,663,296 B
+    memory = nbytes / (1e12 * 0.5)  # 0.2013 ms
+    assert row["flops"] == flops and row["bytes"] == nbytes
+    assert row["compute_s"] == pytest.approx(compute) and row["memory_s"] == pytest.approx(memory)
+    assert row["seconds"] == pytest.approx(2.7488e-3 + 10e-6, rel=1e-4)
+    assert row["bound"] == "compute" and row["efficiency"] == 0.5
+
+
+def test_compute_memory_latency_switch():
+    # ridge point: peak x eff / (bw x mem_eff) = 50e12 / 0.5e12 = 100 FLOPs per byte.
+    # Linear d=4096 over T tokens: 2 T d^2 FLOPs / (2 (2 T d + d^2)) bytes = T d / (2 T + d),
+    # which is 100 at T = 100 d / (d - 200) = 105.13
+    d = 4096
+    bounds = {t: op_times([linear_op("fc", "mlp", t, d, d)], TOY).iloc[0]["bound"] for t in (1, 64, 105, 106, 4096)}
+    assert bounds == {1: "memory", 64: "memory", 105: "memory", 106: "compute", 4096: "compute"}
+    tiny = op_times([linear_op("fc", "mlp", 1, 8, 8)], TOY).iloc[0]
+    assert tiny["bound"] == "latency" and tiny["seconds"] == pytest.approx(10e-6 + (8 + 64 + 8) * 2 / 0.5e12)
+    # a norm is memory bound whatever its size: 2 x numel elements read and written
+    norm = op_times([norm_op("n", "layer_norm", 10**8, False, 1024)], TOY).iloc[0]
+    assert norm["bound"] == "memory" and norm["seconds"] == pytest.approx(2 * 10**8 * 2 / 0.5e12 + 10e-6)
+
+
+def test_repeated_blocks_count_every_instance():
+    one = op_times([linear_op("fc", "mlp", 4096, 4096, 4096)], TOY)["seconds"].iloc[0]
+    many = op_times([linear_op("b.{i}.fc", "mlp", 4096, 4096, 4096, blocks=range(12))], TOY)["seconds"].iloc[0]
+    assert many == pytest.approx(12 * one)
+
+
+def _attn(kernel: str, hd: int, seq: int, tflops: float, pass_: str = "fwd") -> dict:
+    return {"kernel": kernel, "dtype": "bf16", "pass": pass_, "head_dim": hd, "seq_len": seq, "tflops": tflops,
+            "source": SRC}
+
+
+def test_attention_interpolates_in_log_length_at_the_nearest_head_dim():
+    prof = make_profile(attention=[_attn("fa2", 128, 1024, 20), _attn("fa2", 128, 4096, 40),
+                                   _attn("fa2", 64, 2048, 90), _attn("fa3", 128, 2048, 70)])
+    core = attention_op("a", "attention", 1, 24, 2048, 2048, 96)  # head dim 96: nearer 128 than 64 in log
+    row = op_times([core], prof).iloc[0]
+    assert row["efficiency"] == pytest.approx(math.sqrt(0.2 * 0.4))  # halfway in log length, log efficiency
+    flops = 4 * 24 * 2048 * 2048 * 96
+    assert row["flops"] == flops and row["compute_s"] == pytest.approx(flops / (100e12 * math.sqrt(0.08)))
+    assert op_times([core], prof, attention_kernel="fa3").iloc[0]["efficiency"] == pytest.approx(0.7)
+    long = op_times([attention_op("a", "attention", 1, 24, 65536, 65536, 128)], prof).iloc[0]
+    assert long["efficiency"] == pytest.approx(0.4)  # clamped beyond the last point
+    with pytest.raises(ValueError, match="'cudnn' has no points"):
+        op_times([core], prof, attention_kernel="cudnn")
+    bwd = op_times([core], prof, pass_="bwd_activation").iloc[0]  # no bwd points: the fwd curve, 2.5x the FLOPs
+    assert bwd["flops"] == 2.5 * flops and "no bwd points" in bwd["basis"]
+    assert len(op_times([core], prof, pass_="bwd_weight")) == 0  # no weights
+    # the math kernel writes and reads scores and probabilities: 4 x heads x q x k elements more
+    math_prof = make_profile(attention=[_attn("math", 128, 2048, 10)])
+    assert op_times([core], math_prof, attention_kernel="math").iloc[0]["bytes"] == \
+        2 * (core.elements + 4 * 24 * 2048 * 2048)
+
+
+def test_memory_table_sets_bandwidth_by_op_class_and_size():
+    prof = make_profile(memory=[{"op": "layer_norm", "bytes": 10**6, "tbps": 0.1, "source": SRC},
+                                {"op": "layer_norm", "bytes": 10**8, "tbps": 0.4, "source": SRC}])
+    row = op_times([norm_op("n", "layer_norm", 10**8 // 4, False, 1024)], prof).iloc[0]  # 10^8 bytes moved
+    assert row["memory_efficiency"] == pytest.approx(0.4) and row["memory_s"] == pytest.approx(1e8 / 0.4e12)
+    mid = op_times([norm_op("n", "layer_norm", 10**7 // 4, False, 1024)], prof).iloc[0]
+    assert mid["memory_efficiency"] == pytest.approx(0.2)  # geometric midpoint in log bytes
+
+
+def test_training_passes_recomputation_and_optimizer_by_hand():
+    ops = [linear_op("blocks.{i}.fc", "mlp", 4096, 4096, 4096, blocks=range(2)),
+           attention_op("blocks.{i}.attn", "attention", 1, 8, 1024, 1024, 128, blocks=range(2)),
+           linear_op("head", "final_layer", 4096, 4096, 16)]
+    prof = make_profile(attention=[_attn("fa2", 128, 1024, 40)])
+    none = training_times(ops, prof)
+    by = rollup(none, "pass").set_index("pass")
+    lin = 2 * (2 * 4096**3) + 2 * 4096 * 4096 * 16
+    core = 2 * 4 * 8 * 1024 * 1024 * 128
+    assert by.loc["fwd", "flops"] == lin + core
+    assert by.loc["bwd_activation", "flops"] == lin + 2.5 * core
+    assert by.loc["bwd_weight", "flops"] == lin
+    assert "recompute" not in by.index
+    params = 2 * (4096 * 4096 + 4096) + 4096 * 16 + 16
+    assert by.loc["optimizer", "bytes"] == params * ADAMW_BYTES_PER_PARAM
+    full = rollup(training_times(ops, prof, checkpointing="full"), "pass").set_index("pass")
+    assert full.loc["recompute", "flops"] == 2 * (2 * 4096**3) + core  # the blocks again, not the head
+    sel = rollup(training_times(ops, prof, checkpointing="selective"), "pass").set_index("pass")
+    assert sel.loc["recompute", "flops"] == core
+    s = summary(training_times(ops, prof, checkpointing="full"), prof)
+    assert s["model_flops"] == 3 * lin + 3.5 * core  # forward + backward (attention 1 + 2.5)
+    assert s["hardware_flops"] == s["model_flops"] + 2 * 2 * 4096**3 + core
+    assert s["hfu"] / s["mfu"] == pytest.approx(s["hardware_flops"] / s["model_flops"])
+
+
+def test_mfu_of_a_compute_bound_op_is_its_efficiency():
+    df = op_times([linear_op("fc", "mlp", 16384, 8192, 8192)], make_profile(launch_us=0))
+    assert summary(df, TOY)["mfu"] == pytest.approx(0.5)
+
+
+def test_legacy_vae_and_text_encoder_terms_and_presets_predict():
+    for name in ("wan2.1-14b", "cogvideox-5b", "sora"):
+        for count in (sc.count_vae_decode(name), sc.count_text_encoder(name), sc.count_dit(name)):
+            df = op_times(count.terms, "h100-sxm")
+            assert len(df) and (df["seconds"] > 0).all() and df["seconds"].map(math.isfinite).all()
+    h100 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h100-sxm")
+    h200 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h200")
+    assert h200 < h100  # same peak, 43% more bandwidth: memory-bound ops get faster
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.integers(1, 1 << 20), d=st.sampled_from([64, 512, 4096]), k=st.floats(1.01, 8.0))
+def test_time_grows_with_tokens_and_shrinks_with_faster_hardware(t, d, k):
+    small = predict_seconds([linear_op("fc", "mlp", t, d, d)], TOY)
+    big = predict_seconds([linear_op("fc", "mlp", int(t * k) + 1, d, d)], TOY)
+    assert big >= small
+    ops = [linear_op("fc", "mlp", t, d, d), norm_op("n", "layer_norm", t * d, False, d)]
+    base = predict_seconds(ops, TOY)
+    assert predict_seconds(ops, make_profile(peak=100 * k)) <= base
+    assert predict_seconds(ops, make_profile(tbps=k)) <= base
+    assert predict_seconds(ops, make_profile(launch_us=0)) < base
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="dtype"):
+        op_times([], TOY, dtype="int4")
+    with pytest.raises(ValueError, match="pass_"):
+        op_times([], TOY, pass_="sideways")
+    with pytest.raises(ValueError, match="fp8"):
+        op_times([], TOY, dtype="fp8")  # no published fp8 peak
+    with pytest.raises(ValueError, match="checkpointing"):
+        training_times([], TOY, checkpointing="some")
