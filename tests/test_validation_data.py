@@ -21,7 +21,7 @@ HW = resources.files("sora_compute").joinpath("hardware")
 
 def _yamls(folder: str) -> dict[str, dict]:
     return {f.name[: -len(".yaml")]: yaml.safe_load(f.read_text())
-            for f in HW.joinpath(folder).iterdir() if f.name.endswith(".yaml")}
+            for f in HW.joinpath(folder).iterdir() if f.name.endswith(".yaml") and f.name != "catalog.yaml"}
 
 
 PROFILES = _yamls("profiles")

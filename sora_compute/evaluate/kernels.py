@@ -131,6 +131,12 @@ class Efficiencies:
         return self.profile.memory_efficiency, "memory_efficiency"
 
 
+def _same(point_dtype: str, dtype: str) -> bool:
+    """Whether a point measured in ``point_dtype`` describes ``dtype``: the same dtype, or BF16 and FP16, which run on
+    the same tensor-core paths at the same peak (the FlashAttention papers measure FP16; models run BF16)."""
+    return point_dtype == dtype or {point_dtype, dtype} == {"bf16", "fp16"}
+
+
 def _device(key: str, profile: HardwareProfile) -> HardwareProfile:
     return profile if key == profile.key else load_profile(key)
 
@@ -156,21 +162,21 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     for t in tables:
         dev = _measured_on(t, profile)
 
-        def peak_of(point_device: str | None) -> float | None:
+        def peak_of(point_device: str | None, table_device: HardwareProfile = dev) -> float | None:
             """The peak a point's efficiency is taken against: its own device's, else the table's."""
-            return _peak(dev if point_device is None else _device(point_device, profile), dtype)
+            return _peak(table_device if point_device is None else _device(point_device, profile), dtype)
 
         for p in t.gemm:
-            if p.dtype == dtype and (peak := peak_of(p.measured_on)) is not None:
+            if _same(p.dtype, dtype) and (peak := peak_of(p.measured_on)) is not None:
                 gemm.append((math.log2(p.m), math.log2(p.n), math.log2(p.k), math.log(p.tflops / peak)))
         for c in t.conv3d:
-            if c.dtype == dtype and (peak := peak_of(c.measured_on)) is not None:
+            if _same(c.dtype, dtype) and (peak := peak_of(c.measured_on)) is not None:
                 conv.append((math.log2(2 * c.macs), math.log2(c.macs / c.elements), math.log(c.tflops / peak)))
                 conv_dims.append((math.log2(c.c_in), math.log2(c.c_out),
                                   math.log2(c.kernel[0] * c.kernel[1] * c.kernel[2]), math.log2(c.voxels),
                                   math.log(c.tflops / peak)))
         for a in t.attention:
-            if a.dtype == dtype and not a.causal and a.pass_ in ("fwd", "bwd") and (
+            if _same(a.dtype, dtype) and not a.causal and a.pass_ in ("fwd", "bwd") and (
                     peak := peak_of(a.measured_on)) is not None:
                 attn.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(
                     (math.log(a.seq_len), math.log(a.tflops / peak)))

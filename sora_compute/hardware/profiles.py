@@ -100,7 +100,8 @@ class AttentionPoint(BaseModel):
 
     kernel: str = Field(min_length=1, description="fa2 | fa3 | cudnn | math | flash_cpu | ...")
     dtype: Dtype
-    pass_: Literal["fwd", "bwd", "fwd_bwd"] = Field(alias="pass", description="fwd_bwd: forward + backward over their combined time")
+    pass_: Literal["fwd", "bwd", "fwd_bwd"] = Field(alias="pass",
+                                                    description="fwd_bwd: forward + backward over their combined time")
     head_dim: int = Field(gt=0)
     seq_len: int = Field(gt=0, description="tokens per sequence (queries = keys)")
     causal: bool = False
