@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
-from sora_compute.specs import DiTSpec, ModelSpec
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.specs import DiTSpec, ModelSpec, VAESpec
 
-__all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "model_params"]
+__all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "vae_params",
+           "model_params"]
 
 
 def param_count(ops: Iterable[Op]) -> Number:
@@ -62,12 +64,20 @@ def dit_block_params(spec: DiTSpec) -> int:
     return int(max(runs[r] for _, r in spec.block_schedule()))
 
 
+def vae_params(spec: VAESpec) -> tuple[int, int]:
+    """(encoder, decoder) parameters of the VAE (exact): sums over its ledgers, read at a one-frame, one-pixel shape
+    (a module run more than once, such as a chunked encoder, owns its weights in its first run)."""
+    return (int(param_count(vae_encoder_ledger(spec, (1, 1, 1)))),
+            int(param_count(vae_decoder_ledger(spec, (1, 1, 1)))))
+
+
 def model_params(model: ModelSpec) -> dict[str, int]:
     """Parameters per component (exact ints): dit, vae_encoder, vae_decoder, text_encoder, total."""
+    encoder, decoder = vae_params(model.vae)
     counts = {
         "dit": dit_params(model.dit),
-        "vae_encoder": model.vae.encoder_params,
-        "vae_decoder": model.vae.decoder_params,
+        "vae_encoder": encoder,
+        "vae_decoder": decoder,
         "text_encoder": sum(e.params for e in model.text_encoders),
     }
     counts["total"] = sum(counts.values())
