@@ -364,7 +364,7 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: int, batch: int = 1, act_by
 
 
 # ------------------------------------------------------------------------------------------------
-# Inference peaks of the published VAE families (reference_model/vae.py, family sections)
+# Inference peaks of the published VAE families (reference_model/vae/, one module per family)
 # ------------------------------------------------------------------------------------------------
 
 Shape3 = tuple[int, int, int]

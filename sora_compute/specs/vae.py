@@ -26,7 +26,7 @@ class VAESpec(_Spec):
     otherwise ``F / t``. ``temporal_kernel=1`` gives a per-frame 2D VAE (e.g. SD's VAE).
 
     ``family`` other than ``generic`` builds a published VAE's own blocks exactly (diffusers' classes, see
-    ``reference_model/vae.py``): ``wan`` (AutoencoderKLWan 2.1: channel RMSNorm, 2D spatial resampling plus a
+    ``reference_model/vae/``): ``wan`` (AutoencoderKLWan 2.1: channel RMSNorm, 2D spatial resampling plus a
     separate temporal conv, per-frame mid attention, quant convs counted), ``cogvideox`` (AutoencoderKLCogVideoX:
     GroupNorm encoder, decoder norms conditioned on the latent), ``mochi`` (AutoencoderKLMochi: Fourier features,
     asymmetric widths ``decoder_block_out_channels``, per-level ``layers_per_level`` and ``temporal_factors``, causal

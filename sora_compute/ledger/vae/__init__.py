@@ -1,6 +1,7 @@
 """The 3D VAEs' ledgers: one module per family, each registered as ``@register("vae", family)`` (a class with an
 ``encoder(spec, shape, batch)`` and a ``decoder(spec, latent_shape, batch, num_frames)`` builder); ``common.py`` holds
-the op factories and blocks they share.
+the op factories and blocks they share. Every module of this package is imported here (a new family's file registers
+itself).
 
 Paths are relative to the reference module's ``encoder`` / ``decoder`` (reference_model/vae/), so calibration
 matches them one to one. Shapes are (T, H, W) per sample: Python ints (exact) or float64 arrays (sweeps).
@@ -8,16 +9,20 @@ matches them one to one. Shapes are (T, H, W) per sample: Python ints (exact) or
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Protocol, cast
 
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import lookup
-from sora_compute.ledger.vae import cogvideox, generic, ltx, mochi, opensora, stepvideo, wan, wfvae  # noqa: F401
 from sora_compute.ledger.vae.common import Shape
 from sora_compute.specs import VAESpec
 
 __all__ = ["vae_encoder_ledger", "vae_decoder_ledger", "Shape", "VAEBuilder"]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # registers the family builders
 
 
 class VAEBuilder(Protocol):
