@@ -7,7 +7,7 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm
+from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm, repeated
 from sora_compute.specs import VAESpec
 
 __all__ = ["CogVideoX"]
@@ -43,9 +43,8 @@ def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, z: i
 
 
 def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, z: int | None) -> list[Op]:
-    """``n`` ResNets: the first c_in -> c, the rest c -> c (one record each, blocks 1..n-1)."""
-    ops = cog_resnet(f"{prefix}.0", B, shape, c_in, c, z)
-    return ops + (cog_resnet(prefix + ".{i}", B, shape, c, c, z, range(1, n)) if n > 1 else [])
+    """``n`` ResNets: the first c_in -> c, the rest c -> c."""
+    return repeated(lambda path, ci, blocks: cog_resnet(path, B, shape, ci, c, z, blocks), prefix, c_in, c, n)
 
 
 @register("vae", "cogvideox")

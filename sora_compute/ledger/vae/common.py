@@ -23,6 +23,7 @@ __all__ = [
     "trilinear",
     "gn_conv_resblock",
     "single_head_attention",
+    "repeated",
     "prefixed",
     "disowned",
     "chunks",
@@ -110,6 +111,18 @@ def single_head_attention(prefix: str, B: Number, shape: Shape, c: int, names: t
             *(linear_op(f"{prefix}.{n}", "vae_attention", rows, c, c) for n in (q, k, v)),
             attention_op(prefix, "vae_attention", groups, 1, seq, seq, c),
             linear_op(f"{prefix}.{o}", "vae_attention", rows, c, c)]
+
+
+def repeated(block: Callable[[str, int, range | None], list[Op]], prefix: str, c_in: int, c: int,
+             n: int) -> list[Op]:
+    """``n`` blocks at ``prefix``.0 .. n-1, the first c_in -> c and the rest c -> c (``block(path, c_in, blocks)``
+    builds one of width c): one record per op for each run of equal widths (``blocks``), the first on its own when it
+    changes the width."""
+    if not n:
+        return []
+    if c_in == c:
+        return block(prefix + ".{i}", c, range(n))
+    return block(f"{prefix}.0", c_in, None) + (block(prefix + ".{i}", c, range(1, n)) if n > 1 else [])
 
 
 def prefixed(prefix: str, ops: list[Op]) -> list[Op]:

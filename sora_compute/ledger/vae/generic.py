@@ -8,7 +8,15 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import Shape, conv, gn_conv_resblock, nearest, norm, single_head_attention
+from sora_compute.ledger.vae.common import (
+    Shape,
+    conv,
+    gn_conv_resblock,
+    nearest,
+    norm,
+    repeated,
+    single_head_attention,
+)
 from sora_compute.specs import VAESpec
 
 __all__ = ["Generic", "resnet_block", "mid_block"]
@@ -32,13 +40,8 @@ def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec) -> li
 
 
 def _resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, spec: VAESpec) -> list[Op]:
-    """``n`` ResNets at ``prefix``.0, .1, ...: the first c_in -> c, the rest c -> c (one record, blocks 1..n-1)."""
-    if n == 0:
-        return []
-    ops = resnet_block(f"{prefix}.0", B, shape, c_in, c, spec)
-    if n > 1:
-        ops += resnet_block(prefix + ".{i}", B, shape, c, c, spec, range(1, n))
-    return ops
+    """``n`` ResNets at ``prefix``.0, .1, ...: the first c_in -> c, the rest c -> c."""
+    return repeated(lambda path, ci, blocks: resnet_block(path, B, shape, ci, c, spec, blocks), prefix, c_in, c, n)
 
 
 @register("vae", "generic")

@@ -8,7 +8,18 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Shape, chunks, conv, disowned, gn_conv_resblock, norm, prefixed, skip
+from sora_compute.ledger.vae.common import (
+    K3,
+    Shape,
+    chunks,
+    conv,
+    disowned,
+    gn_conv_resblock,
+    norm,
+    prefixed,
+    repeated,
+    skip,
+)
 from sora_compute.ledger.vae.generic import Generic
 from sora_compute.specs import VAESpec
 
@@ -19,13 +30,9 @@ _1 = (1, 1, 1)
 
 def os_resblocks(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int) -> list[Op]:
     """``n`` VAE_Temporal_SD ResBlocks (GroupNorm, bias-free causal 3x3x3 conv, twice; a bias-free 1x1x1 shortcut
-    when widths differ): the first c_in -> c, the rest c -> c (one record each)."""
-    if not n:
-        return []
-    names = ("conv1", "conv2", "shortcut")
-    ops = gn_conv_resblock(f"{prefix}.0", B, shape, c_in, c, names, bias=False)
-    return ops + (gn_conv_resblock(prefix + ".{i}", B, shape, c, c, names, bias=False, blocks=range(1, n))
-                  if n > 1 else [])
+    when widths differ): the first c_in -> c, the rest c -> c."""
+    return repeated(lambda path, ci, blocks: gn_conv_resblock(path, B, shape, ci, c, ("conv1", "conv2", "shortcut"),
+                                                              bias=False, blocks=blocks), prefix, c_in, c, n)
 
 
 def temporal_encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:

@@ -15,6 +15,7 @@ from sora_compute.ledger.vae.common import (
     nearest,
     norm,
     per_chunk,
+    repeated,
     single_head_attention,
 )
 from sora_compute.specs import STEPVIDEO_HEAD, VAESpec
@@ -26,9 +27,9 @@ _NAMES = ("conv1.conv", "conv2.conv", "nin_shortcut")
 
 def sv_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int) -> list[Op]:
     """``n`` Resnet3DBlocks (per-frame GroupNorm, causal 3x3x3 conv, twice; a 1x1x1 nin_shortcut when widths differ,
-    run as a matmul on the channel-last tensor): the first c_in -> c, the rest c -> c (one record each)."""
-    ops = gn_conv_resblock(f"{prefix}.0", B, shape, c_in, c, _NAMES, shortcut="linear")
-    return ops + (gn_conv_resblock(prefix + ".{i}", B, shape, c, c, _NAMES, blocks=range(1, n)) if n > 1 else [])
+    run as a matmul on the channel-last tensor): the first c_in -> c, the rest c -> c."""
+    return repeated(lambda path, ci, blocks: gn_conv_resblock(path, B, shape, ci, c, _NAMES, shortcut="linear",
+                                                              blocks=blocks), prefix, c_in, c, n)
 
 
 def sv_mid(prefix: str, B: Number, shape: Shape, c: int) -> list[Op]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op, attention_op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm
+from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm, repeated
 from sora_compute.specs import VAESpec
 
 __all__ = ["Wan"]
@@ -25,9 +25,8 @@ def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, bloc
 
 
 def wan_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int) -> list[Op]:
-    """``n`` ResNets: the first c_in -> c, the rest c -> c (one record each, blocks 1..n-1)."""
-    ops = wan_resnet(f"{prefix}.0", B, shape, c_in, c)
-    return ops + (wan_resnet(prefix + ".{i}", B, shape, c, c, range(1, n)) if n > 1 else [])
+    """``n`` ResNets: the first c_in -> c, the rest c -> c."""
+    return repeated(lambda path, ci, blocks: wan_resnet(path, B, shape, ci, c, blocks), prefix, c_in, c, n)
 
 
 def wan_mid(prefix: str, B: Number, shape: Shape, c: int) -> list[Op]:
