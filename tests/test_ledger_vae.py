@@ -11,7 +11,7 @@ from sora_compute.calibration.profile import _family_vaes
 from sora_compute.evaluate.params import param_count, vae_params
 from sora_compute.ledger.registry import registered
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
-from sora_compute.specs import VAESpec
+from sora_compute.specs import GenericVAE, VAESpec, WanVAE, vae_spec
 from sora_compute.specs.vae import VAEFamily
 
 from .strategies import vae_specs
@@ -20,8 +20,11 @@ from .test_params import SMALL_FAMILY_VAES
 SPECS = [spec for spec, _ in _family_vaes()] + SMALL_FAMILY_VAES
 
 
-def test_every_family_has_one_registered_builder():
-    assert registered("vae") == tuple(sorted(get_args(VAEFamily)))
+def test_every_family_has_one_spec_and_one_registered_builder():
+    """The spec union's tags, the family names and the ledger registry agree; a spec without a family is generic."""
+    tags = {get_args(member)[1].tag for member in get_args(get_args(VAESpec)[0])}
+    assert tags == set(get_args(VAEFamily)) == set(registered("vae"))
+    assert type(vae_spec()) is GenericVAE and type(vae_spec(family="wan")) is WanVAE
 
 
 def _weights_by_path(ops) -> dict[str, int]:
@@ -59,11 +62,11 @@ def test_generic_module_weights_by_path(spec: VAESpec):
     _owned_where_the_ledger_says(vae_decoder_ledger(spec, (1, 1, 1)), vae.decoder)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.chunk_frames], ids=lambda s: s.family)
+@pytest.mark.parametrize("spec", [s for s in SPECS if getattr(s, "chunk_frames", None)], ids=lambda s: s.family)
 def test_a_chunked_module_counts_its_weights_once(spec: VAESpec):
     """Whole chunks and a remainder run the same modules: a sweep whose shapes need both keeps the parameters."""
-    frames = np.array([float(spec.chunk_frames or 1), 2.0 * (spec.chunk_frames or 1) + 1])
-    latent = np.array([float(spec.chunk_latent_frames or 1), 2.0 * (spec.chunk_latent_frames or 1) + 1])
+    c, k = spec.chunk_frames or 1, spec.chunk_latent_frames or 1  # type: ignore[union-attr]
+    frames, latent = np.array([float(c), 2.0 * c + 1]), np.array([float(k), 2.0 * k + 1])
     one = np.ones(2)
     encoder, decoder = vae_params(spec)
     assert param_count(vae_encoder_ledger(spec, (frames, 64 * one, 64 * one))) == encoder

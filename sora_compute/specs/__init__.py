@@ -2,7 +2,8 @@
 
 Every spec is an immutable pydantic (v2) model. Units are in field descriptions: pixels for
 video sizes, seconds for durations, frames per second for rates, channels for widths.
-One module per spec: base (shared), video, dit, vae, text_encoder, model (ModelSpec, LatentShape, Workload).
+One module per spec: base (shared), video, dit, vae (a package: one module per VAE family, joined as a union on
+``family:``), text_encoder, model (ModelSpec, LatentShape, Workload).
 The DiT's parameters come from its ledger (``evaluate/params.py``).
 """
 
@@ -11,12 +12,22 @@ from sora_compute.specs.dit import DiTSpec
 from sora_compute.specs.model import LatentShape, ModelSpec, Workload
 from sora_compute.specs.text_encoder import TextEncoderSpec
 from sora_compute.specs.vae import (
+    LTXVAE,
     MOCHI_FOURIER_FREQS,
     MOCHI_HEAD_DIM,
     STEPVIDEO_HEAD,
+    WFVAE,
     WFVAE_FLOW_LAYERS,
     WFVAE_HAAR_PARAMS,
+    CogVideoXVAE,
+    GenericVAE,
+    MochiVAE,
+    OpenSoraVAE,
+    StepVideoVAE,
+    VAEBase,
     VAESpec,
+    WanVAE,
+    vae_spec,
 )
 from sora_compute.specs.video import MAX_FRAMES, MAX_SIDE_PX, VideoSpec
 
@@ -24,6 +35,16 @@ __all__ = [
     "VideoSpec",
     "DiTSpec",
     "VAESpec",
+    "VAEBase",
+    "vae_spec",
+    "GenericVAE",
+    "WanVAE",
+    "CogVideoXVAE",
+    "MochiVAE",
+    "LTXVAE",
+    "OpenSoraVAE",
+    "StepVideoVAE",
+    "WFVAE",
     "TextEncoderSpec",
     "ModelSpec",
     "Workload",

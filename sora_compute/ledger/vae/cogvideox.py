@@ -8,9 +8,9 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm, repeated
-from sora_compute.specs import VAESpec
+from sora_compute.specs.vae import CogVideoXVAE
 
-__all__ = ["CogVideoX"]
+__all__ = ["CogVideoXLedger"]
 
 _1 = (1, 1, 1)
 
@@ -48,9 +48,9 @@ def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int,
 
 
 @register("vae", "cogvideox")
-class CogVideoX:
+class CogVideoXLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
         chans, factors = spec.block_out_channels, spec.level_temporal_factors
         ops, c_prev = [conv("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
         for i, c in enumerate(chans):
@@ -66,7 +66,7 @@ class CogVideoX:
                       conv("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3)]
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: CogVideoXVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
         ops = [conv("conv_in.conv", B, shape, shape, z, chans[0], K3)]
         ops += cog_resnets("mid.resnets", B, shape, chans[0], chans[0], 2, z)

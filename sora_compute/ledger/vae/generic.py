@@ -17,21 +17,21 @@ from sora_compute.ledger.vae.common import (
     repeated,
     single_head_attention,
 )
-from sora_compute.specs import VAESpec
+from sora_compute.specs.vae import GenericVAE
 
-__all__ = ["Generic", "resnet_block", "mid_block"]
+__all__ = ["GenericLedger", "resnet_block", "mid_block"]
 
 _1 = (1, 1, 1)
 
 
-def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: VAESpec,
+def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: GenericVAE,
                  blocks: range | None = None) -> list[Op]:
     """GroupNorm, conv(c_in -> c_out), GroupNorm, conv(c_out -> c_out), 1x1x1 shortcut when widths differ."""
     return gn_conv_resblock(prefix, B, shape, c_in, c_out, ("conv1.conv", "conv2.conv", "shortcut"), spec.conv_kernel,
                             blocks=blocks)
 
 
-def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec) -> list[Op]:
+def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: GenericVAE) -> list[Op]:
     """ResNet, single-head attention over the n = T H W positions (GroupNorm, q, k, v, proj; 2 n^2 c core), ResNet."""
     ops = resnet_block(f"{prefix}.resnet1", B, shape, c, c, spec)
     if spec.mid_attention:
@@ -39,15 +39,15 @@ def mid_block(prefix: str, B: Number, shape: Shape, c: int, spec: VAESpec) -> li
     return ops + resnet_block(f"{prefix}.resnet2", B, shape, c, c, spec)
 
 
-def _resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, spec: VAESpec) -> list[Op]:
+def _resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, spec: GenericVAE) -> list[Op]:
     """``n`` ResNets at ``prefix``.0, .1, ...: the first c_in -> c, the rest c -> c."""
     return repeated(lambda path, ci, blocks: resnet_block(path, B, shape, ci, c, spec, blocks), prefix, c_in, c, n)
 
 
 @register("vae", "generic")
-class Generic:
+class GenericLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: GenericVAE, shape: Shape, B: Number) -> list[Op]:
         """Encoder of a (T, H, W) video (pixel-unshuffle by ``patch_size`` first)."""
         k, chans, p = spec.conv_kernel, spec.block_out_channels, spec.patch_size
         T, H, W = shape
@@ -71,7 +71,7 @@ class Generic:
         return ops
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: GenericVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """Decoder of a (T', H', W') latent: nearest x2 up-sampling (T: 2T, or 1 + 2(T - 1) when causal), a conv."""
         k, z = spec.conv_kernel, spec.latent_channels
         chans = tuple(reversed(spec.block_out_channels))

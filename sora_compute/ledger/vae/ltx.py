@@ -8,9 +8,9 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Shape, conv, norm
-from sora_compute.specs import VAESpec
+from sora_compute.specs.vae import LTXVAE
 
-__all__ = ["LTX"]
+__all__ = ["LTXLedger"]
 
 
 def ltx_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, blocks: range | None = None) -> list[Op]:
@@ -31,9 +31,9 @@ def ltx_resnets(prefix: str, B: Number, shape: Shape, c: int, n: int) -> list[Op
 
 
 @register("vae", "ltx")
-class LTX:
+class LTXLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: LTXVAE, shape: Shape, B: Number) -> list[Op]:
         """Pixel-unshuffle (free), conv_in; per level ResNets, a stride-2 conv (T -> (T - 1) // 2 + 1, H -> (H - 1)
         // 2 + 1), a widening ResNet; mid ResNets; RMSNorm; conv_out to z + 1."""
         chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), \
@@ -56,7 +56,7 @@ class LTX:
                       conv("conv_out", B, shape, shape, chans[-1], spec.latent_channels + 1, K3)]
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: LTXVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """conv_in, mid ResNets; per level a narrowing ResNet, an up-sampling conv c -> 8c at the coarse grid (then
         T -> 2T - 1, H -> 2H), ResNets; RMSNorm, conv_out (pixel-shuffle is free)."""
         rev, layers, n = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels)

@@ -8,9 +8,9 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op, attention_op, linear_op
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Shape, conv, norm
-from sora_compute.specs import MOCHI_FOURIER_FREQS, MOCHI_HEAD_DIM, VAESpec
+from sora_compute.specs.vae import MOCHI_FOURIER_FREQS, MOCHI_HEAD_DIM, MochiVAE
 
-__all__ = ["Mochi"]
+__all__ = ["MochiLedger"]
 
 
 def mochi_resnet(prefix: str, B: Number, shape: Shape, c: int, blocks: range) -> list[Op]:
@@ -46,9 +46,9 @@ def mochi_block(prefix: str, B: Number, shape: Shape, c: int, layers: int, atten
 
 
 @register("vae", "mochi")
-class Mochi:
+class MochiLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: MochiVAE, shape: Shape, B: Number) -> list[Op]:
         """Fourier features are elementwise; Linear in on 3 x (1 + 2 x 2) channels; down-sampling convs (t, 2, 2)
         with that stride map T -> (T - 1) // t + 1 (causal padding), H -> H // 2."""
         chans, layers, factors = spec.block_out_channels, spec.layers_per_level, spec.level_temporal_factors
@@ -68,7 +68,7 @@ class Mochi:
                                 bias=False)]
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: MochiVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """Up-sampling Linears c -> c' t 4 at the coarse grid, then T -> t T, H -> 2H (the first t - 1 frames of the
         output are dropped after the last Linear)."""
         rev, layers, factors = spec.decoder_channels, spec.layers_per_level, spec.level_temporal_factors

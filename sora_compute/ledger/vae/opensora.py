@@ -20,10 +20,10 @@ from sora_compute.ledger.vae.common import (
     repeated,
     skip,
 )
-from sora_compute.ledger.vae.generic import Generic
-from sora_compute.specs import VAESpec
+from sora_compute.ledger.vae.generic import GenericLedger
+from sora_compute.specs.vae import OpenSoraVAE
 
-__all__ = ["OpenSora"]
+__all__ = ["OpenSoraLedger"]
 
 _1 = (1, 1, 1)
 
@@ -35,7 +35,7 @@ def os_resblocks(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int
                                                               bias=False, blocks=blocks), prefix, c_in, c, n)
 
 
-def temporal_encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+def temporal_encoder(spec: OpenSoraVAE, shape: Shape, B: Number) -> list[Op]:
     """The temporal VAE's encoder and quant_conv on a (T, h, w) chunk already padded to a multiple of t; a stride-2
     time conv (front padding 1) maps T -> (T - 2) // 2 + 1."""
     tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
@@ -56,7 +56,7 @@ def temporal_encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
                   conv("quant_conv", B, shape, shape, 2 * z, 2 * z, _1)]
 
 
-def temporal_decoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+def temporal_decoder(spec: OpenSoraVAE, shape: Shape, B: Number) -> list[Op]:
     """The temporal VAE's post_quant_conv and decoder on a chunk of (T', h, w) latents; each doubling conv c -> 2c
     runs at the coarse grid, then T -> 2T (the cut of the padding frames is free)."""
     tc, layers, factors, z = spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors, \
@@ -82,16 +82,16 @@ def _chunked(run: list[Op], more: list[Op]) -> list[Op]:
 
 
 @register("vae", "opensora")
-class OpenSora:
+class OpenSoraLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: OpenSoraVAE, shape: Shape, B: Number) -> list[Op]:
         """The 2D VAE on every frame (B F images of (h, w) and the 1x1 quant_conv), then the temporal VAE on F // c
         whole chunks (padded to ``chunk_latent_frames`` x t frames) and on the remainder chunk of F % c frames
         (padded to ceil(r / t) x t)."""
         F, H, W = shape
         z, t, s = spec.latent_channels, spec.temporal_compression, spec.spatial_compression
         frames = B * F
-        ops = prefixed("spatial", Generic.encoder(spec.spatial_vae, Shape((1, H, W)), frames))
+        ops = prefixed("spatial", GenericLedger.encoder(spec.spatial_vae, Shape((1, H, W)), frames))
         lat = Shape((1, H // s, W // s))
         ops.append(conv("quant_conv", frames, lat, lat, 2 * z, 2 * z, (1, 1)))
         whole, rest = chunks(F, spec.chunk_frames)
@@ -104,7 +104,7 @@ class OpenSora:
         return ops + temporal
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: OpenSoraVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """The temporal VAE on L // k whole chunks of k = ``chunk_latent_frames`` latent frames and on the remainder
         L % k, then post_quant_conv and the 2D decoder on each of the ``num_frames`` frames kept (default: the most
         frames that give L latent frames)."""
@@ -118,4 +118,4 @@ class OpenSora:
             ops = _chunked(ops, temporal_decoder(spec, Shape((rest, h, w)), B))
         frames, lat = B * F, Shape((1, h, w))
         ops.append(conv("post_quant_conv", frames, lat, lat, spec.latent_channels, spec.latent_channels, (1, 1)))
-        return ops + prefixed("spatial", Generic.decoder(spec.spatial_vae, lat, frames))
+        return ops + prefixed("spatial", GenericLedger.decoder(spec.spatial_vae, lat, frames))

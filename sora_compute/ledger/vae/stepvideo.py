@@ -18,9 +18,9 @@ from sora_compute.ledger.vae.common import (
     repeated,
     single_head_attention,
 )
-from sora_compute.specs import STEPVIDEO_HEAD, VAESpec
+from sora_compute.specs.vae import STEPVIDEO_HEAD, StepVideoVAE
 
-__all__ = ["StepVideo"]
+__all__ = ["StepVideoLedger"]
 
 _NAMES = ("conv1.conv", "conv2.conv", "nin_shortcut")
 
@@ -40,7 +40,7 @@ def sv_mid(prefix: str, B: Number, shape: Shape, c: int) -> list[Op]:
             + gn_conv_resblock(f"{prefix}.block_2", B, shape, c, c, _NAMES))
 
 
-def encoder_chunk(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+def encoder_chunk(spec: StepVideoVAE, shape: Shape, B: Number) -> list[Op]:
     """One chunk of T frames: a 2D boundary maps H -> H / 2 per frame (stride-2 3x3 conv after a zero row and
     column), a 3D one (T, H) -> ((T - 1) // 2 + 1, H / 2) (causal stride-2 3x3x3 conv); the head's conv runs at the
     levels' grid, its pixel-unshuffle gives ((T + 1) // 2, H / 2), conv_out runs there. Channel averages are free."""
@@ -68,7 +68,7 @@ def encoder_chunk(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
     return ops + [conv("conv_out.conv", B, out, out, head, 2 * z, K3)]
 
 
-def decoder_chunk(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+def decoder_chunk(spec: StepVideoVAE, shape: Shape, B: Number) -> list[Op]:
     """One chunk of L latent frames: conv_in and conv_unpatchify at (L, h, w), whose pixel-shuffle gives (2L - 1, 2h,
     2w); per level Resnets, then nearest x2 in (T, H, W) (1 per output element) and Res3DBlockUpsample's two 3x3x3
     convs and GroupNorms, or nearest x2 per frame and a 3x3 conv; norm_out and conv_out on every frame before the
@@ -106,14 +106,14 @@ def decoder_chunk(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
 
 
 @register("vae", "stepvideo")
-class StepVideo:
+class StepVideoLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: StepVideoVAE, shape: Shape, B: Number) -> list[Op]:
         """F // c whole chunks of c = ``chunk_frames`` frames and the remainder chunk of F % c frames, each on its
         own."""
         return per_chunk(lambda s, b: encoder_chunk(spec, s, b), spec.chunk_frames, shape, B)
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: StepVideoVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """L // k whole chunks of k = ``chunk_latent_frames`` latent frames and the remainder chunk of L % k."""
         return per_chunk(lambda s, b: decoder_chunk(spec, s, b), spec.chunk_latent_frames, shape, B)

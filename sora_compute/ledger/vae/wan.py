@@ -8,9 +8,9 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op, attention_op
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm, repeated
-from sora_compute.specs import VAESpec
+from sora_compute.specs.vae import WanVAE
 
-__all__ = ["Wan"]
+__all__ = ["WanLedger"]
 
 _1 = (1, 1, 1)
 
@@ -71,9 +71,9 @@ def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool) -
 
 
 @register("vae", "wan")
-class Wan:
+class WanLedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: WanVAE, shape: Shape, B: Number) -> list[Op]:
         chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
         ops, c_prev = [conv("conv_in", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
         for i, c in enumerate(chans):
@@ -88,7 +88,7 @@ class Wan:
                       conv("quant_conv", B, shape, shape, z2, z2, _1)]
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: WanVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
         ops = [conv("post_quant_conv", B, shape, shape, z, z, _1),
                conv("conv_in", B, shape, shape, z, chans[0], K3)] + wan_mid("mid", B, shape, chans[0])

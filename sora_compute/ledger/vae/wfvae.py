@@ -18,9 +18,9 @@ from sora_compute.ledger.vae.common import (
     skip,
     trilinear,
 )
-from sora_compute.specs import WFVAE_FLOW_LAYERS, VAESpec
+from sora_compute.specs.vae import WFVAE, WFVAE_FLOW_LAYERS
 
-__all__ = ["WFVAE"]
+__all__ = ["WFVAELedger"]
 
 HAAR_3D = ("h", "g", "hh", "gh", "h_v", "g_v", "hh_v", "gh_v")  # HaarWaveletTransform3D's convs, in call order
 _1 = (1, 1, 1)
@@ -69,9 +69,9 @@ def inverse_haar(path: str, B: Number, c: int, shape: Shape, kernel: tuple[int, 
 
 
 @register("vae", "wfvae")
-class WFVAE:
+class WFVAELedger:
     @staticmethod
-    def encoder(spec: VAESpec, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: WFVAE, shape: Shape, B: Number) -> list[Op]:
         """The input Haar wavelet (24 channels at (T1, H / 2, W / 2), T1 = (T - 1) // 2 + 1); the energy flow: a 2D
         Haar wavelet of the low band per frame (4 stride-2 2x2 convs, 4 MACs per output) and connect_l2 (Conv2d 12 ->
         ef), a 3D Haar wavelet of its low band (the same module again) and connect_l3 (Conv2d 24 -> ef); down1 per
@@ -101,7 +101,7 @@ class WFVAE:
                       conv("conv_out.conv", B, s3, s3, 4 * c, 2 * z, K3)]
 
     @staticmethod
-    def decoder(spec: VAESpec, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: WFVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         """conv_in, mid (its last ResnetBlock3D widens to 4c + ef) at (L, h, w); connect_l3 on the last ef channels
         (ResnetBlock3Ds, Conv2d -> 24) and its inverse 3D wavelet; up2 (ResnetBlock3Ds, Spatial2xTime2x3DUpsample:
         the frames after the first nearest x2 in time, trilinear x2 in H and W, 8 per output; a causal 3x3x3 conv at
