@@ -25,6 +25,10 @@ def test_every_family_has_one_spec_and_one_registered_builder():
     tags = {get_args(member)[1].tag for member in get_args(get_args(VAESpec)[0])}
     assert tags == set(get_args(VAEFamily)) == set(registered("vae"))
     assert type(vae_spec()) is GenericVAE and type(vae_spec(family="wan")) is WanVAE
+    import sora_compute.memory.activations  # noqa: F401  (registers the inference peak walks)
+
+    walks = set(get_args(VAEFamily)) - {"generic"}  # the generic walk is vae_encode_peak's / vae_decode_peak's own
+    assert set(registered("vae_encode_peak")) == set(registered("vae_decode_peak")) == walks
 
 
 def _weights_by_path(ops) -> dict[str, int]:

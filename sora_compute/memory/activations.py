@@ -12,6 +12,7 @@ from functools import partial
 
 from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape, attention_groups
+from sora_compute.ledger.registry import lookup, register
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
 from sora_compute.specs.vae import LTXVAE, WFVAE, CogVideoXVAE, GenericVAE, MochiVAE, OpenSoraVAE, StepVideoVAE, WanVAE
 
@@ -216,8 +217,8 @@ def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: Generic
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of decoding one latent (the latent input itself not counted)."""
     live = _Live(act_bytes, batch)
-    if not isinstance(spec, GenericVAE):
-        _FAMILY_PEAKS[spec.family][1](spec, latent_shape, live)
+    if not isinstance(spec, GenericVAE):  # a family's own walk, from the one registry
+        lookup("vae_decode_peak", spec.family)(spec, latent_shape, live)
         return live.peak
     chans = tuple(reversed(spec.block_out_channels))
     shape = latent_shape
@@ -259,8 +260,8 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
 def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding one video (the video input itself not counted)."""
     live = _Live(act_bytes, batch)
-    if not isinstance(spec, GenericVAE):
-        _FAMILY_PEAKS[spec.family][0](spec, video_shape, live)
+    if not isinstance(spec, GenericVAE):  # a family's own walk, from the one registry
+        lookup("vae_encode_peak", spec.family)(spec, video_shape, live)
         return live.peak
     chans, p = spec.block_out_channels, spec.patch_size
     shape = (video_shape[0], video_shape[1] // p, video_shape[2] // p)
@@ -469,6 +470,7 @@ def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
     return _chain(live, x, [partial(resnet, live, ci, co, shape) for ci, co in blocks])
 
 
+@register("vae_encode_peak", "wan")
 def _wan_encode_peak(spec: WanVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
     x = _wan_conv(live, spec.in_channels, chans[0], shape)
@@ -505,6 +507,7 @@ def _wan_encode_peak(spec: WanVAE, shape: Shape3, live: _Live) -> None:
     live.alloc(live.numel(z2, shape))  # quant_conv
 
 
+@register("vae_decode_peak", "wan")
 def _wan_decode_peak(spec: WanVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
     pq = live.alloc(live.numel(z, shape))
@@ -585,6 +588,7 @@ def _cog_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3, z: int = 0) -
     return out
 
 
+@register("vae_encode_peak", "cogvideox")
 def _cog_encode_peak(spec: CogVideoXVAE, shape: Shape3, live: _Live) -> None:
     chans, factors = spec.block_out_channels, spec.level_temporal_factors
     x, c_prev = _cat_conv(live, spec.in_channels, chans[0], shape), chans[0]
@@ -618,6 +622,7 @@ def _cog_encode_peak(spec: CogVideoXVAE, shape: Shape3, live: _Live) -> None:
     live.free(act)
 
 
+@register("vae_decode_peak", "cogvideox")
 def _cog_decode_peak(spec: CogVideoXVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
 
@@ -736,6 +741,7 @@ def _mochi_block(live: _Live, x: int, c: int, layers: int, attention: bool, shap
     return _chain(live, x, [partial(step, live, c, shape, g) for step in steps])
 
 
+@register("vae_encode_peak", "mochi")
 def _mochi_encode_peak(spec: MochiVAE, shape: Shape3, live: _Live) -> None:
     chans, layers, g = spec.block_out_channels, spec.layers_per_level, spec.norm_groups
     assert layers is not None
@@ -765,6 +771,7 @@ def _mochi_encode_peak(spec: MochiVAE, shape: Shape3, live: _Live) -> None:
     live.free(act)
 
 
+@register("vae_decode_peak", "mochi")
 def _mochi_decode_peak(spec: MochiVAE, shape: Shape3, live: _Live) -> None:
     rev, layers, g = spec.decoder_channels, spec.layers_per_level, spec.norm_groups
     factors = spec.level_temporal_factors
@@ -812,6 +819,7 @@ def _ltx_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
     return out
 
 
+@register("vae_encode_peak", "ltx")
 def _ltx_encode_peak(spec: LTXVAE, shape: Shape3, live: _Live) -> None:
     chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
     assert layers is not None
@@ -852,6 +860,7 @@ def _ltx_encode_peak(spec: LTXVAE, shape: Shape3, live: _Live) -> None:
     live.free(out)
 
 
+@register("vae_decode_peak", "ltx")
 def _ltx_decode_peak(spec: LTXVAE, shape: Shape3, live: _Live) -> None:
     rev, layers, n, p = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
     assert layers is not None
@@ -995,6 +1004,7 @@ def _sub_peak(live: _Live, peak: int) -> None:
     live.peak = max(live.peak, live.now + peak)
 
 
+@register("vae_encode_peak", "opensora")
 def _os_encode_peak(spec: OpenSoraVAE, shape: Shape3, live: _Live) -> None:
     """2D encoder per micro-batch of frames (each keeps its quant_conv output: 2z channels, the mean a view), their
     concatenation, then the temporal encoder per chunk (moments kept) and their concatenation."""
@@ -1019,6 +1029,7 @@ def _os_encode_peak(spec: OpenSoraVAE, shape: Shape3, live: _Live) -> None:
     live.free(*parts, lat, frames)
 
 
+@register("vae_decode_peak", "opensora")
 def _os_decode_peak(spec: OpenSoraVAE, shape: Shape3, live: _Live) -> None:
     """Temporal decoder per chunk (outputs kept), their concatenation, a per-frame copy, then post_quant_conv and
     the 2D decoder per micro-batch (outputs kept) and their concatenation."""
@@ -1204,6 +1215,7 @@ def _sv_encode_chunk(spec: StepVideoVAE, shape: Shape3, live: _Live, clc: bool) 
     return out
 
 
+@register("vae_encode_peak", "stepvideo")
 def _sv_encode_peak(spec: StepVideoVAE, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
     """Chunks of ``chunk_frames`` frames (a contiguous copy each when there are several), each encoded on its own
     (moments kept), then concatenated. ``conv_channels_last``: 3D convolutions of channel-last inputs return
@@ -1301,6 +1313,7 @@ def _sv_decode_chunk(spec: StepVideoVAE, shape: Shape3, live: _Live, clc: bool) 
     return out
 
 
+@register("vae_decode_peak", "stepvideo")
 def _sv_decode_peak(spec: StepVideoVAE, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
     """Chunks of ``chunk_latent_frames`` latent frames decoded on their own (outputs kept), their frame-major
     concatenation, then the in-place blending of each chunk boundary (three temporaries of one frame per seam)."""
@@ -1406,6 +1419,7 @@ def _wf_haar3d(live: _Live, c: int, shape: Shape3, copy: bool) -> tuple[int, Sha
     return out, out_shape
 
 
+@register("vae_encode_peak", "wfvae")
 def _wf_encode_peak(spec: WFVAE, shape: Shape3, live: _Live) -> None:
     """Mirrors reference_model.vae.WFVAEEncoder: the input wavelet (24 channels), the energy-flow branches (a copy of
     the low band's frames as images unless B = 1 and T1 = 1, its 2D wavelet, connect_l2; a copy of its low band for B
@@ -1534,6 +1548,7 @@ def _wf_sequential(live: _Live, blocks: list[Callable[[], int]]) -> int:
     return held
 
 
+@register("vae_decode_peak", "wfvae")
 def _wf_decode_peak(spec: WFVAE, shape: Shape3, live: _Live) -> None:
     """Mirrors reference_model.vae.WFVAEDecoder: conv_in and mid; connect_l3 on the last ef channels (a view) and its
     inverse 3D wavelet (held to the end); up2 on the first 4c channels (the mid output freed when it returns: nearest
@@ -1606,9 +1621,3 @@ def _wf_decode_peak(spec: WFVAE, shape: Shape3, live: _Live) -> None:
     _wf_inverse_haar(live, 24, s1, 3, B > 1)
     live.free(out, l3, l2_coeffs, l2)
 
-
-_FAMILY_PEAKS: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {
-                 "wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak),
-                 "mochi": (_mochi_encode_peak, _mochi_decode_peak), "ltx": (_ltx_encode_peak, _ltx_decode_peak),
-                 "opensora": (_os_encode_peak, _os_decode_peak), "stepvideo": (_sv_encode_peak, _sv_decode_peak),
-                 "wfvae": (_wf_encode_peak, _wf_decode_peak)}
