@@ -30,7 +30,7 @@ from sora_compute.flops import latent_grid
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.ops import Op
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec
+from sora_compute.specs import DiTSpec, ModelSpec, VideoSpec, text_encoder_spec, vae_spec
 
 MEASURED = Path(__file__).resolve().parents[1] / "sora_compute" / "hardware" / "measured"
 
@@ -38,9 +38,9 @@ MEASURED = Path(__file__).resolve().parents[1] / "sora_compute" / "hardware" / "
 def configs() -> list[CalibrationCase]:
     """Small reference configs: DiTs from latency/memory-bound (narrow, few tokens) to compute-bound (wide, more
     tokens), VAE decoders at two widths, T5 and Llama text encoders."""
-    vae = VAESpec(latent_channels=4, block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=2,
+    vae = vae_spec(latent_channels=4, block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=2,
                   norm_groups=8, causal=True)
-    te = TextEncoderSpec(vocab_size=1000, num_layers=4, d_model=512, num_heads=8, d_kv=64, d_ff=1024, max_tokens=256)
+    te = text_encoder_spec(vocab_size=1000, num_layers=4, d_model=512, num_heads=8, d_kv=64, d_ff=1024, max_tokens=256)
     out = []
     for name, d, heads, depth, video, batch in (
             ("dit-tiny-12tok", 64, 2, 2, VideoSpec(width=16, height=16, num_frames=5), 1),
@@ -58,7 +58,7 @@ def configs() -> list[CalibrationCase]:
         out.append(CalibrationCase(name, "vae_decode", model, video))
     dit = DiTSpec(depth=1, hidden_size=32, num_heads=4, in_channels=4, conditioning="cross_attention", text_dim=512)
     for name, enc, tokens in (("t5-small-128tok", te, 128),
-                              ("llama-tiny-32tok", TextEncoderSpec(kind="llama", vocab_size=1000, num_layers=2,
+                              ("llama-tiny-32tok", text_encoder_spec(kind="llama", vocab_size=1000, num_layers=2,
                                                                    d_model=256, num_heads=4, num_kv_heads=2, d_ff=512,
                                                                    max_tokens=64), 32)):
         model = ModelSpec(dit=dit.model_copy(update={"text_dim": enc.d_model}), vae=vae, text_encoder=enc,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, text_encoder_spec
+from sora_compute.specs import DiTSpec, GenericVAE, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, text_encoder_spec
 
 
 @st.composite
@@ -69,7 +69,7 @@ def vae_specs(draw: st.DrawFn) -> VAESpec:
     nt = draw(st.integers(0, ns))
     kt = draw(st.sampled_from([1, 3])) if nt == 0 else 3
     patch = draw(st.sampled_from([1, 2]))
-    return VAESpec(
+    return GenericVAE(
         patch_size=patch,
         in_channels=draw(st.integers(1, 3)),
         latent_channels=draw(st.integers(1, 4)),

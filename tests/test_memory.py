@@ -23,7 +23,19 @@ from sora_compute.memory.planner import (
     search_layouts,
     training_memory,
 )
-from sora_compute.specs import DiTSpec, VAESpec, VideoSpec, text_encoder_spec
+from sora_compute.specs import (
+    LTXVAE,
+    WFVAE,
+    CogVideoXVAE,
+    DiTSpec,
+    GenericVAE,
+    MochiVAE,
+    OpenSoraVAE,
+    StepVideoVAE,
+    VideoSpec,
+    WanVAE,
+    text_encoder_spec,
+)
 
 from .strategies import dit_inputs
 
@@ -143,7 +155,7 @@ def vaes(draw):
     ns = draw(st.integers(0, levels - 1))
     nt = draw(st.integers(0, ns))
     patch = draw(st.sampled_from([1, 2]))
-    return VAESpec(latent_channels=4, block_out_channels=tuple(4 * draw(st.integers(1, 4)) for _ in range(levels)),
+    return GenericVAE(latent_channels=4, block_out_channels=tuple(4 * draw(st.integers(1, 4)) for _ in range(levels)),
                    spatial_compression=2**ns * patch, patch_size=patch, temporal_compression=2**nt,
                    causal=draw(st.booleans()),
                    norm_groups=4, layers_per_block=draw(st.integers(1, 2)), mid_attention=draw(st.booleans()),
@@ -171,19 +183,19 @@ def test_vae_decode_and_encode_peaks_within_10pct(vae, t, h, w):
 
 
 FAMILY_VAES = [
-    VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+    WanVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
             temporal_compression=2, layers_per_block=1),
-    VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16, 16), temporal_compression=4),
-    VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+    WanVAE(latent_channels=4, block_out_channels=(8, 16, 16, 16), temporal_compression=4),
+    CogVideoXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
             temporal_compression=2, layers_per_block=1, norm_groups=4),
-    VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(16, 8, 8), spatial_compression=4,
+    CogVideoXVAE(latent_channels=4, block_out_channels=(16, 8, 8), spatial_compression=4,
             temporal_compression=1, norm_groups=4),
-    VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 32, 64), decoder_block_out_channels=(32, 64, 64),
+    MochiVAE(latent_channels=4, block_out_channels=(32, 32, 64), decoder_block_out_channels=(32, 64, 64),
             spatial_compression=4, temporal_compression=6, temporal_factors=(2, 3), layers_per_level=(1, 1, 1, 1),
             norm_groups=4),
-    VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
+    LTXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
             temporal_compression=4, layers_per_level=(1, 1, 2, 1)),
-    VAESpec(family="ltx", latent_channels=4, block_out_channels=(16, 8), spatial_compression=4, patch_size=2,
+    LTXVAE(latent_channels=4, block_out_channels=(16, 8), spatial_compression=4, patch_size=2,
             temporal_compression=2, layers_per_level=(1, 2, 2)),
 ]
 
@@ -198,10 +210,10 @@ def test_family_vae_peaks_within_10pct(vae, grid, batch):
 
 
 CHUNKED_VAES = [
-    VAESpec(family="opensora", latent_channels=4, block_out_channels=(8, 16), spatial_compression=2, layers_per_block=1,
+    OpenSoraVAE(latent_channels=4, block_out_channels=(8, 16), spatial_compression=2, layers_per_block=1,
             norm_groups=4, temporal_block_out_channels=(8, 16, 16), layers_per_level=(1, 1, 1, 1), chunk_frames=5,
             chunk_latent_frames=2),
-    VAESpec(family="opensora", latent_channels=4, block_out_channels=(8, 8, 16), spatial_compression=4,
+    OpenSoraVAE(latent_channels=4, block_out_channels=(8, 8, 16), spatial_compression=4,
             layers_per_block=1, norm_groups=4, temporal_block_out_channels=(8, 16, 16, 16),
             layers_per_level=(1, 2, 1, 1, 2)),
 ]
@@ -219,20 +231,20 @@ def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
 
 
 STEPVIDEO_VAES = [
-    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=8, temporal_compression=4,
+    StepVideoVAE(latent_channels=2, spatial_compression=8, temporal_compression=4,
             block_out_channels=(8, 16, 16), stem_channels=4, layers_per_block=1, norm_groups=4, chunk_frames=5,
             chunk_latent_frames=2),
-    VAESpec(family="stepvideo", latent_channels=2, spatial_compression=16, temporal_compression=8,
+    StepVideoVAE(latent_channels=2, spatial_compression=16, temporal_compression=8,
             block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 16), stem_channels=4,
             norm_groups=4),
 ]
 
 
 WFVAE_VAES = [
-    VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+    WFVAE(latent_channels=2, spatial_compression=8, temporal_compression=4,
             block_out_channels=(8, 16, 32), layers_per_block=1, energy_flow_channels=(8, 8), energy_flow_layers=1,
             norm_groups=4),
-    VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+    WFVAE(latent_channels=2, spatial_compression=8, temporal_compression=4,
             block_out_channels=(8, 16, 32), layers_per_block=2, energy_flow_channels=(4, 8), norm_groups=4,
             mid_attention=False),
 ]

@@ -6,7 +6,7 @@ import torch
 from sora_compute import load_preset
 from sora_compute.calibration.build import build_dit, build_text_encoder
 from sora_compute.cli import cli
-from sora_compute.evaluate.params import block_params, dit_block_params, dit_params, text_encoder_params
+from sora_compute.evaluate.params import block_params, dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.ledger import DiTShape, dit_ledger
 
 
@@ -129,9 +129,9 @@ def test_preset_vaes_exact(name):
 
     p = load_preset(name)
     vae = build_vae(p.model.vae, "meta")
-    assert n_params(vae.encoder) + n_params(vae.decoder) == p.model.vae.params == PRESET_VAES[name]
+    assert n_params(vae.encoder) + n_params(vae.decoder) == sum(vae_params(p.model.vae)) == PRESET_VAES[name]
     if "vae_params" in p.published:  # Wan paper: "127M"
-        assert p.model.vae.params == pytest.approx(p.published["vae_params"], rel=0.005)
+        assert sum(vae_params(p.model.vae)) == pytest.approx(p.published["vae_params"], rel=0.005)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_every_preset_equals_its_modules():
         m = p.model
         assert n_params(build_dit(m.dit, "meta")) == dit_params(m.dit), p.name
         vae = build_vae(m.vae, "meta")
-        assert (n_params(vae.encoder), n_params(vae.decoder)) == (m.vae.encoder_params, m.vae.decoder_params), p.name
+        assert (n_params(vae.encoder), n_params(vae.decoder)) == vae_params(m.vae), p.name
         for e in m.text_encoders:
             assert n_params(build_text_encoder(e, "meta")) == text_encoder_params(e), p.name
 
@@ -200,7 +200,8 @@ def test_every_preset_equals_its_modules():
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_preset_counts_equal_official_implementations(name):
     m = load_preset(name).model
-    ours = {"dit": dit_params(m.dit), "vae": m.vae.params, "text": sum(text_encoder_params(e) for e in m.text_encoders)}
+    ours = {"dit": dit_params(m.dit), "vae": sum(vae_params(m.vae)),
+            "text": sum(text_encoder_params(e) for e in m.text_encoders)}
     assert {k: ours[k] for k in OFFICIAL[name]} == OFFICIAL[name]
 
 
@@ -211,8 +212,8 @@ def test_published_dit_sizes_within_two_percent_or_documented():
 
     checked = []
     for p in all_presets():
-        ours = {"params": dit_params(p.model.dit), "vae_params": p.model.vae.params,
-                "vae_decoder_params": p.model.vae.decoder_params,
+        ours = {"params": dit_params(p.model.dit), "vae_params": sum(vae_params(p.model.vae)),
+                "vae_decoder_params": vae_params(p.model.vae)[1],
                 "text_params": sum(text_encoder_params(e) for e in p.model.text_encoders)}
         for key in ours.keys() & p.published.keys():
             name = p.name if key == "params" else f"{p.name}/{key}"

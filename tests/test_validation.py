@@ -4,7 +4,14 @@ import pytest
 from pydantic import ValidationError
 
 from sora_compute import load_preset
-from sora_compute.specs import DiTSpec, ModelSpec, VAESpec, VideoSpec, Workload, text_encoder_spec
+from sora_compute.specs import (
+    DiTSpec,
+    GenericVAE,
+    ModelSpec,
+    VideoSpec,
+    Workload,
+    text_encoder_spec,
+)
 
 DIT = {"depth": 2, "hidden_size": 64, "num_heads": 4}
 
@@ -47,12 +54,12 @@ def test_dit_unknown_modes():
 
 
 def test_vae_layout_errors():
-    _fails(VAESpec, {"spatial_compression": 6}, "spatial_compression", "power of two")
-    _fails(VAESpec, {"spatial_compression": 32}, "spatial_compression=32", "block_out_channels")
-    _fails(VAESpec, {"temporal_compression": 3}, "temporal_compression")
-    _fails(VAESpec, {"norm_groups": 24}, "norm_groups=24")
-    _fails(VAESpec, {"block_out_channels": (64, -1)}, "block_out_channels")
-    _fails(VAESpec, {"latent_channels": 0}, "latent_channels")
+    _fails(GenericVAE, {"spatial_compression": 6}, "spatial_compression", "power of two")
+    _fails(GenericVAE, {"spatial_compression": 32}, "spatial_compression=32", "block_out_channels")
+    _fails(GenericVAE, {"temporal_compression": 3}, "temporal_compression")
+    _fails(GenericVAE, {"norm_groups": 24}, "norm_groups=24")
+    _fails(GenericVAE, {"block_out_channels": (64, -1)}, "block_out_channels")
+    _fails(GenericVAE, {"latent_channels": 0}, "latent_channels")
 
 
 def test_text_encoder_errors():
@@ -70,7 +77,7 @@ def test_specs_are_immutable_and_strict():
 
 
 def test_model_consistency_errors():
-    vae = VAESpec()
+    vae = GenericVAE()
     _fails(ModelSpec, {"dit": {**DIT, "in_channels": 4}, "vae": vae}, "in_channels=4", "latent_channels=16")
     _fails(ModelSpec, {"dit": {**DIT, "in_channels": 16, "conditioning": "joint"}, "vae": vae}, "text_encoder")
 
@@ -87,7 +94,7 @@ def test_video_shape_not_divisible_names_dimension_and_fix():
 
 
 def test_non_causal_frames():
-    vae = VAESpec(causal=False)
+    vae = GenericVAE(causal=False)
     assert vae.latent_frames(16) == 4
     with pytest.raises(ValueError, match="num_frames=10.*8 or 12"):
         vae.latent_frames(10)

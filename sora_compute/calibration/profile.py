@@ -45,7 +45,22 @@ from sora_compute.flops import (
     latent_grid,
 )
 from sora_compute.ledger.formulas import CountingConvention
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec, VideoSpec, text_encoder_spec
+from sora_compute.specs import (
+    LTXVAE,
+    WFVAE,
+    CogVideoXVAE,
+    DiTSpec,
+    GenericVAE,
+    MochiVAE,
+    ModelSpec,
+    OpenSoraVAE,
+    StepVideoVAE,
+    TextEncoderSpec,
+    VAESpec,
+    VideoSpec,
+    WanVAE,
+    text_encoder_spec,
+)
 
 __all__ = [
     "EXTRA_HANDLES",
@@ -221,32 +236,32 @@ def _small_text_encoder() -> TextEncoderSpec:
 def _family_vaes() -> list[tuple[VAESpec, VideoSpec]]:
     """Tiny configs of each exact VAE family with a video that exercises its temporal down/up-sampling."""
     return [
-        (VAESpec(family="wan", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+        (WanVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
                  temporal_compression=2, layers_per_block=1), VideoSpec(width=16, height=8, num_frames=5)),
-        (VAESpec(family="cogvideox", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+        (CogVideoXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
                  temporal_compression=2, layers_per_block=1, norm_groups=4),
          VideoSpec(width=16, height=8, num_frames=5)),
-        (VAESpec(family="mochi", latent_channels=4, block_out_channels=(32, 32, 64),
+        (MochiVAE(latent_channels=4, block_out_channels=(32, 32, 64),
                  decoder_block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=6,
                  temporal_factors=(2, 3), layers_per_level=(1, 1, 1, 1), norm_groups=4),
          VideoSpec(width=8, height=8, num_frames=13)),
-        (VAESpec(family="ltx", latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
+        (LTXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=8, patch_size=2,
                  temporal_compression=4, layers_per_level=(1, 1, 2, 1)), VideoSpec(width=16, height=8, num_frames=5)),
         # Open-Sora 1.2: 2D VAE in micro-batches of frames, temporal VAE on 5-frame chunks padded to 8 (2 whole chunks
         # and a remainder of 4 frames: 5 latent frames, decoded back to 14)
-        (VAESpec(family="opensora", latent_channels=4, block_out_channels=(8, 16), spatial_compression=2,
+        (OpenSoraVAE(latent_channels=4, block_out_channels=(8, 16), spatial_compression=2,
                  layers_per_block=1, norm_groups=4, temporal_block_out_channels=(8, 16, 16),
                  layers_per_level=(1, 1, 1, 1), chunk_frames=5, chunk_latent_frames=2),
          VideoSpec(width=8, height=4, num_frames=14)),
         # Step-Video VAE v2: a 2D then two 3D level boundaries and the pixel-unshuffle head (t = 8, s = 16), causal
         # mid attention, 9-frame chunks (two whole and a 1-frame remainder: 2 + 2 + 1 latent frames, decoded to 19)
-        (VAESpec(family="stepvideo", latent_channels=2, spatial_compression=16, temporal_compression=8,
+        (StepVideoVAE(latent_channels=2, spatial_compression=16, temporal_compression=8,
                  block_out_channels=(8, 16, 16, 16), decoder_block_out_channels=(8, 8, 16, 16), stem_channels=4,
                  norm_groups=4, chunk_frames=9, chunk_latent_frames=2),
          VideoSpec(width=32, height=16, num_frames=19)),
         # Open-Sora-Plan v1.3 WF-VAE: Haar wavelets as fixed convs (conv_transpose in the decoder), per-frame 2D levels,
         # energy-flow branches, per-frame mid attention, nearest-in-time + trilinear up-sampling (9 frames -> 3)
-        (VAESpec(family="wfvae", latent_channels=2, spatial_compression=8, temporal_compression=4,
+        (WFVAE(latent_channels=2, spatial_compression=8, temporal_compression=4,
                  block_out_channels=(8, 16, 32), layers_per_block=1, energy_flow_channels=(8, 8), norm_groups=4),
          VideoSpec(width=16, height=8, num_frames=9)),
     ]
@@ -257,7 +272,7 @@ def default_cases() -> list[CalibrationCase]:
     adaLN with q/k norms and cross-attention norm), VAE encoder and decoder (causal and not), T5 (gated and not),
     Llama (GQA; hidden-state skip) and CLIP (with and without the pooled projection) text encoders."""
     te = _small_text_encoder()
-    vae = VAESpec(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4, temporal_compression=2,
+    vae = GenericVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4, temporal_compression=2,
                   norm_groups=4, causal=True)
     cases: list[CalibrationCase] = []
     for cond in ("class", "cross_attention", "joint"):

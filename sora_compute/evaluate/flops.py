@@ -11,7 +11,7 @@ left out of a Count (they are in the ledger, for the traffic evaluator).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -124,5 +124,6 @@ def count_ops(component: str, ops: Iterable[Op], convention: CountingConvention,
         if op.op in UNCOUNTED_OPS:
             continue
         macs = counted_macs(op, convention)
-        terms.append(op if macs is op.macs else replace(op, macs=macs))
+        terms.append(op if macs is op.macs else  # a norm or resampling op the convention drops (no replace(): slow)
+                     Op(op.path, op.kind, op.op, macs, op.blocks, op.elements, op.weights, op.dims, op.saved, op.flow))
     return Count(component, tuple(terms), convention, dict(shape or {}))

@@ -11,9 +11,11 @@ from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
-from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec
 
 __all__ = ["param_count", "params_by_kind", "block_params", "dit_params", "dit_block_params", "text_encoder_params",
+           "vae_params",
            "model_params"]
 
 
@@ -70,12 +72,20 @@ def text_encoder_params(spec: TextEncoderSpec) -> int:
     return int(param_count(text_encoder_ledger(spec, 1)))
 
 
+def vae_params(spec: VAESpec) -> tuple[int, int]:
+    """(encoder, decoder) parameters of the VAE (exact): sums over its ledgers, read at a one-frame, one-pixel shape
+    (a module run more than once, such as a chunked encoder, owns its weights in its first run)."""
+    return (int(param_count(vae_encoder_ledger(spec, (1, 1, 1)))),
+            int(param_count(vae_decoder_ledger(spec, (1, 1, 1)))))
+
+
 def model_params(model: ModelSpec) -> dict[str, int]:
     """Parameters per component (exact ints): dit, vae_encoder, vae_decoder, text_encoder, total."""
+    encoder, decoder = vae_params(model.vae)
     counts = {
         "dit": dit_params(model.dit),
-        "vae_encoder": model.vae.encoder_params,
-        "vae_decoder": model.vae.decoder_params,
+        "vae_encoder": encoder,
+        "vae_decoder": decoder,
         "text_encoder": sum(text_encoder_params(e) for e in model.text_encoders),
     }
     counts["total"] = sum(counts.values())

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from sora_compute.evaluate.flops import Count, Term, count_ops
-from sora_compute.flops.vae import decoder_terms, encoder_terms
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
 from sora_compute.ledger.text_encoder import text_encoder_ledger
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec
 
@@ -40,8 +40,6 @@ __all__ = [
     "count_text_encoder",
     "count_video",
     "dit_ledger",
-    "encoder_terms",
-    "decoder_terms",
     "text_encoder_ledger",
     "text_encoder_terms",
 ]
@@ -150,8 +148,8 @@ def count_vae_encode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGr
     spec, video = _video(model, video)
     latent_grid(spec, video)  # validates the shape
     shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
-    return Count("vae_encode", tuple(encoder_terms(spec.vae, shape, as_number(batch), convention)), convention,
-                 {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch})
+    return count_ops("vae_encode", vae_encoder_ledger(spec.vae, shape, as_number(batch)), convention,
+                     {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch})
 
 
 def count_vae_decode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,
@@ -160,9 +158,9 @@ def count_vae_decode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGr
     spec, video = _video(model, video)
     g = latent_grid(spec, video)
     shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
-    terms = decoder_terms(spec.vae, shape, as_number(batch), convention, num_frames=as_number(video.num_frames))
-    return Count("vae_decode", tuple(terms), convention,
-                 {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
+    ops = vae_decoder_ledger(spec.vae, shape, as_number(batch), num_frames=as_number(video.num_frames))
+    return count_ops("vae_decode", ops, convention,
+                     {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
 
 
 def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_tokens: int | None = None,

@@ -100,9 +100,12 @@ class Flow:
     scratch_dtype: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Op:
-    """The work of one module at ``path`` (``{i}`` stands for each index in ``blocks``), per instance."""
+    """The work of one module at ``path`` (``{i}`` stands for each index in ``blocks``), per instance.
+
+    Frozen; its ``__init__`` writes the fields in one step (a frozen dataclass's own sets them one by one, which
+    made building a VAE's ledger several times slower: ledgers are built per estimate and per sweep)."""
 
     path: str
     kind: str  # what the module does: attention, mlp, adaln, patch_embed, conv, norm, ...
@@ -114,6 +117,13 @@ class Op:
     dims: Mapping[str, Any] = field(default_factory=dict, compare=False)
     saved: tuple[Saved, ...] = ()
     flow: Flow | None = None
+
+    def __init__(self, path: str, kind: str, op: str, macs: Number, blocks: range | None = None,
+                 elements: Number = 0, weights: Number = 0, dims: Mapping[str, Any] | None = None,
+                 saved: tuple[Saved, ...] = (), flow: Flow | None = None) -> None:
+        object.__setattr__(self, "__dict__", {
+            "path": path, "kind": kind, "op": op, "macs": macs, "blocks": blocks, "elements": elements,
+            "weights": weights, "dims": {} if dims is None else dims, "saved": saved, "flow": flow})
 
     @property
     def instances(self) -> int:

@@ -14,9 +14,10 @@ from sora_compute.evaluate.liveness import Segment, ledger_peak, peak_bytes
 from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape
 from sora_compute.ledger.formulas import Number
-from sora_compute.ledger.registry import lookup
+from sora_compute.ledger.registry import lookup, register
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.specs import STEPVIDEO_HEAD, WFVAE_FLOW_LAYERS, DiTSpec, TextEncoderSpec, VAESpec
+from sora_compute.specs.vae import LTXVAE, WFVAE, CogVideoXVAE, GenericVAE, MochiVAE, OpenSoraVAE, StepVideoVAE, WanVAE
 
 __all__ = [
     "dit_inference_peak",
@@ -90,7 +91,7 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, 
     return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes)
 
 
-def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec, stride_t: int = 1,
+def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec: GenericVAE, stride_t: int = 1,
           stride_s: int = 1) -> tuple[int, tuple[int, int, int]]:
     """A causal conv copies its input with kt - 1 padding frames (torch.cat), then writes its output."""
     T, H, W = shape
@@ -102,7 +103,7 @@ def _conv(live: _Live, c_in: int, c_out: int, shape: tuple[int, int, int], spec:
     return out, out_shape
 
 
-def _resnet(live: _Live, x: int, c_in: int, c_out: int, shape: tuple[int, int, int], spec: VAESpec) -> int:
+def _resnet(live: _Live, x: int, c_in: int, c_out: int, shape: tuple[int, int, int], spec: GenericVAE) -> int:
     """ResNet block with its input ``x`` alive (held for the shortcut); returns the output's bytes."""
     n_in, n_out = live.numel(c_in, shape), live.numel(c_out, shape)
     norm = live.alloc(n_in)
@@ -145,7 +146,7 @@ def _attention_block(live: _Live, x: int, c: int, shape: tuple[int, int, int]) -
     return res
 
 
-def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec) -> int:
+def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: GenericVAE) -> int:
     y = _resnet(live, x, c, c, shape, spec)
     if spec.mid_attention:
         res = _attention_block(live, y, c, shape)
@@ -159,8 +160,8 @@ def _mid(live: _Live, x: int, c: int, shape: tuple[int, int, int], spec: VAESpec
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of decoding one latent (the latent input itself not counted)."""
     live = _Live(act_bytes, batch)
-    if spec.family != "generic":
-        _FAMILY_PEAKS[spec.family][1](spec, latent_shape, live)
+    if not isinstance(spec, GenericVAE):  # a family's own walk, from the one registry
+        lookup("vae_decode_peak", spec.family)(spec, latent_shape, live)
         return live.peak
     chans = tuple(reversed(spec.block_out_channels))
     shape = latent_shape
@@ -202,8 +203,8 @@ def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: in
 def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding one video (the video input itself not counted)."""
     live = _Live(act_bytes, batch)
-    if spec.family != "generic":
-        _FAMILY_PEAKS[spec.family][0](spec, video_shape, live)
+    if not isinstance(spec, GenericVAE):  # a family's own walk, from the one registry
+        lookup("vae_encode_peak", spec.family)(spec, video_shape, live)
         return live.peak
     chans, p = spec.block_out_channels, spec.patch_size
     shape = (video_shape[0], video_shape[1] // p, video_shape[2] // p)
@@ -239,7 +240,7 @@ def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int
 
 
 # ------------------------------------------------------------------------------------------------
-# Inference peaks of the published VAE families (reference_model/vae.py, family sections)
+# Inference peaks of the published VAE families (reference_model/vae/, one module per family)
 # ------------------------------------------------------------------------------------------------
 
 Shape3 = tuple[int, int, int]
@@ -343,7 +344,8 @@ def _level(live: _Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
     return _chain(live, x, [partial(resnet, live, ci, co, shape) for ci, co in blocks])
 
 
-def _wan_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "wan")
+def _wan_encode_peak(spec: WanVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
     x = _wan_conv(live, spec.in_channels, chans[0], shape)
     c_prev = chans[0]
@@ -379,7 +381,8 @@ def _wan_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.alloc(live.numel(z2, shape))  # quant_conv
 
 
-def _wan_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "wan")
+def _wan_decode_peak(spec: WanVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
     pq = live.alloc(live.numel(z, shape))
     x = _wan_conv(live, z, chans[0], shape)
@@ -459,7 +462,8 @@ def _cog_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3, z: int = 0) -
     return out
 
 
-def _cog_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "cogvideox")
+def _cog_encode_peak(spec: CogVideoXVAE, shape: Shape3, live: _Live) -> None:
     chans, factors = spec.block_out_channels, spec.level_temporal_factors
     x, c_prev = _cat_conv(live, spec.in_channels, chans[0], shape), chans[0]
     for i, c in enumerate(chans):
@@ -492,7 +496,8 @@ def _cog_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.free(act)
 
 
-def _cog_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "cogvideox")
+def _cog_decode_peak(spec: CogVideoXVAE, shape: Shape3, live: _Live) -> None:
     chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
 
     def resnet(live: _Live, ci: int, co: int, shape: Shape3) -> int:
@@ -610,7 +615,8 @@ def _mochi_block(live: _Live, x: int, c: int, layers: int, attention: bool, shap
     return _chain(live, x, [partial(step, live, c, shape, g) for step in steps])
 
 
-def _mochi_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "mochi")
+def _mochi_encode_peak(spec: MochiVAE, shape: Shape3, live: _Live) -> None:
     chans, layers, g = spec.block_out_channels, spec.layers_per_level, spec.norm_groups
     assert layers is not None
     c0 = spec.in_channels
@@ -639,7 +645,8 @@ def _mochi_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.free(act)
 
 
-def _mochi_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "mochi")
+def _mochi_decode_peak(spec: MochiVAE, shape: Shape3, live: _Live) -> None:
     rev, layers, g = spec.decoder_channels, spec.layers_per_level, spec.norm_groups
     factors = spec.level_temporal_factors
     assert layers is not None
@@ -686,7 +693,8 @@ def _ltx_resnet(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
     return out
 
 
-def _ltx_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "ltx")
+def _ltx_encode_peak(spec: LTXVAE, shape: Shape3, live: _Live) -> None:
     chans, layers, n, p = spec.block_out_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
     assert layers is not None
     shape = (shape[0], shape[1] // p, shape[2] // p)
@@ -726,7 +734,8 @@ def _ltx_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.free(out)
 
 
-def _ltx_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "ltx")
+def _ltx_decode_peak(spec: LTXVAE, shape: Shape3, live: _Live) -> None:
     rev, layers, n, p = spec.decoder_channels, spec.layers_per_level, len(spec.block_out_channels), spec.patch_size
     assert layers is not None
     ci = _cat_conv(live, spec.latent_channels, rev[0], shape)
@@ -794,7 +803,7 @@ def _os_resblock(live: _Live, c_in: int, c_out: int, shape: Shape3) -> int:
     return out
 
 
-def _os_temporal_encode(spec: VAESpec, live: _Live, shape: Shape3) -> int:
+def _os_temporal_encode(spec: OpenSoraVAE, live: _Live, shape: Shape3) -> int:
     """One chunk (a view, held by the caller) through the temporal encoder and quant_conv; returns the moments."""
     tc, layers, factors, z, t = (spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors,
                                  spec.latent_channels, spec.temporal_compression)
@@ -828,7 +837,7 @@ def _os_temporal_encode(spec: VAESpec, live: _Live, shape: Shape3) -> int:
     return q
 
 
-def _os_temporal_decode(spec: VAESpec, live: _Live, shape: Shape3) -> int:
+def _os_temporal_decode(spec: OpenSoraVAE, live: _Live, shape: Shape3) -> int:
     """One chunk of latents (a view) through post_quant_conv and the temporal decoder; returns conv_out's output
     (the kept frames are a view of it)."""
     tc, layers, factors, z = (spec.temporal_block_out_channels, spec.layers_per_level, spec.level_temporal_factors,
@@ -869,7 +878,8 @@ def _sub_peak(live: _Live, peak: int) -> None:
     live.peak = max(live.peak, live.now + peak)
 
 
-def _os_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "opensora")
+def _os_encode_peak(spec: OpenSoraVAE, shape: Shape3, live: _Live) -> None:
     """2D encoder per micro-batch of frames (each keeps its quant_conv output: 2z channels, the mean a view), their
     concatenation, then the temporal encoder per chunk (moments kept) and their concatenation."""
     from reference_model.vae import OPENSORA_MICRO_BATCH
@@ -893,7 +903,8 @@ def _os_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     live.free(*parts, lat, frames)
 
 
-def _os_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "opensora")
+def _os_decode_peak(spec: OpenSoraVAE, shape: Shape3, live: _Live) -> None:
     """Temporal decoder per chunk (outputs kept), their concatenation, a per-frame copy, then post_quant_conv and
     the 2D decoder per micro-batch (outputs kept) and their concatenation."""
     from reference_model.vae import OPENSORA_MICRO_BATCH
@@ -1012,7 +1023,7 @@ def _sv_level(live: _Live, blocks: list[tuple[int, int]], shape: Shape3, g: int,
     return cur
 
 
-def _sv_encode_chunk(spec: VAESpec, shape: Shape3, live: _Live, clc: bool) -> int:
+def _sv_encode_chunk(spec: StepVideoVAE, shape: Shape3, live: _Live, clc: bool) -> int:
     """One chunk (held by the caller) through the encoder; returns the moments' bytes (kept by the caller)."""
     chans, factors, g, z = spec.block_out_channels, spec.level_temporal_factors, spec.norm_groups, spec.latent_channels
     stem = spec.stem_channels or chans[0]
@@ -1078,7 +1089,8 @@ def _sv_encode_chunk(spec: VAESpec, shape: Shape3, live: _Live, clc: bool) -> in
     return out
 
 
-def _sv_encode_peak(spec: VAESpec, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
+@register("vae_encode_peak", "stepvideo")
+def _sv_encode_peak(spec: StepVideoVAE, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
     """Chunks of ``chunk_frames`` frames (a contiguous copy each when there are several), each encoded on its own
     (moments kept), then concatenated. ``conv_channels_last``: 3D convolutions of channel-last inputs return
     channel-last outputs (cuDNN; PyTorch's CPU conv3d only for B > 1), making the code's channel-last copies views."""
@@ -1128,7 +1140,7 @@ def _sv_upsample3d(live: _Live, c: int, shape: Shape3, g: int, clc: bool) -> tup
     return b, shape
 
 
-def _sv_decode_chunk(spec: VAESpec, shape: Shape3, live: _Live, clc: bool) -> int:
+def _sv_decode_chunk(spec: StepVideoVAE, shape: Shape3, live: _Live, clc: bool) -> int:
     """One chunk of latents (a view) through the decoder; returns conv_out's output (the kept frames are a view)."""
     rev, factors, g, z = spec.decoder_channels, spec.level_temporal_factors, spec.norm_groups, spec.latent_channels
     n, head = len(spec.block_out_channels), STEPVIDEO_HEAD * z
@@ -1175,7 +1187,8 @@ def _sv_decode_chunk(spec: VAESpec, shape: Shape3, live: _Live, clc: bool) -> in
     return out
 
 
-def _sv_decode_peak(spec: VAESpec, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
+@register("vae_decode_peak", "stepvideo")
+def _sv_decode_peak(spec: StepVideoVAE, shape: Shape3, live: _Live, conv_channels_last: bool = True) -> None:
     """Chunks of ``chunk_latent_frames`` latent frames decoded on their own (outputs kept), their frame-major
     concatenation, then the in-place blending of each chunk boundary (three temporaries of one frame per seam)."""
     L, h, w = shape
@@ -1280,7 +1293,8 @@ def _wf_haar3d(live: _Live, c: int, shape: Shape3, copy: bool) -> tuple[int, Sha
     return out, out_shape
 
 
-def _wf_encode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_encode_peak", "wfvae")
+def _wf_encode_peak(spec: WFVAE, shape: Shape3, live: _Live) -> None:
     """Mirrors reference_model.vae.WFVAEEncoder: the input wavelet (24 channels), the energy-flow branches (a copy of
     the low band's frames as images unless B = 1 and T1 = 1, its 2D wavelet, connect_l2; a copy of its low band for B
     > 1, the 3D wavelet, connect_l3), all held to the end; down1, concatenation, down2, concatenation, mid, norm_out,
@@ -1408,7 +1422,8 @@ def _wf_sequential(live: _Live, blocks: list[Callable[[], int]]) -> int:
     return held
 
 
-def _wf_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
+@register("vae_decode_peak", "wfvae")
+def _wf_decode_peak(spec: WFVAE, shape: Shape3, live: _Live) -> None:
     """Mirrors reference_model.vae.WFVAEDecoder: conv_in and mid; connect_l3 on the last ef channels (a view) and its
     inverse 3D wavelet (held to the end); up2 on the first 4c channels (the mid output freed when it returns: nearest
     x2 in time, trilinear x2 in H and W, concatenation, causal conv); connect_l2 (held to the end), the l3 band added
@@ -1480,8 +1495,3 @@ def _wf_decode_peak(spec: VAESpec, shape: Shape3, live: _Live) -> None:
     _wf_inverse_haar(live, 24, s1, 3, B > 1)
     live.free(out, l3, l2_coeffs, l2)
 
-
-_FAMILY_PEAKS = {"wan": (_wan_encode_peak, _wan_decode_peak), "cogvideox": (_cog_encode_peak, _cog_decode_peak),
-                 "mochi": (_mochi_encode_peak, _mochi_decode_peak), "ltx": (_ltx_encode_peak, _ltx_decode_peak),
-                 "opensora": (_os_encode_peak, _os_decode_peak), "stepvideo": (_sv_encode_peak, _sv_decode_peak),
-                 "wfvae": (_wf_encode_peak, _wf_decode_peak)}

@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params
+from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, load_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
@@ -202,7 +202,7 @@ def training_memory(
     if z >= 3:
         comps["FSDP gather buffers (2 blocks)"] = 2 * _shard(dit_block_params(dit), layout.tp) * precision.weight_bytes
     if vae_on_the_fly:
-        comps["frozen VAE encoder weights"] = model.vae.encoder_params * precision.weight_bytes
+        comps["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
         transient["VAE encode of the micro-batch"] = vae_encode_peak(
             model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
     if text_on_the_fly and model.text_encoders:
@@ -356,7 +356,7 @@ def inference_memory(
         transient[f"DiT forward (batch {cfg_batch})"] = dit_inference_peak(
             model.dit, grid, model.num_text_tokens, cfg_batch, kernel, act_bytes)
     if stage in ("all", "vae_decode"):
-        comps["VAE decoder weights"] = model.vae.decoder_params * weight_bytes
+        comps["VAE decoder weights"] = vae_params(model.vae)[1] * weight_bytes
         if stage == "vae_decode":
             comps["latents"] = latents
         if tile_latent is None:

@@ -1,0 +1,161 @@
+"""Op factories and blocks the 3D VAE families share (reference_model/vae/common.py).
+
+Shapes are (T, H, W) per sample (``Shape``, whose ``positions`` = T H W is computed once: an array in sweeps); B is
+the batch. Every op carries its weights (parameter elements, biases included), so a VAE's parameters are a sum over
+its ledger; a module that runs twice (a chunked encoder, a wavelet reused) owns its weights in its first op only.
+A kt x 3 x 3 convolution with stride s keeps (T - 1) // s_t + 1 frames and (H - 1) // s + 1 rows whether causal
+(front padding kt - 1) or not (symmetric padding kt // 2, kt odd).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sora_compute.ledger.formulas import Number, upsample_linear_macs, upsample_nearest_macs
+from sora_compute.ledger.ops import Op, attention_op, linear_op, norm_op
+
+__all__ = [
+    "Shape",
+    "K3",
+    "conv",
+    "norm",
+    "nearest",
+    "trilinear",
+    "gn_conv_resblock",
+    "single_head_attention",
+    "repeated",
+    "prefixed",
+    "disowned",
+    "chunks",
+    "skip",
+    "per_chunk",
+]
+
+K3 = (3, 3, 3)
+
+
+class Shape(tuple[Number, Number, Number]):
+    """(T, H, W) of one sample, with ``positions`` = T * H * W computed once (it is an array in sweeps)."""
+
+    positions: Number
+
+    def __new__(cls, dims: tuple[Number, Number, Number]) -> Shape:
+        obj = super().__new__(cls, dims)
+        obj.positions = dims[0] * dims[1] * dims[2]
+        return obj
+
+
+def conv(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, kernel: tuple[int, ...],
+         kind: str = "conv", op: str = "conv3d", bias: bool = True, owns: bool = True,
+         blocks: range | None = None) -> Op:
+    """A convolution from ``shape`` to ``out`` positions: B x out positions x c_in x c_out x kernel volume MACs (2D
+    convolutions run per frame: T H W positions too); weights c_in x c_out x volume (+ c_out biases), none when the
+    module is not ``owns``-ed here (a second call, or fixed buffers)."""
+    volume = 1
+    for k in kernel:
+        volume *= k
+    cv = c_in * c_out * volume
+    inp, outp = B * shape.positions, B * out.positions
+    return Op(path, kind, op, cv * outp, blocks, c_in * inp + cv + c_out * outp,
+              (cv + (c_out if bias else 0)) if owns else 0)
+
+
+def norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool = True,
+         blocks: range | None = None) -> Op:
+    """GroupNorm / LayerNorm / RMSNorm over c channels at every position; an affine norm owns its weights (GroupNorm
+    and LayerNorm 2c, RMSNorm c)."""
+    return norm_op(path, op, c * B * shape.positions, affine, c if affine else 0, blocks)
+
+
+def nearest(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
+    """Nearest up-sampling of c channels to ``out``: 1 per output element."""
+    n = c * B * out.positions
+    return Op(path, "resample", "upsample", upsample_nearest_macs(n), None, c * B * shape.positions + n)
+
+
+def trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
+    """Trilinear up-sampling to ``out``: 8 per output element."""
+    n = c * B * out.positions
+    return Op(path, "resample", "upsample", upsample_linear_macs(n, 8), None, c * B * shape.positions + n)
+
+
+def gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, convs: tuple[str, str, str],
+                     kernel: tuple[int, ...] = K3, bias: bool = True, shortcut: str = "conv",
+                     blocks: range | None = None) -> list[Op]:
+    """GroupNorm, conv, GroupNorm, conv; a 1x1(x1) shortcut when widths differ (``convs``: the paths of the two convs
+    and the shortcut, as each code base names them; ``shortcut='linear'``: run as a matmul on the channel-last
+    tensor, the same MACs and weights)."""
+    c1, c2, short = convs
+    op = "conv2d" if len(kernel) == 2 else "conv3d"
+    ops = [norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, blocks=blocks),
+           conv(f"{prefix}.{c1}", B, shape, shape, c_in, c_out, kernel, op=op, bias=bias, blocks=blocks),
+           norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, blocks=blocks),
+           conv(f"{prefix}.{c2}", B, shape, shape, c_out, c_out, kernel, op=op, bias=bias, blocks=blocks)]
+    if c_in != c_out:
+        if shortcut == "linear":
+            ops.append(linear_op(f"{prefix}.{short}", "conv", B * shape.positions, c_in, c_out, blocks))
+        else:
+            ops.append(conv(f"{prefix}.{short}", B, shape, shape, c_in, c_out, (1,) * len(kernel), op=op, bias=bias,
+                            blocks=blocks))
+    return ops
+
+
+def single_head_attention(prefix: str, B: Number, shape: Shape, c: int, names: tuple[str, str, str, str],
+                          groups: Number, seq: Number) -> list[Op]:
+    """GroupNorm, q, k, v projections (1x1x1 convs or Linears: c x c + c weights each), single-head SDPA over
+    ``groups`` sequences of ``seq`` positions (the profilers count the full scores: 2 seq^2 c each), output
+    projection (``names``: the four projections' paths)."""
+    rows = B * shape.positions
+    q, k, v, o = names
+    return [norm(f"{prefix}.norm", "group_norm", B, c, shape),
+            *(linear_op(f"{prefix}.{n}", "vae_attention", rows, c, c) for n in (q, k, v)),
+            attention_op(prefix, "vae_attention", groups, 1, seq, seq, c),
+            linear_op(f"{prefix}.{o}", "vae_attention", rows, c, c)]
+
+
+def repeated(block: Callable[[str, int, range | None], list[Op]], prefix: str, c_in: int, c: int,
+             n: int) -> list[Op]:
+    """``n`` blocks at ``prefix``.0 .. n-1, the first c_in -> c and the rest c -> c (``block(path, c_in, blocks)``
+    builds one of width c): one record per op for each run of equal widths (``blocks``), the first on its own when it
+    changes the width."""
+    if not n:
+        return []
+    if c_in == c:
+        return block(prefix + ".{i}", c, range(n))
+    return block(f"{prefix}.0", c_in, None) + (block(prefix + ".{i}", c, range(1, n)) if n > 1 else [])
+
+
+def prefixed(prefix: str, ops: list[Op]) -> list[Op]:
+    """``ops`` under the module ``prefix`` (a sub-VAE's paths)."""
+    return [Op(f"{prefix}.{o.path}", o.kind, o.op, o.macs, o.blocks, o.elements, o.weights, o.dims, o.saved, o.flow)
+            for o in ops]
+
+
+def disowned(ops: list[Op]) -> list[Op]:
+    """``ops`` of a module run again: the same work, no weights of their own (the first run owns them)."""
+    return [Op(o.path, o.kind, o.op, o.macs, o.blocks, o.elements, 0, o.dims, o.saved, o.flow) for o in ops]
+
+
+def chunks(total: Number, size: int | None) -> tuple[Number, Number]:
+    """(whole chunks, the remainder) of ``total`` in chunks of ``size`` (None: one chunk of everything)."""
+    if size is None:
+        return 0 * total, total
+    return total // size, total % size
+
+
+def skip(n: Number) -> bool:
+    """A scalar zero count: leave its ops out (arrays keep them, with zero MACs where the count is zero)."""
+    return not hasattr(n, "shape") and n == 0
+
+
+def per_chunk(chunk: Callable[[Shape, Number], list[Op]], size: int | None, shape: Shape, B: Number) -> list[Op]:
+    """``chunk(shape, batch)`` on T // size whole chunks of ``size`` frames (a batch of B x whole) and on the
+    remainder chunk of T % size frames, each on its own; the module's weights are owned by the first chunk run."""
+    T, H, W = shape
+    whole, rest = chunks(T, size)
+    ops: list[Op] = []
+    if not skip(whole):
+        ops += chunk(Shape((size or 0, H, W)), B * whole)
+    if not skip(rest):
+        ops += disowned(chunk(Shape((rest, H, W)), B)) if ops else chunk(Shape((rest, H, W)), B)
+    return ops
