@@ -136,11 +136,14 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     core = keep(attention_op(f"{a}.core", "attention", groups, h, seq, seq, d // h, blocks),
                 Saved("attention output", tokens * d))
     held: tuple[str, ...] = (a + ".core", "qkv", *(op.path for op in norms), src, x)
-    if rows is not None:  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel); contiguous
-        # copies of normalised q, k (fitted to measurement: within ~5% of a block, exact without padding at batch 1)
+    if rows is not None:  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel: not kept at
+        # batch 1 without padding, where it is a view); contiguous copies of normalised q, k (fitted to measurement:
+        # within ~5% of a block, exact without padding at batch 1)
         what = "Skiparse: padded and rearranged copies"
+        pad = groups * seq - rows
+        copied = 1 - (groups == spec.sparse_ratio) * (pad == 0)  # 0 at batch 1 without padding (ints or arrays)
         core = keep(replace(core, dims={**core.dims, "contiguous": True}),  # the split copies are contiguous
-                    Saved(what, 3 * (groups * seq - rows) * d), Saved(what, rows * d, when="fused"),
+                    Saved(what, 3 * pad * d), Saved(what, copied * rows * d, when="fused"),
                     *((Saved(what, rows * d),) if spec.qk_norm != "none" else ()))
         split = f"{a}.skiparse_split"
         ops += [flow(elementwise_op(split, "copy", 3 * tokens * d, 3 * groups * seq * d, blocks,
