@@ -230,6 +230,14 @@ def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
     assert vae_encode_peak(vae, frames, batch, 4) == enc
 
 
+
+def test_opensora_micro_batch_is_the_reference_models():
+    """The spec's micro-batch (what the peaks and the ledger read) is the one the reference module runs."""
+    from reference_model.vae import OPENSORA_MICRO_BATCH as REFERENCE
+    from sora_compute.specs.vae import OPENSORA_MICRO_BATCH
+
+    assert OPENSORA_MICRO_BATCH == REFERENCE == 4
+
 STEPVIDEO_VAES = [
     StepVideoVAE(latent_channels=2, spatial_compression=8, temporal_compression=4,
             block_out_channels=(8, 16, 16), stem_channels=4, layers_per_block=1, norm_groups=4, chunk_frames=5,
@@ -269,17 +277,18 @@ def test_stepvideo_vae_peaks_equal_measured(vae, grid, batch):
     the measured peak to the byte (CPU, fp32). The public walks model channel-last conv outputs (cuDNN; PyTorch's CPU
     conv3d gives them for B > 1 only); B = 1 on CPU is checked with ``conv_channels_last=False`` (its extra copies
     add up to ~15%)."""
-    from sora_compute.memory.activations import _Live, _sv_decode_peak, _sv_encode_peak
+    from sora_compute.memory.vae_peaks.common import Live
+    from sora_compute.memory.vae_peaks.stepvideo import _sv_decode_peak, _sv_encode_peak
 
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     if batch > 1:
         assert vae_decode_peak(vae, grid, batch, 4) == dec
         assert vae_encode_peak(vae, frames, batch, 4) == enc
     else:
-        live = _Live(4, 1)
+        live = Live(4, 1)
         _sv_decode_peak(vae, grid, live, conv_channels_last=False)
         assert live.peak == dec
-        live = _Live(4, 1)
+        live = Live(4, 1)
         _sv_encode_peak(vae, frames, live, conv_channels_last=False)
         assert live.peak == enc
         assert vae_decode_peak(vae, grid, 1, 4) == pytest.approx(dec, rel=0.2)

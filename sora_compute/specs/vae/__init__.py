@@ -15,14 +15,14 @@ from sora_compute.specs.vae.cogvideox import CogVideoXVAE
 from sora_compute.specs.vae.generic import GenericVAE
 from sora_compute.specs.vae.ltx import LTXVAE
 from sora_compute.specs.vae.mochi import MOCHI_FOURIER_FREQS, MOCHI_HEAD_DIM, MochiVAE
-from sora_compute.specs.vae.opensora import OpenSoraVAE
+from sora_compute.specs.vae.opensora import OPENSORA_MICRO_BATCH, OpenSoraVAE
 from sora_compute.specs.vae.stepvideo import STEPVIDEO_HEAD, StepVideoVAE
 from sora_compute.specs.vae.wan import WanVAE
 from sora_compute.specs.vae.wfvae import WFVAE, WFVAE_FLOW_LAYERS, WFVAE_HAAR_PARAMS
 
 __all__ = ["VAESpec", "VAEFamily", "VAEBase", "vae_spec", "GenericVAE", "WanVAE", "CogVideoXVAE", "MochiVAE",
            "LTXVAE", "OpenSoraVAE", "StepVideoVAE", "WFVAE", "MOCHI_FOURIER_FREQS", "MOCHI_HEAD_DIM",
-           "STEPVIDEO_HEAD", "WFVAE_FLOW_LAYERS", "WFVAE_HAAR_PARAMS"]
+           "STEPVIDEO_HEAD", "OPENSORA_MICRO_BATCH", "WFVAE_FLOW_LAYERS", "WFVAE_HAAR_PARAMS"]
 
 
 def _family(value: Any) -> str:

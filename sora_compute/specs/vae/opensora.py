@@ -11,13 +11,17 @@ from sora_compute.specs.base import VideoShapeError
 from sora_compute.specs.vae.base import VAEBase
 from sora_compute.specs.vae.generic import GenericVAE
 
-__all__ = ["OpenSoraVAE"]
+__all__ = ["OpenSoraVAE", "OPENSORA_MICRO_BATCH"]
+
+#: Frames per call of the 2D VAE: OpenSoraVAE_V1_2(micro_batch_size=4) (hpcai-tech/Open-Sora
+#: opensora/models/vae/vae.py); reference_model/vae/opensora.py keeps the same value (tests check they agree).
+OPENSORA_MICRO_BATCH = 4
 
 
 class OpenSoraVAE(VAEBase):
     """Two VAEs stacked: a per-frame SD/SDXL VAE (``block_out_channels``, ``layers_per_block``,
-    ``spatial_compression``; diffusers AutoencoderKL with its quant convs, run over the frames in micro-batches of 4,
-    reference_model.vae.OPENSORA_MICRO_BATCH) that maps pixels to ``latent_channels`` channels, then a causal MAGVIT-v2
+    ``spatial_compression``; diffusers AutoencoderKL with its quant convs, run over the frames in micro-batches of
+    ``OPENSORA_MICRO_BATCH``) that maps pixels to ``latent_channels`` channels, then a causal MAGVIT-v2
     style temporal VAE (VAE_Temporal_SD: ``temporal_block_out_channels`` widths, ``layers_per_level`` ResBlocks per
     level and after the last, ``temporal_factors`` of 1 or 2 per level boundary) over the same channels. The temporal
     VAE runs on chunks of ``chunk_frames`` frames (``micro_frame_size``), each padded in front to a multiple of
