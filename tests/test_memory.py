@@ -175,11 +175,13 @@ def _measured_vae_peaks(vae, grid, batch, contiguous=False):
 
 
 @settings(max_examples=15)
-@given(vaes(), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4))
-def test_vae_decode_and_encode_peaks_within_10pct(vae, t, h, w):
-    dec, enc, frames = _measured_vae_peaks(vae, (t, 2 * h, 2 * w), 1)
-    assert vae_decode_peak(vae, (t, 2 * h, 2 * w), 1, 4) == pytest.approx(dec, rel=0.10)
-    assert vae_encode_peak(vae, frames, 1, 4) == pytest.approx(enc, rel=0.10)
+@given(vaes(), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 2))
+def test_generic_vae_peaks_from_the_ledger_equal_measured(vae, t, h, w, batch):
+    """The generic VAE's peaks: the liveness evaluator over its ledger's dataflow equals the live-tensor tracker byte
+    for byte (CPU, fp32; the hand walk it replaced had the same numbers and a 10% tolerance here)."""
+    dec, enc, frames = _measured_vae_peaks(vae, (t, 2 * h, 2 * w), batch)
+    assert vae_decode_peak(vae, (t, 2 * h, 2 * w), batch, 4) == dec
+    assert vae_encode_peak(vae, frames, batch, 4) == enc
 
 
 FAMILY_VAES = [

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sora_compute.ledger.formulas import Number
-from sora_compute.ledger.ops import Op
+from sora_compute.ledger.ops import Flow, Op
 
 __all__ = ["Segment", "segment_peak", "peak_bytes", "ledger_peak", "attention_scratch"]
 
@@ -46,6 +46,18 @@ def attention_scratch(op: Op, kernel: str) -> Number:
     return scores + _max(_max(copies, scores), out) - out
 
 
+def _steps(ops: Sequence[Op]) -> list[tuple[Op, Flow]]:
+    """Every op's flows in order (an op may carry several steps), each with its op."""
+    out: list[tuple[Op, Flow]] = []
+    for op in ops:
+        f = op.flow
+        if isinstance(f, Flow):
+            out.append((op, f))
+        elif f is not None:
+            out += [(op, step) for step in f]
+    return out
+
+
 def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
     return numel * {"act": act_bytes, "stat": 4, "int64": 8, "byte": 1}[dtype]
 
@@ -53,13 +65,11 @@ def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
 def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
     """Peak live bytes of one segment (its base included); attention cores run with ``kernel`` (fused or
     materialized, see ``attention_scratch``)."""
-    ops = [op for op in seg.ops if op.flow is not None]
+    steps = _steps(seg.ops)
     storage: dict[str, str] = {name: name for name in seg.inputs}  # tensor -> the storage it lives in
     size: dict[str, Number] = {name: _nbytes(n, "act", act_bytes) for name, n in seg.inputs.items()}
-    last: dict[str, int] = {name: (-1 if name in seg.released else len(ops)) for name in seg.inputs}
-    for k, op in enumerate(ops):
-        f = op.flow
-        assert f is not None
+    last: dict[str, int] = {name: (-1 if name in seg.released else len(steps)) for name in seg.inputs}
+    for k, (op, f) in enumerate(steps):
         for name in f.reads:
             if name not in storage:
                 raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
@@ -74,9 +84,7 @@ def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Num
                 last[f.out] = max(last.get(f.out, k), k)
     live: Number = sum(size[name] for name in seg.inputs) + seg.base
     peak: Number = live
-    for k, op in enumerate(ops):
-        f = op.flow
-        assert f is not None
+    for k, (op, f) in enumerate(steps):
         if f.out is not None and f.view_of is None:
             live = live + size[f.out]
         peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
@@ -84,7 +92,7 @@ def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Num
         for name in {storage[n] for n in (*f.reads, *((f.out,) if f.out else ()))}:
             if last[name] == k:
                 live = live - size[name]
-                last[name] = len(ops) + 1  # freed once
+                last[name] = len(steps) + 1  # freed once
     return peak
 
 
@@ -111,8 +119,10 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
     lives from the op that makes it to its last reader, except that one made before a run of repeated blocks (ops
     with the same ``blocks``) and read inside it lives to the run's end: every instance reads it (a layer's input,
     which the caller's loop holds until the layer returns; a position table). One instance of each run is walked:
-    every instance starts from the same live set. Scratch lives only during its op."""
-    flows = [op for op in ops if op.flow is not None]
+    every instance starts from the same live set. Scratch lives only during its op (its step, for an op of several
+    steps: a repeated block's ops and their steps run in order, one instance walked)."""
+    steps = _steps(ops)
+    flows = [op for op, _ in steps]
     run_start: list[int] = []
     run_end: list[int] = []
     for k, op in enumerate(flows):
@@ -127,9 +137,7 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
     size: list[Number] = []
     born: list[int] = []
     death: list[int] = []
-    for k, op in enumerate(flows):
-        f = op.flow
-        assert f is not None
+    for k, (op, f) in enumerate(steps):
         for name in f.reads:
             if name not in current:
                 raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
@@ -151,9 +159,7 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
     live: Number = 0
     peak: Number = 0
     made = {k: s for s, k in enumerate(born)}
-    for k, op in enumerate(flows):
-        f = op.flow
-        assert f is not None
+    for k, (_, f) in enumerate(steps):
         if k in made:
             live = live + size[made[k]]
         peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes))

@@ -22,6 +22,7 @@ from sora_compute.ledger.dit import (
 )
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import (
+    Flow,
     Op,
     Saved,
     attention_op,
@@ -118,9 +119,9 @@ def dual_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) 
 
 def _mods(op: Op, stream: str) -> Op:
     """``op`` reading its stream's modulation (``{stream}_mods``) instead of the block's ``mods``."""
-    assert op.flow is not None
+    assert isinstance(op.flow, Flow)
     reads = tuple(f"{stream}_mods" if r == "mods" else r for r in op.flow.reads)
-    return replace(op, flow=replace(op.flow, reads=reads))
+    return replace(op, flow=op.flow._replace(reads=reads))
 
 
 @register("dit_block", "single")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sora_compute.ledger.formulas import (
     FVCORE,
@@ -82,14 +82,18 @@ class Saved:
     block_input: bool = False
 
 
-@dataclass(frozen=True)
-class Flow:
+class Flow(NamedTuple):
     """An op's dataflow, for liveness: the tensors (local names) it reads and the one it makes.
 
     ``numel`` elements of ``dtype`` for ``out``; a view (``view_of``) allocates nothing and keeps its base's storage
     alive; an in-place op names no ``out``; ``scratch``: elements the op allocates and frees before it returns
     (temporaries inside a fused module, workspaces), of ``scratch_dtype`` (default ``dtype``: e.g. an attention
-    core's fp32 log-sum-exp beside its output, a LayerNorm's fp32 mean and rstd)."""
+    core's fp32 log-sum-exp beside its output, a LayerNorm's fp32 mean and rstd). ``reads`` also names tensors the
+    caller still holds while the op runs (a block's input kept for its residual), so they live to its end.
+
+    An op may carry several flows (``Op.flow`` a tuple of them): the steps of one module in order, each making a
+    tensor (a conv's output, then the residual sum after it; a copy, a matmul, then the bias add). A named tuple:
+    ledgers carry one or more per op and are built per estimate, so a record must cost little to make."""
 
     reads: tuple[str, ...] = ()
     out: str | None = None
@@ -116,11 +120,11 @@ class Op:
     weights: Number = 0  # parameter elements owned by this op, per instance
     dims: Mapping[str, Any] = field(default_factory=dict, compare=False)
     saved: tuple[Saved, ...] = ()
-    flow: Flow | None = None
+    flow: Flow | tuple[Flow, ...] | None = None  # one step, or several in order (see ``Flow``)
 
     def __init__(self, path: str, kind: str, op: str, macs: Number, blocks: range | None = None,
                  elements: Number = 0, weights: Number = 0, dims: Mapping[str, Any] | None = None,
-                 saved: tuple[Saved, ...] = (), flow: Flow | None = None) -> None:
+                 saved: tuple[Saved, ...] = (), flow: Flow | tuple[Flow, ...] | None = None) -> None:
         object.__setattr__(self, "__dict__", {
             "path": path, "kind": kind, "op": op, "macs": macs, "blocks": blocks, "elements": elements,
             "weights": weights, "dims": {} if dims is None else dims, "saved": saved, "flow": flow})
@@ -167,29 +171,30 @@ def linear_params(fan_in: int, fan_out: int, bias: bool = True) -> int:
 # Op factories: one per operator, each filling in MACs, traffic, weights and dims together.
 
 def linear_op(path: str, kind: str, tokens: Number, fan_in: int, fan_out: int, blocks: range | None = None,
-              bias: bool = True) -> Op:
+              bias: bool = True, flow: Flow | tuple[Flow, ...] | None = None) -> Op:
     """nn.Linear over ``tokens`` rows: tokens x fan_in x fan_out MACs; weights fan_in x fan_out (+ bias)."""
     return Op(path, kind, "linear", linear_macs(tokens, fan_in, fan_out), blocks,
               linear_elements(tokens, fan_in, fan_out), linear_params(fan_in, fan_out, bias),
-              {"tokens": tokens, "fan_in": fan_in, "fan_out": fan_out})
+              {"tokens": tokens, "fan_in": fan_in, "fan_out": fan_out}, (), flow)
 
 
 def attention_op(path: str, kind: str, groups: Number, heads: int, q_len: Number, k_len: Number, head_dim: int,
-                 blocks: range | None = None) -> Op:
+                 blocks: range | None = None, flow: Flow | tuple[Flow, ...] | None = None) -> Op:
     """scaled_dot_product_attention core (scores and weighted sum) of ``groups`` independent sequences."""
     return Op(path, kind, "sdpa", attention_macs(groups, heads, q_len, k_len, head_dim), blocks,
               attention_elements(groups, heads, q_len, k_len, head_dim), 0,
-              {"groups": groups, "heads": heads, "q_len": q_len, "k_len": k_len, "head_dim": head_dim})
+              {"groups": groups, "heads": heads, "q_len": q_len, "k_len": k_len, "head_dim": head_dim}, (), flow)
 
 
 def norm_op(path: str, op: str, numel: Number, affine: bool, width: int, blocks: range | None = None,
-            bias: bool = True, convention: CountingConvention = FVCORE) -> Op:
+            bias: bool = True, convention: CountingConvention = FVCORE,
+            flow: Flow | tuple[Flow, ...] | None = None) -> Op:
     """layer_norm / group_norm / rms_norm over ``numel`` elements (each read and written once); an affine norm
     owns ``width`` weights (+ ``width`` biases unless ``bias`` is off or the op is an RMSNorm)."""
     macs = (rms_norm_macs(numel, affine, convention) if op == "rms_norm"
             else layer_norm_macs(numel, affine, convention))
     weights = (width * (1 if op == "rms_norm" or not bias else 2)) if affine else 0
-    return Op(path, "norm", op, macs, blocks, 2 * numel, weights, {"numel": numel, "width": width})
+    return Op(path, "norm", op, macs, blocks, 2 * numel, weights, {"numel": numel, "width": width}, (), flow)
 
 
 def elementwise_op(path: str, kind: str, read: Number, written: Number, blocks: range | None = None,

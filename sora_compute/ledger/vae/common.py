@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sora_compute.ledger.formulas import Number, upsample_linear_macs, upsample_nearest_macs
-from sora_compute.ledger.ops import Op, attention_op, linear_op, norm_op
+from sora_compute.ledger.ops import Flow, Op, attention_op, linear_op, norm_op
 
 __all__ = [
     "Shape",
     "K3",
+    "Flows",
     "conv",
     "norm",
     "nearest",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 K3 = (3, 3, 3)
+Flows = Flow | tuple[Flow, ...] | None  # an op's dataflow: one step, several, or none
 
 
 class Shape(tuple[Number, Number, Number]):
@@ -47,7 +49,7 @@ class Shape(tuple[Number, Number, Number]):
 
 def conv(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, kernel: tuple[int, ...],
          kind: str = "conv", op: str = "conv3d", bias: bool = True, owns: bool = True,
-         blocks: range | None = None) -> Op:
+         blocks: range | None = None, flow: Flows = None) -> Op:
     """A convolution from ``shape`` to ``out`` positions: B x out positions x c_in x c_out x kernel volume MACs (2D
     convolutions run per frame: T H W positions too); weights c_in x c_out x volume (+ c_out biases), none when the
     module is not ``owns``-ed here (a second call, or fixed buffers)."""
@@ -57,20 +59,21 @@ def conv(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, 
     cv = c_in * c_out * volume
     inp, outp = B * shape.positions, B * out.positions
     return Op(path, kind, op, cv * outp, blocks, c_in * inp + cv + c_out * outp,
-              (cv + (c_out if bias else 0)) if owns else 0)
+              (cv + (c_out if bias else 0)) if owns else 0, None, (), flow)
 
 
 def norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool = True,
-         blocks: range | None = None) -> Op:
+         blocks: range | None = None, flow: Flows = None) -> Op:
     """GroupNorm / LayerNorm / RMSNorm over c channels at every position; an affine norm owns its weights (GroupNorm
     and LayerNorm 2c, RMSNorm c)."""
-    return norm_op(path, op, c * B * shape.positions, affine, c if affine else 0, blocks)
+    return norm_op(path, op, c * B * shape.positions, affine, c if affine else 0, blocks, flow=flow)
 
 
-def nearest(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
+def nearest(path: str, B: Number, c: int, shape: Shape, out: Shape, flow: Flows = None) -> Op:
     """Nearest up-sampling of c channels to ``out``: 1 per output element."""
     n = c * B * out.positions
-    return Op(path, "resample", "upsample", upsample_nearest_macs(n), None, c * B * shape.positions + n)
+    return Op(path, "resample", "upsample", upsample_nearest_macs(n), None, c * B * shape.positions + n, 0, None, (),
+              flow)
 
 
 def trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
@@ -81,36 +84,40 @@ def trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
 
 def gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, convs: tuple[str, str, str],
                      kernel: tuple[int, ...] = K3, bias: bool = True, shortcut: str = "conv",
-                     blocks: range | None = None) -> list[Op]:
+                     blocks: range | None = None, flows: tuple[Flows, ...] = (None,) * 5) -> list[Op]:
     """GroupNorm, conv, GroupNorm, conv; a 1x1(x1) shortcut when widths differ (``convs``: the paths of the two convs
     and the shortcut, as each code base names them; ``shortcut='linear'``: run as a matmul on the channel-last
-    tensor, the same MACs and weights)."""
+    tensor, the same MACs and weights); ``flows``: the five ops' dataflow, in that order)."""
     c1, c2, short = convs
     op = "conv2d" if len(kernel) == 2 else "conv3d"
-    ops = [norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, blocks=blocks),
-           conv(f"{prefix}.{c1}", B, shape, shape, c_in, c_out, kernel, op=op, bias=bias, blocks=blocks),
-           norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, blocks=blocks),
-           conv(f"{prefix}.{c2}", B, shape, shape, c_out, c_out, kernel, op=op, bias=bias, blocks=blocks)]
+    ops = [norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, blocks=blocks, flow=flows[0]),
+           conv(f"{prefix}.{c1}", B, shape, shape, c_in, c_out, kernel, op=op, bias=bias, blocks=blocks,
+                flow=flows[1]),
+           norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, blocks=blocks, flow=flows[2]),
+           conv(f"{prefix}.{c2}", B, shape, shape, c_out, c_out, kernel, op=op, bias=bias, blocks=blocks,
+                flow=flows[3])]
     if c_in != c_out:
         if shortcut == "linear":
-            ops.append(linear_op(f"{prefix}.{short}", "conv", B * shape.positions, c_in, c_out, blocks))
+            ops.append(linear_op(f"{prefix}.{short}", "conv", B * shape.positions, c_in, c_out, blocks,
+                                 flow=flows[4]))
         else:
             ops.append(conv(f"{prefix}.{short}", B, shape, shape, c_in, c_out, (1,) * len(kernel), op=op, bias=bias,
-                            blocks=blocks))
+                            blocks=blocks, flow=flows[4]))
     return ops
 
 
 def single_head_attention(prefix: str, B: Number, shape: Shape, c: int, names: tuple[str, str, str, str],
-                          groups: Number, seq: Number) -> list[Op]:
+                          groups: Number, seq: Number, flows: tuple[Flows, ...] = (None,) * 6) -> list[Op]:
     """GroupNorm, q, k, v projections (1x1x1 convs or Linears: c x c + c weights each), single-head SDPA over
     ``groups`` sequences of ``seq`` positions (the profilers count the full scores: 2 seq^2 c each), output
-    projection (``names``: the four projections' paths)."""
+    projection (``names``: the four projections' paths; ``flows``: the six ops' dataflow, in order)."""
     rows = B * shape.positions
     q, k, v, o = names
-    return [norm(f"{prefix}.norm", "group_norm", B, c, shape),
-            *(linear_op(f"{prefix}.{n}", "vae_attention", rows, c, c) for n in (q, k, v)),
-            attention_op(prefix, "vae_attention", groups, 1, seq, seq, c),
-            linear_op(f"{prefix}.{o}", "vae_attention", rows, c, c)]
+    return [norm(f"{prefix}.norm", "group_norm", B, c, shape, flow=flows[0]),
+            *(linear_op(f"{prefix}.{n}", "vae_attention", rows, c, c, flow=f)
+              for n, f in zip((q, k, v), flows[1:4], strict=True)),
+            attention_op(prefix, "vae_attention", groups, 1, seq, seq, c, flow=flows[4]),
+            linear_op(f"{prefix}.{o}", "vae_attention", rows, c, c, flow=flows[5])]
 
 
 def repeated(block: Callable[[str, int, range | None], list[Op]], prefix: str, c_in: int, c: int,

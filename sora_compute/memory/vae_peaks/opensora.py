@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from sora_compute.evaluate.liveness import ledger_peak
+from sora_compute.ledger.ops import Op
 from sora_compute.ledger.registry import register
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
 from sora_compute.memory.vae_peaks.common import Live, Shape3, level, padded_conv
-from sora_compute.memory.vae_peaks.generic import generic_decode_peak, generic_encode_peak
-from sora_compute.specs.vae import OPENSORA_MICRO_BATCH, GenericVAE, OpenSoraVAE
+from sora_compute.specs.vae import OPENSORA_MICRO_BATCH, OpenSoraVAE
 
 __all__: list[str] = []
 
@@ -111,12 +111,9 @@ def _os_temporal_decode(spec: OpenSoraVAE, live: Live, shape: Shape3) -> int:
     return out
 
 
-def _sub_peak(live: Live, walk: Callable[[GenericVAE, Shape3, Live], None], spec: GenericVAE, shape: Shape3,
-              batch: int) -> None:
-    """``walk`` of ``batch`` samples run now: its peak on top of the bytes alive now."""
-    sub = Live(live.unit // live.batch, batch)
-    walk(spec, shape, sub)
-    live.peak = max(live.peak, live.now + sub.peak)
+def _sub_peak(live: Live, ops: list[Op]) -> None:
+    """A sub-module's ledger run now: its peak (the liveness evaluator's) on top of the bytes alive now."""
+    live.peak = max(live.peak, live.now + int(ledger_peak(ops, live.unit // live.batch)))
 
 
 @register("vae_encode_peak", "opensora")
@@ -130,7 +127,7 @@ def _os_encode_peak(spec: OpenSoraVAE, shape: Shape3, live: Live) -> None:
     held = []
     for i in range(0, B * F, OPENSORA_MICRO_BATCH):
         m = min(OPENSORA_MICRO_BATCH, B * F - i)
-        _sub_peak(live, generic_encode_peak, spec.spatial_vae, (1, H, W), m)
+        _sub_peak(live, vae_encoder_ledger(spec.spatial_vae, (1, H, W), m))
         e = live.alloc(m * 2 * z * h * w * a)
         held.append(live.alloc(m * 2 * z * h * w * a))  # quant_conv
         live.free(e)
@@ -157,7 +154,7 @@ def _os_decode_peak(spec: OpenSoraVAE, shape: Shape3, live: Live) -> None:
     for i in range(0, B * F, OPENSORA_MICRO_BATCH):
         m = min(OPENSORA_MICRO_BATCH, B * F - i)
         pq = live.alloc(m * z * h * w * a)
-        _sub_peak(live, generic_decode_peak, spec.spatial_vae, (1, h, w), m)
+        _sub_peak(live, vae_decoder_ledger(spec.spatial_vae, (1, h, w), m))
         outs.append(live.alloc(m * spec.in_channels * h * s * w * s * a))
         live.free(pq)
     live.alloc(live.numel(spec.in_channels, (F, h * s, w * s)))
