@@ -1,13 +1,22 @@
 """family='cogvideox': CogVideoX's VAE (reference_model/vae/cogvideox.py; diffusers AutoencoderKLCogVideoX):
 GroupNorm ResNets with causal 3x3x3 convs, frame-pair averaging and stride-2 3x3 2D down-sampling convs, two mid
-ResNets; the decoder's norms are spatial norms conditioned on the latent."""
+ResNets; the decoder's norms are spatial norms conditioned on the latent.
+
+Dataflow (``Flow`` records, for the liveness evaluator without gradients), following the reference code: a causal
+conv concatenates two copies of the first frame in front of its input (torch.cat; scratch of the conv); a norm's
+output lives while SiLU makes its own; a spatial norm resizes the latent (the first frame apart for odd T > 1: two
+pieces and their concatenation), multiplies GroupNorm's output by conv_y's and adds conv_b's; a ResNet's input is
+held by the caller to its residual sum, conv1's output until conv2 returns; a level's (and the mid block's) input is
+held until it returns, so its first ResNet is a record of its own and the rest a run; the resample averages frame
+pairs and pads (down) or up-samples (up) copies of the frames; the decoder holds its last output to the end.
+"""
 
 from __future__ import annotations
 
-from sora_compute.ledger.formulas import Number
-from sora_compute.ledger.ops import Op
+from sora_compute.ledger.formulas import Number, upsample_nearest_macs
+from sora_compute.ledger.ops import Flow, Op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Shape, conv, nearest, norm, repeated
+from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, nearest, norm
 from sora_compute.specs.vae import CogVideoXVAE
 
 __all__ = ["CogVideoXLedger"]
@@ -15,36 +24,71 @@ __all__ = ["CogVideoXLedger"]
 _1 = (1, 1, 1)
 
 
-def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, blocks: range | None = None) -> list[Op]:
+def _pad(B: Number, shape: Shape) -> Number:
+    """Elements per channel of a causal conv's input with two front frames: (T + 2, H, W)."""
+    T, H, W = shape
+    return B * (T + 2) * H * W
+
+
+def _many(T: Number) -> bool:
+    """More than one frame (arrays, in sweeps: the dataflow of T > 1)."""
+    return hasattr(T, "shape") or T > 1
+
+
+def _odd(T: Number) -> bool:
+    """An odd frame count above one (arrays, in sweeps: that dataflow)."""
+    return hasattr(T, "shape") or (T > 1 and T % 2 == 1)
+
+
+def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, blocks: range | None = None,
+                 x: str = "x", y: str = "a") -> list[Op]:
     """The latent resized (nearest) to the features' grid (z x T H W outputs), GroupNorm (2c weights), two 1x1x1
-    convs z -> c (scale and shift)."""
-    up = nearest(prefix, B, z, shape, shape)
-    if blocks is not None:
-        up = Op(up.path, up.kind, up.op, up.macs, blocks, up.elements)
-    return [up, norm(f"{prefix}.norm", "group_norm", B, c, shape, blocks=blocks),
-            conv(f"{prefix}.conv_y", B, shape, shape, z, c, _1, blocks=blocks),
-            conv(f"{prefix}.conv_b", B, shape, shape, z, c, _1, blocks=blocks)]
+    convs z -> c (scale and shift); reads ``x``, makes ``y`` = SiLU of the norm."""
+    T, H, W = shape
+    rows = B * shape.positions
+    n, nz = c * rows, z * rows
+    resized: Flows = (Flow((), "zf", z * B * H * W), Flow((), "zr", z * B * (T - 1) * H * W),
+                      Flow(("zf", "zr"), "zq", nz)) if _odd(T) else Flow((), "zq", nz)
+    return [Op(prefix, "resample", "upsample", upsample_nearest_macs(nz), blocks, 2 * nz, 0, None, (), resized),
+            norm(f"{prefix}.norm", "group_norm", B, c, shape, blocks=blocks, flow=Flow((x,), "gn", n)),
+            conv(f"{prefix}.conv_y", B, shape, shape, z, c, _1, blocks=blocks,
+                 flow=(Flow(("zq",), "cy", n), Flow(("gn", "cy"), "prod", n))),
+            conv(f"{prefix}.conv_b", B, shape, shape, z, c, _1, blocks=blocks,
+                 flow=(Flow(("zq",), "cb", n), Flow(("prod", "cb", "zq"), "sn", n), Flow(("sn",), y, n)))]
 
 
 def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, z: int | None,
-               blocks: range | None = None) -> list[Op]:
+               blocks: range | None = None, x: str = "x", y: str = "x", held: tuple[str, ...] = ()) -> list[Op]:
     """Two (norm, causal 3x3x3 conv) pairs, a 1x1x1 shortcut when widths differ; spatial norms (``z``: the latent's
-    channels) in the decoder."""
+    channels) in the decoder. Reads ``x`` (and ``held``, kept by the caller to the block's end), makes ``y``."""
+    rows, pad = B * shape.positions, _pad(B, shape)
     ops: list[Op] = []
-    for i, (ci, co) in enumerate(((c_in, c_out), (c_out, c_out)), start=1):
+    for i, (ci, co, src) in enumerate(((c_in, c_out, x), (c_out, c_out, "h1")), start=1):
         if z is not None:
-            ops += spatial_norm(f"{prefix}.norm{i}", B, shape, ci, z, blocks)
+            ops += spatial_norm(f"{prefix}.norm{i}", B, shape, ci, z, blocks, src, f"a{i}")
         else:
-            ops.append(norm(f"{prefix}.norm{i}", "group_norm", B, ci, shape, blocks=blocks))
-        ops.append(conv(f"{prefix}.conv{i}.conv", B, shape, shape, ci, co, K3, blocks=blocks))
+            ops.append(norm(f"{prefix}.norm{i}", "group_norm", B, ci, shape, blocks=blocks,
+                            flow=Flow((src,), f"a{i}", ci * rows, None, ci * rows)))
+        made = Flow((f"a{i}", *(("h1",) if i == 2 else ())), f"h{i}", co * rows, None, ci * pad)
+        total = Flow(("h2", x, *held), y, co * rows)
+        ops.append(conv(f"{prefix}.conv{i}.conv", B, shape, shape, ci, co, K3, blocks=blocks,
+                        flow=(made, total) if i == 2 and c_in == c_out else made))
     if c_in != c_out:
-        ops.append(conv(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, _1, blocks=blocks))
+        ops.append(conv(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, _1, blocks=blocks,
+                        flow=(Flow((x,), "s", c_out * rows), Flow(("s", "h2", x, *held), y, c_out * rows))))
     return ops
 
 
-def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, z: int | None) -> list[Op]:
-    """``n`` ResNets: the first c_in -> c, the rest c -> c."""
-    return repeated(lambda path, ci, blocks: cog_resnet(path, B, shape, ci, c, z, blocks), prefix, c_in, c, n)
+def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, z: int | None, x: str,
+                y: str) -> list[Op]:
+    """``n`` ResNets: the first c_in -> c on the input ``x``, the rest c -> c (one record per op, blocks 1 .. n-1)
+    while the caller holds ``x``; the output is ``y``."""
+    if not n:
+        return []
+    ops = cog_resnet(f"{prefix}.0", B, shape, c_in, c, z, x=x, y=y)
+    if n > 1:
+        ops += cog_resnet(prefix + ".{i}", B, shape, c, c, z, range(1, n), x=y, y=y, held=(x,))
+    return ops
 
 
 @register("vae", "cogvideox")
@@ -52,33 +96,65 @@ class CogVideoXLedger:
     @staticmethod
     def encoder(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
         chans, factors = spec.block_out_channels, spec.level_temporal_factors
-        ops, c_prev = [conv("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3)], chans[0]
+        ops = [conv("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3,
+                    flow=Flow((), "x", chans[0] * B * shape.positions, None, spec.in_channels * _pad(B, shape)))]
+        c_prev, x = chans[0], "x"
         for i, c in enumerate(chans):
-            ops += cog_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, None)
+            h = f"r{i}" if spec.layers_per_block else x
+            ops += cog_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, None, x, h)
             c_prev = c
             if i < len(chans) - 1:  # average frame pairs (temporal levels: T -> ceil(T / 2)), stride-2 3x3 conv
                 T, H, W = shape
                 before = Shape(((T + 1) // 2 if factors[i] > 1 else T, H, W))
+                steps: list[Flow] = []
+                if factors[i] > 1 and _many(T):  # the frame-pair means (and with the first frame, for odd T)
+                    steps.append(Flow((h,), "pm", c * B * (T // 2) * H * W))
+                    if _odd(T):
+                        steps.append(Flow(("pm",), "pc", c * B * (1 + T // 2) * H * W))
+                kept = tuple(f.out for f in steps if f.out is not None)
                 shape = Shape((before[0], H // 2, W // 2))
-                ops.append(conv(f"down.{i}.resample.conv", B, before, shape, c, c, (3, 3), "resample", "conv2d"))
-        ops += cog_resnets("mid.resnets", B, shape, c_prev, c_prev, 2, None)
-        return ops + [norm("norm_out", "group_norm", B, c_prev, shape),
-                      conv("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3)]
+                steps += [Flow((h, *kept), "fr", c * B * before.positions),
+                          Flow(("fr",), "pd", c * B * before[0] * (H + 1) * (W + 1)),
+                          Flow(("pd", *kept, h, x), f"x{i}", c * B * shape.positions)]
+                ops.append(conv(f"down.{i}.resample.conv", B, before, shape, c, c, (3, 3), "resample", "conv2d",
+                                flow=tuple(steps)))
+                h = f"x{i}"
+            x = h
+        ops += cog_resnets("mid.resnets", B, shape, c_prev, c_prev, 2, None, x, "y")
+        n = c_prev * B * shape.positions
+        return ops + [norm("norm_out", "group_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n)),
+                      conv("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3,
+                           flow=Flow(("a",), "m", 2 * spec.latent_channels * B * shape.positions, None,
+                                     c_prev * _pad(B, shape)))]
 
     @staticmethod
     def decoder(spec: CogVideoXVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
-        ops = [conv("conv_in.conv", B, shape, shape, z, chans[0], K3)]
-        ops += cog_resnets("mid.resnets", B, shape, chans[0], chans[0], 2, z)
-        c_prev = chans[0]
+        ops = [conv("conv_in.conv", B, shape, shape, z, chans[0], K3,
+                    flow=Flow((), "x", chans[0] * B * shape.positions, None, z * _pad(B, shape)))]
+        ops += cog_resnets("mid.resnets", B, shape, chans[0], chans[0], 2, z, "x", "y")
+        c_prev, x = chans[0], "y"
         for j, c in enumerate(chans):
-            ops += cog_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, z)
+            h = f"r{j}"
+            ops += cog_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, z, x, h)
             c_prev = c
             if j < len(chans) - 1:  # nearest x2 (temporal levels: T -> 2T, or 2T - 1 when T is odd), 3x3 conv
                 T, H, W = shape
                 out = Shape((2 * T - T % 2 if factors[j] > 1 else T, 2 * H, 2 * W))
-                ops += [nearest(f"up.{j}.resample", B, c, shape, out),
-                        conv(f"up.{j}.resample.conv", B, out, out, c, c, (3, 3), "resample", "conv2d")]
-                shape = out
-        return ops + spatial_norm("norm_out", B, shape, c_prev, z) + [
-            conv("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3)]
+                n, plane = c * B * out.positions, c * B * 4 * H * W
+                up: tuple[Flow, ...]
+                if factors[j] > 1 and _odd(T):  # the first frame and the rest up-sampled apart, concatenated
+                    up = (Flow((h,), "ua", plane), Flow((h,), "ub", (2 * T - 2) * plane), Flow(("ua", "ub"), "up", n))
+                elif factors[j] > 1 and _many(T):
+                    up = (Flow((h,), "up", n),)
+                else:  # a copy of the frames first
+                    up = (Flow((h,), "up", c * B * shape.positions),)
+                up += (Flow(("up",), "fr", n),)
+                ops += [nearest(f"up.{j}.resample", B, c, shape, out, up),
+                        conv(f"up.{j}.resample.conv", B, out, out, c, c, (3, 3), "resample", "conv2d",
+                             flow=Flow(("fr", h, x), f"x{j}", n))]
+                shape, h = out, f"x{j}"
+            x = h
+        return ops + spatial_norm("norm_out", B, shape, c_prev, z, x=x) + [
+            conv("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3,
+                 flow=Flow(("a", x), "o", spec.in_channels * B * shape.positions, None, c_prev * _pad(B, shape)))]
