@@ -119,8 +119,10 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
     lives from the op that makes it to its last reader, except that one made before a run of repeated blocks (ops
     with the same ``blocks``) and read inside it lives to the run's end: every instance reads it (a layer's input,
     which the caller's loop holds until the layer returns; a position table). One instance of each run is walked:
-    every instance starts from the same live set. Scratch lives only during its op (its step, for an op of several
-    steps: a repeated block's ops and their steps run in order, one instance walked)."""
+    every instance starts from the same live set; a storage a step ``drops`` (a run whose instance is a chain of
+    calls: the input of the first, released when it returns) lives to its last read instead. Scratch lives only during
+    its op (its step, for an op of several steps: a repeated block's ops and their steps run in order, one instance
+    walked)."""
     steps = _steps(ops)
     flows = [op for op, _ in steps]
     run_start: list[int] = []
@@ -137,6 +139,8 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
     size: list[Number] = []
     born: list[int] = []
     death: list[int] = []
+    last: list[int] = []  # the last step reading each storage (no run extension)
+    dropped: dict[int, int] = {}
     for k, (op, f) in enumerate(steps):
         for name in f.reads:
             if name not in current:
@@ -144,15 +148,22 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
             s = current[name]
             end = run_end[k] if op.blocks is not None and born[s] < run_start[k] else k
             death[s] = max(death[s], end)
+            last[s] = max(last[s], k)
+        for name in f.drops:
+            dropped[current[name]] = k
         if f.out is not None:
             if f.view_of is not None:
                 current[f.out] = current[f.view_of]
                 death[current[f.out]] = max(death[current[f.out]], k)
+                last[current[f.out]] = max(last[current[f.out]], k)
             else:
                 current[f.out] = len(size)
                 size.append(_nbytes(f.numel, f.dtype, act_bytes))
                 born.append(k)
                 death.append(k)
+                last.append(k)
+    for s, k in dropped.items():  # let go when the step ends, unless read later
+        death[s] = max(last[s], k)
     freed: dict[int, Number] = {}
     for s, k in enumerate(death):
         freed[k] = freed.get(k, 0) + size[s]

@@ -92,7 +92,9 @@ class Flow(NamedTuple):
     caller still holds while the op runs (a block's input kept for its residual), so they live to its end.
 
     An op may carry several flows (``Op.flow`` a tuple of them): the steps of one module in order, each making a
-    tensor (a conv's output, then the residual sum after it; a copy, a matmul, then the bias add). A named tuple:
+    tensor (a conv's output, then the residual sum after it; a copy, a matmul, then the bias add). ``drops``: names
+    the caller stops holding when the step ends, though a repeated block reads them (a run whose instance is a chain
+    of calls: a call's input is released when that call returns, not at the instance's end). A named tuple:
     ledgers carry one or more per op and are built per estimate, so a record must cost little to make."""
 
     reads: tuple[str, ...] = ()
@@ -102,6 +104,7 @@ class Flow(NamedTuple):
     scratch: Number = 0
     dtype: str = "act"
     scratch_dtype: str | None = None
+    drops: tuple[str, ...] = ()  # names whose holder lets go when this step ends (see ``ledger_peak``)
 
 
 @dataclass(frozen=True, init=False)
