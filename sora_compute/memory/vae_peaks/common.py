@@ -1,12 +1,12 @@
 """What the VAE inference-peak walks share: ``Live`` (bytes alive now and the high-water mark) and the blocks
-several families run (composite RMSNorm, a conv on a padded copy, chains of blocks)."""
+several families run (a conv on a padded copy, chains of blocks)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
 
-__all__ = ["Live", "Shape3", "rms_norm", "padded_conv", "chain", "level", "cat_conv"]
+__all__ = ["Live", "Shape3", "padded_conv", "chain", "level"]
 
 Shape3 = tuple[int, int, int]  # (T, H, W) of one sample
 
@@ -33,20 +33,6 @@ class Live:
         self.now -= sum(ns)
 
 
-def rms_norm(live: Live, c: int, shape: Shape3, n: int = 0, stat: int = 0) -> int:
-    """Composite RMSNorm over channels (a transposed view): x^2, its mean and rstd; x * rstd, times the weight,
-    and a contiguous copy: 2 tensors of the input's size plus rstd at the peak. Returns the output's bytes.
-    (``n``, ``stat``: bytes of the input and of rstd, for other layouts.)"""
-    n = n or live.numel(c, shape)
-    scaled = live.alloc(n)
-    rstd = live.alloc(stat or live.numel(1, shape))
-    weighted = live.alloc(n)
-    live.free(scaled)
-    out = live.alloc(n)
-    live.free(weighted, rstd)
-    return out
-
-
 def padded_conv(live: Live, c_in: int, c_out: int, padded: Shape3, out: Shape3) -> int:
     """A convolution on a padded copy of its input (F.pad or torch.cat), freed when the conv returns."""
     pad = live.alloc(live.numel(c_in, padded))
@@ -71,8 +57,3 @@ def level(live: Live, x: int, blocks: list[tuple[int, int]], shape: Shape3,
     """ResNets (c_in, c_out) in sequence on ``x`` (held by the caller); each output is freed when the next returns."""
     return chain(live, x, [partial(resnet, live, ci, co, shape) for ci, co in blocks])
 
-
-def cat_conv(live: Live, c_in: int, c_out: int, shape: Shape3) -> int:
-    """Causal 3x3x3 conv padding time with two copies of the first frame (torch.cat)."""
-    T, H, W = shape
-    return padded_conv(live, c_in, c_out, (T + 2, H, W), shape)
