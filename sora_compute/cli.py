@@ -20,6 +20,7 @@ from sora_compute import __version__
 from sora_compute.cli_support import (
     COUNT,
     FORMAT,
+    MISSING,
     POSITIVE,
     Document,
     FiniteFloatParam,
@@ -51,7 +52,7 @@ from sora_compute.planning import (
 from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity
 from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
 from sora_compute.specs import ModelSpec, VideoSpec
-from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_seconds, fmt_usd
 
 __all__ = ["cli", "main", "UsageError"]
 
@@ -411,6 +412,48 @@ def gpus(fmt: str) -> None:
     doc = Document("gpus", units={"*_tflops": "dense TFLOP/s", "hbm_gb": "GB (10^9 bytes)", "hbm_tbps": "TB/s",
                                   "scale_up_gbps": "GB/s", "tdp_w": "W", "price_usd_per_hour": "USD per GPU-hour"})
     doc.table("gpus", df, human)
+    doc.emit(fmt)
+
+
+@cli.command()
+@click.option("--kernel", "kernel", type=click.Choice(["fa2", "fa3", "cudnn", "math"]), default="fa2",
+              show_default=True, help="attention kernel the predictions assume")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="a validation file in the packaged schema (default: sora_compute/data/validation.yaml)")
+@click.option("--all", "show_all", is_flag=True, help="also list the entries not compared, with the reason")
+@FORMAT
+@friendly_errors
+def validate(kernel: str, path: Path | None, show_all: bool, fmt: str) -> None:
+    """Predicted time against published timings (never fitted): each entry of the validation file next to what the
+    time model predicts for its model, GPU, shape and sampling, the error of each and the single-GPU mean.
+
+    \b
+    Example:
+      sora-compute validate --kernel fa3 --format csv
+    """
+    from sora_compute.planning.validate import validate as run_validation
+    from sora_compute.planning.validation import load_validation
+
+    run = run_validation(load_validation(path) if path is not None else None, kernel)
+    t = run.table
+    shown = t if show_all else t[t["status"] == "compared"]
+    doc = Document("validate", units={"published_s": "s (wall, as published)", "predicted_s": "s",
+                                      "error": "predicted / published - 1"})
+    doc.query = {"kernel": kernel, "file": str(path) if path is not None else "packaged"}
+    counts = t["status"].value_counts()
+    single = run.compared
+    doc.text(f"{len(t):,} published figures: " + ", ".join(f"{n:,} {k}" for k, n in counts.items()) + ".")
+    if len(single):
+        worst = single.iloc[int(single["error"].abs().to_numpy().argmax())]
+        doc.text(f"Single-GPU inference, {len(single):,} compared: mean |error| {run.mean_abs_error:.1%}, mean "
+                 f"error {run.mean_error:+.1%} (attention kernel {kernel}); worst {worst['id']} at "
+                 f"{worst['error']:+.0%}. Published figures are reported, never fitted.")
+    human = pd.DataFrame({"id": shown["id"], "gpu": shown["gpu"], "gpus": shown["gpus"], "scope": shown["scope"],
+                          "published": [fmt_seconds(x) for x in shown["published_s"]],
+                          "predicted": [fmt_seconds(x) for x in shown["predicted_s"]],
+                          "error": [MISSING if x != x else f"{x:+.0%}" for x in shown["error"]],
+                          "note": shown["note"]})
+    doc.table("entries", shown.drop(columns=["source"]), human)
     doc.emit(fmt)
 
 

@@ -20,7 +20,7 @@ from tests.clirun import main
 
 EXAMPLES = {"presets": 40, "gpus": 40, "show": 100, "flops": 220, "memory": 200, "estimate": 240, "plan": 200,
             "sweep": 220, "calibrate": 100, "report": 100,
-            "demand": 150}  # 1,610 drawn; the option-less commands run out early
+            "demand": 150, "validate": 40}  # 1,650 drawn; the option-less commands run out early
 SEEN: dict[str, set[tuple[str, ...]]] = {}
 
 _DIR = Path(tempfile.mkdtemp(prefix="sora-compute-fuzz-"))
@@ -116,6 +116,8 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
                   "--write-record": None, "--no-write-record": None,
                   "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
+    "validate": {"--kernel": st.sampled_from(["fa2", "fa3", "cudnn", "math", "flash", ""]), "--all": None,
+                 "--file": st.sampled_from([*SCENARIO_FILES, str(_DIR / "absent.yaml")])},
     "report": {"--scenario": scenarios, "--out": st.sampled_from([str(_DIR / "rep"), "/proc/sora-compute-no"]),
                "--gpus": numbers, "--calibration": None, "--no-calibration": None},
 }
