@@ -17,7 +17,7 @@ from sora_compute.evaluate.time import COLUMNS, op_records
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.inference import InferenceEstimate
 
-__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "inference_times", "predicted_seconds"]
+__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "inference_times", "predicted_seconds", "fallback_share"]
 
 #: Attention kernels the time model knows by name (kernel tables give their efficiencies per GPU generation):
 #: FlashAttention-2 and -3, cuDNN's fused attention, unfused "math" attention (scores materialised), and the CPU's.
@@ -29,7 +29,7 @@ def _profile(gpu: str | HardwareProfile) -> HardwareProfile:
     return gpu if isinstance(gpu, HardwareProfile) else load_profile(gpu)
 
 
-_SECONDS, _FLOPS, _BOUND = COLUMNS.index("seconds"), COLUMNS.index("flops"), COLUMNS.index("bound")
+_SECONDS, _BOUND, _BASIS = COLUMNS.index("seconds"), COLUMNS.index("bound"), COLUMNS.index("basis")
 
 
 def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
@@ -64,3 +64,17 @@ def predicted_seconds(estimate: InferenceEstimate, gpu: str | HardwareProfile, p
         total += sum(r[_SECONDS] for r in op_records(count.terms, profile, precision, attention_kernel)) \
             * estimate.multipliers[name]
     return total / gpus
+
+
+def fallback_share(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
+                   attention_kernel: str = "fa2") -> float:
+    """Share of the predicted time spent in ops whose efficiency no kernel-table point gives (the profile's default
+    MFU stands in for them): 0 where the GPU's tables cover every op class, 1 where it has no tables."""
+    profile = _profile(gpu)
+    total = fallback = 0.0
+    for name, count in estimate.counts.items():
+        for r in op_records(count.terms, profile, precision, attention_kernel):
+            seconds = r[_SECONDS] * estimate.multipliers[name]
+            total += seconds
+            fallback += seconds if str(r[_BASIS]).startswith("default") else 0.0
+    return fallback / total if total else 0.0

@@ -59,6 +59,12 @@ class ValidationRun:
         c = self.compared
         return float(c["error"].mean()) if len(c) else float("nan")
 
+    @property
+    def mfu_mean_abs_error(self) -> float:
+        """The same rows at the GPU's planning MFU (FLOPs / (peak x MFU)): the yardstick the time model replaces."""
+        c = self.compared
+        return float(c["mfu_error"].abs().mean()) if len(c) else float("nan")
+
 
 def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
     base = sampling_defaults(preset)
@@ -67,8 +73,8 @@ def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
 
 def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
-                 "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"), "status": "",
-                 "note": "", "source": e.source}
+                 "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
+                 "mfu_s": float("nan"), "mfu_error": float("nan"), "status": "", "note": "", "source": e.source}
     if e.kind != "inference":
         return {**row, "status": "not modelled", "note": "training: the training time model is not wired yet"}
     if e.seconds is None:
@@ -86,15 +92,20 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     if e.dtype == "fp8":
         return {**row, "status": "not modelled", "note": "fp8 GEMMs with bf16 attention: one dtype per run here"}
     precision = e.dtype if e.dtype in ("bf16", "fp16") else "bf16"
+    estimate = estimate_inference(preset, video, settings)
     try:
-        times = inference_times(estimate_inference(preset, video, settings), profile, precision, kernel)
+        times = inference_times(estimate, profile, precision, kernel)
     except ValueError as err:  # e.g. no kernel-table points for this kernel on this GPU
         return {**row, "status": "not modelled", "note": str(err)}
+    # the old yardstick beside it: FLOPs / (peak x the GPU's planning MFU)
+    assumed = profile.peak_flops(precision) * (profile.default_mfu or 0.4)
     if e.scope == "denoise_step":  # one step: the DiT evaluations of one step (the CFG pair as it runs)
         predicted = float(times.loc[times["component"] == "dit", "seconds"].sum()) / settings.steps
+        at_mfu = estimate.flops_by_component["dit"] / settings.steps / assumed
     else:
         predicted = float(times["seconds"].sum())
-    predicted /= e.gpus
+        at_mfu = estimate.flops_per_video / assumed
+    predicted, at_mfu = predicted / e.gpus, at_mfu / e.gpus
     notes = [f"{video.width}x{video.height}x{video.num_frames}, {settings.steps} steps, "
              f"{'CFG pair' if settings.cfg else 'no CFG pair'}, {precision}"]
     if snapped:
@@ -103,8 +114,8 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         notes.append(f"{e.gpus} GPUs: ideal split (no communication model yet)")
     if e.approx:
         notes.append("published figure approximate")
-    return {**row, "predicted_s": predicted, "error": predicted / e.seconds - 1, "status": "compared",
-            "note": "; ".join(notes)}
+    return {**row, "predicted_s": predicted, "error": predicted / e.seconds - 1, "mfu_s": at_mfu,
+            "mfu_error": at_mfu / e.seconds - 1, "status": "compared", "note": "; ".join(notes)}
 
 
 def validate(file: ValidationFile | None = None, attention_kernel: str = "fa2") -> ValidationRun:
