@@ -18,6 +18,7 @@ from sora_compute.evaluate.time import (
     summary,
     training_times,
 )
+from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import attention_op, linear_op, norm_op
 
@@ -141,12 +142,14 @@ def test_mfu_of_a_compute_bound_op_is_its_efficiency():
 
 def test_legacy_vae_and_text_encoder_terms_and_presets_predict():
     for name in ("wan2.1-14b", "cogvideox-5b", "sora"):
-        for count in (sc.count_vae_decode(name), sc.count_text_encoder(name), sc.count_dit(name)):
-            df = op_times(count.terms, "h100-sxm")
+        for ops in (sc.count_vae_decode(name).terms, sc.count_text_encoder(name).terms, dit_ops(name)):
+            df = op_times(ops, "h100-sxm")
             assert len(df) and (df["seconds"] > 0).all() and df["seconds"].map(math.isfinite).all()
     h100 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h100-sxm")
     h200 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h200")
     assert h200 < h100  # same peak, 43% more bandwidth: memory-bound ops get faster
+    kinds = set(op_times(dit_ops("sora"), "h100-sxm")["op"])
+    assert {"elementwise", "layer_norm", "linear", "sdpa"} <= kinds  # the whole ledger, not only counted ops
 
 
 @settings(max_examples=60, deadline=None)

@@ -23,6 +23,7 @@ from sora_compute.flops.text_encoder import text_encoder_terms
 from sora_compute.flops.vae import decoder_terms, encoder_terms
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
+from sora_compute.ledger.ops import Op
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
 
@@ -40,6 +41,7 @@ __all__ = [
     "count_text_encoder",
     "count_video",
     "dit_ledger",
+    "dit_ops",
     "encoder_terms",
     "decoder_terms",
     "text_encoder_terms",
@@ -125,6 +127,23 @@ def _video(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None)
     return spec, video
 
 
+def dit_ops(
+    model: ModelSpec | Preset | str,
+    video: VideoSpec | VideoGrid | None = None,
+    *,
+    batch: int = 1,
+    text_tokens: int | None = None,
+) -> list[Op]:
+    """The ledger of one DiT forward on ``batch`` videos of shape ``video``: every op, elementwise work included
+    (what the time and traffic evaluators read; ``count_dit`` keeps the counted ones)."""
+    spec, video = _video(model, video)
+    g = latent_grid(spec, video)
+    L = text_tokens if text_tokens is not None else spec.num_text_tokens
+    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
+                     as_number(L) if spec.dit.text_conditioned else 0)
+    return dit_ledger(spec.dit, shape)
+
+
 def count_dit(
     model: ModelSpec | Preset | str,
     video: VideoSpec | VideoGrid | None = None,
@@ -137,9 +156,7 @@ def count_dit(
     spec, video = _video(model, video)
     g = latent_grid(spec, video)
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
-                     as_number(L) if spec.dit.text_conditioned else 0)
-    return count_ops("dit_forward", dit_ledger(spec.dit, shape), convention,
+    return count_ops("dit_forward", dit_ops(spec, video, batch=batch, text_tokens=text_tokens), convention,
                      {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
 
 
