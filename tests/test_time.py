@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import sora_compute as sc
 from sora_compute.evaluate.time import (
     ADAMW_BYTES_PER_PARAM,
+    component_times,
     op_times,
     predict_seconds,
     rollup,
@@ -174,3 +175,19 @@ def test_bad_inputs():
         op_times([], TOY, dtype="fp8")  # no published fp8 peak
     with pytest.raises(ValueError, match="checkpointing"):
         training_times([], TOY, checkpointing="some")
+
+
+def test_component_times_and_rollups_add_up():
+    text = [linear_op("t.fc", "mlp", 512, 1024, 1024)]
+    dit = [linear_op("blocks.{i}.fc", "mlp", 4096, 4096, 4096, blocks=range(2)),
+           norm_op("blocks.{i}.norm", "layer_norm", 4096 * 4096, False, 4096, blocks=range(2))]
+    out = component_times({"text_encoder": (text, 1), "dit": (dit, 30)}, TOY).set_index("component")
+    one_dit = predict_seconds(dit, TOY)
+    assert out.loc["dit", "seconds_per_call"] == pytest.approx(one_dit)
+    assert out.loc["dit", "seconds"] == pytest.approx(30 * one_dit)
+    assert out["share"].sum() == pytest.approx(1.0)
+    assert out.loc["dit", "compute_bound_s"] + out.loc["dit", "memory_bound_s"] == pytest.approx(30 * one_dit)
+    df = op_times(dit, TOY)
+    by_kind = rollup(df, "kind").set_index("kind")
+    assert set(by_kind.index) == {"mlp", "norm"} and by_kind["seconds"].sum() == pytest.approx(one_dit)
+    assert by_kind.loc["norm", "bytes"] == 2 * (2 * 4096 * 4096) * 2  # 2 blocks x read + write x bf16
