@@ -191,3 +191,12 @@ def test_component_times_and_rollups_add_up():
     by_kind = rollup(df, "kind").set_index("kind")
     assert set(by_kind.index) == {"mlp", "norm"} and by_kind["seconds"].sum() == pytest.approx(one_dit)
     assert by_kind.loc["norm", "bytes"] == 2 * (2 * 4096 * 4096) * 2  # 2 blocks x read + write x bf16
+
+
+def test_causal_points_serve_only_a_kernel_measured_with_a_mask_alone():
+    causal = dict(_attn("cudnn", 128, 2048, 30), causal=True)
+    prof = make_profile(attention=[_attn("fa2", 128, 2048, 40), dict(_attn("fa2", 128, 2048, 10), causal=True),
+                                   causal])
+    core = attention_op("a", "attention", 1, 8, 2048, 2048, 128)
+    assert op_times([core], prof).iloc[0]["efficiency"] == pytest.approx(0.4)  # the non-causal point
+    assert op_times([core], prof, attention_kernel="cudnn").iloc[0]["efficiency"] == pytest.approx(0.3)
