@@ -314,7 +314,8 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
               fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
     (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal). With --device, measure the
-    device's kernels into a hardware profile the time model uses (about 40 s on 2 CPU cores; --full longer).
+    device's kernels into a hardware profile the time model uses (about 40 s: measured 34-51 s on 2 shared CPU cores;
+    --full 586 s).
 
     \b
     Example:
