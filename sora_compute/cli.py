@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from sora_compute import __version__
+from sora_compute.cli_device import calibrate_device
 from sora_compute.cli_support import (
     COUNT,
     FORMAT,
@@ -314,7 +315,8 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
               fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
     (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal). With --device, measure the
-    device's kernels into a hardware profile the time model uses (about 40 s on 2 CPU cores; --full longer).
+    device's kernels into a hardware profile the time model uses (about 40 s: measured 34-51 s on 2 shared CPU cores;
+    --full 586 s).
 
     \b
     Example:
@@ -322,7 +324,7 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
       sora-compute calibrate --device cpu --out my_cpu.yaml
     """
     if device is not None:
-        _calibrate_device(device, out_path, full, threads, fmt)
+        calibrate_device(device, out_path, full, threads, fmt)
         return
     if full:
         raise UsageError("--full applies to --device calibration only")
@@ -351,46 +353,6 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
     doc.text("wrote " + ", ".join(str(p) for p in written))
     doc.data("worst_rel_err", rec["worst_rel_err"])
     doc.data("written", [str(p) for p in written])
-    doc.emit(fmt)
-
-
-def _calibrate_device(device: str, out_path: Path | None, full: bool, threads: int, fmt: str) -> None:
-    """``calibrate --device``: microbenchmarks into a measured hardware profile."""
-    if device == "cuda":
-        raise UsageError("--device cuda: no CUDA device here (torch CPU build); run it on a GPU machine")
-    if out_path is not None and out_path.is_dir():
-        raise UsageError(f"--out: {str(out_path)!r} is a folder; give the profile file to write")
-    from sora_compute.calibration import microbench as mb  # imports torch: only when asked
-
-    if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)  # fail on an unwritable place before measuring
-    steps = ["gemm", "attention", "conv3d", "memory"]
-    with click.progressbar(length=len(steps), label="measuring", file=sys.stderr, hidden=progress_hidden()) as bar:
-        prof = mb.measure_profile(device, full=full, threads=threads, log=lambda _: bar.update(1))
-    written = mb.write_profile(prof, out_path if out_path is not None else mb.default_out(prof))
-    table = prof.tables[0]
-    best = {"gemm": max(p.tflops for p in table.gemm)}
-    rows = [("gemm", len(table.gemm), f"best {best['gemm'] * 1e3:.1f} GFLOP/s")]
-    for kernel in dict.fromkeys(p.kernel for p in table.attention):
-        pts = [p for p in table.attention if p.kernel == kernel]
-        rows.append((f"attention {kernel}", len(pts), f"best {max(p.tflops for p in pts) * 1e3:.1f} GFLOP/s"))
-    if table.conv3d:
-        rows.append(("conv3d", len(table.conv3d), f"best {max(p.tflops for p in table.conv3d) * 1e3:.1f} GFLOP/s"))
-    for op in dict.fromkeys(p.op for p in table.memory):
-        mem = [p for p in table.memory if p.op == op]
-        rows.append((op, len(mem), f"best {max(p.tbps for p in mem) * 1e3:.2f} GB/s"))
-    df = pd.DataFrame(rows, columns=["kernel", "points", "throughput"])
-    assert prof.measured is not None
-    doc = Document("calibrate", query={"device": device, "full": full, "threads": threads, "out": str(written)},
-                   units={"throughput": "GFLOP/s (2 FLOPs per MAC) or GB/s read + written"})
-    doc.table("kernels", df, df)
-    doc.text(f"{prof.name}: peak {prof.peak_flops('fp32') / 1e9:.1f} GFLOP/s fp32 (best GEMM), "
-             f"{prof.hbm_tbps * 1e3:.2f} GB/s streaming, {prof.launch_overhead_us:.1f} us per op; "
-             f"{prof.measured.seconds:.0f} s with {threads} thread(s)")
-    doc.text(f"wrote {written}")
-    doc.data("profile", {"key": prof.key, "peak_tflops_fp32": prof.peak_flops("fp32") / 1e12,
-                         "hbm_tbps": prof.hbm_tbps, "launch_overhead_us": prof.launch_overhead_us})
-    doc.data("written", [str(written)])
     doc.emit(fmt)
 
 

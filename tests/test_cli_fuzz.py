@@ -70,7 +70,8 @@ lists = st.one_of(numbers, st.lists(numbers, min_size=1, max_size=3).map(",".joi
 models = st.sampled_from(["dit-s-2", "dit-xl-2", "latte", "pixart-alpha", "sora", "hunyuanvideo", "cogvideox-2b",
                           "wan2.1-1.3b", "gpt3-175b", "DIT-S-2", "nope", "", " ", "sora,sora", "dit-s-2,latte"])
 gpus = st.sampled_from(["h100-sxm", "b200", "h200", "a100-40gb", "tpu-v5p", "H100-SXM", "h100", "", ",", "nope",
-                        "h100-sxm,b200"])
+                        "h100-sxm,b200", "missing.yaml", "sora_compute/hardware/profiles/h200.yaml",
+                        "sora_compute/hardware/profiles/catalog.yaml", "/proc/cpuinfo"])
 resolutions = st.one_of(
     st.sampled_from(["480p", "720p", "1080p", "4k", "256x256", "1280x720", "1920x1080", "0x0", "-1x5", "x", "",
                      "999999999999999999999x720", "1048577x16", "16x16", "256X256", "720p,1080p"]),
