@@ -96,7 +96,7 @@ def test_cli_bad_file_is_one_line(tmp_path):
 
 def test_serving_plan_with_predicted_time():
     """plan_serving(predict=True): the time model's seconds split over the GPUs; the MFU it implies; the reason when it
-    cannot predict (FlashAttention-2 has no FP8 points), and an explicit MFU still wins."""
+    cannot predict (no cuDNN attention points for A100), and an explicit MFU still wins."""
     import sora_compute as sc
 
     est = sc.estimate_inference("cogvideox-2b")
@@ -105,8 +105,10 @@ def test_serving_plan_with_predicted_time():
     assert plan.latency_s == pytest.approx(one / 2)
     assert plan.mfu == pytest.approx(est.flops_per_video / (one * 989e12))  # h100-sxm dense BF16 peak
     assert plan.time_basis.startswith("predicted by the per-op time model (fa2 attention")
-    fp8 = sc.plan_serving(est, "h100-sxm", precision="fp8", predict=True)
-    assert fp8.predicted_s is None and "fa2" in fp8.time_basis and fp8.mfu == 0.40
+    no_points = sc.plan_serving(est, "a100-80gb", predict=True, attention_kernel="cudnn")
+    assert no_points.predicted_s is None and "cudnn" in no_points.time_basis and no_points.mfu == 0.40
+    fp8 = sc.plan_serving(est, "h100-sxm", precision="fp8", predict=True)  # FA2 attention stays 16-bit
+    assert fp8.predicted_s is not None and one / 2 < fp8.predicted_s < one
     assumed = sc.plan_serving(est, "h100-sxm", mfu=0.5, predict=True)
     assert assumed.latency_s == pytest.approx(est.flops_per_video / (989e12 * 0.5))
     assert sc.plan_serving(est, "h100-sxm").time_basis == "assumed MFU 40%"
