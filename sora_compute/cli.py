@@ -404,7 +404,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
     sc = resolve_scenario(scenario)
     out = out_dir or Path("reports") / sc.name
     out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before any output
-    steps = 10 if calibration else 9
+    steps = 11 if calibration else 10
     with click.progressbar(length=steps, label="report", file=sys.stderr, hidden=progress_hidden()) as bar:
         written = write_report(sc, out, gpus=count, progress=lambda _: bar.update(1), calibration=calibration)
     doc = Document("report", query={"scenario": sc.name, "out": str(out), "gpus": count})
