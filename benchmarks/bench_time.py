@@ -18,9 +18,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from sora_compute import count_dit, count_text_encoder, count_vae_decode, load_preset
+from sora_compute import count_text_encoder, count_vae_decode, load_preset
 from sora_compute.evaluate.kernels import efficiencies
 from sora_compute.evaluate.time import op_records, predict_seconds, training_times
+from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import load_profile
 
 
@@ -47,12 +48,12 @@ def main() -> None:
 
     def video() -> float:
         text = predict_seconds(count_text_encoder(a.preset).terms, profile, a.dtype, a.kernel)
-        dit = predict_seconds(count_dit(a.preset).terms, profile, a.dtype, a.kernel)
+        dit = predict_seconds(dit_ops(a.preset), profile, a.dtype, a.kernel)
         vae = predict_seconds(count_vae_decode(a.preset).terms, profile, a.dtype, a.kernel)
         return text + steps * dit + vae
 
     def step() -> float:
-        df = training_times(count_dit(a.preset).terms, profile, a.dtype, a.kernel, checkpointing="full")
+        df = training_times(dit_ops(a.preset), profile, a.dtype, a.kernel, checkpointing="full")
         return float(df["seconds"].sum())
 
     def cold(fn: Callable[[], float]) -> Callable[[], float]:
@@ -61,13 +62,12 @@ def main() -> None:
             return fn()
         return run
 
-    n_ops = sum(len(c.terms) for c in (count_text_encoder(a.preset), count_dit(a.preset),
-                                       count_vae_decode(a.preset)))
+    n_ops = len(count_text_encoder(a.preset).terms) + len(dit_ops(a.preset)) + len(count_vae_decode(a.preset).terms)
     print(f"{a.preset} on {a.gpu}: one video = {video():.1f} s predicted ({steps} steps), "
           f"one training step = {step():.2f} s; {n_ops} ledger records per video")
     for name, fn in (("one video (records)", video), ("one training step (DataFrame)", step)):
         print(f"  {name:32s} cold {median_ms(cold(fn), a.repeat):6.2f} ms   warm {median_ms(fn, a.repeat):6.2f} ms")
-    ops = count_dit(a.preset).terms
+    ops = dit_ops(a.preset)
     records = median_ms(lambda: op_records(ops, profile, a.dtype, a.kernel), a.repeat)
     print(f"  {'DiT forward records only':32s} warm {records:6.2f} ms  (floor: one video and one step < 5 ms)")
 

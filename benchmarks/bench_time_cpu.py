@@ -26,9 +26,8 @@ import torch
 from sora_compute.calibration.microbench import clock_for
 from sora_compute.calibration.profile import CalibrationCase
 from sora_compute.evaluate.time import op_times, predict_seconds, rollup
-from sora_compute.flops import latent_grid
+from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import load_profile
-from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.ops import Op
 from sora_compute.specs import DiTSpec, ModelSpec, VideoSpec, text_encoder_spec, vae_spec
 
@@ -87,10 +86,7 @@ def ledger(case: CalibrationCase) -> list[Op]:
     out); the VAE's and text encoder's term lists."""
     if case.component != "dit_forward":
         return list(case.analytic().terms)
-    m = case.model
-    g = latent_grid(m, case.video)
-    L = m.num_text_tokens if m.dit.text_conditioned else 0
-    return dit_ledger(m.dit, DiTShape(case.batch, int(g.tokens_t), int(g.tokens_h), int(g.tokens_w), L))
+    return dit_ops(case.model, case.video, batch=case.batch)
 
 
 def latest_profile() -> str:

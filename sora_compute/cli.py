@@ -5,7 +5,6 @@ Every bad input ends in one line on stderr naming the problem, and exit status 2
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable
 from importlib import resources
@@ -14,9 +13,10 @@ from typing import Any, TypeVar
 
 import click
 import pandas as pd
-from pydantic import ValidationError
 
 from sora_compute import __version__
+from sora_compute.cli_device import calibrate_device
+from sora_compute.cli_show import fmt_params
 from sora_compute.cli_support import (
     COUNT,
     FORMAT,
@@ -29,28 +29,23 @@ from sora_compute.cli_support import (
     parse_axis,
     progress_hidden,
     run_cli,
+    shape_query,
     snap_resolution,
     split_names,
+    video_from_options,
+    with_text_tokens,
 )
-from sora_compute.evaluate.params import dit_params, model_params, text_encoder_params
+from sora_compute.evaluate.params import model_params
 from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
 from sora_compute.hardware import gpu_catalog
 from sora_compute.planning import (
-    GPT3_6ND_FLOPS,
-    GPT3_PAPER_FLOPS,
     Cluster,
-    InferenceSettings,
-    estimate_inference,
     estimate_training,
     plan_cluster,
-    plan_serving,
     resolve_scenario,
     sampling_defaults,
-    with_main_stage_shape,
 )
-from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity
-from sora_compute.presets import all_presets, load_preset, load_yardstick, preset_names, yardstick_names
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.presets import all_presets, load_preset, load_yardstick, yardstick_names
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
 
 __all__ = ["cli", "main", "UsageError"]
@@ -58,13 +53,6 @@ __all__ = ["cli", "main", "UsageError"]
 F = TypeVar("F", bound=Callable[..., Any])
 PRESETS_WIDTH = 120  # `presets` fits a terminal this wide
 PLAN_GPUS = 4096  # `plan` without --gpus or --days
-
-
-def _fmt_params(n: int) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:,.2f}{unit}"
-    return str(n)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,7 +96,7 @@ def presets(fmt: str) -> None:
     df = pd.DataFrame(rows, dtype=object)  # exact ints in json / csv; None where a column does not apply
 
     def params(v: Any) -> str:
-        return _fmt_params(int(v))
+        return fmt_params(int(v))
 
     formatters: dict[str, Callable[[Any], str]] = {
         "dit_params": params, "dit_published": params, "vae_params": params, "text_params": params,
@@ -142,62 +130,9 @@ def show(preset: str, fmt: str) -> None:
     Example:
       sora-compute show sora
     """
-    p = load_preset(preset)
-    counts = model_params(p.model)
-    latent = p.model.latent_shape(p.video)
-    v, d = p.video, p.model.dit
-    sampling = sampling_defaults(p)
-    spec: list[tuple[str, str]] = [
-        ("preset", p.name), ("source", p.source),
-        ("video", f"{v.width}x{v.height} px, {v.num_frames} frames at {v.fps:g} fps ({v.duration_s:.2f} s)"),
-        ("latent", f"{latent.frames} x {latent.height} x {latent.width} (T x H x W), "
-                   f"{p.model.vae.latent_channels} channels"),
-        ("tokens", f"{latent.tokens:,} video ({latent.tokens_t} x {latent.tokens_h} x {latent.tokens_w}), "
-                   f"{p.model.num_text_tokens} text"),
-        ("dit", f"depth {d.depth}, hidden {d.hidden_size}, heads {d.num_heads}, "
-                f"patch {'x'.join(map(str, d.patch_size))}, {d.conditioning}, {d.attention_layout} attention"),
-    ]
-    encoders = [f"{e.kind} {_fmt_params(text_encoder_params(e))} over {n} tokens"
-                for e, n in zip(p.model.text_encoders, p.model.text_encoder_tokens(), strict=True)]
-    if encoders:
-        spec.append(("text", "; ".join(encoders)))
-    ours = {"params": counts["dit"], "vae_params": counts["vae_encoder"] + counts["vae_decoder"],
-            "vae_decoder_params": counts["vae_decoder"], "text_params": counts["text_encoder"]}
-    published = [f"{key.replace('params', '').replace('_', ' ').strip() or 'dit'} {_fmt_params(int(x))} "
-                 f"(ours {ours[key] / x - 1:+.1%})" for key, x in p.published.items() if key in ours]
-    if published:
-        spec.append(("published", "; ".join(published) + " (see the source)"))
-    guidance = "CFG (2 evaluations per step)" if sampling.cfg else "no CFG pair (guidance-distilled or none)"
-    origin = p.sampling.source if p.sampling is not None else "no published default: sora-compute's default"
-    spec.append(("sampling", f"{sampling.steps} steps, {guidance} ({origin})"))
-    doc = Document("show", query={"preset": p.name}, units={"params": "parameters (exact)"})
-    if fmt == "table":
-        doc.text("\n".join(f"{k:<13s} {val}" for k, val in spec))
-        doc.text("parameters (exact):")
-    else:
-        doc.table("spec", pd.DataFrame(spec, columns=["field", "value"]), title="spec")
-    doc.table("params", pd.DataFrame({"component": list(counts), "params": list(counts.values())}),
-              pd.DataFrame({"component": list(counts), "params": [f"{n:,}" for n in counts.values()],
-                            "approx": [_fmt_params(n) for n in counts.values()]}),
-              title="" if fmt == "table" else "parameters (exact)")
-    doc.data("preset", p.name)
-    doc.data("source", p.source)
-    doc.data("model", p.model.model_dump())
-    doc.data("video", p.video.model_dump())
-    doc.data("latent", latent.model_dump())
-    doc.data("video_tokens", latent.tokens)
-    doc.data("text_tokens", p.model.num_text_tokens)
-    doc.data("text_encoder_tokens", list(p.model.text_encoder_tokens()))
-    doc.data("published", p.published)
-    doc.data("sampling", {**sampling.model_dump(include={"steps", "cfg"}), "source": origin})
-    doc.emit(fmt)
+    from sora_compute.cli_show import show_document
 
-
-def _with_text_tokens(model: ModelSpec, text_tokens: int | None) -> ModelSpec:
-    """The model with ``text_tokens`` prompt tokens instead of its native length (validated)."""
-    if text_tokens is None:
-        return model
-    return ModelSpec.model_validate({**model.model_dump(), "text_tokens": text_tokens})
+    show_document(preset, fmt).emit(fmt)
 
 
 TEXT_TOKENS = click.option("--text-tokens", type=click.IntRange(1, 2**31),
@@ -206,35 +141,6 @@ RESOLUTION_HELP = ("WIDTHxHEIGHT in pixels, or a name (480p, 720p, 1080p, 4k: sn
                    "note); default: the preset's native")
 FPS_HELP = "frames per second (the clip keeps its duration: frames are recounted)"
 
-
-def _video_from_options(model: ModelSpec, native: VideoSpec, resolution: str | None, frames: int | None,
-                        duration: float | None, fps: float | None, doc: Document | None = None) -> VideoSpec:
-    """The queried video: native shape with overrides. A named resolution snaps to the model's grid (noted in
-    ``doc``); a duration snaps to the nearest frame count the model accepts (e.g. 20 s at 24 fps -> 481 frames for a
-    causal 4x VAE); --fps alone keeps the clip's duration; explicit --frames must fit."""
-    if resolution:
-        w, h, note = snap_resolution(model, resolution)
-        if doc is not None:
-            doc.note(note)
-    else:
-        w, h = native.width, native.height
-    rate = fps if fps is not None else native.fps
-    if frames is not None and duration is not None:
-        raise UsageError("give --frames or --duration, not both")
-    if duration is None and frames is None and fps is not None:
-        duration = native.duration_s
-    if duration is not None:
-        try:
-            approx = VideoSpec.from_duration(w, h, duration, rate)
-        except ValidationError as e:
-            raise UsageError(f"--duration/--fps: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
-        return approx.model_copy(update={"num_frames": model.snap_frames(approx.num_frames)})
-    return VideoSpec(width=w, height=h, num_frames=frames if frames is not None else native.num_frames, fps=rate)
-
-
-def _shape_query(video: VideoSpec) -> dict[str, Any]:
-    return {"width": video.width, "height": video.height, "num_frames": video.num_frames, "fps": video.fps,
-            "duration_s": video.duration_s}
 
 
 @cli.command()
@@ -262,10 +168,10 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
       sora-compute flops dit-xl-2 --by kind
     """
     p = load_preset(preset)
-    model = _with_text_tokens(p.model, text_tokens)
+    model = with_text_tokens(p.model, text_tokens)
     doc = Document("flops", units={"macs": "multiply-accumulates", "flops": "FLOPs (= 2 x MACs)",
                                    "share": "fraction of the total MACs"})
-    video = _video_from_options(model, p.video, resolution, frames, duration, fps, doc)
+    video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
     conv = MATMUL_ONLY if matmul_only else FVCORE
     dit = count_dit(model, video, batch=batch, convention=conv)
     if by == "component":
@@ -282,7 +188,7 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
         df = dit.breakdown()[["module", "kind", "op", "macs", "flops"]]
     total = df["macs"].sum()
     df["share"] = [float(m) / float(total) if total else 0.0 for m in df["macs"]]
-    doc.query = {"preset": p.name, **_shape_query(video), "video_tokens": dit.shape["tokens"],
+    doc.query = {"preset": p.name, **shape_query(video), "video_tokens": dit.shape["tokens"],
                  "text_tokens": model.num_text_tokens, "batch": batch, "by": by,
                  "convention": "matmul-only" if matmul_only else "fvcore"}
     doc.text(f"{p.name}: {video.width}x{video.height}, {video.num_frames} frames at {video.fps:g} fps, "
@@ -313,7 +219,8 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
               fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
     (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal). With --device, measure the
-    device's kernels into a hardware profile the time model uses (about 40 s on 2 CPU cores; --full longer).
+    device's kernels into a hardware profile the time model uses (about 40 s: measured 34-51 s on 2 shared CPU cores;
+    --full 586 s).
 
     \b
     Example:
@@ -321,7 +228,7 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
       sora-compute calibrate --device cpu --out my_cpu.yaml
     """
     if device is not None:
-        _calibrate_device(device, out_path, full, threads, fmt)
+        calibrate_device(device, out_path, full, threads, fmt)
         return
     if full:
         raise UsageError("--full applies to --device calibration only")
@@ -353,46 +260,6 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
     doc.emit(fmt)
 
 
-def _calibrate_device(device: str, out_path: Path | None, full: bool, threads: int, fmt: str) -> None:
-    """``calibrate --device``: microbenchmarks into a measured hardware profile."""
-    if device == "cuda":
-        raise UsageError("--device cuda: no CUDA device here (torch CPU build); run it on a GPU machine")
-    if out_path is not None and out_path.is_dir():
-        raise UsageError(f"--out: {str(out_path)!r} is a folder; give the profile file to write")
-    from sora_compute.calibration import microbench as mb  # imports torch: only when asked
-
-    if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)  # fail on an unwritable place before measuring
-    steps = ["gemm", "attention", "conv3d", "memory"]
-    with click.progressbar(length=len(steps), label="measuring", file=sys.stderr, hidden=progress_hidden()) as bar:
-        prof = mb.measure_profile(device, full=full, threads=threads, log=lambda _: bar.update(1))
-    written = mb.write_profile(prof, out_path if out_path is not None else mb.default_out(prof))
-    table = prof.tables[0]
-    best = {"gemm": max(p.tflops for p in table.gemm)}
-    rows = [("gemm", len(table.gemm), f"best {best['gemm'] * 1e3:.1f} GFLOP/s")]
-    for kernel in dict.fromkeys(p.kernel for p in table.attention):
-        pts = [p for p in table.attention if p.kernel == kernel]
-        rows.append((f"attention {kernel}", len(pts), f"best {max(p.tflops for p in pts) * 1e3:.1f} GFLOP/s"))
-    if table.conv3d:
-        rows.append(("conv3d", len(table.conv3d), f"best {max(p.tflops for p in table.conv3d) * 1e3:.1f} GFLOP/s"))
-    for op in dict.fromkeys(p.op for p in table.memory):
-        mem = [p for p in table.memory if p.op == op]
-        rows.append((op, len(mem), f"best {max(p.tbps for p in mem) * 1e3:.2f} GB/s"))
-    df = pd.DataFrame(rows, columns=["kernel", "points", "throughput"])
-    assert prof.measured is not None
-    doc = Document("calibrate", query={"device": device, "full": full, "threads": threads, "out": str(written)},
-                   units={"throughput": "GFLOP/s (2 FLOPs per MAC) or GB/s read + written"})
-    doc.table("kernels", df, df)
-    doc.text(f"{prof.name}: peak {prof.peak_flops('fp32') / 1e9:.1f} GFLOP/s fp32 (best GEMM), "
-             f"{prof.hbm_tbps * 1e3:.2f} GB/s streaming, {prof.launch_overhead_us:.1f} us per op; "
-             f"{prof.measured.seconds:.0f} s with {threads} thread(s)")
-    doc.text(f"wrote {written}")
-    doc.data("profile", {"key": prof.key, "peak_tflops_fp32": prof.peak_flops("fp32") / 1e12,
-                         "hbm_tbps": prof.hbm_tbps, "launch_overhead_us": prof.launch_overhead_us})
-    doc.data("written", [str(written)])
-    doc.emit(fmt)
-
-
 @cli.command()
 @FORMAT
 @friendly_errors
@@ -414,15 +281,28 @@ def gpus(fmt: str) -> None:
     doc.emit(fmt)
 
 
+@cli.command()
+@click.option("--kernel", "kernel", type=click.Choice(["fa2", "fa3", "cudnn", "math"]), default="fa2",
+              show_default=True, help="attention kernel the predictions assume")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="a validation file in the packaged schema (default: sora_compute/data/validation.yaml)")
+@click.option("--all", "show_all", is_flag=True, help="also list the entries not compared, with the reason")
+@FORMAT
+@friendly_errors
+def validate(kernel: str, path: Path | None, show_all: bool, fmt: str) -> None:
+    """Predicted time against published timings (never fitted): each entry of the validation file next to what the
+    time model predicts for its model, GPU, shape and sampling, the error of each and the single-GPU mean.
+
+    \b
+    Example:
+      sora-compute validate --kernel fa3 --format csv
+    """
+    from sora_compute.cli_validate import validate_document
+
+    validate_document(kernel, path, show_all).emit(fmt)
+
+
 SCENARIO_HELP = "a scenario from scenarios.yaml, or a YAML/JSON scenario file (see the README)"
-
-
-def _stage_rows(est: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    st = est.by_stage()
-    human = pd.DataFrame({"stage": st["stage"], "samples": [fmt_sci(x) for x in st["samples"]],
-                          "model FLOPs": [fmt_sci(x) for x in st["model_flops"]],
-                          "x GPT-3": [fmt_multiple(x) for x in st["gpt3_multiple"]]})
-    return st, human
 
 
 @cli.command()
@@ -456,117 +336,10 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
       sora-compute estimate sora --resolution 1080p --duration 20 --no-cfg --steps 8
       sora-compute estimate my_scenario.yaml
     """
-    sc = resolve_scenario(scenario)
-    gpu_names = split_names(gpu_list, "--gpu")
-    doc = Document("estimate", units={"*_flops": "FLOPs (= 2 x MACs)",
-                                      "gpt3_multiple": f"model FLOPs / {fmt_sci(GPT3_PAPER_FLOPS)}",
-                                      "days": "days", "gpu_hours": "GPU-hours", "cost_usd": "USD",
-                                      "energy_mwh": "MWh", "latency_s": "seconds", "*_usd": "USD"},
-                   assumptions=dict(sc.assumptions))
-    w = h = None
-    if resolution:
-        w, h, note = snap_resolution(sc.model, resolution)
-        doc.note(note)
-    if stage is not None and resolution is None and duration is None and fps is None:
-        raise UsageError("--stage names the stage that --resolution/--duration/--fps reshape: give one of them")
-    reshaped = None
-    if resolution or duration is not None or fps is not None:
-        reshaped = stage if stage is not None else estimate_training(sc).main_stage
-        sc = with_main_stage_shape(sc, w, h, duration, fps, stage=reshaped)
-    est = estimate_training(sc)
-    clusters = [Cluster(gpu=g, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue) for g in gpu_names]
-    plans = [plan_cluster(est, c) for c in clusters]
-    preset = load_preset(sc.model.name) if sc.model.name in preset_names() else None
-    native = preset.video if preset is not None else next(
-        s for s in sc.stages if s.name == est.main_stage).buckets[0].video(sc.model)
-    video = _video_from_options(sc.model, native, f"{w}x{h}" if w else None, None, duration, fps)
-    default = sampling_defaults(sc.model)
-    settings = InferenceSettings(steps=steps if steps is not None else default.steps,
-                                 cfg=cfg if cfg is not None else default.cfg)
-    inf = estimate_inference(sc.model, video, settings)
-    serving = [plan_serving(inf, c.gpu, gpus_per_video=1, mfu=mfu, price_usd_per_hour=price) for c in clusters]
-    sens = sensitivity(sc)
-    published = published_estimates(est) if sc.model.name == "sora" else None
-    doc.query = {"scenario": sc.name, "reshaped_stage": reshaped, "resolution": resolution, "duration_s": duration,
-                 "fps": fps, "gpus": count, "mfu": mfu, "price_usd_per_gpu_hour": price, "pue": pue,
-                 "steps": settings.steps, "cfg": settings.cfg}
-    m = sc.model
-    doc.text(f"== {sc.name}: {m.name} preset, DiT {dit_params(m.dit) / 1e9:.2f}B parameters "
-             f"({m.dit.depth} x {m.dit.hidden_size}), {m.dit.conditioning}, {m.dit.attention_layout} attention")
-    if reshaped is not None:
-        b = next(s for s in sc.stages if s.name == reshaped).buckets
-        shapes = ", ".join(dict.fromkeys(f"{x.width}x{x.height} {x.video(m).duration_s:.3g} s at {x.fps:g} fps"
-                                         for x in b))
-        doc.text(f"what-if: stage '{reshaped}' reshaped to {shapes}; the inference clip likewise")
-    doc.text("\nTraining compute (FLOPs = 2 x MACs; model FLOPs = 3 x DiT forward per sample):")
-    st, st_human = _stage_rows(est)
-    doc.table("stages", st, st_human)
-    doc.text(f"  total           {fmt_flops(est.model_flops)} = {fmt_multiple(est.gpt3_multiple)} GPT-3 175B "
-             f"({fmt_sci(GPT3_PAPER_FLOPS)}, paper); {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 by 6·N·D "
-             f"({fmt_sci(GPT3_6ND_FLOPS)})\n"
-             f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)\n"
-             f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3: what a "
-             f"parameter-count estimate of the same plan says (no attention term)")
-    doc.data("scenario", sc.name)
-    doc.data("training", est.summary())
-    doc.text(f"\nCluster plans ({count:,} GPUs each; time = model FLOPs / (GPUs x peak BF16 x MFU)):")
-    doc.table("clusters", pd.DataFrame([p.summary() for p in plans]), pd.DataFrame({
-        "gpu": [p.cluster.gpu for p in plans], "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
-        "wall clock": [fmt_duration_days(p.days) for p in plans], "GPU-days": [fmt_int(p.gpu_days) for p in plans],
-        "$/GPU-hour": [fmt_usd(p.cluster.price) for p in plans],
-        "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans]}))
-    v = inf.video
-    guidance = "CFG pair" if settings.cfg else "no CFG pair"
-    doc.text(f"\nInference, one {v.width}x{v.height} clip of {v.num_frames} frames at {v.fps:g} fps "
-             f"({v.duration_s:.3g} s), {settings.steps} steps, {guidance}:")
-    comp = inf.to_frame()
-    doc.text("  " + ", ".join(f"{c} {fmt_sci(float(f))} ({sh:.0%})"
-                              for c, f, sh in zip(comp["component"], comp["flops"], comp["share"], strict=True))
-             + f"\n  {fmt_flops(inf.flops_per_video)} per video, {fmt_flops(inf.flops_per_minute)} per minute of "
-               f"video, {fmt_flops(inf.flops_per_1k_videos)} per 1k videos")
-    doc.table("inference_components", comp, humanize(comp).assign(share=[f"{x:.0%}" for x in comp["share"]]),
-              title="" if fmt == "table" else "inference FLOPs by component")
-    doc.data("inference", {"flops_per_video": inf.flops_per_video, "flops_per_minute": inf.flops_per_minute,
-                           "flops_per_1k_videos": inf.flops_per_1k_videos, "video": _shape_query(v),
-                           "steps": settings.steps, "cfg": settings.cfg})
-    doc.table("serving", pd.DataFrame([x.summary() for x in serving]), pd.DataFrame({
-        "gpu": [x.gpu.key for x in serving], "latency (1 GPU)": [f"{x.latency_s:,.0f} s" for x in serving],
-        "roofline bound": [f"{x.latency_lower_bound_s:,.0f} s" for x in serving],
-        "video min / GPU-hour": [f"{x.video_minutes_per_gpu_hour:.3g}" for x in serving],
-        "$ / video minute": [fmt_usd(x.cost_per_video_minute_usd) for x in serving]}))
-    doc.text(f"\nSensitivity of the GPT-3 multiple (base {fmt_multiple(est.gpt3_multiple)}):")
+    from sora_compute.cli_estimate import estimate_document
 
-    def arrow(labels: pd.Series, values: pd.Series) -> list[str]:
-        return [f"{a} -> {fmt_multiple(b)}" for a, b in zip(labels, values, strict=True)]
-
-    doc.table("sensitivity", sens, pd.DataFrame({"assumption": sens["assumption"], "base": sens["base"],
-                                                 "low": arrow(sens["low"], sens["multiple_low"]),
-                                                 "high": arrow(sens["high"], sens["multiple_high"])}))
-    if published is not None:
-        pub = published.drop(columns=["reading"])
-        doc.text("\nPublished Sora estimates under this model:")
-        doc.text("\n".join(f"  {r['source']}: {fmt_flops(float(r['flops']))} = {fmt_multiple(r['gpt3_multiple'])} "
-                           f"GPT-3. {r['reading']}" for r in published.to_dict(orient="records")))
-        doc.table("published", published, pd.DataFrame({
-            "source": pub["source"], "FLOPs": [fmt_sci(x) for x in pub["flops"]],
-            "x GPT-3": [fmt_multiple(x) for x in pub["gpt3_multiple"]],
-            "ratio to ours": [fmt_multiple(x) for x in pub["ratio_to_ours"]]}), title="" if fmt == "table" else
-            "published Sora estimates")
-        pi = published_inference()
-        doc.text("Published Sora inference estimate under this model:\n" + "\n".join(
-            f"  {r['source']}: {r['video_minutes_per_h100_hour']:.3g} video-minutes per H100-hour "
-            f"({fmt_sci(float(r['flops_per_video_minute']))} FLOPs per minute). {r['reading']}"
-            for r in pi.to_dict(orient="records")))
-        doc.table("published_inference", pi, humanize(pi), title="" if fmt == "table" else
-                  "published inference estimate")
-    if fmt == "table":  # the prose already carries these tables' numbers
-        doc.blocks = [b for b in doc.blocks if b.name not in ("inference_components", "published",
-                                                              "published_inference")]
-    doc.emit(fmt)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:,.1f} GiB"
+    estimate_document(scenario=scenario, resolution=resolution, duration=duration, fps=fps, stage=stage,
+        gpu_list=gpu_list, count=count, mfu=mfu, price=price, pue=pue, steps=steps, cfg=cfg, fmt=fmt).emit(fmt)
 
 
 @cli.command()
@@ -603,92 +376,11 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
       sora-compute memory sora --gpu h100-sxm --gpus 4096
       sora-compute memory sora --resolution 1920x1088 --duration 60 --tp 8 --cp 8 --pp 1
     """
-    from sora_compute.memory import planner as mp
+    from sora_compute.cli_memory import memory_document
 
-    p = load_preset(preset)
-    model = _with_text_tokens(p.model, text_tokens)
-    doc = Document("memory", units={"*_bytes": "bytes", "GiB": "GiB (2^30 bytes)"})
-    video = _video_from_options(model, p.video, resolution, frames, duration, fps, doc)
-    model.latent_shape(video)  # validate the shape first: one clear error
-    use_cfg = cfg if cfg is not None else sampling_defaults(p).cfg
-    precision = mp.PrecisionPolicy(ema=ema)
-    ck, ker = checkpointing, attention
-    searched = None
-    if tp is None and cp is None and pp is None:
-        searched = mp.search_layouts(model, video, gpu, count, precision, ck, ker,  # type: ignore[arg-type]
-                                     zero_stages=(zero,), micro_batch=micro_batch)
-        fitting = searched[searched["fits"]]
-        row = (fitting if len(fitting) else searched).iloc[0]
-        tp_, cp_, pp_ = int(row["tp"]), int(row["cp"]), int(row["pp"])
-    else:
-        tp_, cp_, pp_ = tp or 1, cp or 1, pp or 1
-    mpar = tp_ * cp_ * pp_
-    if count % mpar:
-        raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
-    layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
-                                               "micro_batch": micro_batch})
-    train = mp.training_memory(model, video, layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
-    cfg_batch = 2 if use_cfg else 1
-    stages = {s: mp.inference_memory(model, video, gpu, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
-              for s in ("text", "dit", "vae_decode")}
-    tile, tiled = (None, None)
-    if not stages["vae_decode"].fits:
-        try:
-            tile, tiled = mp.recommend_vae_tiling(model, video, gpu)
-        except ValueError as e:
-            tiled = None
-            doc.note(str(e))
-    v = video
-    doc.query = {"preset": p.name, **_shape_query(v), "video_tokens": model.latent_shape(v).tokens, "gpu": gpu,
-                 "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
-                 "ema": ema, "cfg": use_cfg}
-    doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
-                       "usable memory": "92% of the catalog's HBM (CUDA context, buffers, fragmentation)"}
-    doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
-             f"{model.latent_shape(v).tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
-             f"fp32 master + AdamW moments, {ck} checkpointing, {ker} attention")
-    if searched is not None:
-        n_fit = int(searched["fits"].sum())
-        doc.text(f"\nLayouts considered: {len(searched)} ({n_fit} fit); smallest model-parallel first:")
-        head = searched.head(8)[["layout", "peak_GiB", "fits"]]
-        doc.table("layouts_considered", searched, head.assign(peak_GiB=head["peak_GiB"].map("{:,.1f}".format),
-                                                              fits=head["fits"].map({True: "yes", False: "no"})))
-    verdict = "FITS" if train.fits else "DOES NOT FIT"
-    doc.text(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} of "
-             f"{_gib(train.capacity_bytes)} usable -> {verdict}")
-    df = train.to_frame()
-    doc.table("training_components", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
-    doc.data("layout", layout.model_dump())
-    doc.data("training", {**train.summary(), "peak_bytes": train.peak_bytes, "components_bytes": train.components,
-                          "transient_bytes": train.transient})
-    for n in train.notes:
-        doc.text(f"  note: {n}")
-    if train.fits:
-        longest = mp.max_feasible(model, video, "num_frames", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
-        batch = mp.max_feasible(model, video, "micro_batch", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
-        if isinstance(longest, VideoSpec):
-            doc.text(f"  largest that fits this layout: {longest.num_frames} frames "
-                     f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")
-    doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16; "
-             f"{'CFG pair batched' if use_cfg else 'no CFG pair'}):")
-    inf_rows = pd.DataFrame([{"stage": s, **m.summary(), "peak_bytes": m.peak_bytes} for s, m in stages.items()])
-    doc.table("inference_stages", inf_rows, pd.DataFrame({"stage": list(stages),
-                                                   "peak": [_gib(m.peak_bytes) for m in stages.values()],
-                                                   "fits": ["fits" if m.fits else "does NOT fit"
-                                                            for m in stages.values()]}))
-    doc.data("inference", {s: {**m.summary(), "peak_bytes": m.peak_bytes, "components_bytes": m.components,
-                               "transient_bytes": m.transient} for s, m in stages.items()})
-    doc.data("vae_tile_latent", tile)
-    if tile is not None and tiled is not None:
-        doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "
-                 f"{tile[0]} x {tile[1]} x {tile[2]} (frames x height x width; "
-                 f"{tile[1] * model.vae.spatial_compression} x {tile[2] * model.vae.spatial_compression} px) -> "
-                 f"{_gib(tiled.peak_bytes)} ({', '.join(tiled.notes)})")
-    if not stages["dit"].fits:
-        need = stages["dit"].peak_bytes / stages["dit"].capacity_bytes
-        doc.text(f"  the DiT forward needs {need:.1f}x one GPU: split the sequence (context parallel) over "
-                 f">= {math.ceil(need)} GPUs")
-    doc.emit(fmt)
+    memory_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
+        count=count, tp=tp, cp=cp, pp=pp, zero=zero, micro_batch=micro_batch, checkpointing=checkpointing,
+        attention=attention, ema=ema, cfg=cfg, text_tokens=text_tokens, fmt=fmt).emit(fmt)
 
 
 @cli.command()
@@ -712,7 +404,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
     sc = resolve_scenario(scenario)
     out = out_dir or Path("reports") / sc.name
     out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before any output
-    steps = 10 if calibration else 9
+    steps = 11 if calibration else 10
     with click.progressbar(length=steps, label="report", file=sys.stderr, hidden=progress_hidden()) as bar:
         written = write_report(sc, out, gpus=count, progress=lambda _: bar.update(1), calibration=calibration)
     doc = Document("report", query={"scenario": sc.name, "out": str(out), "gpus": count})

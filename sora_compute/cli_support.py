@@ -33,12 +33,13 @@ from sora_compute.finite import MAX_EXACT_INT
 from sora_compute.hardware import UnknownGPUError
 from sora_compute.planning import ScenarioFileError, UnknownScenarioError
 from sora_compute.presets import UnknownPresetError
-from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError
+from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError, VideoSpec
 from sora_compute.units import fmt_sci
 
 __all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloatParam", "FINITE", "POSITIVE", "COUNT",
            "FORMAT", "FORMATS", "split_names", "parse_axis", "RESOLUTIONS", "parse_resolution", "model_grid",
-           "snap_resolution", "Document", "humanize", "MISSING", "check_finite", "run_cli"]
+           "snap_resolution", "with_text_tokens", "video_from_options", "shape_query", "Document", "humanize",
+           "MISSING", "check_finite", "run_cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 MISSING = "—"
@@ -209,6 +210,43 @@ def snap_resolution(model: ModelSpec, text: str, snap_explicit: bool = False) ->
         return w, h, None
     grid = f"{sw}-px" if sw == sh else f"{sw}x{sh}-px"
     return W, H, f"{text.strip()} -> {W}x{H} for {model.name}'s {grid} grid"
+
+
+def with_text_tokens(model: ModelSpec, text_tokens: int | None) -> ModelSpec:
+    """The model with ``text_tokens`` prompt tokens instead of its native length (validated)."""
+    if text_tokens is None:
+        return model
+    return ModelSpec.model_validate({**model.model_dump(), "text_tokens": text_tokens})
+
+
+def video_from_options(model: ModelSpec, native: VideoSpec, resolution: str | None, frames: int | None,
+                        duration: float | None, fps: float | None, doc: Document | None = None) -> VideoSpec:
+    """The queried video: native shape with overrides. A named resolution snaps to the model's grid (noted in
+    ``doc``); a duration snaps to the nearest frame count the model accepts (e.g. 20 s at 24 fps -> 481 frames for a
+    causal 4x VAE); --fps alone keeps the clip's duration; explicit --frames must fit."""
+    if resolution:
+        w, h, note = snap_resolution(model, resolution)
+        if doc is not None:
+            doc.note(note)
+    else:
+        w, h = native.width, native.height
+    rate = fps if fps is not None else native.fps
+    if frames is not None and duration is not None:
+        raise UsageError("give --frames or --duration, not both")
+    if duration is None and frames is None and fps is not None:
+        duration = native.duration_s
+    if duration is not None:
+        try:
+            approx = VideoSpec.from_duration(w, h, duration, rate)
+        except ValidationError as e:
+            raise UsageError(f"--duration/--fps: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return approx.model_copy(update={"num_frames": model.snap_frames(approx.num_frames)})
+    return VideoSpec(width=w, height=h, num_frames=frames if frames is not None else native.num_frames, fps=rate)
+
+
+def shape_query(video: VideoSpec) -> dict[str, Any]:
+    return {"width": video.width, "height": video.height, "num_frames": video.num_frames, "fps": video.fps,
+            "duration_s": video.duration_s}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -340,6 +340,11 @@ Clusters of {gpus:,} GPUs:
     step("demand")
     demand_md, demand_figs = _demand(sc, out_dir)
     md += "\n" + demand_md
+    step("time")
+    from sora_compute.report_time import time_section
+
+    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table)
+    md += "\n" + time_md
     md_path = out_dir / "report.md"
     md_path.write_text(md)
     step("html")
@@ -356,7 +361,7 @@ Clusters of {gpus:,} GPUs:
             "img{max-width:100%}</style></head><body>" + html_body + "</body></html>")
     html_path = out_dir / "report.html"
     html_path.write_text(html)
-    return [md_path, html_path, *figs.values(), *demand_figs]
+    return [md_path, html_path, *figs.values(), *demand_figs, *time_figs]
 
 
 def _demand(sc: TrainingScenario, out_dir: Path) -> tuple[str, list[Path]]:

@@ -49,3 +49,10 @@ def fmt_multiple(x: float) -> str:
     if abs(x) >= 0.1:
         return f"{x:.2f}x"
     return f"{x:.2g}x"
+
+
+def fmt_seconds(x: float) -> str:
+    """Seconds for people: '0.74 s', '45.0 s', '1,904 s' ('—' for a missing value)."""
+    if x != x:
+        return "—"
+    return f"{x:.2g} s" if x < 10 else f"{x:.1f} s" if x < 100 else f"{x:,.0f} s"

@@ -20,7 +20,7 @@ from tests.clirun import main
 
 EXAMPLES = {"presets": 40, "gpus": 40, "show": 100, "flops": 220, "memory": 200, "estimate": 240, "plan": 200,
             "sweep": 220, "calibrate": 100, "report": 100,
-            "demand": 150}  # 1,610 drawn; the option-less commands run out early
+            "demand": 150, "validate": 40}  # 1,650 drawn; the option-less commands run out early
 SEEN: dict[str, set[tuple[str, ...]]] = {}
 
 _DIR = Path(tempfile.mkdtemp(prefix="sora-compute-fuzz-"))
@@ -70,7 +70,8 @@ lists = st.one_of(numbers, st.lists(numbers, min_size=1, max_size=3).map(",".joi
 models = st.sampled_from(["dit-s-2", "dit-xl-2", "latte", "pixart-alpha", "sora", "hunyuanvideo", "cogvideox-2b",
                           "wan2.1-1.3b", "gpt3-175b", "DIT-S-2", "nope", "", " ", "sora,sora", "dit-s-2,latte"])
 gpus = st.sampled_from(["h100-sxm", "b200", "h200", "a100-40gb", "tpu-v5p", "H100-SXM", "h100", "", ",", "nope",
-                        "h100-sxm,b200"])
+                        "h100-sxm,b200", "missing.yaml", "sora_compute/hardware/profiles/h200.yaml",
+                        "sora_compute/hardware/profiles/catalog.yaml", "/proc/cpuinfo"])
 resolutions = st.one_of(
     st.sampled_from(["480p", "720p", "1080p", "4k", "256x256", "1280x720", "1920x1080", "0x0", "-1x5", "x", "",
                      "999999999999999999999x720", "1048577x16", "16x16", "256X256", "720p,1080p"]),
@@ -116,6 +117,8 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
                   "--write-record": None, "--no-write-record": None,
                   "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
+    "validate": {"--kernel": st.sampled_from(["fa2", "fa3", "cudnn", "math", "flash", ""]), "--all": None,
+                 "--file": st.sampled_from([*SCENARIO_FILES, str(_DIR / "absent.yaml")])},
     "report": {"--scenario": scenarios, "--out": st.sampled_from([str(_DIR / "rep"), "/proc/sora-compute-no"]),
                "--gpus": numbers, "--calibration": None, "--no-calibration": None},
 }

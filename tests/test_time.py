@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 import sora_compute as sc
 from sora_compute.evaluate.time import (
     ADAMW_BYTES_PER_PARAM,
+    component_times,
     op_times,
     predict_seconds,
     rollup,
     summary,
     training_times,
 )
+from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import attention_op, linear_op, norm_op
 
@@ -141,12 +143,14 @@ def test_mfu_of_a_compute_bound_op_is_its_efficiency():
 
 def test_legacy_vae_and_text_encoder_terms_and_presets_predict():
     for name in ("wan2.1-14b", "cogvideox-5b", "sora"):
-        for count in (sc.count_vae_decode(name), sc.count_text_encoder(name), sc.count_dit(name)):
-            df = op_times(count.terms, "h100-sxm")
+        for ops in (sc.count_vae_decode(name).terms, sc.count_text_encoder(name).terms, dit_ops(name)):
+            df = op_times(ops, "h100-sxm")
             assert len(df) and (df["seconds"] > 0).all() and df["seconds"].map(math.isfinite).all()
     h100 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h100-sxm")
     h200 = predict_seconds(sc.count_vae_decode("wan2.1-14b").terms, "h200")
     assert h200 < h100  # same peak, 43% more bandwidth: memory-bound ops get faster
+    kinds = set(op_times(dit_ops("sora"), "h100-sxm")["op"])
+    assert {"elementwise", "layer_norm", "linear", "sdpa"} <= kinds  # the whole ledger, not only counted ops
 
 
 @settings(max_examples=60, deadline=None)
@@ -171,3 +175,28 @@ def test_bad_inputs():
         op_times([], TOY, dtype="fp8")  # no published fp8 peak
     with pytest.raises(ValueError, match="checkpointing"):
         training_times([], TOY, checkpointing="some")
+
+
+def test_component_times_and_rollups_add_up():
+    text = [linear_op("t.fc", "mlp", 512, 1024, 1024)]
+    dit = [linear_op("blocks.{i}.fc", "mlp", 4096, 4096, 4096, blocks=range(2)),
+           norm_op("blocks.{i}.norm", "layer_norm", 4096 * 4096, False, 4096, blocks=range(2))]
+    out = component_times({"text_encoder": (text, 1), "dit": (dit, 30)}, TOY).set_index("component")
+    one_dit = predict_seconds(dit, TOY)
+    assert out.loc["dit", "seconds_per_call"] == pytest.approx(one_dit)
+    assert out.loc["dit", "seconds"] == pytest.approx(30 * one_dit)
+    assert out["share"].sum() == pytest.approx(1.0)
+    assert out.loc["dit", "compute_bound_s"] + out.loc["dit", "memory_bound_s"] == pytest.approx(30 * one_dit)
+    df = op_times(dit, TOY)
+    by_kind = rollup(df, "kind").set_index("kind")
+    assert set(by_kind.index) == {"mlp", "norm"} and by_kind["seconds"].sum() == pytest.approx(one_dit)
+    assert by_kind.loc["norm", "bytes"] == 2 * (2 * 4096 * 4096) * 2  # 2 blocks x read + write x bf16
+
+
+def test_causal_points_serve_only_a_kernel_measured_with_a_mask_alone():
+    causal = dict(_attn("cudnn", 128, 2048, 30), causal=True)
+    prof = make_profile(attention=[_attn("fa2", 128, 2048, 40), dict(_attn("fa2", 128, 2048, 10), causal=True),
+                                   causal])
+    core = attention_op("a", "attention", 1, 8, 2048, 2048, 128)
+    assert op_times([core], prof).iloc[0]["efficiency"] == pytest.approx(0.4)  # the non-causal point
+    assert op_times([core], prof, attention_kernel="cudnn").iloc[0]["efficiency"] == pytest.approx(0.3)

@@ -5,8 +5,9 @@ norms, nearest up-sampling) across sizes; plus the per-op dispatch floor.
 
 Only kernel-level measurements set the profile's parameters (nothing is fitted to a model's end-to-end time). Every
 measurement runs with ``torch.set_num_threads(threads)`` (stated in the profile). Times are medians of repeats
-after a warm-up call, on the CPU time of the calling thread when one thread runs (``clock_for``). On CPU the profile's
-``peak_tflops[dtype]`` is the best GEMM throughput measured (so GEMM efficiencies are relative to it) and
+after a warm-up call, on the CPU time of the calling thread when one thread runs (``clock_for``); GEMMs and
+convolutions run with cold weights and a hot input, as a layer in a forward does (``cold_weights``). On CPU the
+profile's ``peak_tflops[dtype]`` is the best GEMM throughput measured (so GEMM efficiencies are relative to it) and
 ``hbm_tbps`` the best streaming-add bandwidth measured, with ``memory_efficiency`` 1 (the bandwidth is already an
 achieved one).
 """
@@ -81,17 +82,35 @@ def clock_for(threads: int) -> tuple[Callable[[], float], str]:
     return (time.thread_time, "thread_time") if threads == 1 else (time.perf_counter, "perf_counter")
 
 
+FLUSH_BYTES = 64 * 2**20  # written between timed calls to evict the last-level cache (32 MiB here)
+
+
 def median_time(fn: Callable[[], Any], min_time: float, clock: Callable[[], float] = time.perf_counter,
-                min_reps: int = 3, max_reps: int = 200) -> float:
+                min_reps: int = 3, max_reps: int = 200, before: Callable[[], Any] | None = None) -> float:
     """Median seconds of ``fn()`` on ``clock`` over repeats lasting ``min_time`` (at least ``min_reps``), after one
-    warm-up call."""
+    warm-up call; ``before()`` runs untimed before each timed call."""
     fn()
     times: list[float] = []
     while len(times) < min_reps or (sum(times) < min_time and len(times) < max_reps):
+        if before is not None:
+            before()
         t0 = clock()
         fn()
         times.append(clock() - t0)
     return statistics.median(times)
+
+
+def cold_weights(*hot: torch.Tensor) -> Callable[[], None]:
+    """Untimed set-up for a layer with cold weights and a hot input, as in a model's forward (each layer's weights
+    are read once per forward; its input was just written by the previous op): write a buffer larger than the
+    last-level cache, then read the ``hot`` tensors back into it."""
+    buf = torch.empty(FLUSH_BYTES // 4)
+
+    def run() -> None:
+        buf.fill_(1.0)
+        for t in hot:
+            t.sum()
+    return run
 
 
 def cpu_name() -> str:
@@ -122,9 +141,10 @@ def _gemm(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
             continue
         x, w, bias = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype), torch.randn(n, dtype=dtype)
         # the GEMM as a model's nn.Linear runs it: x W^T + b, allocating its output
-        s = median_time(partial(F.linear, x, w, bias), plan.min_time, plan.clock)
+        s = median_time(partial(F.linear, x, w, bias), plan.min_time, plan.clock, before=cold_weights(x))
         out.append({"m": m, "n": n, "k": k, "dtype": tag, "tflops": round(2 * m * n * k / s / 1e12, 6),
-                    "source": f"measured: F.linear {m}x{k} by a {n}x{k} weight + bias, median {s:.3g} s"})
+                    "source": f"measured: F.linear {m}x{k} by a {n}x{k} weight + bias (weights cold, input hot), "
+                              f"median {s:.3g} s"})
     log(f"gemm: {len(out)} shapes")
     return out
 
@@ -181,11 +201,12 @@ def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
             continue
         x = torch.randn(1, c_in, T, H, W, dtype=dtype)
         w = torch.randn(c_out, c_in, *kernel, dtype=dtype)
-        s = median_time(partial(F.conv3d, x, w, stride=stride, padding=pad), plan.min_time, plan.clock)
+        s = median_time(partial(F.conv3d, x, w, stride=stride, padding=pad), plan.min_time, plan.clock,
+                        before=cold_weights(x))
         out.append({"c_in": c_in, "c_out": c_out, "kernel": list(kernel), "voxels": voxels, "dtype": tag,
                     "tflops": round(flops / s / 1e12, 6),
-                    "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W}, "
-                              f"median {s:.3g} s"})
+                    "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W} "
+                              f"(weights cold), median {s:.3g} s"})
     log(f"conv3d: {len(out)} shapes")
     return out
 

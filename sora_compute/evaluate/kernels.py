@@ -7,7 +7,8 @@ measured on an H100 applies to an H200 through the same efficiencies. For a shap
 
 - GEMM (linear): inverse-distance weighting of log-efficiency over (log2 M, log2 N, log2 K), the 4 nearest points
   (an exact shape returns its point);
-- attention core: the points of the kernel and pass (fwd / bwd) at the nearest head dim, piecewise linear in log
+- attention core: the points of the kernel and pass (fwd / bwd) at the nearest head dim (non-causal points; causal
+  ones only for a kernel measured with a mask alone: the ledger counts causal cores in full), piecewise linear in log
   sequence length (per-sequence tokens; sqrt(q_len x k_len) for cross-attention), clamped at the ends;
 - convolution: inverse-distance weighting over (log2 c_in, log2 c_out, log2 kernel volume, log2 voxels) when the
   op carries those dims (``c_in``, ``c_out``, ``kernel_volume``, ``voxels`` = batch x output positions), else over
@@ -79,6 +80,7 @@ class Efficiencies:
     attention: dict[tuple[str, str], dict[int, _Curve]] = field(default_factory=dict)
     memory: dict[str, _Curve] = field(default_factory=dict)
     memo: dict[tuple, tuple[float, str]] = field(default_factory=dict)
+    stand_in: set[tuple[str, str]] = field(default_factory=set)  # (kernel, pass) read off fwd_bwd points
 
     def gemm_eff(self, m: float, n: float, k: float) -> tuple[float, str]:
         if self.gemm is None:
@@ -108,7 +110,7 @@ class Efficiencies:
 
     def attention_eff(self, kernel: str, pass_: str, head_dim: float, seq: float) -> tuple[float, str]:
         curves = self.attention.get((kernel, pass_))
-        basis = f"{kernel} {pass_} table"
+        basis = f"{kernel} {'fwd_bwd' if (kernel, pass_) in self.stand_in else pass_} table"
         if curves is None and pass_ == "bwd":
             curves, basis = self.attention.get((kernel, "fwd")), f"{kernel} fwd table (no bwd points)"
         if curves is None:
@@ -158,6 +160,8 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     conv: list[tuple[float, float, float]] = []
     conv_dims: list[tuple[float, float, float, float, float]] = []
     attn: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
+    causal_attn: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
+    stand_in: set[tuple[str, str]] = set()
     mem: dict[str, list[tuple[float, float]]] = {}
     for t in tables:
         dev = _measured_on(t, profile)
@@ -176,9 +180,9 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
                                   math.log2(c.kernel[0] * c.kernel[1] * c.kernel[2]), math.log2(c.voxels),
                                   math.log(c.tflops / peak)))
         for a in t.attention:
-            if _same(a.dtype, dtype) and not a.causal and a.pass_ in ("fwd", "bwd") and (
-                    peak := peak_of(a.measured_on)) is not None:
-                attn.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(
+            if _same(a.dtype, dtype) and (peak := peak_of(a.measured_on)) is not None:
+                where = causal_attn if a.causal else attn
+                where.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(
                     (math.log(a.seq_len), math.log(a.tflops / peak)))
         for mp in t.memory:
             mem.setdefault(mp.op, []).append((math.log(mp.bytes), math.log(min(mp.tbps / dev.hbm_tbps, 1.0))))
@@ -198,7 +202,15 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
         xs = sorted(merged)
         return _Curve(xs, [sum(merged[x]) / len(merged[x]) for x in xs])
 
+    for k, v in causal_attn.items():  # a kernel measured only with a causal mask: its causal points
+        attn.setdefault(k, v)
+    for (kern, pass_), v in list(attn.items()):  # a kernel measured only forward + backward together (fwd_bwd):
+        if pass_ == "fwd_bwd":  # that combined rate stands in for each pass (the basis says so)
+            for alone in ("fwd", "bwd"):
+                attn.setdefault((kern, alone), v)
+                stand_in.add((kern, alone))
     eff.attention = {k: {hd: curve(pts) for hd, pts in v.items()} for k, v in attn.items()}
+    eff.stand_in = stand_in
     eff.memory = {op: curve(pts) for op, pts in mem.items()}
     return eff
 

@@ -115,7 +115,17 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         g, h, q, k, d = ghqkd if ghqkd is not None else (1.0, 1.0, 1.0, 1.0, 64.0)
         bwd = pass_ == "bwd_activation"
         flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
-        c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+        try:
+            c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+        except ValueError:
+            if eff.dtype != "fp8":
+                raise
+            # a kernel without FP8 (FlashAttention-2) runs attention in 16 bits in an FP8 model: its 16-bit
+            # efficiency against the 16-bit peak, as a share of the FP8 peak this record divides by
+            half = efficiencies(eff.profile, "bf16")
+            c_eff, basis = half.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+            c_eff *= eff.profile.peak_flops("bf16") / peak
+            basis += " (16-bit attention in an fp8 run)"
         if bwd:
             elements *= 2  # reads q, k, v, o, dO and writes dq, dk, dv
         if kernel == "math":

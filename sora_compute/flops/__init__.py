@@ -21,6 +21,7 @@ import pandas as pd
 from sora_compute.evaluate.flops import Count, Term, count_ops
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
+from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
 from sora_compute.presets import Preset, load_preset
@@ -41,6 +42,7 @@ __all__ = [
     "count_video",
     "dit_ledger",
     "text_encoder_ledger",
+    "dit_ops",
     "text_encoder_terms",
 ]
 
@@ -124,6 +126,23 @@ def _video(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None)
     return spec, video
 
 
+def dit_ops(
+    model: ModelSpec | Preset | str,
+    video: VideoSpec | VideoGrid | None = None,
+    *,
+    batch: int = 1,
+    text_tokens: int | None = None,
+) -> list[Op]:
+    """The ledger of one DiT forward on ``batch`` videos of shape ``video``: every op, elementwise work included
+    (what the time and traffic evaluators read; ``count_dit`` keeps the counted ones)."""
+    spec, video = _video(model, video)
+    g = latent_grid(spec, video)
+    L = text_tokens if text_tokens is not None else spec.num_text_tokens
+    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
+                     as_number(L) if spec.dit.text_conditioned else 0)
+    return dit_ledger(spec.dit, shape)
+
+
 def count_dit(
     model: ModelSpec | Preset | str,
     video: VideoSpec | VideoGrid | None = None,
@@ -136,9 +155,7 @@ def count_dit(
     spec, video = _video(model, video)
     g = latent_grid(spec, video)
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
-                     as_number(L) if spec.dit.text_conditioned else 0)
-    return count_ops("dit_forward", dit_ledger(spec.dit, shape), convention,
+    return count_ops("dit_forward", dit_ops(spec, video, batch=batch, text_tokens=text_tokens), convention,
                      {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
 
 

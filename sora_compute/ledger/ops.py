@@ -56,7 +56,6 @@ __all__ = [
     "elementwise_op",
     "weight_op",
     "conv_op",
-    "norm_term",
 ]
 
 #: Operator classes a counting convention may leave out (``CountingConvention.norms`` / ``.resampling``).
@@ -225,9 +224,3 @@ def conv_op(path: str, kind: str, batch: Number, in_positions: Number, out_posit
               c_in * c_out * kernel_volume + (c_out if bias else 0),
               {"c_in": c_in, "c_out": c_out, "kernel_volume": kernel_volume, "voxels": batch * out_positions,
                "in_voxels": batch * in_positions})
-
-
-def norm_term(path: str, op: str, numel: Number, affine: bool, convention: CountingConvention = FVCORE,
-              blocks: range | None = None) -> Op:
-    """A norm op without its weights (the VAE and text-encoder builders' form until their ledgers own weights)."""
-    return norm_op(path, op, numel, affine, 0, blocks, convention=convention)

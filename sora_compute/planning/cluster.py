@@ -151,7 +151,10 @@ def budget_plan(work: TrainingEstimate | float, cluster: Cluster, budget_usd: fl
 
 @dataclass(frozen=True, repr=False)
 class ServingPlan(FrameRepr):
-    """Latency and throughput of generating videos on ``gpus_per_video`` GPUs of one type."""
+    """Latency and throughput of generating videos on ``gpus_per_video`` GPUs of one type.
+
+    The time per video is the per-op time model's prediction (``predicted_s``, one GPU; ``mfu`` is then the
+    model-FLOPs utilisation it implies), or, when an MFU was given, FLOPs / (GPUs x peak x that MFU)."""
 
     estimate: InferenceEstimate
     gpu: GPUSpec
@@ -160,6 +163,10 @@ class ServingPlan(FrameRepr):
     precision: Precision
     roofline_seconds: float  # sum over layers of max(FLOPs / peak, bytes / bandwidth), perfectly split
     price_usd_per_hour: float | None = None  # USD per GPU-hour (None: the catalog's)
+    predicted_s: float | None = None  # seconds per video on one GPU from the time model (None: assumed MFU)
+    attention_kernel: str = "fa2"
+    fallback_share: float = 0.0  # share of the predicted time with no kernel-table point (default MFU stands in)
+    why_assumed: str = ""  # why the MFU path was taken although no MFU was given
 
     @property
     def price(self) -> float:
@@ -167,8 +174,22 @@ class ServingPlan(FrameRepr):
 
     @property
     def latency_s(self) -> float:
-        """Compute-bound latency: FLOPs per video / (GPUs x peak x MFU)."""
+        """Seconds per video: the predicted one-GPU time split over the GPUs (ideally: communication comes with the
+        parallel-execution model), or FLOPs per video / (GPUs x peak x MFU) with an assumed MFU."""
+        if self.predicted_s is not None:
+            return self.predicted_s / self.gpus_per_video
         return self.estimate.flops_per_video / (self.gpus_per_video * self.gpu.peak_flops(self.precision) * self.mfu)
+
+    @property
+    def time_basis(self) -> str:
+        """Where the time comes from, in words."""
+        if self.predicted_s is not None:
+            gaps = "" if self.fallback_share == 0 else (
+                f"; {self.fallback_share:.0%} of it at the GPU's default MFU {self.gpu.default_mfu:.0%}: no "
+                "kernel-table points for those ops")
+            return (f"predicted by the per-op time model ({self.attention_kernel} attention; MFU {self.mfu:.0%} "
+                    f"implied{gaps})")
+        return f"assumed MFU {self.mfu:.0%}" + (f" ({self.why_assumed})" if self.why_assumed else "")
 
     @property
     def latency_lower_bound_s(self) -> float:
@@ -199,13 +220,14 @@ class ServingPlan(FrameRepr):
         return pd.DataFrame([self.summary()])
 
     def __repr__(self) -> str:
-        return (f"ServingPlan({self.gpus_per_video} x {self.gpu.key}: {self.latency_s:,.0f} s per video at MFU "
-                f"{self.mfu:.0%} (roofline bound {self.latency_lower_bound_s:,.0f} s), "
+        return (f"ServingPlan({self.gpus_per_video} x {self.gpu.key}: {self.latency_s:,.0f} s per video, "
+                f"{self.time_basis} (roofline bound {self.latency_lower_bound_s:,.0f} s), "
                 f"{self.videos_per_gpu_hour:.3g} videos per GPU-hour)")
 
     def summary(self) -> dict[str, Any]:
         e = self.estimate
         return {"gpu": self.gpu.key, "gpus_per_video": self.gpus_per_video, "mfu": self.mfu,
+                "time_basis": "predicted" if self.predicted_s is not None else "assumed_mfu",
                 "flops_per_video": e.flops_per_video, "latency_s": self.latency_s,
                 "latency_lower_bound_s": self.latency_lower_bound_s, "videos_per_gpu_hour": self.videos_per_gpu_hour,
                 "video_minutes_per_gpu_hour": self.video_minutes_per_gpu_hour,
@@ -215,9 +237,13 @@ class ServingPlan(FrameRepr):
 
 def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1, mfu: float | None = None,
                  precision: Precision = "bf16", bytes_per_element: int = 2,
-                 price_usd_per_hour: float | None = None) -> ServingPlan:
+                 price_usd_per_hour: float | None = None, attention_kernel: str = "fa2",
+                 predict: bool = False) -> ServingPlan:
     """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound), at the
-    catalog's rental price or ``price_usd_per_hour``."""
+    catalog's rental price or ``price_usd_per_hour``. The time per video is FLOPs / (peak x MFU) at ``mfu`` (default:
+    the GPU's planning MFU); with ``predict`` (and no ``mfu``) it is the per-op time model's prediction
+    (``planning/timing.py``). The planners use the MFU path until the time model is vectorised for sweeps and its
+    validation (``sora-compute validate``) beats the assumed MFU."""
     if isinstance(gpus_per_video, bool) or not isinstance(gpus_per_video, int) or gpus_per_video < 1:
         raise ValueError(f"gpus_per_video must be an integer >= 1, got {gpus_per_video!r}")
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
@@ -231,5 +257,17 @@ def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1,
         per_eval = sum(max(2 * float(t.macs) / peak, float(t.elements) * bytes_per_element / bw) * t.instances
                        for t in count.terms)
         seconds += per_eval * estimate.multipliers[name]
-    return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
-                       seconds / gpus_per_video, price_usd_per_hour)
+    if mfu is not None or not predict:
+        return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
+                           seconds / gpus_per_video, price_usd_per_hour, None, attention_kernel)
+    from sora_compute.planning.timing import fallback_share, predicted_seconds
+
+    try:
+        predicted = predicted_seconds(estimate, gpu, precision, attention_kernel)
+    except ValueError as e:  # e.g. the kernel has no points at this precision (FlashAttention-2 has no FP8)
+        return ServingPlan(estimate, spec, gpus_per_video, spec.default_mfu, precision, seconds / gpus_per_video,
+                           price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's default: {e}")
+    implied = estimate.flops_per_video / (predicted * peak)
+    return ServingPlan(estimate, spec, gpus_per_video, implied, precision, seconds / gpus_per_video,
+                       price_usd_per_hour, predicted, attention_kernel,
+                       fallback_share(estimate, gpu, precision, attention_kernel))

@@ -1,0 +1,111 @@
+"""The `memory` command's document (sora_compute/cli.py declares its options)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options, with_text_tokens
+from sora_compute.planning import sampling_defaults
+from sora_compute.presets import load_preset
+from sora_compute.specs import VideoSpec
+
+__all__ = ["memory_document"]
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def memory_document(preset: str, resolution: str | None, frames: int | None, duration: float | None,
+                    fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
+                    micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
+                    text_tokens: int | None, fmt: str) -> Document:
+    """The document `sora-compute memory` prints (see its --help)."""
+    from sora_compute.memory import planner as mp
+
+    p = load_preset(preset)
+    model = with_text_tokens(p.model, text_tokens)
+    doc = Document("memory", units={"*_bytes": "bytes", "GiB": "GiB (2^30 bytes)"})
+    video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
+    model.latent_shape(video)  # validate the shape first: one clear error
+    use_cfg = cfg if cfg is not None else sampling_defaults(p).cfg
+    precision = mp.PrecisionPolicy(ema=ema)
+    ck, ker = checkpointing, attention
+    searched = None
+    if tp is None and cp is None and pp is None:
+        searched = mp.search_layouts(model, video, gpu, count, precision, ck, ker,  # type: ignore[arg-type]
+                                     zero_stages=(zero,), micro_batch=micro_batch)
+        fitting = searched[searched["fits"]]
+        row = (fitting if len(fitting) else searched).iloc[0]
+        tp_, cp_, pp_ = int(row["tp"]), int(row["cp"]), int(row["pp"])
+    else:
+        tp_, cp_, pp_ = tp or 1, cp or 1, pp or 1
+    mpar = tp_ * cp_ * pp_
+    if count % mpar:
+        raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
+    layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
+                                               "micro_batch": micro_batch})
+    train = mp.training_memory(model, video, layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+    cfg_batch = 2 if use_cfg else 1
+    stages = {s: mp.inference_memory(model, video, gpu, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
+              for s in ("text", "dit", "vae_decode")}
+    tile, tiled = (None, None)
+    if not stages["vae_decode"].fits:
+        try:
+            tile, tiled = mp.recommend_vae_tiling(model, video, gpu)
+        except ValueError as e:
+            tiled = None
+            doc.note(str(e))
+    v = video
+    doc.query = {"preset": p.name, **shape_query(v), "video_tokens": model.latent_shape(v).tokens, "gpu": gpu,
+                 "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
+                 "ema": ema, "cfg": use_cfg}
+    doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
+                       "usable memory": "92% of the catalog's HBM (CUDA context, buffers, fragmentation)"}
+    doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
+             f"{model.latent_shape(v).tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
+             f"fp32 master + AdamW moments, {ck} checkpointing, {ker} attention")
+    if searched is not None:
+        n_fit = int(searched["fits"].sum())
+        doc.text(f"\nLayouts considered: {len(searched)} ({n_fit} fit); smallest model-parallel first:")
+        head = searched.head(8)[["layout", "peak_GiB", "fits"]]
+        doc.table("layouts_considered", searched, head.assign(peak_GiB=head["peak_GiB"].map("{:,.1f}".format),
+                                                              fits=head["fits"].map({True: "yes", False: "no"})))
+    verdict = "FITS" if train.fits else "DOES NOT FIT"
+    doc.text(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} of "
+             f"{_gib(train.capacity_bytes)} usable -> {verdict}")
+    df = train.to_frame()
+    doc.table("training_components", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
+    doc.data("layout", layout.model_dump())
+    doc.data("training", {**train.summary(), "peak_bytes": train.peak_bytes, "components_bytes": train.components,
+                          "transient_bytes": train.transient})
+    for n in train.notes:
+        doc.text(f"  note: {n}")
+    if train.fits:
+        longest = mp.max_feasible(model, video, "num_frames", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        batch = mp.max_feasible(model, video, "micro_batch", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        if isinstance(longest, VideoSpec):
+            doc.text(f"  largest that fits this layout: {longest.num_frames} frames "
+                     f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")
+    doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16; "
+             f"{'CFG pair batched' if use_cfg else 'no CFG pair'}):")
+    inf_rows = pd.DataFrame([{"stage": s, **m.summary(), "peak_bytes": m.peak_bytes} for s, m in stages.items()])
+    doc.table("inference_stages", inf_rows, pd.DataFrame({"stage": list(stages),
+                                                   "peak": [_gib(m.peak_bytes) for m in stages.values()],
+                                                   "fits": ["fits" if m.fits else "does NOT fit"
+                                                            for m in stages.values()]}))
+    doc.data("inference", {s: {**m.summary(), "peak_bytes": m.peak_bytes, "components_bytes": m.components,
+                               "transient_bytes": m.transient} for s, m in stages.items()})
+    doc.data("vae_tile_latent", tile)
+    if tile is not None and tiled is not None:
+        doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "
+                 f"{tile[0]} x {tile[1]} x {tile[2]} (frames x height x width; "
+                 f"{tile[1] * model.vae.spatial_compression} x {tile[2] * model.vae.spatial_compression} px) -> "
+                 f"{_gib(tiled.peak_bytes)} ({', '.join(tiled.notes)})")
+    if not stages["dit"].fits:
+        need = stages["dit"].peak_bytes / stages["dit"].capacity_bytes
+        doc.text(f"  the DiT forward needs {need:.1f}x one GPU: split the sequence (context parallel) over "
+                 f">= {math.ceil(need)} GPUs")
+    return doc

@@ -1,0 +1,87 @@
+"""The report's time section: where one video's predicted time goes (per GPU, by component and op class), next to
+the planning-MFU time the rest of the report uses, and how the time model fares against published timings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sora_compute.evaluate.time import op_times  # noqa: E402
+from sora_compute.hardware.profiles import load_profile  # noqa: E402
+from sora_compute.planning.cluster import plan_serving  # noqa: E402
+from sora_compute.planning.inference import InferenceEstimate  # noqa: E402
+from sora_compute.planning.validate import validate  # noqa: E402
+
+__all__ = ["time_section", "time_by_class"]
+
+#: Op classes as the figure groups them (the ledger's operator classes).
+GROUPS = {"sdpa": "attention core", "linear": "linear (GEMM)", "conv3d": "convolution", "conv2d": "convolution"}
+
+
+def time_by_class(estimate: InferenceEstimate, gpu: str, kernel: str = "fa2") -> pd.DataFrame:
+    """Predicted seconds of one video on one ``gpu`` by component and op class (attention core, linear, convolution,
+    memory-bound rest): columns component, group, seconds."""
+    profile = load_profile(gpu)
+    rows = []
+    for name, count in estimate.counts.items():
+        df = op_times(count.terms, profile, "bf16", kernel)
+        group = df["op"].map(lambda o: GROUPS.get(o, "norms, elementwise, copies"))
+        s = (df.assign(group=group).groupby("group")["seconds"].sum() * estimate.multipliers[name]).reset_index()
+        rows.append(s.assign(component=name))
+    return pd.concat(rows, ignore_index=True)[["component", "group", "seconds"]]
+
+
+def fig_time(estimate: InferenceEstimate, gpus: tuple[str, ...], path: Path) -> tuple[Path, pd.DataFrame]:
+    """Stacked bars: predicted seconds per video by op class, one bar per GPU (log scale would hide the stack)."""
+    frames = {g: time_by_class(estimate, g).groupby("group")["seconds"].sum() for g in gpus}
+    table = pd.DataFrame(frames).fillna(0.0)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    bottom = pd.Series(0.0, index=table.columns)
+    for group, row in table.iterrows():
+        ax.bar(table.columns, row / 3600, bottom=bottom / 3600, label=str(group))
+        bottom += row
+    ax.set_ylabel("hours per video (one GPU)")
+    v = estimate.video
+    ax.set_title(f"{estimate.model.name}: {v.width}x{v.height}, {v.num_frames} frames, "
+                 f"{estimate.settings.steps} steps ({'CFG pair' if estimate.settings.cfg else 'no CFG pair'}), "
+                 "predicted time by op class")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path, table
+
+
+def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Path, number: int,
+                 md_table: object) -> tuple[str, list[Path]]:
+    """Markdown for the section (numbered ``number``) and the figure it wrote; ``md_table`` renders a DataFrame."""
+    path, by_class = fig_time(estimate, gpus, out_dir / "fig10_time.png")
+    rows = []
+    for g in gpus:
+        predicted = plan_serving(estimate, g, predict=True)
+        assumed = plan_serving(estimate, g)
+        rows.append({"gpu": g, "predicted": f"{predicted.latency_s:,.0f} s",
+                     "MFU implied": f"{predicted.mfu:.0%}",
+                     "at planning MFU": f"{assumed.latency_s:,.0f} s ({assumed.mfu:.0%})",
+                     "no kernel-table point": f"{predicted.fallback_share:.0%} of the time"})
+    shares = by_class / by_class.sum()
+    top = {g: (str(shares[g].idxmax()), float(shares[g].max())) for g in gpus}
+    run = validate()
+    render = md_table  # a callable: DataFrame -> markdown
+    md = (f"## {number}. Where the time goes (predicted)\n\n"
+          "The per-op time model (each op at the larger of its compute and memory time, with efficiencies from "
+          "published kernel measurements; `sora-compute validate`) against the planning MFU the sections above use, "
+          f"for one video of {estimate.model.name} at its native shape on one GPU. The largest share: "
+          + "; ".join(f"{g} {top[g][0]} ({top[g][1]:.0%})" for g in gpus) + ".\n\n"
+          + render(pd.DataFrame(rows)) + "\n\n"  # type: ignore[operator]
+          f"![time by op class]({path.name})\n\n"
+          f"Against {len(run.compared)} published single-GPU inference timings the time model's mean |error| is "
+          f"{run.mean_abs_error:.0%} (the planning MFU: {run.mfu_mean_abs_error:.0%}); until it beats the planning "
+          "MFU the planners keep it (docs/time_model.md gives the misses and their causes).\n")
+    return md, [path]

@@ -1,0 +1,114 @@
+"""Predicted against published (sora_compute/planning/validate.py, `sora-compute validate`): each row is the time
+model's prediction for the entry's own model, GPU, shape and sampling; statuses say why a row is not compared."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sora_compute.planning.inference import InferenceSettings, estimate_inference
+from sora_compute.planning.timing import inference_times, predicted_seconds
+from sora_compute.planning.validate import snap_video, validate
+from sora_compute.planning.validation import load_validation
+from sora_compute.presets import load_preset
+from sora_compute.specs import VideoSpec
+from tests.clirun import main
+
+ENTRY = """\
+  - id: {id}
+    model: {model}
+    kind: {kind}
+    scope: {scope}
+    gpu: {gpu}
+    gpu_as_published: test
+    gpus: {gpus}
+    resolution: [720, 480]
+    frames: 49
+    steps: 50
+    cfg: true
+    seconds: {seconds}
+    source: test
+    quote: test
+"""
+
+
+def _file(tmp_path, *entries: dict, missing: str = "") -> str:
+    text = (missing or "") + "entries:\n" + "".join(ENTRY.format(**{
+        "kind": "inference", "scope": "end_to_end", "gpu": "h100-sxm", "gpus": 1, "seconds": 45.0,
+        "model": "cogvideox-2b", **e}) for e in entries)
+    p = tmp_path / "v.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_rows_are_the_time_model_for_the_entry_and_errors_are_ratios(tmp_path):
+    path = _file(tmp_path, {"id": "one"}, {"id": "two-gpus", "gpus": 2, "seconds": 20.0},
+                 {"id": "step", "scope": "denoise_step", "seconds": 0.5})
+    run = validate(load_validation(path))
+    t = run.table.set_index("id")
+    est = estimate_inference("cogvideox-2b", VideoSpec(width=720, height=480, num_frames=49),
+                             InferenceSettings(steps=50, cfg=True))
+    whole = predicted_seconds(est, "h100-sxm")
+    assert t.loc["one", "predicted_s"] == pytest.approx(whole)
+    assert t.loc["one", "error"] == pytest.approx(whole / 45.0 - 1)
+    assert t.loc["two-gpus", "predicted_s"] == pytest.approx(whole / 2)  # the ideal split, flagged
+    assert "ideal split" in t.loc["two-gpus", "note"]
+    times = inference_times(est, "h100-sxm").set_index("component")
+    assert t.loc["step", "predicted_s"] == pytest.approx(times.loc["dit", "seconds"] / 50)
+    assert len(run.compared) == 2  # the two single-GPU rows
+    assert run.mean_abs_error == pytest.approx((abs(whole / 45 - 1) + abs(times.loc["dit", "seconds"] / 50 / 0.5 - 1))
+                                               / 2)
+
+
+def test_rows_not_compared_say_why(tmp_path):
+    missing = "missing:\n  models: [not-a-preset]\n  gpus: [no-such-gpu]\n"
+    path = _file(tmp_path, {"id": "m", "model": "not-a-preset"}, {"id": "g", "gpu": "no-such-gpu"},
+                 {"id": "t", "kind": "training", "scope": "training_step"}, missing=missing)
+    t = validate(load_validation(path)).table.set_index("id")
+    assert t.loc["m", "status"] == "no preset" and t.loc["g", "status"] == "no profile"
+    assert t.loc["t", "status"] == "not modelled" and "training" in t.loc["t", "note"]
+
+
+def test_published_shapes_snap_to_the_model_grid():
+    model = load_preset("cogvideox-2b").model  # 8x spatial VAE x 2x2 patch: 16-px grid; causal 4x: 1 + 4k frames
+    video, note = snap_video(model, 854, 480, 50)
+    assert (video.width, video.height, video.num_frames) == (848, 480, 49)
+    assert note == "854x480 -> 848x480; 50 -> 49 frames"
+    assert snap_video(model, 720, 480, 49)[1] == ""
+
+
+def test_packaged_file_compares_single_gpu_inference_and_the_cli_prints_the_mean():
+    run = validate()
+    assert len(run.compared) >= 40
+    assert 0 < run.mean_abs_error < 10
+    r = main("validate")
+    assert r.code == 0 and f"mean |error| {run.mean_abs_error:.1%}" in r.out
+
+
+def test_cli_bad_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent("entries:\n  - id: x\n"))
+    for args in (["validate", "--file", str(tmp_path / "absent.yaml")], ["validate", "--file", str(bad)]):
+        r = main(*args)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_serving_plan_with_predicted_time():
+    """plan_serving(predict=True): the time model's seconds split over the GPUs; the MFU it implies; the reason when it
+    cannot predict (no cuDNN attention points for A100), and an explicit MFU still wins."""
+    import sora_compute as sc
+
+    est = sc.estimate_inference("cogvideox-2b")
+    one = predicted_seconds(est, "h100-sxm")
+    plan = sc.plan_serving(est, "h100-sxm", gpus_per_video=2, predict=True)
+    assert plan.latency_s == pytest.approx(one / 2)
+    assert plan.mfu == pytest.approx(est.flops_per_video / (one * 989e12))  # h100-sxm dense BF16 peak
+    assert plan.time_basis.startswith("predicted by the per-op time model (fa2 attention")
+    no_points = sc.plan_serving(est, "a100-80gb", predict=True, attention_kernel="cudnn")
+    assert no_points.predicted_s is None and "cudnn" in no_points.time_basis and no_points.mfu == 0.40
+    fp8 = sc.plan_serving(est, "h100-sxm", precision="fp8", predict=True)  # FA2 attention stays 16-bit
+    assert fp8.predicted_s is not None and one / 2 < fp8.predicted_s < one
+    assumed = sc.plan_serving(est, "h100-sxm", mfu=0.5, predict=True)
+    assert assumed.latency_s == pytest.approx(est.flops_per_video / (989e12 * 0.5))
+    assert sc.plan_serving(est, "h100-sxm").time_basis == "assumed MFU 40%"
