@@ -8,7 +8,7 @@ m MLP width, p = pt*ph*pw patch volume, C latent channels, c conditioning width.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sora_compute.ledger.formulas import Number, conv_elements, conv_macs
 from sora_compute.ledger.ops import (
@@ -20,6 +20,7 @@ from sora_compute.ledger.ops import (
     keep,
     linear_op,
     norm_op,
+    revise,
     weight_op,
 )
 from sora_compute.ledger.registry import lookup, register
@@ -142,7 +143,7 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
         what = "Skiparse: padded and rearranged copies"
         pad = groups * seq - rows
         copied = 1 - (groups == spec.sparse_ratio) * (pad == 0)  # 0 at batch 1 without padding (ints or arrays)
-        core = keep(replace(core, dims={**core.dims, "contiguous": True}),  # the split copies are contiguous
+        core = keep(revise(core, dims={**core.dims, "contiguous": True}),  # the split copies are contiguous
                     Saved(what, 3 * pad * d), Saved(what, copied * rows * d, when="fused"),
                     *((Saved(what, rows * d),) if spec.qk_norm != "none" else ()))
         split = f"{a}.skiparse_split"

@@ -6,8 +6,6 @@ Notation as in ``ledger/dit.py``; dy the text-stream width of an asymmetric bloc
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sora_compute.ledger.dit import (
     DiTShape,
     block_norm,
@@ -31,6 +29,7 @@ from sora_compute.ledger.ops import (
     keep,
     linear_op,
     norm_op,
+    revise,
     weight_op,
 )
 from sora_compute.ledger.registry import register
@@ -52,7 +51,7 @@ def joint_core(spec: DiTSpec, shape: DiTShape, blocks: range, path: str = "block
     R, what = B * (N + L), "attention (q, k, v, output, reshaped output)"
     core = keep(attention_op(path, "attention", B, h, N + L, N + L, d // h, blocks), Saved(what, 4 * R * d))
     core = keep(core, Saved(what, R * d, when="fused")) if h > 1 else core
-    core = replace(core, dims={**core.dims, "contiguous": True})
+    core = revise(core, dims={**core.dims, "contiguous": True})
     if not reads:
         return [core]
     cat, out = f"{path}.cat", f"{path}.out"
@@ -121,7 +120,7 @@ def _mods(op: Op, stream: str) -> Op:
     """``op`` reading its stream's modulation (``{stream}_mods``) instead of the block's ``mods``."""
     assert isinstance(op.flow, Flow)
     reads = tuple(f"{stream}_mods" if r == "mods" else r for r in op.flow.reads)
-    return replace(op, flow=op.flow._replace(reads=reads))
+    return revise(op, flow=op.flow._replace(reads=reads))
 
 
 @register("dit_block", "single")
@@ -283,7 +282,7 @@ def token_refiner(spec: DiTSpec, shape: DiTShape) -> list[Op]:
         keep(attention_op(f"{pre}.core", "text_proj", B, h, L, L, d // h, blocks), Saved(block, rows * d)),
         keep(linear_op(f"{pre}.self_attn_proj", "text_proj", rows, d, d, blocks), Saved(block, 2 * rows * d)),
         keep(layer_norm(f"{pre}.norm2", rows, d, blocks, affine=True), Saved(block, rows * d), stats(rows)),
-        *[replace(op, kind="text_proj", saved=tuple(Saved(block, x.numel) for x in op.saved))
-          if op.op == "linear" else replace(op, saved=tuple(Saved(block, x.numel) for x in op.saved))
+        *[revise(op, kind="text_proj", saved=tuple(Saved(block, x.numel) for x in op.saved))
+          if op.op == "linear" else revise(op, saved=tuple(Saved(block, x.numel) for x in op.saved))
           for op in mlp(spec, pre, rows, d, 4 * d, blocks, act="silu", bias=True)],
     ]

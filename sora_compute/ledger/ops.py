@@ -22,7 +22,7 @@ fixed-width integer. Records hold no arithmetic of their own beyond ``instances`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sora_compute.ledger.formulas import (
@@ -45,6 +45,7 @@ __all__ = [
     "Flow",
     "flow",
     "keep",
+    "revise",
     "NORM_OPS",
     "RESAMPLE_OPS",
     "UNCOUNTED_OPS",
@@ -145,16 +146,24 @@ class Op:
         return [self.path.format(i=i) for i in self.blocks]
 
 
+def revise(op: Op, **changes: Any) -> Op:
+    """A copy of ``op`` with ``changes`` (one dict update: ``dataclasses.replace`` costs several times more, and
+    ledgers are built per estimate)."""
+    new = object.__new__(Op)
+    object.__setattr__(new, "__dict__", {**op.__dict__, **changes})
+    return new
+
+
 def keep(op: Op, *saved: Saved) -> Op:
     """``op`` that also keeps ``saved`` for backward."""
-    return replace(op, saved=op.saved + saved)
+    return revise(op, saved=op.saved + saved)
 
 
 def flow(op: Op, reads: str | tuple[str, ...] = (), out: str | None = None, numel: Number = 0,
          view_of: str | None = None, scratch: Number = 0, dtype: str = "act", scratch_dtype: str | None = None) -> Op:
     """``op`` with its dataflow (``reads`` one name or several)."""
     reads = (reads,) if isinstance(reads, str) else reads
-    return replace(op, flow=Flow(reads, out, numel, view_of, scratch, dtype, scratch_dtype))
+    return revise(op, flow=Flow(reads, out, numel, view_of, scratch, dtype, scratch_dtype))
 
 
 def counted_macs(op: Op, convention: CountingConvention = FVCORE) -> Number:
