@@ -218,7 +218,7 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
 def calibrate(out_path: Path | None, write_record: bool, device: str | None, full: bool, threads: int,
               fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
-    (about 10 s: measured 9.3 s on 2 idle CPU cores; a progress bar on a terminal). With --device, measure the
+    (about 12 s: measured 12.2 s on 2 CPU cores; a progress bar on a terminal). With --device, measure the
     device's kernels into a hardware profile the time model uses (about 40 s: measured 34-51 s on 2 shared CPU cores;
     --full 586 s).
 
@@ -388,12 +388,12 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="default: reports/SCENARIO")
 @click.option("--gpus", "count", type=COUNT, default=4096, show_default=True, help="GPUs per cluster")
 @click.option("--calibration/--no-calibration", default=True, show_default=True,
-              help="include the calibration figure (profiles the reference models: about 10 s more)")
+              help="include the calibration figure (profiles the reference models: about 12 s more)")
 @FORMAT
 @friendly_errors
 def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, fmt: str) -> None:
-    """Write a capacity-planning report (markdown + self-contained HTML + PNG figures): about 12 s with the
-    calibration figure, 2 s without (measured on 2 idle CPU cores). A progress bar shows on a terminal.
+    """Write a capacity-planning report (markdown + self-contained HTML + PNG figures): about 17 s with the
+    calibration figure, 5 s without (measured 16.8 s and 4.7 s on 2 CPU cores). A progress bar shows on a terminal.
 
     \b
     Example:
