@@ -135,5 +135,5 @@ def test_progress_only_on_a_terminal():
 
 
 def test_help_time_estimates_are_stated():
-    assert "about 10 s" in main("calibrate", "--help").out
-    assert "about 12 s" in main("report", "--help").out
+    assert "about 12 s" in main("calibrate", "--help").out
+    assert "about 17 s" in main("report", "--help").out
