@@ -1,11 +1,13 @@
 """The liveness evaluator: the peak of live tensor bytes while a ledger runs without gradients, from the ledger's
-own dataflow (``Flow`` records).
+own dataflow (``Flow`` records), by one walk (``_walk``).
 
 A tensor lives from the op that makes it to the last op that reads it (or a view of it); a view allocates nothing
-and keeps its base alive; tensors the caller holds (a segment's inputs, by default) live to the segment's end;
-scratch lives only during its op. Repeated blocks are one segment each: every instance of a block starts from the
-same live set, so one instance gives the run's peak. Chunked and tiled execution are ledger structure (segments
-and the tensors held between them), not special cases here.
+and keeps its base alive; scratch (an op's own, in its dtype, and a materialised attention core's) lives only during
+its op. Repeated blocks are runs: a tensor made before a run and read inside it lives to the run's end, and every
+instance of a block starts from the same live set, so one instance gives the run's peak. ``ledger_peak`` walks a
+whole ledger; a ``Segment`` is one instance of a run on top of the tensors its caller holds (made before it; the
+ones it releases are dropped, so they live to their last read). Chunked and tiled execution are ledger structure
+(segments and the tensors held between them), not special cases here.
 """
 
 from __future__ import annotations
