@@ -182,3 +182,29 @@ def test_ledger_peak_holds_a_runs_inputs_to_its_end_and_frees_the_rest():
     assert ledger_peak(ops, act_bytes=1) == max(n + t + 2 * n + s, n + t + 2 * n)
     # a tensor nobody reads is freed once made: x and y at the final op
     assert ledger_peak(ops[:2] + ops[-1:], act_bytes=1) == 2 * n
+
+
+@pytest.mark.parametrize("released", [False, True])
+def test_a_segment_is_a_ledger_run_on_held_inputs(released):
+    """One walk: a segment's inputs are tensors made before a run (held to its end, or dropped by their holder and
+    freed after their last read), so ``segment_peak`` and ``ledger_peak`` agree; both count a materialised core's
+    scratch. q and out: 2 heads x 3 rows x 2 = 12 elements, qkv 36; the core's scores 2 x 3 x 3 = 18 beside the
+    contiguous q and k copies 2 x 6 x 2 = 24: scratch 18 + 24 - 12 (the output, counted already) = 30."""
+    from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
+    from sora_compute.ledger.ops import flow, revise
+
+    n, run = 12, range(2)
+    qkv = flow(linear_op("b.{i}.qkv", "attention_proj", 3, 4, 12, run), "x", "qkv", 3 * n)
+    if released:
+        qkv = revise(qkv, flow=qkv.flow._replace(drops=("x",)))
+    q = flow(elementwise_op("b.{i}.q", "view", 0, 0, run), "qkv", "q", view_of="qkv")
+    core = flow(attention_op("b.{i}.core", "attention", 1, 2, 3, 3, 2, run), "q", "o", n)
+    proj = flow(linear_op("b.{i}.proj", "attention_proj", 3, 4, 4, run), "o", "y", n)
+    block = [qkv, q, core, proj]
+    seg = Segment(block, {"x": n}, frozenset({"x"}) if released else frozenset())
+    ledger = [flow(elementwise_op("embed", "e", 0, n), (), "x", n), *block]
+    x = 0 if released else n  # x at the core: held, or freed after qkv read it
+    for kernel, scratch in (("fused", 0), ("materialized", 30)):
+        expected = max(n + 3 * n, x + 3 * n + n + scratch)  # at qkv: x and qkv; at the core: qkv, o and scratch
+        assert segment_peak(seg, act_bytes=1, kernel=kernel) == expected
+        assert ledger_peak(ledger, act_bytes=1, kernel=kernel) == expected

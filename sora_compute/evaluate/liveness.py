@@ -1,11 +1,13 @@
 """The liveness evaluator: the peak of live tensor bytes while a ledger runs without gradients, from the ledger's
-own dataflow (``Flow`` records).
+own dataflow (``Flow`` records), by one walk (``_walk``).
 
 A tensor lives from the op that makes it to the last op that reads it (or a view of it); a view allocates nothing
-and keeps its base alive; tensors the caller holds (a segment's inputs, by default) live to the segment's end;
-scratch lives only during its op. Repeated blocks are one segment each: every instance of a block starts from the
-same live set, so one instance gives the run's peak. Chunked and tiled execution are ledger structure (segments
-and the tensors held between them), not special cases here.
+and keeps its base alive; scratch (an op's own, in its dtype, and a materialised attention core's) lives only during
+its op. Repeated blocks are runs: a tensor made before a run and read inside it lives to the run's end, and every
+instance of a block starts from the same live set, so one instance gives the run's peak. ``ledger_peak`` walks a
+whole ledger; a ``Segment`` is one instance of a run on top of the tensors its caller holds (made before it; the
+ones it releases are dropped, so they live to their last read). Chunked and tiled execution are ledger structure
+(segments and the tensors held between them), not special cases here.
 """
 
 from __future__ import annotations
@@ -62,46 +64,101 @@ def _nbytes(numel: Number, dtype: str, act_bytes: int) -> Number:
     return numel * {"act": act_bytes, "stat": 4, "int64": 8, "byte": 1}[dtype]
 
 
-def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
-    """Peak live bytes of one segment (its base included); attention cores run with ``kernel`` (fused or
-    materialized, see ``attention_scratch``)."""
-    steps = _steps(seg.ops)
-    storage: dict[str, str] = {name: name for name in seg.inputs}  # tensor -> the storage it lives in
-    size: dict[str, Number] = {name: _nbytes(n, "act", act_bytes) for name, n in seg.inputs.items()}
-    last: dict[str, int] = {name: (-1 if name in seg.released else len(steps)) for name in seg.inputs}
-    for k, (op, f) in enumerate(steps):
-        for name in f.reads:
-            if name not in storage:
-                raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
-            last[storage[name]] = max(last[storage[name]], k)
-        if f.out is not None:
-            if f.view_of is not None:
-                storage[f.out] = storage[f.view_of]
-                last[storage[f.out]] = max(last[storage[f.out]], k)
-            else:
-                storage[f.out] = f.out
-                size[f.out] = _nbytes(f.numel, f.dtype, act_bytes)
-                last[f.out] = max(last.get(f.out, k), k)
-    live: Number = sum(size[name] for name in seg.inputs) + seg.base
-    peak: Number = live
-    for k, (op, f) in enumerate(steps):
-        if f.out is not None and f.view_of is None:
-            live = live + size[f.out]
-        peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
-                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes))
-        for name in {storage[n] for n in (*f.reads, *((f.out,) if f.out else ()))}:
-            if last[name] == k:
-                live = live - size[name]
-                last[name] = len(steps) + 1  # freed once
-    return peak
-
-
 def _max(a: Number, b: Number) -> Number:
     try:
         return max(a, b)
     except ValueError:  # numpy arrays: elementwise
         import numpy as np
         return np.maximum(a, b)
+
+
+def _runs(steps: Sequence[tuple[Op, Flow]]) -> tuple[list[int], list[int]]:
+    """The first and last step of the run each step belongs to: consecutive steps of ops with the same ``blocks``
+    (a repeated block, one instance); any other step is a run of its own."""
+    n = len(steps)
+    start, end = list(range(n)), list(range(n))
+    for k in range(1, n):
+        blocks = steps[k][0].blocks
+        if blocks is not None and blocks == steps[k - 1][0].blocks:
+            start[k] = start[k - 1]
+    for k in range(n - 2, -1, -1):
+        if start[k + 1] == start[k]:
+            end[k] = end[k + 1]
+    return start, end
+
+
+def _walk(steps: Sequence[tuple[Op, Flow]], run_start: Sequence[int], run_end: Sequence[int], act_bytes: int,
+          kernel: str, held: Mapping[str, Number], released: frozenset[str], base: Number) -> Number:
+    """THE liveness walk (``ledger_peak`` and ``segment_peak`` are this): peak live bytes of ``steps``, on top of
+    ``base`` bytes and of ``held`` tensors (name -> elements, made before the first step; those ``released`` are
+    dropped by their holder, so they live to their last read).
+
+    A name made again is a new tensor (reads name the latest one); a view shares its base's storage. A storage lives
+    from the step that makes it to its last reader, except that one made before a run and read inside it lives to the
+    run's end (every instance reads it); one a step ``drops`` lives to its last read instead. Scratch (the op's own,
+    in its dtype, and a materialised attention core's, ``attention_scratch``) lives only during its step."""
+    current: dict[str, int] = {}  # name -> storage
+    size: list[Number] = []
+    born: list[int] = []
+    death: list[int] = []
+    last: list[int] = []  # the last step reading each storage (no run extension)
+    dropped: dict[int, int] = {}
+
+    def make(name: str, nbytes: Number, k: int) -> None:
+        current[name] = len(size)
+        size.append(nbytes)
+        born.append(k)
+        death.append(k)
+        last.append(k)
+
+    for name, numel in held.items():
+        make(name, _nbytes(numel, "act", act_bytes), -1)
+        if name in released:
+            dropped[current[name]] = -1
+    for k, (op, f) in enumerate(steps):
+        for name in f.reads:
+            if name not in current:
+                raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
+            s = current[name]
+            death[s] = max(death[s], run_end[k] if born[s] < run_start[k] else k)
+            last[s] = max(last[s], k)
+        for name in f.drops:
+            dropped[current[name]] = k
+        if f.out is not None:
+            if f.view_of is not None:
+                s = current[f.out] = current[f.view_of]
+                death[s] = max(death[s], k)
+                last[s] = max(last[s], k)
+            else:
+                make(f.out, _nbytes(f.numel, f.dtype, act_bytes), k)
+    for s, k in dropped.items():  # let go when the step ends, unless read later
+        death[s] = max(last[s], k)
+    freed: dict[int, Number] = {}
+    made: dict[int, Number] = {}
+    live: Number = base
+    for s, k in enumerate(death):
+        freed[k] = freed.get(k, 0) + size[s]
+        if born[s] < 0:
+            live = live + size[s]
+        else:
+            made[born[s]] = size[s]
+    peak: Number = live
+    for k, (op, f) in enumerate(steps):
+        if k in made:
+            live = live + made[k]
+        peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
+                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes))
+        live = live - freed.get(k, 0)
+    return peak
+
+
+def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
+    """Peak live bytes of one segment (its base included): the segment's ops walked as one instance of a run whose
+    inputs are held tensors made before it (``_walk``); attention cores run with ``kernel`` (fused or materialized,
+    see ``attention_scratch``)."""
+    steps = _steps(seg.ops)
+    return _walk(steps, [0] * len(steps), [len(steps) - 1] * len(steps), act_bytes, kernel, seg.inputs, seg.released,
+                 seg.base)
 
 
 def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "fused") -> Number:
@@ -112,67 +169,15 @@ def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "f
     return peak
 
 
-def ledger_peak(ops: Sequence[Op], act_bytes: int = 2) -> Number:
-    """Peak live bytes of a whole ledger run once without gradients, from its ops' dataflow.
+def ledger_peak(ops: Sequence[Op], act_bytes: int = 2, kernel: str = "fused") -> Number:
+    """Peak live bytes of a whole ledger run once without gradients, from its ops' dataflow (``_walk``).
 
-    A name made again is a new tensor (reads name the latest one); a view shares its base's storage. A storage
-    lives from the op that makes it to its last reader, except that one made before a run of repeated blocks (ops
-    with the same ``blocks``) and read inside it lives to the run's end: every instance reads it (a layer's input,
-    which the caller's loop holds until the layer returns; a position table). One instance of each run is walked:
-    every instance starts from the same live set; a storage a step ``drops`` (a run whose instance is a chain of
-    calls: the input of the first, released when it returns) lives to its last read instead. Scratch lives only during
-    its op (its step, for an op of several steps: a repeated block's ops and their steps run in order, one instance
-    walked)."""
+    Runs are repeated blocks (consecutive ops with the same ``blocks``): a storage made before a run and read inside
+    it lives to the run's end (a layer's input, which the caller's loop holds until the layer returns; a position
+    table). One instance of each run is walked: every instance starts from the same live set; a storage a step
+    ``drops`` (a run whose instance is a chain of calls: the input of the first, released when it returns) lives to
+    its last read instead. Scratch lives only during its op (its step, for an op of several steps: a repeated
+    block's ops and their steps run in order, one instance walked)."""
     steps = _steps(ops)
-    flows = [op for op, _ in steps]
-    run_start: list[int] = []
-    run_end: list[int] = []
-    for k, op in enumerate(flows):
-        same = k > 0 and op.blocks is not None and op.blocks == flows[k - 1].blocks
-        run_start.append(run_start[k - 1] if same else k)
-    for k in range(len(flows) - 1, -1, -1):
-        op = flows[k]
-        same = k + 1 < len(flows) and op.blocks is not None and op.blocks == flows[k + 1].blocks
-        run_end.append(run_end[-1] if same else k)
-    run_end.reverse()
-    current: dict[str, int] = {}  # name -> storage
-    size: list[Number] = []
-    born: list[int] = []
-    death: list[int] = []
-    last: list[int] = []  # the last step reading each storage (no run extension)
-    dropped: dict[int, int] = {}
-    for k, (op, f) in enumerate(steps):
-        for name in f.reads:
-            if name not in current:
-                raise KeyError(f"{op.path} reads {name!r}, which no earlier op makes")
-            s = current[name]
-            end = run_end[k] if op.blocks is not None and born[s] < run_start[k] else k
-            death[s] = max(death[s], end)
-            last[s] = max(last[s], k)
-        for name in f.drops:
-            dropped[current[name]] = k
-        if f.out is not None:
-            if f.view_of is not None:
-                current[f.out] = current[f.view_of]
-                death[current[f.out]] = max(death[current[f.out]], k)
-                last[current[f.out]] = max(last[current[f.out]], k)
-            else:
-                current[f.out] = len(size)
-                size.append(_nbytes(f.numel, f.dtype, act_bytes))
-                born.append(k)
-                death.append(k)
-                last.append(k)
-    for s, k in dropped.items():  # let go when the step ends, unless read later
-        death[s] = max(last[s], k)
-    freed: dict[int, Number] = {}
-    for s, k in enumerate(death):
-        freed[k] = freed.get(k, 0) + size[s]
-    live: Number = 0
-    peak: Number = 0
-    made = {k: s for s, k in enumerate(born)}
-    for k, (_, f) in enumerate(steps):
-        if k in made:
-            live = live + size[made[k]]
-        peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes))
-        live = live - freed.get(k, 0)
-    return peak
+    run_start, run_end = _runs(steps)
+    return _walk(steps, run_start, run_end, act_bytes, kernel, {}, frozenset(), 0)
