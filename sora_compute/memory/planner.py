@@ -25,7 +25,7 @@ from sora_compute.evaluate.params import dit_block_params, dit_params, text_enco
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, load_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
-from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
 
 __all__ = [
     "GiB",
@@ -148,8 +148,8 @@ def _shard(n: int, by: int) -> int:
 
 
 def training_memory(
-    model: ModelSpec,
-    video: VideoSpec,
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
     layout: ParallelLayout = SINGLE_GPU,
     gpu: str = "h100-sxm",
     precision: PrecisionPolicy = MIXED_ADAMW,
@@ -159,15 +159,17 @@ def training_memory(
     text_on_the_fly: bool = False,
     usable_fraction: float = 0.92,
 ) -> MemoryBreakdown:
-    """Training memory per GPU for one video shape under a parallel layout."""
+    """Training memory per GPU for one video shape under a parallel layout (``model`` may be a Workload, with
+    ``video`` None)."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
     if not 0 < usable_fraction <= 1:
         raise ValueError(f"usable_fraction: expected a number in (0, 1], got {usable_fraction!r}")
+    wl = as_workload(model, video)
+    model, video, lat = wl.model, wl.video, wl.latent
     dit = model.dit
-    lat = model.latent_shape(video)
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
-    L = model.num_text_tokens
+    L = wl.text_tokens
     notes = []
     if layout.pp > dit.num_blocks:
         raise ValueError(f"pp={layout.pp} exceeds the DiT's {dit.num_blocks} blocks")
@@ -221,8 +223,8 @@ def _divisors(n: int, cap: int) -> list[int]:
 
 
 def search_layouts(
-    model: ModelSpec,
-    video: VideoSpec,
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
     gpu: str = "h100-sxm",
     gpus: int = 1024,
     precision: PrecisionPolicy = MIXED_ADAMW,
@@ -239,8 +241,9 @@ def search_layouts(
     least memory). TP divides the heads and stays within a node (<= 8); CP and PP are powers of two."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
+    w = as_workload(model, video)  # the latent shape, once for every layout
     rows = []
-    heads, depth = model.dit.num_heads, model.dit.num_blocks
+    heads, depth = w.model.dit.num_heads, w.model.dit.num_blocks
     pows = [2**k for k in range(0, 12)]
     for tp in _divisors(heads, max_tp):
         for cp in (c for c in pows if c <= max_cp):
@@ -251,7 +254,7 @@ def search_layouts(
                 for zero in zero_stages:
                     layout = ParallelLayout.model_validate({"dp": gpus // mp, "tp": tp, "cp": cp, "pp": pp,
                                                             "zero": zero, "micro_batch": micro_batch})
-                    mem = training_memory(model, video, layout, gpu, precision, checkpointing, kernel)
+                    mem = training_memory(w, None, layout, gpu, precision, checkpointing, kernel)
                     rows.append({"layout": layout.label(), "tp": tp, "cp": cp, "pp": pp, "dp": layout.dp,
                                  "zero": zero, "model_parallel": mp, "peak_GiB": mem.peak_bytes / GiB,
                                  "capacity_GiB": mem.capacity_bytes / GiB, "fits": mem.fits})
@@ -320,8 +323,8 @@ InferenceStage = Literal["all", "text", "dit", "vae_decode"]
 
 
 def inference_memory(
-    model: ModelSpec,
-    video: VideoSpec,
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
     gpu: str = "h100-sxm",
     stage: InferenceStage = "all",
     cfg_batch: int = 2,
@@ -339,7 +342,8 @@ def inference_memory(
     _one_of("kernel", kernel, AttentionKernel)
     if cfg_batch not in (1, 2):
         raise ValueError(f"cfg_batch: expected 1 (no CFG pair) or 2 (CFG pair batched), got {cfg_batch!r}")
-    lat = model.latent_shape(video)
+    wl = as_workload(model, video)
+    model, video, lat = wl.model, wl.video, wl.latent
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
     comps: dict[str, int] = {}
     transient: dict[str, int] = {}
@@ -371,20 +375,24 @@ def inference_memory(
     return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
 
 
-def recommend_vae_tiling(model: ModelSpec, video: VideoSpec, gpu: str = "h100-sxm", act_bytes: int = 2,
-                         weight_bytes: int = 2) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
+def recommend_vae_tiling(
+    model: ModelSpec | Workload, video: VideoSpec | None, gpu: str = "h100-sxm", act_bytes: int = 2,
+    weight_bytes: int = 2,
+) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
     """The latent tile (frames, height, width) with the largest volume (fewest tiles) whose decode fits the
     GPU with the decoder weights, latents and assembled video resident. Candidates: spatial tiles of the
     full latent or 64/32/16/8 latent pixels a side, temporal tiles of all frames or 64 ... 1 latent frames.
     (None, untiled breakdown) when untiled decoding fits; raises ValueError when no tile fits."""
+    wl = as_workload(model, video)
+
     def mem(tile: tuple[int, int, int] | None) -> MemoryBreakdown:
-        return inference_memory(model, video, gpu, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
+        return inference_memory(wl, None, gpu, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
                                 tile_latent=tile)
 
     untiled = mem(None)
     if untiled.fits:
         return None, untiled
-    lat = model.latent_shape(video)
+    lat = wl.latent
     sides = sorted({lat.height, lat.width, 64, 32, 16, 8}, reverse=True)
     spatial = sorted({(min(s, lat.height), min(s, lat.width)) for s in sides}, reverse=True)
     temporal = sorted({lat.frames, *(f for f in (64, 32, 16, 8, 4, 2, 1) if f < lat.frames)}, reverse=True)
