@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options, with_text_tokens
+from sora_compute.hardware import resolve_gpu
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
 from sora_compute.specs import VideoSpec, Workload
@@ -30,12 +31,13 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     doc = Document("memory", units={"*_bytes": "bytes", "GiB": "GiB (2^30 bytes)"})
     video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
     w = Workload.of(model, video)  # validate the shape first (one clear error); its latent grid, computed once
+    spec = resolve_gpu(gpu)  # the GPU, resolved once for every planner call below
     use_cfg = cfg if cfg is not None else sampling_defaults(p).cfg
     precision = mp.PrecisionPolicy(ema=ema)
     ck, ker = checkpointing, attention
     searched = None
     if tp is None and cp is None and pp is None:
-        searched = mp.search_layouts(w, None, gpu, count, precision, ck, ker,  # type: ignore[arg-type]
+        searched = mp.search_layouts(w, None, spec, count, precision, ck, ker,  # type: ignore[arg-type]
                                      zero_stages=(zero,), micro_batch=micro_batch)
         fitting = searched[searched["fits"]]
         row = (fitting if len(fitting) else searched).iloc[0]
@@ -47,14 +49,14 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
     layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
                                                "micro_batch": micro_batch})
-    train = mp.training_memory(w, None, layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+    train = mp.training_memory(w, None, layout, spec, precision, ck, ker)  # type: ignore[arg-type]
     cfg_batch = 2 if use_cfg else 1
-    stages = {s: mp.inference_memory(w, None, gpu, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
+    stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
               for s in ("text", "dit", "vae_decode")}
     tile, tiled = (None, None)
     if not stages["vae_decode"].fits:
         try:
-            tile, tiled = mp.recommend_vae_tiling(w, None, gpu)
+            tile, tiled = mp.recommend_vae_tiling(w, None, spec)
         except ValueError as e:
             tiled = None
             doc.note(str(e))
@@ -84,8 +86,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     for n in train.notes:
         doc.text(f"  note: {n}")
     if train.fits:
-        longest = mp.max_feasible(model, video, "num_frames", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
-        batch = mp.max_feasible(model, video, "micro_batch", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        longest = mp.max_feasible(model, video, "num_frames", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
+        batch = mp.max_feasible(model, video, "micro_batch", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
         if isinstance(longest, VideoSpec):
             doc.text(f"  largest that fits this layout: {longest.num_frames} frames "
                      f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
-from sora_compute.hardware import GPUSpec, load_gpu
+from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
 
@@ -151,7 +151,7 @@ def training_memory(
     model: ModelSpec | Workload,
     video: VideoSpec | None,
     layout: ParallelLayout = SINGLE_GPU,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "none",
     kernel: AttentionKernel = "fused",
@@ -215,7 +215,7 @@ def training_memory(
             for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if layout.cp > 1 and layout.cp_mode == "ring":
         notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
-    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+    return MemoryBreakdown(comps, transient, resolve_gpu(gpu), usable_fraction, tuple(notes))
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -225,7 +225,7 @@ def _divisors(n: int, cap: int) -> list[int]:
 def search_layouts(
     model: ModelSpec | Workload,
     video: VideoSpec | None,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     gpus: int = 1024,
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "full",
@@ -242,6 +242,7 @@ def search_layouts(
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
     w = as_workload(model, video)  # the latent shape, once for every layout
+    spec = resolve_gpu(gpu)  # the GPU, once for every layout
     rows = []
     heads, depth = w.model.dit.num_heads, w.model.dit.num_blocks
     pows = [2**k for k in range(0, 12)]
@@ -254,7 +255,7 @@ def search_layouts(
                 for zero in zero_stages:
                     layout = ParallelLayout.model_validate({"dp": gpus // mp, "tp": tp, "cp": cp, "pp": pp,
                                                             "zero": zero, "micro_batch": micro_batch})
-                    mem = training_memory(w, None, layout, gpu, precision, checkpointing, kernel)
+                    mem = training_memory(w, None, layout, spec, precision, checkpointing, kernel)
                     rows.append({"layout": layout.label(), "tp": tp, "cp": cp, "pp": pp, "dp": layout.dp,
                                  "zero": zero, "model_parallel": mp, "peak_GiB": mem.peak_bytes / GiB,
                                  "capacity_GiB": mem.capacity_bytes / GiB, "fits": mem.fits})
@@ -269,7 +270,7 @@ def max_feasible(
     video: VideoSpec,
     what: Literal["micro_batch", "num_frames", "resolution"],
     layout: ParallelLayout = SINGLE_GPU,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "full",
     kernel: AttentionKernel = "fused",
@@ -277,6 +278,7 @@ def max_feasible(
 ) -> VideoSpec | int | None:
     """The largest micro-batch, frame count (same resolution) or resolution (same aspect, same frames) that
     fits ``layout`` on ``gpu``; None when even the smallest does not."""
+    spec = resolve_gpu(gpu)  # once for every probe
 
     def fits_at(k: int) -> bool:
         try:
@@ -286,7 +288,7 @@ def max_feasible(
                 lay, v = layout, video.model_copy(update={"num_frames": model.snap_frames(k)})
             else:
                 lay, v = layout, _scaled(model, video, k)
-            return training_memory(model, v, lay, gpu, precision, checkpointing, kernel).fits
+            return training_memory(model, v, lay, spec, precision, checkpointing, kernel).fits
         except (VideoShapeError, ValueError):
             return False
 
@@ -325,7 +327,7 @@ InferenceStage = Literal["all", "text", "dit", "vae_decode"]
 def inference_memory(
     model: ModelSpec | Workload,
     video: VideoSpec | None,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     stage: InferenceStage = "all",
     cfg_batch: int = 2,
     weight_bytes: int = 2,
@@ -372,21 +374,21 @@ def inference_memory(
             transient[f"VAE decode, tile {t}x{h}x{w} latent"] = vae_decode_peak(model.vae, (t, h, w), 1, act_bytes)
             notes.append(f"{math.ceil(lat.frames / t) * math.ceil(lat.height / h) * math.ceil(lat.width / w)} "
                          "tiles (without overlap)")
-    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+    return MemoryBreakdown(comps, transient, resolve_gpu(gpu), usable_fraction, tuple(notes))
 
 
 def recommend_vae_tiling(
-    model: ModelSpec | Workload, video: VideoSpec | None, gpu: str = "h100-sxm", act_bytes: int = 2,
+    model: ModelSpec | Workload, video: VideoSpec | None, gpu: str | GPUSpec = "h100-sxm", act_bytes: int = 2,
     weight_bytes: int = 2,
 ) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
     """The latent tile (frames, height, width) with the largest volume (fewest tiles) whose decode fits the
     GPU with the decoder weights, latents and assembled video resident. Candidates: spatial tiles of the
     full latent or 64/32/16/8 latent pixels a side, temporal tiles of all frames or 64 ... 1 latent frames.
     (None, untiled breakdown) when untiled decoding fits; raises ValueError when no tile fits."""
-    wl = as_workload(model, video)
+    wl, spec = as_workload(model, video), resolve_gpu(gpu)
 
     def mem(tile: tuple[int, int, int] | None) -> MemoryBreakdown:
-        return inference_memory(wl, None, gpu, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
+        return inference_memory(wl, None, spec, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
                                 tile_latent=tile)
 
     untiled = mem(None)
@@ -405,6 +407,7 @@ def recommend_vae_tiling(
                     best = ((t, h, w), m)
                 break  # smaller temporal tiles of this spatial size only add tiles
     if best is None:
-        raise ValueError(f"no VAE tiling fits {gpu}: even a 1x8x8 latent tile needs "
+        name = gpu if isinstance(gpu, str) else spec.key
+        raise ValueError(f"no VAE tiling fits {name}: even a 1x8x8 latent tile needs "
                          f"{mem((1, 8, 8)).peak_bytes / GiB:,.1f} GiB with what stays resident")
     return best
