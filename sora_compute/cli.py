@@ -46,6 +46,7 @@ from sora_compute.planning import (
     sampling_defaults,
 )
 from sora_compute.presets import all_presets, load_preset, load_yardstick, yardstick_names
+from sora_compute.specs import Workload
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
 
 __all__ = ["cli", "main", "UsageError"]
@@ -86,7 +87,7 @@ def presets(fmt: str) -> None:
             "dit_published": p.published.get("params"),
             "vae_params": counts["vae_encoder"] + counts["vae_decoder"], "text_params": counts["text_encoder"],
             "resolution": f"{p.video.width}x{p.video.height}", "frames": p.video.num_frames, "fps": p.video.fps,
-            "duration_s": p.video.duration_s, "video_tokens": p.model.latent_shape(p.video).tokens,
+            "duration_s": p.video.duration_s, "video_tokens": Workload.of(p.model, p.video).tokens,
             "text_tokens": p.model.num_text_tokens, "steps": sampling.steps, "cfg": sampling.cfg, "source": p.source,
         })
     for name in yardstick_names():
@@ -173,11 +174,12 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
                                    "share": "fraction of the total MACs"})
     video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
     conv = MATMUL_ONLY if matmul_only else FVCORE
-    dit = count_dit(model, video, batch=batch, convention=conv)
+    w = Workload.of(model, video)  # the latent shape, computed once
+    dit = count_dit(w, batch=batch, convention=conv)
     if by == "component":
         counts = [count_text_encoder(model, batch=batch, convention=conv),
-                  count_vae_encode(model, video, batch=batch, convention=conv), dit,
-                  count_vae_decode(model, video, batch=batch, convention=conv)]
+                  count_vae_encode(w, batch=batch, convention=conv), dit,
+                  count_vae_decode(w, batch=batch, convention=conv)]
         df = pd.DataFrame({"component": [c.component for c in counts], "macs": [c.macs for c in counts],
                            "flops": [c.flops for c in counts]})
     elif by == "kind":

@@ -7,9 +7,10 @@ import math
 import pandas as pd
 
 from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options, with_text_tokens
+from sora_compute.hardware import resolve_gpu
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
-from sora_compute.specs import VideoSpec
+from sora_compute.specs import VideoSpec, Workload
 
 __all__ = ["memory_document"]
 
@@ -29,13 +30,14 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     model = with_text_tokens(p.model, text_tokens)
     doc = Document("memory", units={"*_bytes": "bytes", "GiB": "GiB (2^30 bytes)"})
     video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
-    model.latent_shape(video)  # validate the shape first: one clear error
+    w = Workload.of(model, video)  # validate the shape first (one clear error); its latent grid, computed once
+    spec = resolve_gpu(gpu)  # the GPU, resolved once for every planner call below
     use_cfg = cfg if cfg is not None else sampling_defaults(p).cfg
     precision = mp.PrecisionPolicy(ema=ema)
     ck, ker = checkpointing, attention
     searched = None
     if tp is None and cp is None and pp is None:
-        searched = mp.search_layouts(model, video, gpu, count, precision, ck, ker,  # type: ignore[arg-type]
+        searched = mp.search_layouts(w, None, spec, count, precision, ck, ker,  # type: ignore[arg-type]
                                      zero_stages=(zero,), micro_batch=micro_batch)
         fitting = searched[searched["fits"]]
         row = (fitting if len(fitting) else searched).iloc[0]
@@ -47,25 +49,25 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
     layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
                                                "micro_batch": micro_batch})
-    train = mp.training_memory(model, video, layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+    train = mp.training_memory(w, None, layout, spec, precision, ck, ker)  # type: ignore[arg-type]
     cfg_batch = 2 if use_cfg else 1
-    stages = {s: mp.inference_memory(model, video, gpu, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
+    stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
               for s in ("text", "dit", "vae_decode")}
     tile, tiled = (None, None)
     if not stages["vae_decode"].fits:
         try:
-            tile, tiled = mp.recommend_vae_tiling(model, video, gpu)
+            tile, tiled = mp.recommend_vae_tiling(w, None, spec)
         except ValueError as e:
             tiled = None
             doc.note(str(e))
     v = video
-    doc.query = {"preset": p.name, **shape_query(v), "video_tokens": model.latent_shape(v).tokens, "gpu": gpu,
+    doc.query = {"preset": p.name, **shape_query(v), "video_tokens": w.tokens, "gpu": gpu,
                  "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
                  "ema": ema, "cfg": use_cfg}
     doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
                        "usable memory": "92% of the catalog's HBM (CUDA context, buffers, fragmentation)"}
     doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
-             f"{model.latent_shape(v).tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
+             f"{w.tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
              f"fp32 master + AdamW moments, {ck} checkpointing, {ker} attention")
     if searched is not None:
         n_fit = int(searched["fits"].sum())
@@ -84,8 +86,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     for n in train.notes:
         doc.text(f"  note: {n}")
     if train.fits:
-        longest = mp.max_feasible(model, video, "num_frames", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
-        batch = mp.max_feasible(model, video, "micro_batch", layout, gpu, precision, ck, ker)  # type: ignore[arg-type]
+        longest = mp.max_feasible(model, video, "num_frames", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
+        batch = mp.max_feasible(model, video, "micro_batch", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
         if isinstance(longest, VideoSpec):
             doc.text(f"  largest that fits this layout: {longest.num_frames} frames "
                      f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")

@@ -8,6 +8,7 @@ from sora_compute.cli_support import Document
 from sora_compute.evaluate.params import model_params, text_encoder_params
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
+from sora_compute.specs import Workload
 
 __all__ = ["show_document", "fmt_params"]
 
@@ -23,7 +24,7 @@ def show_document(preset: str, fmt: str) -> Document:
     """The document `sora-compute show` prints: a preset's spec, exact parameter counts, tokens, sampling."""
     p = load_preset(preset)
     counts = model_params(p.model)
-    latent = p.model.latent_shape(p.video)
+    latent = Workload.of(p.model, p.video).latent
     v, d = p.video, p.model.dit
     sampling = sampling_defaults(p)
     spec: list[tuple[str, str]] = [

@@ -45,7 +45,7 @@ from sora_compute.planning import (  # noqa: E402
 )
 from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
-from sora_compute.specs import ModelSpec, VideoSpec  # noqa: E402
+from sora_compute.specs import ModelSpec, VideoSpec, Workload  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd  # noqa: E402
 
 __all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
@@ -93,14 +93,15 @@ def fig_components(sc: TrainingScenario, path: Path) -> Path:
     for seconds in (0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 60):  # one frame up to a minute
         frames = model.snap_frames(max(1, int(round(seconds * 24))))
         v = VideoSpec(width=1280, height=720, num_frames=frames, fps=24)
-        kinds = count_dit(model, v, convention=MATMUL_ONLY).by_kind()
+        w = Workload.of(model, v)  # the latent shape, computed once
+        kinds = count_dit(w, convention=MATMUL_ONLY).by_kind()
         attn = float(kinds.get("attention", 0))
         mlp = float(kinds.get("mlp", 0))
         other = float(sum(kinds.values())) - attn - mlp
-        rows.append({"tokens": model.latent_shape(v).tokens, "attention core (QK^T, AV)": 2 * attn,
+        rows.append({"tokens": w.tokens, "attention core (QK^T, AV)": 2 * attn,
                      "MLP": 2 * mlp, "projections, adaLN, cross-attn, embeddings": 2 * other,
-                     "VAE encode + decode": 2 * float(count_vae_encode(model, v, convention=MATMUL_ONLY).macs
-                                                      + count_vae_decode(model, v, convention=MATMUL_ONLY).macs),
+                     "VAE encode + decode": 2 * float(count_vae_encode(w, convention=MATMUL_ONLY).macs
+                                                      + count_vae_decode(w, convention=MATMUL_ONLY).macs),
                      "text encoder": 2 * float(count_text_encoder(model, convention=MATMUL_ONLY).macs)})
     df = pd.DataFrame(rows)
     parts = [c for c in df.columns if c != "tokens"]
@@ -291,7 +292,7 @@ memory in GiB (2^30 bytes); costs in USD at the catalog's assumed rental prices.
 Model: {m.name} preset, DiT {dit_params(m.dit) / 1e9:.2f}B parameters ({m.dit.depth} blocks x {m.dit.hidden_size}),
 {m.dit.conditioning}, {m.dit.attention_layout} attention; VAE {vae_shape}
 ({m.vae.latent_channels} channels); native clip {v.width}x{v.height}, {v.num_frames} frames at {v.fps:g} fps
-= {m.latent_shape(v).tokens:,} video tokens.
+= {Workload.of(m, v).tokens:,} video tokens.
 
 ## 1. Headline
 

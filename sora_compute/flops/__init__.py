@@ -25,7 +25,7 @@ from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
 from sora_compute.presets import Preset, load_preset
-from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec
+from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec, Workload
 
 __all__ = [
     "Count",
@@ -72,19 +72,26 @@ class LatentGrid:
         return self.tokens_t * self.tokens_h * self.tokens_w
 
 
-def _resolve(model: ModelSpec | Preset | str) -> tuple[ModelSpec, VideoSpec | None]:
+Model = ModelSpec | Preset | str | Workload  # what the count functions take: a Workload carries its video
+
+
+def _resolve(model: Model) -> tuple[ModelSpec, VideoSpec | None]:
     if isinstance(model, str):
         model = load_preset(model)
-    if isinstance(model, Preset):
+    if isinstance(model, Preset | Workload):
         return model.model, model.video
     return model, None
+
+
+def _grid(workload: Workload) -> LatentGrid:
+    ls = workload.latent
+    return LatentGrid(ls.frames, ls.height, ls.width, ls.tokens_t, ls.tokens_h, ls.tokens_w)
 
 
 def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
     """Latent and token grid of ``video``; raises VideoShapeError (naming the dimension) if any shape misfits."""
     if isinstance(video, VideoSpec):
-        ls = model.latent_shape(video)
-        return LatentGrid(ls.frames, ls.height, ls.width, ls.tokens_t, ls.tokens_h, ls.tokens_w)
+        return _grid(Workload.of(model, video))
     w, h, f = (np.asarray(v, dtype=np.float64) for v in (video.width, video.height, video.num_frames))
     vae, (pt, ph, pw) = model.vae, model.dit.patch_size
     s, t = vae.spatial_compression, vae.temporal_compression
@@ -118,16 +125,36 @@ def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
     return LatentGrid(frames, lh, lw, frames // pt, lh // ph, lw // pw)
 
 
-def _video(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None) -> tuple[ModelSpec, Any]:
+def _video(model: Model, video: VideoSpec | VideoGrid | None) -> tuple[ModelSpec, Any, LatentGrid]:
+    """The model, the video (scalar or grid) and its latent grid, computed once here (a Workload's own grid)."""
+    if isinstance(model, Workload) or isinstance(video, VideoSpec | None):
+        w = _workload(model, video)  # type: ignore[arg-type]
+        return w.model, w.video, _grid(w)
+    spec, _ = _resolve(model)
+    return spec, video, latent_grid(spec, video)
+
+
+def _workload(model: Model, video: VideoSpec | None) -> Workload:
+    if isinstance(model, Workload):
+        if video is not None and video != model.video:
+            raise ValueError("give either a Workload or a video shape, not both")
+        return model
     spec, native = _resolve(model)
     video = video if video is not None else native
     if video is None:
         raise ValueError("no video shape given and the model is not a preset with a native shape")
-    return spec, video
+    return Workload.of(spec, video)
+
+
+def _dit_ops(spec: ModelSpec, g: LatentGrid, batch: int, text_tokens: int | None) -> list[Op]:
+    L = text_tokens if text_tokens is not None else spec.num_text_tokens
+    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
+                     as_number(L) if spec.dit.text_conditioned else 0)
+    return dit_ledger(spec.dit, shape)
 
 
 def dit_ops(
-    model: ModelSpec | Preset | str,
+    model: Model,
     video: VideoSpec | VideoGrid | None = None,
     *,
     batch: int = 1,
@@ -135,16 +162,12 @@ def dit_ops(
 ) -> list[Op]:
     """The ledger of one DiT forward on ``batch`` videos of shape ``video``: every op, elementwise work included
     (what the time and traffic evaluators read; ``count_dit`` keeps the counted ones)."""
-    spec, video = _video(model, video)
-    g = latent_grid(spec, video)
-    L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    shape = DiTShape(as_number(batch), as_number(g.tokens_t), as_number(g.tokens_h), as_number(g.tokens_w),
-                     as_number(L) if spec.dit.text_conditioned else 0)
-    return dit_ledger(spec.dit, shape)
+    spec, _, g = _video(model, video)
+    return _dit_ops(spec, g, batch, text_tokens)
 
 
 def count_dit(
-    model: ModelSpec | Preset | str,
+    model: Model,
     video: VideoSpec | VideoGrid | None = None,
     *,
     batch: int = 1,
@@ -152,35 +175,32 @@ def count_dit(
     convention: CountingConvention = FVCORE,
 ) -> Count:
     """MACs of one DiT forward (one denoising step) on ``batch`` videos of shape ``video``."""
-    spec, video = _video(model, video)
-    g = latent_grid(spec, video)
+    spec, _, g = _video(model, video)
     L = text_tokens if text_tokens is not None else spec.num_text_tokens
-    return count_ops("dit_forward", dit_ops(spec, video, batch=batch, text_tokens=text_tokens), convention,
+    return count_ops("dit_forward", _dit_ops(spec, g, batch, text_tokens), convention,
                      {"tokens": g.tokens, "text_tokens": L if spec.dit.text_conditioned else 0, "batch": batch})
 
 
-def count_vae_encode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,
+def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *,
                      batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
     """MACs of encoding ``batch`` videos to latents (the encoder; sampling from the posterior is free)."""
-    spec, video = _video(model, video)
-    latent_grid(spec, video)  # validates the shape
+    spec, video, _ = _video(model, video)  # validates the shape
     shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
     return count_ops("vae_encode", vae_encoder_ledger(spec.vae, shape, as_number(batch)), convention,
                      {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch})
 
 
-def count_vae_decode(model: ModelSpec | Preset | str, video: VideoSpec | VideoGrid | None = None, *,
+def count_vae_decode(model: Model, video: VideoSpec | VideoGrid | None = None, *,
                      batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
     """MACs of decoding ``batch`` latents back to videos of shape ``video`` (untiled)."""
-    spec, video = _video(model, video)
-    g = latent_grid(spec, video)
+    spec, video, g = _video(model, video)
     shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
     ops = vae_decoder_ledger(spec.vae, shape, as_number(batch), num_frames=as_number(video.num_frames))
     return count_ops("vae_decode", ops, convention,
                      {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
 
 
-def count_text_encoder(model: ModelSpec | Preset | str, *, batch: int = 1, text_tokens: int | None = None,
+def count_text_encoder(model: Model, *, batch: int = 1, text_tokens: int | None = None,
                        convention: CountingConvention = FVCORE) -> Count:
     """MACs of encoding ``batch`` prompts of ``text_tokens`` tokens (0 terms for class-conditioned models)."""
     spec, _ = _resolve(model)
@@ -203,15 +223,16 @@ def text_encoder_terms(spec: TextEncoderSpec, tokens: Number, batch: Number = 1,
     return list(count_ops("text_encode", text_encoder_ledger(spec, tokens, batch, convention), convention).terms)
 
 
-def count_video(model: ModelSpec | Preset | str, video: VideoSpec | None = None, *, batch: int = 1,
+def count_video(model: Model, video: VideoSpec | None = None, *, batch: int = 1,
                 convention: CountingConvention = FVCORE) -> pd.DataFrame:
     """Per-component summary for one video shape: MACs, FLOPs (2 x MACs), tokens; one row each for
     text encode, VAE encode, one DiT forward and VAE decode."""
+    w = _workload(model, video)  # the latent shape, computed once
     counts = [
-        count_text_encoder(model, batch=batch, convention=convention),
-        count_vae_encode(model, video, batch=batch, convention=convention),
-        count_dit(model, video, batch=batch, convention=convention),
-        count_vae_decode(model, video, batch=batch, convention=convention),
+        count_text_encoder(w, batch=batch, convention=convention),
+        count_vae_encode(w, batch=batch, convention=convention),
+        count_dit(w, batch=batch, convention=convention),
+        count_vae_decode(w, batch=batch, convention=convention),
     ]
     return pd.DataFrame({
         "component": [c.component for c in counts],

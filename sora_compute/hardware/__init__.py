@@ -24,7 +24,7 @@ from sora_compute.hardware.profiles import (
 )
 
 __all__ = ["GPUSpec", "UnknownGPUError", "ProfileFileError", "HardwareProfile", "load_gpu", "load_profile",
-           "gpu_names", "gpu_catalog", "Precision"]
+           "resolve_gpu", "gpu_names", "gpu_catalog", "Precision"]
 
 Precision = Literal["bf16", "fp8"]
 
@@ -94,6 +94,16 @@ def load_gpu(key: str) -> GPUSpec:
     """The catalog entry ``key`` (e.g. ``h100-sxm``) or the profile file at a path; unknown keys raise with a
     did-you-mean."""
     return gpu_spec(load_profile(key))
+
+
+def resolve_gpu(gpu: str | GPUSpec | HardwareProfile) -> GPUSpec:
+    """The GPU a planner runs on, resolved once at the edge: a catalog key or profile path (``load_gpu``), a
+    HardwareProfile (its planning view) or a GPUSpec as is."""
+    if isinstance(gpu, GPUSpec):
+        return gpu
+    if isinstance(gpu, HardwareProfile):
+        return gpu_spec(gpu)
+    return load_gpu(gpu)
 
 
 def gpu_catalog() -> pd.DataFrame:

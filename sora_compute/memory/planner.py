@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
-from sora_compute.hardware import GPUSpec, load_gpu
+from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
-from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
 
 __all__ = [
     "GiB",
@@ -148,10 +148,10 @@ def _shard(n: int, by: int) -> int:
 
 
 def training_memory(
-    model: ModelSpec,
-    video: VideoSpec,
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
     layout: ParallelLayout = SINGLE_GPU,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "none",
     kernel: AttentionKernel = "fused",
@@ -159,15 +159,17 @@ def training_memory(
     text_on_the_fly: bool = False,
     usable_fraction: float = 0.92,
 ) -> MemoryBreakdown:
-    """Training memory per GPU for one video shape under a parallel layout."""
+    """Training memory per GPU for one video shape under a parallel layout (``model`` may be a Workload, with
+    ``video`` None)."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
     if not 0 < usable_fraction <= 1:
         raise ValueError(f"usable_fraction: expected a number in (0, 1], got {usable_fraction!r}")
+    wl = as_workload(model, video)
+    model, video, lat = wl.model, wl.video, wl.latent
     dit = model.dit
-    lat = model.latent_shape(video)
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
-    L = model.num_text_tokens
+    L = wl.text_tokens
     notes = []
     if layout.pp > dit.num_blocks:
         raise ValueError(f"pp={layout.pp} exceeds the DiT's {dit.num_blocks} blocks")
@@ -213,7 +215,7 @@ def training_memory(
             for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     if layout.cp > 1 and layout.cp_mode == "ring":
         notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
-    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+    return MemoryBreakdown(comps, transient, resolve_gpu(gpu), usable_fraction, tuple(notes))
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -221,9 +223,9 @@ def _divisors(n: int, cap: int) -> list[int]:
 
 
 def search_layouts(
-    model: ModelSpec,
-    video: VideoSpec,
-    gpu: str = "h100-sxm",
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
+    gpu: str | GPUSpec = "h100-sxm",
     gpus: int = 1024,
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "full",
@@ -239,8 +241,10 @@ def search_layouts(
     least memory). TP divides the heads and stays within a node (<= 8); CP and PP are powers of two."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
+    w = as_workload(model, video)  # the latent shape, once for every layout
+    spec = resolve_gpu(gpu)  # the GPU, once for every layout
     rows = []
-    heads, depth = model.dit.num_heads, model.dit.num_blocks
+    heads, depth = w.model.dit.num_heads, w.model.dit.num_blocks
     pows = [2**k for k in range(0, 12)]
     for tp in _divisors(heads, max_tp):
         for cp in (c for c in pows if c <= max_cp):
@@ -251,7 +255,7 @@ def search_layouts(
                 for zero in zero_stages:
                     layout = ParallelLayout.model_validate({"dp": gpus // mp, "tp": tp, "cp": cp, "pp": pp,
                                                             "zero": zero, "micro_batch": micro_batch})
-                    mem = training_memory(model, video, layout, gpu, precision, checkpointing, kernel)
+                    mem = training_memory(w, None, layout, spec, precision, checkpointing, kernel)
                     rows.append({"layout": layout.label(), "tp": tp, "cp": cp, "pp": pp, "dp": layout.dp,
                                  "zero": zero, "model_parallel": mp, "peak_GiB": mem.peak_bytes / GiB,
                                  "capacity_GiB": mem.capacity_bytes / GiB, "fits": mem.fits})
@@ -266,7 +270,7 @@ def max_feasible(
     video: VideoSpec,
     what: Literal["micro_batch", "num_frames", "resolution"],
     layout: ParallelLayout = SINGLE_GPU,
-    gpu: str = "h100-sxm",
+    gpu: str | GPUSpec = "h100-sxm",
     precision: PrecisionPolicy = MIXED_ADAMW,
     checkpointing: Checkpointing = "full",
     kernel: AttentionKernel = "fused",
@@ -274,6 +278,7 @@ def max_feasible(
 ) -> VideoSpec | int | None:
     """The largest micro-batch, frame count (same resolution) or resolution (same aspect, same frames) that
     fits ``layout`` on ``gpu``; None when even the smallest does not."""
+    spec = resolve_gpu(gpu)  # once for every probe
 
     def fits_at(k: int) -> bool:
         try:
@@ -283,7 +288,7 @@ def max_feasible(
                 lay, v = layout, video.model_copy(update={"num_frames": model.snap_frames(k)})
             else:
                 lay, v = layout, _scaled(model, video, k)
-            return training_memory(model, v, lay, gpu, precision, checkpointing, kernel).fits
+            return training_memory(model, v, lay, spec, precision, checkpointing, kernel).fits
         except (VideoShapeError, ValueError):
             return False
 
@@ -320,9 +325,9 @@ InferenceStage = Literal["all", "text", "dit", "vae_decode"]
 
 
 def inference_memory(
-    model: ModelSpec,
-    video: VideoSpec,
-    gpu: str = "h100-sxm",
+    model: ModelSpec | Workload,
+    video: VideoSpec | None,
+    gpu: str | GPUSpec = "h100-sxm",
     stage: InferenceStage = "all",
     cfg_batch: int = 2,
     weight_bytes: int = 2,
@@ -339,7 +344,8 @@ def inference_memory(
     _one_of("kernel", kernel, AttentionKernel)
     if cfg_batch not in (1, 2):
         raise ValueError(f"cfg_batch: expected 1 (no CFG pair) or 2 (CFG pair batched), got {cfg_batch!r}")
-    lat = model.latent_shape(video)
+    wl = as_workload(model, video)
+    model, video, lat = wl.model, wl.video, wl.latent
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
     comps: dict[str, int] = {}
     transient: dict[str, int] = {}
@@ -368,23 +374,27 @@ def inference_memory(
             transient[f"VAE decode, tile {t}x{h}x{w} latent"] = vae_decode_peak(model.vae, (t, h, w), 1, act_bytes)
             notes.append(f"{math.ceil(lat.frames / t) * math.ceil(lat.height / h) * math.ceil(lat.width / w)} "
                          "tiles (without overlap)")
-    return MemoryBreakdown(comps, transient, load_gpu(gpu), usable_fraction, tuple(notes))
+    return MemoryBreakdown(comps, transient, resolve_gpu(gpu), usable_fraction, tuple(notes))
 
 
-def recommend_vae_tiling(model: ModelSpec, video: VideoSpec, gpu: str = "h100-sxm", act_bytes: int = 2,
-                         weight_bytes: int = 2) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
+def recommend_vae_tiling(
+    model: ModelSpec | Workload, video: VideoSpec | None, gpu: str | GPUSpec = "h100-sxm", act_bytes: int = 2,
+    weight_bytes: int = 2,
+) -> tuple[tuple[int, int, int] | None, MemoryBreakdown]:
     """The latent tile (frames, height, width) with the largest volume (fewest tiles) whose decode fits the
     GPU with the decoder weights, latents and assembled video resident. Candidates: spatial tiles of the
     full latent or 64/32/16/8 latent pixels a side, temporal tiles of all frames or 64 ... 1 latent frames.
     (None, untiled breakdown) when untiled decoding fits; raises ValueError when no tile fits."""
+    wl, spec = as_workload(model, video), resolve_gpu(gpu)
+
     def mem(tile: tuple[int, int, int] | None) -> MemoryBreakdown:
-        return inference_memory(model, video, gpu, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
+        return inference_memory(wl, None, spec, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
                                 tile_latent=tile)
 
     untiled = mem(None)
     if untiled.fits:
         return None, untiled
-    lat = model.latent_shape(video)
+    lat = wl.latent
     sides = sorted({lat.height, lat.width, 64, 32, 16, 8}, reverse=True)
     spatial = sorted({(min(s, lat.height), min(s, lat.width)) for s in sides}, reverse=True)
     temporal = sorted({lat.frames, *(f for f in (64, 32, 16, 8, 4, 2, 1) if f < lat.frames)}, reverse=True)
@@ -397,6 +407,7 @@ def recommend_vae_tiling(model: ModelSpec, video: VideoSpec, gpu: str = "h100-sx
                     best = ((t, h, w), m)
                 break  # smaller temporal tiles of this spatial size only add tiles
     if best is None:
-        raise ValueError(f"no VAE tiling fits {gpu}: even a 1x8x8 latent tile needs "
+        name = gpu if isinstance(gpu, str) else spec.key
+        raise ValueError(f"no VAE tiling fits {name}: even a 1x8x8 latent tile needs "
                          f"{mem((1, 8, 8)).peak_bytes / GiB:,.1f} GiB with what stays resident")
     return best

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from sora_compute._frames import FrameRepr
 from sora_compute.finite import require_finite
-from sora_compute.hardware import GPUSpec, Precision, load_gpu
+from sora_compute.hardware import GPUSpec, HardwareProfile, Precision, load_gpu, load_profile, resolve_gpu
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import InferenceEstimate
 from sora_compute.planning.training import TrainingEstimate
@@ -123,14 +123,14 @@ def plan_cluster(work: TrainingEstimate | float, cluster: Cluster) -> ClusterPla
     return ClusterPlan(cluster, float(work), float(work))
 
 
-def gpus_for_days(work: TrainingEstimate | float, gpu: str, days: float, mfu: float | None = None,
+def gpus_for_days(work: TrainingEstimate | float, gpu: str | GPUSpec, days: float, mfu: float | None = None,
                   precision: Precision = "bf16") -> int:
     """Fewest GPUs that finish ``work`` within ``days`` at the given (or default) MFU."""
     require_finite("days", days, positive=True)
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
         raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
     flops = work.model_flops if isinstance(work, TrainingEstimate) else float(work)
-    spec = load_gpu(gpu)
+    spec = resolve_gpu(gpu)
     per_gpu = spec.peak_flops(precision) * (mfu if mfu is not None else spec.default_mfu)
     return max(1, math.ceil(flops / (per_gpu * days * 86400) - 1e-9))
 
@@ -235,7 +235,8 @@ class ServingPlan(FrameRepr):
                 "cost_per_video_minute_usd": self.cost_per_video_minute_usd}
 
 
-def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1, mfu: float | None = None,
+def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_per_video: int = 1,
+                 mfu: float | None = None,
                  precision: Precision = "bf16", bytes_per_element: int = 2,
                  price_usd_per_hour: float | None = None, attention_kernel: str = "fa2",
                  predict: bool = False) -> ServingPlan:
@@ -250,7 +251,8 @@ def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1,
         raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
     if price_usd_per_hour is not None:
         require_finite("price_usd_per_hour", price_usd_per_hour, positive=True)
-    spec = load_gpu(gpu)
+    profile = gpu if isinstance(gpu, HardwareProfile) else load_profile(gpu)  # the GPU, resolved once
+    spec = resolve_gpu(profile)
     peak, bw = spec.peak_flops(precision), spec.hbm_bytes_per_s
     seconds = 0.0
     for name, count in estimate.counts.items():
@@ -263,11 +265,11 @@ def plan_serving(estimate: InferenceEstimate, gpu: str, gpus_per_video: int = 1,
     from sora_compute.planning.timing import fallback_share, predicted_seconds
 
     try:
-        predicted = predicted_seconds(estimate, gpu, precision, attention_kernel)
+        predicted = predicted_seconds(estimate, profile, precision, attention_kernel)
     except ValueError as e:  # e.g. the kernel has no points at this precision (FlashAttention-2 has no FP8)
         return ServingPlan(estimate, spec, gpus_per_video, spec.default_mfu, precision, seconds / gpus_per_video,
                            price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's default: {e}")
     implied = estimate.flops_per_video / (predicted * peak)
     return ServingPlan(estimate, spec, gpus_per_video, implied, precision, seconds / gpus_per_video,
                        price_usd_per_hour, predicted, attention_kernel,
-                       fallback_share(estimate, gpu, precision, attention_kernel))
+                       fallback_share(estimate, profile, precision, attention_kernel))

@@ -21,7 +21,7 @@ from sora_compute.flops import (
 )
 from sora_compute.planning.base import _Spec
 from sora_compute.presets import Preset, load_preset
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
 
 # ------------------------------------------------------------------------------------------------
 # Inference
@@ -120,36 +120,37 @@ def sampling_defaults(model: ModelSpec | Preset | str) -> InferenceSettings:
     return InferenceSettings()
 
 
-def estimate_inference(model: ModelSpec | Preset | str, video: VideoSpec | None = None,
+def estimate_inference(model: ModelSpec | Preset | str | Workload, video: VideoSpec | None = None,
                        settings: InferenceSettings | None = None,
                        convention: CountingConvention = MATMUL_ONLY) -> InferenceEstimate:
     """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG,
     less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, the preset's published
-    sampling defaults (steps, CFG; ``sampling_defaults``) are used, for a preset or a model named after one."""
+    sampling defaults (steps, CFG; ``sampling_defaults``) are used, for a preset or a model named after one.
+    ``model`` may be a Workload (model and video shape, validated once)."""
     if isinstance(model, str):
         model = load_preset(model)
-    s = settings if settings is not None else sampling_defaults(model)
+    s = settings if settings is not None else sampling_defaults(model.model if isinstance(model, Workload) else model)
     if isinstance(model, Preset):
         video = video or model.video
         model = model.model
-    if video is None:
+    if video is None and not isinstance(model, Workload):
         raise ValueError("give a video shape (or a preset, whose native shape is used)")
+    w = as_workload(model, video)  # the latent shape, computed once for every count below
     cfg_batch = 2 if s.cfg and s.cfg_mode == "batched" else 1
-    dit = count_dit(model, video, batch=cfg_batch, convention=convention)
-    counts = {"text_encode": count_text_encoder(model, convention=convention), "dit": dit}
+    dit = count_dit(w, batch=cfg_batch, convention=convention)
+    counts = {"text_encode": count_text_encoder(w, convention=convention), "dit": dit}
     mult = {"text_encode": 2.0 if s.cfg else 1.0, "dit": s.dit_evaluations / cfg_batch}
     if s.vae_tiling is None:
-        counts["vae_decode"], mult["vae_decode"] = count_vae_decode(model, video, convention=convention), 1.0
+        counts["vae_decode"], mult["vae_decode"] = count_vae_decode(w, convention=convention), 1.0
     else:
-        counts["vae_decode"], mult["vae_decode"] = _tiled_decode(model, video, s.vae_tiling, convention)
-    return InferenceEstimate(model, video, s, counts, mult)
+        counts["vae_decode"], mult["vae_decode"] = _tiled_decode(w, s.vae_tiling, convention)
+    return InferenceEstimate(w.model, w.video, s, counts, mult)
 
 
-def _tiled_decode(model: ModelSpec, video: VideoSpec, tiling: VAETiling, convention: CountingConvention
-                  ) -> tuple[Count, float]:
+def _tiled_decode(w: Workload, tiling: VAETiling, convention: CountingConvention) -> tuple[Count, float]:
     """One tile's decode and the number of tiles (tiles cut in latent space, all of one size)."""
+    model, video, lat = w.model, w.video, w.latent
     s = model.vae.spatial_compression
-    lat = model.latent_shape(video)
     tile, overlap = max(1, tiling.tile_px // s), tiling.overlap_px // s
     n_h, th = _tiles(lat.height, tile, overlap)
     n_w, tw = _tiles(lat.width, tile, overlap)

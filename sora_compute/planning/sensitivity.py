@@ -23,7 +23,7 @@ from sora_compute.planning import (
     estimate_training,
     six_nd,
 )
-from sora_compute.specs import DiTSpec
+from sora_compute.specs import DiTSpec, Workload
 from sora_compute.units import fmt_multiple
 
 __all__ = ["Variation", "sora_variations", "generic_variations", "sensitivity", "Published", "published_estimates",
@@ -272,10 +272,11 @@ def _attention_share(est: TrainingEstimate) -> tuple[float, str]:
     bucket = DataBucket(width=int(top["width"]), height=int(top["height"]), num_frames=int(top["num_frames"]),
                         fps=float(top["fps"]))
     video = bucket.video(est.scenario.model)
-    c = count_dit(est.scenario.model, video, convention=MATMUL_ONLY)
+    w = Workload.of(est.scenario.model, video)  # the latent shape, computed once
+    c = count_dit(w, convention=MATMUL_ONLY)
     sdpa = sum(t.total_macs for t in c.terms if t.op == "sdpa")
     shape = (f"{video.width}x{video.height} {video.duration_s:.3g} s clip ({video.num_frames} frames, "
-             f"{est.scenario.model.latent_shape(video).tokens:,} tokens)")
+             f"{w.tokens:,} tokens)")
     return float(sdpa) / float(c.macs), shape
 
 

@@ -25,7 +25,7 @@ from sora_compute.flops import (
 )
 from sora_compute.planning.scenarios import DataBucket, TrainingScenario, load_scenario
 from sora_compute.planning.yardstick import GPT3_6ND_FLOPS, GPT3_PAPER_FLOPS, six_nd
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
 # ------------------------------------------------------------------------------------------------
 # Training
@@ -106,11 +106,14 @@ class TrainingEstimate(FrameRepr):
 def _per_sample(model: ModelSpec, video: VideoSpec | VideoGrid, scenario_flags: dict[str, Any],
                 convention: CountingConvention) -> dict[str, Any]:
     """Training FLOPs per sample for one shape (or a grid of shapes)."""
-    dit = count_dit(model, video, convention=convention)
+    # one shape: a Workload, so its latent grid is computed once; a grid of shapes: the vectorised count
+    w: Workload | ModelSpec = Workload.of(model, video) if isinstance(video, VideoSpec) else model
+    shape = None if isinstance(w, Workload) else video
+    dit = count_dit(w, shape, convention=convention)
     fwd = dit.flops
     sdpa = 2 * sum((t.total_macs for t in dit.terms if t.op == "sdpa"), start=0 * fwd)
     recompute = {"none": 0 * fwd, "selective": sdpa, "full": fwd}[scenario_flags["checkpointing"]]
-    vae = count_vae_encode(model, video, convention=convention).flops if scenario_flags["vae_on_the_fly"] else 0 * fwd
+    vae = count_vae_encode(w, shape, convention=convention).flops if scenario_flags["vae_on_the_fly"] else 0 * fwd
     text = count_text_encoder(model, convention=convention).flops if scenario_flags["text_on_the_fly"] else 0
     model_flops = 3 * fwd + vae + text
     return {"video_tokens": dit.shape["tokens"], "dit_forward_flops": fwd, "dit_train_flops": 3 * fwd,

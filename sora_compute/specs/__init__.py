@@ -9,7 +9,7 @@ Parameters come from the ledgers (``evaluate/params.py``).
 
 from sora_compute.specs.base import VideoShapeError, conv_params, linear_params
 from sora_compute.specs.dit import DiTSpec
-from sora_compute.specs.model import LatentShape, ModelSpec, Workload
+from sora_compute.specs.model import LatentShape, ModelSpec, Workload, as_workload
 from sora_compute.specs.text_encoder import (
     BertEncoderSpec,
     CLIPTextSpec,
@@ -60,6 +60,7 @@ __all__ = [
     "text_encoder_spec",
     "ModelSpec",
     "Workload",
+    "as_workload",
     "LatentShape",
     "VideoShapeError",
     "MAX_SIDE_PX",

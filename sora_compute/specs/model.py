@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from sora_compute.specs.base import VideoShapeError, _Spec
 from sora_compute.specs.dit import DiTSpec
@@ -13,7 +13,7 @@ from sora_compute.specs.text_encoder import TextEncoderSpec
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.video import VideoSpec
 
-__all__ = ["LatentShape", "ModelSpec", "Workload"]
+__all__ = ["LatentShape", "ModelSpec", "Workload", "as_workload"]
 
 
 class LatentShape(_Spec):
@@ -154,19 +154,56 @@ class ModelSpec(_Spec):
 
 
 class Workload(_Spec):
-    """A model applied to one video shape; validation checks that the shape fits the model."""
+    """A model applied to one video shape; validation checks that the shape fits the model and computes the latent
+    grid and token counts once (``latent``, ``tokens``, ``text_tokens``): layers below take a Workload and never
+    recompute the latent shape. ``Workload.of`` builds one raising the model's VideoShapeError unchanged."""
 
     model: ModelSpec
     video: VideoSpec
+    _latent: LatentShape | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> Workload:
-        try:
-            self.model.latent_shape(self.video)
-        except VideoShapeError as e:
-            raise ValueError(f"video: {e}") from None
+        if self._latent is None:
+            try:
+                self._latent = self.model.latent_shape(self.video)
+            except VideoShapeError as e:
+                raise ValueError(f"video: {e}") from None
         return self
+
+    @classmethod
+    def of(cls, model: ModelSpec, video: VideoSpec) -> Workload:
+        """The workload of ``model`` on ``video``; raises VideoShapeError (naming the dimension) if it misfits."""
+        latent = model.latent_shape(video)
+        w = cls.model_construct(model=model, video=video)
+        w._latent = latent
+        return w
 
     @property
     def latent(self) -> LatentShape:
-        return self.model.latent_shape(self.video)
+        """Latent grid and DiT token grid of the video (computed once, at validation)."""
+        if self._latent is None:  # pragma: no cover - set by validation or ``of``
+            self._latent = self.model.latent_shape(self.video)
+        return self._latent
+
+    @property
+    def tokens(self) -> int:
+        """Video tokens (spacetime patches) per video."""
+        return self.latent.tokens
+
+    @property
+    def text_tokens(self) -> int:
+        """Text tokens per prompt the DiT attends to (0 for class-conditioned models)."""
+        return self.model.num_text_tokens
+
+
+def as_workload(model: ModelSpec | Workload, video: VideoSpec | None = None) -> Workload:
+    """``model`` if it is already a Workload (``video`` must then be None or its video), else ``model`` on
+    ``video`` (``Workload.of``: VideoShapeError if the shape misfits)."""
+    if isinstance(model, Workload):
+        if video is not None and video != model.video:
+            raise ValueError("give either a Workload or a model and a video, not a Workload and another video")
+        return model
+    if video is None:
+        raise ValueError("give a video shape (or a Workload)")
+    return Workload.of(model, video)
