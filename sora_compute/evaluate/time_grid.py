@@ -1,0 +1,142 @@
+"""The time model over a grid of shapes: forward seconds of a ledger whose shapes are numpy arrays (vectorised sweeps),
+by the same rule as ``evaluate/time.py`` (which takes one shape per call and gives a row per op):
+
+    seconds = instances x (max(FLOPs / (peak x efficiency), bytes / (bandwidth x memory efficiency)) + launch overhead)
+
+with the same efficiency tables, interpolated elementwise (inverse-distance weighting over GEMM and convolution
+points, piecewise-linear curves over attention lengths and memory-op sizes). Ops doing no work cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies
+from sora_compute.evaluate.time import CONV_OPS, NO_WORK_OPS, _setup
+from sora_compute.hardware.profiles import HardwareProfile
+from sora_compute.ledger.ops import Op
+
+__all__ = ["forward_seconds"]
+
+
+def _arr(x: object) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _idw(q: np.ndarray, pts: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Inverse-squared-distance weighting of ``vals`` over the nearest points, for each row of ``q`` (N x D)."""
+    d2 = ((q[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
+    nearest = d2.argmin(axis=1)
+    exact = d2[np.arange(len(q)), nearest] < 1e-12
+    if pts.shape[0] > IDW_NEIGHBOURS:
+        idx = np.argpartition(d2, IDW_NEIGHBOURS, axis=1)[:, :IDW_NEIGHBOURS]
+        d2, v = np.take_along_axis(d2, idx, axis=1), vals[idx]
+    else:
+        v = np.broadcast_to(vals, d2.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / d2
+        out = (w * v).sum(axis=1) / w.sum(axis=1)
+    return np.where(exact, vals[nearest], out)
+
+
+def _log2(*xs: np.ndarray) -> np.ndarray:
+    return np.stack([np.log2(np.maximum(x, 1.0)) for x in xs], axis=1)
+
+
+def _gemm_eff(eff: Efficiencies, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    if eff.gemm is None:
+        return np.full(m.shape, eff.fallback)
+    return np.exp(_idw(_log2(m, n, k), *eff.gemm))
+
+
+def _conv_eff(eff: Efficiencies, macs: np.ndarray, elements: np.ndarray, dims: list[np.ndarray] | None
+              ) -> np.ndarray:
+    if eff.conv is None or eff.conv_dims is None:
+        side = np.maximum(macs, 1.0) ** (1 / 3)
+        return _gemm_eff(eff, side, side, side)
+    if dims is not None:
+        return np.exp(_idw(_log2(*dims), *eff.conv_dims))
+    q = np.stack([np.log2(np.maximum(2 * macs, 1.0)),
+                  np.log2(np.maximum(macs / np.maximum(elements, 1.0), 1e-6))], axis=1)
+    return np.exp(_idw(q, *eff.conv))
+
+
+def _attention_eff(eff: Efficiencies, kernel: str, head_dim: float, seq: np.ndarray) -> np.ndarray:
+    curves = eff.attention.get((kernel, "fwd"))
+    if curves is None:
+        if {k for k, _ in eff.attention}:
+            eff.attention_eff(kernel, "fwd", head_dim, 1.0)  # raises the scalar model's error
+        return np.full(seq.shape, eff.fallback)
+    hd = min(curves, key=lambda h: (abs(np.log(h / max(head_dim, 1.0))), h))
+    c = curves[hd]
+    return np.exp(np.interp(np.log(np.maximum(seq, 1.0)), c.xs, c.ys))
+
+
+def _memory_eff(eff: Efficiencies, keys: tuple[str, ...], nbytes: np.ndarray) -> np.ndarray:
+    for op in keys:
+        c = eff.memory.get(op)
+        if c is not None:
+            return np.exp(np.interp(np.log(np.maximum(nbytes, 1.0)), c.xs, c.ys))
+    return np.full(nbytes.shape, eff.profile.memory_efficiency)
+
+
+def _dims(op: Op, *names: str) -> list[np.ndarray] | None:
+    if not all(n in op.dims for n in names):
+        return None
+    return [_arr(op.dims[n]).ravel() for n in names]
+
+
+def forward_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",
+                    attention_kernel: str = "fa2") -> np.ndarray:
+    """Forward seconds of ``ops`` (all instances) at every point of their shapes: an array broadcast over the
+    ledger's shape arrays (a 1-element array for scalar shapes). Equal to ``predict_seconds`` point by point."""
+    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    ops = list(ops)
+    size = max((np.size(v) for op in ops for v in (op.macs, op.elements)), default=1)
+    total = np.zeros(size)
+    for op in ops:
+        cls = op.op
+        if cls in NO_WORK_OPS:
+            continue
+        macs = np.broadcast_to(_arr(op.macs).ravel(), (size,))
+        elements = np.broadcast_to(_arr(op.elements).ravel(), (size,)).copy()
+        flops = np.zeros(size)
+        c_eff = np.ones(size)
+        keys: tuple[str, ...] = (f"{cls}.{op.kind}", cls, "copy")
+        if cls == "linear":
+            mkn = _dims(op, "tokens", "fan_out", "fan_in")
+            m, n, k = ([np.broadcast_to(x, (size,)) for x in mkn] if mkn is not None
+                       else [np.maximum(macs, 1.0) ** (1 / 3)] * 3)
+            flops, c_eff, keys = 2 * macs, _gemm_eff(eff, m, n, k), ("copy",)
+        elif cls in CONV_OPS:
+            dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out",
+                                                                                  "kernel_volume", "tokens")
+            dims = None if dims is None else [np.broadcast_to(x, (size,)) for x in dims]
+            flops, c_eff, keys = 2 * macs, _conv_eff(eff, macs, elements, dims), ("copy",)
+        elif cls == "sdpa":
+            g, h, q, k, d = (np.broadcast_to(x, (size,)) for x in (_dims(op, "groups", "heads", "q_len", "k_len",
+                                                                           "head_dim") or [_arr([v]) for v in
+                                                                                           (1, 1, 1, 1, 64)]))
+            head_dim = float(d[0])
+            flops = 2 * macs
+            try:
+                c_eff = _attention_eff(eff, attention_kernel, head_dim, np.sqrt(q * k))
+            except ValueError:
+                if eff.dtype != "fp8":
+                    raise
+                half = efficiencies(eff.profile, "bf16")  # 16-bit attention in an FP8 run, as the scalar model
+                c_eff = _attention_eff(half, attention_kernel, head_dim, np.sqrt(q * k)) * (
+                    eff.profile.peak_flops("bf16") / peak)
+            if attention_kernel == "math":
+                elements = elements + 4 * g * h * q * k
+            keys = ("copy",)
+        nbytes = elements * bpe
+        m_eff = _memory_eff(eff, keys, nbytes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            compute_s = np.where(flops > 0, flops / (peak * c_eff), 0.0)
+            memory_s = np.where(nbytes > 0, nbytes / (bw * m_eff), 0.0)
+        work = (flops > 0) | (nbytes > 0)
+        total += np.where(work, op.instances * (np.maximum(compute_s, memory_s) + overhead), 0.0)
+    return total
