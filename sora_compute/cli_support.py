@@ -37,7 +37,7 @@ from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError, VideoSpe
 from sora_compute.units import fmt_sci
 
 __all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloatParam", "FINITE", "POSITIVE", "COUNT",
-           "FORMAT", "FORMATS", "split_names", "parse_axis", "RESOLUTIONS", "parse_resolution", "model_grid",
+           "FORMAT", "FORMATS", "split_names", "parse_axis", "RESOLUTIONS", "parse_resolution",
            "snap_resolution", "with_text_tokens", "video_from_options", "shape_query", "Document", "humanize",
            "MISSING", "check_finite", "run_cli"]
 
@@ -191,12 +191,6 @@ def parse_resolution(text: str) -> tuple[int, int, str | None]:
                      f"{', '.join(RESOLUTIONS)}; got {text!r}")
 
 
-def model_grid(model: ModelSpec) -> tuple[int, int]:
-    """(width step, height step) in pixels: VAE spatial compression x DiT patch."""
-    s = model.vae.spatial_compression
-    return s * model.dit.patch_size[2], s * model.dit.patch_size[1]
-
-
 def snap_resolution(model: ModelSpec, text: str, snap_explicit: bool = False) -> tuple[int, int, str | None]:
     """(width, height, note): a named resolution (or, with ``snap_explicit``, any size) rounded to the nearest
     multiple of the model's grid; the note says so when the size changed ("1080p -> 1920x1088 for sora's 16-px
@@ -204,7 +198,7 @@ def snap_resolution(model: ModelSpec, text: str, snap_explicit: bool = False) ->
     w, h, name = parse_resolution(text)
     if name is None and not snap_explicit:
         return w, h, None
-    sw, sh = model_grid(model)
+    sw, sh = model.grid_px
     W, H = max(sw, round(w / sw) * sw), max(sh, round(h / sh) * sh)
     if (w, h) == (W, H):
         return w, h, None

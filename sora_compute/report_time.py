@@ -3,6 +3,7 @@ the planning-MFU time the rest of the report uses, and how the time model fares 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -59,7 +60,7 @@ def fig_time(estimate: InferenceEstimate, gpus: tuple[str, ...], path: Path) -> 
 
 
 def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Path, number: int,
-                 md_table: object) -> tuple[str, list[Path]]:
+                 md_table: Callable[[pd.DataFrame], str]) -> tuple[str, list[Path]]:
     """Markdown for the section (numbered ``number``) and the figure it wrote; ``md_table`` renders a DataFrame."""
     path, by_class = fig_time(estimate, gpus, out_dir / "fig10_time.png")
     rows = []
@@ -73,13 +74,12 @@ def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Pa
     shares = by_class / by_class.sum()
     top = {g: (str(shares[g].idxmax()), float(shares[g].max())) for g in gpus}
     run = validate()
-    render = md_table  # a callable: DataFrame -> markdown
     md = (f"## {number}. Where the time goes (predicted)\n\n"
           "The per-op time model (each op at the larger of its compute and memory time, with efficiencies from "
           "published kernel measurements; `sora-compute validate`) against the planning MFU the sections above use, "
           f"for one video of {estimate.model.name} at its native shape on one GPU. The largest share: "
           + "; ".join(f"{g} {top[g][0]} ({top[g][1]:.0%})" for g in gpus) + ".\n\n"
-          + render(pd.DataFrame(rows)) + "\n\n"  # type: ignore[operator]
+          + md_table(pd.DataFrame(rows)) + "\n\n"
           f"![time by op class]({path.name})\n\n"
           f"Against {len(run.compared)} published single-GPU inference timings the time model's mean |error| is "
           f"{run.mean_abs_error:.0%} (the planning MFU: {run.mfu_mean_abs_error:.0%}); until it beats the planning "

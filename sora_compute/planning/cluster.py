@@ -262,14 +262,13 @@ def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_p
     if mfu is not None or not predict:
         return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
                            seconds / gpus_per_video, price_usd_per_hour, None, attention_kernel)
-    from sora_compute.planning.timing import fallback_share, predicted_seconds
+    from sora_compute.planning.timing import predicted
 
     try:
-        predicted = predicted_seconds(estimate, profile, precision, attention_kernel)
+        one_gpu, fallback = predicted(estimate, profile, precision, attention_kernel)
     except ValueError as e:  # e.g. the kernel has no points at this precision (FlashAttention-2 has no FP8)
         return ServingPlan(estimate, spec, gpus_per_video, spec.default_mfu, precision, seconds / gpus_per_video,
                            price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's default: {e}")
-    implied = estimate.flops_per_video / (predicted * peak)
+    implied = estimate.flops_per_video / (one_gpu * peak)
     return ServingPlan(estimate, spec, gpus_per_video, implied, precision, seconds / gpus_per_video,
-                       price_usd_per_hour, predicted, attention_kernel,
-                       fallback_share(estimate, profile, precision, attention_kernel))
+                       price_usd_per_hour, one_gpu, attention_kernel, fallback)

@@ -9,6 +9,7 @@ bytes / (bandwidth x memory efficiency)) + launch overhead, with efficiencies fr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import pandas as pd
@@ -17,7 +18,7 @@ from sora_compute.evaluate.time import COLUMNS, op_records
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.inference import InferenceEstimate
 
-__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "inference_times", "predicted_seconds", "fallback_share"]
+__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "inference_times", "predicted", "predicted_seconds"]
 
 #: Attention kernels the time model knows by name (kernel tables give their efficiencies per GPU generation):
 #: FlashAttention-2 and -3, cuDNN's fused attention, unfused "math" attention (scores materialised), and the CPU's.
@@ -32,49 +33,48 @@ def _profile(gpu: str | HardwareProfile) -> HardwareProfile:
 _SECONDS, _BOUND, _BASIS = COLUMNS.index("seconds"), COLUMNS.index("bound"), COLUMNS.index("basis")
 
 
+def _per_component(estimate: InferenceEstimate, profile: HardwareProfile, precision: str, attention_kernel: str
+                   ) -> Iterator[tuple[str, float, float, list[tuple]]]:
+    """(component, FLOPs of one call, calls per video, op records of one call) for each component: one walk."""
+    for name, count in estimate.counts.items():
+        yield name, float(count.flops), estimate.multipliers[name], op_records(count.terms, profile, precision,
+                                                                               attention_kernel)
+
+
 def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
                     attention_kernel: str = "fa2") -> pd.DataFrame:
     """Seconds per component of one video on one GPU: component, calls (runs per video), seconds_per_call, seconds,
-    share, mfu (of that component: its FLOPs as the estimate counts them over seconds x peak), and the seconds in
-    compute-, memory- and latency-bound ops."""
+    share, mfu (of that component: its FLOPs as the estimate counts them over seconds x peak), the seconds in
+    compute-, memory- and latency-bound ops, and ``fallback_s``: the seconds in ops no kernel-table point covers
+    (the profile's default MFU stands in for them)."""
     profile = _profile(gpu)
     peak = profile.peak_flops(precision)
     rows = []
-    for name, count in estimate.counts.items():
-        calls = estimate.multipliers[name]
-        records = op_records(count.terms, profile, precision, attention_kernel)
+    for name, flops, calls, records in _per_component(estimate, profile, precision, attention_kernel):
         per_call = sum(r[_SECONDS] for r in records)
         bound = {b: sum(r[_SECONDS] for r in records if r[_BOUND] == b) * calls
                  for b in ("compute", "memory", "latency")}
+        fallback = sum(r[_SECONDS] for r in records if str(r[_BASIS]).startswith("default")) * calls
         rows.append({"component": name, "calls": calls, "seconds_per_call": per_call, "seconds": per_call * calls,
-                     "mfu": float(count.flops) / (per_call * peak) if per_call else 0.0,
-                     **{f"{b}_bound_s": v for b, v in bound.items()}})
+                     "mfu": flops / (per_call * peak) if per_call else 0.0,
+                     **{f"{b}_bound_s": v for b, v in bound.items()}, "fallback_s": fallback})
     out = pd.DataFrame(rows)
     total = float(out["seconds"].sum())
     out.insert(4, "share", out["seconds"] / total if total else 0.0)
     return out
 
 
+def predicted(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
+              attention_kernel: str = "fa2") -> tuple[float, float]:
+    """(seconds of one video on one GPU, the share of them in ops no kernel-table point covers), in one walk."""
+    total = fallback = 0.0
+    for _, _, calls, records in _per_component(estimate, _profile(gpu), precision, attention_kernel):
+        total += sum(r[_SECONDS] for r in records) * calls
+        fallback += sum(r[_SECONDS] for r in records if str(r[_BASIS]).startswith("default")) * calls
+    return total, fallback / total if total else 0.0
+
+
 def predicted_seconds(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
                       attention_kernel: str = "fa2", gpus: int = 1) -> float:
     """Seconds to generate one video on ``gpus`` GPUs (the one-GPU time split ideally)."""
-    profile = _profile(gpu)
-    total = 0.0
-    for name, count in estimate.counts.items():
-        total += sum(r[_SECONDS] for r in op_records(count.terms, profile, precision, attention_kernel)) \
-            * estimate.multipliers[name]
-    return total / gpus
-
-
-def fallback_share(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
-                   attention_kernel: str = "fa2") -> float:
-    """Share of the predicted time spent in ops whose efficiency no kernel-table point gives (the profile's default
-    MFU stands in for them): 0 where the GPU's tables cover every op class, 1 where it has no tables."""
-    profile = _profile(gpu)
-    total = fallback = 0.0
-    for name, count in estimate.counts.items():
-        for r in op_records(count.terms, profile, precision, attention_kernel):
-            seconds = r[_SECONDS] * estimate.multipliers[name]
-            total += seconds
-            fallback += seconds if str(r[_BASIS]).startswith("default") else 0.0
-    return fallback / total if total else 0.0
+    return predicted(estimate, gpu, precision, attention_kernel)[0] / gpus

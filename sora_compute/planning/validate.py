@@ -10,6 +10,7 @@ not fit it (the note says so).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,8 +28,7 @@ __all__ = ["ValidationRun", "validate", "snap_video"]
 def snap_video(model: ModelSpec, width: int, height: int, frames: int) -> tuple[VideoSpec, str]:
     """The nearest shape ``model`` takes (width and height to multiples of VAE compression x patch, frames to the
     nearest count its VAE and patch accept) and a note naming what changed ('' when nothing did)."""
-    s = model.vae.spatial_compression
-    sw, sh = s * model.dit.patch_size[2], s * model.dit.patch_size[1]
+    sw, sh = model.grid_px
     W, H = max(sw, round(width / sw) * sw), max(sh, round(height / sh) * sh)
     F = int(model.snap_frames(frames))
     changed = [f"{width}x{height} -> {W}x{H}" if (width, height) != (W, H) else "",
@@ -63,7 +63,7 @@ class ValidationRun:
     def mfu_mean_abs_error(self) -> float:
         """The same rows at the GPU's planning MFU (FLOPs / (peak x MFU)): the yardstick the time model replaces."""
         c = self.compared
-        return float(c["mfu_error"].abs().mean()) if len(c) else float("nan")
+        return float(c["mfu_error"].abs().mean()) if len(c) else math.nan
 
 
 def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
@@ -98,7 +98,8 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     except ValueError as err:  # e.g. no kernel-table points for this kernel on this GPU
         return {**row, "status": "not modelled", "note": str(err)}
     # the old yardstick beside it: FLOPs / (peak x the GPU's planning MFU)
-    assumed = profile.peak_flops(precision) * (profile.default_mfu or 0.4)
+    # (a profile file without a planning MFU has no such yardstick: NaN, shown as missing)
+    assumed = profile.peak_flops(precision) * (profile.default_mfu if profile.default_mfu is not None else math.nan)
     if e.scope == "denoise_step":  # one step: the DiT evaluations of one step (the CFG pair as it runs)
         predicted = float(times.loc[times["component"] == "dit", "seconds"].sum()) / settings.steps
         at_mfu = estimate.flops_by_component["dit"] / settings.steps / assumed

@@ -106,6 +106,12 @@ class ModelSpec(_Spec):
             return 0
         return self.text_tokens if self.text_tokens is not None else self.text_encoder.max_tokens
 
+    @property
+    def grid_px(self) -> tuple[int, int]:
+        """(width step, height step) in pixels a video must be a multiple of: VAE spatial compression x DiT patch."""
+        s = self.vae.spatial_compression
+        return s * self.dit.patch_size[2], s * self.dit.patch_size[1]
+
     def latent_shape(self, video: VideoSpec) -> LatentShape:
         """Latent grid and tokens for ``video``; raises VideoShapeError naming the dimension."""
         s = self.vae.spatial_compression
