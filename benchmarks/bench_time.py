@@ -4,11 +4,13 @@ Run:  .venv/bin/python benchmarks/bench_time.py [--preset sora] [--gpu h100-sxm]
       (a measured profile with full tables: --gpu sora_compute/hardware/measured/cpu-2026-12-02.yaml --dtype fp32
       --kernel flash_cpu)
 
-Prints the median milliseconds of (a) one video: the ledgers of the text encoder, one DiT forward and the VAE
-decode built from the preset and each op timed (seconds per component = one call x its count), (b) one training
-step of the DiT (fwd, bwd_activation, bwd_weight, full recomputation, optimizer), each from the ledgers (building
-included) with cold tables (the efficiency memo emptied before every call) and warm (memo kept), and the
-DataFrame form. Floor (issue 14): (a) and (b) under 5 ms.
+Prints the median milliseconds of (a) one video as the planners predict it: ``estimate_inference`` (the ledgers of
+the text encoder, the DiT forward and the VAE decode) and ``planning.timing.predicted`` (each op timed, seconds per
+component = one call x its count), (b) one training sample as the planners predict it:
+``planning.training_time.sample_seconds`` (the DiT ledger built, its fwd, bwd_activation, bwd_weight and full
+recomputation passes and the optimizer's share), each with cold tables (the efficiency memo emptied before every
+call) and warm (memo kept), and the DataFrame form of a training step (``evaluate.time.training_times``) for
+comparison. Floor (issue 14): (a) and (b) under 5 ms.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import statistics
 import time
 from collections.abc import Callable
 
-from sora_compute import count_text_encoder, count_vae_decode, load_preset
+from sora_compute import count_text_encoder, count_vae_decode, estimate_inference, load_preset
 from sora_compute.evaluate.kernels import efficiencies
-from sora_compute.evaluate.time import op_records, predict_seconds, training_times
+from sora_compute.evaluate.time import op_records, training_times
 from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import load_profile
+from sora_compute.planning.timing import predicted
+from sora_compute.planning.training_time import sample_seconds
+from sora_compute.specs import Workload
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -45,15 +50,16 @@ def main() -> None:
     profile = load_profile(a.gpu)
     preset = load_preset(a.preset)
     steps = preset.sampling.steps if preset.sampling is not None else 50
+    workload = Workload.of(preset.model, preset.video)
 
     def video() -> float:
-        text = predict_seconds(count_text_encoder(a.preset).terms, profile, a.dtype, a.kernel)
-        dit = predict_seconds(dit_ops(a.preset), profile, a.dtype, a.kernel)
-        vae = predict_seconds(count_vae_decode(a.preset).terms, profile, a.dtype, a.kernel)
-        return text + steps * dit + vae
+        return predicted(estimate_inference(a.preset), profile, a.dtype, a.kernel)[0]
+
+    def sample() -> float:
+        return sample_seconds(workload, profile, a.dtype, a.kernel, checkpointing="full")["seconds"]
 
     def step() -> float:
-        df = training_times(dit_ops(a.preset), profile, a.dtype, a.kernel, checkpointing="full")
+        df = training_times(dit_ops(workload), profile, a.dtype, a.kernel, checkpointing="full")
         return float(df["seconds"].sum())
 
     def cold(fn: Callable[[], float]) -> Callable[[], float]:
@@ -64,8 +70,9 @@ def main() -> None:
 
     n_ops = len(count_text_encoder(a.preset).terms) + len(dit_ops(a.preset)) + len(count_vae_decode(a.preset).terms)
     print(f"{a.preset} on {a.gpu}: one video = {video():.1f} s predicted ({steps} steps), "
-          f"one training step = {step():.2f} s; {n_ops} ledger records per video")
-    for name, fn in (("one video (records)", video), ("one training step (DataFrame)", step)):
+          f"one training sample = {sample():.2f} s (full recomputation); {n_ops} ledger records per video")
+    for name, fn in (("one video (planning)", video), ("one training sample (planning)", sample),
+                     ("one training step (DataFrame)", step)):
         print(f"  {name:32s} cold {median_ms(cold(fn), a.repeat):6.2f} ms   warm {median_ms(fn, a.repeat):6.2f} ms")
     ops = dit_ops(a.preset)
     records = median_ms(lambda: op_records(ops, profile, a.dtype, a.kernel), a.repeat)

@@ -34,6 +34,7 @@ from sora_compute.planning import (
     InferenceSettings,
     TrainingScenario,
     TrainingStage,
+    TrainingTime,
     VAETiling,
     budget_plan,
     estimate_inference,
@@ -44,6 +45,7 @@ from sora_compute.planning import (
     plan_serving,
     six_nd,
     sweep,
+    training_time,
 )
 from sora_compute.planning.demand import DemandEstimate, estimate_demand
 from sora_compute.planning.demand_analysis import demand_sensitivity, throughput_gap
@@ -103,6 +105,8 @@ __all__ = [
     "TrainingScenario",
     "load_scenario",
     "estimate_training",
+    "TrainingTime",
+    "training_time",
     "InferenceSettings",
     "VAETiling",
     "estimate_inference",

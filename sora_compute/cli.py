@@ -54,6 +54,8 @@ __all__ = ["cli", "main", "UsageError"]
 F = TypeVar("F", bound=Callable[..., Any])
 PRESETS_WIDTH = 120  # `presets` fits a terminal this wide
 PLAN_GPUS = 4096  # `plan` without --gpus or --days
+MFU_HELP = ("assumed model-FLOPs utilisation: time = FLOPs / (GPUs x peak x MFU) instead of the time model's "
+            "prediction (the default)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -317,7 +319,7 @@ SCENARIO_HELP = "a scenario from scenarios.yaml, or a YAML/JSON scenario file (s
 @click.option("--gpu", "gpu_list", default="h100-sxm,h200,b200", show_default=True,
               help="comma-separated GPU types for the cluster plans (see `sora-compute gpus`)")
 @click.option("--gpus", "count", type=COUNT, default=4096, show_default=True, help="GPUs per cluster")
-@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help=MFU_HELP)
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour, for training and serving (default: catalog)")
 @click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True, help="datacentre PUE")
 @click.option("--steps", type=COUNT, help="sampling steps (default: the preset's published default, else 50)")
@@ -423,7 +425,7 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
 @click.option("--gpus", "count", type=COUNT, help=f"GPUs: how long does it take? (default {PLAN_GPUS})")
 @click.option("--days", type=POSITIVE, help="deadline: how many GPUs are needed? (not with --gpus or --budget)")
 @click.option("--budget", type=POSITIVE, help="USD: how far does it go on --gpus GPUs?")
-@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help=MFU_HELP)
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: catalog)")
 @click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True)
 @click.option("--precision", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
@@ -439,7 +441,9 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
       sora-compute plan sora --gpu b200 --days 30
       sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
     """
+    from sora_compute.hardware import load_profile
     from sora_compute.planning import budget_plan, gpus_for_days
+    from sora_compute.planning.cluster import predict_training
 
     if days is not None and count is not None:
         raise UsageError("--days asks how many GPUs finish in time; --gpus fixes the GPUs: give one, not both")
@@ -447,14 +451,16 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
         raise UsageError("--days and --budget are two different questions: give one, not both")
     sc = resolve_scenario(scenario)
     est = estimate_training(sc)
+    profile = load_profile(gpu)  # the GPU, resolved once
+    time = None if mfu is not None else predict_training(est, profile, precision)[0]  # type: ignore[arg-type]
     if days is not None:
-        count = gpus_for_days(est, gpu, days, mfu, precision)  # type: ignore[arg-type]
+        count = gpus_for_days(est, profile, days, mfu, precision, time=time)  # type: ignore[arg-type]
     if count is None:
         count = PLAN_GPUS
     cluster = Cluster(gpu=gpu, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue, precision=precision)
-    plan_ = plan_cluster(est, cluster)
+    plan_ = plan_cluster(est, cluster, time=time, mfu_source="--mfu")
     row = plan_.summary()
-    b = budget_plan(est, cluster, budget) if budget is not None else None
+    b = budget_plan(plan_, cluster, budget) if budget is not None else None
     if b is not None:
         row.update(b)
     if days is not None:
@@ -466,11 +472,11 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     lines = [f"{sc.name}: {fmt_sci(est.model_flops)} model FLOPs ({fmt_multiple(est.gpt3_multiple)} GPT-3), "
              f"{fmt_sci(est.hardware_flops)} hardware FLOPs"]
     if days is not None:
-        lines.append(f"  to finish in {days:g} days: {count:,} x {gpu} at MFU {cluster.effective_mfu:.0%} "
-                     f"(fewest that do)")
-    lines.append(f"  {count:,} x {gpu} ({precision}, MFU {cluster.effective_mfu:.0%}, HFU {plan_.hfu:.0%}): "
+        lines.append(f"  to finish in {days:g} days: {count:,} x {gpu} at MFU {plan_.mfu:.2f} (fewest that do)")
+    lines.append(f"  {count:,} x {gpu} ({precision}, MFU {plan_.mfu:.2f}, HFU {plan_.hfu:.2f}): "
                  f"{fmt_duration_days(plan_.days)}, {fmt_int(plan_.gpu_hours)} GPU-hours, {fmt_usd(plan_.cost_usd)}, "
                  f"{plan_.energy_mwh:,.0f} MWh (PUE {pue:g})")
+    lines.append(f"  time: {plan_.time_basis}")
     if b is not None and budget is not None:
         lines.append(f"  {fmt_usd(budget)} buys {fmt_duration_days(b['affordable_days'])} on this cluster: "
                      f"{b['fraction_completed']:.0%} of the run "
@@ -495,7 +501,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
 @click.option("--samples", type=POSITIVE, default=1e7, show_default=True, help="training clips per point")
 @click.option("--steps", type=COUNT, help="sampling steps (default: each preset's published default, else 50)")
 @click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: each preset's own)")
-@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help=MFU_HELP)
 @FORMAT
 @friendly_errors
 def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, gpu_list: str, counts: str,
@@ -508,6 +514,7 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     Example:
       sora-compute sweep --resolution 480p,720p,1080p --duration 5..60:5 --gpu h100-sxm,b200
     """
+    from sora_compute.planning import SweepQuery
     from sora_compute.planning import sweep as run_sweep
 
     names = split_names(models, "--model")
@@ -532,6 +539,13 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
         frames.append(run_sweep([name], list(dict.fromkeys(res)), dur, fps=fps_values, gpus=gpu_names,
                                 gpu_counts=n, samples=samples, steps=steps, cfg=cfg, mfu=mfu))
     df = pd.concat(frames, ignore_index=True)
+    fields = SweepQuery.model_fields  # what the sweep ran with (the CLI leaves these at their defaults)
+    kernel, checkpointing = fields["attention_kernel"].default, fields["checkpointing"].default
+    doc.note(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU)" if mfu is not None else
+             f"time predicted by the time model ({kernel} attention, bf16): training = each sample's DiT forward and "
+             f"backward passes (recomputation: {checkpointing}) and optimizer share at the ASSUMED batches of "
+             "planning/training_time.py, split ideally over the GPUs (communication comes with the "
+             "parallel-execution model); latency = one video on one GPU; MFU = what the prediction implies")
     doc.query = {"models": names, "resolutions": res_texts, "durations_s": dur, "fps": fps_values,
                  "gpus": gpu_names, "gpu_counts": n, "samples": samples, "steps": steps, "cfg": cfg, "mfu": mfu}
     human = pd.DataFrame({
@@ -540,7 +554,8 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
         "tokens": df["video_tokens"].map("{:,.0f}".format), "steps": df["steps"].astype(str),
         "CFG": df["cfg"].map({True: "yes", False: "no"}),
         "train FLOPs": df["train_flops"].map(fmt_sci), "x GPT-3": df["gpt3_multiple"].map(fmt_multiple),
-        "gpu": df["gpu"], "GPUs": df["gpus"].map("{:,}".format), "days": df["train_days"].map("{:,.1f}".format),
+        "gpu": df["gpu"], "GPUs": df["gpus"].map("{:,}".format), "MFU": df["mfu"].map("{:.2f}".format),
+        "days": df["train_days"].map("{:,.1f}".format),
         "cost": df["cost_usd"].map(fmt_usd), "latency 1 GPU": df["latency_s_1gpu"].map("{:,.0f} s".format)})
     doc.table("points", df, human)
     doc.emit(fmt)
@@ -555,7 +570,7 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
 @click.option("--model", help="model preset that generates the video (default: the scenario's)")
 @click.option("--gpu", help="GPU type that serves it (see `sora-compute gpus`)")
 @click.option("--gpus-per-video", type=click.IntRange(1, 4096), help="GPUs that generate one video together")
-@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help="model-FLOPs utilisation (default: per GPU)")
+@click.option("--mfu", type=FiniteFloatParam(0, 1, min_open=True), help=MFU_HELP)
 @click.option("--steps", type=click.IntRange(1, 10000), help="sampling steps (a step-distilled sampler: its steps)")
 @click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: the preset's own)")
 @click.option("--cache-skip", type=FiniteFloatParam(0, 1, max_open=True), help="share of DiT evaluations cached")

@@ -20,7 +20,9 @@ from sora_compute.planning import (
     GPT3_6ND_FLOPS,
     GPT3_PAPER_FLOPS,
     Cluster,
+    ClusterPlan,
     InferenceSettings,
+    ServingPlan,
     estimate_inference,
     estimate_training,
     plan_cluster,
@@ -43,6 +45,29 @@ def _stage_rows(est: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
                           "x GPT-3": [fmt_multiple(x) for x in st["gpt3_multiple"]]})
     return st, human
 
+
+
+def _time_note(plans: list[ClusterPlan], checkpointing: str) -> str:
+    """Where the cluster plans' time comes from, in words built from the plans."""
+    if all(p.time is not None for p in plans):
+        t = plans[0].time
+        assert t is not None
+        return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): each sample's DiT "
+                f"forward, backward, {checkpointing} recomputation and optimizer share, split ideally over the GPUs "
+                "(communication comes with the parallel-execution model)")
+    if len({p.time_basis for p in plans}) == 1:
+        return plans[0].time_basis
+    return "; ".join(f"{p.cluster.gpu}: {p.time_basis}" for p in plans)
+
+
+def _serving_note(serving: list[ServingPlan]) -> str:
+    """Where the serving latency comes from, in words built from the plans."""
+    if all(x.predicted_s is not None for x in serving):
+        x = serving[0]
+        return f"latency predicted by the time model ({x.attention_kernel} attention, {x.precision}; MFU it implies)"
+    if len({x.time_basis for x in serving}) == 1:
+        return f"latency {serving[0].time_basis}"
+    return "; ".join(f"{x.gpu.key}: {x.time_basis}" for x in serving)
 
 
 def estimate_document(scenario: str, resolution: str | None, duration: float | None, fps: float | None,
@@ -68,7 +93,7 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
         sc = with_main_stage_shape(sc, w, h, duration, fps, stage=reshaped)
     est = estimate_training(sc)
     clusters = [Cluster(gpu=g, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue) for g in gpu_names]
-    plans = [plan_cluster(est, c) for c in clusters]
+    plans = [plan_cluster(est, c, mfu_source="--mfu") for c in clusters]
     preset = load_preset(sc.model.name) if sc.model.name in preset_names() else None
     native = preset.video if preset is not None else next(
         s for s in sc.stages if s.name == est.main_stage).buckets[0].video(sc.model)
@@ -77,7 +102,8 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
     settings = InferenceSettings(steps=steps if steps is not None else default.steps,
                                  cfg=cfg if cfg is not None else default.cfg)
     inf = estimate_inference(sc.model, video, settings)
-    serving = [plan_serving(inf, c.gpu, gpus_per_video=1, mfu=mfu, price_usd_per_hour=price) for c in clusters]
+    serving = [plan_serving(inf, c.profile, gpus_per_video=1, mfu=mfu, price_usd_per_hour=price, mfu_source="--mfu")
+               for c in clusters]
     sens = sensitivity(sc)
     published = published_estimates(est) if sc.model.name == "sora" else None
     doc.query = {"scenario": sc.name, "reshaped_stage": reshaped, "resolution": resolution, "duration_s": duration,
@@ -102,9 +128,10 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
              f"parameter-count estimate of the same plan says (no attention term)")
     doc.data("scenario", sc.name)
     doc.data("training", est.summary())
-    doc.text(f"\nCluster plans ({count:,} GPUs each; time = model FLOPs / (GPUs x peak BF16 x MFU)):")
+    doc.text(f"\nCluster plans ({count:,} GPUs each; {_time_note(plans, sc.checkpointing)}):")
     doc.table("clusters", pd.DataFrame([p.summary() for p in plans]), pd.DataFrame({
-        "gpu": [p.cluster.gpu for p in plans], "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
+        "gpu": [p.cluster.gpu for p in plans], "MFU": [f"{p.mfu:.2f}" for p in plans],
+        "HFU": [f"{p.hfu:.2f}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans], "GPU-days": [fmt_int(p.gpu_days) for p in plans],
         "$/GPU-hour": [fmt_usd(p.cluster.price) for p in plans],
         "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans]}))
@@ -122,8 +149,10 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
     doc.data("inference", {"flops_per_video": inf.flops_per_video, "flops_per_minute": inf.flops_per_minute,
                            "flops_per_1k_videos": inf.flops_per_1k_videos, "video": shape_query(v),
                            "steps": settings.steps, "cfg": settings.cfg})
+    doc.text(f"  serving: {_serving_note(serving)}")
     doc.table("serving", pd.DataFrame([x.summary() for x in serving]), pd.DataFrame({
         "gpu": [x.gpu.key for x in serving], "latency (1 GPU)": [f"{x.latency_s:,.0f} s" for x in serving],
+        "MFU": [f"{x.mfu:.2f}" for x in serving],
         "roofline bound": [f"{x.latency_lower_bound_s:,.0f} s" for x in serving],
         "video min / GPU-hour": [f"{x.video_minutes_per_gpu_hour:.3g}" for x in serving],
         "$ / video minute": [fmt_usd(x.cost_per_video_minute_usd) for x in serving]}))

@@ -35,6 +35,9 @@ from sora_compute.memory import planner as mp  # noqa: E402
 from sora_compute.planning import (  # noqa: E402
     GPT3_PAPER_FLOPS,
     Cluster,
+    ClusterPlan,
+    ServingPlan,
+    TrainingEstimate,
     TrainingScenario,
     estimate_inference,
     estimate_training,
@@ -43,7 +46,13 @@ from sora_compute.planning import (  # noqa: E402
     plan_serving,
     with_main_stage_shape,
 )
+from sora_compute.planning.cluster import predict_training  # noqa: E402
 from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
+from sora_compute.planning.training_time import (  # noqa: E402
+    ASSUMED_GLOBAL_BATCH_TOKENS,
+    ASSUMED_MICRO_BATCH_TOKENS,
+    TrainingTime,
+)
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec, Workload  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd  # noqa: E402
@@ -125,19 +134,27 @@ def fig_components(sc: TrainingScenario, path: Path) -> Path:
     return _save(fig, path)
 
 
-def fig_days(est_flops: float, path: Path, gpus: tuple[str, ...] = REPORT_GPUS + ("a100-80gb", "mi300x")) -> Path:
+def fig_days(est: TrainingEstimate, path: Path, gpus: tuple[str, ...] = REPORT_GPUS + ("a100-80gb", "mi300x"),
+             times: dict[str, TrainingTime | None] | None = None) -> Path:
+    """Wall-clock days vs cluster size per GPU: the predicted GPU-seconds split ideally (``times``: the predictions
+    already made, by GPU), or at the GPU's planning MFU where the time model cannot predict."""
     counts = np.array([256, 512, 1024, 2048, 4096, 8192, 16384, 32768])
     fig, ax = plt.subplots(figsize=(7, 4.2))
     styles = ["-o", "--s", "-^", "-.D", ":v", "-x"]
+    times = dict(times or {})
     for g, style in zip(gpus, styles, strict=False):
-        days = [plan_cluster(est_flops, Cluster(gpu=g, count=int(n))).days for n in counts]
-        spec = load_gpu(g)
-        ax.loglog(counts, days, style, ms=5, label=f"{g} ({spec.bf16_tflops:,.0f} TFLOP/s, MFU {spec.default_mfu:.0%})")
+        one = Cluster(gpu=g, count=1)  # the GPU, resolved once; copies below keep it
+        if g not in times:
+            times[g] = predict_training(est, one.profile)[0]
+        plans = [plan_cluster(est, one.model_copy(update={"count": int(n)}), time=times[g]) for n in counts]
+        basis = "MFU {:.2f} predicted" if plans[0].time is not None else "assumed MFU {:.2f}"
+        ax.loglog(counts, [p.days for p in plans], style, ms=5,
+                  label=f"{g} ({one.spec.bf16_tflops:,.0f} TFLOP/s, {basis.format(plans[0].mfu)})")
     ax.axhline(30, color="grey", ls=":", lw=1)
     ax.text(counts[0], 31, "30 days", fontsize=8, color="grey")
     ax.set_xlabel("GPUs in the cluster")
     ax.set_ylabel("wall-clock days to train")
-    ax.set_title(f"Days to train {fmt_flops(est_flops)} (time = FLOPs / (GPUs x peak BF16 x MFU))", fontsize=10)
+    ax.set_title(f"Days to train {fmt_flops(est.model_flops)} (predicted GPU-seconds, ideal scaling)", fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -221,6 +238,19 @@ def _md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, disable_numparse=True)
 
 
+def _headline_basis(plans: list[ClusterPlan], serving: list[ServingPlan]) -> str:
+    """Where the headline's time comes from, in words built from the plans."""
+    if all(p.time is not None for p in plans) and all(x.predicted_s is not None for x in serving):
+        t = plans[0].time
+        assert t is not None
+        return (f"time predicted by the per-op time model, {t.attention_kernel} attention, {t.precision}: every "
+                "training sample's DiT passes, recomputation and optimizer share, split ideally over the GPUs "
+                "(communication comes with the parallel-execution model); inference the same model per video; "
+                "MFU and HFU are what the prediction implies; section 10 shows where the time goes")
+    return "; ".join([f"{p.cluster.gpu} training: {p.time_basis}" for p in plans]
+                     + [f"{x.gpu.key} inference: {x.time_basis}" for x in serving])
+
+
 def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 4096,
                  progress: Callable[[str], None] | None = None, calibration: bool = True) -> list[Path]:
     """Write report.md, report.html and the figures for ``scenario`` into ``out_dir``; return the paths."""
@@ -229,17 +259,19 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     step = progress or (lambda _: None)
     step("training estimate")
     est = estimate_training(sc)
-    plans = [plan_cluster(est, Cluster(gpu=g, count=gpus)) for g in REPORT_GPUS]
+    clusters = [Cluster(gpu=g, count=gpus) for g in REPORT_GPUS]  # each GPU resolved once, here
+    times = {c.gpu: predict_training(est, c.profile)[0] for c in clusters}  # the time model, once per GPU
+    plans = [plan_cluster(est, c, time=times[c.gpu]) for c in clusters]
     video = _native_video(sc)
     inf = estimate_inference(sc.model, video)
-    serving = [plan_serving(inf, g) for g in REPORT_GPUS]
+    serving = [plan_serving(inf, c.profile) for c in clusters]
     figs: dict[str, Path] = {}
     step("heatmap")
     figs["heatmap"] = fig_heatmap(sc, out_dir / "fig2_heatmap.png")
     step("components")
     figs["components"] = fig_components(sc, out_dir / "fig3_components.png")
     step("days vs cluster size")
-    figs["days"] = fig_days(est.model_flops, out_dir / "fig4_days.png")
+    figs["days"] = fig_days(est, out_dir / "fig4_days.png", times=times)
     step("memory layouts")
     figs["memory"] = fig_memory(sc.model, video, out_dir / "fig5_memory.png", gpus=gpus)
     if calibration:
@@ -252,7 +284,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     sampling = f"{inf.settings.steps} steps, {'CFG pair' if inf.settings.cfg else 'no CFG pair'}"
     headline = pd.DataFrame({
         "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
-        "MFU": [f"{p.cluster.effective_mfu:.0%}" for p in plans],
+        "MFU": [f"{p.mfu:.2f}" for p in plans], "HFU": [f"{p.hfu:.2f}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans],
         "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
         "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
@@ -275,13 +307,16 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
         published_md = ("\nPublished Sora estimates under this model:\n\n" + _md_table(pub_md) + "\n\n"
                         "Published inference estimate under this model:\n\n" + _md_table(table) + "\n")
     assumptions = pd.DataFrame({"assumption": list(sc.assumptions), "value / source": list(sc.assumptions.values())})
-    extra = pd.DataFrame({"assumption": ["checkpointing", "latents / text", "GPU catalog", "MFU", "PUE",
+    extra = pd.DataFrame({"assumption": ["checkpointing", "latents / text", "GPU catalog", "time", "batches", "PUE",
                                          "inference"],
                           "value / source": [sc.checkpointing,
                                              f"VAE on the fly: {sc.vae_on_the_fly}; "
                                              f"text on the fly: {sc.text_on_the_fly}",
                                              "sora_compute/hardware/profiles/ (vendor datasheets; prices assumed)",
-                                             ", ".join(f"{g} {load_gpu(g).default_mfu:.0%}" for g in REPORT_GPUS),
+                                             "; ".join(f"{p.cluster.gpu}: {p.time_basis}" for p in plans),
+                                             f"ASSUMED: micro-batches of at least {ASSUMED_MICRO_BATCH_TOKENS:,} "
+                                             f"tokens, global batches of {ASSUMED_GLOBAL_BATCH_TOKENS:,} tokens "
+                                             "(planning/training_time.py)",
                                              f"{plans[0].cluster.pue:g}", f"{sampling}, untiled decode"]})
     vae_shape = f"{m.vae.temporal_compression}x{m.vae.spatial_compression}x{m.vae.spatial_compression}"
     md = f"""# Capacity plan: {sc.name}
@@ -305,7 +340,7 @@ Model: {m.name} preset, DiT {dit_params(m.dit) / 1e9:.2f}B parameters ({m.dit.de
 
 {_md_table(stage_md)}
 
-Clusters of {gpus:,} GPUs:
+Clusters of {gpus:,} GPUs ({_headline_basis(plans, serving)}):
 
 {_md_table(headline)}
 
@@ -344,7 +379,7 @@ Clusters of {gpus:,} GPUs:
     step("time")
     from sora_compute.report_time import time_section
 
-    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table)
+    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table, training=times)
     md += "\n" + time_md
     md_path = out_dir / "report.md"
     md_path.write_text(md)

@@ -1,9 +1,10 @@
 """The report's time section: where one video's predicted time goes (per GPU, by component and op class), next to
-the planning-MFU time the rest of the report uses, and how the time model fares against published timings."""
+the time at the GPU's planning MFU (the --mfu path), where the training plan's GPU-days go (by pass), and how the
+time model fares against published timings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -12,10 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sora_compute.evaluate.time import op_times  # noqa: E402
+from sora_compute.evaluate.time import COLUMNS  # noqa: E402
 from sora_compute.hardware.profiles import load_profile  # noqa: E402
 from sora_compute.planning.cluster import plan_serving  # noqa: E402
 from sora_compute.planning.inference import InferenceEstimate  # noqa: E402
+from sora_compute.planning.timing import component_records  # noqa: E402
+from sora_compute.planning.training_time import TrainingTime  # noqa: E402
 from sora_compute.planning.validate import validate  # noqa: E402
 
 __all__ = ["time_section", "time_by_class"]
@@ -26,13 +29,12 @@ GROUPS = {"sdpa": "attention core", "linear": "linear (GEMM)", "conv3d": "convol
 
 def time_by_class(estimate: InferenceEstimate, gpu: str, kernel: str = "fa2") -> pd.DataFrame:
     """Predicted seconds of one video on one ``gpu`` by component and op class (attention core, linear, convolution,
-    memory-bound rest): columns component, group, seconds."""
-    profile = load_profile(gpu)
+    memory-bound rest): columns component, group, seconds (the op records of ``timing.component_records``)."""
     rows = []
-    for name, count in estimate.counts.items():
-        df = op_times(count.terms, profile, "bf16", kernel)
+    for name, _, calls, records in component_records(estimate, load_profile(gpu), "bf16", kernel):
+        df = pd.DataFrame.from_records(records, columns=COLUMNS)
         group = df["op"].map(lambda o: GROUPS.get(o, "norms, elementwise, copies"))
-        s = (df.assign(group=group).groupby("group")["seconds"].sum() * estimate.multipliers[name]).reset_index()
+        s = (df.assign(group=group).groupby("group")["seconds"].sum() * calls).reset_index()
         rows.append(s.assign(component=name))
     return pd.concat(rows, ignore_index=True)[["component", "group", "seconds"]]
 
@@ -59,29 +61,50 @@ def fig_time(estimate: InferenceEstimate, gpus: tuple[str, ...], path: Path) -> 
     return path, table
 
 
+def _training_table(times: Mapping[str, TrainingTime | None]) -> pd.DataFrame:
+    """GPU-days of the training plan by part (DiT passes, recomputation, encoders, optimizer) per GPU, with shares."""
+    cols: dict[str, list[str]] = {}
+    parts: list[str] = []
+    for g, t in times.items():
+        if t is None:
+            continue
+        bp = t.by_part()
+        parts = [str(x).replace("_", " ") for x in bp["part"]]
+        cols[g] = [f"{d:,.0f} ({sh:.0%})" for d, sh in zip(bp["gpu_seconds"] / 86400, bp["share"], strict=True)]
+    return pd.DataFrame({"part": parts, **cols})
+
+
 def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Path, number: int,
-                 md_table: Callable[[pd.DataFrame], str]) -> tuple[str, list[Path]]:
-    """Markdown for the section (numbered ``number``) and the figure it wrote; ``md_table`` renders a DataFrame."""
+                 md_table: Callable[[pd.DataFrame], str],
+                 training: Mapping[str, TrainingTime | None] | None = None) -> tuple[str, list[Path]]:
+    """Markdown for the section (numbered ``number``) and the figure it wrote; ``md_table`` renders a DataFrame;
+    ``training``: the training plan's predicted times by GPU (a table of GPU-days by part)."""
     path, by_class = fig_time(estimate, gpus, out_dir / "fig10_time.png")
     rows = []
     for g in gpus:
-        predicted = plan_serving(estimate, g, predict=True)
-        assumed = plan_serving(estimate, g)
-        rows.append({"gpu": g, "predicted": f"{predicted.latency_s:,.0f} s",
-                     "MFU implied": f"{predicted.mfu:.0%}",
-                     "at planning MFU": f"{assumed.latency_s:,.0f} s ({assumed.mfu:.0%})",
+        predicted = plan_serving(estimate, g)
+        assumed = plan_serving(estimate, g, predict=False)
+        rows.append({"gpu": g, "predicted": f"{predicted.latency_s:,.0f} s", "MFU implied": f"{predicted.mfu:.2f}",
+                     "at the planning MFU (--mfu)": f"{assumed.latency_s:,.0f} s ({assumed.mfu:.2f})",
                      "no kernel-table point": f"{predicted.fallback_share:.0%} of the time"})
     shares = by_class / by_class.sum()
     top = {g: (str(shares[g].idxmax()), float(shares[g].max())) for g in gpus}
     run = validate()
+    train_md = ""
+    if training and any(t is not None for t in training.values()):
+        train_md = ("Training, GPU-days of the whole plan by part (predicted; per sample: the DiT's forward, "
+                    "activation- and weight-gradient passes, the recomputation of its checkpointing policy, encoders "
+                    "run on the fly, and the optimizer step's share of its global batch):\n\n"
+                    + md_table(_training_table(training)) + "\n\n")
     md = (f"## {number}. Where the time goes (predicted)\n\n"
-          "The per-op time model (each op at the larger of its compute and memory time, with efficiencies from "
-          "published kernel measurements; `sora-compute validate`) against the planning MFU the sections above use, "
-          f"for one video of {estimate.model.name} at its native shape on one GPU. The largest share: "
+          "Every time in this report comes from the per-op time model (each op at the larger of its compute and "
+          "memory time, with efficiencies from published kernel measurements; `sora-compute validate`); `--mfu` "
+          "replaces it by FLOPs / (peak x MFU). One video of "
+          f"{estimate.model.name} at its native shape on one GPU; the largest share: "
           + "; ".join(f"{g} {top[g][0]} ({top[g][1]:.0%})" for g in gpus) + ".\n\n"
           + md_table(pd.DataFrame(rows)) + "\n\n"
-          f"![time by op class]({path.name})\n\n"
+          f"![time by op class]({path.name})\n\n" + train_md +
           f"Against {len(run.compared)} published single-GPU inference timings the time model's mean |error| is "
-          f"{run.mean_abs_error:.0%} (the planning MFU: {run.mfu_mean_abs_error:.0%}); until it beats the planning "
-          "MFU the planners keep it (docs/time_model.md gives the misses and their causes).\n")
+          f"{run.mean_abs_error:.0%} (the planning MFU's: {run.mfu_mean_abs_error:.0%}; docs/time_model.md gives the "
+          "misses and their causes).\n")
     return md, [path]

@@ -7,7 +7,7 @@ import pytest
 
 import sora_compute as sc
 from sora_compute.memory import planner as mp
-from sora_compute.planning import with_main_stage_shape
+from sora_compute.planning import resolve_scenario, with_main_stage_shape
 from tests.clirun import assert_one_line_error, main
 
 # guidance-distilled (hunyuanvideo), CFG at 50 steps (cogvideox-2b), 100 steps (open-sora-plan), no published
@@ -35,9 +35,10 @@ def test_estimate_sweep_and_api_agree_per_video(tmp_path, preset):
     v = p.video
     api = sc.estimate_inference(preset)
     api_latency = sc.plan_serving(api, "h100-sxm").latency_s
-    est = js("estimate", _scenario_file(tmp_path, preset), "--gpu", "h100-sxm")
+    path = _scenario_file(tmp_path, preset)
+    est = js("estimate", path, "--gpu", "h100-sxm")
     row = js("sweep", "--model", preset, "--resolution", f"{v.width}x{v.height}", "--duration", repr(v.duration_s),
-             "--fps", repr(v.fps), "--gpu", "h100-sxm")["points"][0]
+             "--fps", repr(v.fps), "--gpu", "h100-sxm", "--samples", "1e6")["points"][0]
     assert row["num_frames"] == v.num_frames and est["inference"]["video"]["num_frames"] == v.num_frames
     expected = p.sampling or sc.InferenceSettings()
     assert (row["steps"], row["cfg"]) == (expected.steps, expected.cfg)
@@ -46,6 +47,13 @@ def test_estimate_sweep_and_api_agree_per_video(tmp_path, preset):
         assert got == pytest.approx(api.flops_per_video, rel=1e-9)
     for got in (est["serving"][0]["latency_s"], row["latency_s_1gpu"]):
         assert got == pytest.approx(api_latency, rel=1e-9)
+    # training: the same predicted seconds for the same 1M samples on 4,096 GPUs (no recomputation in either)
+    plan = sc.plan_cluster(sc.estimate_training(resolve_scenario(path)), sc.Cluster(gpu="h100-sxm", count=4096))
+    assert plan.time is not None and est["clusters"][0]["time_basis"] == row["time_basis"] == "predicted"
+    for key, got in (("days", est["clusters"][0]["days"]), ("days", row["train_days"]),
+                     ("cost_usd", est["clusters"][0]["cost_usd"]), ("cost_usd", row["cost_usd"]),
+                     ("mfu", est["clusters"][0]["mfu"]), ("mfu", row["mfu"])):
+        assert got == pytest.approx(plan.summary()[key], rel=1e-9)
 
 
 def test_guidance_distilled_sweep_is_not_doubled():

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sora_compute import estimate_demand, load_demand
+from sora_compute import estimate_demand, estimate_inference, load_demand, plan_serving
 from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode
 from sora_compute.planning.demand import break_even_days, cumulative_minutes, serving_units
 from sora_compute.planning.demand_analysis import demand_sensitivity, gpus_vs_share, throughput_gap
@@ -67,8 +67,19 @@ def test_factorial_funds_published_figures_checked():
     assert (low["published"], high["published"]) == (15.3e6, 38.1e6)
 
 
+def test_our_throughput_is_the_serving_plans_predicted_one():
+    """One answer per question: the demand's GPU-seconds per minute are plan_serving's predicted seconds per video."""
+    ours = estimate_demand(FF).row("model")
+    p = load_preset("sora")
+    plan = plan_serving(estimate_inference(p.model, p.video), "h100-sxm")
+    assert plan.predicted_s is not None
+    assert ours["gpu_seconds_per_video_minute"] == pytest.approx(plan.latency_s * 60 / p.video.duration_s, rel=1e-12)
+    assert ours["gpus_avg"] == math.ceil(14.95e6 * 2 * ours["gpu_seconds_per_video_minute"] / (86400 * 0.5))
+
+
 def test_factorial_funds_at_our_throughput_and_the_gap():
-    est = estimate_demand(FF)
+    # at an explicit MFU (--mfu) the time is FLOPs / (peak x MFU): the gap's factors are FLOPs ratios
+    est = estimate_demand(load_demand(FF).model_copy(update={"mfu": H100_MFU}))
     ours = est.row("model")
     p = load_preset("sora")
     v = p.video  # 1280x720, 241 frames at 24 fps; sora has no published sampling: 50 steps with the CFG pair
@@ -79,7 +90,7 @@ def test_factorial_funds_at_our_throughput_and_the_gap():
     seconds_per_minute = per_video / (H100_PEAK * H100_MFU) * 60 / v.duration_s
     assert ours["gpu_seconds_per_video_minute"] == pytest.approx(seconds_per_minute, rel=1e-9)
     assert ours["gpus_avg"] == math.ceil(14.95e6 * 2 * seconds_per_minute / (86400 * 0.5))
-    gap = throughput_gap(FF).set_index("step")
+    gap = throughput_gap(load_demand(FF).model_copy(update={"mfu": H100_MFU})).set_index("step")
     assert gap.iloc[0]["gap_left"] == pytest.approx(5 / (3600 / seconds_per_minute), rel=1e-9)
     # no CFG pair: text and DiT once instead of twice, the decode once either way
     assert gap.loc["no CFG pair", "factor_alone"] == pytest.approx(per_video / (text + 50 * dit + vae), rel=1e-9)
@@ -136,7 +147,7 @@ def test_shape_mix_weights_minutes():
 
 
 def test_break_even_against_a_fleet_and_in_days():
-    sc = market(training=[{"name": "fleet", "gpus": 1000, "days": 10}])
+    sc = market(training=[{"name": "fleet", "gpus": 1000, "days": 10}], mfu=H100_MFU)
     est = estimate_demand(sc)
     be = est.break_even.iloc[0]
     r = est.row()

@@ -64,10 +64,13 @@ def test_a_profile_file_is_accepted_wherever_a_key_is(tmp_path):
     assert load_gpu(path).bf16_tflops == 494.5 and load_gpu(path).key == "my-gpu"
     days = {}
     for gpu in (path, "h200"):
-        r = cli_run("plan", "sora", "--gpu", gpu, "--gpus", "1024", "--format", "json")
-        assert r.code == 0, r.err
-        days[gpu] = json.loads(r.out)["plan"][0]["days"]
-    assert days[path] == pytest.approx(2 * days["h200"])  # same MFU, half the peak
+        for mfu in ((), ("--mfu", "0.4")):
+            r = cli_run("plan", "sora", "--gpu", gpu, "--gpus", "1024", *mfu, "--format", "json")
+            assert r.code == 0, r.err
+            days[gpu, mfu] = json.loads(r.out)["plan"][0]["days"]
+    assert days[path, ("--mfu", "0.4")] == pytest.approx(2 * days["h200", ("--mfu", "0.4")])  # same MFU, half the peak
+    # predicted: the compute-bound time doubles with half the peak, the memory-bound time does not
+    assert days["h200", ()] < days[path, ()] < 2 * days["h200", ()]
     for cmd in (("estimate", "sora"), ("memory", "sora"), ("sweep",)):
         r = cli_run(*cmd, "--gpu", path, "--format", "json")
         assert r.code == 0, (cmd, r.err)

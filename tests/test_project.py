@@ -130,9 +130,14 @@ def test_cluster_arithmetic_by_hand():
 
 def test_hfu_exceeds_mfu_with_recomputation():
     est = estimate_training(small_scenario(checkpointing="full"))
-    plan = plan_cluster(est, Cluster(gpu="b200", count=8))
+    # an assumed MFU (full recomputation adds one forward to the three of training: HFU = MFU x 4 / 3)
+    plan = plan_cluster(est, Cluster(gpu="b200", count=8, mfu=0.4))
     assert plan.hfu == pytest.approx(0.4 * 4 / 3)
-    assert plan.summary()["basis"].startswith("time = model FLOPs")
+    assert plan.summary()["basis"] == "time from assumed MFU 0.40 (given)"
+    # predicted: the time model's MFU, and HFU by the same FLOPs ratio
+    plan = plan_cluster(est, Cluster(gpu="b200", count=8))
+    assert plan.hfu == pytest.approx(plan.mfu * 4 / 3)
+    assert plan.summary()["basis"].startswith("predicted by the time model")
 
 
 def test_inverse_queries():
@@ -238,9 +243,21 @@ def test_sweep_rows_and_values_match_scalar_api():
     assert row["num_frames"] == 241
     assert row["dit_forward_flops"] == pytest.approx(fwd_flops(1280, 720, 241))
     assert row["train_flops"] == pytest.approx(3e6 * fwd_flops(1280, 720, 241))
-    plan = plan_cluster(row["train_flops"], Cluster(gpu="b200", count=4096))
-    assert row["train_days"] == pytest.approx(plan.days)
-    assert row["cost_usd"] == pytest.approx(plan.cost_usd)
+    # the same training as a one-bucket scenario through the scalar API: the same predicted seconds
+    one = TrainingStage(name="s", samples=1e6, buckets=(DataBucket(width=1280, height=720, num_frames=241, fps=24),))
+    est = estimate_training(TrainingScenario(model=MODEL, stages=(one,)))
+    assert row["train_flops"] == pytest.approx(est.model_flops, rel=1e-12)
+    plan = plan_cluster(est, Cluster(gpu="b200", count=4096))
+    assert plan.time is not None and row["time_basis"] == "predicted"
+    assert row["train_days"] == pytest.approx(plan.days, rel=1e-9)
+    assert row["cost_usd"] == pytest.approx(plan.cost_usd, rel=1e-9)
+    assert row["mfu"] == pytest.approx(plan.mfu, rel=1e-9)
+    # --mfu: FLOPs / (GPUs x peak x MFU), exactly as before the time model
+    at = sweep(["sora"], [(1280, 720)], [10], fps=[24], gpus=["b200"], gpu_counts=[4096], samples=1e6, mfu=0.35)
+    assumed = plan_cluster(row["train_flops"], Cluster(gpu="b200", count=4096, mfu=0.35))
+    assert at["train_days"][0] == row["train_flops"] / (4096 * 2250e12 * 0.35) / 86400 == assumed.days
+    assert at["latency_s_1gpu"][0] == row["inference_flops_per_video"] / (2250e12 * 0.35)
+    assert at["time_basis"][0] == "assumed_mfu" and at["mfu"][0] == 0.35
     inf = estimate_inference(MODEL, VideoSpec(width=1280, height=720, num_frames=241))
     assert row["inference_flops_per_video"] == pytest.approx(inf.flops_per_video)
     assert np.isfinite(df["energy_mwh"]).all()
@@ -254,3 +271,6 @@ def test_published_inference_anchor_arithmetic():
     assert theirs == pytest.approx(989e12 * 0.4 * 3600 / 5)
     ours = df.loc["sora-compute, sora preset", "flops_per_video_minute"]
     assert ours == pytest.approx(estimate_inference("sora").flops_per_minute)
+    # our throughput is the serving plan's predicted one (one answer per question)
+    plan = plan_serving(estimate_inference("sora"), "h100-sxm")
+    assert df.loc["sora-compute, sora preset", "video_minutes_per_h100_hour"] == plan.video_minutes_per_gpu_hour

@@ -24,3 +24,5 @@ def test_report_on_a_small_scenario(tmp_path):
     assert links and all((tmp_path / link).exists() for link in links)
     assert "x GPT-3 175B" in md and "## 8. Assumptions" in md and "## 10. Where the time goes" in md
     assert html.count("data:image/png;base64,") == len(links)  # self-contained
+    # the headline's time is the time model's, and section 10 says where the training GPU-days go
+    assert "time predicted by the per-op time model" in md and "GPU-days of the whole plan by part" in md

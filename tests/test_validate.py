@@ -104,11 +104,15 @@ def test_serving_plan_with_predicted_time():
     plan = sc.plan_serving(est, "h100-sxm", gpus_per_video=2, predict=True)
     assert plan.latency_s == pytest.approx(one / 2)
     assert plan.mfu == pytest.approx(est.flops_per_video / (one * 989e12))  # h100-sxm dense BF16 peak
-    assert plan.time_basis.startswith("predicted by the per-op time model (fa2 attention")
+    assert plan.time_basis.startswith("predicted by the time model (fa2 attention, bf16); MFU ")
+    assert sc.plan_serving(est, "h100-sxm").latency_s == one  # predicted is the default
     no_points = sc.plan_serving(est, "a100-80gb", predict=True, attention_kernel="cudnn")
     assert no_points.predicted_s is None and "cudnn" in no_points.time_basis and no_points.mfu == 0.40
     fp8 = sc.plan_serving(est, "h100-sxm", precision="fp8", predict=True)  # FA2 attention stays 16-bit
     assert fp8.predicted_s is not None and one / 2 < fp8.predicted_s < one
     assumed = sc.plan_serving(est, "h100-sxm", mfu=0.5, predict=True)
     assert assumed.latency_s == pytest.approx(est.flops_per_video / (989e12 * 0.5))
-    assert sc.plan_serving(est, "h100-sxm").time_basis == "assumed MFU 40%"
+    assert assumed.time_basis == "time from assumed MFU 0.50 (given)"
+    assert sc.plan_serving(est, "h100-sxm", mfu=0.5, mfu_source="--mfu").time_basis.endswith("0.50 (--mfu)")
+    assert (sc.plan_serving(est, "h100-sxm", predict=False).time_basis
+            == "time from assumed MFU 0.40 (the GPU's planning MFU)")

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from importlib import metadata, resources
 from math import prod
 from pathlib import Path
@@ -42,7 +43,6 @@ from sora_compute.flops import (
     count_text_encoder,
     count_vae_decode,
     count_vae_encode,
-    latent_grid,
 )
 from sora_compute.ledger.formulas import CountingConvention
 from sora_compute.specs import (
@@ -59,6 +59,7 @@ from sora_compute.specs import (
     VAESpec,
     VideoSpec,
     WanVAE,
+    Workload,
     text_encoder_spec,
 )
 
@@ -181,14 +182,19 @@ class CalibrationCase:
     video: VideoSpec
     batch: int = 1
 
+    @cached_property
+    def workload(self) -> Workload:
+        """The model on the case's video: its latent grid, computed once (``Workload.of``)."""
+        return Workload.of(self.model, self.video)
+
     def analytic(self, convention: CountingConvention = FVCORE) -> Count:
         kw: dict[str, Any] = {"batch": self.batch, "convention": convention}
         if self.component == "dit_forward":
-            return count_dit(self.model, self.video, **kw)
+            return count_dit(self.workload, **kw)
         if self.component == "vae_encode":
-            return count_vae_encode(self.model, self.video, **kw)
+            return count_vae_encode(self.workload, **kw)
         if self.component == "vae_decode":
-            return count_vae_decode(self.model, self.video, **kw)
+            return count_vae_decode(self.workload, **kw)
         # the profiled module is the token encoder: leave the extra encoders (each calibrated as its own case) out
         return count_text_encoder(self.model.model_copy(update={"extra_text_encoders": ()}), **kw)
 
@@ -203,8 +209,8 @@ class CalibrationCase:
             return torch.randn(*shape, generator=gen)
 
         if self.component == "dit_forward":
-            g = latent_grid(m, v)
-            x = tensor(B, m.dit.in_channels, int(g.frames), int(g.height), int(g.width))
+            g = self.workload.latent
+            x = tensor(B, m.dit.in_channels, g.frames, g.height, g.width)
             t = tensor(B)
             if m.dit.conditioning == "class":
                 cond = torch.zeros(B, dtype=torch.long, device=device)
@@ -213,7 +219,7 @@ class CalibrationCase:
             pooled = tensor(B, m.dit.pooled_text_dim) if m.dit.pooled_text_dim is not None else None
             guidance = tensor(B) if m.dit.guidance_embed else None
             fps = tensor(B) if m.dit.fps_embed else None
-            n = int(g.tokens)
+            n = g.tokens
             cond_latents = tensor(B, n, m.dit.cond_channels) if m.dit.cond_channels is not None else None
             extra = (tensor(B, m.dit.extra_text_tokens, m.dit.extra_text_dim) if m.dit.extra_text_dim is not None
                      else None)
@@ -222,8 +228,8 @@ class CalibrationCase:
             vae = build_vae(m.vae, device).eval()
             if self.component == "vae_encode":
                 return vae.encoder, (tensor(B, m.vae.in_channels, v.num_frames, v.height, v.width),)
-            g = latent_grid(m, v)
-            return vae.decoder, (tensor(B, m.vae.latent_channels, int(g.frames), int(g.height), int(g.width)),)
+            g = self.workload.latent
+            return vae.decoder, (tensor(B, m.vae.latent_channels, g.frames, g.height, g.width),)
         assert m.text_encoder is not None
         ids = torch.zeros(B, m.num_text_tokens, dtype=torch.long, device=device)
         return build_text_encoder(m.text_encoder, device).eval(), (ids,)

@@ -42,6 +42,7 @@ from sora_compute.planning.scenarios import (
 )
 from sora_compute.planning.sweep import SweepQuery, sweep
 from sora_compute.planning.training import TrainingEstimate, estimate_training, with_main_stage_shape
+from sora_compute.planning.training_time import TrainingTime, sample_seconds, training_time
 from sora_compute.planning.yardstick import GPT3_6ND_FLOPS, GPT3_PAPER_FLOPS, GPT3_PARAMS, GPT3_TOKENS, six_nd
 
 __all__ = [
@@ -55,6 +56,9 @@ __all__ = [
     "TrainingScenario",
     "TrainingEstimate",
     "estimate_training",
+    "TrainingTime",
+    "training_time",
+    "sample_seconds",
     "load_scenario",
     "load_scenario_file",
     "resolve_scenario",

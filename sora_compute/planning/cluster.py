@@ -7,42 +7,56 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from sora_compute._frames import FrameRepr
 from sora_compute.finite import require_finite
-from sora_compute.hardware import GPUSpec, HardwareProfile, Precision, load_gpu, load_profile, resolve_gpu
+from sora_compute.hardware import GPUSpec, HardwareProfile, Precision, load_profile, resolve_gpu
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import InferenceEstimate
+from sora_compute.planning.timing import AttentionKernelName, predicted
 from sora_compute.planning.training import TrainingEstimate
+from sora_compute.planning.training_time import TrainingTime, training_time
 
 # ------------------------------------------------------------------------------------------------
 # Clusters
 # ------------------------------------------------------------------------------------------------
 
 class Cluster(_Spec):
-    """GPUs of one type, and the assumptions that turn FLOPs into time, money and energy."""
+    """GPUs of one type, and the assumptions that turn work into time, money and energy: the time model's prediction,
+    or, with ``mfu``, model FLOPs / (GPUs x peak x that MFU)."""
 
     gpu: str = Field(description="catalog key, e.g. h100-sxm (see `sora-compute gpus`)")
     count: int = Field(gt=0, description="number of GPUs")
-    mfu: float | None = Field(default=None, gt=0, le=1, description="model-FLOPs utilisation (default: per GPU)")
+    mfu: float | None = Field(default=None, gt=0, le=1,
+                              description="assumed model-FLOPs utilisation (default: predicted by the time model)")
+    attention_kernel: AttentionKernelName = Field(default="fa2", description="attention kernel of the time model")
     pue: float = Field(default=1.2, ge=1, description="datacentre power usage effectiveness")
     price_usd_per_hour: float | None = Field(default=None, gt=0, description="USD per GPU-hour (default: catalog)")
     power_w: float | None = Field(default=None, gt=0, description="W per GPU (default: catalog TDP)")
     precision: Precision = Field(default="bf16", description="bf16 or fp8 peak")
 
+    _resolved: tuple[str, HardwareProfile] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _known(self) -> Cluster:
-        spec = load_gpu(self.gpu)  # raises UnknownGPUError with a did-you-mean
-        spec.peak_flops(self.precision)
+        self.spec.peak_flops(self.precision)  # UnknownGPUError with a did-you-mean; no such precision
         return self
 
     @property
+    def profile(self) -> HardwareProfile:
+        """The GPU's hardware profile, resolved once (again only if a copy changed ``gpu``)."""
+        if self._resolved is None or self._resolved[0] != self.gpu:
+            self._resolved = (self.gpu, load_profile(self.gpu))
+        return self._resolved[1]
+
+    @property
     def spec(self) -> GPUSpec:
-        return load_gpu(self.gpu)
+        return resolve_gpu(self.profile)
 
     @property
     def effective_mfu(self) -> float:
+        """The assumed MFU: the one given, else the GPU's planning default (used where no time can be predicted)."""
         return self.mfu if self.mfu is not None else self.spec.default_mfu
 
     @property
@@ -57,22 +71,47 @@ class Cluster(_Spec):
 
     @property
     def sustained_flops(self) -> float:
-        """Model FLOP/s the whole cluster sustains: count x peak x MFU."""
+        """Model FLOP/s the whole cluster sustains at the assumed MFU: count x peak x MFU."""
         return self.count * self.spec.peak_flops(self.precision) * self.effective_mfu
 
 
 @dataclass(frozen=True, repr=False)
 class ClusterPlan(FrameRepr):
-    """Time, GPU-hours, cost and energy to run ``model_flops`` on ``cluster`` at its MFU."""
+    """Time, GPU-hours, cost and energy to run a training plan on ``cluster``: the time model's predicted
+    GPU-seconds (``time``) split ideally over the GPUs, or, without one, ``model_flops`` at the assumed MFU
+    (``why_assumed`` says why)."""
 
     cluster: Cluster
     model_flops: float
     hardware_flops: float
+    time: TrainingTime | None = None
+    why_assumed: str = ""
 
     @property
     def seconds(self) -> float:
-        """Wall-clock seconds = model FLOPs / (GPUs x peak x MFU)."""
+        """Wall-clock seconds: predicted GPU-seconds / GPUs (ideal scaling: communication and parallel overheads come
+        with the parallel-execution model), or model FLOPs / (GPUs x peak x MFU) at an assumed MFU."""
+        if self.time is not None:
+            return self.time.wall_seconds(self.cluster.count)
         return self.model_flops / self.cluster.sustained_flops
+
+    @property
+    def mfu(self) -> float:
+        """Model-FLOPs utilisation: the one the time model implies, or the assumed one."""
+        return self.time.mfu if self.time is not None else self.cluster.effective_mfu
+
+    @property
+    def time_basis(self) -> str:
+        """Where the time comes from, in words."""
+        if self.time is not None:
+            t = self.time
+            gaps = "" if t.fallback_share == 0 else (
+                f"; {t.fallback_share:.0%} of it at the GPU's default MFU {self.cluster.spec.default_mfu:.2f}: no "
+                "kernel-table points for those ops")
+            return (f"predicted by the time model ({t.attention_kernel} attention, {t.precision}); MFU {t.mfu:.2f}, "
+                    f"HFU {t.hfu:.2f}; ideal scaling over {self.cluster.count:,} GPUs (communication comes with the "
+                    f"parallel-execution model){gaps}")
+        return f"time from assumed MFU {self.mfu:.2f}" + (f" ({self.why_assumed})" if self.why_assumed else "")
 
     @property
     def days(self) -> float:
@@ -97,49 +136,78 @@ class ClusterPlan(FrameRepr):
 
     @property
     def hfu(self) -> float:
-        """Hardware-FLOPs utilisation implied by the MFU: MFU x hardware / model FLOPs."""
-        return self.cluster.effective_mfu * self.hardware_flops / self.model_flops
+        """Hardware-FLOPs utilisation: MFU x hardware / model FLOPs."""
+        return self.mfu * self.hardware_flops / self.model_flops
 
     def summary(self) -> dict[str, Any]:
         c = self.cluster
-        return {"gpu": c.gpu, "gpus": c.count, "precision": c.precision, "mfu": c.effective_mfu, "hfu": self.hfu,
+        return {"gpu": c.gpu, "gpus": c.count, "precision": c.precision, "mfu": self.mfu, "hfu": self.hfu,
                 "model_flops": self.model_flops, "hardware_flops": self.hardware_flops, "days": self.days,
                 "gpu_hours": self.gpu_hours, "gpu_days": self.gpu_days, "cost_usd": self.cost_usd,
-                "energy_mwh": self.energy_mwh, "basis": "time = model FLOPs / (GPUs x peak x MFU)"}
+                "energy_mwh": self.energy_mwh, "time_basis": "predicted" if self.time is not None else "assumed_mfu",
+                "basis": self.time_basis}
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([self.summary()])
 
     def __repr__(self) -> str:
-        return (f"ClusterPlan({self.cluster.count} x {self.cluster.gpu} at MFU {self.cluster.effective_mfu:.0%}: "
+        return (f"ClusterPlan({self.cluster.count} x {self.cluster.gpu} at MFU {self.mfu:.0%}: "
                 f"{self.days:,.1f} days, {self.gpu_hours:,.0f} GPU-hours, ${self.cost_usd:,.0f}, "
                 f"{self.energy_mwh:,.0f} MWh)")
 
 
-def plan_cluster(work: TrainingEstimate | float, cluster: Cluster) -> ClusterPlan:
-    """Run a training estimate (or a number of model FLOPs) on a cluster."""
-    if isinstance(work, TrainingEstimate):
-        return ClusterPlan(cluster, work.model_flops, work.hardware_flops)
-    return ClusterPlan(cluster, float(work), float(work))
+def predict_training(work: TrainingEstimate, gpu: str | HardwareProfile, precision: Precision = "bf16",
+                     attention_kernel: str = "fa2") -> tuple[TrainingTime | None, str]:
+    """The time model's training time of ``work`` on ``gpu``, or (None, why it cannot predict it)."""
+    try:
+        return training_time(work, gpu, precision, attention_kernel), ""
+    except ValueError as e:  # e.g. the kernel has no points at this precision (FlashAttention-2 has no FP8)
+        return None, f"the GPU's planning MFU: {e}"
 
 
-def gpus_for_days(work: TrainingEstimate | float, gpu: str | GPUSpec, days: float, mfu: float | None = None,
-                  precision: Precision = "bf16") -> int:
-    """Fewest GPUs that finish ``work`` within ``days`` at the given (or default) MFU."""
+def plan_cluster(work: TrainingEstimate | float, cluster: Cluster, time: TrainingTime | None = None,
+                 mfu_source: str = "given") -> ClusterPlan:
+    """Run a training estimate (or a number of model FLOPs) on a cluster. The time: ``time`` when given (the
+    prediction of ``work`` on this cluster's GPU, computed once by the caller), else, without ``cluster.mfu``, the
+    time model's prediction of ``work`` (``planning/training_time.py``); with ``cluster.mfu`` (said to come from
+    ``mfu_source``), or for bare FLOPs, model FLOPs / (GPUs x peak x MFU)."""
+    if not isinstance(work, TrainingEstimate):
+        why = mfu_source if cluster.mfu is not None else "the GPU's planning MFU: bare FLOPs, no workload to predict"
+        return ClusterPlan(cluster, float(work), float(work), None, why)
+    if cluster.mfu is not None:
+        return ClusterPlan(cluster, work.model_flops, work.hardware_flops, None, mfu_source)
+    why = ""
+    if time is None:
+        time, why = predict_training(work, cluster.profile, cluster.precision, cluster.attention_kernel)
+    return ClusterPlan(cluster, work.model_flops, work.hardware_flops, time, why)
+
+
+def gpus_for_days(work: TrainingEstimate | float, gpu: str | GPUSpec | HardwareProfile, days: float,
+                  mfu: float | None = None, precision: Precision = "bf16", attention_kernel: str = "fa2",
+                  time: TrainingTime | None = None) -> int:
+    """Fewest GPUs that finish ``work`` within ``days``: ceil(predicted GPU-seconds / (days x 86,400)) (ideal
+    scaling), or, at a given MFU or for bare FLOPs, ceil(model FLOPs / (peak x MFU x days x 86,400))."""
     require_finite("days", days, positive=True)
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
         raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
+    if isinstance(work, TrainingEstimate) and mfu is None and not isinstance(gpu, GPUSpec):
+        if time is None:
+            time, _ = predict_training(work, gpu, precision, attention_kernel)
+        if time is not None:
+            return max(1, math.ceil(time.gpu_seconds / (days * 86400) - 1e-9))
     flops = work.model_flops if isinstance(work, TrainingEstimate) else float(work)
     spec = resolve_gpu(gpu)
     per_gpu = spec.peak_flops(precision) * (mfu if mfu is not None else spec.default_mfu)
     return max(1, math.ceil(flops / (per_gpu * days * 86400) - 1e-9))
 
 
-def budget_plan(work: TrainingEstimate | float, cluster: Cluster, budget_usd: float) -> dict[str, float]:
+def budget_plan(work: TrainingEstimate | float | ClusterPlan, cluster: Cluster, budget_usd: float
+                ) -> dict[str, float]:
     """What ``budget_usd`` buys on ``cluster``: affordable days, the share of ``work`` it completes, and the
-    budget that completes it (cost does not depend on GPU count at fixed MFU; time does)."""
+    budget that completes it (cost does not depend on GPU count under ideal scaling or a fixed MFU; time does).
+    ``work`` may be the plan already made for ``cluster``."""
     require_finite("budget_usd", budget_usd, positive=True)
-    plan = plan_cluster(work, cluster)
+    plan = work if isinstance(work, ClusterPlan) else plan_cluster(work, cluster)
     affordable_days = budget_usd / (cluster.count * cluster.price * 24)
     return {"affordable_days": affordable_days, "days_needed": plan.days,
             "fraction_completed": min(1.0, affordable_days / plan.days), "budget_needed_usd": plan.cost_usd}
@@ -185,11 +253,14 @@ class ServingPlan(FrameRepr):
         """Where the time comes from, in words."""
         if self.predicted_s is not None:
             gaps = "" if self.fallback_share == 0 else (
-                f"; {self.fallback_share:.0%} of it at the GPU's default MFU {self.gpu.default_mfu:.0%}: no "
+                f"; {self.fallback_share:.0%} of it at the GPU's default MFU {self.gpu.default_mfu:.2f}: no "
                 "kernel-table points for those ops")
-            return (f"predicted by the per-op time model ({self.attention_kernel} attention; MFU {self.mfu:.0%} "
-                    f"implied{gaps})")
-        return f"assumed MFU {self.mfu:.0%}" + (f" ({self.why_assumed})" if self.why_assumed else "")
+            split = "" if self.gpus_per_video == 1 else (
+                f"; split ideally over {self.gpus_per_video} GPUs (communication comes with the parallel-execution "
+                "model)")
+            return (f"predicted by the time model ({self.attention_kernel} attention, {self.precision}); MFU "
+                    f"{self.mfu:.2f}{split}{gaps}")
+        return f"time from assumed MFU {self.mfu:.2f}" + (f" ({self.why_assumed})" if self.why_assumed else "")
 
     @property
     def latency_lower_bound_s(self) -> float:
@@ -239,12 +310,11 @@ def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_p
                  mfu: float | None = None,
                  precision: Precision = "bf16", bytes_per_element: int = 2,
                  price_usd_per_hour: float | None = None, attention_kernel: str = "fa2",
-                 predict: bool = False) -> ServingPlan:
-    """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound), at the
-    catalog's rental price or ``price_usd_per_hour``. The time per video is FLOPs / (peak x MFU) at ``mfu`` (default:
-    the GPU's planning MFU); with ``predict`` (and no ``mfu``) it is the per-op time model's prediction
-    (``planning/timing.py``). The planners use the MFU path until the time model is vectorised for sweeps and its
-    validation (``sora-compute validate``) beats the assumed MFU."""
+                 predict: bool = True, mfu_source: str = "given") -> ServingPlan:
+    """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split), at the catalog's rental
+    price or ``price_usd_per_hour``. The time per video is the per-op time model's prediction
+    (``planning/timing.py``); with ``mfu`` (said to come from ``mfu_source``) it is FLOPs / (GPUs x peak x MFU), and
+    with ``predict=False`` the same at the GPU's planning MFU."""
     if isinstance(gpus_per_video, bool) or not isinstance(gpus_per_video, int) or gpus_per_video < 1:
         raise ValueError(f"gpus_per_video must be an integer >= 1, got {gpus_per_video!r}")
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
@@ -261,14 +331,13 @@ def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_p
         seconds += per_eval * estimate.multipliers[name]
     if mfu is not None or not predict:
         return ServingPlan(estimate, spec, gpus_per_video, mfu if mfu is not None else spec.default_mfu, precision,
-                           seconds / gpus_per_video, price_usd_per_hour, None, attention_kernel)
-    from sora_compute.planning.timing import predicted
-
+                           seconds / gpus_per_video, price_usd_per_hour, None, attention_kernel,
+                           why_assumed=mfu_source if mfu is not None else "the GPU's planning MFU")
     try:
         one_gpu, fallback = predicted(estimate, profile, precision, attention_kernel)
     except ValueError as e:  # e.g. the kernel has no points at this precision (FlashAttention-2 has no FP8)
         return ServingPlan(estimate, spec, gpus_per_video, spec.default_mfu, precision, seconds / gpus_per_video,
-                           price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's default: {e}")
+                           price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's planning MFU: {e}")
     implied = estimate.flops_per_video / (one_gpu * peak)
     return ServingPlan(estimate, spec, gpus_per_video, implied, precision, seconds / gpus_per_video,
                        price_usd_per_hour, one_gpu, attention_kernel, fallback)

@@ -4,7 +4,8 @@ Arithmetic (per basis: the model's serving plan, and a published throughput when
 
 - kept minutes a day = sum over sources of minutes a day x AI share; generated = kept x candidates;
 - GPU-seconds per generated video-minute = the serving plan's seconds per video x GPUs per video x 60 / clip
-  seconds (``ServingPlan.latency_s``: time comes from the serving plan, not from here), or 3,600 / the published
+  seconds (``ServingPlan.latency_s``: time comes from the serving plan, not from here: the time model's prediction,
+  or FLOPs / (GPUs x peak x MFU) when the scenario gives an MFU), or 3,600 / the published
   video-minutes per GPU-hour;
 - GPUs on average = generated minutes x GPU-seconds per minute / (86,400 x target utilisation), rounded up to whole
   serving units of ``gpus_per_video``; at peak, the same x the peak-to-average ratio;
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from sora_compute.hardware import GPUSpec, load_gpu
+from sora_compute.hardware import GPUSpec, load_gpu, load_profile, resolve_gpu
 from sora_compute.planning.demand_spec import (
     DAYS_PER_YEAR,
     MAX_FLEET_GPUS,
@@ -86,18 +87,24 @@ def model_basis(sc: DemandScenario) -> Basis:
     settings = _settings(sc)
     flops = seconds = 0.0
     shapes = []
-    gpu = load_gpu(sc.gpu)
-    mfu = sc.mfu if sc.mfu is not None else gpu.default_mfu
+    profile = load_profile(sc.gpu)  # the GPU, resolved once
+    gpu = resolve_gpu(profile)
+    bases = set()
     for video, share in _videos(sc):
         inf = estimate_inference(model, video, settings)
-        plan = plan_serving(inf, sc.gpu, gpus_per_video=sc.gpus_per_video, mfu=mfu, precision=sc.precision)
+        plan = plan_serving(inf, profile, gpus_per_video=sc.gpus_per_video, mfu=sc.mfu, precision=sc.precision)
         flops += share * inf.flops_per_minute
         seconds += share * plan.latency_s * sc.gpus_per_video * 60 / video.duration_s
+        bases.add(plan.time_basis if plan.predicted_s is None else
+                  f"time predicted by the time model ({plan.attention_kernel} attention, {plan.precision})")
         shapes.append(f"{video.width}x{video.height} {video.duration_s:.3g} s" +
                       (f" ({share:.0%})" if share < 1 else ""))
+    mfu = flops / (seconds * gpu.peak_flops(sc.precision))  # FLOPs per minute / (GPU-seconds per minute x peak)
     guidance = "CFG pair" if settings.cfg else "no CFG pair"
     cache = f", {settings.cache_skip_fraction:.0%} of DiT evaluations cached" if settings.cache_skip_fraction else ""
-    detail = f"{', '.join(shapes)}; {settings.steps} steps, {guidance}{cache}; MFU {mfu:.0%}"
+    detail = f"{', '.join(shapes)}; {settings.steps} steps, {guidance}{cache}; {'; '.join(sorted(bases))}"
+    if sc.mfu is None:
+        detail += f", MFU {mfu:.2f} implied"
     return Basis(f"sora-compute: {sc.model} on {sc.gpu}", "model", gpu, sc.gpus_per_video, mfu, flops, seconds, detail)
 
 

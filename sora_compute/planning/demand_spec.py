@@ -178,7 +178,7 @@ class DemandScenario(_Spec):
     candidates: float = Field(default=1.0, ge=1, le=MAX_CANDIDATES, description="videos generated per kept video")
     gpu: str = "h100-sxm"
     gpus_per_video: int = Field(default=1, ge=1, le=4096, description="GPUs that generate one video together")
-    mfu: float | None = Field(default=None, gt=0, le=1, description="model-FLOPs utilisation (default: per GPU)")
+    mfu: float | None = Field(default=None, gt=0, le=1, description="assumed MFU (default: the time model's time)")
     precision: Precision = "bf16"
     peak_to_average: float = Field(default=1.0, ge=1, le=MAX_PEAK_TO_AVERAGE)
     utilisation: float = Field(default=1.0, ge=MIN_UTILISATION, le=1, description="target fleet utilisation")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from sora_compute.evaluate.time import optimizer_row, predict_seconds
+from sora_compute.evaluate.time_grid import forward_seconds, training_seconds
 from sora_compute.finite import MAX_EXACT_INT, FiniteFloat
 from sora_compute.flops import (
     MATMUL_ONLY,
@@ -17,13 +20,18 @@ from sora_compute.flops import (
     count_text_encoder,
     count_vae_decode,
     count_vae_encode,
+    dit_ops,
 )
-from sora_compute.hardware import GPUSpec, load_gpu
+from sora_compute.hardware import HardwareProfile, load_profile, resolve_gpu
+from sora_compute.ledger.ops import Op
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import sampling_defaults
+from sora_compute.planning.scenarios import Checkpointing
+from sora_compute.planning.timing import AttentionKernelName
+from sora_compute.planning.training_time import global_batch_for, micro_batch_for
 from sora_compute.planning.yardstick import GPT3_PAPER_FLOPS
 from sora_compute.presets import load_preset
-from sora_compute.specs import MAX_FRAMES, MAX_SIDE_PX
+from sora_compute.specs import MAX_FRAMES, MAX_SIDE_PX, ModelSpec
 
 # ------------------------------------------------------------------------------------------------
 # Vectorised sweeps
@@ -47,8 +55,10 @@ class SweepQuery(_Spec):
     samples: _Positive = 1e7
     steps: _Count | None = Field(default=None, description="None: each model's sampling default")
     cfg: bool | None = Field(default=None, description="None: each model's sampling default")
-    mfu: float | None = Field(default=None, gt=0, le=1)
+    mfu: float | None = Field(default=None, gt=0, le=1, description="None: time predicted by the time model")
     pue: float = Field(default=1.2, ge=1)
+    checkpointing: Checkpointing = "none"
+    attention_kernel: AttentionKernelName = "fa2"
 
 
 def sweep(
@@ -64,16 +74,21 @@ def sweep(
     mfu: float | None = None,
     pue: float = 1.2,
     convention: CountingConvention = MATMUL_ONLY,
+    checkpointing: str = "none",
+    attention_kernel: str = "fa2",
 ) -> pd.DataFrame:
     """One row per point of the grid models x resolutions x durations x fps x GPU types x GPU counts.
 
     Columns: video shape and tokens; per-video FLOPs of DiT forward, VAE encode/decode and text encode;
     training FLOPs for ``samples`` clips at that shape (3 x forward, latents pre-computed) and its multiple
     of GPT-3; inference FLOPs per video (``steps``, ``cfg``; by default each model's own sampling defaults, as
-    ``estimate_inference``) and per minute; days, GPU-hours, cost and energy of that training on the cluster;
-    compute-bound latency per video on one GPU. ``fps`` None: each model's native frame rate.
-    Durations snap to the nearest frame count each model accepts; a model named twice is swept once.
-    Arguments are validated (``SweepQuery``): a bad one raises pydantic's ValidationError naming it."""
+    ``estimate_inference``) and per minute; seconds per training sample and days, GPU-hours, cost and energy of that
+    training on the cluster; latency per video on one GPU. Time is the per-op time model's prediction (training: the
+    DiT's passes and ``checkpointing``'s recomputation at the ASSUMED micro- and global batches of
+    ``planning/training_time.py``, split ideally over the GPUs; inference: as ``plan_serving``), the same seconds
+    the scalar API gives; with ``mfu``, FLOPs / (GPUs x peak x MFU) (column ``time_basis``). ``fps`` None: each
+    model's native frame rate. Durations snap to the nearest frame count each model accepts; a model named twice is
+    swept once. Arguments are validated (``SweepQuery``): a bad one raises pydantic's ValidationError naming it."""
     q = SweepQuery(
         models=tuple(dict.fromkeys([models] if isinstance(models, str) else models)),
         resolutions=tuple(tuple(r) for r in resolutions),
@@ -81,8 +96,9 @@ def sweep(
                                                                           else fps),
         gpus=tuple([gpus] if isinstance(gpus, str) else gpus),
         gpu_counts=tuple([gpu_counts] if isinstance(gpu_counts, int) else gpu_counts),
-        samples=samples, steps=steps, cfg=cfg, mfu=mfu, pue=pue)
-    specs = [load_gpu(g) for g in q.gpus]
+        samples=samples, steps=steps, cfg=cfg, mfu=mfu, pue=pue, checkpointing=checkpointing,
+        attention_kernel=attention_kernel)
+    specs = [load_profile(g) for g in q.gpus]  # the GPUs, resolved once
     counts = list(q.gpu_counts)
     res = np.asarray(q.resolutions, dtype=np.float64).reshape(-1, 2)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -95,7 +111,27 @@ def sweep(
     return out
 
 
-def _sweep_model(name: str, q: SweepQuery, specs: list[GPUSpec], counts: list[int], res: np.ndarray,
+def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: Sequence[Op], use_cfg: bool,
+               n_steps: int, profile: HardwareProfile, q: SweepQuery, convention: CountingConvention
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(training seconds per sample, inference seconds per video) on one GPU at every grid point, by the time model:
+    the same rule and ops as ``training_time.sample_seconds`` and ``timing.predicted``, vectorised."""
+    kernel, size = q.attention_kernel, tokens.shape
+    mb, gb = micro_batch_for(tokens), global_batch_for(tokens)
+    ops = dit_ops(model, grid, batch=mb)
+    passes = training_seconds(ops, profile, "bf16", kernel, q.checkpointing)
+    params = sum(float(op.weights) * op.instances for op in ops)
+    train = sum(np.broadcast_to(passes[p], size) for p in passes) / mb + optimizer_row(params, profile)[10] / gb
+    cfg_batch = 2 if use_cfg else 1
+    dit = forward_seconds(count_dit(model, grid, batch=cfg_batch, convention=convention).terms, profile, "bf16",
+                          kernel)
+    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).terms, profile, "bf16", kernel)
+    text = predict_seconds(text_ops, profile, "bf16", kernel)
+    infer = (2.0 if use_cfg else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
+    return train, infer
+
+
+def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts: list[int], res: np.ndarray,
                  convention: CountingConvention) -> pd.DataFrame:
     """The sweep rows of one model (see ``sweep``)."""
     preset = load_preset(name)
@@ -117,7 +153,8 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[GPUSpec], counts: list[in
     fwd = np.broadcast_to(dit.flops, w.shape)
     enc = np.broadcast_to(count_vae_encode(model, grid, convention=convention).flops, w.shape)
     dec = np.broadcast_to(count_vae_decode(model, grid, convention=convention).flops, w.shape)
-    text = float(count_text_encoder(model, convention=convention).flops)
+    text_count = count_text_encoder(model, convention=convention)
+    text = float(text_count.flops)
     train = q.samples * 3 * fwd
     infer = (2 if use_cfg else 1) * (n_steps * fwd + text) + dec
     base = pd.DataFrame({"model": name, "width": w.astype(np.int64), "height": h.astype(np.int64), "fps": r,
@@ -127,21 +164,40 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[GPUSpec], counts: list[in
                          "dit_forward_flops": fwd, "vae_encode_flops": enc, "vae_decode_flops": dec,
                          "text_encode_flops": text, "train_flops": train, "gpt3_multiple": train / GPT3_PAPER_FLOPS,
                          "inference_flops_per_video": infer, "inference_flops_per_minute": infer * 60 * r / frames})
-    # cross with GPU types and counts, vectorised
-    g_key = np.repeat([g.key for g in specs], len(counts))
-    g_peak = np.repeat([g.bf16_tflops * 1e12 for g in specs], len(counts))
-    g_mfu = np.repeat([q.mfu if q.mfu is not None else g.default_mfu for g in specs], len(counts))
-    g_price = np.repeat([g.price_usd_per_hour for g in specs], len(counts))
-    g_power = np.repeat([g.tdp_w if g.tdp_w is not None else np.nan for g in specs], len(counts))
-    g_n = np.tile(np.asarray(counts, dtype=np.float64), len(specs))
-    n_pts, n_hw = len(base), len(g_key)
-    out = base.loc[base.index.repeat(n_hw)].reset_index(drop=True)
-    peak, m_, n_ = (np.tile(a, n_pts) for a in (g_peak, g_mfu, g_n))
-    seconds = out["train_flops"].to_numpy() / (n_ * peak * m_)
+    # cross with GPU types and counts, vectorised; one GPU's seconds per training sample and per video first
+    tokens = np.broadcast_to(dit.shape["tokens"], w.shape).astype(np.float64)
+    per_gpu = []
+    for p in specs:
+        g = resolve_gpu(p)
+        peak = g.peak_flops("bf16")
+        if q.mfu is not None:
+            train_s, infer_s = 3 * fwd / (peak * q.mfu), infer / (peak * q.mfu)
+        else:
+            train_s, infer_s = _predicted(model, grid, tokens, text_count.terms, use_cfg, n_steps, p, q, convention)
+        per_gpu.append((g, peak, train_s, infer_s))
+    n_pts, n_c = len(base), len(counts)
+    out = base.loc[np.repeat(np.arange(n_pts), len(specs) * n_c)].reset_index(drop=True)
+    # rows: point-major, then GPU type, then count
+    col = {k: np.stack([np.repeat(np.broadcast_to(v, (n_pts,))[:, None], n_c, axis=1) for v in vals], axis=1).ravel()
+           for k, vals in (("peak", [x[1] for x in per_gpu]), ("train_s", [x[2] for x in per_gpu]),
+                           ("infer_s", [x[3] for x in per_gpu]),
+                           ("price", [x[0].price_usd_per_hour for x in per_gpu]),
+                           ("power", [x[0].tdp_w if x[0].tdp_w is not None else np.nan for x in per_gpu]))}
+    n_ = np.tile(np.asarray(counts, dtype=np.float64), n_pts * len(specs))
+    train_flops = out["train_flops"].to_numpy()
+    if q.mfu is None:  # predicted: GPU-seconds split ideally over the GPUs
+        seconds = q.samples * col["train_s"] / n_
+        mfu: np.ndarray | float = train_flops / (n_ * seconds * col["peak"])
+    else:  # the assumed MFU, as FLOPs / (GPUs x peak x MFU)
+        seconds, mfu = train_flops / (n_ * col["peak"] * q.mfu), q.mfu
     gpu_hours = n_ * seconds / 3600
-    out["gpu"], out["gpus"], out["mfu"] = np.tile(g_key, n_pts), n_.astype(np.int64), m_  # counts <= 2^53
+    out["gpu"] = np.tile(np.repeat([x[0].key for x in per_gpu], n_c), n_pts)
+    out["gpus"] = n_.astype(np.int64)  # counts <= 2^53
+    out["mfu"] = mfu
+    out["time_basis"] = "predicted" if q.mfu is None else "assumed_mfu"
+    out["train_s_per_sample"] = col["train_s"]
     out["train_days"], out["gpu_hours"] = seconds / 86400, gpu_hours
-    out["cost_usd"] = gpu_hours * np.tile(g_price, n_pts)
-    out["energy_mwh"] = gpu_hours * np.tile(g_power, n_pts) * q.pue / 1e6
-    out["latency_s_1gpu"] = out["inference_flops_per_video"].to_numpy() / (peak * m_)
+    out["cost_usd"] = gpu_hours * col["price"]
+    out["energy_mwh"] = gpu_hours * col["power"] * q.pue / 1e6
+    out["latency_s_1gpu"] = col["infer_s"]
     return out

@@ -18,7 +18,8 @@ from sora_compute.evaluate.time import COLUMNS, op_records
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.inference import InferenceEstimate
 
-__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "inference_times", "predicted", "predicted_seconds"]
+__all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "component_records", "inference_times", "predicted",
+           "predicted_seconds"]
 
 #: Attention kernels the time model knows by name (kernel tables give their efficiencies per GPU generation):
 #: FlashAttention-2 and -3, cuDNN's fused attention, unfused "math" attention (scores materialised), and the CPU's.
@@ -33,9 +34,10 @@ def _profile(gpu: str | HardwareProfile) -> HardwareProfile:
 _SECONDS, _BOUND, _BASIS = COLUMNS.index("seconds"), COLUMNS.index("bound"), COLUMNS.index("basis")
 
 
-def _per_component(estimate: InferenceEstimate, profile: HardwareProfile, precision: str, attention_kernel: str
+def component_records(estimate: InferenceEstimate, profile: HardwareProfile, precision: str, attention_kernel: str
                    ) -> Iterator[tuple[str, float, float, list[tuple]]]:
-    """(component, FLOPs of one call, calls per video, op records of one call) for each component: one walk."""
+    """(component, FLOPs of one call, calls per video, op records of one call; ``evaluate/time.COLUMNS``) for each
+    component: the one walk every predicted inference time reads."""
     for name, count in estimate.counts.items():
         yield name, float(count.flops), estimate.multipliers[name], op_records(count.terms, profile, precision,
                                                                                attention_kernel)
@@ -50,7 +52,7 @@ def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, pre
     profile = _profile(gpu)
     peak = profile.peak_flops(precision)
     rows = []
-    for name, flops, calls, records in _per_component(estimate, profile, precision, attention_kernel):
+    for name, flops, calls, records in component_records(estimate, profile, precision, attention_kernel):
         per_call = sum(r[_SECONDS] for r in records)
         bound = {b: sum(r[_SECONDS] for r in records if r[_BOUND] == b) * calls
                  for b in ("compute", "memory", "latency")}
@@ -68,7 +70,7 @@ def predicted(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision
               attention_kernel: str = "fa2") -> tuple[float, float]:
     """(seconds of one video on one GPU, the share of them in ops no kernel-table point covers), in one walk."""
     total = fallback = 0.0
-    for _, _, calls, records in _per_component(estimate, _profile(gpu), precision, attention_kernel):
+    for _, _, calls, records in component_records(estimate, _profile(gpu), precision, attention_kernel):
         total += sum(r[_SECONDS] for r in records) * calls
         fallback += sum(r[_SECONDS] for r in records if str(r[_BASIS]).startswith("default")) * calls
     return total, fallback / total if total else 0.0
