@@ -546,6 +546,33 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     doc.emit(fmt)
 
 
+@cli.command()
+@click.argument("recipe", default="open-sora-2.0")
+@click.option("--gpu", "gpu_list", help="GPU type (default: the recipe's); a comma-separated list compares the types")
+@click.option("--days", type=POSITIVE, help="deadline: scale each stage's GPUs to finish in this many days")
+@click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: the recipe's, else the catalog's)")
+@click.option("--by", type=click.Choice(["stage", "bucket", "breakdown"]), default="stage", show_default=True,
+              help="rows: per stage, per (stage, bucket), or per stage and part (DiT, VAE, text, overheads)")
+@click.option("--dump", is_flag=True, help="print the recipe itself (YAML; JSON with --format json)")
+@FORMAT
+@friendly_errors
+def recipe(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str, dump: bool,
+           fmt: str) -> None:
+    """A training recipe (a preset from sora_compute/presets/recipes, or a YAML/JSON file): per stage the samples,
+    tokens and FLOPs, and from the time model the GPU-days, wall-clock days, cost, energy, tokens/s per GPU and MFU;
+    --days for the GPUs that meet a deadline, --gpu a,b,c for the cheapest GPU type.
+
+    \b
+    Example:
+      sora-compute recipe open-sora-2.0
+      sora-compute recipe open-sora-2.0 --by breakdown
+      sora-compute recipe my_recipe.yaml --gpu h100-sxm,h200,b200
+    """
+    from sora_compute.cli_recipe import recipe_document
+
+    recipe_document(recipe, gpu_list, days, price, by, dump, fmt).emit(fmt)
+
+
 # ------------------------------------------------------------------------------------------------
 # demand: a market of generated video -> GPUs, power, dollars (sora_compute/cli_demand.py builds the document)
 # ------------------------------------------------------------------------------------------------
