@@ -31,6 +31,12 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
                  f"error {run.mean_error:+.1%} (attention kernel {kernel}); worst {worst['id']} at "
                  f"{worst['error']:+.0%}. At each GPU's planning MFU instead: mean |error| "
                  f"{run.mfu_mean_abs_error:.1%}. Published figures are reported, never fitted.")
+    trained = t[t["scope"].isin(["training_run", "training_step"]) & (t["status"] == "compared")]
+    if len(trained):
+        ratio = trained["error"] + 1
+        doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "
+                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (communication, data loading and stalls "
+                 "not modelled).")
     human = pd.DataFrame({"id": shown["id"], "gpu": shown["gpu"], "gpus": shown["gpus"], "scope": shown["scope"],
                           "published": [fmt_seconds(x) for x in shown["published_s"]],
                           "predicted": [fmt_seconds(x) for x in shown["predicted_s"]],

@@ -27,6 +27,9 @@ from sora_compute.planning.recipe_spec import (
     recipe_names,
 )
 from sora_compute.planning.recipe_time import dit_step_seconds, estimate_recipe
+from sora_compute.planning.recipe_validate import recipe_comparison
+from sora_compute.planning.validate import validate
+from sora_compute.planning.validation import ValidationEntry
 from sora_compute.presets import load_preset
 from sora_compute.specs import VideoSpec, Workload
 from tests.clirun import main
@@ -169,3 +172,34 @@ def test_nan_in_json_and_unknown_names(tmp_path):
         load_recipe("open-sora-2")
     r = main("recipe", "open-sora-2")
     assert r.code == 2 and "unknown recipe" in r.err
+
+
+def _entry(**kw: object) -> ValidationEntry:
+    base = {"id": "r", "model": "open-sora-2.0", "kind": "training", "scope": "training_run", "gpu": "h200",
+            "gpu_as_published": "H200", "gpus": 8, "source": "test", "quote": "test"}
+    return ValidationEntry.model_validate({**base, **kw})
+
+
+def test_validation_entries_of_training_runs(tmp_path):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(dump_recipe(_recipe()))
+    # published 10 GPU-hours on 8 GPUs = 10 x 3600 / 8 = 4,500 s of wall-clock; predicted = GPU-seconds / 8
+    row = recipe_comparison(_entry(gpu_hours=10, recipe=str(p), stage="s"))
+    gpu_s = float(estimate_recipe(str(p)).stages["gpu_seconds"].iloc[0])
+    assert row["published_s"] == 4500.0 and row["predicted_s"] == pytest.approx(gpu_s / 8, rel=1e-12)
+    assert row["error"] == pytest.approx(gpu_s / 8 / 4500 - 1, rel=1e-12) and row["status"] == "compared"
+    step = recipe_comparison(_entry(scope="training_step", seconds=2.0, recipe=str(p), stage="s"))
+    per_iter = float(estimate_recipe(str(p)).stages["seconds_per_iteration"].iloc[0])
+    assert step["error"] == pytest.approx(per_iter / 2.0 - 1, rel=1e-12)
+    assert recipe_comparison(_entry(gpu_hours=1, recipe=str(p), stage="nope"))["status"] == "no stage"
+    assert recipe_comparison(_entry(gpu_hours=1, recipe="nope"))["status"] == "no recipe"
+    with pytest.raises(ValidationError, match="gpu_hours or cost_usd"):
+        _entry(recipe="open-sora-2.0")
+    with pytest.raises(ValidationError, match="give recipe too"):
+        _entry(gpu_hours=1, stage="s")
+
+
+def test_packaged_training_runs_are_compared():
+    t = validate().table
+    rows = t[t["id"].str.startswith(("opensora2-train", "opensora12-train"))]
+    assert len(rows) >= 6 and set(rows["status"]) == {"compared"}

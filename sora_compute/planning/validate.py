@@ -17,6 +17,7 @@ import pandas as pd
 
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
 from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
+from sora_compute.planning.recipe_validate import recipe_comparison
 from sora_compute.planning.timing import inference_times
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
@@ -75,6 +76,8 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
                  "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
                  "mfu_s": float("nan"), "mfu_error": float("nan"), "status": "", "note": "", "source": e.source}
+    if e.recipe is not None:  # a training run or step a recipe preset predicts
+        return {**row, **recipe_comparison(e)}
     if e.kind != "inference":
         return {**row, "status": "not modelled", "note": "training: the training time model is not wired yet"}
     if e.seconds is None:
