@@ -87,7 +87,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         doc.text(f"\nThe whole recipe on each GPU type (same GPU counts, catalog prices; cheapest: "
                  f"{cmp['gpu'].iloc[0]}):")
         doc.table("gpu_types", cmp, pd.DataFrame({
-            "gpu": cmp["gpu"], "GPU-days": [fmt_int(x) for x in cmp["gpu_days"]],
+            "gpu": cmp["gpu"], "attention": cmp["attention_kernel"], "GPU-days": [fmt_int(x) for x in cmp["gpu_days"]],
             "wall": [fmt_duration_days(x) for x in cmp["wall_days"]], "cost": [fmt_usd(x) for x in cmp["cost_usd"]],
             "MFU": [f"{x:.0%}" for x in cmp["mfu"]]}))
     return doc

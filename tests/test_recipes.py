@@ -14,7 +14,7 @@ from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count
 from sora_compute.hardware import load_gpu
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.planning.recipe import bucket_samples, recipe_counts
-from sora_compute.planning.recipe_plans import scale_recipe
+from sora_compute.planning.recipe_plans import compare_gpu_types, scale_recipe
 from sora_compute.planning.recipe_spec import (
     Recipe,
     RecipeFileError,
@@ -203,3 +203,14 @@ def test_packaged_training_runs_are_compared():
     t = validate().table
     rows = t[t["id"].str.startswith(("opensora2-train", "opensora12-train"))]
     assert len(rows) >= 6 and set(rows["status"]) == {"compared"}
+
+
+def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
+    rc = _recipe(global_batch=64, buckets=[IMG, VID], goodput={"failures": {"fraction": 0.1, "source": "x"}})
+    rc = rc.model_copy(update={"attention_kernel": "fa3"})
+    p = tmp_path / "g.json"
+    p.write_text(dump_recipe(rc, "json"))
+    assert load_recipe_file(p) == rc
+    cmp = compare_gpu_types(rc, ["a100-80gb", "h100-sxm"])
+    assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {"a100-80gb": "fa2", "h100-sxm": "fa3"}
+    assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing

@@ -60,14 +60,23 @@ def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = No
 
 def compare_gpu_types(recipe: Recipe | str, gpus: list[str]) -> pd.DataFrame:
     """The whole recipe on each GPU type (the same GPU counts and layouts): GPU-days, wall-clock days, cost, energy,
-    MFU, cheapest first, each at its catalog price (the recipe's own price is for its own GPU; memory per GPU is not
+    MFU, cheapest first, each at its catalog price and with the recipe's attention kernel (FlashAttention-2 where
+    the GPU has no kernel-table points for it) (the recipe's own price is for its own GPU; memory per GPU is not
     checked)."""
     rc = resolve_recipe(recipe).model_copy(update={"price_usd_per_hour": None})
     rows = []
     for g in gpus:
-        t = estimate_recipe(rc, gpu=g).total
-        rows.append({"gpu": g, "gpu_days": t["gpu_days"], "wall_days": t["wall_days"], "cost_usd": t["cost_usd"],
-                     "energy_mwh": t["energy_mwh"], "mfu": t["mfu"], "tokens_per_s_per_gpu": t["tokens_per_s_per_gpu"]})
+        kernel = rc.attention_kernel
+        try:
+            t = estimate_recipe(rc, gpu=g).total
+        except ValueError:  # no kernel-table points for the recipe's attention kernel on this GPU: FlashAttention-2
+            if kernel == "fa2":
+                raise
+            kernel = "fa2"
+            t = estimate_recipe(rc.model_copy(update={"attention_kernel": kernel}), gpu=g).total
+        rows.append({"gpu": g, "attention_kernel": kernel,
+                     **{k: t[k] for k in ("gpu_days", "wall_days", "cost_usd", "energy_mwh", "mfu",
+                                          "tokens_per_s_per_gpu")}})
     out = pd.DataFrame(rows).sort_values("cost_usd", ignore_index=True)
     out["cheapest"] = out.index == 0
     return out
