@@ -214,3 +214,22 @@ def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
     cmp = compare_gpu_types(rc, ["a100-80gb", "h100-sxm"])
     assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {"a100-80gb": "fa2", "h100-sxm": "fa3"}
     assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing
+
+
+def test_data_parallel_sync_by_hand():
+    # dp 8 in one 8-GPU node, ZeRO-2, P parameters: reduce-scatter and all-gather of 2P bytes each take
+    # lat + (8-1)/8 x 2P / busbw; the reduce-scatter runs behind a long step (overlap exposes 0.1 x it, the
+    # compute slowdown while both run), the all-gather is exposed: 1.1 x (lat + 7/8 x 2P / busbw).
+    from sora_compute.evaluate.comm import COMM_COMPUTE_SLOWDOWN
+    from sora_compute.planning.recipe_time import dp_sync_seconds
+
+    prof = load_profile("h100-sxm")
+    topo = prof.topology
+    assert topo is not None and topo.gpus_per_node == 8
+    stage = RecipeStage(name="s", iterations=1, gpus=8, zero=2, buckets=[{**IMG, "batch_per_rank": 1}])
+    p = 1e9
+    one = topo.intra_latency_us * 1e-6 + 7 / 8 * 2 * p / (topo.intra_busbw_gbps * 1e9)
+    assert dp_sync_seconds(stage, p, prof, step_s=1e3) == pytest.approx((1 + COMM_COMPUTE_SLOWDOWN) * one,
+                                                                        rel=1e-12)
+    solo = RecipeStage(name="s", iterations=1, gpus=2, cp=2, buckets=[{**IMG, "batch_per_rank": 1}])
+    assert dp_sync_seconds(solo, p, prof, step_s=1.0) == 0.0  # dp = 1: nothing to synchronise

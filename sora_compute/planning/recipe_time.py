@@ -7,10 +7,11 @@ Per (stage, bucket): the seconds of one data-parallel rank's micro-batch (``rank
     vae_s   = VAE encoder forward over the micro-batch (stages with latents on the fly)
     text_s  = text encoders' forward over its prompts (stages with prompts on the fly)
 
-A rank of tp x cp x pp GPUs splits that work ideally (communication and the parallel layout's overheads come with
-the parallel-execution model; a stage whose layout is ``search`` is timed the same way, and says so). GPU-seconds
-of a bucket = samples x (dit_s + vae_s + text_s) / rank_batch; the optimizer step adds, per iteration and GPU, the
-AdamW update over the GPU's share of the parameters (1 / (tp x pp), sharded over dp ranks from ZeRO-1 on).
+A rank of tp x cp x pp GPUs splits that work ideally (the tp / cp / pp collectives come with the parallel-execution
+model; a stage whose layout is ``search`` is timed the same way, and says so). GPU-seconds of a bucket = samples x
+(dit_s + vae_s + text_s) / rank_batch; per iteration and GPU, the optimizer step adds the AdamW update over the
+GPU's share of the parameters (1 / (tp x pp), sharded over dp ranks from ZeRO-1 on) and the data-parallel gradient
+and parameter traffic adds its exposed seconds (``dp_sync_seconds``, ``evaluate/comm.py``).
 Productive wall-clock = GPU-seconds / gpus; goodput losses stretch it: wall = productive / prod(1 - fraction).
 
 Units: seconds, days (86,400 s), GPU-days, USD, MWh (GPU board power x hours x PUE), tokens per second per GPU,
@@ -27,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
+from sora_compute.evaluate.comm import Group, collective_seconds, overlap, topology_of
 from sora_compute.evaluate.params import dit_params
 from sora_compute.evaluate.time import op_records, optimizer_row, training_times
 from sora_compute.flops import count_dit, count_text_encoder, count_vae_encode
@@ -36,9 +38,11 @@ from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, resolve_recipe
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
-__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step_seconds", "COMPONENTS", "OVERHEADS"]
+__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step_seconds", "dp_sync_seconds", "COMPONENTS", "OVERHEADS"]
 
-COMPONENTS = ("dit", "vae_encode", "text_encode", "optimizer")
+COMPONENTS = ("dit", "vae_encode", "text_encode", "optimizer", "communication")
+#: bytes per gradient / parameter word on the wire: bf16 (ASSUMED: mixed-precision ZeRO reduces 16-bit gradients)
+GRAD_BYTES = 2
 OVERHEADS = ("evaluation", "checkpointing", "failures")
 _SECONDS = 10  # COLUMNS.index("seconds") in evaluate/time.py
 
@@ -55,6 +59,27 @@ def dit_step_seconds(workload: Workload, batch: int, profile: HardwareProfile, p
 def _forward_seconds(ops: Any, profile: HardwareProfile, precision: str, kernel: str) -> float:
     """Seconds of one forward over ``ops`` on one GPU."""
     return float(sum(r[_SECONDS] for r in op_records(ops, profile, precision, kernel, "fwd")))
+
+
+def dp_sync_seconds(stage: RecipeStage, params: float, profile: HardwareProfile, step_s: float) -> float:
+    """Exposed seconds per iteration of the data-parallel gradient and parameter traffic of one GPU
+    (``evaluate/comm.py``), gradients and parameters in 2-byte words over the GPU's 1 / (tp x pp) of the parameters,
+    on the DP group (ranks tp x cp apart): ZeRO-0 all-reduces the gradients behind the backward; ZeRO-1/2
+    reduce-scatter them behind it and all-gather the updated parameters after the optimizer (exposed); ZeRO-3 adds
+    an all-gather of the parameters in the forward and one in the backward (behind compute).
+    exposed = overlap(step_s, behind)[1] + after."""
+    if stage.dp == 1:
+        return 0.0
+    group = Group.placed(stage.dp, stage.tp * stage.cp, topology_of(profile).gpus_per_node)
+    nbytes = GRAD_BYTES * params / (stage.tp * stage.pp)
+    if stage.zero == 0:
+        behind, after = collective_seconds("all_reduce", nbytes, group, profile), 0.0
+    else:
+        behind = collective_seconds("reduce_scatter", nbytes, group, profile)
+        after = collective_seconds("all_gather", nbytes, group, profile)
+        if stage.zero == 3:
+            behind += 2 * after
+    return overlap(step_s, behind)[1] + after
 
 
 @dataclass(frozen=True, repr=False)
@@ -79,11 +104,11 @@ class RecipeEstimate(FrameRepr):
         return out
 
     def breakdown(self) -> pd.DataFrame:
-        """GPU-seconds per stage and part (DiT, VAE encode, text encode, optimizer, goodput losses; communication is
-        not modelled yet: 0), with each part's share of the stage."""
+        """GPU-seconds per stage and part (DiT, VAE encode, text encode, optimizer, exposed data-parallel
+        communication, goodput losses), with each part's share of the stage."""
         rows = []
         for r in self.stages.to_dict(orient="records"):
-            for part in (*COMPONENTS, *OVERHEADS, "communication"):
+            for part in (*COMPONENTS, *OVERHEADS):
                 s = float(r.get(f"{part}_gpu_s", 0.0))
                 rows.append({"stage": r["stage"], "part": part, "gpu_seconds": s, "share": s / r["gpu_seconds"]})
         return pd.DataFrame(rows)
@@ -136,8 +161,8 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
     counts = recipe_counts(rc)
     params = float(dit_params(rc.model.dit))
     times, stage_rows = [], []
-    notes = ["communication and parallel-layout overheads are not modelled yet: a rank's work is split ideally "
-             "over its tp x cp x pp GPUs"]
+    notes = ["communication: the data-parallel gradient and parameter traffic (evaluate/comm.py); the tp / cp / pp "
+             "collectives are not modelled yet: a rank's work is split ideally over its tp x cp x pp GPUs"]
     for stage in rc.stages:
         if progress is not None:
             progress(stage.name)
@@ -158,6 +183,8 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
                                "vae_encode_gpu_s": float(part["vae_encode_gpu_s"].sum()),
                                "text_encode_gpu_s": float(part["text_encode_gpu_s"].sum()),
                                "optimizer_gpu_s": stage.iterations * stage.gpus * opt_s}
+        step_s = row["dit_gpu_s"] / (stage.gpus * stage.iterations)
+        row["communication_gpu_s"] = stage.iterations * stage.gpus * dp_sync_seconds(stage, params, profile, step_s)
         productive = sum(row[f"{c}_gpu_s"] for c in COMPONENTS)
         wall = productive
         for name in OVERHEADS:
