@@ -47,6 +47,8 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
     doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
     if dump:
+        if fmt not in ("table", "json"):
+            raise UsageError("--dump prints the recipe as YAML (--format table) or JSON (--format json)")
         doc.text(dump_recipe(rc, "json" if fmt == "json" else "yaml"))
         doc.data("recipe", rc.model_dump(mode="json"))
         return doc
