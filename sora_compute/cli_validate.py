@@ -35,8 +35,8 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
     if len(trained):
         ratio = trained["error"] + 1
         doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "
-                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (communication, data loading and stalls "
-                 "not modelled).")
+                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (tp / cp / pp collectives, data loading and "
+                 "stalls not modelled).")
     human = pd.DataFrame({"id": shown["id"], "gpu": shown["gpu"], "gpus": shown["gpus"], "scope": shown["scope"],
                           "published": [fmt_seconds(x) for x in shown["published_s"]],
                           "predicted": [fmt_seconds(x) for x in shown["predicted_s"]],

@@ -21,6 +21,8 @@ from sora_compute.planning.validation import ValidationEntry
 
 __all__ = ["recipe_comparison"]
 
+LEFT_OUT = "tp / cp / pp collectives and data loading not modelled"
+
 
 @cache
 def _estimate(recipe: str, gpu: str) -> RecipeEstimate:
@@ -44,7 +46,7 @@ def recipe_comparison(e: ValidationEntry) -> dict[str, Any]:
         predicted = float(stages["seconds_per_iteration"].iloc[0])
         return {"published_s": e.seconds, "predicted_s": predicted, "error": predicted / e.seconds - 1,
                 "status": "compared", "note": f"{what}: seconds per iteration, productive (no goodput losses); "
-                                              "communication not modelled"}
+                                              + LEFT_OUT}
     gpu_s, cost = float(stages["gpu_seconds"].sum()), float(stages["cost_usd"].sum())
     days = f"{gpu_s / 86400:,.0f} GPU-days and ${cost:,.0f} predicted"
     if e.gpu_hours is not None:
@@ -53,7 +55,7 @@ def recipe_comparison(e: ValidationEntry) -> dict[str, Any]:
         pub = f"{e.gpu_hours / 24:,.0f} GPU-days" + (f" and ${e.cost_usd:,.0f}" if e.cost_usd else "") + " published"
         return {"published_s": published, "predicted_s": predicted, "error": predicted / published - 1,
                 "status": "compared", "note": f"{what}: wall-clock on {e.gpus:,} GPUs; {days}, {pub}; "
-                                              "communication not modelled"}
+                                              + LEFT_OUT}
     assert e.cost_usd is not None
     return {"published_s": math.nan, "predicted_s": math.nan, "error": cost / e.cost_usd - 1, "status": "compared",
-            "note": f"{what}: cost; {days}, ${e.cost_usd:,.0f} published; communication not modelled"}
+            "note": f"{what}: cost; {days}, ${e.cost_usd:,.0f} published; " + LEFT_OUT}
