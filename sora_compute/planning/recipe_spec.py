@@ -188,6 +188,8 @@ def recipe_from_dict(entry: dict[str, Any], name: str = "custom") -> Recipe:
         raise RecipeFileError(f"recipe {name!r}: expected a mapping, got {type(entry).__name__}")
     entry = dict(entry)
     if "preset" in entry:
+        if "model" in entry:
+            raise RecipeFileError(f"recipe {name!r}: give preset or model, not both")
         if not isinstance(entry["preset"], str):
             raise RecipeFileError(f"preset: expected a preset name, got {entry['preset']!r}")
         entry["model"] = load_preset(entry.pop("preset")).model
