@@ -427,10 +427,15 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: catalog)")
 @click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True)
 @click.option("--precision", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
+@click.option("--layouts", "search", is_flag=True, help="search the parallel layouts (DP x TP x CP x PP, ZeRO, "
+              "micro-batch, checkpointing, attention kernel) of the main stage's shape: predicted step time")
+@click.option("--layout", "pin", help="pin layout fields in the search, e.g. tp=2,cp_ring=4,zero=3 (implies --layouts)")
+@click.option("--global-batch", type=COUNT, help="samples per step for --layouts (default: one per GPU)")
 @FORMAT
 @friendly_errors
 def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget: float | None, mfu: float | None,
-         price: float | None, pue: float, precision: str, fmt: str) -> None:
+         price: float | None, pue: float, precision: str, search: bool, pin: str | None, global_batch: int | None,
+         fmt: str) -> None:
     """Cluster plan for a training scenario (a name, or a YAML/JSON file): wall-clock days, GPU-hours, cost and
     energy; or the inverse (GPUs needed to finish in --days; what a --budget buys on --gpus GPUs).
 
@@ -438,8 +443,12 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     Example:
       sora-compute plan sora --gpu b200 --days 30
       sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
+      sora-compute plan sora --gpus 4096 --layouts --layout zero=3
     """
+    from sora_compute.cli_layouts import layouts_section, parse_pin
     from sora_compute.planning import budget_plan, gpus_for_days
+
+    pinned = parse_pin(pin)
 
     if days is not None and count is not None:
         raise UsageError("--days asks how many GPUs finish in time; --gpus fixes the GPUs: give one, not both")
@@ -479,6 +488,8 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
         doc.text("\n".join(lines))
     if fmt != "table":
         doc.table("plan", pd.DataFrame([row]))
+    if search or pin is not None:
+        layouts_section(doc, est, gpu, count, global_batch, pinned, fmt)
     doc.emit(fmt)
 
 
