@@ -221,3 +221,37 @@ def test_latency_scaling_is_sublinear_with_serial_parts():
     assert list(sc["gpus_per_video"]) == [1, 2, 4, 8]
     assert sc["latency_s"].is_monotonic_decreasing
     assert (sc["efficiency"] <= 1 + 1e-9).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# `sora-compute serve`
+# ------------------------------------------------------------------------------------------------
+
+def test_cli_serve_searches_and_pins():
+    """The JSON carries every layout, the latency-optimal schedule and the scaling rows; a pinned layout is the only
+    row; prose numbers come from the same run."""
+    import json
+
+    from tests.clirun import main
+
+    r = main("serve", "wan2.1-1.3b", "--gpus", "4", "--format", "json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    table = search_inference_layouts(WAN, H100, 4)
+    assert len(out["layouts"]) == len(table)
+    assert out["schedule"]["layout"] == best_layouts(table)[0]["layout"]
+    assert [row["gpus_per_video"] for row in out["scaling"]] == [1, 2, 4]
+    r = main("serve", "wan2.1-1.3b", "--gpus", "4", "--layout", "cfg=2,ring=2")
+    assert r.code == 0, r.err
+    s = inference_schedule(WAN, H100, InferenceLayout(cfg=2, ring=2))
+    assert "pinned layout cfg2 x ring2" in r.out and f"{s.latency_s:,.1f} s per video" in r.out
+
+
+@pytest.mark.parametrize("layout, needle", [("ulysses=8", "12 heads"), ("ring=3", "not a divisor"),
+                                            ("tp=2", "--layout"), ("pipefusion=4,patches=2", "patches"),
+                                            ("cfg=3", "cfg")])
+def test_cli_serve_bad_layouts_are_one_line(layout, needle):
+    from tests.clirun import main
+
+    r = main("serve", "wan2.1-1.3b", "--gpus", "8", "--layout", layout)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and needle in r.err and "Traceback" not in r.err

@@ -63,7 +63,8 @@ __all__ = ["InferenceLayout", "InferenceSchedule", "inference_schedule", "layout
            "COMM_KINDS", "ScheduleContext", "ulysses_send_bytes", "ring_kv_bytes", "pipefusion_slots"]
 
 #: Synchronous warm-up steps before PipeFusion pipelines with stale activations: xDiT's default
-#: (xdit-project/xDiT xfuser/config/args.py ``--warmup_steps``, default 1).
+#: (xdit-project/xDiT xfuser/config/args.py at commit 809d1522: ``warmup_steps: int = 1``). Patches default to the
+#: stage count: ASSUMED (the same file leaves ``num_pipeline_patch`` None; xDiT's PipeFusion paper runs M >= N).
 PIPEFUSION_WARMUP_STEPS = 1
 #: Exposed-communication kinds of the breakdown.
 COMM_KINDS = ("ulysses_all_to_all", "ring_p2p", "pipefusion_p2p", "fsdp_all_gather", "cfg_all_gather",
