@@ -20,7 +20,7 @@ from tests.clirun import main
 
 EXAMPLES = {"presets": 40, "gpus": 40, "show": 100, "flops": 220, "memory": 200, "estimate": 240, "plan": 200,
             "sweep": 220, "calibrate": 100, "report": 100,
-            "demand": 150, "validate": 40, "recipe": 80}  # 1,730 drawn; the option-less commands run out early
+            "demand": 150, "validate": 40, "recipe": 80, "serve": 40}  # 1,770 drawn
 SEEN: dict[str, set[tuple[str, ...]]] = {}
 
 _DIR = Path(tempfile.mkdtemp(prefix="sora-compute-fuzz-"))
@@ -132,6 +132,14 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
                "--scenario": scenarios},
     "recipe": {"--gpu": gpus, "--days": numbers, "--price": numbers,
                "--by": st.sampled_from(["stage", "bucket", "breakdown", "module"]), "--dump": None},
+    "serve": {"--resolution": resolutions, "--frames": numbers, "--duration": numbers, "--fps": numbers,
+              "--gpu": gpus, "--gpus": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
+              "--layout": st.one_of(st.sampled_from(["cfg=2", "ulysses=2,ring=2", "ulysses=8", "ring=2,fsdp=2",
+                                                     "pipefusion=2,patches=4", "pipefusion=4,patches=2", "cfg=3",
+                                                     "vae-parallel", "ring=0", "ulysses=x", "tp=2", "", ",", "="]),
+                                    st.text(max_size=8)),
+              "--kernel": st.sampled_from(["fa2", "fa3", "cudnn", "math", "flash"]),
+              "--precision": st.sampled_from(["bf16", "fp16", "fp8", "fp4"]), "--price": numbers, "--top": numbers},
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
                   "--write-record": None, "--no-write-record": None,
                   "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
@@ -147,7 +155,7 @@ UNPARSABLE = {"calibrate": ["--format", "xml"], "report": ["--gpus", "0"]}
 @st.composite
 def command_lines(draw: st.DrawFn, command: str) -> list[str]:
     args = [command]
-    if command in ("show", "flops", "memory"):
+    if command in ("show", "flops", "memory", "serve"):
         args.append(draw(models))
     elif command in ("estimate", "plan"):
         args.append(draw(scenarios))

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, model_validator
 
 from sora_compute.finite import SPEC_CONFIG, FiniteFloat
+from sora_compute.planning.parallel_inference import InferenceLayout
 
 __all__ = ["ValidationEntry", "ValidationMissing", "ValidationFile", "load_validation", "VALIDATION_PATH"]
 
@@ -60,6 +61,9 @@ class ValidationEntry(BaseModel):
     hfu: Fraction | None = None
     approx: bool = Field(default=False, description="published as approximate or read off a plot")
     settings: dict[str, Setting] = Field(default_factory=dict)
+    layout: InferenceLayout | None = Field(default=None, description="a multi-GPU inference run's layout as the "
+                                           "source states it (cfg, ulysses, ring, pipefusion, fsdp, vae_parallel); "
+                                           "None: not stated, or not one the schedules model (tensor parallel)")
     software: str | None = None
     source: str = Field(min_length=1)
     quote: str = Field(min_length=1)
@@ -79,6 +83,9 @@ class ValidationEntry(BaseModel):
             raise ValueError(f"{self.id}: scope {self.scope!r} does not fit kind {self.kind!r}")
         if self.kind == "inference" and (self.resolution is None or self.frames is None):
             raise ValueError(f"{self.id}: an inference entry needs resolution and frames")
+        if self.layout is not None and self.layout.gpus != self.gpus:
+            raise ValueError(f"{self.id}: layout {self.layout.label()} uses {self.layout.gpus} GPUs, the run "
+                             f"{self.gpus}")
         return self
 
 
