@@ -552,7 +552,8 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     df = pd.concat(frames, ignore_index=True)
     fields = SweepQuery.model_fields  # what the sweep ran with (the CLI leaves these at their defaults)
     kernel, checkpointing = fields["attention_kernel"].default, fields["checkpointing"].default
-    doc.note(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU)" if mfu is not None else
+    # a sentence before the table (csv and json carry it as the time_basis column: stderr stays quiet)
+    doc.text(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU)" if mfu is not None else
              f"time predicted by the time model ({kernel} attention, bf16): training = each sample's DiT forward and "
              f"backward passes (recomputation: {checkpointing}) and optimizer share at the ASSUMED batches of "
              "planning/training_time.py, split ideally over the GPUs (communication comes with the "
