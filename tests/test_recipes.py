@@ -227,3 +227,27 @@ def test_one_gpu_has_no_communication_and_no_bubble():
         {"name": "a", "iterations": 5, "gpus": 1, "buckets": [{**IMG, "batch_per_rank": 8}]}]})
     s = estimate_recipe(rc).stages.iloc[0]
     assert s["communication_gpu_s"] == 0 and s["bubble_gpu_s"] == 0 and s["optimizer_gpu_s"] > 0
+
+
+def test_expected_slowest_rank_by_hand():
+    from sora_compute.planning.recipe_time import expected_slowest
+
+    # two buckets, 1 s and 3 s, drawn with probability 1/2 each by 2 ranks: the iteration takes 1 s only when both
+    # draw the fast one (1/4): E = 1 x 1/4 + 3 x 3/4 = 2.5 s; one rank: the mean, 2 s
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 2) == pytest.approx(2.5, rel=1e-15)
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 1) == pytest.approx(2.0, rel=1e-15)
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 2**53) == pytest.approx(3.0, rel=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.01, 100), st.floats(0.01, 10)), min_size=1, max_size=6),
+       st.integers(1, 10_000))
+def test_expected_slowest_lies_between_mean_and_max(table, ranks):
+    t = [a for a, _ in table]
+    w = [b / sum(b for _, b in table) for _, b in table]
+    from sora_compute.planning.recipe_time import expected_slowest
+
+    e = expected_slowest(t, w, ranks)
+    mean = sum(a * b for a, b in zip(t, w, strict=True))
+    assert mean * (1 - 1e-9) <= e <= max(t) * (1 + 1e-9)
+    assert expected_slowest(t, w, ranks + 1) >= e * (1 - 1e-12)

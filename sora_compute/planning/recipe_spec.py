@@ -112,6 +112,9 @@ class RecipeStage(_Spec):
                              description="samples per micro-batch (global-batch stages; a bucket table runs "
                                          "batch_per_rank as one micro-batch)")
     ema: bool = Field(default=False, description="an EMA copy of the weights updated every iteration")
+    sync: Literal["slowest", "mean"] = Field(
+        default="slowest", description="bucket tables: an iteration waits for the slowest rank's bucket (expected "
+                                       "max over dp ranks), or takes the mean (buckets balanced across ranks)")
     zero: Literal[0, 1, 2, 3] = Field(default=2, description="ZeRO stage (>= 1: optimizer states over dp ranks)")
     checkpointing: Checkpointing = Field(default="full", description="activation recomputation")
     latents: Encoding = Field(default="on_the_fly", description="VAE-encode clips during training, or pre-computed")

@@ -9,6 +9,10 @@ the weights are the chance a rank draws the bucket; global batch: the share of t
 
     GPU-seconds of a part = iterations x gpus x sum_b w_b x part_b
 
+In a bucket table every rank draws its own bucket and synchronous data parallelism waits for the slowest: the
+``straggler`` part adds iterations x gpus x (E[max over dp ranks] - mean) of the iteration seconds
+(``expected_slowest``; ``sync: mean`` leaves it out).
+
 Productive wall-clock = GPU-seconds / gpus; goodput losses stretch it: wall = productive / prod(1 - fraction).
 A stage whose layout is ``search`` is timed at its given tp / cp / pp (and says so).
 
@@ -35,9 +39,10 @@ from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, resolve_recipe
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
-__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step", "COMPONENTS", "OVERHEADS"]
+__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step", "expected_slowest", "COMPONENTS", "OVERHEADS"]
 
-COMPONENTS = ("dit", "communication", "bubble", "optimizer", "ema", "vae_encode", "text_encode")
+COMPONENTS = ("dit", "communication", "bubble", "optimizer", "ema", "vae_encode", "text_encode", "straggler")
+_PARTS = COMPONENTS[:-1]  # the parts a bucket's iteration is made of (the straggler wait is the stage's)
 OVERHEADS = ("evaluation", "checkpointing", "failures")
 _SECONDS = 10  # COLUMNS.index("seconds") in evaluate/time.py
 _COMM = ("tp_comm_s", "cp_comm_s", "fsdp_comm_s", "pp_p2p_s", "dp_comm_s")
@@ -47,6 +52,20 @@ _DIT = ("compute_attention_s", "compute_matmul_s", "compute_other_s", "recompute
 def _forward_seconds(ops: Any, profile: HardwareProfile, precision: str, kernel: str) -> float:
     """Seconds of one forward over ``ops`` on one GPU."""
     return float(sum(r[_SECONDS] for r in op_records(ops, profile, precision, kernel, "fwd")))
+
+
+def expected_slowest(seconds: list[float], weights: list[float], ranks: int) -> float:
+    """E[max] of ``ranks`` independent draws of a bucket (probabilities ``weights``) with iteration ``seconds``:
+    sorted ascending, E = sum_k t_k (F_k^ranks - F_(k-1)^ranks), F the cumulative weight (synchronous data
+    parallelism waits for the slowest rank's bucket)."""
+    order = sorted(range(len(seconds)), key=lambda i: seconds[i])
+    out, cdf, prev = 0.0, 0.0, 0.0
+    for n, i in enumerate(order):
+        cdf = 1.0 if n == len(order) - 1 else cdf + weights[i]
+        now = cdf ** ranks
+        out += seconds[i] * (now - prev)
+        prev = now
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -174,7 +193,12 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
                                "pp": stage.pp, "zero": stage.zero, "layout": stage.layout,
                                "checkpointing": stage.checkpointing, "latents": stage.latents, "text": stage.text,
                                **{k: float(rows[k].sum()) for k in STAGE_SUMS},
-                               **{f"{c}_gpu_s": float(part[f"{c}_gpu_s"].sum()) for c in COMPONENTS}}
+                               **{f"{c}_gpu_s": float(part[f"{c}_gpu_s"].sum()) for c in _PARTS}}
+        per_iteration = [sum(sec[f"{c}_s"] for c in _PARTS) for sec in secs]
+        mean = sum(w * t for w, t in zip(stage.weights, per_iteration, strict=True))
+        slowest = expected_slowest(per_iteration, stage.weights, stage.dp) if stage.global_batch is None \
+            and stage.sync == "slowest" else mean
+        row["straggler_gpu_s"] = scale * max(0.0, slowest - mean)
         productive = sum(row[f"{c}_gpu_s"] for c in COMPONENTS)
         wall = productive
         for name in OVERHEADS:
