@@ -31,6 +31,10 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
                  f"error {run.mean_error:+.1%} (attention kernel {kernel}); worst {worst['id']} at "
                  f"{worst['error']:+.0%}. At each GPU's planning MFU instead: mean |error| "
                  f"{run.mfu_mean_abs_error:.1%}. Published figures are reported, never fitted.")
+    train = t[(t["status"] == "compared") & (t["scope"] == "training_step")]
+    if len(train):
+        doc.text(f"Multi-GPU training, {len(train):,} compared (layout search, step time): mean |error| "
+                 f"{train['error'].abs().mean():.1%}, mean error {train['error'].mean():+.1%}.")
     human = pd.DataFrame({"id": shown["id"], "gpu": shown["gpu"], "gpus": shown["gpus"], "scope": shown["scope"],
                           "published": [fmt_seconds(x) for x in shown["published_s"]],
                           "predicted": [fmt_seconds(x) for x in shown["predicted_s"]],

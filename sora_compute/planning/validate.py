@@ -4,8 +4,8 @@ a large error is a finding (its ``note`` says what the model leaves out), never 
 
 Covered now: inference timings (whole videos and single denoising steps) of presets on profiled GPUs. A run on
 several GPUs is predicted as the one-GPU time split ideally, flagged, and kept out of the single-GPU mean; training
-entries wait for the training time model. The video shape is snapped to the model's grid when the published one does
-not fit it (the note says so).
+entries of presets are timed by the layout search (``validate_training.py``). The video shape is snapped to the
+model's grid when the published one does not fit it (the note says so).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pandas as pd
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
 from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
 from sora_compute.planning.timing import inference_times
+from sora_compute.planning.validate_training import training_row
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
 from sora_compute.specs import ModelSpec, VideoSpec
@@ -75,9 +76,7 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
                  "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
                  "mfu_s": float("nan"), "mfu_error": float("nan"), "status": "", "note": "", "source": e.source}
-    if e.kind != "inference":
-        return {**row, "status": "not modelled", "note": "training: the training time model is not wired yet"}
-    if e.seconds is None:
+    if e.kind == "inference" and e.seconds is None:
         return {**row, "status": "no timing", "note": "a memory figure (memory validation comes with issue 16)"}
     if e.model not in preset_names():
         return {**row, "status": "no preset", "note": f"{e.model} is not a preset"}
@@ -85,9 +84,13 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         profile = load_profile(e.gpu)
     except UnknownProfileError:
         return {**row, "status": "no profile", "note": f"{e.gpu} has no hardware profile"}
-    assert e.resolution is not None and e.frames is not None  # the entry's own check for inference
+    if e.resolution is None or e.frames is None:  # the entry's own check makes inference entries state them
+        return {**row, "status": "not modelled", "note": "training: the source states no video shape"}
     preset = load_preset(e.model)
     video, snapped = snap_video(preset.model, *e.resolution, e.frames)
+    if e.kind == "training":
+        return training_row(e, row, preset.model, video, profile, [f"snapped: {snapped}"] if snapped else [], kernel)
+    assert e.seconds is not None  # an inference entry without a timing returned above
     settings = _settings(e, e.model)
     if e.dtype == "fp8":
         return {**row, "status": "not modelled", "note": "fp8 GEMMs with bf16 attention: one dtype per run here"}
