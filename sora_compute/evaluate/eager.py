@@ -79,24 +79,30 @@ def output_elements(op: Op) -> Number:
     return 0
 
 
-def _matches(e: _Entry, op: Op) -> bool:
-    what = op.dims.get("what") if op.op == "elementwise" else None
-    return e.op == op.op and e.path in (None, op.path) and e.kind in (None, op.kind) and e.what in (None, what)
+@cache
+def _entry(cls: str, path: str, kind: str, what: str | None) -> _Entry | None:
+    """The first entry matching an op of class ``cls`` at ``path`` of ``kind`` (``what``: an elementwise op's)."""
+    for e in _entries():
+        if e.op == cls and e.path in (None, path) and e.kind in (None, kind) and e.what in (None, what):
+            return e
+    return None
+
+
+def _match(op: Op) -> _Entry | None:
+    return _entry(op.op, op.path, op.kind, op.dims.get("what") if op.op == "elementwise" else None)
 
 
 def eager_extra(op: Op) -> EagerExtra:
     """The first ``data/eager_ops.yaml`` entry matching ``op`` (its class, and path, kind and ``what`` where the
     entry names them), as extra kernels, views and elements per instance; ``NONE`` when none matches."""
-    for e in _entries():
-        if _matches(e, op):
-            return EagerExtra(e.kernels, e.views + e.modules, e.passes * output_elements(op) if e.passes else 0)
-    return NONE
+    e = _match(op)
+    if e is None:
+        return NONE
+    return EagerExtra(e.kernels, e.views + e.modules, e.passes * output_elements(op) if e.passes else 0)
 
 
 def aten_calls(op: Op) -> int:
     """ATen calls one instance of ``op`` dispatches eagerly: its own kernel, the extra kernels and the view ops (not
     the module calls); what a TorchDispatchMode counts."""
-    for e in _entries():
-        if _matches(e, op):
-            return 1 + e.kernels + e.views
-    return 1
+    e = _match(op)
+    return 1 if e is None else 1 + e.kernels + e.views
