@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,3 +92,24 @@ def test_cpu_conv_algorithm_rule_matches_the_kernel_torch_runs(shape, c_out, ker
         torch.set_num_threads(threads)
     strided = stride != 1
     assert ran == torch_cpu_conv_algorithm(shape[0], shape[1], shape[2], shape[3], kernel, strided, 1)
+
+
+def test_the_grid_model_picks_the_same_conv_algorithm_as_the_per_call_model():
+    """A VAE decode whose convs run both algorithms on this machine's measured profile (oneDNN at 64 channels and
+    7 x 64 x 64, native below): the vectorised model equals the per-call one, and both use each family's points."""
+    from sora_compute.evaluate.time import op_times, predict_seconds
+    from sora_compute.evaluate.time_grid import forward_seconds
+    from sora_compute.flops import count_vae_decode
+    from sora_compute.hardware.profiles import load_profile
+
+    folder = Path(__file__).resolve().parents[1] / "sora_compute" / "hardware" / "measured"
+    measured = sorted(folder.glob("cpu-*.yaml"))
+    prof = load_profile(str(measured[-1]))
+    vae = vae_spec(latent_channels=4, block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=2,
+                   norm_groups=8, causal=True)
+    model = ModelSpec(dit=DiTSpec(depth=1, hidden_size=8, num_heads=1, in_channels=4), vae=vae)
+    ops = list(count_vae_decode(model, VideoSpec(width=64, height=64, num_frames=5)).terms)
+    one = predict_seconds(ops, prof, dtype="fp32", attention_kernel="flash_cpu")
+    assert forward_seconds(ops, prof, "fp32", "flash_cpu")[0] == pytest.approx(one, rel=1e-12)
+    basis = set(op_times(ops, prof, dtype="fp32", attention_kernel="flash_cpu")["basis"])
+    assert {"conv table (mkldnn points, by dims)", "conv table (native points, by dims)"} <= basis
