@@ -362,12 +362,15 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
 @click.option("--attention", type=click.Choice(["fused", "materialized"]), default="fused", show_default=True)
 @click.option("--ema/--no-ema", default=False, show_default=True, help="keep an fp32 EMA copy")
 @click.option("--cfg/--no-cfg", default=None, help="inference: the CFG pair in one batch (default: the preset's own)")
+@click.option("--vae-decode", type=click.Choice(["official", "whole", "tiled", "chunked"]), default="official",
+              show_default=True, help="VAE decode schedule: the official pipeline's, the whole clip, overlapping "
+                                      "tiles, or latent-frame chunks with a causal cache (Wan)")
 @TEXT_TOKENS
 @FORMAT
 @friendly_errors
 def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
            gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
-           checkpointing: str, attention: str, ema: bool, cfg: bool | None, text_tokens: int | None,
+           checkpointing: str, attention: str, ema: bool, cfg: bool | None, vae_decode: str, text_tokens: int | None,
            fmt: str) -> None:
     """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
     (text encoder, DiT with the CFG pair when the model samples with one, VAE decode, with a tiling that fits when
@@ -382,7 +385,7 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
 
     memory_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
         count=count, tp=tp, cp=cp, pp=pp, zero=zero, micro_batch=micro_batch, checkpointing=checkpointing,
-        attention=attention, ema=ema, cfg=cfg, text_tokens=text_tokens, fmt=fmt).emit(fmt)
+        attention=attention, ema=ema, cfg=cfg, vae_decode=vae_decode, text_tokens=text_tokens, fmt=fmt).emit(fmt)
 
 
 @cli.command()

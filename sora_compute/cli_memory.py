@@ -11,6 +11,7 @@ from sora_compute.hardware import resolve_gpu
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
 from sora_compute.specs import VideoSpec, Workload
+from sora_compute.specs.vae.schedule import decode_schedule
 
 __all__ = ["memory_document"]
 
@@ -22,7 +23,7 @@ def _gib(n: float) -> str:
 def memory_document(preset: str, resolution: str | None, frames: int | None, duration: float | None,
                     fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
                     micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
-                    text_tokens: int | None, fmt: str) -> Document:
+                    text_tokens: int | None, fmt: str, vae_decode: str = "official") -> Document:
     """The document `sora-compute memory` prints (see its --help)."""
     from sora_compute.memory import planner as mp
 
@@ -51,8 +52,13 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                                                "micro_batch": micro_batch})
     train = mp.training_memory(w, None, layout, spec, precision, ck, ker)  # type: ignore[arg-type]
     cfg_batch = 2 if use_cfg else 1
-    stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
-              for s in ("text", "dit", "vae_decode")}
+    try:
+        decode = decode_schedule(vae_decode, model.vae.family, p.name)
+        stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker,  # type: ignore[arg-type]
+                                         decode=decode)
+                  for s in ("text", "dit", "vae_decode")}
+    except ValueError as e:
+        raise UsageError(f"--vae-decode {vae_decode}: {e}") from None
     tile, tiled = (None, None)
     if not stages["vae_decode"].fits:
         try:
@@ -63,7 +69,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     v = video
     doc.query = {"preset": p.name, **shape_query(v), "video_tokens": w.tokens, "gpu": gpu,
                  "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
-                 "ema": ema, "cfg": use_cfg}
+                 "ema": ema, "cfg": use_cfg, "vae_decode": vae_decode}
     doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
                        "usable memory": "92% of the catalog's HBM (CUDA context, buffers, fragmentation)"}
     doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
@@ -101,6 +107,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     doc.data("inference", {s: {**m.summary(), "peak_bytes": m.peak_bytes, "components_bytes": m.components,
                                "transient_bytes": m.transient} for s, m in stages.items()})
     doc.data("vae_tile_latent", tile)
+    doc.data("vae_decode_schedule", decode.model_dump())
+    doc.text(f"  VAE decode schedule: {decode.label()} ({decode.source})")
     if tile is not None and tiled is not None:
         doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "
                  f"{tile[0]} x {tile[1]} x {tile[2]} (frames x height x width; "
