@@ -438,10 +438,15 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: catalog)")
 @click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True)
 @click.option("--precision", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
+@click.option("--layouts", "search", is_flag=True, help="search the parallel layouts (DP x TP x CP x PP, ZeRO, "
+              "micro-batch, checkpointing, attention kernel) of the main stage's shape: predicted step time")
+@click.option("--layout", "pin", help="pin layout fields in the search, e.g. tp=2,cp_ring=4,zero=3 (implies --layouts)")
+@click.option("--global-batch", type=COUNT, help="samples per step for --layouts (default: one per GPU)")
 @FORMAT
 @friendly_errors
 def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget: float | None, mfu: float | None,
-         price: float | None, pue: float, precision: str, fmt: str) -> None:
+         price: float | None, pue: float, precision: str, search: bool, pin: str | None, global_batch: int | None,
+         fmt: str) -> None:
     """Cluster plan for a training scenario (a name, or a YAML/JSON file): wall-clock days, GPU-hours, cost and
     energy; or the inverse (GPUs needed to finish in --days; what a --budget buys on --gpus GPUs).
 
@@ -449,8 +454,12 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     Example:
       sora-compute plan sora --gpu b200 --days 30
       sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
+      sora-compute plan sora --gpus 4096 --layouts --layout zero=3
     """
+    from sora_compute.cli_layouts import layouts_section, parse_pin
     from sora_compute.planning import budget_plan, gpus_for_days
+
+    pinned = parse_pin(pin)
 
     if days is not None and count is not None:
         raise UsageError("--days asks how many GPUs finish in time; --gpus fixes the GPUs: give one, not both")
@@ -490,6 +499,8 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
         doc.text("\n".join(lines))
     if fmt != "table":
         doc.table("plan", pd.DataFrame([row]))
+    if search or pin is not None:
+        layouts_section(doc, est, gpu, count, global_batch, pinned, fmt)
     doc.emit(fmt)
 
 
@@ -555,6 +566,77 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
         "cost": df["cost_usd"].map(fmt_usd), "latency 1 GPU": df["latency_s_1gpu"].map("{:,.0f} s".format)})
     doc.table("points", df, human)
     doc.emit(fmt)
+
+
+@cli.command()
+@click.argument("recipe", default="open-sora-2.0")
+@click.option("--gpu", "gpu_list", help="GPU type (default: the recipe's); a comma-separated list compares the types")
+@click.option("--days", type=POSITIVE, help="deadline: scale each stage's GPUs to finish in this many days")
+@click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: the recipe's, else the catalog's)")
+@click.option("--by", type=click.Choice(["stage", "bucket", "breakdown"]), default="stage", show_default=True,
+              help="rows: per stage, per (stage, bucket), or per stage and part (DiT, VAE, text, overheads)")
+@click.option("--dump", is_flag=True, help="print the recipe itself (YAML; JSON with --format json)")
+@FORMAT
+@friendly_errors
+def recipe(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str, dump: bool,
+           fmt: str) -> None:
+    """A training recipe (a preset from sora_compute/presets/recipes, or a YAML/JSON file): per stage the samples,
+    tokens and FLOPs, and from the time model the GPU-days, wall-clock days, cost, energy, tokens/s per GPU and MFU;
+    --days for the GPUs that meet a deadline, --gpu a,b,c for the cheapest GPU type.
+
+    \b
+    Example:
+      sora-compute recipe open-sora-2.0
+      sora-compute recipe open-sora-2.0 --by breakdown
+      sora-compute recipe my_recipe.yaml --gpu h100-sxm,h200,b200
+    """
+    from sora_compute.cli_recipe import recipe_document
+
+    recipe_document(recipe, gpu_list, days, price, by, dump, fmt).emit(fmt)
+
+
+# ------------------------------------------------------------------------------------------------
+# serve: multi-GPU inference layouts of one video (sora_compute/cli_serve.py builds the document)
+# ------------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("preset", default="hunyuanvideo")
+@click.option("--resolution", help=RESOLUTION_HELP)
+@click.option("--frames", type=click.IntRange(1, 2**31), help="number of frames (a causal VAE takes 1 + t*k)")
+@click.option("--duration", type=FiniteFloatParam(0, 3600, min_open=True), help="seconds (snapped to a frame count)")
+@click.option("--fps", type=FiniteFloatParam(0, 240, min_open=True), help=FPS_HELP)
+@click.option("--gpu", default="h100-sxm", show_default=True, help="GPU type (see `sora-compute gpus`)")
+@click.option("--gpus", "count", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="GPUs to serve on: layouts of every divisor per video, replicas for the rest")
+@click.option("--steps", type=click.IntRange(1, 10000), help="sampling steps (default: the preset's own)")
+@click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: the preset's own)")
+@click.option("--layout", help="pin one layout instead of searching: cfg=2,ulysses=2,ring=2,pipefusion=1,"
+                               "patches=4,fsdp=2,vae-parallel (any subset)")
+@click.option("--kernel", type=click.Choice(["fa2", "fa3", "cudnn", "math"]), default="fa2", show_default=True,
+              help="attention kernel")
+@click.option("--precision", type=click.Choice(["bf16", "fp16", "fp8"]), default="bf16", show_default=True)
+@click.option("--price", type=FiniteFloatParam(0, 1e4, min_open=True), help="USD per GPU-hour (default: catalog)")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="layouts shown")
+@FORMAT
+@friendly_errors
+def serve(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
+          gpu: str, count: int, steps: int | None, cfg: bool | None, layout: str | None, kernel: str,
+          precision: str, price: float | None, top: int, fmt: str) -> None:
+    """Multi-GPU inference of one video: every layout of --gpus GPUs (CFG parallel, Ulysses, Ring, PipeFusion,
+    FSDP weights, parallel VAE; replicas of smaller layouts) timed by the per-op model on each GPU's share with its
+    communication and serial parts, sized in memory per GPU, ranked by latency and by cost per video; the best one's
+    breakdown and the latency against GPUs per video.
+
+    \b
+    Example:
+      sora-compute serve hunyuanvideo --gpu h100-sxm --gpus 8
+      sora-compute serve wan2.1-14b --gpu h20 --gpus 8 --layout ulysses=8,fsdp=8
+    """
+    from sora_compute.cli_serve import serve_document
+
+    serve_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
+                   count=count, steps=steps, cfg=cfg, layout=layout, kernel=kernel, precision=precision,
+                   price=price, top=top, fmt=fmt).emit(fmt)
 
 
 # ------------------------------------------------------------------------------------------------

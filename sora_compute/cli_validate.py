@@ -20,7 +20,8 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
     t = run.table
     shown = t if show_all else t[t["status"] == "compared"]
     doc = Document("validate", units={"published_s": "s (wall, as published)", "predicted_s": "s", "mfu_s": "s",
-                                      "error": "predicted / published - 1", "mfu_error": "mfu_s / published - 1"})
+                                      "error": "predicted / published - 1", "mfu_error": "mfu_s / published - 1",
+                                      "speedup_*": "one-GPU seconds / these seconds (same source; same model)"})
     doc.query = {"kernel": kernel, "file": str(path) if path is not None else "packaged"}
     counts = t["status"].value_counts()
     single = run.compared
@@ -31,11 +32,28 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
                  f"error {run.mean_error:+.1%} (attention kernel {kernel}); worst {worst['id']} at "
                  f"{worst['error']:+.0%}. At each GPU's planning MFU instead: mean |error| "
                  f"{run.mfu_mean_abs_error:.1%}. Published figures are reported, never fitted.")
+    trained = t[t["scope"].isin(["training_run", "training_step"]) & (t["status"] == "compared")]
+    if len(trained):
+        ratio = trained["error"] + 1
+        doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "
+                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (tp / cp / pp collectives, data loading and "
+                 "stalls not modelled).")
+    multi = run.multi_gpu
+    if len(multi):
+        sp = multi.dropna(subset=["speedup_error"])
+        doc.text(f"Multi-GPU inference, {len(multi):,} compared by the schedule of the layout each source states: "
+                 f"mean |error| {run.multi_gpu_mean_abs_error:.1%}; speedup over the same source's one-GPU run, "
+                 f"{len(sp):,} with one: predicted / published - 1 averages {sp['speedup_error'].mean():+.1%} "
+                 f"(mean |error| {run.speedup_mean_abs_error:.1%}), which judges the parallel model apart from the "
+                 "one-GPU time model.")
     human = pd.DataFrame({"id": shown["id"], "gpu": shown["gpu"], "gpus": shown["gpus"], "scope": shown["scope"],
                           "published": [fmt_seconds(x) for x in shown["published_s"]],
                           "predicted": [fmt_seconds(x) for x in shown["predicted_s"]],
                           "error": [MISSING if x != x else f"{x:+.0%}" for x in shown["error"]],
                           "at planning MFU": [MISSING if x != x else f"{x:+.0%}" for x in shown["mfu_error"]],
+                          "speedup pub/pred": [MISSING if a != a or b != b else f"{a:.2f}x / {b:.2f}x"
+                                               for a, b in zip(shown["speedup_published"], shown["speedup_predicted"],
+                                                               strict=True)],
                           "note": shown["note"]})
     doc.table("entries", shown.drop(columns=["source"]), human)
     return doc

@@ -15,7 +15,7 @@ from tests.clirun import main
 COMMANDS = [
     ["presets"], ["gpus"], ["show", "sora"], ["flops", "sora", "--resolution", "720p"],
     ["memory", "sora", "--gpus", "64"], ["estimate", "sora"], ["plan", "sora", "--budget", "1e6"],
-    ["sweep", "--duration", "5,10"], ["calibrate"], ["report"],
+    ["sweep", "--duration", "5,10"], ["calibrate"], ["report"], ["recipe", "open-sora-2.0", "--gpu", "h100-sxm,h200"],
 ]
 
 

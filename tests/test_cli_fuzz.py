@@ -20,7 +20,7 @@ from tests.clirun import main
 
 EXAMPLES = {"presets": 40, "gpus": 40, "show": 100, "flops": 220, "memory": 200, "estimate": 240, "plan": 200,
             "sweep": 220, "calibrate": 100, "report": 100,
-            "demand": 150, "validate": 40}  # 1,650 drawn; the option-less commands run out early
+            "demand": 150, "validate": 40, "recipe": 80, "serve": 40}  # 1,770 drawn
 SEEN: dict[str, set[tuple[str, ...]]] = {}
 
 _DIR = Path(tempfile.mkdtemp(prefix="sora-compute-fuzz-"))
@@ -48,6 +48,16 @@ _FILES = {
     "market.yaml": "sources: [{name: a, minutes_per_day: 1.0e6, ai_share: 0.5}]\nmodel: dit-s-2\n",
     "market_huge.yaml": "sources: [{name: a, minutes_per_day: 1.0e12, ai_share: 1}]\ncandidates: 1000\n"
                         "peak_to_average: 100\nutilisation: 0.01\ngpu: a100-40gb\n",
+    "recipe.yaml": "preset: dit-s-2\nstages:\n  - {name: a, iterations: 100, gpus: 8, cp: 2, buckets: [{width: 256, "
+                   "height: 256, num_frames: 1, batch_per_rank: 4}, {width: 512, height: 512, num_frames: 1, "
+                   "batch_per_rank: 1, weight: 3}]}\n",
+    "recipe_global.json": json.dumps({"preset": "dit-s-2", "goodput": {"failures": {"fraction": 0.1, "source": "x"}},
+                                      "stages": [{"name": "a", "iterations": 10, "gpus": 4, "global_batch": 64,
+                                                  "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}),
+    "recipe_huge.yaml": "preset: dit-s-2\nstages:\n  - {name: a, iterations: 9007199254740992, gpus: 9007199254740992, "
+                        "buckets: [{width: 256, height: 256, num_frames: 1, batch_per_rank: 9007199254740992}]}\n",
+    "recipe_inf.yaml": "preset: dit-s-2\nstages:\n  - {name: a, iterations: 1, gpus: 1, buckets: [{width: 256, "
+                       "height: 256, num_frames: 1, batch_per_rank: 1, weight: .inf}]}\n",
     "market_inf.json": '{"sources": [{"name": "a", "minutes_per_day": Infinity, "ai_share": 0.5}]}',
 }
 for _name, _text in _FILES.items():
@@ -82,6 +92,8 @@ formats = st.sampled_from(["table", "json", "json", "csv", "markdown", "json", "
                            "JSON"])
 scenarios = st.one_of(st.sampled_from(["sora", "wan2.1-14b", "nope", "", "soar"]), st.sampled_from(SCENARIO_FILES))
 flag = st.sampled_from
+recipes = st.one_of(st.sampled_from(["open-sora-2.0", "nope", "", "open-sora-2"]), st.sampled_from(SCENARIO_FILES),
+                    st.sampled_from([str(_DIR / n) for n in ("recipe.yaml", "recipe_global.json")]))
 demands = st.one_of(st.sampled_from(["factorial-funds-2024", "nope", "", "Factorial-Funds-2024"]),
                     st.sampled_from(SCENARIO_FILES))
 
@@ -106,7 +118,11 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
                  "--gpu": gpus, "--gpus": numbers, "--mfu": numbers, "--price": numbers, "--pue": numbers,
                  "--steps": numbers, "--cfg": None, "--no-cfg": None},
     "plan": {"--gpu": gpus, "--gpus": numbers, "--days": numbers, "--budget": numbers, "--mfu": numbers,
-             "--price": numbers, "--pue": numbers, "--precision": st.sampled_from(["bf16", "fp8", "fp4"])},
+             "--price": numbers, "--pue": numbers, "--precision": st.sampled_from(["bf16", "fp8", "fp4"]),
+             "--layouts": None, "--global-batch": numbers,
+             "--layout": st.sampled_from(["tp=2", "zero=3,pp=1", "cp_ring=4,cp_ulysses=2", "tensor=2", "tp=x", "tp=",
+                                          "zero=7", "checkpointing=full", "checkpointing=FULL",
+                                          "attention_kernel=nope", "micro_batch=0", "", ",", "tp=99999999"])},
     "sweep": {"--model": models, "--resolution": resolutions, "--duration": lists, "--fps": lists, "--gpu": gpus,
               "--gpus": lists, "--samples": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
               "--mfu": numbers},
@@ -117,6 +133,16 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
                "--candidates": numbers, "--peak": numbers, "--utilisation": numbers, "--growth": numbers,
                "--gpu-price": numbers, "--price": numbers, "--electricity": numbers, "--pue": numbers,
                "--scenario": scenarios},
+    "recipe": {"--gpu": gpus, "--days": numbers, "--price": numbers,
+               "--by": st.sampled_from(["stage", "bucket", "breakdown", "module"]), "--dump": None},
+    "serve": {"--resolution": resolutions, "--frames": numbers, "--duration": numbers, "--fps": numbers,
+              "--gpu": gpus, "--gpus": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
+              "--layout": st.one_of(st.sampled_from(["cfg=2", "ulysses=2,ring=2", "ulysses=8", "ring=2,fsdp=2",
+                                                     "pipefusion=2,patches=4", "pipefusion=4,patches=2", "cfg=3",
+                                                     "vae-parallel", "ring=0", "ulysses=x", "tp=2", "", ",", "="]),
+                                    st.text(max_size=8)),
+              "--kernel": st.sampled_from(["fa2", "fa3", "cudnn", "math", "flash"]),
+              "--precision": st.sampled_from(["bf16", "fp16", "fp8", "fp4"]), "--price": numbers, "--top": numbers},
     "calibrate": {"--out": st.sampled_from([str(_DIR / "cal"), "/proc/sora-compute-no", ""]),
                   "--write-record": None, "--no-write-record": None,
                   "--device": st.sampled_from(["cpu", "cuda", "tpu", ""]), "--full": None, "--threads": numbers},
@@ -132,12 +158,14 @@ UNPARSABLE = {"calibrate": ["--format", "xml"], "report": ["--gpus", "0"]}
 @st.composite
 def command_lines(draw: st.DrawFn, command: str) -> list[str]:
     args = [command]
-    if command in ("show", "flops", "memory"):
+    if command in ("show", "flops", "memory", "serve"):
         args.append(draw(models))
     elif command in ("estimate", "plan"):
         args.append(draw(scenarios))
     elif command == "demand":
         args.append(draw(demands))
+    elif command == "recipe":
+        args.append(draw(recipes))
     options = OPTIONS[command]
     for name in draw(st.lists(st.sampled_from(sorted(options)), max_size=4, unique=True)) if options else []:
         strategy = options[name]

@@ -3,6 +3,7 @@ model's prediction for the entry's own model, GPU, shape and sampling; statuses 
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -30,13 +31,14 @@ ENTRY = """\
     seconds: {seconds}
     source: test
     quote: test
-"""
+{extra}"""
 
 
 def _file(tmp_path, *entries: dict, missing: str = "") -> str:
     text = (missing or "") + "entries:\n" + "".join(ENTRY.format(**{
         "kind": "inference", "scope": "end_to_end", "gpu": "h100-sxm", "gpus": 1, "seconds": 45.0,
-        "model": "cogvideox-2b", **e}) for e in entries)
+        "model": "cogvideox-2b", **e, "extra": f"    layout: {json.dumps(e['layout'])}\n" if "layout" in e else ""})
+        for e in entries)
     p = tmp_path / "v.yaml"
     p.write_text(text)
     return str(p)
@@ -52,13 +54,37 @@ def test_rows_are_the_time_model_for_the_entry_and_errors_are_ratios(tmp_path):
     whole = predicted_seconds(est, "h100-sxm")
     assert t.loc["one", "predicted_s"] == pytest.approx(whole)
     assert t.loc["one", "error"] == pytest.approx(whole / 45.0 - 1)
-    assert t.loc["two-gpus", "predicted_s"] == pytest.approx(whole / 2)  # the ideal split, flagged
-    assert "ideal split" in t.loc["two-gpus", "note"]
+    assert t.loc["two-gpus", "status"] == "not modelled"  # a multi-GPU run without its layout
+    assert "layout" in t.loc["two-gpus", "note"]
     times = inference_times(est, "h100-sxm").set_index("component")
     assert t.loc["step", "predicted_s"] == pytest.approx(times.loc["dit", "seconds"] / 50)
     assert len(run.compared) == 2  # the two single-GPU rows
     assert run.mean_abs_error == pytest.approx((abs(whole / 45 - 1) + abs(times.loc["dit", "seconds"] / 50 / 0.5 - 1))
                                                / 2)
+
+
+def test_multi_gpu_rows_are_the_schedule_of_their_layout(tmp_path):
+    """A run with its layout: the schedule's latency (a step: its per-step time) and the speedup over the same
+    source's one-GPU run, published (45 / 20) and predicted (the schedule on one GPU / on the layout)."""
+    from sora_compute.planning.parallel_inference import InferenceLayout, inference_schedule
+
+    path = _file(tmp_path, {"id": "one"}, {"id": "cfg2", "gpus": 2, "seconds": 20.0, "layout": {"cfg": 2}},
+                 {"id": "u2", "gpus": 2, "seconds": 0.3, "scope": "denoise_step", "layout": {"ulysses": 2}})
+    run = validate(load_validation(path))
+    t = run.table.set_index("id")
+    est = estimate_inference("cogvideox-2b", VideoSpec(width=720, height=480, num_frames=49),
+                             InferenceSettings(steps=50, cfg=True))
+    two = inference_schedule(est, "h100-sxm", InferenceLayout(cfg=2))
+    one = inference_schedule(est, "h100-sxm")
+    assert t.loc["cfg2", "predicted_s"] == pytest.approx(two.latency_s)
+    assert t.loc["cfg2", "speedup_published"] == pytest.approx(45 / 20)
+    assert t.loc["cfg2", "speedup_predicted"] == pytest.approx(one.latency_s / two.latency_s)
+    step = inference_schedule(est, "h100-sxm", InferenceLayout(ulysses=2)).step_s
+    assert t.loc["u2", "predicted_s"] == pytest.approx(step)
+    assert t.loc["u2", "speedup_published"] != t.loc["u2", "speedup_published"]  # no one-GPU step in the file: NaN
+    assert len(run.multi_gpu) == 2 and len(run.compared) == 1
+    with pytest.raises(ValueError, match="uses 4 GPUs"):
+        load_validation(_file(tmp_path, {"id": "x", "gpus": 2, "layout": {"cfg": 2, "ring": 2}}))
 
 
 def test_rows_not_compared_say_why(tmp_path):
@@ -95,14 +121,18 @@ def test_cli_bad_file_is_one_line(tmp_path):
 
 
 def test_serving_plan_with_predicted_time():
-    """plan_serving(predict=True): the time model's seconds split over the GPUs; the MFU it implies; the reason when it
+    """plan_serving(predict=True): on 2 GPUs the fastest 2-GPU schedule; the MFU it implies; the reason when it
     cannot predict (no cuDNN attention points for A100), and an explicit MFU still wins."""
     import sora_compute as sc
 
     est = sc.estimate_inference("cogvideox-2b")
     one = predicted_seconds(est, "h100-sxm")
     plan = sc.plan_serving(est, "h100-sxm", gpus_per_video=2, predict=True)
-    assert plan.latency_s == pytest.approx(one / 2)
+    from sora_compute.planning.inference_layouts import best_layouts, candidate_layouts, search_inference_layouts
+
+    fastest = best_layouts(search_inference_layouts(est, "h100-sxm", 2, layouts=candidate_layouts(2, est)))[0]
+    assert plan.latency_s == pytest.approx(fastest["latency_s"])  # the 2-GPU schedule, not one / 2
+    assert fastest["layout"] in plan.time_basis
     assert plan.mfu == pytest.approx(est.flops_per_video / (one * 989e12))  # h100-sxm dense BF16 peak
     assert plan.time_basis.startswith("predicted by the per-op time model (fa2 attention")
     no_points = sc.plan_serving(est, "a100-80gb", predict=True, attention_kernel="cudnn")

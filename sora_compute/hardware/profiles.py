@@ -34,6 +34,7 @@ __all__ = [
     "MemoryPoint",
     "KernelTable",
     "MeasuredOn",
+    "Topology",
     "HardwareProfile",
     "UnknownProfileError",
     "ProfileFileError",
@@ -180,6 +181,29 @@ class MeasuredOn(BaseModel):
     seconds: FiniteFloat | None = Field(default=None, ge=0, description="wall time of the calibration run")
 
 
+class Topology(BaseModel):
+    """How GPUs of this kind are wired into a cluster (the communication model's inputs, ``evaluate/comm.py``): a
+    node of ``gpus_per_node`` GPUs on one intra-node link (NVSwitch / NVLink / PCIe / xGMI / ICI), and the node's
+    NICs to the scale-out network (InfiniBand / RoCE). Bandwidths are ACHIEVED figures (nccl-tests ``busbw``, or
+    per-NIC rates), GB/s (1e9 B/s) one direction; latencies are a small message's collective time, microseconds."""
+
+    model_config = SPEC_CONFIG
+
+    gpus_per_node: int = Field(gt=0, description="GPUs sharing the intra-node link (an NVL72 rack: 72)")
+    intra_link: Literal["nvswitch", "nvlink", "pcie", "xgmi", "ici"]
+    intra_busbw_gbps: Positive = Field(gt=0, description="large-message bus bandwidth inside a node, GB/s")
+    intra_latency_us: Positive = Field(gt=0, description="small-message collective time inside a node, us")
+    nics_per_node: int = Field(gt=0)
+    nic_gbps: Positive = Field(gt=0, description="achieved bandwidth of one NIC, GB/s one direction")
+    inter_latency_us: Positive = Field(gt=0, description="added per tree level (doubling of nodes) across nodes, us")
+    sources: dict[str, Source] = Field(min_length=1, description="where each figure comes from (or ASSUMED: why)")
+
+    @property
+    def nic_share_gbps(self) -> float:
+        """Scale-out bandwidth of one GPU: nics_per_node x nic_gbps / gpus_per_node, GB/s."""
+        return self.nics_per_node * self.nic_gbps / self.gpus_per_node
+
+
 class HardwareProfile(BaseModel):
     """One device: peaks, memory, links, power, price, memory efficiency, launch overhead, kernel tables."""
 
@@ -204,6 +228,7 @@ class HardwareProfile(BaseModel):
                                         description="achieved / peak memory bandwidth")
     launch_overhead_us: Positive = Field(default=ASSUMED_LAUNCH_US, ge=0,
                                          description="per-kernel launch floor, microseconds")
+    topology: Topology | None = Field(default=None, description="cluster wiring (None: single-device only)")
     kernels: list[str] = Field(default_factory=list, description="kernel tables in hardware/kernels/")
     tables: list[KernelTable] = Field(default_factory=list, description="kernel tables carried inline")
     measured: MeasuredOn | None = None

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +36,9 @@ __all__ = [
     "ParallelLayout",
     "MemoryBreakdown",
     "training_memory",
+    "TrainingMemoryBasis",
+    "training_memory_basis",
+    "layout_memory",
     "search_layouts",
     "max_feasible",
     "inference_memory",
@@ -145,8 +149,94 @@ SINGLE_GPU = ParallelLayout()
 MIXED_ADAMW = PrecisionPolicy()
 
 
-def _shard(n: int, by: int) -> int:
-    return -(-n // by)  # ceil: the largest shard
+def _shard(n: Any, by: Any) -> Any:
+    """ceil(n / by): the largest shard (ints or int arrays)."""
+    return -(-n // by)
+
+
+@dataclass(frozen=True)
+class TrainingMemoryBasis:
+    """The layout-independent inputs of training memory for one shape, micro-batch size, checkpointing policy and
+    attention kernel (bytes, parameters): computed once, then evaluated for any number of layouts."""
+
+    params: int
+    block_params: int
+    blocks: int
+    per_block_saved: int  # the largest block's saved activations at the micro-batch (whole block, one GPU)
+    outside_saved: int  # embedders and final layer
+    full_block: int  # one block's activations live in backward (recomputed or kept)
+    resident: dict[str, int]  # frozen encoders kept on the GPU
+    transient: dict[str, int]  # encoders run on the fly
+
+
+def training_memory_basis(
+    w: Workload, micro_batch: int = 1, precision: PrecisionPolicy = MIXED_ADAMW, checkpointing: Checkpointing = "none",
+    kernel: AttentionKernel = "fused", vae_on_the_fly: bool = False, text_on_the_fly: bool = False,
+) -> TrainingMemoryBasis:
+    """The layout-independent inputs of ``training_memory`` (see ``layout_memory``)."""
+    model, video, lat = w.model, w.video, w.latent
+    dit = model.dit
+    grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
+    L = w.text_tokens
+    dt = ActivationDtypes(precision.act_bytes, 4)
+    mb = micro_batch
+    saved = dit_saved(dit, grid, L, mb, checkpointing, kernel, dt)
+    full_block = max(sum(dit_block_saved(dit, grid, L, mb, mode, "none", kernel, dt).values())
+                     for mode in saved.blocks)
+    resident: dict[str, int] = {}
+    transient: dict[str, int] = {}
+    if vae_on_the_fly:
+        resident["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
+        transient["VAE encode of the micro-batch"] = vae_encode_peak(
+            model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
+    if text_on_the_fly and model.text_encoders:
+        resident["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
+                                                   * precision.weight_bytes)
+        transient["text encode of the micro-batch"] = max(
+            text_encoder_peak(e, n, mb, precision.act_bytes)
+            for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
+    return TrainingMemoryBasis(dit_params(dit), dit_block_params(dit), dit.num_blocks,
+                               max(saved.per_block_bytes.values()), sum(saved.outside.values()), full_block,
+                               resident, transient)
+
+
+def _zero_group(zero: Any, stage: int, group: Any) -> Any:
+    """The ZeRO shard group of a state sharded from ``stage`` on: ``group`` (DP x CP ranks) or 1."""
+    return np.where(np.asarray(zero) >= stage, group, 1)
+
+
+def layout_memory(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any, zero: Any,
+                  precision: PrecisionPolicy = MIXED_ADAMW) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resident components, transient alternatives) in bytes per GPU for layouts given as ints or equal-length
+    int arrays (the layout search evaluates thousands at once).
+
+    Model states are split by TP x PP and, as far as the ZeRO stage goes, sharded over the DP x CP ranks (Megatron's
+    distributed optimizer shards over DP x CP; FSDP over the whole world with the Ulysses/ring groups inside it):
+    stage >= 1 the fp32 master, optimizer moments and EMA; >= 2 the gradients; 3 the weights. Saved activations:
+    the blocks of one pipeline stage x the pp micro-batches in flight (1F1B), divided by TP x CP (sequence
+    parallel and context parallel split the tokens)."""
+    shard_group = np.asarray(dp) * np.asarray(cp)
+    p_local = _shard(basis.params, np.asarray(tp) * np.asarray(pp))
+    comps: dict[str, Any] = {
+        "DiT weights": _shard(p_local * precision.weight_bytes, _zero_group(zero, 3, shard_group)),
+        "gradients": _shard(p_local * precision.grad_bytes, _zero_group(zero, 2, shard_group)),
+        "fp32 master weights": _shard(p_local * precision.master_bytes, _zero_group(zero, 1, shard_group)),
+        "optimizer state": _shard(p_local * precision.optimizer_bytes, _zero_group(zero, 1, shard_group)),
+    }
+    if precision.ema:
+        comps["EMA weights"] = _shard(p_local * precision.ema_bytes, _zero_group(zero, 1, shard_group))
+    split = np.asarray(tp) * np.asarray(cp)
+    blocks_per_stage = _shard(basis.blocks, np.asarray(pp))
+    in_flight = np.asarray(pp)  # 1F1B: the first stage holds pp micro-batches
+    comps["saved activations (DiT blocks)"] = _shard(basis.per_block_saved * blocks_per_stage * in_flight, split)
+    comps["saved activations (embedders, final layer)"] = _shard(basis.outside_saved * in_flight, split)
+    comps["FSDP gather buffers (2 blocks)"] = np.where(
+        np.asarray(zero) >= 3, 2 * _shard(basis.block_params, np.asarray(tp)) * precision.weight_bytes, 0)
+    comps.update(basis.resident)
+    transient: dict[str, Any] = {
+        "one block's activations in backward (recomputed or live)": _shard(basis.full_block, split),
+        **basis.transient}
+    return comps, transient
 
 
 def training_memory(
@@ -162,16 +252,13 @@ def training_memory(
     usable_fraction: float = 0.92,
 ) -> MemoryBreakdown:
     """Training memory per GPU for one video shape under a parallel layout (``model`` may be a Workload, with
-    ``video`` None)."""
+    ``video`` None); ZeRO shards over the DP x CP ranks (``layout_memory``)."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
     if not 0 < usable_fraction <= 1:
         raise ValueError(f"usable_fraction: expected a number in (0, 1], got {usable_fraction!r}")
     wl = as_workload(model, video)
-    model, video, lat = wl.model, wl.video, wl.latent
-    dit = model.dit
-    grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
-    L = wl.text_tokens
+    dit = wl.model.dit
     notes = []
     if layout.pp > dit.num_blocks:
         raise ValueError(f"pp={layout.pp} exceeds the DiT's {dit.num_blocks} blocks")
@@ -180,44 +267,14 @@ def training_memory(
     if layout.cp_mode == "ulysses" and dit.num_heads % (layout.tp * layout.cp):
         raise ValueError(f"Ulysses context parallelism needs tp x cp = {layout.tp * layout.cp} to divide "
                          f"num_heads={dit.num_heads}; use cp_mode='ring'")
-    P, mp = dit_params(dit), layout.tp * layout.pp
-    p_local = _shard(P, mp)
-    z = layout.zero
-    comps = {
-        "DiT weights": _shard(p_local * precision.weight_bytes, layout.dp if z >= 3 else 1),
-        "gradients": _shard(p_local * precision.grad_bytes, layout.dp if z >= 2 else 1),
-        "fp32 master weights": _shard(p_local * precision.master_bytes, layout.dp if z >= 1 else 1),
-        "optimizer state": _shard(p_local * precision.optimizer_bytes, layout.dp if z >= 1 else 1),
-    }
-    if precision.ema:
-        comps["EMA weights"] = _shard(p_local * precision.ema_bytes, layout.dp if z >= 1 else 1)
-    dt = ActivationDtypes(precision.act_bytes, 4)
-    mb = layout.micro_batch
-    saved = dit_saved(dit, grid, L, mb, checkpointing, kernel, dt)
-    split = layout.tp * layout.cp
-    blocks_per_stage = math.ceil(dit.num_blocks / layout.pp)
-    in_flight = layout.pp  # 1F1B: the first stage holds pp micro-batches
-    per_block = max(saved.per_block_bytes.values())
-    comps["saved activations (DiT blocks)"] = _shard(per_block * blocks_per_stage * in_flight, split)
-    comps["saved activations (embedders, final layer)"] = _shard(sum(saved.outside.values()) * in_flight, split)
-    full_block = max(sum(dit_block_saved(dit, grid, L, mb, mode, "none", kernel, dt).values())
-                     for mode in saved.blocks)
-    transient = {"one block's activations in backward (recomputed or live)": _shard(full_block, split)}
-    if z >= 3:
-        comps["FSDP gather buffers (2 blocks)"] = 2 * _shard(dit_block_params(dit), layout.tp) * precision.weight_bytes
-    if vae_on_the_fly:
-        comps["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
-        transient["VAE encode of the micro-batch"] = vae_encode_peak(
-            model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
-    if text_on_the_fly and model.text_encoders:
-        comps["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
-                                                * precision.weight_bytes)
-        transient["text encode of the micro-batch"] = max(
-            text_encoder_peak(e, n, mb, precision.act_bytes)
-            for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
+    basis = training_memory_basis(wl, layout.micro_batch, precision, checkpointing, kernel, vae_on_the_fly,
+                                  text_on_the_fly)
+    comps, transient = layout_memory(basis, layout.dp, layout.tp, layout.cp, layout.pp, layout.zero, precision)
+    comps = {k: int(v) for k, v in comps.items() if int(v) or k != "FSDP gather buffers (2 blocks)"}
     if layout.cp > 1 and layout.cp_mode == "ring":
         notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
-    return MemoryBreakdown(comps, transient, resolve_gpu(gpu), usable_fraction, tuple(notes))
+    return MemoryBreakdown(comps, {k: int(v) for k, v in transient.items()}, resolve_gpu(gpu), usable_fraction,
+                           tuple(notes))
 
 
 def _divisors(n: int, cap: int) -> list[int]:

@@ -28,6 +28,9 @@ from sora_compute.planning.inference import (
     estimate_inference,
     sampling_defaults,
 )
+from sora_compute.planning.recipe_plans import compare_gpu_types, recipe_gpus_for_days
+from sora_compute.planning.recipe_spec import Recipe, RecipeStage, load_recipe, load_recipe_file, recipe_names
+from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 from sora_compute.planning.scenarios import (
     DataBucket,
     ScenarioFileError,
@@ -87,4 +90,13 @@ __all__ = [
     "estimate_demand",
     "demand_sensitivity",
     "throughput_gap",
+    "Recipe",
+    "RecipeStage",
+    "RecipeEstimate",
+    "estimate_recipe",
+    "load_recipe",
+    "load_recipe_file",
+    "recipe_names",
+    "recipe_gpus_for_days",
+    "compare_gpu_types",
 ]

@@ -167,6 +167,8 @@ class ServingPlan(FrameRepr):
     attention_kernel: str = "fa2"
     fallback_share: float = 0.0  # share of the predicted time with no kernel-table point (default MFU stands in)
     why_assumed: str = ""  # why the MFU path was taken although no MFU was given
+    schedule_s: float | None = None  # seconds per video on gpus_per_video GPUs by the multi-GPU schedule
+    layout: str = ""  # the multi-GPU layout of schedule_s (planning/parallel_inference.py)
 
     @property
     def price(self) -> float:
@@ -176,6 +178,8 @@ class ServingPlan(FrameRepr):
     def latency_s(self) -> float:
         """Seconds per video: the predicted one-GPU time split over the GPUs (ideally: communication comes with the
         parallel-execution model), or FLOPs per video / (GPUs x peak x MFU) with an assumed MFU."""
+        if self.schedule_s is not None:
+            return self.schedule_s
         if self.predicted_s is not None:
             return self.predicted_s / self.gpus_per_video
         return self.estimate.flops_per_video / (self.gpus_per_video * self.gpu.peak_flops(self.precision) * self.mfu)
@@ -187,8 +191,10 @@ class ServingPlan(FrameRepr):
             gaps = "" if self.fallback_share == 0 else (
                 f"; {self.fallback_share:.0%} of it at the GPU's default MFU {self.gpu.default_mfu:.0%}: no "
                 "kernel-table points for those ops")
+            split = (f"; {self.gpus_per_video} GPUs as {self.layout} (multi-GPU schedule: communication, serial "
+                     "text encoder)") if self.schedule_s is not None else ""
             return (f"predicted by the per-op time model ({self.attention_kernel} attention; MFU {self.mfu:.0%} "
-                    f"implied{gaps})")
+                    f"implied{gaps}){split}")
         return f"assumed MFU {self.mfu:.0%}" + (f" ({self.why_assumed})" if self.why_assumed else "")
 
     @property
@@ -239,14 +245,19 @@ def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_p
                  mfu: float | None = None,
                  precision: Precision = "bf16", bytes_per_element: int = 2,
                  price_usd_per_hour: float | None = None, attention_kernel: str = "fa2",
-                 predict: bool = False) -> ServingPlan:
+                 predict: bool = False, layout: Any = None) -> ServingPlan:
     """Serving plan for one inference estimate on ``gpus_per_video`` GPUs (ideal split for the bound), at the
     catalog's rental price or ``price_usd_per_hour``. The time per video is FLOPs / (peak x MFU) at ``mfu`` (default:
     the GPU's planning MFU); with ``predict`` (and no ``mfu``) it is the per-op time model's prediction
-    (``planning/timing.py``). The planners use the MFU path until the time model is vectorised for sweeps and its
-    validation (``sora-compute validate``) beats the assumed MFU."""
+    (``planning/timing.py``), and on more than one GPU the multi-GPU schedule (``planning/parallel_inference.py``)
+    of ``layout`` (an ``InferenceLayout`` of ``gpus_per_video`` GPUs; default: the fastest that fits). An MFU (given
+    or the GPU's default) is the utilisation of all the video's GPUs together: FLOPs split evenly. The planners use
+    the MFU path until the time model is vectorised for sweeps and its validation (``sora-compute validate``) beats
+    the assumed MFU."""
     if isinstance(gpus_per_video, bool) or not isinstance(gpus_per_video, int) or gpus_per_video < 1:
         raise ValueError(f"gpus_per_video must be an integer >= 1, got {gpus_per_video!r}")
+    if layout is not None and layout.gpus != gpus_per_video:
+        raise ValueError(f"layout {layout.label()} uses {layout.gpus} GPUs, gpus_per_video is {gpus_per_video}")
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
         raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
     if price_usd_per_hour is not None:
@@ -270,5 +281,19 @@ def plan_serving(estimate: InferenceEstimate, gpu: str | HardwareProfile, gpus_p
         return ServingPlan(estimate, spec, gpus_per_video, spec.default_mfu, precision, seconds / gpus_per_video,
                            price_usd_per_hour, None, attention_kernel, why_assumed=f"the GPU's default: {e}")
     implied = estimate.flops_per_video / (one_gpu * peak)
+    sched_s, label = (None, "") if gpus_per_video == 1 else _scheduled(
+        estimate, profile, gpus_per_video, precision, attention_kernel, layout)
     return ServingPlan(estimate, spec, gpus_per_video, implied, precision, seconds / gpus_per_video,
-                       price_usd_per_hour, one_gpu, attention_kernel, fallback)
+                       price_usd_per_hour, one_gpu, attention_kernel, fallback, schedule_s=sched_s, layout=label)
+
+
+def _scheduled(estimate: InferenceEstimate, profile: HardwareProfile, gpus: int, precision: str, kernel: str,
+               layout: Any) -> tuple[float, str]:
+    """(seconds per video, layout label) on ``gpus`` GPUs: the given layout's schedule, else the fastest layout of
+    exactly that many GPUs that fits (the fastest of all when none does: the label says so)."""
+    from sora_compute.planning.inference_layouts import candidate_layouts, search_inference_layouts
+
+    layouts = [layout] if layout is not None else list(candidate_layouts(gpus, estimate))
+    table = search_inference_layouts(estimate, profile, gpus, precision, kernel, layouts=layouts)
+    best = table.iloc[0]  # fitting first, then the fastest
+    return float(best["latency_s"]), str(best["layout"]) + ("" if bool(best["fits"]) else ", which does not fit")

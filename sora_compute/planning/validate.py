@@ -3,9 +3,11 @@ model predicts for the same model, GPU, shape and sampling, with the error. Noth
 a large error is a finding (its ``note`` says what the model leaves out), never a reason to tune.
 
 Covered now: inference timings (whole videos and single denoising steps) of presets on profiled GPUs. A run on
-several GPUs is predicted as the one-GPU time split ideally, flagged, and kept out of the single-GPU mean; training
-entries wait for the training time model. The video shape is snapped to the model's grid when the published one does
-not fit it (the note says so).
+several GPUs is predicted by the multi-GPU schedule of the layout the entry states (``planning/parallel_inference.py``:
+sharded op times, communication, serial parts; its own means, ``multi_gpu_mean_abs_error`` and, against the same
+source's one-GPU run, ``speedup_mean_abs_error``); one whose layout is not stated is not compared. Training entries
+wait for the training time model. The video shape is snapped to the model's grid when the published one does not fit
+it (the note says so).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pandas as pd
 
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
 from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
+from sora_compute.planning.parallel_inference import inference_schedule
+from sora_compute.planning.recipe_validate import recipe_comparison
 from sora_compute.planning.timing import inference_times
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
@@ -60,6 +64,23 @@ class ValidationRun:
         return float(c["error"].mean()) if len(c) else float("nan")
 
     @property
+    def multi_gpu(self) -> pd.DataFrame:
+        """Multi-GPU inference rows predicted by their layout's schedule."""
+        t = self.table
+        return t[(t["status"] == "compared") & (t["gpus"] > 1)]
+
+    @property
+    def multi_gpu_mean_abs_error(self) -> float:
+        m = self.multi_gpu
+        return float(m["error"].abs().mean()) if len(m) else float("nan")
+
+    @property
+    def speedup_mean_abs_error(self) -> float:
+        """Multi-GPU rows with a one-GPU baseline in the same source: mean |predicted / published speedup - 1|."""
+        m = self.multi_gpu["speedup_error"].dropna()
+        return float(m.abs().mean()) if len(m) else float("nan")
+
+    @property
     def mfu_mean_abs_error(self) -> float:
         """The same rows at the GPU's planning MFU (FLOPs / (peak x MFU)): the yardstick the time model replaces."""
         c = self.compared
@@ -75,10 +96,15 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
                  "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
                  "mfu_s": float("nan"), "mfu_error": float("nan"), "status": "", "note": "", "source": e.source}
+    if e.recipe is not None:  # a training run or step a recipe preset predicts
+        return {**row, **recipe_comparison(e)}
     if e.kind != "inference":
         return {**row, "status": "not modelled", "note": "training: the training time model is not wired yet"}
     if e.seconds is None:
         return {**row, "status": "no timing", "note": "a memory figure (memory validation comes with issue 16)"}
+    if e.gpus > 1 and e.layout is None:
+        return {**row, "status": "not modelled", "note": "multi-GPU run whose layout the source does not state, or "
+                "one the schedules do not model (tensor parallel): settings.parallelism says what ran"}
     if e.model not in preset_names():
         return {**row, "status": "no preset", "note": f"{e.model} is not a preset"}
     try:
@@ -106,20 +132,56 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     else:
         predicted = float(times["seconds"].sum())
         at_mfu = estimate.flops_per_video / assumed
-    predicted, at_mfu = predicted / e.gpus, at_mfu / e.gpus
+    at_mfu = at_mfu / e.gpus
     notes = [f"{video.width}x{video.height}x{video.num_frames}, {settings.steps} steps, "
              f"{'CFG pair' if settings.cfg else 'no CFG pair'}, {precision}"]
     if snapped:
         notes.append(f"snapped: {snapped}")
     if e.gpus > 1:
-        notes.append(f"{e.gpus} GPUs: ideal split (no communication model yet)")
+        assert e.layout is not None  # checked above
+        try:
+            sched = inference_schedule(estimate, profile, e.layout, precision, kernel)
+        except ValueError as err:
+            return {**row, "status": "not modelled", "note": str(err)}
+        predicted = sched.step_s if e.scope == "denoise_step" else sched.latency_s
+        one = inference_schedule(estimate, profile, None, precision, kernel)  # the same basis on one GPU
+        row["predicted_1gpu_s"] = one.step_s if e.scope == "denoise_step" else one.latency_s
+        comm = sum(sched.comm_per_step.values()) * sched.steps_run + sched.bubble_s
+        notes.append(f"{e.gpus} GPUs as {e.layout.label()}: schedule with {comm:.3g} s exposed communication and "
+                     f"bubble, {sched.serial_s:.3g} s serial")
     if e.approx:
         notes.append("published figure approximate")
     return {**row, "predicted_s": predicted, "error": predicted / e.seconds - 1, "mfu_s": at_mfu,
             "mfu_error": at_mfu / e.seconds - 1, "status": "compared", "note": "; ".join(notes)}
 
 
+def _series(e: ValidationEntry) -> tuple:
+    """What a multi-GPU run shares with its one-GPU baseline in the same source."""
+    return (e.model, e.gpu, e.scope, e.resolution, e.frames, e.steps, e.cfg, e.dtype, e.source)
+
+
+def _speedups(f: ValidationFile, table: pd.DataFrame) -> pd.DataFrame:
+    """Published speedup (one-GPU baseline of the same series / this run) next to the predicted one (the schedule
+    on one GPU / on the layout): the parallel model judged apart from the one-GPU time model's own error."""
+    base = {_series(e): e for e in f.entries if e.gpus == 1 and e.seconds is not None and e.kind == "inference"}
+    published, baseline = [], []
+    for e in f.entries:
+        b = base.get(_series(e)) if e.gpus > 1 and e.seconds is not None else None
+        published.append(b.seconds / e.seconds if b is not None and b.seconds is not None and e.seconds else math.nan)
+        baseline.append(b.id if b is not None else "")
+    t = table.copy()
+    if "predicted_1gpu_s" not in t:
+        t["predicted_1gpu_s"] = math.nan
+    t["baseline"] = baseline
+    t["speedup_published"] = published
+    t["speedup_predicted"] = t["predicted_1gpu_s"] / t["predicted_s"]
+    t["speedup_error"] = t["speedup_predicted"] / t["speedup_published"] - 1
+    return t
+
+
 def validate(file: ValidationFile | None = None, attention_kernel: str = "fa2") -> ValidationRun:
-    """Every entry of the validation file (default: the packaged one) with the time model's prediction."""
+    """Every entry of the validation file (default: the packaged one) with the time model's prediction; multi-GPU
+    runs also with their speedup over the one-GPU baseline of the same source, published and predicted."""
     f = file if file is not None else load_validation()
-    return ValidationRun(pd.DataFrame([_row(e, attention_kernel) for e in f.entries]), attention_kernel)
+    table = pd.DataFrame([_row(e, attention_kernel) for e in f.entries])
+    return ValidationRun(_speedups(f, table), attention_kernel)

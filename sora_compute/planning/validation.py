@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, model_validator
 
 from sora_compute.finite import SPEC_CONFIG, FiniteFloat
+from sora_compute.planning.parallel_inference import InferenceLayout
 
 __all__ = ["ValidationEntry", "ValidationMissing", "ValidationFile", "load_validation", "VALIDATION_PATH"]
 
@@ -37,7 +38,8 @@ class ValidationEntry(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="unique slug")
     model: str = Field(min_length=1, description="preset name, or a name listed under missing.models")
     kind: Literal["inference", "training"]
-    scope: Literal["end_to_end", "denoise_step", "training_step"] = Field(description="what `seconds` covers")
+    scope: Literal["end_to_end", "denoise_step", "training_step", "training_run"] = Field(
+        description="what `seconds` covers; training_run: a whole run or stage (gpu_hours, cost_usd)")
     gpu: str = Field(min_length=1, description="profile key, or a name listed under missing.gpus")
     gpu_as_published: str = Field(min_length=1, description="the source's own words for the GPU")
     gpus: int = Field(ge=1, description="GPU count of the run")
@@ -51,24 +53,39 @@ class ValidationEntry(BaseModel):
     memory_unit_as_published: str | None = None
     tokens_per_second: Positive | None = Field(default=None, description="training throughput of the whole run")
     tflops_per_gpu: Positive | None = Field(default=None, description="achieved TFLOP/s per GPU as published")
+    gpu_hours: Positive | None = Field(default=None, description="GPU-hours of a training run as published")
+    cost_usd: Positive | None = Field(default=None, description="cost of a training run as published, USD")
+    recipe: str | None = Field(default=None, description="recipe preset that predicts it (presets/recipes)")
+    stage: str | None = Field(default=None, description="the recipe's stage it covers (none: the whole recipe)")
     mfu: Fraction | None = None
     hfu: Fraction | None = None
     approx: bool = Field(default=False, description="published as approximate or read off a plot")
     settings: dict[str, Setting] = Field(default_factory=dict)
+    layout: InferenceLayout | None = Field(default=None, description="a multi-GPU inference run's layout as the "
+                                           "source states it (cfg, ulysses, ring, pipefusion, fsdp, vae_parallel); "
+                                           "None: not stated, or not one the schedules model (tensor parallel)")
     software: str | None = None
     source: str = Field(min_length=1)
     quote: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> ValidationEntry:
-        figures = (self.seconds, self.peak_memory_gib, self.tokens_per_second, self.tflops_per_gpu, self.mfu)
+        figures = (self.seconds, self.peak_memory_gib, self.tokens_per_second, self.tflops_per_gpu, self.mfu,
+                   self.gpu_hours, self.cost_usd)
         if all(f is None for f in figures):
             raise ValueError(f"{self.id}: no published figure (seconds, peak_memory_gib, tokens_per_second, "
-                             "tflops_per_gpu or mfu)")
-        if (self.kind == "training") != (self.scope == "training_step"):
+                             "tflops_per_gpu, mfu, gpu_hours or cost_usd)")
+        if self.scope == "training_run" and self.gpu_hours is None and self.cost_usd is None:
+            raise ValueError(f"{self.id}: a training_run entry needs gpu_hours or cost_usd")
+        if self.stage is not None and self.recipe is None:
+            raise ValueError(f"{self.id}: stage names a stage of a recipe: give recipe too")
+        if (self.kind == "training") != (self.scope in ("training_step", "training_run")):
             raise ValueError(f"{self.id}: scope {self.scope!r} does not fit kind {self.kind!r}")
         if self.kind == "inference" and (self.resolution is None or self.frames is None):
             raise ValueError(f"{self.id}: an inference entry needs resolution and frames")
+        if self.layout is not None and self.layout.gpus != self.gpus:
+            raise ValueError(f"{self.id}: layout {self.layout.label()} uses {self.layout.gpus} GPUs, the run "
+                             f"{self.gpus}")
         return self
 
 

@@ -1,0 +1,95 @@
+"""The `recipe` command's document (sora_compute/cli.py declares its options)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sora_compute.cli_support import Document, UsageError, split_names
+from sora_compute.planning.recipe_plans import compare_gpu_types, recipe_gpus_for_days
+from sora_compute.planning.recipe_spec import dump_recipe, resolve_recipe
+from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
+from sora_compute.units import fmt_duration_days, fmt_int, fmt_sci, fmt_usd
+
+__all__ = ["recipe_document"]
+
+UNITS = {"*_flops": "FLOPs (= 2 x MACs)", "*_gpu_s": "GPU-seconds", "gpu_seconds": "GPU-seconds",
+         "gpu_days": "GPU-days (86,400 GPU-seconds)", "wall_days": "days", "cost_usd": "USD", "energy_mwh": "MWh",
+         "tokens": "latent video tokens", "tokens_per_s_per_gpu": "latent tokens per second per GPU",
+         "mfu": "model FLOPs / (productive GPU-seconds x peak)", "mfu_wall": "model FLOPs / (GPU-seconds x peak)",
+         "seconds_per_iteration": "s (productive)", "*_s": "seconds of one rank's micro-batch on one GPU"}
+
+
+def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
+    s = est.stages
+    return pd.DataFrame({
+        "stage": s["stage"], "iters": [fmt_int(x) for x in s["iterations"]], "GPUs": [fmt_int(x) for x in s["gpus"]],
+        "dp x tp x cp x pp": [f"{a} x {b} x {c} x {d}" for a, b, c, d in zip(s["dp"], s["tp"], s["cp"], s["pp"],
+                                                                             strict=True)],
+        "images": [fmt_sci(x) for x in s["images"]], "videos": [fmt_sci(x) for x in s["videos"]],
+        "tokens": [fmt_sci(x) for x in s["tokens"]], "model FLOPs": [fmt_sci(x) for x in s["model_flops"]],
+        "s/iter": [f"{x:.3g}" for x in s["seconds_per_iteration"]], "GPU-days": [fmt_int(x) for x in s["gpu_days"]],
+        "wall": [fmt_duration_days(x) for x in s["wall_days"]], "cost": [fmt_usd(x) for x in s["cost_usd"]],
+        "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
+
+
+def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str,
+                    dump: bool, fmt: str) -> Document:
+    """The document `sora-compute recipe` prints (see its --help)."""
+    rc = resolve_recipe(recipe)
+    if price is not None:
+        rc = rc.model_copy(update={"price_usd_per_hour": price})
+    gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
+    if gpus is not None and len(gpus) == 1:
+        rc, gpus = rc.with_gpu(gpus[0]), None
+    if gpus is not None and days is not None:
+        raise UsageError("--days scales one GPU type; give one --gpu with it, not a list")
+    doc = Document("recipe", units=UNITS, assumptions={**rc.assumptions, **{
+        f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
+    doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
+    if dump:
+        if fmt not in ("table", "json"):
+            raise UsageError("--dump prints the recipe as YAML (--format table) or JSON (--format json)")
+        doc.text(dump_recipe(rc, "json" if fmt == "json" else "yaml"))
+        doc.data("recipe", rc.model_dump(mode="json"))
+        return doc
+    if days is not None:
+        rc, est = recipe_gpus_for_days(rc, days)
+        doc.text(f"to finish in {days:g} days: " + ", ".join(f"{s.name} {s.gpus:,} GPUs x {s.iterations:,} iters"
+                                                              for s in rc.stages) + " (samples kept)")
+    else:
+        est = estimate_recipe(rc)
+    t = est.total
+    stages = f"{len(rc.stages)} stage{'s' if len(rc.stages) > 1 else ''}"
+    doc.text(f"{rc.name} on {rc.gpu} ({rc.precision}, {rc.attention_kernel}): {stages}, "
+             f"{fmt_sci(t['images'])} images + {fmt_sci(t['videos'])} videos, {fmt_sci(t['tokens'])} latent tokens, "
+             f"{fmt_sci(t['model_flops'])} model FLOPs\n"
+             f"  {fmt_int(t['gpu_days'])} GPU-days, {fmt_duration_days(t['wall_days'])} wall-clock, "
+             f"{fmt_usd(t['cost_usd'])}, {t['energy_mwh']:,.0f} MWh (PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
+             f"({t['mfu_wall']:.0%} with goodput losses), {fmt_int(t['tokens_per_s_per_gpu'])} tokens/s per GPU")
+    for n in est.notes:
+        doc.note(n)
+    doc.data("total", t)
+    if by == "bucket":
+        b = est.buckets
+        doc.table("buckets", b, pd.DataFrame({
+            "stage": b["stage"], "bucket": b["bucket"], "frames": b["num_frames"], "batch": b["rank_batch"],
+            "weight": [f"{x:.3g}" for x in b["weight"]], "samples": [fmt_sci(x) for x in b["samples"]],
+            "tokens/sample": [fmt_int(x) for x in b["video_tokens"]],
+            "DiT s": [f"{x:.3g}" for x in b["dit_s"]], "VAE s": [f"{x:.3g}" for x in b["vae_encode_s"]],
+            "text s": [f"{x:.3g}" for x in b["text_encode_s"]]}))
+    elif by == "breakdown":
+        bd = est.breakdown()
+        doc.table("breakdown", bd, pd.DataFrame({"stage": bd["stage"], "part": bd["part"],
+                                                 "GPU-days": [f"{x / 86400:,.1f}" for x in bd["gpu_seconds"]],
+                                                 "share": [f"{x:.1%}" for x in bd["share"]]}))
+    else:
+        doc.table("stages", est.stages, _stage_human(est))
+    if gpus is not None:
+        cmp = compare_gpu_types(rc, gpus)
+        doc.text(f"\nThe whole recipe on each GPU type (same GPU counts, catalog prices; cheapest: "
+                 f"{cmp['gpu'].iloc[0]}):")
+        doc.table("gpu_types", cmp, pd.DataFrame({
+            "gpu": cmp["gpu"], "attention": cmp["attention_kernel"], "GPU-days": [fmt_int(x) for x in cmp["gpu_days"]],
+            "wall": [fmt_duration_days(x) for x in cmp["wall_days"]], "cost": [fmt_usd(x) for x in cmp["cost_usd"]],
+            "MFU": [f"{x:.0%}" for x in cmp["mfu"]]}))
+    return doc

@@ -1,0 +1,102 @@
+"""The training layout search (planning/layouts.py): the enumeration's rules, a layout that does not fit is never
+recommended, the ranking does not depend on the enumeration order, pins, strong scaling that bends."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sora_compute.planning.layouts as lm
+from sora_compute.planning.layouts import enumerate_layouts, search_training_layouts, strong_scaling
+from sora_compute.presets import load_preset
+from sora_compute.specs import Workload
+
+DIT = load_preset("dit-xl-2")  # 16 heads, 28 blocks: small enough to search in tests
+W = Workload.of(DIT.model, DIT.video)
+HUNYUAN = load_preset("hunyuanvideo")
+
+
+def test_enumeration_rules():
+    df = enumerate_layouts(16, 32, heads=6, blocks=12, gpus_per_node=8, micro_batches=(1, 2), zero_stages=(0, 3),
+                           checkpointing=("full",), kernels=("fa2",))
+    assert len(df) and (df["tp"] * df["cp_ulysses"] * df["cp_ring"] * df["pp"] * df["dp"] == 16).all()
+    assert set(df["tp"]) <= {1, 2, 3, 6} and (6 % (df["tp"] * df["cp_ulysses"]) == 0).all()  # heads divide
+    assert not ((df["pp"] > 1) & (df["zero"] >= 2)).any()  # no ZeRO-2/3 with PP
+    assert (32 % (df["dp"] * df["micro_batch"]) == 0).all()  # whole micro-batches
+    inter = df[df["vpp"] > 1]
+    assert len(inter) and (12 % (2 * inter["pp"]) == 0).all()
+    assert ((32 // (inter["dp"] * inter["micro_batch"])) % inter["pp"] == 0).all()
+
+
+def test_hunyuanvideo_on_four_h100_needs_sharding_over_cp():
+    s = search_training_layouts(HUNYUAN.model, HUNYUAN.video, "h100-sxm", 4, 4, checkpointing=("full",),
+                                kernels=("fa2",))
+    best = s.best
+    assert best is not None and best["fits"] and best["zero"] == 3 and best["cp"] == 4
+    assert s.table.iloc[0]["why_not_best"] == "best"
+    assert (s.table.loc[~s.table["fits"], "why_not_best"] == "does not fit").all()
+
+
+@settings(max_examples=12, deadline=None)
+@given(gpus=st.sampled_from([1, 2, 8, 16, 64]), per_gpu=st.sampled_from([1, 2, 4]),
+       gpu=st.sampled_from(["h100-sxm", "a100-40gb", "l40s", "rtx-4090"]))
+def test_a_layout_that_does_not_fit_is_never_recommended(gpus, per_gpu, gpu):
+    s = search_training_layouts(W, None, gpu, gpus, gpus * per_gpu, checkpointing=("none", "full"),
+                                kernels=("fa2",), max_pp=4)
+    if s.best is not None:
+        assert s.best["fits"] and s.best["peak_GiB"] <= s.best["capacity_GiB"]
+        assert s.top(5)["fits"].all()
+        assert s.best["step_s"] == s.fitting["step_s"].min()
+    else:
+        assert not s.table["fits"].any()
+
+
+def test_ranking_is_invariant_to_enumeration_order(monkeypatch):
+    args = (W, None, "h100-sxm", 32, 64)
+    kw = {"checkpointing": ("none", "full"), "kernels": ("fa2",)}
+    base = search_training_layouts(*args, **kw).table
+    original = lm.enumerate_layouts
+
+    def shuffled(*a: object, **k: object) -> pd.DataFrame:
+        return original(*a, **k).sample(frac=1.0, random_state=7).reset_index(drop=True)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lm, "enumerate_layouts", shuffled)
+    again = search_training_layouts(*args, **kw).table
+    pd.testing.assert_frame_equal(base, again)
+
+
+def test_pinned_fields_and_bad_pins():
+    s = search_training_layouts(W, None, "h100-sxm", 16, 32, pin={"tp": 2, "zero": 1}, kernels=("fa2",))
+    assert len(s.table) and (s.table["tp"] == 2).all() and (s.table["zero"] == 1).all()
+    with pytest.raises(ValueError, match="pin: unknown layout field 'tensor'"):
+        search_training_layouts(W, None, "h100-sxm", 16, 32, pin={"tensor": 2})
+    with pytest.raises(ValueError, match="gpus"):
+        search_training_layouts(W, None, "h100-sxm", 0)
+
+
+def test_strong_scaling_bends():
+    df = strong_scaling(HUNYUAN.model, HUNYUAN.video, "h100-sxm", [8, 64, 512], 64, checkpointing=("full",),
+                        kernels=("fa2",), zero_stages=(1, 3))
+    assert df["step_s"].is_monotonic_decreasing  # more GPUs, faster ...
+    assert df["efficiency"].iloc[0] == pytest.approx(1.0)
+    assert df["efficiency"].iloc[-1] < 1.0  # ... but not linearly (batch 64 on 512 GPUs: CP and comm)
+
+
+def test_plan_layouts_cli():
+    import json
+
+    from tests.clirun import assert_one_line_error
+    from tests.clirun import main as cli_run
+
+    r = cli_run("plan", "sora", "--gpus", "64", "--layout", "zero=3", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["layouts_considered"] >= doc["layouts_fitting"] > 0
+    best = doc["layout_best"]
+    assert best["fits"] and best["zero"] == 3 and all(row["zero"] == 3 for row in doc["layouts"])
+    assert doc["layouts"][0]["layout"] == best["layout"]
+    t = cli_run("plan", "sora", "--gpus", "64", "--layout", "zero=3")
+    assert t.code == 0 and f"best: {best['layout']}" in t.out
+    assert_one_line_error(cli_run("plan", "sora", "--layout", "tensor=2"), "unknown field 'tensor'")

@@ -1,0 +1,235 @@
+"""Issue 17: training recipes. Hand-checked iteration and bucket arithmetic (samples, images/videos, latent tokens per
+stage, exact), the goodput and cost arithmetic of the time part, file round trips and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_encode
+from sora_compute.hardware import load_gpu
+from sora_compute.hardware.profiles import load_profile
+from sora_compute.planning.recipe import bucket_samples, recipe_counts
+from sora_compute.planning.recipe_plans import compare_gpu_types, scale_recipe
+from sora_compute.planning.recipe_spec import (
+    Recipe,
+    RecipeFileError,
+    RecipeStage,
+    UnknownRecipeError,
+    dump_recipe,
+    load_recipe,
+    load_recipe_file,
+    recipe_from_dict,
+    recipe_names,
+)
+from sora_compute.planning.recipe_time import dit_step_seconds, estimate_recipe
+from sora_compute.planning.recipe_validate import recipe_comparison
+from sora_compute.planning.validate import validate
+from sora_compute.planning.validation import ValidationEntry
+from sora_compute.presets import load_preset
+from sora_compute.specs import VideoSpec, Workload
+from tests.clirun import main
+
+IMG = {"name": "img", "width": 256, "height": 256, "num_frames": 1}
+VID = {"name": "vid", "width": 256, "height": 256, "num_frames": 129}
+
+
+def _recipe(**stage: object) -> Recipe:
+    base = {"name": "s", "iterations": 10, "gpus": 8, "cp": 2, "checkpointing": "none",
+            "buckets": [{**IMG, "weight": 1, "batch_per_rank": 4}, {**VID, "weight": 3, "batch_per_rank": 2}]}
+    return recipe_from_dict({"preset": "open-sora-2.0", "gpu": "h200", "stages": [{**base, **stage}]}, "t")
+
+
+def test_bucket_table_samples_images_videos_tokens_by_hand():
+    # 8 GPUs, cp 2 -> dp = 4 ranks; weights 1 : 3 -> 0.25, 0.75.
+    # images: 10 iterations x 4 ranks x 0.25 x 4 per rank = 40; videos: 10 x 4 x 0.75 x 2 = 60.
+    # Open-Sora 2.0 (HunyuanVideo VAE 8x spatial, 4x causal temporal; patch 1x2x2): a 256x256 image is
+    # 1 latent frame x (256/16)^2 = 256 tokens; 129 frames -> (129-1)/4+1 = 33 latent frames x 256 = 8,448 tokens.
+    rc = _recipe()
+    assert rc.stages[0].dp == 4
+    c = recipe_counts(rc)
+    assert list(c["samples"]) == [40.0, 60.0]
+    assert list(c["images"]) == [40.0, 0.0] and list(c["videos"]) == [0.0, 60.0]
+    assert list(c["video_tokens"]) == [256, 8448] and list(c["latent_frames"]) == [1, 33]
+    assert c["tokens"].sum() == 40 * 256 + 60 * 8448 == 517_120
+
+
+def test_global_batch_samples_by_hand():
+    # 100 iterations x 64 samples, weights 1 : 1 -> 3,200 each; per rank 64 / dp 4 = 16 samples.
+    rc = _recipe(global_batch=64, buckets=[IMG, VID])
+    c = recipe_counts(rc)
+    assert bucket_samples(rc.stages[0]) == [320.0, 320.0]  # 10 iterations here
+    assert list(c["rank_batch"]) == [16, 16]
+    rc = _recipe(iterations=100, global_batch=64, buckets=[IMG, VID])
+    assert list(recipe_counts(rc)["samples"]) == [3200.0, 3200.0]
+
+
+def test_flops_come_from_the_ledger_counts():
+    # model FLOPs per sample = 3 x DiT forward + VAE encode + text encode (both on the fly by default), each from
+    # the ledger's counts on the Workload; no recomputation with checkpointing none.
+    rc = _recipe()
+    c = recipe_counts(rc)
+    m = rc.model
+    w = Workload.of(m, VideoSpec(width=256, height=256, num_frames=129))
+    per = 3 * count_dit(w, convention=MATMUL_ONLY).flops + count_vae_encode(w, convention=MATMUL_ONLY).flops + \
+        count_text_encoder(m, convention=MATMUL_ONLY).flops
+    assert c["model_flops"].iloc[1] == pytest.approx(60 * per, rel=1e-12)
+    assert c["hardware_flops"].iloc[1] == c["model_flops"].iloc[1]
+    pre = recipe_counts(_recipe(latents="precomputed", text="precomputed"))
+    assert pre["model_flops"].iloc[1] == pytest.approx(60 * 3 * count_dit(w, convention=MATMUL_ONLY).flops,
+                                                       rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 10**6), st.sampled_from([1, 2, 4]), st.integers(1, 64),
+       st.lists(st.tuples(st.integers(1, 100), st.integers(1, 64)), min_size=1, max_size=4))
+def test_bucket_samples_sum_to_iterations_x_ranks_x_mean_batch(iterations, cp, ranks, table):
+    # sum over buckets of iterations x dp x w x batch = iterations x dp x (sum w batch) / (sum w)
+    stage = RecipeStage(name="s", iterations=iterations, gpus=cp * ranks, cp=cp, buckets=[
+        {**IMG, "weight": w, "batch_per_rank": b} for w, b in table])
+    expected = iterations * ranks * sum(w * b for w, b in table) / sum(w for w, _ in table)
+    assert sum(bucket_samples(stage)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_time_goodput_cost_by_hand():
+    # goodput: wall = productive / ((1 - 0.5)(1 - 0.5)) = 4 x productive; cost = GPU-hours x $3.
+    rc = _recipe(checkpointing="full", latents="precomputed", text="precomputed").model_copy(update={
+        "price_usd_per_hour": 3.0, "goodput": recipe_from_dict({"preset": "dit-s-2", "goodput": {
+            "evaluation": {"fraction": 0.5, "source": "test"}, "failures": {"fraction": 0.5, "source": "test"}},
+            "stages": _recipe().model_dump()["stages"]}).goodput})
+    est = estimate_recipe(rc)
+    s = est.stages.iloc[0]
+    w = Workload.of(rc.model, VideoSpec(width=256, height=256, num_frames=129))
+    step = dit_step_seconds(w, 2, load_profile("h200"), "bf16", "fa2", "full")
+    assert est.buckets["dit_gpu_s"].iloc[1] == pytest.approx(60 / 2 * step, rel=1e-12)  # 60 samples, 2 per rank
+    assert s["vae_encode_gpu_s"] == 0 and s["text_encode_gpu_s"] == 0
+    assert s["gpu_seconds"] == pytest.approx(4 * s["productive_gpu_seconds"], rel=1e-12)
+    assert s["evaluation_gpu_s"] == pytest.approx(s["productive_gpu_seconds"], rel=1e-12)  # 2x - 1x
+    assert s["failures_gpu_s"] == pytest.approx(2 * s["productive_gpu_seconds"], rel=1e-12)  # 4x - 2x
+    assert s["cost_usd"] == pytest.approx(s["gpu_seconds"] / 3600 * 3.0, rel=1e-12)
+    assert s["wall_days"] == pytest.approx(s["gpu_seconds"] / 8 / 86400, rel=1e-12)
+    assert s["energy_mwh"] == pytest.approx(s["gpu_seconds"] / 3600 * load_gpu("h200").tdp_w * 1.2 / 1e6)
+    bd = est.breakdown()
+    assert bd.groupby("stage")["share"].sum().iloc[0] == pytest.approx(1.0)
+
+
+def test_scaling_keeps_samples():
+    rc = _recipe(iterations=1000)
+    big = scale_recipe(rc, 2.0)
+    assert big.stages[0].gpus == 16 and big.stages[0].iterations == 500
+    assert sum(bucket_samples(big.stages[0])) == sum(bucket_samples(rc.stages[0]))
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_presets_round_trip_yaml_and_json(name, tmp_path):
+    rc = load_recipe(name)
+    for fmt in ("yaml", "json"):
+        p = tmp_path / f"r.{fmt}"
+        p.write_text(dump_recipe(rc, fmt))  # type: ignore[arg-type]
+        assert load_recipe_file(p) == rc
+
+
+def test_open_sora_2_preset_reads_the_configs():
+    rc = load_recipe("open-sora-2.0")
+    s1, _, s3 = rc.stages
+    # configs/diffusion/train/stage1.py: 33 frame buckets at 256px + 768px and 1024px images; 85k iterations, 224 GPUs
+    assert (s1.iterations, s1.gpus, len(s1.buckets)) == (85_000, 224, 35)
+    assert {b.num_frames: b.batch_per_rank for b in s1.buckets if b.name == "256px"}[129] == 3
+    # stage2.py: sp_size 4 -> cp 4, 192 GPUs -> 48 data-parallel ranks
+    assert (s3.cp, s3.dp) == (4, 48)
+    assert rc.model == load_preset("open-sora-2.0").model
+
+
+@pytest.mark.parametrize("text, field", [
+    ("iterations: .inf", "iterations"), ("iterations: 0", "iterations"),
+    ("iterations: 1\n    gpus: 3\n    cp: 2", "gpus=3"),
+    ("iterations: 1\n    global_batch: 8", "not both"), ("iterations: 1\n    bogus: 1", "bogus"),
+])
+def test_bad_files_are_one_line_errors(tmp_path, text, field):
+    body = ("preset: dit-s-2\nstages:\n  - name: a\n    gpus: 4\n    " + text + "\n    buckets: [{width: 256, "
+            "height: 256, num_frames: 1, batch_per_rank: 2}]\n")
+    if "gpus: 3" in text:
+        body = body.replace("    gpus: 4\n", "")
+    p = tmp_path / "r.yaml"
+    p.write_text(body)
+    with pytest.raises((ValidationError, RecipeFileError)):
+        load_recipe_file(p)
+    r = main("recipe", str(p))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and field in r.err, r.err
+
+
+def test_nan_in_json_and_unknown_names(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"preset": "dit-s-2", "stages": [{"name": "a", "iterations": 1, "gpus": 1, "buckets": [
+        {"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 1, "weight": float("nan")}]}]}))
+    r = main("recipe", str(p))
+    assert r.code == 2 and "weight" in r.err
+    with pytest.raises(UnknownRecipeError, match="did you mean"):
+        load_recipe("open-sora-2")
+    r = main("recipe", "open-sora-2")
+    assert r.code == 2 and "unknown recipe" in r.err
+
+
+def _entry(**kw: object) -> ValidationEntry:
+    base = {"id": "r", "model": "open-sora-2.0", "kind": "training", "scope": "training_run", "gpu": "h200",
+            "gpu_as_published": "H200", "gpus": 8, "source": "test", "quote": "test"}
+    return ValidationEntry.model_validate({**base, **kw})
+
+
+def test_validation_entries_of_training_runs(tmp_path):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(dump_recipe(_recipe()))
+    # published 10 GPU-hours on 8 GPUs = 10 x 3600 / 8 = 4,500 s of wall-clock; predicted = GPU-seconds / 8
+    row = recipe_comparison(_entry(gpu_hours=10, recipe=str(p), stage="s"))
+    gpu_s = float(estimate_recipe(str(p)).stages["gpu_seconds"].iloc[0])
+    assert row["published_s"] == 4500.0 and row["predicted_s"] == pytest.approx(gpu_s / 8, rel=1e-12)
+    assert row["error"] == pytest.approx(gpu_s / 8 / 4500 - 1, rel=1e-12) and row["status"] == "compared"
+    step = recipe_comparison(_entry(scope="training_step", seconds=2.0, recipe=str(p), stage="s"))
+    per_iter = float(estimate_recipe(str(p)).stages["seconds_per_iteration"].iloc[0])
+    assert step["error"] == pytest.approx(per_iter / 2.0 - 1, rel=1e-12)
+    assert recipe_comparison(_entry(gpu_hours=1, recipe=str(p), stage="nope"))["status"] == "no stage"
+    assert recipe_comparison(_entry(gpu_hours=1, recipe="nope"))["status"] == "no recipe"
+    with pytest.raises(ValidationError, match="gpu_hours or cost_usd"):
+        _entry(recipe="open-sora-2.0")
+    with pytest.raises(ValidationError, match="give recipe too"):
+        _entry(gpu_hours=1, stage="s")
+
+
+def test_packaged_training_runs_are_compared():
+    t = validate().table
+    rows = t[t["id"].str.startswith(("opensora2-train", "opensora12-train"))]
+    assert len(rows) >= 6 and set(rows["status"]) == {"compared"}
+
+
+def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
+    rc = _recipe(global_batch=64, buckets=[IMG, VID], goodput={"failures": {"fraction": 0.1, "source": "x"}})
+    rc = rc.model_copy(update={"attention_kernel": "fa3"})
+    p = tmp_path / "g.json"
+    p.write_text(dump_recipe(rc, "json"))
+    assert load_recipe_file(p) == rc
+    cmp = compare_gpu_types(rc, ["a100-80gb", "h100-sxm"])
+    assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {"a100-80gb": "fa2", "h100-sxm": "fa3"}
+    assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing
+
+
+def test_data_parallel_sync_by_hand():
+    # dp 8 in one 8-GPU node, ZeRO-2, P parameters: reduce-scatter and all-gather of 2P bytes each take
+    # lat + (8-1)/8 x 2P / busbw; the reduce-scatter runs behind a long step (overlap exposes 0.1 x it, the
+    # compute slowdown while both run), the all-gather is exposed: 1.1 x (lat + 7/8 x 2P / busbw).
+    from sora_compute.evaluate.comm import COMM_COMPUTE_SLOWDOWN
+    from sora_compute.planning.recipe_time import dp_sync_seconds
+
+    prof = load_profile("h100-sxm")
+    topo = prof.topology
+    assert topo is not None and topo.gpus_per_node == 8
+    stage = RecipeStage(name="s", iterations=1, gpus=8, zero=2, buckets=[{**IMG, "batch_per_rank": 1}])
+    p = 1e9
+    one = topo.intra_latency_us * 1e-6 + 7 / 8 * 2 * p / (topo.intra_busbw_gbps * 1e9)
+    assert dp_sync_seconds(stage, p, prof, step_s=1e3) == pytest.approx((1 + COMM_COMPUTE_SLOWDOWN) * one,
+                                                                        rel=1e-12)
+    solo = RecipeStage(name="s", iterations=1, gpus=2, cp=2, buckets=[{**IMG, "batch_per_rank": 1}])
+    assert dp_sync_seconds(solo, p, prof, step_s=1.0) == 0.0  # dp = 1: nothing to synchronise
