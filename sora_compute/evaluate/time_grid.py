@@ -17,8 +17,18 @@ from typing import cast
 
 import numpy as np
 
-from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies
-from sora_compute.evaluate.time import ATTENTION_BWD_FACTOR, CONV_OPS, NO_WORK_OPS, PASSES, _setup, recomputed_ops
+from sora_compute.evaluate.eager import NONE, eager_extra
+from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies, uses_mkldnn
+from sora_compute.evaluate.time import (
+    ATTENTION_BWD_FACTOR,
+    CONV_OPS,
+    EAGER_PASSES,
+    NO_WORK_OPS,
+    PASSES,
+    _setup,
+    eager_floors,
+    recomputed_ops,
+)
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import Op
 
@@ -78,12 +88,25 @@ def _gemm_eff(eff: Efficiencies, m: np.ndarray, n: np.ndarray, k: np.ndarray, me
 
 
 def _conv_eff(eff: Efficiencies, macs: np.ndarray, elements: np.ndarray, dims: list[np.ndarray] | None,
-              memo: Memo) -> np.ndarray:
+              memo: Memo, op: Op | None = None) -> np.ndarray:
     if eff.conv is None or eff.conv_dims is None:
         side = np.maximum(macs, 1.0) ** (1 / 3)
         return _gemm_eff(eff, side, side, side, memo)
     if dims is not None:
-        return np.exp(_idw_rows(_log2(*dims), *eff.conv_dims, memo))
+        q = _log2(*dims)
+        out = np.exp(_idw_rows(q, *eff.conv_dims, memo))
+        if op is not None and eff.conv_algorithms and {"batch", "in_size", "kernel"} <= op.dims.keys():
+            # the points of the algorithm each shape runs (``Efficiencies.conv_algorithm``, elementwise)
+            n = len(q)
+            d = {k: np.broadcast_to(_arr(op.dims[k]).ravel(), (n,)) for k in ("batch", "c_in", "voxels", "in_voxels")}
+            s2, s3 = (np.broadcast_to(_arr(x).ravel(), (n,)) for x in op.dims["in_size"])
+            mkl = uses_mkldnn(d["batch"], d["c_in"], s2, s3, tuple(op.dims["kernel"]), d["voxels"] < d["in_voxels"],
+                              eff.threads)
+            for algo, where in (("mkldnn", mkl), ("native", ~mkl)):
+                family = eff.conv_algorithms.get(algo)
+                if family is not None:
+                    out = np.where(where, np.exp(_idw_rows(q, *family, memo)), out)
+        return out
     q = np.stack([np.log2(np.maximum(2 * macs, 1.0)),
                   np.log2(np.maximum(macs / np.maximum(elements, 1.0), 1e-6))], axis=1)
     return np.exp(_idw_rows(q, *eff.conv, memo))
@@ -146,6 +169,7 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
         raise ValueError(f"pass_: expected one of {', '.join(PASSES)}, got {pass_!r}")
     memo = {} if memo is None else memo
     p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    kernel_floor, view_floor = eager_floors(p)
     ops = list(ops)
     size = max((np.size(v) for op in ops for v in (op.macs, op.elements)), default=1)
     total = np.zeros(size)
@@ -169,7 +193,7 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
             dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out",
                                                                                   "kernel_volume", "tokens")
             dims = None if dims is None else [np.broadcast_to(x, (size,)) for x in dims]
-            flops, c_eff, keys = 2 * macs, _conv_eff(eff, macs, elements, dims, memo), ("copy",)
+            flops, c_eff, keys = 2 * macs, _conv_eff(eff, macs, elements, dims, memo, op), ("copy",)
         elif cls == "sdpa":
             if pass_ == "bwd_weight":
                 continue
@@ -207,5 +231,12 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
             compute_s = np.where(flops > 0, flops / (peak * c_eff), 0.0)
             memory_s = np.where(nbytes > 0, nbytes / (bw * m_eff), 0.0)
         work = (flops > 0) | (nbytes > 0)
-        total += np.where(work, op.instances * (np.maximum(compute_s, memory_s) + overhead), 0.0)
+        extra = eager_extra(op) if pass_ in EAGER_PASSES else NONE  # the eager extras, as the scalar model
+        if not isinstance(extra.elements, int) or extra.elements:
+            extra_bytes = np.broadcast_to(_arr(extra.elements).ravel(), (size,)) * bpe
+            with np.errstate(divide="ignore", invalid="ignore"):
+                memory_s = memory_s + np.where(extra_bytes > 0, extra_bytes / (
+                    bw * _memory_eff(eff, ("copy",), extra_bytes)), 0.0)
+        host = overhead + extra.kernels * kernel_floor + extra.views * view_floor
+        total += np.where(work, op.instances * (np.maximum(compute_s, memory_s) + host), 0.0)
     return total
