@@ -8,9 +8,11 @@ import pandas as pd
 
 from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options, with_text_tokens
 from sora_compute.hardware import resolve_gpu
+from sora_compute.memory.verdict import memory_verdict
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
 from sora_compute.specs import VideoSpec, Workload
+from sora_compute.specs.vae.schedule import decode_schedule
 
 __all__ = ["memory_document"]
 
@@ -22,7 +24,8 @@ def _gib(n: float) -> str:
 def memory_document(preset: str, resolution: str | None, frames: int | None, duration: float | None,
                     fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
                     micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
-                    text_tokens: int | None, fmt: str) -> Document:
+                    text_tokens: int | None, fmt: str, vae_decode: str = "official", offload: str = "none",
+                    inference_gpus: int = 1) -> Document:
     """The document `sora-compute memory` prints (see its --help)."""
     from sora_compute.memory import planner as mp
 
@@ -51,8 +54,17 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                                                "micro_batch": micro_batch})
     train = mp.training_memory(w, None, layout, spec, precision, ck, ker)  # type: ignore[arg-type]
     cfg_batch = 2 if use_cfg else 1
-    stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker)  # type: ignore[arg-type]
-              for s in ("text", "dit", "vae_decode")}
+    try:
+        decode = decode_schedule(vae_decode, model.vae.family, p.name)
+        stages = {s: mp.inference_memory(w, None, spec, s, cfg_batch=cfg_batch, kernel=ker,  # type: ignore[arg-type]
+                                         decode=decode)
+                  for s in ("text", "dit", "vae_decode")}
+    except ValueError as e:
+        raise UsageError(f"--vae-decode {vae_decode}: {e}") from None
+    steps = sampling_defaults(p).steps
+    pipe_kw = {"offload": offload, "decode": decode, "cfg_batch": cfg_batch, "steps": steps, "kernel": ker}
+    verdict_ = memory_verdict(w, None, spec, inference_gpus, **pipe_kw)  # type: ignore[arg-type]
+    doc.text(f"Inference on {inference_gpus} x {gpu}: {verdict_.line}")
     tile, tiled = (None, None)
     if not stages["vae_decode"].fits:
         try:
@@ -63,8 +75,14 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     v = video
     doc.query = {"preset": p.name, **shape_query(v), "video_tokens": w.tokens, "gpu": gpu,
                  "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
-                 "ema": ema, "cfg": use_cfg}
+                 "ema": ema, "cfg": use_cfg, "vae_decode": vae_decode}
+    ov, link = verdict_.asked.overheads, verdict_.asked.link
     doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
+                       "reserved (inference timeline)": (
+                           f"allocated x {1 + ov.margin:g} + CUDA context {ov.context_bytes / 2**20:,.0f} MiB + "
+                           f"workspaces {ov.workspace_bytes / 2**20:,.3g} MiB ({ov.sources['cuda_context']}; "
+                           f"{ov.sources['cublas_workspace']}; {ov.sources['allocator_margin']})"),
+                       "host link": f"{link.name}, {link.h2d_gbps:g} GB/s host-to-device ({link.source})",
                        "usable memory": "92% of the catalog's HBM (CUDA context, buffers, fragmentation)"}
     doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.1f} s), "
              f"{w.tokens:,} video tokens; {gpu}, {count:,} GPUs; bf16 weights/activations, "
@@ -101,6 +119,13 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     doc.data("inference", {s: {**m.summary(), "peak_bytes": m.peak_bytes, "components_bytes": m.components,
                                "transient_bytes": m.transient} for s, m in stages.items()})
     doc.data("vae_tile_latent", tile)
+    doc.data("vae_decode_schedule", decode.model_dump())
+    doc.text(f"  VAE decode schedule: {decode.label()} ({decode.source})")
+    _timeline(doc, verdict_.asked, "as asked")
+    if verdict_.memory is not verdict_.asked:
+        _timeline(doc, verdict_.memory, "with the change")
+    doc.data("verdict", {"line": verdict_.line, "asked": verdict_.asked.summary(), "chosen": verdict_.memory.summary(),
+                         "tried": [{"change": c, "reserved_GiB": g, "fits": f} for c, g, f in verdict_.tried]})
     if tile is not None and tiled is not None:
         doc.text(f"  VAE decode untiled needs {_gib(stages['vae_decode'].peak_bytes)}: decode in latent tiles of "
                  f"{tile[0]} x {tile[1]} x {tile[2]} (frames x height x width; "
@@ -111,3 +136,19 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         doc.text(f"  the DiT forward needs {need:.1f}x one GPU: split the sequence (context parallel) over "
                  f">= {math.ceil(need)} GPUs")
     return doc
+
+
+def _timeline(doc: Document, pm: object, what: str) -> None:
+    """The pipeline's timeline (``PipelineMemory.to_frame``) as a table: GiB per resident tensor and phase."""
+    from sora_compute.memory.pipeline import PipelineMemory
+
+    assert isinstance(pm, PipelineMemory)
+    df = pm.to_frame()
+    doc.text(f"\nInference timeline on one {pm.gpu.key}, {what} (offload {pm.offload}; VAE decode "
+             f"{pm.decode.label()}; GiB = 2^30 bytes; allocated = live tensors, reserved = with the allocator margin, "
+             "CUDA context and workspaces):")
+    human = df.drop(columns=["activations of"]).rename(columns=lambda c: c.replace(" [allocated GiB]", ""))
+    doc.table(f"inference_timeline_{'asked' if what == 'as asked' else 'changed'}", df,
+              human.assign(**{c: human[c].map("{:,.2f}".format) for c in human.columns if c != "phase"}))
+    for n in pm.notes:
+        doc.text(f"  note: {n}")

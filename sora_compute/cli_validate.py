@@ -37,8 +37,8 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
     if len(trained):
         ratio = trained["error"] + 1
         doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "
-                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (tp / cp / pp collectives, data loading and "
-                 "stalls not modelled).")
+                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (data loading, host overhead and waits "
+                 "for the slowest rank's bucket not modelled).")
     multi = run.multi_gpu
     if len(multi):
         sp = multi.dropna(subset=["speedup_error"])

@@ -9,17 +9,37 @@ from torch import nn
 
 from reference_model.vae.common import ChannelRMSNorm, Level, VAEConfig, from_frames, per_frame
 
+CACHE_T = 2  # frames of each causal conv's input kept between chunks (Wan2.1 wan/modules/vae.py CACHE_T)
+
 
 class WanCausalConv3d(nn.Conv3d):
-    """Causal conv: ``F.pad`` with ``kt - 1`` zero frames in front and k // 2 zeros around H and W, then the conv."""
+    """Causal conv: ``F.pad`` with ``kt - 1`` zero frames in front and k // 2 zeros around H and W, then the conv.
+
+    With the feature cache on (``caching``, chunked decoding as Wan2.1's ``WanVAE_.decode``), a conv with a temporal
+    kernel first clones the last ``CACHE_T`` frames of its input (with the last cached frame in front when the input
+    has one frame and a cache exists), concatenates the cache before its input, pads the remaining front frames and H,
+    W, and keeps the clone as the next chunk's cache."""
 
     def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int, int] = (3, 3, 3)):
         super().__init__(c_in, c_out, kernel)
         kt, kh, kw = kernel
         self.pad = (kw // 2, kw // 2, kh // 2, kh // 2, kt - 1, 0)
+        self.caching = False
+        self.cache: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.pad) if any(self.pad) else x)
+        if not self.caching or self.pad[4] == 0:
+            return super().forward(F.pad(x, self.pad) if any(self.pad) else x)
+        new = x[:, :, -CACHE_T:].clone()
+        old = self.cache
+        if old is not None:
+            if new.shape[2] < CACHE_T:
+                new = torch.cat([old[:, :, -1:], new], dim=2)
+            x = torch.cat([old, x], dim=2)
+        pad = (*self.pad[:4], self.pad[4] - (old.shape[2] if old is not None else 0), 0)
+        out = super().forward(F.pad(x, pad))
+        self.cache = new
+        return out
 
 
 class WanResnet(nn.Module):
@@ -95,6 +115,7 @@ class WanUpsample(nn.Module):
         super().__init__()
         self.time_conv = WanCausalConv3d(c, 2 * c, (3, 1, 1)) if temporal else None
         self.conv = nn.Conv2d(c, c // 2, 3, padding=1)
+        self.started = False  # chunked decoding: a chunk has run (the first keeps its frame)
 
     def double_frames(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, C, 2T - 1, H, W): frame 0, then two frames from each later one."""
@@ -103,8 +124,20 @@ class WanUpsample(nn.Module):
         rest = self.time_conv(x[:, :, 1:]).reshape(B, 2, C, T - 1, H, W)  # channel halves -> frame pairs
         return torch.cat([x[:, :, :1], rest.permute(0, 2, 3, 1, 4, 5).reshape(B, C, 2 * (T - 1), H, W)], dim=2)
 
+    def double_all_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """A chunk after the first, feature cache on: every frame doubled by the cached time conv (T -> 2T), its
+        channel halves stacked as frame pairs (Wan2.1 ``Resample`` upsample3d)."""
+        assert self.time_conv is not None
+        B, C, T, H, W = x.shape
+        y = self.time_conv(x).reshape(B, 2, C, T, H, W)
+        return torch.stack((y[:, 0], y[:, 1]), 3).reshape(B, C, 2 * T, H, W)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.time_conv is not None and x.shape[2] > 1:
+        if self.time_conv is not None and self.time_conv.caching:
+            if self.started:
+                x = self.double_all_frames(x)
+            self.started = True  # the first chunk keeps its one frame
+        elif self.time_conv is not None and x.shape[2] > 1:
             x = self.double_frames(x)
         return from_frames(self.conv(F.interpolate(per_frame(x), scale_factor=2.0, mode="nearest")), x.shape[2])
 
@@ -166,3 +199,33 @@ class WanDecoder(nn.Module):
         for level in self.up:
             x = level(x)
         return self.conv_out(F.silu(self.norm_out(x)))
+
+    def decode_chunk(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder after post_quant_conv on one chunk of latent frames (feature cache on: ``chunked``)."""
+        x = self.mid(self.conv_in(z))
+        for level in self.up:
+            x = level(x)
+        return self.conv_out(F.silu(self.norm_out(x)))
+
+    def chunked(self, z: torch.Tensor, chunk: int = 1) -> torch.Tensor:
+        """Wan2.1's decode (wan/modules/vae.py ``WanVAE_.decode``): post_quant_conv over the whole latent, then
+        ``chunk`` latent frames at a time through the decoder with each causal conv's feature cache, the video grown
+        by concatenation after each chunk."""
+        convs = [m for m in self.modules() if isinstance(m, WanCausalConv3d)]
+        for m in convs:
+            m.caching, m.cache = True, None
+        for up in self.modules():
+            if isinstance(up, WanUpsample):
+                up.started = False
+        try:
+            x = self.post_quant_conv(z)
+            out: torch.Tensor | None = None
+            for i in range(0, z.shape[2], chunk):
+                o = self.decode_chunk(x[:, :, i:i + chunk])
+                out = o if out is None else torch.cat([out, o], dim=2)
+                del o
+            assert out is not None
+            return out
+        finally:
+            for m in convs:
+                m.caching, m.cache = False, None

@@ -26,7 +26,9 @@ from sora_compute.evaluate.params import dit_block_params, dit_params, text_enco
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
+from sora_compute.memory.vae_schedule import decode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
 
 __all__ = [
     "GiB",
@@ -392,11 +394,14 @@ def inference_memory(
     kernel: AttentionKernel = "fused",
     tile_latent: tuple[int, int, int] | None = None,
     usable_fraction: float = 0.92,
+    decode: DecodeSchedule | None = None,
 ) -> MemoryBreakdown:
     """Memory of generating one video on one GPU. ``stage="all"``: every model resident, the text encoder,
     the DiT (CFG pair batched) and the VAE decoder run one after another, so the largest activation peak is
     the transient; ``"text"``, ``"dit"`` or ``"vae_decode"``: that stage alone (e.g. decoding on its own GPU).
-    ``tile_latent`` = (frames, height, width) of a latent tile: decode tile by tile, output kept on the GPU."""
+    ``decode``: how the VAE decodes (whole / tiled / chunked; None: the preset's official schedule,
+    ``official_decode_schedule``). ``tile_latent`` = (frames, height, width) of a latent tile without overlap: decode
+    tile by tile, output kept on the GPU (``recommend_vae_tiling``'s search; overrides ``decode``)."""
     _one_of("stage", stage, InferenceStage)
     _one_of("kernel", kernel, AttentionKernel)
     if cfg_batch not in (1, 2):
@@ -423,8 +428,10 @@ def inference_memory(
         if stage == "vae_decode":
             comps["latents"] = latents
         if tile_latent is None:
-            transient["VAE decode (untiled)"] = vae_decode_peak(model.vae, (lat.frames, lat.height, lat.width), 1,
-                                                                act_bytes)
+            sched = decode if decode is not None else official_decode_schedule(model.vae.family, model.name)
+            name = "VAE decode (untiled)" if sched.mode == "whole" else f"VAE decode ({sched.label()})"
+            transient[name] = decode_schedule_peak(model.vae, (lat.frames, lat.height, lat.width), sched, 1,
+                                                   act_bytes)
         else:
             t, h, w = (min(a, b) for a, b in zip(tile_latent, (lat.frames, lat.height, lat.width), strict=True))
             comps["decoded video (assembled on GPU)"] = model.vae.in_channels * video.pixels * act_bytes
@@ -446,7 +453,7 @@ def recommend_vae_tiling(
 
     def mem(tile: tuple[int, int, int] | None) -> MemoryBreakdown:
         return inference_memory(wl, None, spec, "vae_decode", weight_bytes=weight_bytes, act_bytes=act_bytes,
-                                tile_latent=tile)
+                                tile_latent=tile, decode=DecodeSchedule() if tile is None else None)
 
     untiled = mem(None)
     if untiled.fits:

@@ -15,7 +15,7 @@ the encoder its mid block's output through norm_out.
 from __future__ import annotations
 
 from sora_compute.ledger.formulas import Number
-from sora_compute.ledger.ops import Flow, Op, attention_op
+from sora_compute.ledger.ops import Flow, Op, attention_op, revise
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, nearest, norm
 from sora_compute.specs.vae import WanVAE
@@ -31,13 +31,31 @@ def _pad(B: Number, shape: Shape) -> Number:
     return B * (T + 2) * (H + 2) * (W + 2)
 
 
+def _cache(op: Op, c: int, B: Number, shape: Shape, chunk: str | None) -> Op:
+    """A causal conv of a chunked decode (``chunk`` 'first' or 'cached'; None: the whole clip) with the feature cache
+    Wan2.1 keeps for it (wan/modules/vae.py ``CACHE_T`` = 2 frames of its c-channel input, ``dims['feature_cache']``
+    elements per instance, held between chunks) and what the conv allocates beside its padded copy: the new cache (a
+    clone of the last frames: one in the first chunk, two after) and, in later chunks, the old cache concatenated
+    before the input (T + 2 frames)."""
+    if chunk is None:
+        return op
+    T, H, W = shape
+    frames = 1 if chunk == "first" else 2
+    extra = c * B * H * W * (frames + (T + 2 if chunk == "cached" else 0))
+    f = op.flow
+    steps = (f,) if isinstance(f, Flow) else tuple(f or ())
+    steps = (steps[0]._replace(scratch=steps[0].scratch + extra), *steps[1:])
+    return revise(op, flow=steps[0] if isinstance(f, Flow) else steps,
+                  dims={**op.dims, "feature_cache": c * B * H * W * frames})
+
+
 def _many(T: Number) -> bool:
     """More than one frame (arrays, in sweeps: the dataflow of T > 1)."""
     return hasattr(T, "shape") or T > 1
 
 
 def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, blocks: range | None = None,
-               x: str = "x", y: str = "x", held: tuple[str, ...] = ()) -> list[Op]:
+               x: str = "x", y: str = "x", held: tuple[str, ...] = (), chunk: str | None = None) -> list[Op]:
     """1x1x1 shortcut (when widths differ), RMSNorm, 3x3x3 conv, RMSNorm, 3x3x3 conv; reads ``x`` (and ``held``,
     tensors the caller keeps to the block's end), makes ``y``."""
     rows, pad = B * shape.positions, _pad(B, shape)
@@ -46,23 +64,24 @@ def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, bloc
     ops = [conv(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, _1, flow=Flow((x,), "s", n_out))] if short else []
     return ops + [norm(f"{prefix}.norm1", "rms_norm", B, c_in, shape, blocks=blocks,
                        flow=Flow((x,), "a1", n_in, None, n_in + rows)),
-                  conv(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3, blocks=blocks,
-                       flow=Flow(("a1",), "h1", n_out, None, c_in * pad)),
+                  _cache(conv(f"{prefix}.conv1", B, shape, shape, c_in, c_out, K3, blocks=blocks,
+                              flow=Flow(("a1",), "h1", n_out, None, c_in * pad)), c_in, B, shape, chunk),
                   norm(f"{prefix}.norm2", "rms_norm", B, c_out, shape, blocks=blocks,
                        flow=Flow(("h1",), "a2", n_out, None, n_out + rows)),
-                  conv(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3, blocks=blocks,
-                       flow=(Flow(("a2", "h1"), "h2", n_out, None, c_out * pad),
-                             Flow(("h2", *short, x, *held), y, n_out)))]
+                  _cache(conv(f"{prefix}.conv2", B, shape, shape, c_out, c_out, K3, blocks=blocks,
+                              flow=(Flow(("a2", "h1"), "h2", n_out, None, c_out * pad),
+                                    Flow(("h2", *short, x, *held), y, n_out))), c_out, B, shape, chunk)]
 
 
-def wan_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, x: str, y: str) -> list[Op]:
+def wan_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, x: str, y: str,
+                chunk: str | None = None) -> list[Op]:
     """``n`` ResNets: the first c_in -> c on the level input ``x``, the rest c -> c (one record per op, blocks
     1 .. n-1) while the caller holds ``x``; the output is ``y``."""
     if not n:
         return []
-    ops = wan_resnet(f"{prefix}.0", B, shape, c_in, c, x=x, y=y)
+    ops = wan_resnet(f"{prefix}.0", B, shape, c_in, c, x=x, y=y, chunk=chunk)
     if n > 1:
-        ops += wan_resnet(prefix + ".{i}", B, shape, c, c, range(1, n), x=y, y=y, held=(x,))
+        ops += wan_resnet(prefix + ".{i}", B, shape, c, c, range(1, n), x=y, y=y, held=(x,), chunk=chunk)
     return ops
 
 
@@ -77,18 +96,19 @@ def _attention_flows(c: int, rows: Number, x: str, y: str) -> tuple[Flows, ...]:
             (Flow(("o",), "cp", n), Flow(("cp", "o"), "p", n), Flow(("p", "qkvt", x), y, n)))
 
 
-def wan_mid(prefix: str, B: Number, shape: Shape, c: int, x: str = "x", y: str = "x") -> list[Op]:
+def wan_mid(prefix: str, B: Number, shape: Shape, c: int, x: str = "x", y: str = "x",
+            chunk: str | None = None) -> list[Op]:
     """ResNet; per frame: RMSNorm, 1x1 conv c -> 3c, single-head SDPA over H W positions (2 (H W)^2 c per frame),
     1x1 conv; ResNet. ``x`` held by the caller to the end."""
     T, H, W = shape
     a = f"{prefix}.attn"
     f = _attention_flows(c, B * shape.positions, "m1", "m2")
-    return (wan_resnet(f"{prefix}.resnet1", B, shape, c, c, x=x, y="m1")
+    return (wan_resnet(f"{prefix}.resnet1", B, shape, c, c, x=x, y="m1", chunk=chunk)
             + [norm(f"{a}.norm", "rms_norm", B, c, shape, flow=f[0]),
                conv(f"{a}.to_qkv", B, shape, shape, c, 3 * c, (1, 1), "vae_attention", "conv2d", flow=f[1]),
                attention_op(a, "vae_attention", B * T, 1, H * W, H * W, c, flow=f[2]),
                conv(f"{a}.proj", B, shape, shape, c, c, (1, 1), "vae_attention", "conv2d", flow=f[3])]
-            + wan_resnet(f"{prefix}.resnet2", B, shape, c, c, x="m2", y=y, held=(x,)))
+            + wan_resnet(f"{prefix}.resnet2", B, shape, c, c, x="m2", y=y, held=(x,), chunk=chunk))
 
 
 def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, h: str, x: str,
@@ -114,15 +134,23 @@ def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool,
 
 
 def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, h: str, x: str,
-                 y: str) -> tuple[list[Op], Shape]:
+                 y: str, chunk: str | None = None) -> tuple[list[Op], Shape]:
     """Temporal: a causal (3, 1, 1) conv c -> 2c on the T - 1 frames after the first (T -> 2T - 1); then per frame
     nearest x2 and a 3x3 conv c -> c / 2. Dataflow: the time conv on a padded copy, its output's reshaped copy, the
     frames doubled (a concatenation); a per-frame copy, the up-sampled frames, the conv; the level's output ``h`` and
-    input ``x`` held to the end; makes ``y``."""
+    input ``x`` held to the end; makes ``y``. A chunk after the first (``chunk='cached'``) doubles all its T frames
+    (T -> 2T): the time conv on the cache and its input concatenated (and padded: a copy), its output's halves stacked
+    as frame pairs (a copy); the first chunk keeps its frame."""
     T, H, W = shape
     ops = []
     src, more = h, temporal and _many(T)
-    if temporal:
+    if temporal and chunk == "cached":
+        n2 = 2 * c * B * T * H * W
+        op = conv(f"{prefix}.time_conv", B, shape, shape, c, 2 * c, (3, 1, 1), "resample",
+                  flow=(Flow((h,), "made", n2, None, c * B * (T + 2) * H * W), Flow(("made",), "dbl", n2)))
+        ops.append(_cache(op, c, B, shape, chunk))
+        src, T = "dbl", 2 * T
+    elif temporal and chunk is None:
         rest = Shape((T - 1, H, W))
         n2 = 2 * c * B * rest.positions
         ops.append(conv(f"{prefix}.time_conv", B, rest, rest, c, 2 * c, (3, 1, 1), "resample",
@@ -163,24 +191,36 @@ class WanLedger:
                       conv("quant_conv", B, shape, shape, z2, z2, _1, flow=Flow(("m",), "q", z2 * rows))]
 
     @staticmethod
-    def decoder(spec: WanVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: WanVAE, shape: Shape, B: Number, num_frames: Number | None = None,
+                chunk: str | None = None) -> list[Op]:
+        """The whole clip (``chunk`` None), or one chunk of Wan2.1's chunked decode after post_quant_conv (run once
+        over the whole latent, held by the caller): the first chunk ('first') or a later one ('cached'), whose causal
+        convs read their feature caches (``_cache``)."""
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
         rows = B * shape.positions
-        ops = [conv("post_quant_conv", B, shape, shape, z, z, _1, flow=Flow((), "pq", z * rows)),
-               conv("conv_in", B, shape, shape, z, chans[0], K3,
-                    flow=Flow(("pq",), "x", chans[0] * rows, None, z * _pad(B, shape)))]
-        ops += wan_mid("mid", B, shape, chans[0], "x", "y")
+        pq = [] if chunk else [conv("post_quant_conv", B, shape, shape, z, z, _1, flow=Flow((), "pq", z * rows))]
+        ops = pq + [_cache(conv("conv_in", B, shape, shape, z, chans[0], K3,
+                                flow=Flow(("pq",) if chunk is None else (), "x", chans[0] * rows, None,
+                                          z * _pad(B, shape))), z, B, shape, chunk)]
+        ops += wan_mid("mid", B, shape, chans[0], "x", "y", chunk)
         c_prev, x = chans[0], "y"
         for j, c in enumerate(chans):
             h = f"r{j}"
-            ops += wan_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, x, h)
+            ops += wan_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, x, h, chunk)
             c_prev = c
             if j < len(chans) - 1:
-                up, shape = wan_upsample(f"up.{j}.resample", B, shape, c, factors[-1 - j] > 1, h, x, f"x{j}")
+                up, shape = wan_upsample(f"up.{j}.resample", B, shape, c, factors[-1 - j] > 1, h, x, f"x{j}", chunk)
                 ops += up
                 c_prev, h = c // 2, f"x{j}"
             x = h
         n, rows = c_prev * B * shape.positions, B * shape.positions
         return ops + [norm("norm_out", "rms_norm", B, c_prev, shape, flow=Flow((x,), "a", n, None, n + rows)),
-                      conv("conv_out", B, shape, shape, c_prev, spec.in_channels, K3,
-                           flow=Flow(("a", x), "o", spec.in_channels * rows, None, c_prev * _pad(B, shape)))]
+                      _cache(conv("conv_out", B, shape, shape, c_prev, spec.in_channels, K3,
+                                  flow=Flow(("a", x), "o", spec.in_channels * rows, None, c_prev * _pad(B, shape))),
+                             c_prev, B, shape, chunk)]
+
+
+@register("vae_chunked", "wan")
+def wan_chunk_ledger(spec: WanVAE, shape: Shape, B: Number, chunk: str) -> list[Op]:
+    """One chunk of Wan2.1's chunked decode ('first' or 'cached'; see ``WanLedger.decoder``)."""
+    return WanLedger.decoder(spec, Shape(shape), B, chunk=chunk)

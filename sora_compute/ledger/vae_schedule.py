@@ -1,0 +1,182 @@
+"""A VAE decode schedule as ledger structure: the decoder calls a pipeline makes over one latent (``DecodeSchedule``),
+each a family ledger on its tile or chunk shape, in order, with the activation elements its caller holds beneath it
+(tiles decoded before it, a chunked decode's feature caches and video so far) and the moment the pieces are
+assembled. Evaluators read it: the live peak (``memory/vae_schedule.py``: each call's liveness walk on top of what is
+held) and MACs (every call counted, so overlapping tiles' recompute is in the total).
+
+Tiling follows diffusers' ``tiled_decode`` / ``_temporal_tiled_decode`` (AutoencoderKLHunyuanVideo, CogVideoX, LTX,
+Mochi): latent tiles of tile // compression every stride // compression, edge tiles cut short; every decoded tile is
+kept until all are blended, then each row is concatenated (cropped to the stride) and the rows are; temporal tiles
+read one latent frame more than their stride and keep their outputs' storage (a view drops the first frame).
+Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole latent, then the decoder on each
+chunk with each causal conv's feature cache, the video grown by concatenation after every chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sora_compute.ledger.ops import Flow, Op
+from sora_compute.ledger.registry import lookup, registered
+from sora_compute.ledger.vae import vae_decoder_ledger
+from sora_compute.specs.vae import VAESpec
+from sora_compute.specs.vae.schedule import DecodeSchedule
+
+__all__ = ["DecodeCall", "ScheduledDecode", "scheduled_decode", "Shape3"]
+
+Shape3 = tuple[int, int, int]  # (T, H, W) of a latent
+
+
+@dataclass(frozen=True)
+class DecodeCall:
+    """One decoder call: the ledger ``key`` (latent shape, chunk kind: None, 'first', 'cached', or 'prologue' for a
+    chunked decode's post-quant conv) and the activation elements its caller holds beneath it."""
+
+    key: tuple[Shape3, str | None]
+    held: int
+
+
+@dataclass(frozen=True)
+class ScheduledDecode:
+    """The calls in order, each distinct ledger once (``ledgers``), and the elements live while the output is
+    assembled (0 for one whole call)."""
+
+    schedule: DecodeSchedule
+    calls: list[DecodeCall]
+    ledgers: dict[tuple[Shape3, str | None], list[Op]] = field(repr=False)
+    assembly: int = 0
+
+    @property
+    def n_calls(self) -> int:
+        """Decoder calls (tiles or chunks; a chunked decode's post-quant conv not counted)."""
+        return sum(1 for c in self.calls if c.key[1] != "prologue")
+
+
+class _Builder:
+    """Collects calls and builds each distinct ledger once."""
+
+    def __init__(self, spec: VAESpec, batch: int) -> None:
+        self.spec, self.batch = spec, batch
+        self.calls: list[DecodeCall] = []
+        self.ledgers: dict[tuple[Shape3, str | None], list[Op]] = {}
+
+    def ledger(self, shape: Shape3, chunk: str | None) -> list[Op]:
+        key = (shape, chunk)
+        if key not in self.ledgers:
+            if chunk is None:
+                self.ledgers[key] = vae_decoder_ledger(self.spec, shape, self.batch)
+            elif chunk == "prologue":
+                self.ledgers[key] = [op for op in vae_decoder_ledger(self.spec, shape, self.batch)
+                                     if op.path == "post_quant_conv"]
+            else:
+                self.ledgers[key] = lookup("vae_chunked", self.spec.family)(self.spec, shape, self.batch, chunk)
+        return self.ledgers[key]
+
+    def call(self, shape: Shape3, chunk: str | None, held: int) -> None:
+        self.ledger(shape, chunk)
+        self.calls.append(DecodeCall((shape, chunk), held))
+
+    def pixels(self, frames: int, h: int, w: int) -> int:
+        """Elements of ``batch`` decoded videos of ``frames`` x (h x w latent pixels)."""
+        s = self.spec.spatial_compression
+        return self.batch * self.spec.in_channels * frames * h * s * w * s
+
+    def frames(self, shape: Shape3, chunk: str | None = None) -> int:
+        """Video frames a call on ``shape`` decodes: its ledger's output (the last op's last step) per pixel plane."""
+        f = self.ledger(shape, chunk)[-1].flow
+        last = f if isinstance(f, Flow) else f[-1] if f else None
+        if last is None:
+            raise ValueError(f"family {self.spec.family!r}: its decoder ledger carries no dataflow")
+        return int(last.numel) // self.pixels(1, shape[1], shape[2])
+
+
+def _starts(size: int, stride: int) -> list[int]:
+    return list(range(0, size, stride))
+
+
+def _spatial(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
+    """diffusers ``tiled_decode`` of a (t, H, W) latent on top of ``held``: (peak elements of the assembly, elements
+    of its output)."""
+    assert sched.tile_px is not None and sched.stride_px is not None
+    s = b.spec.spatial_compression
+    th, tw = sched.tile_px[0] // s, sched.tile_px[1] // s
+    sh, sw = max(1, sched.stride_px[0] // s), max(1, sched.stride_px[1] // s)
+    outs = 0
+    rows = 0
+    for i in _starts(H, sh):
+        h = min(th, H - i)
+        row_w = 0
+        for j in _starts(W, sw):
+            w = min(tw, W - j)
+            b.call((t, h, w), None, held + outs)
+            frames = b.frames((t, h, w))
+            outs += b.pixels(frames, h, w)
+            row_w += min(sched.stride_px[1], w * s)
+        rows += b.batch * b.spec.in_channels * frames * min(sched.stride_px[0], h * s) * row_w
+    return held + outs + 2 * rows, rows  # at the last concatenation: every tile, every row, the result
+
+
+def _one(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
+    """One latent (t, H, W) decoded whole or, if it exceeds a tile (diffusers' rule), spatially tiled."""
+    s = b.spec.spatial_compression
+    if sched.tile_px is not None and (sched.tile_px[0] // s < H or sched.tile_px[1] // s < W):
+        return _spatial(b, t, H, W, sched, held)
+    b.call((t, H, W), None, held)
+    return 0, b.pixels(b.frames((t, H, W)), H, W)
+
+
+def _tiled(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
+    """The whole tiled decode; returns the assembly peak in elements."""
+    tc = b.spec.temporal_compression
+    if sched.tile_frames is None or sched.stride_frames is None or sched.tile_frames // tc >= T:
+        return _one(b, T, H, W, sched, 0)[0]
+    tl, sl = sched.tile_frames // tc, max(1, sched.stride_frames // tc)
+    outs, assembly, final = 0, 0, 0
+    plane = b.pixels(1, H, W)
+    for k, i in enumerate(_starts(T, sl)):
+        t = min(tl + 1, T - i)
+        inner, out = _one(b, t, H, W, sched, outs)
+        assembly = max(assembly, inner)
+        outs += out
+        frames = out // plane - (1 if k else 0)
+        final += plane * min(sched.stride_frames + (0 if k else 1), frames)
+    return max(assembly, outs + final)
+
+
+def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
+    """Wan2.1's chunked decode; returns the elements live at the last concatenation."""
+    if b.spec.family not in registered("vae_chunked"):
+        raise ValueError(f"chunked decoding (a causal feature cache) is modelled for VAE families "
+                         f"{', '.join(registered('vae_chunked'))}; family {b.spec.family!r} decodes 'whole' or "
+                         "'tiled'")
+    k = sched.chunk_latent_frames
+    z = b.batch * b.spec.latent_channels * T * H * W  # the post-quant latent, held throughout
+    b.call((T, H, W), "prologue", 0)
+    video = 0
+    out = 0
+    for n, i in enumerate(range(0, T, k)):
+        t = min(k, T - i)
+        kind = "first" if n == 0 else "cached"
+        cache = sum(op.dims.get("feature_cache", 0) * op.instances for op in b.ledger((t, H, W), kind))
+        b.call((t, H, W), kind, z + cache + video)
+        out = b.pixels(b.frames((t, H, W), kind), H, W)
+        video += out
+    return z + cache + (2 * video if video > out else video)  # the old video, the chunk's, their concatenation
+
+
+def scheduled_decode(spec: VAESpec, latent: Shape3, schedule: DecodeSchedule, batch: int = 1) -> ScheduledDecode:
+    """The decoder calls of ``schedule`` over ``batch`` latents of (T, H, W)."""
+    T, H, W = (int(v) for v in latent)
+    if schedule.mode != "whole" and spec.family in registered("vae_decode_peak"):
+        raise ValueError(f"family {spec.family!r} decodes in its own chunks inside the decoder (a hand-walked peak): "
+                         "only the 'whole' schedule is modelled for it")
+    b = _Builder(spec, batch)
+    if schedule.mode == "whole":
+        b.call((T, H, W), None, 0)
+        assembly = 0
+    elif schedule.mode == "tiled":
+        assembly = _tiled(b, T, H, W, schedule)
+    else:
+        assembly = _chunked(b, T, H, W, schedule)
+    return ScheduledDecode(schedule, b.calls, b.ledgers, assembly)
+
