@@ -199,7 +199,7 @@ def pipeline_memory(
     text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
     dit_w = dit_params(m.dit) * w
     block_w = dit_block_params(m.dit) * w
-    vae_w = vae_params(m.vae)[1] * w
+    vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
     layer_w = max((text_encoder_params(e) * w // e.num_layers for e in m.text_encoders), default=0)
     tokens = m.text_encoder_tokens()
     embed = sum(n * e.d_model for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch * act_bytes
@@ -237,7 +237,7 @@ def pipeline_memory(
              "model": ((text_w, 0), (dit_res, text_w), (vae_w, dit_res)),
              "model_text_on_cpu": ((0, 0), (dit_res, 0), (vae_w, dit_res)),
              "sequential": ((text_w, 0), (dit_w * evals, 0), (vae_w, 0))}[offload]
-    names = ("text encoder weights", "DiT weights", "VAE decoder weights")
+    names = ("text encoder weights", "DiT weights", "VAE weights")
     has_text = bool(m.text_encoders)
     phases = []
     acts = ((f"text encode (batch {cfg_batch})", text_peak if not text_on_cpu else 0),
