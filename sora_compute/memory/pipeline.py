@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal, get_args
+from typing import Literal
 
 import pandas as pd
 import yaml
@@ -33,6 +33,7 @@ from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.hardware.host_link import HostLink, host_link
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak
+from sora_compute.memory.planner import _one_of
 from sora_compute.memory.vae_schedule import decode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
 from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
@@ -160,12 +161,6 @@ class PipelineMemory(FrameRepr):
     def __repr__(self) -> str:
         return (f"PipelineMemory({self.reserved_peak / GiB:,.1f} GiB reserved at '{self.peak_phase}' on "
                 f"{self.gpu.key}: {'fits' if self.fits else 'does NOT fit'} {self.capacity_bytes / GiB:,.1f} GiB)")
-
-
-def _one_of(name: str, value: object, allowed: object) -> None:
-    options = get_args(allowed)
-    if value not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
 
 
 def pipeline_memory(
