@@ -100,3 +100,27 @@ def test_plan_layouts_cli():
     t = cli_run("plan", "sora", "--gpus", "64", "--layout", "zero=3")
     assert t.code == 0 and f"best: {best['layout']}" in t.out
     assert_one_line_error(cli_run("plan", "sora", "--layout", "tensor=2"), "unknown field 'tensor'")
+
+
+def test_validate_times_a_training_entry_with_the_layout_search(tmp_path):
+    from sora_compute.planning.validate import validate
+    from sora_compute.planning.validation import load_validation
+
+    entry = {"entries": [{
+        "id": "t", "model": "dit-xl-2", "kind": "training", "scope": "training_step", "gpu": "h100-sxm",
+        "gpu_as_published": "H100", "gpus": 8, "resolution": [256, 256], "frames": 1, "tokens_per_second": 16384.0,
+        "settings": {"global_batch": 64, "data_parallel": 8, "zero_stage": 1, "micro_batch": 8,
+                     "checkpointing": "none"},
+        "source": "made up for the test", "quote": "made up"}]}
+    import yaml
+
+    p = tmp_path / "v.yaml"
+    p.write_text(yaml.safe_dump(entry))
+    row = validate(load_validation(str(p))).table.iloc[0]
+    # published: 64 samples x 256 tokens (256x256 / 8x8 VAE / 2x2 patch) / 16,384 tokens/s = 1.0 s per step
+    assert row["status"] == "compared" and row["published_s"] == pytest.approx(1.0)
+    s = search_training_layouts(W, None, "h100-sxm", 8, 64, kernels=("fa2",),
+                                pin={"dp": 8, "zero": 1, "micro_batch": 8, "checkpointing": "none"})
+    assert len(s.fitting) == 1 and row["predicted_s"] == pytest.approx(s.best["step_s"])
+    assert row["error"] == pytest.approx(row["predicted_s"] - 1.0)
+    assert "TP1 CP1u1r PP1 DP8 ZeRO-1 mb8 none fa2" in row["note"]

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_encode
+from sora_compute.evaluate.time import training_times
+from sora_compute.flops import MATMUL_ONLY, count_dit, count_text_encoder, count_vae_encode, dit_ops
 from sora_compute.hardware import load_gpu
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.planning.recipe import bucket_samples, recipe_counts
@@ -26,7 +27,7 @@ from sora_compute.planning.recipe_spec import (
     recipe_from_dict,
     recipe_names,
 )
-from sora_compute.planning.recipe_time import dit_step_seconds, estimate_recipe
+from sora_compute.planning.recipe_time import estimate_recipe
 from sora_compute.planning.recipe_validate import recipe_comparison
 from sora_compute.planning.validate import validate
 from sora_compute.planning.validation import ValidationEntry
@@ -63,7 +64,7 @@ def test_global_batch_samples_by_hand():
     rc = _recipe(global_batch=64, buckets=[IMG, VID])
     c = recipe_counts(rc)
     assert bucket_samples(rc.stages[0]) == [320.0, 320.0]  # 10 iterations here
-    assert list(c["rank_batch"]) == [16, 16]
+    assert list(c["rank_batch"]) == [1, 1]  # micro-batches of the stage's micro_batch (default 1)
     rc = _recipe(iterations=100, global_batch=64, buckets=[IMG, VID])
     assert list(recipe_counts(rc)["samples"]) == [3200.0, 3200.0]
 
@@ -103,9 +104,13 @@ def test_time_goodput_cost_by_hand():
             "stages": _recipe().model_dump()["stages"]}).goodput})
     est = estimate_recipe(rc)
     s = est.stages.iloc[0]
+    # dp 4 ranks of cp 2: a rank's 2-sample micro-batch (one per iteration) is split over its 2 GPUs, so the DiT
+    # GPU-seconds = iterations x gpus x weight x T(2) / 2 = 10 x 8 x 0.75 x T / 2 = (60 samples / 2) x T, T the
+    # time model's fwd + bwd + full recompute of 2 samples on one GPU
     w = Workload.of(rc.model, VideoSpec(width=256, height=256, num_frames=129))
-    step = dit_step_seconds(w, 2, load_profile("h200"), "bf16", "fa2", "full")
-    assert est.buckets["dit_gpu_s"].iloc[1] == pytest.approx(60 / 2 * step, rel=1e-12)  # 60 samples, 2 per rank
+    t2 = float(training_times(dit_ops(w, batch=2), load_profile("h200"), "bf16", "fa2", "full",
+                              optimizer=False)["seconds"].sum())
+    assert est.buckets["dit_gpu_s"].iloc[1] == pytest.approx(60 / 2 * t2, rel=1e-9)
     assert s["vae_encode_gpu_s"] == 0 and s["text_encode_gpu_s"] == 0
     assert s["gpu_seconds"] == pytest.approx(4 * s["productive_gpu_seconds"], rel=1e-12)
     assert s["evaluation_gpu_s"] == pytest.approx(s["productive_gpu_seconds"], rel=1e-12)  # 2x - 1x
@@ -216,20 +221,33 @@ def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
     assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing
 
 
-def test_data_parallel_sync_by_hand():
-    # dp 8 in one 8-GPU node, ZeRO-2, P parameters: reduce-scatter and all-gather of 2P bytes each take
-    # lat + (8-1)/8 x 2P / busbw; the reduce-scatter runs behind a long step (overlap exposes 0.1 x it, the
-    # compute slowdown while both run), the all-gather is exposed: 1.1 x (lat + 7/8 x 2P / busbw).
-    from sora_compute.evaluate.comm import COMM_COMPUTE_SLOWDOWN
-    from sora_compute.planning.recipe_time import dp_sync_seconds
 
-    prof = load_profile("h100-sxm")
-    topo = prof.topology
-    assert topo is not None and topo.gpus_per_node == 8
-    stage = RecipeStage(name="s", iterations=1, gpus=8, zero=2, buckets=[{**IMG, "batch_per_rank": 1}])
-    p = 1e9
-    one = topo.intra_latency_us * 1e-6 + 7 / 8 * 2 * p / (topo.intra_busbw_gbps * 1e9)
-    assert dp_sync_seconds(stage, p, prof, step_s=1e3) == pytest.approx((1 + COMM_COMPUTE_SLOWDOWN) * one,
-                                                                        rel=1e-12)
-    solo = RecipeStage(name="s", iterations=1, gpus=2, cp=2, buckets=[{**IMG, "batch_per_rank": 1}])
-    assert dp_sync_seconds(solo, p, prof, step_s=1.0) == 0.0  # dp = 1: nothing to synchronise
+def test_one_gpu_has_no_communication_and_no_bubble():
+    rc = recipe_from_dict({"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [
+        {"name": "a", "iterations": 5, "gpus": 1, "buckets": [{**IMG, "batch_per_rank": 8}]}]})
+    s = estimate_recipe(rc).stages.iloc[0]
+    assert s["communication_gpu_s"] == 0 and s["bubble_gpu_s"] == 0 and s["optimizer_gpu_s"] > 0
+
+
+def test_expected_slowest_rank_by_hand():
+    from sora_compute.planning.recipe_time import expected_slowest
+
+    # two buckets, 1 s and 3 s, drawn with probability 1/2 each by 2 ranks: the iteration takes 1 s only when both
+    # draw the fast one (1/4): E = 1 x 1/4 + 3 x 3/4 = 2.5 s; one rank: the mean, 2 s
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 2) == pytest.approx(2.5, rel=1e-15)
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 1) == pytest.approx(2.0, rel=1e-15)
+    assert expected_slowest([3.0, 1.0], [0.5, 0.5], 2**53) == pytest.approx(3.0, rel=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.01, 100), st.floats(0.01, 10)), min_size=1, max_size=6),
+       st.integers(1, 10_000))
+def test_expected_slowest_lies_between_mean_and_max(table, ranks):
+    t = [a for a, _ in table]
+    w = [b / sum(b for _, b in table) for _, b in table]
+    from sora_compute.planning.recipe_time import expected_slowest
+
+    e = expected_slowest(t, w, ranks)
+    mean = sum(a * b for a, b in zip(t, w, strict=True))
+    assert mean * (1 - 1e-9) <= e <= max(t) * (1 + 1e-9)
+    assert expected_slowest(t, w, ranks + 1) >= e * (1 - 1e-12)

@@ -96,10 +96,11 @@ def test_attention_interpolates_in_log_length_at_the_nearest_head_dim():
     bwd = op_times([core], prof, pass_="bwd_activation").iloc[0]  # no bwd points: the fwd curve, 2.5x the FLOPs
     assert bwd["flops"] == 2.5 * flops and "no bwd points" in bwd["basis"]
     assert len(op_times([core], prof, pass_="bwd_weight")) == 0  # no weights
-    # the math kernel writes and reads scores and probabilities: 4 x heads x q x k elements more
+    # the math kernel writes and reads scores and probabilities: 4 x heads x q x k elements more; eagerly, the
+    # transposed output is copied contiguous (data/eager_ops.yaml): 2 x heads x q x head_dim more
     math_prof = make_profile(attention=[_attn("math", 128, 2048, 10)])
     assert op_times([core], math_prof, attention_kernel="math").iloc[0]["bytes"] == \
-        2 * (core.elements + 4 * 24 * 2048 * 2048)
+        2 * (core.elements + 4 * 24 * 2048 * 2048 + 2 * 24 * 2048 * 96)
 
 
 def test_memory_table_sets_bandwidth_by_op_class_and_size():

@@ -59,6 +59,7 @@ def quick_plan() -> Plan:
     conv = [(c, c, (3, 3, 3), g) for c in (32, 64, 128, 256) for g in ((4, 16, 16), (8, 32, 32), (8, 64, 64))]
     conv += [(c, 2 * c, (1, 1, 1), (8, 32, 32)) for c in (64, 256)] + [(16, 384, (1, 2, 2), (4, 16, 16))]
     conv += [(32, 3, (3, 3, 3), (8, 64, 64))]  # a decoder's conv_out to RGB
+    conv += [(32, 32, (3, 3, 3), (16, 64, 64))]  # a narrow conv large enough for oneDNN (see _algorithm)
     return Plan(gemm, attention, conv, [2**k for k in (12, 15, 18, 21, 24)], False, 0.1, 6e10)
 
 
@@ -188,6 +189,28 @@ def _attention(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], No
     return out
 
 
+#: PyTorch's CPU convolution kernels by the name its profiler gives them, and the algorithm label each stands for.
+CONV_KERNELS = {"aten::mkldnn_convolution": "mkldnn", "aten::slow_conv3d_forward": "native",
+                "aten::_slow_conv2d_forward": "native"}
+
+
+def _algorithm(call: Callable[[], Any]) -> str | None:
+    """The convolution algorithm ``call`` ran, read off torch's profiler (``CONV_KERNELS``; None if none matched)."""
+    from torch.profiler import profile
+    saved = os.dup(2)  # the profiler's backend logs its start and stop on stderr: keep calibrate's output clean
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            with profile() as prof:
+                call()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    names = {e.name for e in prof.events()}
+    found = sorted({algo for name, algo in CONV_KERNELS.items() if name in names})
+    return found[0] if len(found) == 1 else None
+
+
 def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) -> list[dict]:
     out = []
     for c_in, c_out, kernel, (T, H, W) in plan.conv:
@@ -201,12 +224,13 @@ def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
             continue
         x = torch.randn(1, c_in, T, H, W, dtype=dtype)
         w = torch.randn(c_out, c_in, *kernel, dtype=dtype)
-        s = median_time(partial(F.conv3d, x, w, stride=stride, padding=pad), plan.min_time, plan.clock,
-                        before=cold_weights(x))
+        call = partial(F.conv3d, x, w, stride=stride, padding=pad)
+        s = median_time(call, plan.min_time, plan.clock, before=cold_weights(x))
+        algo = _algorithm(call)
         out.append({"c_in": c_in, "c_out": c_out, "kernel": list(kernel), "voxels": voxels, "dtype": tag,
-                    "tflops": round(flops / s / 1e12, 6),
+                    "tflops": round(flops / s / 1e12, 6), **({"algorithm": algo} if algo else {}),
                     "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W} "
-                              f"(weights cold), median {s:.3g} s"})
+                              f"(weights cold{f', {algo}' if algo else ''}), median {s:.3g} s"})
     log(f"conv3d: {len(out)} shapes")
     return out
 
@@ -252,6 +276,15 @@ def _launch(plan: Plan) -> float:
     return median_time(lambda: lin(x), plan.min_time, plan.clock, min_reps=50)
 
 
+def _dispatch(plan: Plan) -> float:
+    """Seconds of a bare ATen call outside a module (the floor of the view ops and small kernels eager code runs
+    around modules): the median of an add of two 8-element tensors and an unsqueeze (at least 50 calls each)."""
+    a = torch.randn(1, 8)
+    add = median_time(lambda: a + a, plan.min_time, plan.clock, min_reps=50)
+    view = median_time(lambda: a.unsqueeze(1), plan.min_time, plan.clock, min_reps=50)
+    return (add + view) / 2
+
+
 def measure_profile(device: str = "cpu", full: bool = False, threads: int | None = None, dtype: str = "fp32",
                     key: str | None = None, log: Callable[[str], None] = lambda s: None) -> HardwareProfile:
     """Run the microbenchmarks on ``device`` and return the measured profile (tables inline)."""
@@ -269,6 +302,7 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
     key = key or f"cpu-{date}"
     with torch.inference_mode():
         launch = _launch(plan)
+        dispatch = _dispatch(plan)
         gemm = _gemm(plan, tdt, dtype, log)
         attention = _attention(plan, tdt, dtype, log)
         conv = _conv(plan, tdt, dtype, log)
@@ -282,7 +316,8 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
         "key": key, "name": f"{cpu} ({threads} threads, torch {torch.__version__})", "vendor": "cpu",
         "architecture": "cpu", "peak_tflops": {dtype: peak}, "hbm_gb": round(_memory_gb(), 3),
         "hbm_tbps": bw, "sms": os.cpu_count(), "memory_efficiency": 1.0,
-        "launch_overhead_us": round(launch * 1e6, 3), "tables": [table],
+        "launch_overhead_us": round(launch * 1e6, 3), "dispatch_overhead_us": round(dispatch * 1e6, 3),
+        "tables": [table],
         "measured": {"date": date, "device": cpu, "torch": torch.__version__, "threads": threads,
                      "clock": clock_name,
                      "libraries": {"mkldnn": str(torch.backends.mkldnn.is_available()),
@@ -295,7 +330,9 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
                       f"{len(plan.memory_numels)} sizes; hbm_gb: /proc/meminfo MemTotal",
             "memory_efficiency": "1: hbm_tbps is itself an achieved bandwidth",
             "launch_overhead_us": "measured: median nn.Linear(8, 8) call on one row (per-op floor: module call, "
-                                  "dispatch, kernel)"},
+                                  "dispatch, kernel)",
+            "dispatch_overhead_us": "measured: mean of the medians of an 8-element add and an unsqueeze (a bare "
+                                    "ATen call)"},
     }
     assert DTYPE_BYTES[dtype]
     return HardwareProfile.model_validate(data)

@@ -7,11 +7,14 @@ measured on an H100 applies to an H200 through the same efficiencies. For a shap
 
 - GEMM (linear): inverse-distance weighting of log-efficiency over (log2 M, log2 N, log2 K), the 4 nearest points
   (an exact shape returns its point);
-- attention core: the points of the kernel and pass (fwd / bwd) at the nearest head dim (non-causal points; causal
+- attention core: the points of the kernel and pass (fwd / bwd) at the nearest head dim (the device's own points
+  when it has any for that kernel and pass, else those of its kin scaled by peak; non-causal points; causal
   ones only for a kernel measured with a mask alone: the ledger counts causal cores in full), piecewise linear in log
   sequence length (per-sequence tokens; sqrt(q_len x k_len) for cross-attention), clamped at the ends;
 - convolution: inverse-distance weighting over (log2 c_in, log2 c_out, log2 kernel volume, log2 voxels) when the
-  op carries those dims (``c_in``, ``c_out``, ``kernel_volume``, ``voxels`` = batch x output positions), else over
+  op carries those dims (``c_in``, ``c_out``, ``kernel_volume``, ``voxels`` = batch x output positions), among the
+  points of the algorithm the library runs for the op when the table's points name it (PyTorch on CPU chooses
+  oneDNN or its native im2col kernel by shape, ``torch_cpu_conv_algorithm``; the two differ up to 8x), else over
   (log2 FLOPs, log2 arithmetic intensity = MACs / minimum elements), so legacy VAE terms without dims are matched
   too (less well: a library's algorithm choice can depend on channels and sizes apart);
 - memory-bound op classes: piecewise linear in log bytes moved per call of that op class and kind
@@ -26,15 +29,39 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from sora_compute.hardware.profiles import HardwareProfile, KernelTable, load_profile, profile_tables
 
-__all__ = ["Efficiencies", "efficiencies"]
+__all__ = ["Efficiencies", "efficiencies", "torch_cpu_conv_algorithm", "uses_mkldnn", "MKLDNN_MIN_SIZE"]
 
 IDW_NEIGHBOURS = 4
+#: PyTorch's CPU fp32 convolution runs oneDNN only above this product of the input's first four sizes (N x C x D x H
+#: for conv3d) when nothing else selects it (aten/src/ATen/native/Convolution.cpp, ConvParams::use_mkldnn: "for some
+#: case, native is faster"); checked against torch's profiler in tests/test_time_accuracy.py.
+MKLDNN_MIN_SIZE = 20480
+
+
+def uses_mkldnn(batch: Any, c_in: Any, size_2: Any, size_3: Any, kernel: tuple[int, ...], strided: Any,
+                threads: int) -> Any:
+    """Whether PyTorch (CPU, fp32, groups 1, no dilation) runs oneDNN for a convolution whose input has sizes (batch,
+    c_in, size_2, size_3, ...) (conv3d: D, H; conv2d: H, W), by ConvParams::use_mkldnn: (strided or batch >= 16 or a
+    kernel other than 1x1 in the last two dims or threads > 1) and (kernel over 3x3 in both or batch > 1 or
+    batch x c_in x size_2 x size_3 > 20480). Elementwise over numpy arrays too."""
+    kh, kw = kernel[-2], kernel[-1]
+    first = strided | (batch >= 16) | (kh != 1 or kw != 1 or threads > 1)
+    second = (kh > 3 and kw > 3) | (batch > 1) | (batch * c_in * size_2 * size_3 > MKLDNN_MIN_SIZE)
+    return first & second
+
+
+def torch_cpu_conv_algorithm(batch: float, c_in: float, size_2: float, size_3: float, kernel: tuple[int, ...],
+                             strided: bool, threads: int) -> str:
+    """``mkldnn`` or ``native`` (slow_conv3d / slow_conv2d: im2col and a GEMM), by ``uses_mkldnn``."""
+    return "mkldnn" if uses_mkldnn(batch, c_in, size_2, size_3, kernel, strided, threads) else "native"
 
 
 def _piecewise(x: float, xs: list[float], ys: list[float]) -> float:
@@ -77,6 +104,7 @@ class Efficiencies:
     gemm: tuple[np.ndarray, np.ndarray] | None = None
     conv: tuple[np.ndarray, np.ndarray] | None = None
     conv_dims: tuple[np.ndarray, np.ndarray] | None = None
+    conv_algorithms: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # by algorithm label
     attention: dict[tuple[str, str], dict[int, _Curve]] = field(default_factory=dict)
     memory: dict[str, _Curve] = field(default_factory=dict)
     memo: dict[tuple, tuple[float, str]] = field(default_factory=dict)
@@ -91,16 +119,35 @@ class Efficiencies:
             self.memo[key] = (math.exp(_idw(q, *self.gemm)), "gemm table")
         return self.memo[key]
 
-    def conv_eff(self, macs: float, elements: float, dims: tuple[float, ...] | None = None) -> tuple[float, str]:
+    def conv_algorithm(self, op: str, dims: Mapping[str, Any]) -> str | None:
+        """The algorithm a convolution op (``dims`` as ``ledger.ops.conv_op`` gives them, with ``batch``,
+        ``in_size`` (the input's two sizes after batch and channels) and ``kernel``) runs, when this profile's conv
+        points name algorithms of PyTorch on CPU; else None (every point applies)."""
+        if not self.conv_algorithms or not {"batch", "in_size", "kernel"} <= dims.keys():
+            return None
+        s2, s3 = dims["in_size"]
+        return torch_cpu_conv_algorithm(float(dims["batch"]), float(dims["c_in"]), float(s2), float(s3),
+                                        tuple(dims["kernel"]), float(dims["voxels"]) < float(dims["in_voxels"]),
+                                        self.threads)
+
+    @property
+    def threads(self) -> int:
+        """Threads the profile was measured with (1 for a profile without a measured section)."""
+        return self.profile.measured.threads if self.profile.measured is not None else 1
+
+    def conv_eff(self, macs: float, elements: float, dims: tuple[float, ...] | None = None,
+                 algorithm: str | None = None) -> tuple[float, str]:
         """Efficiency of a convolution of ``macs`` moving ``elements``; ``dims`` (c_in, c_out, kernel volume,
-        voxels) when the op has them."""
+        voxels) when the op has them; ``algorithm``: only the points of that algorithm (``conv_algorithm``)."""
         if self.conv is None or self.conv_dims is None:
             return self.gemm_eff(*(max(macs, 1.0) ** (1 / 3),) * 3)[0], "gemm table (no conv points)"
         if dims is not None:
-            dkey: tuple = ("cd", *dims)
+            dkey: tuple = ("cd", algorithm, *dims)
             if dkey not in self.memo:
                 q = tuple(math.log2(max(x, 1.0)) for x in dims)
-                self.memo[dkey] = (math.exp(_idw(q, *self.conv_dims)), "conv table (by dims)")
+                family = self.conv_algorithms.get(algorithm) if algorithm is not None else None
+                self.memo[dkey] = (math.exp(_idw(q, *(family or self.conv_dims))),
+                                   f"conv table ({algorithm} points, by dims)" if family else "conv table (by dims)")
             return self.memo[dkey]
         key = ("c", macs, elements)
         if key not in self.memo:
@@ -159,8 +206,11 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     gemm: list[tuple[float, float, float, float]] = []
     conv: list[tuple[float, float, float]] = []
     conv_dims: list[tuple[float, float, float, float, float]] = []
+    conv_algo: dict[str, list[tuple[float, float, float, float, float]]] = {}
     attn: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
     causal_attn: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
+    own: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}  # points measured on this device
+    own_causal: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
     stand_in: set[tuple[str, str]] = set()
     mem: dict[str, list[tuple[float, float]]] = {}
     for t in tables:
@@ -179,11 +229,16 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
                 conv_dims.append((math.log2(c.c_in), math.log2(c.c_out),
                                   math.log2(c.kernel[0] * c.kernel[1] * c.kernel[2]), math.log2(c.voxels),
                                   math.log(c.tflops / peak)))
+                if c.algorithm is not None:
+                    conv_algo.setdefault(c.algorithm, []).append(conv_dims[-1])
         for a in t.attention:
             if _same(a.dtype, dtype) and (peak := peak_of(a.measured_on)) is not None:
                 where = causal_attn if a.causal else attn
-                where.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(
-                    (math.log(a.seq_len), math.log(a.tflops / peak)))
+                point = (math.log(a.seq_len), math.log(a.tflops / peak))
+                where.setdefault((a.kernel, a.pass_), {}).setdefault(a.head_dim, []).append(point)
+                if (a.measured_on or t.measured_on) == profile.key:  # the device's own measurement
+                    (own_causal if a.causal else own).setdefault((a.kernel, a.pass_), {}).setdefault(
+                        a.head_dim, []).append(point)
         for mp in t.memory:
             mem.setdefault(mp.op, []).append((math.log(mp.bytes), math.log(min(mp.tbps / dev.hbm_tbps, 1.0))))
     if gemm:
@@ -194,6 +249,7 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
         eff.conv = (arr[:, :2], arr[:, 2])
         arr = np.array(conv_dims)
         eff.conv_dims = (arr[:, :4], arr[:, 4])
+        eff.conv_algorithms = {a: (np.array(v)[:, :4], np.array(v)[:, 4]) for a, v in conv_algo.items()}
 
     def curve(points: list[tuple[float, float]]) -> _Curve:
         merged: dict[float, list[float]] = {}
@@ -202,6 +258,8 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
         xs = sorted(merged)
         return _Curve(xs, [sum(merged[x]) / len(merged[x]) for x in xs])
 
+    attn.update(own)  # a kernel and pass the device itself was measured on: its own points only
+    causal_attn.update(own_causal)
     for k, v in causal_attn.items():  # a kernel measured only with a causal mask: its causal points
         attn.setdefault(k, v)
     for (kern, pass_), v in list(attn.items()):  # a kernel measured only forward + backward together (fwd_bwd):

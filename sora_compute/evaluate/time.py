@@ -2,7 +2,8 @@
 
 For each op (all its instances) and pass:
 
-    seconds = instances x (max(FLOPs / (peak[dtype] x eff), bytes / (hbm x mem_eff)) + launch_overhead)
+    seconds = instances x (max(FLOPs / (peak[dtype] x eff), bytes / (hbm x mem_eff)) + launch_overhead
+                           + extra kernels x kernel floor + views x view floor)
 
 - FLOPs: 2 x MACs of the matmul-class ops (linear, conv3d/conv2d, sdpa); norms, elementwise work, resampling,
   embeddings and copies are memory bound here (their compute term is 0). The attention core's backward is 2.5x its
@@ -11,6 +12,9 @@ For each op (all its instances) and pass:
   kernel also writes and reads the scores and probabilities (4 x groups x heads x q_len x k_len elements).
 - eff: from the profile's kernel tables by shape (``evaluate/kernels.py``); mem_eff: by op class and bytes per call.
 - bound: ``compute`` or ``memory`` by the larger term, ``latency`` when both are under the launch overhead.
+- eager extras (forward and recomputation): the kernels and view ops an eager implementation runs for the op beyond
+  its own kernel, and the traffic of the intermediates they write and read (``evaluate/eager.py``,
+  ``data/eager_ops.yaml``), at the floors of ``eager_floors``.
 
 Passes: ``fwd``; ``bwd_activation`` (input gradients: dgrad GEMMs M=tokens N=fan_in K=fan_out, the attention
 backward, norm/elementwise backward at about 1.5x-2x their forward traffic); ``bwd_weight`` (wgrad GEMMs
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sora_compute.evaluate.eager import NONE, eager_extra
 from sora_compute.evaluate.kernels import Efficiencies, efficiencies
 from sora_compute.evaluate.saved import BLOCKS
 from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
@@ -50,6 +55,7 @@ __all__ = [
     "rollup",
     "summary",
     "component_times",
+    "eager_floors",
 ]
 
 PASSES = ("fwd", "bwd_activation", "bwd_weight", "recompute")
@@ -62,6 +68,7 @@ ADAMW_BYTES_PER_PARAM = 30
 MATMUL_OPS = frozenset({"linear", "conv3d", "conv2d", "sdpa"})
 CONV_OPS = frozenset({"conv3d", "conv2d"})
 NO_WORK_OPS = frozenset({"parameter"})
+EAGER_PASSES = frozenset({"fwd", "recompute"})  # passes the eager extras (evaluate/eager.py) are counted in
 
 
 def _scalar(x: Any, what: str) -> float:
@@ -82,7 +89,7 @@ def _dims(op: Op, *names: str) -> tuple[float, ...] | None:
 
 
 def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: float, bw: float,
-            overhead: float) -> tuple | None:
+            overhead: float, floors: tuple[float, float] = (0.0, 0.0)) -> tuple | None:
     """(pass, path, kind, op, instances, flops, bytes, compute_s, memory_s, overhead_s, seconds, bound, efficiency,
     memory_efficiency, basis) of all instances of ``op`` in ``pass_``, or None when the op does no work in it."""
     cls = op.op
@@ -106,7 +113,7 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         flops = 2 * macs
         dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out", "kernel_volume",
                                                                               "tokens")  # the DiT's patch embedding
-        c_eff, basis = eff.conv_eff(macs, elements, dims)
+        c_eff, basis = eff.conv_eff(macs, elements, dims, eff.conv_algorithm(cls, op.dims) if dims else None)
         mem_keys = ("copy",)
     elif cls == "sdpa":
         if pass_ == "bwd_weight":
@@ -139,16 +146,22 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
             return None  # no input gradient for token ids
         rw = _dims(op, "read", "written") if cls == "elementwise" else None
         elements = 2 * rw[0] + rw[1] if rw is not None else 1.5 * elements
+    extra = eager_extra(op) if pass_ in EAGER_PASSES else NONE
     nbytes = elements * bpe
-    per_call = nbytes
-    m_eff, m_basis = eff.memory_eff(mem_keys, per_call)
+    m_eff, m_basis = eff.memory_eff(mem_keys, nbytes)
     compute_s = flops / (peak * c_eff) if flops else 0.0
     memory_s = nbytes / (bw * m_eff) if nbytes else 0.0
     if not flops and not nbytes:
         return None
+    if extra.elements:  # the eager intermediates, at the bandwidth of a copy of their size
+        extra_bytes = _scalar(extra.elements, op.path) * bpe
+        nbytes += extra_bytes
+        memory_s += extra_bytes / (bw * eff.memory_eff(("copy",), extra_bytes)[0])
     bound = "compute" if compute_s >= memory_s else "memory"
     if max(compute_s, memory_s) < overhead:
         bound = "latency"
+    kernel_floor, view_floor = floors
+    overhead = overhead + extra.kernels * kernel_floor + extra.views * view_floor
     seconds = n * (max(compute_s, memory_s) + overhead)
     return (pass_, op.path, op.kind, cls, n, n * flops, n * nbytes, n * compute_s, n * memory_s, n * overhead,
             seconds, bound, c_eff if flops else float("nan"), m_eff, basis or m_basis)
@@ -163,15 +176,25 @@ def _setup(profile: HardwareProfile | str, dtype: str) -> tuple[HardwareProfile,
         p.launch_overhead_us * 1e-6
 
 
+def eager_floors(p: HardwareProfile) -> tuple[float, float]:
+    """(seconds per extra eager kernel, seconds per eager view op): the profile's bare-ATen-call floor
+    (``dispatch_overhead_us``) for both where the device waits on the host (CPU); without it (GPU: the host runs
+    ahead) an extra kernel costs its launch floor and a view nothing."""
+    if p.dispatch_overhead_us is not None:
+        return p.dispatch_overhead_us * 1e-6, p.dispatch_overhead_us * 1e-6
+    return p.launch_overhead_us * 1e-6, 0.0
+
+
 def op_records(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",
                attention_kernel: str = "fa2", pass_: str = "fwd") -> list[tuple]:
     """The rows of ``op_times`` as tuples (``COLUMNS``), without building a DataFrame (the fast path)."""
     if pass_ not in PASSES:
         raise ValueError(f"pass_: expected one of {', '.join(PASSES)}, got {pass_!r}")
     p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    fl = eager_floors(p)
     rows = []
     for op in ops:
-        r = _record(op, pass_, eff, attention_kernel, bpe, peak, bw, overhead)
+        r = _record(op, pass_, eff, attention_kernel, bpe, peak, bw, overhead, fl)
         if r is not None:
             rows.append(r)
     return rows

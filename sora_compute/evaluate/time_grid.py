@@ -13,8 +13,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies
-from sora_compute.evaluate.time import CONV_OPS, NO_WORK_OPS, _setup
+from sora_compute.evaluate.eager import eager_extra
+from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies, uses_mkldnn
+from sora_compute.evaluate.time import CONV_OPS, NO_WORK_OPS, _setup, eager_floors
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import Op
 
@@ -51,13 +52,26 @@ def _gemm_eff(eff: Efficiencies, m: np.ndarray, n: np.ndarray, k: np.ndarray) ->
     return np.exp(_idw(_log2(m, n, k), *eff.gemm))
 
 
-def _conv_eff(eff: Efficiencies, macs: np.ndarray, elements: np.ndarray, dims: list[np.ndarray] | None
-              ) -> np.ndarray:
+def _conv_eff(eff: Efficiencies, macs: np.ndarray, elements: np.ndarray, dims: list[np.ndarray] | None,
+              op: Op | None = None) -> np.ndarray:
     if eff.conv is None or eff.conv_dims is None:
         side = np.maximum(macs, 1.0) ** (1 / 3)
         return _gemm_eff(eff, side, side, side)
     if dims is not None:
-        return np.exp(_idw(_log2(*dims), *eff.conv_dims))
+        q = _log2(*dims)
+        out = np.exp(_idw(q, *eff.conv_dims))
+        if op is not None and eff.conv_algorithms and {"batch", "in_size", "kernel"} <= op.dims.keys():
+            # the points of the algorithm each shape runs (``Efficiencies.conv_algorithm``, elementwise)
+            n = len(q)
+            d = {k: np.broadcast_to(_arr(op.dims[k]).ravel(), (n,)) for k in ("batch", "c_in", "voxels", "in_voxels")}
+            s2, s3 = (np.broadcast_to(_arr(x).ravel(), (n,)) for x in op.dims["in_size"])
+            mkl = uses_mkldnn(d["batch"], d["c_in"], s2, s3, tuple(op.dims["kernel"]), d["voxels"] < d["in_voxels"],
+                              eff.threads)
+            for algo, where in (("mkldnn", mkl), ("native", ~mkl)):
+                family = eff.conv_algorithms.get(algo)
+                if family is not None:
+                    out = np.where(where, np.exp(_idw(q, *family)), out)
+        return out
     q = np.stack([np.log2(np.maximum(2 * macs, 1.0)),
                   np.log2(np.maximum(macs / np.maximum(elements, 1.0), 1e-6))], axis=1)
     return np.exp(_idw(q, *eff.conv))
@@ -93,6 +107,7 @@ def forward_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: st
     """Forward seconds of ``ops`` (all instances) at every point of their shapes: an array broadcast over the
     ledger's shape arrays (a 1-element array for scalar shapes). Equal to ``predict_seconds`` point by point."""
     p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    kernel_floor, view_floor = eager_floors(p)
     ops = list(ops)
     size = max((np.size(v) for op in ops for v in (op.macs, op.elements)), default=1)
     total = np.zeros(size)
@@ -114,7 +129,7 @@ def forward_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: st
             dims = _dims(op, "c_in", "c_out", "kernel_volume", "voxels") or _dims(op, "c_in", "c_out",
                                                                                   "kernel_volume", "tokens")
             dims = None if dims is None else [np.broadcast_to(x, (size,)) for x in dims]
-            flops, c_eff, keys = 2 * macs, _conv_eff(eff, macs, elements, dims), ("copy",)
+            flops, c_eff, keys = 2 * macs, _conv_eff(eff, macs, elements, dims, op), ("copy",)
         elif cls == "sdpa":
             g, h, q, k, d = (np.broadcast_to(x, (size,)) for x in (_dims(op, "groups", "heads", "q_len", "k_len",
                                                                            "head_dim") or [_arr([v]) for v in
@@ -138,5 +153,12 @@ def forward_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: st
             compute_s = np.where(flops > 0, flops / (peak * c_eff), 0.0)
             memory_s = np.where(nbytes > 0, nbytes / (bw * m_eff), 0.0)
         work = (flops > 0) | (nbytes > 0)
-        total += np.where(work, op.instances * (np.maximum(compute_s, memory_s) + overhead), 0.0)
+        extra = eager_extra(op)  # the eager extras, as the scalar model (evaluate/eager.py)
+        if not isinstance(extra.elements, int) or extra.elements:
+            extra_bytes = np.broadcast_to(_arr(extra.elements).ravel(), (size,)) * bpe
+            with np.errstate(divide="ignore", invalid="ignore"):
+                memory_s = memory_s + np.where(extra_bytes > 0, extra_bytes / (
+                    bw * _memory_eff(eff, ("copy",), extra_bytes)), 0.0)
+        host = overhead + extra.kernels * kernel_floor + extra.views * view_floor
+        total += np.where(work, op.instances * (np.maximum(compute_s, memory_s) + host), 0.0)
     return total

@@ -127,6 +127,9 @@ class ConvPoint(BaseModel):
     source: Source = Field(min_length=1)
     approx: bool = Field(default=False, description="read off a plot or a third-party transcription")
     measured_on: str | None = Field(default=None, description="device of this point, when not the table's")
+    algorithm: str | None = Field(default=None, description="the library's algorithm that ran, as its profiler names "
+                                  "it (PyTorch on CPU: mkldnn or native); the time model matches an op only against "
+                                  "points of the algorithm the op runs")
 
     @property
     def macs(self) -> float:
@@ -228,6 +231,10 @@ class HardwareProfile(BaseModel):
                                         description="achieved / peak memory bandwidth")
     launch_overhead_us: Positive = Field(default=ASSUMED_LAUNCH_US, ge=0,
                                          description="per-kernel launch floor, microseconds")
+    dispatch_overhead_us: Positive | None = Field(
+        default=None, description="host microseconds of a bare ATen call (a view op, a tiny kernel) outside a module, "
+        "where the device waits on the host (CPU); None: the device runs ahead of the host (GPU), so eager view ops "
+        "cost nothing and extra eager kernels their launch floor")
     topology: Topology | None = Field(default=None, description="cluster wiring (None: single-device only)")
     kernels: list[str] = Field(default_factory=list, description="kernel tables in hardware/kernels/")
     tables: list[KernelTable] = Field(default_factory=list, description="kernel tables carried inline")

@@ -27,6 +27,7 @@ from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.memory.planner import GiB, PrecisionPolicy, layout_memory, training_memory_basis
 from sora_compute.planning.parallel import BREAKDOWN, TrainingBasis, step_times, training_bases
+from sora_compute.presets import load_preset
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
 
 __all__ = ["LayoutSearch", "search_training_layouts", "enumerate_layouts", "LAYOUT_FIELDS", "strong_scaling"]
@@ -108,7 +109,7 @@ def _label(df: pd.DataFrame) -> list[str]:
 
 
 def search_training_layouts(
-    model: ModelSpec | Workload,
+    model: ModelSpec | Workload | str,
     video: VideoSpec | None,
     gpu: str | HardwareProfile = "h100-sxm",
     gpus: int = 1024,
@@ -126,13 +127,17 @@ def search_training_layouts(
 ) -> LayoutSearch:
     """Every valid training layout of ``gpus`` GPUs for one training shape and ``global_batch`` samples per step
     (default: one per GPU), with memory per GPU, fit, step time and breakdown, tokens/s per GPU, MFU and $ per step;
-    ranked fitting first, then by step time. ``pin`` fixes layout fields (e.g. ``{"tp": 1, "zero": 3}``)."""
+    ranked fitting first, then by step time. ``pin`` fixes layout fields (e.g. ``{"tp": 1, "zero": 3}``). ``model``
+    may be a preset name (``video`` None: the preset's native shape)."""
     if gpus < 1:
         raise ValueError(f"gpus: expected a positive count, got {gpus!r}")
     B = gpus if global_batch is None else global_batch
     if B < 1:
         raise ValueError(f"global_batch: expected a positive count, got {global_batch!r}")
     prec = precision or PrecisionPolicy()
+    if isinstance(model, str):
+        preset = load_preset(model)
+        model, video = preset.model, video if video is not None else preset.video
     w = as_workload(model, video)
     profile = gpu if isinstance(gpu, HardwareProfile) else load_profile(gpu)
     spec = resolve_gpu(profile)

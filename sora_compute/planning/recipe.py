@@ -46,12 +46,9 @@ def bucket_samples(stage: RecipeStage) -> list[float]:
 
 
 def rank_batch(stage: RecipeStage, bucket: RecipeBucket) -> int:
-    """Samples one data-parallel rank runs per iteration in ``bucket``: batch_per_rank, or global_batch / dp rounded
-    (at least 1)."""
-    if bucket.batch_per_rank is not None:
-        return bucket.batch_per_rank
-    assert stage.global_batch is not None
-    return max(1, round(stage.global_batch / stage.dp))
+    """Samples of one micro-batch (the shape the time model runs): batch_per_rank in a bucket table, else the
+    stage's micro_batch."""
+    return bucket.batch_per_rank if bucket.batch_per_rank is not None else stage.micro_batch
 
 
 def recipe_counts(recipe: Recipe, convention: CountingConvention = MATMUL_ONLY) -> pd.DataFrame:

@@ -106,6 +106,15 @@ class RecipeStage(_Spec):
     tp: int = Field(default=1, gt=0, le=MAX_COUNT, description="tensor-parallel size")
     cp: int = Field(default=1, gt=0, le=MAX_COUNT, description="context/sequence-parallel size (SP)")
     pp: int = Field(default=1, gt=0, le=MAX_COUNT, description="pipeline-parallel size")
+    cp_kind: Literal["ring", "ulysses"] = Field(default="ring", description="context parallelism: ring attention "
+                                                "(K/V passed around) or Ulysses (all-to-all over heads)")
+    micro_batch: int = Field(default=1, gt=0, le=MAX_COUNT,
+                             description="samples per micro-batch (global-batch stages; a bucket table runs "
+                                         "batch_per_rank as one micro-batch)")
+    ema: bool = Field(default=False, description="an EMA copy of the weights updated every iteration")
+    sync: Literal["slowest", "mean"] = Field(
+        default="slowest", description="bucket tables: an iteration waits for the slowest rank's bucket (expected "
+                                       "max over dp ranks), or takes the mean (buckets balanced across ranks)")
     zero: Literal[0, 1, 2, 3] = Field(default=2, description="ZeRO stage (>= 1: optimizer states over dp ranks)")
     checkpointing: Checkpointing = Field(default="full", description="activation recomputation")
     latents: Encoding = Field(default="on_the_fly", description="VAE-encode clips during training, or pre-computed")

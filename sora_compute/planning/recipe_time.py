@@ -1,18 +1,20 @@
 """Time, cost and energy of a training recipe from the time model (``evaluate/time.py``), stage by stage.
 
-Per (stage, bucket): the seconds of one data-parallel rank's micro-batch (``rank_batch`` samples) on one GPU:
+Per (stage, bucket): the seconds per GPU of an iteration in which every data-parallel rank runs the bucket's
+per-rank samples (``dit_step``: the planning step time of ``planning/parallel.py`` for the stage's layout: DiT
+compute and recomputation, exposed TP / CP / ZeRO-3 / pipeline / DP communication, the pipeline bubble, optimizer,
+EMA), plus the VAE encoder and text encoders' forward over those samples (stages that encode on the fly), split
+ideally over the rank's tp x cp x pp GPUs. A stage's iteration = the weighted mean over its buckets (bucket table:
+the weights are the chance a rank draws the bucket; global batch: the share of the samples), so
 
-    dit_s   = DiT training step (forward, input and weight gradients, the recomputation of the stage's
-              checkpointing), ``dit_step_seconds``
-    vae_s   = VAE encoder forward over the micro-batch (stages with latents on the fly)
-    text_s  = text encoders' forward over its prompts (stages with prompts on the fly)
+    GPU-seconds of a part = iterations x gpus x sum_b w_b x part_b
 
-A rank of tp x cp x pp GPUs splits that work ideally (the tp / cp / pp collectives come with the parallel-execution
-model; a stage whose layout is ``search`` is timed the same way, and says so). GPU-seconds of a bucket = samples x
-(dit_s + vae_s + text_s) / rank_batch; per iteration and GPU, the optimizer step adds the AdamW update over the
-GPU's share of the parameters (1 / (tp x pp), sharded over dp ranks from ZeRO-1 on) and the data-parallel gradient
-and parameter traffic adds its exposed seconds (``dp_sync_seconds``, ``evaluate/comm.py``).
+In a bucket table every rank draws its own bucket and synchronous data parallelism waits for the slowest: the
+``straggler`` part adds iterations x gpus x (E[max over dp ranks] - mean) of the iteration seconds
+(``expected_slowest``; ``sync: mean`` leaves it out).
+
 Productive wall-clock = GPU-seconds / gpus; goodput losses stretch it: wall = productive / prod(1 - fraction).
+A stage whose layout is ``search`` is timed at its given tp / cp / pp (and says so).
 
 Units: seconds, days (86,400 s), GPU-days, USD, MWh (GPU board power x hours x PUE), tokens per second per GPU,
 MFU = model FLOPs (3 x DiT forward + encoders run on the fly) / (productive GPU-seconds x peak).
@@ -28,32 +30,23 @@ from typing import Any
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.comm import Group, collective_seconds, overlap, topology_of
-from sora_compute.evaluate.params import dit_params
-from sora_compute.evaluate.time import op_records, optimizer_row, training_times
-from sora_compute.flops import count_dit, count_text_encoder, count_vae_encode
+from sora_compute.evaluate.time import op_records
+from sora_compute.flops import count_text_encoder, count_vae_encode
 from sora_compute.hardware import load_gpu
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
+from sora_compute.planning.parallel import step_times, training_basis
 from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch, recipe_counts
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, resolve_recipe
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
-__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step_seconds", "dp_sync_seconds", "COMPONENTS", "OVERHEADS"]
+__all__ = ["RecipeEstimate", "estimate_recipe", "dit_step", "expected_slowest", "COMPONENTS", "OVERHEADS"]
 
-COMPONENTS = ("dit", "vae_encode", "text_encode", "optimizer", "communication")
-#: bytes per gradient / parameter word on the wire: bf16 (ASSUMED: mixed-precision ZeRO reduces 16-bit gradients)
-GRAD_BYTES = 2
+COMPONENTS = ("dit", "communication", "bubble", "optimizer", "ema", "vae_encode", "text_encode", "straggler")
+_PARTS = COMPONENTS[:-1]  # the parts a bucket's iteration is made of (the straggler wait is the stage's)
 OVERHEADS = ("evaluation", "checkpointing", "failures")
 _SECONDS = 10  # COLUMNS.index("seconds") in evaluate/time.py
-
-
-def dit_step_seconds(workload: Workload, batch: int, profile: HardwareProfile, precision: str, kernel: str,
-                     checkpointing: str) -> float:
-    """Seconds of one DiT training step (forward, backward, recomputation; no optimizer) on ``batch`` samples of
-    ``workload`` on one GPU. The one place the recipe asks for a step time (a planning-level step time can replace
-    the body)."""
-    ops = count_dit(workload, batch=batch).terms
-    return float(training_times(ops, profile, precision, kernel, checkpointing, optimizer=False)["seconds"].sum())
+_COMM = ("tp_comm_s", "cp_comm_s", "fsdp_comm_s", "pp_p2p_s", "dp_comm_s")
+_DIT = ("compute_attention_s", "compute_matmul_s", "compute_other_s", "recompute_s")
 
 
 def _forward_seconds(ops: Any, profile: HardwareProfile, precision: str, kernel: str) -> float:
@@ -61,25 +54,48 @@ def _forward_seconds(ops: Any, profile: HardwareProfile, precision: str, kernel:
     return float(sum(r[_SECONDS] for r in op_records(ops, profile, precision, kernel, "fwd")))
 
 
-def dp_sync_seconds(stage: RecipeStage, params: float, profile: HardwareProfile, step_s: float) -> float:
-    """Exposed seconds per iteration of the data-parallel gradient and parameter traffic of one GPU
-    (``evaluate/comm.py``), gradients and parameters in 2-byte words over the GPU's 1 / (tp x pp) of the parameters,
-    on the DP group (ranks tp x cp apart): ZeRO-0 all-reduces the gradients behind the backward; ZeRO-1/2
-    reduce-scatter them behind it and all-gather the updated parameters after the optimizer (exposed); ZeRO-3 adds
-    an all-gather of the parameters in the forward and one in the backward (behind compute).
-    exposed = overlap(step_s, behind)[1] + after."""
-    if stage.dp == 1:
-        return 0.0
-    group = Group.placed(stage.dp, stage.tp * stage.cp, topology_of(profile).gpus_per_node)
-    nbytes = GRAD_BYTES * params / (stage.tp * stage.pp)
-    if stage.zero == 0:
-        behind, after = collective_seconds("all_reduce", nbytes, group, profile), 0.0
-    else:
-        behind = collective_seconds("reduce_scatter", nbytes, group, profile)
-        after = collective_seconds("all_gather", nbytes, group, profile)
-        if stage.zero == 3:
-            behind += 2 * after
-    return overlap(step_s, behind)[1] + after
+def expected_slowest(seconds: list[float], weights: list[float], ranks: int) -> float:
+    """E[max] of ``ranks`` independent draws of a bucket (probabilities ``weights``) with iteration ``seconds``:
+    sorted ascending, E = sum_k t_k (F_k^ranks - F_(k-1)^ranks), F the cumulative weight (synchronous data
+    parallelism waits for the slowest rank's bucket)."""
+    order = sorted(range(len(seconds)), key=lambda i: seconds[i])
+    out, cdf, prev = 0.0, 0.0, 0.0
+    for n, i in enumerate(order):
+        cdf = 1.0 if n == len(order) - 1 else cdf + weights[i]
+        now = cdf ** ranks
+        out += seconds[i] * (now - prev)
+        prev = now
+    return out
+
+
+@lru_cache(maxsize=4096)
+def dit_step(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kernel: str, checkpointing: str,
+             micro_batch: int, global_batch: int, dp: int, tp: int, cp_ulysses: int, cp_ring: int, pp: int,
+             zero: int, ema: bool) -> dict[str, float]:
+    """Seconds of one training iteration in which every data-parallel rank runs ``global_batch / dp`` samples of
+    ``video`` in micro-batches of ``micro_batch``: the planning step time (``planning/parallel.py`` ``step_times``:
+    compute and recomputation from the time model, TP / CP / ZeRO-3 / pipeline / DP communication from
+    ``evaluate/comm.py`` with its overlap, the pipeline bubble, optimizer, EMA). Returns dit_s (compute +
+    recomputation), communication_s (exposed), bubble_s, optimizer_s, ema_s and step_s. The one place the recipe
+    asks for a DiT step time (memoised: stages share buckets)."""
+    profile = load_profile(gpu)
+    basis = training_basis(Workload.of(model, video), profile, micro_batch, checkpointing, kernel, precision)
+    st = step_times([basis], 0, profile, global_batch, dp, tp, cp_ulysses, cp_ring, pp, zero, ema=ema).iloc[0]
+    return {"dit_s": float(sum(st[c] for c in _DIT)), "communication_s": float(sum(st[c] for c in _COMM)),
+            "bubble_s": float(st["bubble_s"]), "optimizer_s": float(st["optimizer_s"]), "ema_s": float(st["ema_s"]),
+            "step_s": float(st["step_s"])}
+
+
+@lru_cache(maxsize=4096)
+def _encode_seconds(model: ModelSpec, video: VideoSpec, samples: float, gpu: str, precision: str, kernel: str,
+                    latents: bool, text: bool) -> tuple[float, float]:
+    """(VAE encode, text encode) seconds of ``samples`` clips and prompts on one GPU (the encoders' forward)."""
+    profile = load_profile(gpu)
+    n = max(1, round(samples))  # the encoders' batch shape; the seconds scale to ``samples`` below
+    wl = Workload.of(model, video)
+    vae = _forward_seconds(count_vae_encode(wl, batch=n).terms, profile, precision, kernel) if latents else 0.0
+    txt = _forward_seconds(count_text_encoder(model, batch=n).terms, profile, precision, kernel) if text else 0.0
+    return vae * samples / n, txt * samples / n
 
 
 @dataclass(frozen=True, repr=False)
@@ -122,26 +138,27 @@ class RecipeEstimate(FrameRepr):
                 f"{t['wall_days']:,.1f} days, ${t['cost_usd']:,.0f}, MFU {t['mfu']:.0%})")
 
 
-@lru_cache(maxsize=4096)
-def _micro_batch_seconds(model: ModelSpec, video: VideoSpec, batch: int, gpu: str, precision: str, kernel: str,
-                         checkpointing: str, latents: bool, text: bool) -> tuple[float, float, float]:
-    """(DiT step, VAE encode, text encode) seconds of ``batch`` samples on one GPU (memoised: stages share buckets)."""
-    profile = load_profile(gpu)
-    wl = Workload.of(model, video)
-    vae = _forward_seconds(count_vae_encode(wl, batch=batch).terms, profile, precision, kernel) if latents else 0.0
-    txt = _forward_seconds(count_text_encoder(model, batch=batch).terms, profile, precision, kernel) if text else 0.0
-    return dit_step_seconds(wl, batch, profile, precision, kernel, checkpointing), vae, txt
-
-
 def _bucket_seconds(recipe: Recipe, stage: RecipeStage) -> list[dict[str, float]]:
-    """Per bucket: one-GPU seconds of a rank's micro-batch in DiT, VAE encode and text encode."""
+    """Per bucket: seconds of an iteration per GPU when every rank runs the bucket (``dit_step``), and its VAE and
+    text encoding split over the rank's tp x cp x pp GPUs."""
+    cu, cr = (stage.cp, 1) if stage.cp_kind == "ulysses" else (1, stage.cp)
+    heads = recipe.model.dit.num_heads
+    if heads % (stage.tp * cu):
+        raise ValueError(f"stage {stage.name!r}: tp x cp (Ulysses) = {stage.tp * cu} does not divide the "
+                         f"{heads} heads")
     out = []
     for b in stage.buckets:
         wl = bucket_workload(recipe, stage, b)  # the shape error, naming the bucket
-        dit, vae, text = _micro_batch_seconds(recipe.model, wl.video, rank_batch(stage, b), recipe.gpu,
-                                              recipe.precision, recipe.attention_kernel, stage.checkpointing,
-                                              stage.latents == "on_the_fly", stage.text == "on_the_fly")
-        out.append({"dit_s": dit, "vae_encode_s": vae, "text_encode_s": text})
+        batch = b.batch_per_rank * stage.dp if b.batch_per_rank is not None else stage.global_batch or 0
+        per_rank = batch / stage.dp
+        step = dit_step(recipe.model, wl.video, recipe.gpu, recipe.precision, recipe.attention_kernel,
+                        stage.checkpointing, rank_batch(stage, b), batch, stage.dp, stage.tp, cu, cr, stage.pp,
+                        stage.zero, stage.ema)
+        vae, text = _encode_seconds(recipe.model, wl.video, per_rank, recipe.gpu, recipe.precision,
+                                    recipe.attention_kernel, stage.latents == "on_the_fly", stage.text == "on_the_fly")
+        group = stage.tp * stage.cp * stage.pp
+        out.append({**{k: v for k, v in step.items() if k != "step_s"}, "vae_encode_s": vae / group,
+                    "text_encode_s": text / group})
     return out
 
 
@@ -159,32 +176,29 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
     power = spec.tdp_w if spec.tdp_w is not None else float("nan")
     peak = profile.peak_flops(rc.precision)
     counts = recipe_counts(rc)
-    params = float(dit_params(rc.model.dit))
     times, stage_rows = [], []
-    notes = ["communication: the data-parallel gradient and parameter traffic (evaluate/comm.py); the tp / cp / pp "
-             "collectives are not modelled yet: a rank's work is split ideally over its tp x cp x pp GPUs"]
+    notes = ["step time from planning/parallel.py (compute, TP / CP / ZeRO / pipeline / DP communication with "
+             "overlap, bubble, optimizer); VAE and text encoding split ideally over a rank's tp x cp x pp GPUs"]
     for stage in rc.stages:
         if progress is not None:
             progress(stage.name)
         secs = _bucket_seconds(rc, stage)
         rows = counts[counts["stage"] == stage.name]
-        for s, (_, r) in zip(secs, rows.iterrows(), strict=True):
-            per_sample = {k: v / r["rank_batch"] for k, v in s.items()}
-            times.append({**{k: v for k, v in s.items()},
-                          **{f"{k[:-2]}_gpu_s": r["samples"] * v for k, v in per_sample.items()}})
-        shards = stage.dp if stage.zero >= 1 else 1
-        opt_s = float(optimizer_row(params / (stage.tp * stage.pp), profile, shards=shards)[_SECONDS])
-        part = pd.DataFrame(times[-len(secs):])
+        scale = stage.iterations * stage.gpus  # iteration-seconds per GPU -> GPU-seconds of the stage
+        part = pd.DataFrame([{**sec, **{f"{k[:-2]}_gpu_s": scale * w * v for k, v in sec.items()}}
+                             for sec, w in zip(secs, stage.weights, strict=True)])
+        times.append(part)
         row: dict[str, Any] = {"stage": stage.name, "iterations": stage.iterations, "gpus": stage.gpus,
-                               "dp": stage.dp, "tp": stage.tp, "cp": stage.cp, "pp": stage.pp, "layout": stage.layout,
+                               "dp": stage.dp, "tp": stage.tp, "cp": stage.cp, "cp_kind": stage.cp_kind,
+                               "pp": stage.pp, "zero": stage.zero, "layout": stage.layout,
                                "checkpointing": stage.checkpointing, "latents": stage.latents, "text": stage.text,
                                **{k: float(rows[k].sum()) for k in STAGE_SUMS},
-                               "dit_gpu_s": float(part["dit_gpu_s"].sum()),
-                               "vae_encode_gpu_s": float(part["vae_encode_gpu_s"].sum()),
-                               "text_encode_gpu_s": float(part["text_encode_gpu_s"].sum()),
-                               "optimizer_gpu_s": stage.iterations * stage.gpus * opt_s}
-        step_s = row["dit_gpu_s"] / (stage.gpus * stage.iterations)
-        row["communication_gpu_s"] = stage.iterations * stage.gpus * dp_sync_seconds(stage, params, profile, step_s)
+                               **{f"{c}_gpu_s": float(part[f"{c}_gpu_s"].sum()) for c in _PARTS}}
+        per_iteration = [sum(sec[f"{c}_s"] for c in _PARTS) for sec in secs]
+        mean = sum(w * t for w, t in zip(stage.weights, per_iteration, strict=True))
+        slowest = expected_slowest(per_iteration, stage.weights, stage.dp) if stage.global_batch is None \
+            and stage.sync == "slowest" else mean
+        row["straggler_gpu_s"] = scale * max(0.0, slowest - mean)
         productive = sum(row[f"{c}_gpu_s"] for c in COMPONENTS)
         wall = productive
         for name in OVERHEADS:
@@ -204,5 +218,5 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
             notes.append(f"stage {stage.name!r}: layout 'search' is timed as the given tp/cp/pp until the layout "
                          "search lands")
         stage_rows.append(row)
-    buckets = pd.concat([counts, pd.DataFrame(times)], axis=1)
+    buckets = pd.concat([counts, pd.concat(times, ignore_index=True)], axis=1)
     return RecipeEstimate(rc, buckets, pd.DataFrame(stage_rows), tuple(notes))

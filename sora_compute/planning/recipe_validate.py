@@ -21,7 +21,7 @@ from sora_compute.planning.validation import ValidationEntry
 
 __all__ = ["recipe_comparison"]
 
-LEFT_OUT = "tp / cp / pp collectives and data loading not modelled"
+LEFT_OUT = "data loading, host overhead and waits for the slowest rank's bucket not modelled"
 
 
 @cache

@@ -6,8 +6,8 @@ Covered now: inference timings (whole videos and single denoising steps) of pres
 several GPUs is predicted by the multi-GPU schedule of the layout the entry states (``planning/parallel_inference.py``:
 sharded op times, communication, serial parts; its own means, ``multi_gpu_mean_abs_error`` and, against the same
 source's one-GPU run, ``speedup_mean_abs_error``); one whose layout is not stated is not compared. Training entries
-wait for the training time model. The video shape is snapped to the model's grid when the published one does not fit
-it (the note says so).
+of presets (not recipe entries) are timed by the training layout search (``validate_training.py``). The video shape
+is snapped to the model's grid when the published one does not fit it (the note says so).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sora_compute.planning.inference import InferenceSettings, estimate_inferenc
 from sora_compute.planning.parallel_inference import inference_schedule
 from sora_compute.planning.recipe_validate import recipe_comparison
 from sora_compute.planning.timing import inference_times
+from sora_compute.planning.validate_training import training_row
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
 from sora_compute.specs import ModelSpec, VideoSpec
@@ -99,7 +100,7 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     if e.recipe is not None:  # a training run or step a recipe preset predicts
         return {**row, **recipe_comparison(e)}
     if e.kind != "inference":
-        return {**row, "status": "not modelled", "note": "training: the training time model is not wired yet"}
+        return {**row, **training_row(e, kernel)}
     if e.seconds is None:
         return {**row, "status": "no timing", "note": "a memory figure: compared in the memory table"}
     if e.gpus > 1 and e.layout is None:

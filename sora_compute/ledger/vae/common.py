@@ -49,17 +49,25 @@ class Shape(tuple[Number, Number, Number]):
 
 def conv(path: str, B: Number, shape: Shape, out: Shape, c_in: int, c_out: int, kernel: tuple[int, ...],
          kind: str = "conv", op: str = "conv3d", bias: bool = True, owns: bool = True,
-         blocks: range | None = None, flow: Flows = None) -> Op:
+         blocks: range | None = None, flow: Flows = None, pad_depth: int = 0) -> Op:
     """A convolution from ``shape`` to ``out`` positions: B x out positions x c_in x c_out x kernel volume MACs (2D
     convolutions run per frame: T H W positions too); weights c_in x c_out x volume (+ c_out biases), none when the
-    module is not ``owns``-ed here (a second call, or fixed buffers)."""
+    module is not ``owns``-ed here (a second call, or fixed buffers). Dims as ``ledger.ops.conv_op`` gives them (c_in,
+    c_out, kernel_volume, voxels = B x output positions, in_voxels), which the time model matches against its
+    convolution tables, and what the library sees, by which it chooses an algorithm: ``batch``, ``in_size`` (the
+    input's two sizes after batch and channels; frames padded by ``pad_depth`` before the call, a causal conv's front
+    padding), ``kernel``."""
     volume = 1
     for k in kernel:
         volume *= k
     cv = c_in * c_out * volume
     inp, outp = B * shape.positions, B * out.positions
+    T, H, W = shape
+    batch, in_size = (B * T, (H, W)) if len(kernel) == 2 else (B, (T + pad_depth, H))
     return Op(path, kind, op, cv * outp, blocks, c_in * inp + cv + c_out * outp,
-              (cv + (c_out if bias else 0)) if owns else 0, None, (), flow)
+              (cv + (c_out if bias else 0)) if owns else 0,
+              {"c_in": c_in, "c_out": c_out, "kernel_volume": volume, "voxels": outp, "in_voxels": inp,
+               "batch": batch, "in_size": in_size, "kernel": kernel}, (), flow)
 
 
 def norm(path: str, op: str, B: Number, c: int, shape: Shape, affine: bool = True,
@@ -84,18 +92,20 @@ def trilinear(path: str, B: Number, c: int, shape: Shape, out: Shape) -> Op:
 
 def gn_conv_resblock(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, convs: tuple[str, str, str],
                      kernel: tuple[int, ...] = K3, bias: bool = True, shortcut: str = "conv",
-                     blocks: range | None = None, flows: tuple[Flows, ...] = (None,) * 5) -> list[Op]:
+                     blocks: range | None = None, flows: tuple[Flows, ...] = (None,) * 5, pad_depth: int = 0
+                     ) -> list[Op]:
     """GroupNorm, conv, GroupNorm, conv; a 1x1(x1) shortcut when widths differ (``convs``: the paths of the two convs
     and the shortcut, as each code base names them; ``shortcut='linear'``: run as a matmul on the channel-last
-    tensor, the same MACs and weights); ``flows``: the five ops' dataflow, in that order)."""
+    tensor, the same MACs and weights); ``flows``: the five ops' dataflow, in that order; ``pad_depth``: frames the
+    two convs pad their input with before the call, see ``conv``)."""
     c1, c2, short = convs
     op = "conv2d" if len(kernel) == 2 else "conv3d"
     ops = [norm(f"{prefix}.norm1", "group_norm", B, c_in, shape, blocks=blocks, flow=flows[0]),
            conv(f"{prefix}.{c1}", B, shape, shape, c_in, c_out, kernel, op=op, bias=bias, blocks=blocks,
-                flow=flows[1]),
+                flow=flows[1], pad_depth=pad_depth),
            norm(f"{prefix}.norm2", "group_norm", B, c_out, shape, blocks=blocks, flow=flows[2]),
            conv(f"{prefix}.{c2}", B, shape, shape, c_out, c_out, kernel, op=op, bias=bias, blocks=blocks,
-                flow=flows[3])]
+                flow=flows[3], pad_depth=pad_depth)]
     if c_in != c_out:
         if shortcut == "linear":
             ops.append(linear_op(f"{prefix}.{short}", "conv", B * shape.positions, c_in, c_out, blocks,

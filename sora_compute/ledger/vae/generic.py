@@ -42,6 +42,11 @@ def _pad(spec: GenericVAE, B: Number, shape: Shape) -> Number:
     return B * (T + kt - 1) * H * W
 
 
+def _front(spec: GenericVAE) -> int:
+    """Frames a causal conv pads its input with before the call (kt - 1; none when not causal)."""
+    return spec.temporal_kernel - 1 if spec.causal else 0
+
+
 def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, spec: GenericVAE,
                  blocks: range | None = None, x: str = "x", y: str = "x", held: tuple[str, ...] = ()) -> list[Op]:
     """GroupNorm, conv(c_in -> c_out), GroupNorm, conv(c_out -> c_out), 1x1x1 shortcut when widths differ; reads
@@ -58,7 +63,7 @@ def resnet_block(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, sp
                  Flow(("h1",), "a2", n_out, None, n_out), Flow(("a2", "h1"), "h2", n_out, None, c_out * pad),
                  (Flow((x,), "s", n_out), Flow(("s", "h2", x, *held), y, n_out)))
     return gn_conv_resblock(prefix, B, shape, c_in, c_out, ("conv1.conv", "conv2.conv", "shortcut"), spec.conv_kernel,
-                            blocks=blocks, flows=flows)
+                            blocks=blocks, flows=flows, pad_depth=_front(spec))
 
 
 def _attention_flows(n: Number, stat: Number, x: str, y: str) -> tuple[Flows, ...]:
@@ -103,7 +108,7 @@ class GenericLedger:
         shape = Shape((T, H // p, W // p))
         pix = B * spec.pixel_channels * shape.positions
         scratch = spec.pixel_channels * _pad(spec, B, shape) + (pix if p > 1 else 0)
-        ops = [conv("conv_in.conv", B, shape, shape, spec.pixel_channels, chans[0], k,
+        ops = [conv("conv_in.conv", B, shape, shape, spec.pixel_channels, chans[0], k, pad_depth=_front(spec),
                     flow=Flow((), "x", B * chans[0] * shape.positions, None, scratch))]
         c_prev, x = chans[0], "x"
         for i, c in enumerate(chans):
@@ -115,6 +120,7 @@ class GenericLedger:
                 T, H, W = shape
                 out = Shape(((T - 1) // stride + 1, (H - 1) // 2 + 1, (W - 1) // 2 + 1))
                 ops.append(conv(f"down.{i}.resample.conv.conv", B, shape, out, c, c, k, "resample",
+                                pad_depth=_front(spec),
                                 flow=Flow((h, x), f"x{i}", B * c * out.positions, None, c * _pad(spec, B, shape))))
                 shape, h = out, f"x{i}"
             x = h
@@ -122,7 +128,7 @@ class GenericLedger:
         n = B * c_prev * shape.positions
         ops.append(norm("norm_out", "group_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n)))
         z = spec.latent_channels * (2 if spec.double_z else 1)
-        ops.append(conv("conv_out.conv", B, shape, shape, c_prev, z, k,
+        ops.append(conv("conv_out.conv", B, shape, shape, c_prev, z, k, pad_depth=_front(spec),
                         flow=Flow(("a", "y"), "m", B * z * shape.positions, None, c_prev * _pad(spec, B, shape))))
         if spec.quant_convs:
             ops.append(conv("quant_conv", B, shape, shape, z, z, _1,
@@ -138,7 +144,7 @@ class GenericLedger:
         held: tuple[str, ...] = ("pq",) if spec.quant_convs else ()
         ops = [conv("post_quant_conv", B, shape, shape, z, z, _1, flow=Flow((), "pq", B * z * shape.positions))
                ] if spec.quant_convs else []
-        ops.append(conv("conv_in.conv", B, shape, shape, z, chans[0], k,
+        ops.append(conv("conv_in.conv", B, shape, shape, z, chans[0], k, pad_depth=_front(spec),
                         flow=Flow(held, "x", B * chans[0] * shape.positions, None, z * _pad(spec, B, shape))))
         ops += mid_block("mid", B, shape, chans[0], spec, "x", "y")
         c_prev, x = chans[0], "y"
@@ -154,7 +160,7 @@ class GenericLedger:
                 n = B * c * out.positions
                 ops += [nearest(f"up.{j}.resample", B, c, shape, out, Flow((h,), "up", n)),
                         conv(f"up.{j}.resample.conv.conv", B, out, out, c, c, k, "resample",
-                             flow=Flow(("up", h, x), f"x{j}", n, None, c * _pad(spec, B, out)))]
+                             pad_depth=_front(spec), flow=Flow(("up", h, x), f"x{j}", n, None, c * _pad(spec, B, out)))]
                 shape, h = out, f"x{j}"
             x = h
         n = B * c_prev * shape.positions
@@ -164,4 +170,5 @@ class GenericLedger:
         if spec.patch_size > 1:  # the pixel-shuffle copy while conv_out's output is still referenced
             out_flow = (conv_out, Flow(("o", x, *held), "shuffled", pixels))
         return ops + [norm("norm_out", "group_norm", B, c_prev, shape, flow=Flow((x,), "a", n, None, n)),
-                      conv("conv_out.conv", B, shape, shape, c_prev, spec.pixel_channels, k, flow=out_flow)]
+                      conv("conv_out.conv", B, shape, shape, c_prev, spec.pixel_channels, k, flow=out_flow,
+                           pad_depth=_front(spec))]

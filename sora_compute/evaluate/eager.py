@@ -1,0 +1,108 @@
+"""What a ledger op runs as in eager PyTorch beyond its own kernel (``data/eager_ops.yaml``): extra kernels, view
+ops and the extra traffic of the intermediates they write and read.
+
+    extra seconds per instance = kernels x kernel floor + views x view floor   (host / launch time)
+    extra elements per instance = passes x output elements of the op          (memory traffic)
+
+The floors come from the hardware profile (``launch_overhead_us``, ``dispatch_overhead_us``; see
+``evaluate/time.py``). Counts are read off the reference implementation and checked against the ATen ops its forward
+dispatches; nothing here is fitted to a time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+import yaml
+from pydantic import BaseModel, Field
+
+from sora_compute.finite import SPEC_CONFIG
+from sora_compute.ledger.formulas import Number
+from sora_compute.ledger.ops import Op
+
+__all__ = ["EagerExtra", "eager_extra", "aten_calls", "output_elements", "NONE"]
+
+
+class _Entry(BaseModel):
+    model_config = SPEC_CONFIG
+
+    op: str = Field(min_length=1)
+    path: str | None = None
+    kind: str | None = None
+    what: str | None = None
+    kernels: int = Field(default=0, ge=0)
+    views: int = Field(default=0, ge=0)
+    modules: int = Field(default=0, ge=0)
+    passes: float = Field(default=0, ge=0)
+    source: str = Field(min_length=1)
+
+
+class _File(BaseModel):
+    model_config = SPEC_CONFIG
+
+    ops: list[_Entry]
+
+
+class EagerExtra(NamedTuple):
+    """Per op instance: extra kernels, view ops and container-module calls (``views``: both, priced alike), and extra
+    elements moved (a number or an array)."""
+
+    kernels: int
+    views: int
+    elements: Number
+
+
+NONE = EagerExtra(0, 0, 0)
+
+
+@cache
+def _entries() -> tuple[_Entry, ...]:
+    text = resources.files("sora_compute").joinpath("data/eager_ops.yaml").read_text()
+    return tuple(_File.model_validate(yaml.safe_load(text)).ops)
+
+
+def output_elements(op: Op) -> Number:
+    """Elements an op writes, from its dims (numbers or numpy arrays, as the ledger's shapes): elementwise
+    ``written``; attention core groups x heads x q_len x head_dim; linear tokens x fan_out; convolution c_out x
+    output positions; 0 when its dims do not say."""
+    d = op.dims
+    if op.op == "elementwise" and "written" in d:
+        return d["written"]
+    if op.op == "sdpa" and {"groups", "heads", "q_len", "head_dim"} <= d.keys():
+        return d["groups"] * d["heads"] * d["q_len"] * d["head_dim"]
+    if op.op == "linear" and {"tokens", "fan_out"} <= d.keys():
+        return d["tokens"] * d["fan_out"]
+    if "c_out" in d and ("voxels" in d or "tokens" in d):  # a convolution (the DiT's patch embedding: tokens)
+        return d["c_out"] * d.get("voxels", d.get("tokens"))
+    return 0
+
+
+@cache
+def _entry(cls: str, path: str, kind: str, what: str | None) -> _Entry | None:
+    """The first entry matching an op of class ``cls`` at ``path`` of ``kind`` (``what``: an elementwise op's)."""
+    for e in _entries():
+        if e.op == cls and e.path in (None, path) and e.kind in (None, kind) and e.what in (None, what):
+            return e
+    return None
+
+
+def _match(op: Op) -> _Entry | None:
+    return _entry(op.op, op.path, op.kind, op.dims.get("what") if op.op == "elementwise" else None)
+
+
+def eager_extra(op: Op) -> EagerExtra:
+    """The first ``data/eager_ops.yaml`` entry matching ``op`` (its class, and path, kind and ``what`` where the
+    entry names them), as extra kernels, views and elements per instance; ``NONE`` when none matches."""
+    e = _match(op)
+    if e is None:
+        return NONE
+    return EagerExtra(e.kernels, e.views + e.modules, e.passes * output_elements(op) if e.passes else 0)
+
+
+def aten_calls(op: Op) -> int:
+    """ATen calls one instance of ``op`` dispatches eagerly: its own kernel, the extra kernels and the view ops (not
+    the module calls); what a TorchDispatchMode counts."""
+    e = _match(op)
+    return 1 if e is None else 1 + e.kernels + e.views
