@@ -173,3 +173,14 @@ def test_vectorised_layout_memory_equals_training_memory(dp, tp, cp, pp, zero, m
                                  np.array([zero, 0]))
     peak = sum(int(v[0]) for v in comps.values()) + max(int(np.broadcast_to(v, (2,))[0]) for v in trans.values())
     assert peak == one.peak_bytes
+
+
+def test_optimizer_and_ema_are_memory_bound_over_the_zero_shard():
+    # no kernel tables: memory efficiency 0.5 of 3.35 TB/s, 10 us per kernel; ZeRO-1 over DP = 8 shards of 1e9
+    p = PROFILE.model_copy(update={"kernels": [], "tables": [], "memory_efficiency": 0.5, "launch_overhead_us": 10.0})
+    r = step_times([BASIS], [0], p, 8, 8, 1, 1, 1, 1, 1, 1, ema=True).iloc[0]
+    # AdamW 30 B per parameter, EMA 10 B (read fp32 EMA + bf16 weight, write the EMA)
+    assert r["optimizer_s"] == pytest.approx(1e9 / 8 * 30 / (3.35e12 * 0.5) + 10e-6)
+    assert r["ema_s"] == pytest.approx(1e9 / 8 * 10 / (3.35e12 * 0.5) + 10e-6)
+    z0 = step_times([BASIS], [0], p, 8, 8, 1, 1, 1, 1, 0, 1, ema=True).iloc[0]  # ZeRO-0: every GPU updates all
+    assert z0["optimizer_s"] == pytest.approx(1e9 * 30 / (3.35e12 * 0.5) + 10e-6)

@@ -66,9 +66,9 @@ class ValidationRun:
 
     @property
     def multi_gpu(self) -> pd.DataFrame:
-        """Multi-GPU inference rows predicted by their layout's schedule."""
+        """Multi-GPU inference rows predicted by their layout's schedule (training rows apart)."""
         t = self.table
-        return t[(t["status"] == "compared") & (t["gpus"] > 1)]
+        return t[(t["status"] == "compared") & (t["gpus"] > 1) & (t["scope"] != "training_step")]
 
     @property
     def multi_gpu_mean_abs_error(self) -> float:
