@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -163,6 +163,26 @@ class PipelineMemory(FrameRepr):
                 f"{self.gpu.key}: {'fits' if self.fits else 'does NOT fit'} {self.capacity_bytes / GiB:,.1f} GiB)")
 
 
+@lru_cache(maxsize=64)
+def _weights(m: ModelSpec, w: int) -> tuple[int, int, int, int, int]:
+    """Bytes of (text encoders, DiT, the DiT's largest block, the whole VAE, the largest text-encoder layer)."""
+    text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
+    vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
+    layer_w = max((text_encoder_params(e) * w // e.num_layers for e in m.text_encoders), default=0)
+    return text_w, dit_params(m.dit) * w, dit_block_params(m.dit) * w, vae_w, layer_w
+
+
+@lru_cache(maxsize=256)
+def _peaks(m: ModelSpec, latent: tuple[int, int, int], grid: tuple[int, int, int], sched: DecodeSchedule,
+           cfg_batch: int, kernel: AttentionKernel, act_bytes: int) -> tuple[int, int, int]:
+    """Activation peaks (bytes) of the text encoders (the largest, run one by one), one DiT forward, the decode."""
+    tokens = m.text_encoder_tokens()
+    text = max((int(text_encoder_peak(e, n, cfg_batch, act_bytes)) for e, n in zip(m.text_encoders, tokens,
+                                                                                   strict=True)), default=0)
+    dit = dit_inference_peak(m.dit, grid, m.num_text_tokens, cfg_batch, kernel, act_bytes)
+    return text, dit, decode_schedule_peak(m.vae, latent, sched, 1, act_bytes)
+
+
 def pipeline_memory(
     model: ModelSpec | Workload,
     video: VideoSpec | None = None,
@@ -190,21 +210,14 @@ def pipeline_memory(
     spec = resolve_gpu(gpu)
     m, lat = wl.model, wl.latent
     sched = decode if decode is not None else official_decode_schedule(m.vae.family, m.name)
-    w = weight_bytes
-    text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
-    dit_w = dit_params(m.dit) * w
-    block_w = dit_block_params(m.dit) * w
-    vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
-    layer_w = max((text_encoder_params(e) * w // e.num_layers for e in m.text_encoders), default=0)
+    text_w, dit_w, block_w, vae_w, layer_w = _weights(m, weight_bytes)
     tokens = m.text_encoder_tokens()
     embed = sum(n * e.d_model for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch * act_bytes
     latents = m.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes * cfg_batch
-    grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
-    text_peak = max((int(text_encoder_peak(e, n, cfg_batch, act_bytes)) for e, n in zip(m.text_encoders, tokens,
-                                                                                         strict=True)), default=0)
-    dit_peak = -(-dit_inference_peak(m.dit, grid, m.num_text_tokens, cfg_batch, kernel, act_bytes)
-                 // sequence_parallel)
-    vae_peak = decode_schedule_peak(m.vae, (lat.frames, lat.height, lat.width), sched, 1, act_bytes)
+    text_peak, dit_full, vae_peak = _peaks(m, (lat.frames, lat.height, lat.width), (lat.tokens_t, lat.tokens_h,
+                                                                                   lat.tokens_w), sched, cfg_batch,
+                                           kernel, act_bytes)
+    dit_peak = -(-dit_full // sequence_parallel)
     dit_res = dit_w if fsdp == 1 else -(-dit_w // fsdp) + 2 * block_w
     notes = []
     if fsdp > 1:
