@@ -365,7 +365,8 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
 @click.option("--vae-decode", type=click.Choice(["official", "whole", "tiled", "chunked"]), default="official",
               show_default=True, help="VAE decode schedule: the official pipeline's, the whole clip, overlapping "
                                       "tiles, or latent-frame chunks with a causal cache (Wan)")
-@click.option("--offload", type=click.Choice(["none", "free_text", "text_on_cpu", "model", "sequential"]),
+@click.option("--offload", type=click.Choice(["none", "free_text", "text_on_cpu", "model", "model_text_on_cpu",
+                                             "sequential"]),
               default="none", show_default=True,
               help="inference weights: all on the GPU, the text encoder moved to the CPU after encoding or run there, "
                    "one component on the GPU (model offload), or weights streamed (sequential offload)")

@@ -61,4 +61,31 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
                                                                strict=True)],
                           "note": shown["note"]})
     doc.table("entries", shown.drop(columns=["source"]), human)
+    _memory(doc, path, show_all)
     return doc
+
+
+def _memory(doc: Document, path: Path | None, show_all: bool) -> None:
+    """Published peak memory per GPU against the pipeline memory model (allocated and reserved)."""
+    from sora_compute.planning.validate_memory import validate_memory
+
+    m = validate_memory(load_validation(path) if path is not None else None)
+    if m.empty:
+        return
+    c = m[m["status"] == "compared"]
+    counts = m["status"].value_counts()
+    doc.text(f"\nPeak memory per GPU, {len(m):,} published figures: " + ", ".join(f"{n:,} {k}" for k, n in
+                                                                              counts.items()) + ".")
+    if len(c):
+        doc.text(f"Compared with the pipeline memory model (offload and layout as each source states): mean |error| "
+                 f"{c['error_allocated'].abs().mean():.1%} against predicted allocated bytes, "
+                 f"{c['error_reserved'].abs().mean():.1%} against reserved (mean {c['error_reserved'].mean():+.1%}); "
+                 "sources seldom say which they print. Reported, never fitted.")
+    shown = m if show_all else c
+    human = pd.DataFrame({"id": shown["id"], "gpus": shown["gpus"], "offload": shown["offload"],
+                          "published GiB": [f"{x:,.1f}" for x in shown["published_GiB"]],
+                          "allocated GiB": [MISSING if x != x else f"{x:,.1f}" for x in shown["allocated_GiB"]],
+                          "reserved GiB": [MISSING if x != x else f"{x:,.1f}" for x in shown["reserved_GiB"]],
+                          "error (reserved)": [MISSING if x != x else f"{x:+.0%}" for x in shown["error_reserved"]],
+                          "note": shown["note"]})
+    doc.table("memory", shown, human)

@@ -351,6 +351,11 @@ Clusters of {gpus:,} GPUs:
 
     serving_md, serving_figs = serving_section(inf, REPORT_GPUS[0], 8, out_dir, 11, _md_table)
     md += "\n" + serving_md
+    from sora_compute.report_pipeline import pipeline_section
+
+    pipe_md, pipe_figs = pipeline_section(m, v, REPORT_GPUS[0], out_dir, 12, _md_table, 2 if inf.settings.cfg else 1,
+                                          inf.settings.steps)
+    md += "\n" + pipe_md
     md_path = out_dir / "report.md"
     md_path.write_text(md)
     step("html")
@@ -367,7 +372,7 @@ Clusters of {gpus:,} GPUs:
             "img{max-width:100%}</style></head><body>" + html_body + "</body></html>")
     html_path = out_dir / "report.html"
     html_path.write_text(html)
-    return [md_path, html_path, *figs.values(), *demand_figs, *time_figs, *serving_figs]
+    return [md_path, html_path, *figs.values(), *demand_figs, *time_figs, *serving_figs, *pipe_figs]
 
 
 def _demand(sc: TrainingScenario, out_dir: Path) -> tuple[str, list[Path]]:

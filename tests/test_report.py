@@ -17,11 +17,13 @@ def test_report_on_a_small_scenario(tmp_path):
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     pngs = [p for p in written if p.suffix == ".png"]
-    assert len(pngs) == 7  # heatmap, components, days, memory, tornado, time, serving (calibration, demand skipped)
+    assert len(pngs) == 8  # heatmap, components, days, memory, tornado, time, serving, pipeline memory (calibration,
+    # demand skipped)
     for p in pngs:
         assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert links and all((tmp_path / link).exists() for link in links)
     assert "x GPT-3 175B" in md and "## 8. Assumptions" in md and "## 10. Where the time goes" in md
     assert "## 11. Serving latency vs GPUs per video" in md
+    assert "## 12. Memory over one generation (inference)" in md
     assert html.count("data:image/png;base64,") == len(links)  # self-contained

@@ -83,6 +83,7 @@ def test_multi_gpu_rows_are_the_schedule_of_their_layout(tmp_path):
     assert t.loc["u2", "predicted_s"] == pytest.approx(step)
     assert t.loc["u2", "speedup_published"] != t.loc["u2", "speedup_published"]  # no one-GPU step in the file: NaN
     assert len(run.multi_gpu) == 2 and len(run.compared) == 1
+    assert (validate().multi_gpu["scope"] != "training_step").all()  # training rows are not inference schedules
     with pytest.raises(ValueError, match="uses 4 GPUs"):
         load_validation(_file(tmp_path, {"id": "x", "gpus": 2, "layout": {"cfg": 2, "ring": 2}}))
 

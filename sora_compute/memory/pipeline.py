@@ -9,7 +9,8 @@ sourced or ASSUMED); the GPU's whole HBM is the budget for reserved bytes.
 Offload modes (diffusers' names in brackets): ``none`` (everything on the GPU); ``free_text`` (the text encoder moved
 to the CPU after encoding); ``text_on_cpu`` (the text encoder runs on the CPU: never on the GPU; its CPU time not
 modelled); ``model`` (``enable_model_cpu_offload``: only the running component on the GPU, each moved in and out once
-per video); ``sequential`` (``enable_sequential_cpu_offload``: weights streamed: one DiT block, one text-encoder
+per video); ``model_text_on_cpu`` (model offload with the text encoder run on the CPU: Wan's ``--offload_model True
+--t5_cpu``); ``sequential`` (``enable_sequential_cpu_offload``: weights streamed: one DiT block, one text-encoder
 layer resident; every DiT forward streams all DiT weights). ``fsdp`` = N: DiT weights sharded over N GPUs, two
 blocks gathered at once. ``sequence_parallel`` = N: the DiT's activations split over N GPUs (tokens / N).
 """
@@ -20,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal, get_args
+from typing import Literal
 
 import pandas as pd
 import yaml
@@ -32,6 +33,7 @@ from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.hardware.host_link import HostLink, host_link
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak
+from sora_compute.memory.planner import _one_of
 from sora_compute.memory.vae_schedule import decode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
 from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
@@ -40,7 +42,7 @@ __all__ = ["OffloadMode", "Overheads", "overheads", "Phase", "PipelineMemory", "
 
 GiB = 2**30
 MiB = 2**20
-OffloadMode = Literal["none", "free_text", "text_on_cpu", "model", "sequential"]
+OffloadMode = Literal["none", "free_text", "text_on_cpu", "model", "model_text_on_cpu", "sequential"]
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,6 @@ class PipelineMemory(FrameRepr):
                 f"{self.gpu.key}: {'fits' if self.fits else 'does NOT fit'} {self.capacity_bytes / GiB:,.1f} GiB)")
 
 
-def _one_of(name: str, value: object, allowed: object) -> None:
-    options = get_args(allowed)
-    if value not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
-
-
 def pipeline_memory(
     model: ModelSpec | Workload,
     video: VideoSpec | None = None,
@@ -198,7 +194,7 @@ def pipeline_memory(
     text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
     dit_w = dit_params(m.dit) * w
     block_w = dit_block_params(m.dit) * w
-    vae_w = vae_params(m.vae)[1] * w
+    vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
     layer_w = max((text_encoder_params(e) * w // e.num_layers for e in m.text_encoders), default=0)
     tokens = m.text_encoder_tokens()
     embed = sum(n * e.d_model for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch * act_bytes
@@ -217,7 +213,8 @@ def pipeline_memory(
     if sequence_parallel > 1:
         notes.append(f"sequence parallel over {sequence_parallel} GPUs: the DiT forward's activations / "
                      f"{sequence_parallel} (tokens split; attention's all-to-all buffers not counted)")
-    if offload == "text_on_cpu":
+    text_on_cpu = offload in ("text_on_cpu", "model_text_on_cpu")
+    if text_on_cpu:
         notes.append("the text encoder runs on the CPU: its time there is not modelled")
 
     # weights resident per phase: (text, dit, vae) under each mode
@@ -225,6 +222,7 @@ def pipeline_memory(
           "free_text": ((text_w, dit_res, vae_w), (0, dit_res, vae_w), (0, dit_res, vae_w)),
           "text_on_cpu": ((0, dit_res, vae_w),) * 3,
           "model": ((text_w, 0, 0), (0, dit_res, 0), (0, 0, vae_w)),
+          "model_text_on_cpu": ((0, 0, 0), (0, dit_res, 0), (0, 0, vae_w)),
           "sequential": ((layer_w, 0, 0), (0, block_w, 0), (0, 0, vae_w))}[offload]
     # host-link bytes per phase (h2d, d2h), per video
     evals = steps * (2 if cfg_batch == 1 and m.text_encoders else 1)  # CFG run as two passes streams twice
@@ -232,11 +230,12 @@ def pipeline_memory(
              "free_text": ((text_w, 0), (0, text_w), (0, 0)),
              "text_on_cpu": ((0, 0),) * 3,
              "model": ((text_w, 0), (dit_res, text_w), (vae_w, dit_res)),
+             "model_text_on_cpu": ((0, 0), (dit_res, 0), (vae_w, dit_res)),
              "sequential": ((text_w, 0), (dit_w * evals, 0), (vae_w, 0))}[offload]
-    names = ("text encoder weights", "DiT weights", "VAE decoder weights")
+    names = ("text encoder weights", "DiT weights", "VAE weights")
     has_text = bool(m.text_encoders)
     phases = []
-    acts = ((f"text encode (batch {cfg_batch})", text_peak if offload != "text_on_cpu" else 0),
+    acts = ((f"text encode (batch {cfg_batch})", text_peak if not text_on_cpu else 0),
             (f"DiT forward (batch {cfg_batch})", dit_peak), (f"VAE decode, {sched.label()}", vae_peak))
     state: tuple[dict[str, int], ...] = ({}, {"text embeddings": embed, "latents": latents},
                                          {"latents": latents // cfg_batch})

@@ -15,7 +15,7 @@ from typing import Any
 
 from sora_compute.memory.pipeline import GiB, OffloadMode, PipelineMemory, pipeline_memory
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
-from sora_compute.specs.vae.schedule import DecodeSchedule, decode_schedule
+from sora_compute.specs.vae.schedule import decode_schedule
 
 __all__ = ["Verdict", "memory_verdict"]
 
@@ -134,5 +134,3 @@ def _fewest_frames_change(wl: Workload, asked: PipelineMemory, kw: dict[str, Any
     assert best is not None
     return replace(best), v.model_copy(update={"num_frames": m.snap_frames(lo)})
 
-
-__all__ += ["DecodeSchedule"]
