@@ -36,15 +36,15 @@ class Segment:
 def attention_scratch(op: Op, kernel: str) -> Number:
     """Elements an attention core holds while it runs besides its output: none for a fused kernel. A materialised
     core holds, one moment after another, the scores beside contiguous copies of the strided per-head q and k
-    (several heads, unless the op's dims say its inputs are ``contiguous``; with one head the views go to the matmul
-    as they are), the scores and their scaled (then
-    softmaxed) copy, and the probabilities beside the output: the largest of these, less the output, which the
-    evaluator counts from the op's start."""
+    (several heads, unless the op's dims say its inputs are ``contiguous``: 1, or 0/1 per shape of a sweep; with one
+    head the views go to the matmul as they are), the scores and their scaled (then softmaxed) copy, and the
+    probabilities beside the output: the largest of these, less the output, which the evaluator counts from the op's
+    start."""
     if op.op != "sdpa" or kernel != "materialized":
         return 0
     g, h, q, k, hd = (op.dims[n] for n in ("groups", "heads", "q_len", "k_len", "head_dim"))
     scores, out = g * h * q * k, g * h * q * hd
-    copies = g * h * (q + k) * hd if h > 1 and not op.dims.get("contiguous") else 0
+    copies = g * h * (q + k) * hd * (1 - op.dims.get("contiguous", 0)) if h > 1 else 0
     return scores + _max(_max(copies, scores), out) - out
 
 

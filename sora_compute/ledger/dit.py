@@ -142,8 +142,13 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
         # within ~5% of a block, exact without padding at batch 1)
         what = "Skiparse: padded and rearranged copies"
         pad = groups * seq - rows
-        copied = 1 - (groups == spec.sparse_ratio) * (pad == 0)  # 0 at batch 1 without padding (ints or arrays)
-        core = keep(revise(core, dims={**core.dims, "contiguous": True}),  # the split copies are contiguous
+        batch1 = groups == spec.sparse_ratio  # B k groups (ints or arrays)
+        copied = 1 - batch1 * (pad == 0)  # 0 at batch 1 without padding
+        # a materialised core batches the split q, k as they are (no contiguous copies, liveness.attention_scratch)
+        # at batch > 1 (merging B with k copies them contiguous) and at batch 1 without padding (the pad is a copy
+        # in the token-major order of q, k: groups and heads merge as a view); at batch 1 with padding they are views
+        # of a head-major copy that the core copies again (measured with the live-tensor tracker)
+        core = keep(revise(core, dims={**core.dims, "contiguous": 1 - batch1 * (pad > 0)}),
                     Saved(what, 3 * pad * d), Saved(what, copied * rows * d, when="fused"),
                     *((Saved(what, rows * d),) if spec.qk_norm != "none" else ()))
         split = f"{a}.skiparse_split"
