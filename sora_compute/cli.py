@@ -324,11 +324,13 @@ SCENARIO_HELP = "a scenario from scenarios.yaml, or a YAML/JSON scenario file (s
 @click.option("--pue", type=FiniteFloatParam(1), default=1.2, show_default=True, help="datacentre PUE")
 @click.option("--steps", type=COUNT, help="sampling steps (default: the preset's published default, else 50)")
 @click.option("--cfg/--no-cfg", default=None, help="classifier-free guidance pair (default: the preset's own)")
+@click.option("--recipe", help="a training recipe (preset or YAML/JSON file) instead of the scenario: its per-stage "
+              "table and totals, as `sora-compute recipe` prints them")
 @FORMAT
 @friendly_errors
 def estimate(scenario: str, resolution: str | None, duration: float | None, fps: float | None, stage: str | None,
              gpu_list: str, count: int, mfu: float | None, price: float | None, pue: float, steps: int | None,
-             cfg: bool | None, fmt: str) -> None:
+             cfg: bool | None, recipe: str | None, fmt: str) -> None:
     """Capacity estimate of a training scenario (a name from scenarios.yaml, or a YAML/JSON file): training
     compute and its GPT-3 multiple, cluster time/cost/energy, inference cost per video and per minute, and
     what moves the estimate. --resolution/--duration/--fps reshape one stage (--stage; default the one with
@@ -339,7 +341,13 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
       sora-compute estimate sora --gpu h100-sxm,b200 --gpus 4096 --mfu 0.4
       sora-compute estimate sora --resolution 1080p --duration 20 --no-cfg --steps 8
       sora-compute estimate my_scenario.yaml
+      sora-compute estimate --recipe open-sora-2.0 --gpu h100-sxm,h200
     """
+    if recipe is not None:
+        from sora_compute.cli_recipe import recipe_option_document
+
+        recipe_option_document(recipe, ("gpu_list", "price"), gpu_list, None, price, fmt).emit(fmt)
+        return
     from sora_compute.cli_estimate import estimate_document
 
     estimate_document(scenario=scenario, resolution=resolution, duration=duration, fps=fps, stage=stage,
@@ -445,11 +453,13 @@ def report(scenario: str, out_dir: Path | None, count: int, calibration: bool, f
               "micro-batch, checkpointing, attention kernel) of the main stage's shape: predicted step time")
 @click.option("--layout", "pin", help="pin layout fields in the search, e.g. tp=2,cp_ring=4,zero=3 (implies --layouts)")
 @click.option("--global-batch", type=COUNT, help="samples per step for --layouts (default: one per GPU)")
+@click.option("--recipe", help="a training recipe (preset or YAML/JSON file) instead of the scenario: its per-stage "
+              "table and totals, as `sora-compute recipe` prints them")
 @FORMAT
 @friendly_errors
 def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget: float | None, mfu: float | None,
          price: float | None, pue: float, precision: str, search: bool, pin: str | None, global_batch: int | None,
-         fmt: str) -> None:
+         recipe: str | None, fmt: str) -> None:
     """Cluster plan for a training scenario (a name, or a YAML/JSON file): wall-clock days, GPU-hours, cost and
     energy; or the inverse (GPUs needed to finish in --days; what a --budget buys on --gpus GPUs).
 
@@ -458,7 +468,13 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
       sora-compute plan sora --gpu b200 --days 30
       sora-compute plan sora --gpu h100-sxm --gpus 4096 --budget 5e6
       sora-compute plan sora --gpus 4096 --layouts --layout zero=3
+      sora-compute plan --recipe open-sora-2.0 --gpu h100-sxm --days 14
     """
+    if recipe is not None:
+        from sora_compute.cli_recipe import recipe_option_document
+
+        recipe_option_document(recipe, ("gpu", "days", "price"), gpu, days, price, fmt).emit(fmt)
+        return
     from sora_compute.cli_layouts import layouts_section, parse_pin
     from sora_compute.hardware import load_profile
     from sora_compute.planning import budget_plan, gpus_for_days

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import click
 import pandas as pd
+from click.core import ParameterSource
 
 from sora_compute.cli_support import Document, UsageError, split_names
 from sora_compute.planning.recipe_plans import compare_gpu_types, recipe_gpus_for_days
@@ -10,7 +12,7 @@ from sora_compute.planning.recipe_spec import dump_recipe, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 from sora_compute.units import fmt_duration_days, fmt_int, fmt_sci, fmt_usd
 
-__all__ = ["recipe_document"]
+__all__ = ["recipe_document", "recipe_option_document"]
 
 UNITS = {"*_flops": "FLOPs (= 2 x MACs)", "*_gpu_s": "GPU-seconds", "gpu_seconds": "GPU-seconds",
          "gpu_days": "GPU-days (86,400 GPU-seconds)", "wall_days": "days", "cost_usd": "USD", "energy_mwh": "MWh",
@@ -32,9 +34,28 @@ def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
         "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
 
 
+def recipe_option_document(recipe: str, applies: tuple[str, ...], gpu_list: str | None, days: float | None,
+                           price: float | None, fmt: str) -> Document:
+    """What `estimate --recipe` / `plan --recipe` print: the `recipe` command's document, its numbers unchanged.
+
+    ``applies``: the current command's parameters that carry over to a recipe; any other one typed on the command
+    line (the scenario argument included) is a usage error, not silently ignored."""
+    ctx = click.get_current_context()
+    options = {p.name: p.opts[-1] if isinstance(p, click.Option) else p.human_readable_name
+               for p in ctx.command.params if p.name is not None}
+    for name, what in options.items():
+        if name not in (*applies, "recipe", "fmt") and ctx.get_parameter_source(name) not in (
+                ParameterSource.DEFAULT, None):
+            raise UsageError(f"{what} does not apply with --recipe (with a recipe, {ctx.command.name} takes "
+                             + ", ".join(options[a] for a in applies) + ")")
+    gpu_param = next(a for a in applies if a.startswith("gpu"))
+    gpus = gpu_list if ctx.get_parameter_source(gpu_param) is ParameterSource.COMMANDLINE else None
+    return recipe_document(recipe, gpus, days, price, "stage", False, fmt, command=ctx.command.name or "recipe")
+
+
 def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str,
-                    dump: bool, fmt: str) -> Document:
-    """The document `sora-compute recipe` prints (see its --help)."""
+                    dump: bool, fmt: str, command: str = "recipe") -> Document:
+    """The document `sora-compute recipe` prints (see its --help); `estimate/plan --recipe` print it too."""
     rc = resolve_recipe(recipe)
     if price is not None:
         rc = rc.model_copy(update={"price_usd_per_hour": price})
@@ -43,7 +64,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         rc, gpus = rc.with_gpu(gpus[0]), None
     if gpus is not None and days is not None:
         raise UsageError("--days scales one GPU type; give one --gpu with it, not a list")
-    doc = Document("recipe", units=UNITS, assumptions={**rc.assumptions, **{
+    doc = Document(command, units=UNITS, assumptions={**rc.assumptions, **{
         f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
     doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
     if dump:

@@ -116,13 +116,14 @@ OPTIONS: dict[str, dict[str, st.SearchStrategy[str] | None]] = {
     "estimate": {"--resolution": resolutions, "--duration": numbers, "--fps": numbers,
                  "--stage": st.sampled_from(["a", "main", "video-720p-10s", "video-480p-4s", "images-256", ""]),
                  "--gpu": gpus, "--gpus": numbers, "--mfu": numbers, "--price": numbers, "--pue": numbers,
-                 "--steps": numbers, "--cfg": None, "--no-cfg": None},
+                 "--steps": numbers, "--cfg": None, "--no-cfg": None, "--recipe": recipes},
     "plan": {"--gpu": gpus, "--gpus": numbers, "--days": numbers, "--budget": numbers, "--mfu": numbers,
              "--price": numbers, "--pue": numbers, "--precision": st.sampled_from(["bf16", "fp8", "fp4"]),
              "--layouts": None, "--global-batch": numbers,
              "--layout": st.sampled_from(["tp=2", "zero=3,pp=1", "cp_ring=4,cp_ulysses=2", "tensor=2", "tp=x", "tp=",
                                           "zero=7", "checkpointing=full", "checkpointing=FULL",
-                                          "attention_kernel=nope", "micro_batch=0", "", ",", "tp=99999999"])},
+                                          "attention_kernel=nope", "micro_batch=0", "", ",", "tp=99999999"]),
+             "--recipe": recipes},
     "sweep": {"--model": models, "--resolution": resolutions, "--duration": lists, "--fps": lists, "--gpu": gpus,
               "--gpus": lists, "--samples": numbers, "--steps": numbers, "--cfg": None, "--no-cfg": None,
               "--mfu": numbers},
@@ -160,8 +161,9 @@ def command_lines(draw: st.DrawFn, command: str) -> list[str]:
     args = [command]
     if command in ("show", "flops", "memory", "serve"):
         args.append(draw(models))
-    elif command in ("estimate", "plan"):
-        args.append(draw(scenarios))
+    elif command in ("estimate", "plan"):  # the scenario is optional (its default): --recipe works without one
+        scenario = draw(st.one_of(scenarios, scenarios, scenarios, st.none()))
+        args += [] if scenario is None else [scenario]
     elif command == "demand":
         args.append(draw(demands))
     elif command == "recipe":

@@ -149,6 +149,21 @@ def test_open_sora_2_preset_reads_the_configs():
     assert rc.model == load_preset("open-sora-2.0").model
 
 
+def test_step_video_preset_gives_back_the_reports_seen_samples():
+    # Step-Video-T2V report Table 6: #iters and #seen samples per row; the preset's global batch is nodes x bs/node
+    # (375 or 250 nodes derived), so iterations x global batch must give each row's published (rounded) count back.
+    published = {"t2i-256px-a": 0.8e9, "t2i-256px-b": 3e9, "t2vi-192px-a": 256e6, "t2vi-192px-b": 151e6,
+                 "t2vi-192px-c": 237e6, "t2vi-540px-a": 17.3e6, "t2vi-540px-b": 8.5e6, "t2vi-540px-c": 1.5e6}
+    rc = load_recipe("step-video-t2v")
+    assert [s.name for s in rc.stages] == list(published)
+    for s in rc.stages:
+        samples = sum(bucket_samples(s))
+        assert samples == s.iterations * s.global_batch  # e.g. 200,000 x 15,000 = 3.0e9 exactly
+        assert samples == pytest.approx(published[s.name], rel=0.01), s.name  # 53k x 15,000 = 0.795e9 ~ 0.8B
+    # bs/node with one data-parallel rank per 8-GPU node (tp 8): 3,000 GPUs -> 375 ranks x 40 = 15,000
+    assert (rc.stages[1].dp, rc.stages[1].global_batch // rc.stages[1].dp) == (375, 40)
+
+
 @pytest.mark.parametrize("text, field", [
     ("iterations: .inf", "iterations"), ("iterations: 0", "iterations"),
     ("iterations: 1\n    gpus: 3\n    cp: 2", "gpus=3"),

@@ -1,0 +1,59 @@
+"""Issue 17: `estimate --recipe` and `plan --recipe` print the `recipe` command's document with the same numbers;
+options that a recipe sets itself are one-line usage errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.clirun import main
+
+
+def _payload(*args: str) -> dict:
+    r = main(*args, "--format", "json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    out.pop("command")
+    return out
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("estimate", []), ("estimate", ["--gpu", "h100-sxm", "--price", "3"]), ("plan", []),
+    ("plan", ["--gpu", "h100-sxm", "--days", "14"])])
+def test_recipe_option_prints_the_recipe_command_numbers(command, options):
+    assert _payload(command, "--recipe", "open-sora-2.0", *options) == _payload("recipe", "open-sora-2.0", *options)
+    table = main(command, "--recipe", "open-sora-2.0", *options)
+    assert table.code == 0 and table.out == main("recipe", "open-sora-2.0", *options).out
+
+
+def test_recipe_option_compares_gpu_types_like_recipe():
+    a = _payload("estimate", "--recipe", "open-sora-1.2", "--gpu", "h100-sxm,h200")
+    assert a == _payload("recipe", "open-sora-1.2", "--gpu", "h100-sxm,h200")
+    assert sorted(row["gpu"] for row in a["gpu_types"]) == ["h100-sxm", "h200"]
+
+
+def test_recipe_file_samples_by_hand(tmp_path):
+    # 10 iterations x global batch 64 of one-frame 256x256 buckets = 640 images, no videos
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"preset": "dit-s-2", "stages": [{"name": "a", "iterations": 10, "gpus": 4,
+                                                               "global_batch": 64, "buckets": [
+                                                                   {"width": 256, "height": 256, "num_frames": 1}]}]}))
+    for command in ("estimate", "plan"):
+        total = _payload(command, "--recipe", str(p))["total"]
+        assert (total["images"], total["videos"]) == (640, 0)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["estimate", "sora", "--recipe", "open-sora-2.0"], "SCENARIO does not apply with --recipe"),
+    (["estimate", "--recipe", "open-sora-2.0", "--gpus", "8"], "--gpus does not apply with --recipe"),
+    (["estimate", "--recipe", "open-sora-2.0", "--no-cfg"], "does not apply with --recipe"),
+    (["plan", "--recipe", "open-sora-2.0", "--mfu", "0.4"], "--mfu does not apply with --recipe"),
+    (["plan", "--recipe", "open-sora-2.0", "--layouts"], "--layouts does not apply with --recipe"),
+    (["plan", "--recipe", "nope"], "unknown recipe 'nope'"),
+    (["estimate", "--recipe", "open-sora-2.0", "--gpu", "nope"], "nope"),
+])
+def test_recipe_option_errors_are_one_line(args, says):
+    r = main(*args)
+    lines = r.err.strip().splitlines()
+    assert r.code == 2 and r.out == "" and len(lines) == 1 and says in lines[0], r.err
