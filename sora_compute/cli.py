@@ -507,7 +507,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     if fmt != "table":
         doc.table("plan", pd.DataFrame([row]))
     if search or pin is not None:
-        layouts_section(doc, est, gpu, count, global_batch, pinned, fmt)
+        layouts_section(doc, est, plan_, global_batch, pinned, fmt)
     doc.emit(fmt)
 
 

@@ -133,7 +133,7 @@ def test_hfu_exceeds_mfu_with_recomputation():
     # an assumed MFU (full recomputation adds one forward to the three of training: HFU = MFU x 4 / 3)
     plan = plan_cluster(est, Cluster(gpu="b200", count=8, mfu=0.4))
     assert plan.hfu == pytest.approx(0.4 * 4 / 3)
-    assert plan.summary()["basis"] == "time from assumed MFU 0.40 (given)"
+    assert plan.summary()["basis"] == "time from assumed MFU 0.40 (given); ideal scaling over 8 GPUs"
     # predicted: the time model's MFU, and HFU by the same FLOPs ratio
     plan = plan_cluster(est, Cluster(gpu="b200", count=8))
     assert plan.hfu == pytest.approx(plan.mfu * 4 / 3)
