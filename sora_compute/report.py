@@ -262,9 +262,10 @@ def _headline_basis(plans: list[ClusterPlan], serving: list[ServingPlan]) -> str
         t = plans[0].time
         assert t is not None
         return (f"time predicted by the per-op time model, {t.attention_kernel} attention, {t.precision}: every "
-                "training sample's DiT passes, recomputation and optimizer share, split ideally over the GPUs "
-                "(communication comes with the parallel-execution model); inference the same model per video; "
-                "MFU and HFU are what the prediction implies; section 10 shows where the time goes")
+                "training sample's DiT passes, recomputation and optimizer share, over the GPUs at the parallel "
+                "efficiency of each stage's best fitting layout (" + "; ".join(
+                    f"{p.cluster.gpu} {p.efficiency:.0%}" for p in plans) + ", section 4); inference the same model "
+                "per video; MFU and HFU are what the prediction implies; section 10 shows where the time goes")
     return "; ".join([f"{p.cluster.gpu} training: {p.time_basis}" for p in plans]
                      + [f"{x.gpu.key} inference: {x.time_basis}" for x in serving])
 
@@ -312,6 +313,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     headline = pd.DataFrame({
         "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
         "MFU": [f"{p.mfu:.2f}" for p in plans], "HFU": [f"{p.hfu:.2f}" for p in plans],
+        "parallel eff.": [f"{p.efficiency:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans],
         "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
         "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],

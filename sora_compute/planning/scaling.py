@@ -15,8 +15,9 @@ parallel (ideal). A scenario's wall seconds on N GPUs = sum over stages of stage
 the stage's shape), the shape being the stage's bucket with the most GPU-seconds.
 
 Global batch: the stage's ``global_batch`` when it gives one, else the time model's ASSUMED ~4M-token batch
-(``global_batch_for``) rounded to a power of two of whole micro-batches (trainers' batches split evenly over
-power-of-two DP groups); it is fixed as N grows (strong scaling). Each (stage shape, GPU, N, B, policy) is searched once per process (cache).
+(``global_batch_for``) rounded to a power of two of whole micro-batches (trainers' batches split evenly over power-
+of-two DP groups); it is fixed as N grows (strong scaling). Each (stage shape, GPU, N, B, policy) is searched once
+per process (cache).
 Units: seconds.
 """
 
