@@ -76,3 +76,13 @@ def test_plan_headline_is_steps_times_the_best_layouts_step():
     assert plan.efficiency < 1 and best["layout"] in plan.time_basis
     ideal = plan_cluster(estimate_training(sc), Cluster(gpu="h100-sxm", count=n), parallel=False)
     assert plan.days == pytest.approx(ideal.days / plan.efficiency, rel=1e-12)
+
+
+def test_a_count_that_cannot_split_the_batch_runs_on_the_largest_power_of_two_and_pays_the_rest():
+    h100 = Cluster(gpu="h100-sxm", count=1).profile
+    # 7 GPUs: TP7 does not divide the 30 heads, DP7 x micro-batch 7 does not divide 448 = 7 x 64, CP and PP are
+    # powers of two: no layout of 7
+    four, seven = (stage_efficiency(W, h100, n, 448) for n in (4, 7))
+    assert seven.layout == f"{four.layout} on 4 of the 7 GPUs" and seven.step_s == four.step_s
+    # the same step on 4 GPUs, 7 paid: GPU-seconds per sample x 7 / 4, efficiency x 4 / 7
+    assert seven.efficiency == pytest.approx(four.efficiency * 4 / 7, rel=1e-12)

@@ -12,7 +12,9 @@ The search is pinned to the scenario's checkpointing policy, the plan's attentio
 micro-batch (``micro_batch_for``), so the layout's compute equals the ideal's and the efficiency only carries the
 parallel overheads (exposed communication, pipeline bubble, replicated optimizer work); the encoders run data
 parallel (ideal). A scenario's wall seconds on N GPUs = sum over stages of stage GPU-seconds / (N x efficiency of
-the stage's shape), the shape being the stage's bucket with the most GPU-seconds.
+the stage's shape), the shape being the stage's bucket with the most GPU-seconds. When no layout of N GPUs splits
+the batch (N not a power of two), the stage runs on the largest power of two below N and the rest idle (paid:
+predicted = step_s x N / B); when no layout fits at all, the stage scales ideally and ``why_ideal`` says why.
 
 Global batch: the stage's ``global_batch`` when it gives one, else the time model's ASSUMED ~4M-token batch
 (``global_batch_for``) rounded to a power of two of whole micro-batches (trainers' batches split evenly over power-
@@ -112,18 +114,20 @@ def stage_efficiency(workload: Workload, profile: HardwareProfile, gpus: int, gl
     mb = int(micro_batch_for(workload.tokens))
     ideal = sample_seconds(workload, profile, "bf16", attention_kernel, checkpointing, vae_on_the_fly,
                            text_on_the_fly, mb, float(global_batch))
-    search = search_training_layouts(workload, None, profile, gpus, global_batch,
-                                     pin=pins)
+    used, search = gpus, search_training_layouts(workload, None, profile, gpus, global_batch, pin=pins)
+    if search.best is None and gpus & (gpus - 1):  # not a power of two: run on the largest one, the rest idle
+        used = 1 << (gpus.bit_length() - 1)
+        search = search_training_layouts(workload, None, profile, used, global_batch, pin=pins)
     best = search.best
     if best is None:
-        why = (f"no layout of {gpus:,} GPUs fits a global batch of {global_batch:,} at micro-batch {mb}"
-               if len(search.table) else f"{gpus:,} GPUs cannot split a global batch of {global_batch:,} samples")
+        why = (f"no layout of {used:,} GPUs fits a global batch of {global_batch:,} at micro-batch {mb}"
+               if len(search.table) else f"{used:,} GPUs cannot split a global batch of {global_batch:,} samples")
         out = StageScaling(stage, workload.video, gpus, global_batch, None, math.nan, ideal["seconds"], math.nan, why)
     else:
         step = float(best["step_s"])
         predicted = step * gpus / global_batch + ideal["vae_encode_s"] + ideal["text_encode_s"]
-        out = StageScaling(stage, workload.video, gpus, global_batch, str(best["layout"]), step, ideal["seconds"],
-                           predicted)
+        layout = str(best["layout"]) + ("" if used == gpus else f" on {used:,} of the {gpus:,} GPUs")
+        out = StageScaling(stage, workload.video, gpus, global_batch, layout, step, ideal["seconds"], predicted)
     _CACHE[key] = out
     return out
 
