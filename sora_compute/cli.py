@@ -523,7 +523,7 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
     if fmt != "table":
         doc.table("plan", pd.DataFrame([row]))
     if search or pin is not None:
-        layouts_section(doc, est, gpu, count, global_batch, pinned, fmt)
+        layouts_section(doc, est, plan_, global_batch, pinned, fmt)
     doc.emit(fmt)
 
 
@@ -581,11 +581,13 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     fields = SweepQuery.model_fields  # what the sweep ran with (the CLI leaves these at their defaults)
     kernel, checkpointing = fields["attention_kernel"].default, fields["checkpointing"].default
     # a sentence before the table (csv and json carry it as the time_basis column: stderr stays quiet)
-    doc.text(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU)" if mfu is not None else
+    doc.text(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU), ideal scaling"
+             if mfu is not None else
              f"time predicted by the time model ({kernel} attention, bf16): training = each sample's DiT forward and "
              f"backward passes (recomputation: {checkpointing}) and optimizer share at the ASSUMED batches of "
-             "planning/training_time.py, split ideally over the GPUs (communication comes with the "
-             "parallel-execution model); latency = one video on one GPU; MFU = what the prediction implies")
+             "planning/training_time.py, ideal scaling over the GPUs (plan/estimate include parallel overheads: the "
+             "parallel efficiency of each stage's best fitting layout); "
+             "latency = one video on one GPU; MFU = what the prediction implies")
     doc.query = {"models": names, "resolutions": res_texts, "durations_s": dur, "fps": fps_values,
                  "gpus": gpu_names, "gpu_counts": n, "samples": samples, "steps": steps, "cfg": cfg, "mfu": mfu}
     human = pd.DataFrame({

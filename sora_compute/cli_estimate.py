@@ -53,8 +53,10 @@ def _time_note(plans: list[ClusterPlan], checkpointing: str) -> str:
         t = plans[0].time
         assert t is not None
         return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): each sample's DiT "
-                f"forward, backward, {checkpointing} recomputation and optimizer share, split ideally over the GPUs "
-                "(communication comes with the parallel-execution model)")
+                f"forward, backward, {checkpointing} recomputation and optimizer share, over the GPUs at the parallel "
+                "efficiency of each stage's best fitting layout: " + "; ".join(
+                    f"{p.cluster.gpu} {p.efficiency:.0%}" + (f" ({p.scaling.describe()})" if p.scaling else
+                                                             f" ({p.why_ideal})") for p in plans) + ")")
     if len({p.time_basis for p in plans}) == 1:
         return plans[0].time_basis
     return "; ".join(f"{p.cluster.gpu}: {p.time_basis}" for p in plans)
@@ -131,7 +133,7 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
     doc.text(f"\nCluster plans ({count:,} GPUs each; {_time_note(plans, sc.checkpointing)}):")
     doc.table("clusters", pd.DataFrame([p.summary() for p in plans]), pd.DataFrame({
         "gpu": [p.cluster.gpu for p in plans], "MFU": [f"{p.mfu:.2f}" for p in plans],
-        "HFU": [f"{p.hfu:.2f}" for p in plans],
+        "HFU": [f"{p.hfu:.2f}" for p in plans], "parallel eff.": [f"{p.efficiency:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans], "GPU-days": [fmt_int(p.gpu_days) for p in plans],
         "$/GPU-hour": [fmt_usd(p.cluster.price) for p in plans],
         "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans]}))

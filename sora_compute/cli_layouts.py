@@ -1,14 +1,18 @@
-"""The training layout search in `plan` (``--layouts``, ``--layout`` to pin fields): the scenario's main shape on the
-cluster, ranked layouts with their step-time breakdown, and the days at the best layout's predicted MFU."""
+"""The training layout search in `plan` (``--layouts``, ``--layout`` to pin fields): the scenario's main stage shape
+on the cluster, ranked layouts with their step-time breakdown. Unpinned, it is the search behind the plan's parallel
+efficiency (``planning/scaling.py``: the same pins and global batch), so its best row is the plan's layout."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from sora_compute.cli_support import Document, UsageError
-from sora_compute.planning import Cluster, TrainingEstimate, plan_cluster
+from sora_compute.planning import TrainingEstimate
+from sora_compute.planning.cluster import ClusterPlan
 from sora_compute.planning.layouts import LAYOUT_FIELDS, search_training_layouts
-from sora_compute.specs import VideoSpec
+from sora_compute.planning.scaling import StageScaling, scenario_scaling, search_pins
+from sora_compute.planning.training_time import training_time
+from sora_compute.specs import Workload
 
 __all__ = ["parse_pin", "layouts_section"]
 
@@ -39,31 +43,41 @@ def parse_pin(text: str | None) -> dict[str, object]:
     return pin
 
 
-def _main_shape(est: TrainingEstimate) -> VideoSpec:
-    """The video shape of the main stage's bucket with the most model FLOPs."""
-    t = est.table[est.table["stage"] == est.main_stage]
-    row = t.iloc[int(t["model_flops"].to_numpy().argmax())]
-    return VideoSpec(width=int(row["width"]), height=int(row["height"]), num_frames=int(row["num_frames"]),
-                     fps=float(row["fps"]))
+def _main_stage(est: TrainingEstimate, plan: ClusterPlan) -> StageScaling:
+    """The main stage's shape, global batch and best layout as the plan's parallel efficiency has them (computed
+    here, at bf16, when the plan scaled ideally: an assumed MFU or FP8)."""
+    scaling = plan.scaling
+    if scaling is None:
+        c = plan.cluster
+        scaling = scenario_scaling(training_time(est, c.profile, "bf16", c.attention_kernel), c.count)
+    return next(s for s in scaling.stages if s.stage == est.main_stage)
 
 
-def layouts_section(doc: Document, est: TrainingEstimate, gpu: str, count: int, global_batch: int | None,
+def layouts_section(doc: Document, est: TrainingEstimate, plan: ClusterPlan, global_batch: int | None,
                     pin: dict[str, object], fmt: str) -> None:
-    """Search the layouts of ``count`` GPUs for the scenario's main shape and add the result to ``doc``."""
-    sc = est.scenario
-    video = _main_shape(est)
-    s = search_training_layouts(sc.model, video, gpu, count, global_batch, pin=pin, micro_batches=(1, 2))
+    """Search the layouts of the plan's GPUs for the main stage's shape (the one the plan's parallel efficiency
+    used) and add the result to ``doc``. Without ``pin`` and ``global_batch`` the search is the plan's own (its
+    pins and global batch): its best row is the layout behind the plan's headline days."""
+    sc, gpu, count = est.scenario, plan.cluster.gpu, plan.cluster.count
+    stage = _main_stage(est, plan)
+    w = Workload.of(sc.model, stage.video)
+    kernel = plan.time.attention_kernel if plan.time is not None else plan.cluster.attention_kernel
+    own = search_pins(w, sc.checkpointing, kernel)
+    batch = global_batch if global_batch is not None else stage.global_batch
+    s = search_training_layouts(sc.model, stage.video, plan.cluster.profile, count, batch,
+                                pin={**own, **pin}, micro_batches=(1, 2))
     t = s.table
+    video = stage.video
     head = (f"\nLayout search ({est.main_stage}: {video.width}x{video.height}, {video.num_frames} frames; "
-            f"global batch {s.global_batch:,}; {count:,} x {gpu}): {len(t):,} layouts, {len(s.fitting):,} fit")
+            f"global batch {s.global_batch:,}; {count:,} x {gpu}; "
+            + ", ".join(f"{k}={v}" for k, v in {**own, **pin}.items()) + f"): {len(t):,} layouts, "
+            f"{len(s.fitting):,} fit")
     lines = [head]
     best = s.best
     if best is None:
         lines.append("  no layout fits: more GPUs, a smaller micro-batch or more checkpointing")
     else:
         comm = {k: float(best[f"{k}_comm_s"]) for k in ("tp", "cp", "fsdp", "dp")}
-        cl = Cluster(gpu=gpu, count=count, mfu=float(best["mfu"]))
-        days = plan_cluster(est, cl).days
         lines.append(f"  best: {best['layout']}: {best['step_s']:.4g} s per step, MFU {best['mfu']:.1%}, "
                      f"{best['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {best['peak_GiB']:,.1f} GiB per GPU")
         compute = best["compute_attention_s"] + best["compute_matmul_s"] + best["compute_other_s"]
@@ -71,10 +85,16 @@ def layouts_section(doc: Document, est: TrainingEstimate, gpu: str, count: int, 
                      f"recompute {best['recompute_s']:.4g} s, "
                      f"exposed comm " + ", ".join(f"{k} {v:.3g} s" for k, v in comm.items())
                      + f", bubble {best['bubble_s']:.3g} s, optimizer {best['optimizer_s']:.3g} s")
-        lines.append(f"  at this layout's predicted MFU (the main stage's shape) the whole scenario takes "
-                     f"{days:,.1f} days on {count:,} x {gpu}")
+        same = str(best["layout"]) == stage.layout and s.global_batch == stage.global_batch
+        where = (f"this layout ({stage.efficiency:.0%} efficient)" if same else
+                 f"{stage.layout or 'an ideal split'} at global batch {stage.global_batch:,} (this search is pinned "
+                 "or batched differently)")
+        lines.append(f"  the plan above ({plan.days:,.1f} days) " + (
+            f"runs {est.main_stage} on {where}" if plan.scaling is not None else
+            f"scales ideally ({plan.why_ideal or plan.why_assumed or 'assumed MFU'}); at the predicted parallel "
+            f"efficiency {est.main_stage} would run on {where}"))
         doc.data("layout_best", {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()})
-        doc.data("layout_days", days)
+        doc.data("layout_days", plan.days)
     if fmt in ("table", "markdown"):
         doc.text("\n".join(lines))
     cols = ["layout", "fits", "peak_GiB", "step_s", "mfu", "tokens_per_s_per_gpu", "why_not_best"]

@@ -134,29 +134,47 @@ def fig_components(sc: TrainingScenario, path: Path) -> Path:
     return _save(fig, path)
 
 
+#: cluster sizes of the days-vs-GPUs figure (each costs one layout search per stage and GPU, cached)
+DAYS_COUNTS = (256, 1024, 4096, 8192, 16384, 32768)
+
+
 def fig_days(est: TrainingEstimate, path: Path, gpus: tuple[str, ...] = REPORT_GPUS + ("a100-80gb", "mi300x"),
-             times: dict[str, TrainingTime | None] | None = None) -> Path:
-    """Wall-clock days vs cluster size per GPU: the predicted GPU-seconds split ideally (``times``: the predictions
-    already made, by GPU), or at the GPU's planning MFU where the time model cannot predict."""
-    counts = np.array([256, 512, 1024, 2048, 4096, 8192, 16384, 32768])
+             times: dict[str, TrainingTime | None] | None = None) -> tuple[Path, pd.DataFrame]:
+    """Wall-clock days vs cluster size per GPU: the predicted GPU-seconds at the parallel efficiency of each stage's
+    best fitting layout (``planning/scaling.py``; ``times``: the predictions already made, by GPU), dotted: ideal
+    scaling; at the GPU's planning MFU where the time model cannot predict. Also returns, per GPU and size, the
+    ideal and predicted days, the efficiency and the main stage's layout."""
+    counts = np.array(DAYS_COUNTS)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     styles = ["-o", "--s", "-^", "-.D", ":v", "-x"]
     times = dict(times or {})
-    for g, style in zip(gpus, styles, strict=False):
+    rows = []
+    for i, (g, style) in enumerate(zip(gpus, styles, strict=False)):
         one = Cluster(gpu=g, count=1)  # the GPU, resolved once; copies below keep it
         if g not in times:
             times[g] = predict_training(est, one.profile)[0]
         plans = [plan_cluster(est, one.model_copy(update={"count": int(n)}), time=times[g]) for n in counts]
-        basis = "MFU {:.2f} predicted" if plans[0].time is not None else "assumed MFU {:.2f}"
-        ax.loglog(counts, [p.days for p in plans], style, ms=5,
-                  label=f"{g} ({one.spec.bf16_tflops:,.0f} TFLOP/s, {basis.format(plans[0].mfu)})")
+        basis = "MFU {:.2f} on 1 GPU" if plans[0].time is not None else "assumed MFU {:.2f}, ideal"
+        line = ax.loglog(counts, [p.days for p in plans], style, ms=5,
+                         label=f"{g} ({one.spec.bf16_tflops:,.0f} TFLOP/s, "
+                               f"{basis.format(plans[0].time.mfu if plans[0].time else plans[0].mfu)})")
+        if plans[0].scaling is not None and i == 0:
+            ax.loglog(counts, [p.time.gpu_seconds / p.cluster.count / 86400 for p in plans if p.time is not None],
+                      ":", color=line[0].get_color(), lw=1, label=f"{g} ideal scaling")
+        for p in plans:
+            main = next((s for s in p.scaling.stages if s.stage == est.main_stage), None) if p.scaling else None
+            rows.append({"gpu": g, "gpus": p.cluster.count, "days": p.days,
+                         "ideal_days": p.time.gpu_seconds / p.cluster.count / 86400 if p.time else p.days,
+                         "efficiency": p.efficiency, "main_stage_layout": main.layout if main else "",
+                         "main_stage_global_batch": main.global_batch if main else 0})
     ax.axhline(30, color="grey", ls=":", lw=1)
     ax.text(counts[0], 31, "30 days", fontsize=8, color="grey")
     ax.set_xlabel("GPUs in the cluster")
     ax.set_ylabel("wall-clock days to train")
-    ax.set_title(f"Days to train {fmt_flops(est.model_flops)} (predicted GPU-seconds, ideal scaling)", fontsize=10)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    ax.set_title(f"Days to train {fmt_flops(est.model_flops)} (predicted, at the best layout's parallel efficiency)",
+                 fontsize=10)
+    ax.legend(fontsize=7)
+    return _save(fig, path), pd.DataFrame(rows)
 
 
 def fig_memory(model: ModelSpec, video: VideoSpec, path: Path, gpu: str = "h100-sxm", gpus: int = 4096) -> Path:
@@ -244,9 +262,10 @@ def _headline_basis(plans: list[ClusterPlan], serving: list[ServingPlan]) -> str
         t = plans[0].time
         assert t is not None
         return (f"time predicted by the per-op time model, {t.attention_kernel} attention, {t.precision}: every "
-                "training sample's DiT passes, recomputation and optimizer share, split ideally over the GPUs "
-                "(communication comes with the parallel-execution model); inference the same model per video; "
-                "MFU and HFU are what the prediction implies; section 10 shows where the time goes")
+                "training sample's DiT passes, recomputation and optimizer share, over the GPUs at the parallel "
+                "efficiency of each stage's best fitting layout (" + "; ".join(
+                    f"{p.cluster.gpu} {p.efficiency:.0%}" for p in plans) + ", section 4); inference the same model "
+                "per video; MFU and HFU are what the prediction implies; section 10 shows where the time goes")
     return "; ".join([f"{p.cluster.gpu} training: {p.time_basis}" for p in plans]
                      + [f"{x.gpu.key} inference: {x.time_basis}" for x in serving])
 
@@ -271,7 +290,16 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     step("components")
     figs["components"] = fig_components(sc, out_dir / "fig3_components.png")
     step("days vs cluster size")
-    figs["days"] = fig_days(est, out_dir / "fig4_days.png", times=times)
+    figs["days"], days_df = fig_days(est, out_dir / "fig4_days.png", times=times)
+    first_gpu = str(days_df["gpu"].iloc[0])
+    first = days_df[days_df["gpu"] == first_gpu]
+    days_md = pd.DataFrame({"GPUs": [fmt_int(x) for x in first["gpus"]],
+                            "ideal days": [f"{x:,.1f}" for x in first["ideal_days"]],
+                            "predicted days": [f"{x:,.1f}" for x in first["days"]],
+                            "parallel efficiency": [f"{x:.0%}" for x in first["efficiency"]],
+                            f"{est.main_stage} layout (global batch)": [
+                                f"{lay} ({b:,})" if lay else "ideal" for lay, b in
+                                zip(first["main_stage_layout"], first["main_stage_global_batch"], strict=True)]})
     step("memory layouts")
     figs["memory"] = fig_memory(sc.model, video, out_dir / "fig5_memory.png", gpus=gpus)
     if calibration:
@@ -285,6 +313,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
     headline = pd.DataFrame({
         "GPU": [p.cluster.gpu for p in plans], "GPUs": [fmt_int(p.cluster.count) for p in plans],
         "MFU": [f"{p.mfu:.2f}" for p in plans], "HFU": [f"{p.hfu:.2f}" for p in plans],
+        "parallel eff.": [f"{p.efficiency:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans],
         "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
         "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
@@ -355,6 +384,12 @@ Clusters of {gpus:,} GPUs ({_headline_basis(plans, serving)}):
 ## 4. Days to train vs cluster size
 
 ![days]({figs['days'].name})
+
+On {first_gpu}: days = each stage's predicted GPU-seconds / (GPUs x parallel efficiency), the efficiency
+being the best fitting layout's (layout search pinned to the scenario's checkpointing, the time model's micro-batch,
+at the stage's global batch, fixed as the cluster grows) ideal / predicted seconds per sample:
+
+{_md_table(days_md)}
 
 ## 5. Memory per GPU for candidate layouts
 

@@ -104,7 +104,7 @@ def test_sample_seconds_parts_and_the_optimizer_by_hand():
 def test_predicted_cluster_plan_by_hand():
     est = estimate_training(small_scenario(checkpointing="selective"))
     c = Cluster(gpu="h100-sxm", count=64, price_usd_per_hour=2.5, pue=1.3)
-    plan = plan_cluster(est, c)
+    plan = plan_cluster(est, c, parallel=False)  # ideal scaling (tests/test_scaling.py: the parallel efficiency)
     per = {}
     for v in (VideoSpec(width=256, height=256, num_frames=17), VideoSpec(width=512, height=256, num_frames=1)):
         per[v.width] = sample_seconds(Workload.of(est.scenario.model, v), "h100-sxm", checkpointing="selective")
@@ -126,7 +126,7 @@ def test_more_gpus_never_more_gpu_days_under_ideal_scaling(n1, n2, gpu):
     est = _EST
     time = training_time(est, gpu)
     lo, hi = sorted((n1, n2))
-    a, b = (plan_cluster(est, Cluster(gpu=gpu, count=n), time=time) for n in (lo, hi))
+    a, b = (plan_cluster(est, Cluster(gpu=gpu, count=n), time=time, parallel=False) for n in (lo, hi))
     assert b.gpu_days <= a.gpu_days * (1 + 1e-12)
     assert b.days <= a.days
 
@@ -140,7 +140,8 @@ def test_mfu_override_reproduces_flops_over_peak_times_mfu_exactly(mfu, n, gpu):
     plan = plan_cluster(_EST, Cluster(gpu=gpu, count=n, mfu=mfu))
     peak = load_profile(gpu).peak_flops("bf16")
     assert plan.seconds == _EST.model_flops / (n * peak * mfu)
-    assert plan.time is None and plan.time_basis == f"time from assumed MFU {mfu:.2f} (given)"
+    assert plan.time is None and plan.time_basis == (f"time from assumed MFU {mfu:.2f} (given); "
+                                                  f"ideal scaling over {n:,} GPUs")
     assert gpus_for_days(_EST, gpu, 10, mfu=mfu) == max(1, math.ceil(_EST.model_flops / (peak * mfu * 10 * 86400)
                                                                       - 1e-9))
 
@@ -160,4 +161,5 @@ def test_no_prediction_falls_back_to_the_planning_mfu_and_says_why():
     assert plan.time is None and plan.mfu == 0.40
     assert plan.time_basis.startswith("time from assumed MFU 0.40 (the GPU's planning MFU: attention kernel 'cudnn'")
     flops = plan_cluster(1e24, Cluster(gpu="h100-sxm", count=8))
-    assert flops.time_basis == "time from assumed MFU 0.40 (the GPU's planning MFU: bare FLOPs, no workload to predict)"
+    assert flops.time_basis == ("time from assumed MFU 0.40 (the GPU's planning MFU: bare FLOPs, no workload to "
+                                "predict); ideal scaling over 8 GPUs")

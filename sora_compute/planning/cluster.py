@@ -14,6 +14,7 @@ from sora_compute.finite import require_finite
 from sora_compute.hardware import GPUSpec, HardwareProfile, Precision, load_profile, resolve_gpu
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import InferenceEstimate
+from sora_compute.planning.scaling import ScenarioScaling, scenario_scaling
 from sora_compute.planning.timing import AttentionKernelName, predicted
 from sora_compute.planning.training import TrainingEstimate
 from sora_compute.planning.training_time import TrainingTime, training_time
@@ -86,19 +87,26 @@ class ClusterPlan(FrameRepr):
     hardware_flops: float
     time: TrainingTime | None = None
     why_assumed: str = ""
+    scaling: ScenarioScaling | None = None  # the parallel efficiency on this cluster (None: ideal scaling)
+    why_ideal: str = ""  # why ``scaling`` is None for a predicted time
 
     @property
     def seconds(self) -> float:
-        """Wall-clock seconds: predicted GPU-seconds / GPUs (ideal scaling: communication and parallel overheads come
-        with the parallel-execution model), or model FLOPs / (GPUs x peak x MFU) at an assumed MFU."""
+        """Wall-clock seconds: sum over stages of predicted GPU-seconds / (GPUs x parallel efficiency of the stage's
+        best layout) (``planning/scaling.py``; without ``scaling``, ideal: GPU-seconds / GPUs), or model FLOPs /
+        (GPUs x peak x MFU) at an assumed MFU."""
+        if self.scaling is not None:
+            return self.scaling.wall_seconds
         if self.time is not None:
             return self.time.wall_seconds(self.cluster.count)
         return self.model_flops / self.cluster.sustained_flops
 
     @property
     def mfu(self) -> float:
-        """Model-FLOPs utilisation: the one the time model implies, or the assumed one."""
-        return self.time.mfu if self.time is not None else self.cluster.effective_mfu
+        """Model-FLOPs utilisation: the one the time model implies (x the parallel efficiency), or the assumed one."""
+        if self.time is None:
+            return self.cluster.effective_mfu
+        return self.time.mfu * (1.0 if self.scaling is None else self.scaling.efficiency)
 
     @property
     def time_basis(self) -> str:
@@ -108,14 +116,24 @@ class ClusterPlan(FrameRepr):
             gaps = "" if t.fallback_share == 0 else (
                 f"; {t.fallback_share:.0%} of it at the GPU's default MFU {self.cluster.spec.default_mfu:.2f}: no "
                 "kernel-table points for those ops")
-            return (f"predicted by the time model ({t.attention_kernel} attention, {t.precision}); MFU {t.mfu:.2f}, "
-                    f"HFU {t.hfu:.2f}; ideal scaling over {self.cluster.count:,} GPUs (communication comes with the "
-                    f"parallel-execution model){gaps}")
-        return f"time from assumed MFU {self.mfu:.2f}" + (f" ({self.why_assumed})" if self.why_assumed else "")
+            head = (f"predicted by the time model ({t.attention_kernel} attention, {t.precision}; one-GPU MFU "
+                    f"{t.mfu:.2f})")
+            if self.scaling is None:
+                return (f"{head}; ideal scaling over {self.cluster.count:,} GPUs (no parallel overheads: "
+                        f"{self.why_ideal or 'not searched'}){gaps}")
+            return (f"{head}; parallel efficiency {self.scaling.efficiency:.0%} on {self.cluster.count:,} GPUs "
+                    f"(best fitting layout per stage: {self.scaling.describe()}){gaps}")
+        return (f"time from assumed MFU {self.mfu:.2f}" + (f" ({self.why_assumed})" if self.why_assumed else "")
+                + f"; ideal scaling over {self.cluster.count:,} GPUs")
 
     @property
     def days(self) -> float:
         return self.seconds / 86400
+
+    @property
+    def efficiency(self) -> float:
+        """Parallel efficiency: ideal wall seconds / predicted wall seconds (1.0 under ideal scaling)."""
+        return 1.0 if self.scaling is None else self.scaling.efficiency
 
     @property
     def gpu_hours(self) -> float:
@@ -144,7 +162,8 @@ class ClusterPlan(FrameRepr):
         return {"gpu": c.gpu, "gpus": c.count, "precision": c.precision, "mfu": self.mfu, "hfu": self.hfu,
                 "model_flops": self.model_flops, "hardware_flops": self.hardware_flops, "days": self.days,
                 "gpu_hours": self.gpu_hours, "gpu_days": self.gpu_days, "cost_usd": self.cost_usd,
-                "energy_mwh": self.energy_mwh, "time_basis": "predicted" if self.time is not None else "assumed_mfu",
+                "energy_mwh": self.energy_mwh, "parallel_efficiency": self.efficiency,
+                "time_basis": "predicted" if self.time is not None else "assumed_mfu",
                 "basis": self.time_basis}
 
     def to_frame(self) -> pd.DataFrame:
@@ -166,11 +185,13 @@ def predict_training(work: TrainingEstimate, gpu: str | HardwareProfile, precisi
 
 
 def plan_cluster(work: TrainingEstimate | float, cluster: Cluster, time: TrainingTime | None = None,
-                 mfu_source: str = "given") -> ClusterPlan:
+                 mfu_source: str = "given", parallel: bool = True) -> ClusterPlan:
     """Run a training estimate (or a number of model FLOPs) on a cluster. The time: ``time`` when given (the
     prediction of ``work`` on this cluster's GPU, computed once by the caller), else, without ``cluster.mfu``, the
     time model's prediction of ``work`` (``planning/training_time.py``); with ``cluster.mfu`` (said to come from
-    ``mfu_source``), or for bare FLOPs, model FLOPs / (GPUs x peak x MFU)."""
+    ``mfu_source``), or for bare FLOPs, model FLOPs / (GPUs x peak x MFU). A predicted time is spread over the GPUs
+    at the parallel efficiency of each stage's best fitting layout (``planning/scaling.py``; ``parallel`` False:
+    ideal scaling)."""
     if not isinstance(work, TrainingEstimate):
         why = mfu_source if cluster.mfu is not None else "the GPU's planning MFU: bare FLOPs, no workload to predict"
         return ClusterPlan(cluster, float(work), float(work), None, why)
@@ -179,14 +200,21 @@ def plan_cluster(work: TrainingEstimate | float, cluster: Cluster, time: Trainin
     why = ""
     if time is None:
         time, why = predict_training(work, cluster.profile, cluster.precision, cluster.attention_kernel)
-    return ClusterPlan(cluster, work.model_flops, work.hardware_flops, time, why)
+    scaling, why_ideal = None, "ideal scaling asked for"
+    if time is not None and parallel:
+        if time.precision != "bf16":
+            why_ideal = "the layout search times bf16 only"
+        else:
+            scaling = scenario_scaling(time, cluster.count)
+    return ClusterPlan(cluster, work.model_flops, work.hardware_flops, time, why, scaling, why_ideal)
 
 
 def gpus_for_days(work: TrainingEstimate | float, gpu: str | GPUSpec | HardwareProfile, days: float,
                   mfu: float | None = None, precision: Precision = "bf16", attention_kernel: str = "fa2",
-                  time: TrainingTime | None = None) -> int:
-    """Fewest GPUs that finish ``work`` within ``days``: ceil(predicted GPU-seconds / (days x 86,400)) (ideal
-    scaling), or, at a given MFU or for bare FLOPs, ceil(model FLOPs / (peak x MFU x days x 86,400))."""
+                  time: TrainingTime | None = None, parallel: bool = True) -> int:
+    """Fewest GPUs that finish ``work`` within ``days``: predicted, at the parallel efficiency of the best layouts
+    (``_fewest_parallel``; ``parallel`` False: ceil(predicted GPU-seconds / (days x 86,400)), ideal scaling), or,
+    at a given MFU or for bare FLOPs, ceil(model FLOPs / (peak x MFU x days x 86,400))."""
     require_finite("days", days, positive=True)
     if mfu is not None and not 0 < require_finite("mfu", mfu) <= 1:
         raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
@@ -194,11 +222,35 @@ def gpus_for_days(work: TrainingEstimate | float, gpu: str | GPUSpec | HardwareP
         if time is None:
             time, _ = predict_training(work, gpu, precision, attention_kernel)
         if time is not None:
-            return max(1, math.ceil(time.gpu_seconds / (days * 86400) - 1e-9))
+            ideal = max(1, math.ceil(time.gpu_seconds / (days * 86400) - 1e-9))
+            return ideal if not parallel or time.precision != "bf16" else _fewest_parallel(time, days, ideal)
     flops = work.model_flops if isinstance(work, TrainingEstimate) else float(work)
     spec = resolve_gpu(gpu)
     per_gpu = spec.peak_flops(precision) * (mfu if mfu is not None else spec.default_mfu)
     return max(1, math.ceil(flops / (per_gpu * days * 86400) - 1e-9))
+
+
+MAX_GPUS = 1 << 20  # the largest cluster the deadline search tries
+
+
+def _fewest_parallel(time: TrainingTime, days: float, ideal: int) -> int:
+    """Fewest GPUs whose predicted wall time (``scenario_scaling``) is within ``days``: from the ideal count, grow
+    n <- ceil(n x wall days / days) until it finishes, then bisect down to the last count that does not (wall days
+    assumed non-increasing in between)."""
+    def wall_days(n: int) -> float:
+        return scenario_scaling(time, n).wall_seconds / 86400
+
+    lo, n = ideal - 1, ideal
+    while wall_days(n) > days:
+        grown = max(n + 1, math.ceil(n * wall_days(n) / days))
+        if grown > MAX_GPUS:
+            raise ValueError(f"days: no cluster of up to {MAX_GPUS:,} GPUs finishes within {days:g} days at the "
+                             "predicted parallel efficiency")
+        lo, n = n, grown
+    while n - lo > 1:
+        mid = (lo + n) // 2
+        lo, n = (lo, mid) if wall_days(mid) <= days else (mid, n)
+    return n
 
 
 def budget_plan(work: TrainingEstimate | float | ClusterPlan, cluster: Cluster, budget_usd: float

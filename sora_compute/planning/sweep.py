@@ -85,7 +85,8 @@ def sweep(
     ``estimate_inference``) and per minute; seconds per training sample and days, GPU-hours, cost and energy of that
     training on the cluster; latency per video on one GPU. Time is the per-op time model's prediction (training: the
     DiT's passes and ``checkpointing``'s recomputation at the ASSUMED micro- and global batches of
-    ``planning/training_time.py``, split ideally over the GPUs; inference: as ``plan_serving``), the same seconds
+    ``planning/training_time.py``, split ideally over the GPUs (no layout search per row: `plan`/`estimate` apply the
+    parallel efficiency of ``planning/scaling.py``); inference: as ``plan_serving``), the same seconds
     the scalar API gives; with ``mfu``, FLOPs / (GPUs x peak x MFU) (column ``time_basis``). ``fps`` None: each
     model's native frame rate. Durations snap to the nearest frame count each model accepts; a model named twice is
     swept once. Arguments are validated (``SweepQuery``): a bad one raises pydantic's ValidationError naming it."""
@@ -194,7 +195,7 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
     out["gpu"] = np.tile(np.repeat([x[0].key for x in per_gpu], n_c), n_pts)
     out["gpus"] = n_.astype(np.int64)  # counts <= 2^53
     out["mfu"] = mfu
-    out["time_basis"] = "predicted" if q.mfu is None else "assumed_mfu"
+    out["time_basis"] = "predicted" if q.mfu is None else "assumed_mfu"  # ideal scaling (the CLI's sentence says)
     out["train_s_per_sample"] = col["train_s"]
     out["train_days"], out["gpu_hours"] = seconds / 86400, gpu_hours
     out["cost_usd"] = gpu_hours * col["price"]
