@@ -8,7 +8,7 @@ import pandas as pd
 
 from sora_compute.cli_support import MISSING, Document
 from sora_compute.planning.validate import validate as run_validation
-from sora_compute.planning.validation import load_validation
+from sora_compute.planning.validation import TRAINING_SCOPES, load_validation
 from sora_compute.units import fmt_seconds
 
 __all__ = ["validate_document"]
@@ -33,7 +33,7 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
                  f"{worst['error']:+.0%}. At each GPU's planning MFU instead: mean |error| "
                  f"{run.mfu_mean_abs_error:.1%}. Published figures are reported, never fitted.")
     searched = (t["basis"] == "layout search") if "basis" in t else pd.Series(False, index=t.index)
-    trained = t[t["scope"].isin(["training_run", "training_step"]) & (t["status"] == "compared") & ~searched]
+    trained = t[t["scope"].isin(TRAINING_SCOPES) & (t["status"] == "compared") & ~searched]
     if len(trained):
         ratio = trained["error"] + 1
         doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "

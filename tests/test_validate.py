@@ -111,6 +111,9 @@ def test_packaged_file_compares_single_gpu_inference_and_the_cli_prints_the_mean
     assert 0 < run.mean_abs_error < 10
     r = main("validate")
     assert r.code == 0 and f"mean |error| {run.mean_abs_error:.1%}" in r.out
+    # the multi-GPU inference mean holds inference rows only: training runs and steps have their own lines
+    assert set(run.multi_gpu["scope"]) <= {"end_to_end", "denoise_step"} and len(run.multi_gpu)
+    assert f"Multi-GPU inference, {len(run.multi_gpu):,} compared" in r.out
 
 
 def test_cli_bad_file_is_one_line(tmp_path):

@@ -23,7 +23,7 @@ from sora_compute.planning.parallel_inference import inference_schedule
 from sora_compute.planning.recipe_validate import recipe_comparison
 from sora_compute.planning.timing import inference_times
 from sora_compute.planning.validate_training import training_row
-from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
+from sora_compute.planning.validation import TRAINING_SCOPES, ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
 from sora_compute.specs import ModelSpec, VideoSpec
 
@@ -68,7 +68,7 @@ class ValidationRun:
     def multi_gpu(self) -> pd.DataFrame:
         """Multi-GPU inference rows predicted by their layout's schedule (training rows apart)."""
         t = self.table
-        return t[(t["status"] == "compared") & (t["gpus"] > 1) & (t["scope"] != "training_step")]
+        return t[(t["status"] == "compared") & (t["gpus"] > 1) & ~t["scope"].isin(TRAINING_SCOPES)]
 
     @property
     def multi_gpu_mean_abs_error(self) -> float:

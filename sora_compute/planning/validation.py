@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from sora_compute.finite import SPEC_CONFIG, FiniteFloat
 from sora_compute.planning.parallel_inference import InferenceLayout
 
-__all__ = ["ValidationEntry", "ValidationMissing", "ValidationFile", "load_validation", "VALIDATION_PATH"]
+__all__ = [
+    "TRAINING_SCOPES", "ValidationEntry", "ValidationMissing", "ValidationFile", "load_validation", "VALIDATION_PATH"]
 
 VALIDATION_PATH = "data/validation.yaml"  # inside the sora_compute package
 
@@ -29,6 +30,9 @@ Fraction = Annotated[FiniteFloat, Field(gt=0, le=1)]
 Pixels = Annotated[int, Field(gt=0)]
 Setting = str | bool | int | FiniteFloat
 
+
+#: Scopes of training figures (a step or a whole run), apart from the inference ones.
+TRAINING_SCOPES = ("training_step", "training_run")
 
 class ValidationEntry(BaseModel):
     """One published figure: what ran (model, GPU, shape, settings), what was measured, and where it is printed."""
@@ -79,7 +83,7 @@ class ValidationEntry(BaseModel):
             raise ValueError(f"{self.id}: a training_run entry needs gpu_hours or cost_usd")
         if self.stage is not None and self.recipe is None:
             raise ValueError(f"{self.id}: stage names a stage of a recipe: give recipe too")
-        if (self.kind == "training") != (self.scope in ("training_step", "training_run")):
+        if (self.kind == "training") != (self.scope in TRAINING_SCOPES):
             raise ValueError(f"{self.id}: scope {self.scope!r} does not fit kind {self.kind!r}")
         if self.kind == "inference" and (self.resolution is None or self.frames is None):
             raise ValueError(f"{self.id}: an inference entry needs resolution and frames")
