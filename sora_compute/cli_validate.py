@@ -36,9 +36,11 @@ def validate_document(kernel: str, path: Path | None, show_all: bool) -> Documen
     trained = t[t["scope"].isin(TRAINING_SCOPES) & (t["status"] == "compared") & ~searched]
     if len(trained):
         ratio = trained["error"] + 1
+        under, over = int((ratio < 1).sum()), int((ratio > 1).sum())
         doc.text(f"Training runs and steps predicted by recipe presets, {len(trained):,} compared: predicted / "
-                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x (data loading, host overhead and waits "
-                 "for the slowest rank's bucket not modelled).")
+                 f"published {ratio.min():.2f}x to {ratio.max():.2f}x, {under:,} under and {over:,} over. "
+                 "Data loading, host overhead and waits for the slowest rank's bucket are not modelled, which "
+                 "leaves predictions under; see each row's note for the rest.")
     multi = run.multi_gpu
     if len(multi):
         sp = multi.dropna(subset=["speedup_error"])

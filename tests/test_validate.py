@@ -114,6 +114,12 @@ def test_packaged_file_compares_single_gpu_inference_and_the_cli_prints_the_mean
     # the multi-GPU inference mean holds inference rows only: training runs and steps have their own lines
     assert set(run.multi_gpu["scope"]) <= {"end_to_end", "denoise_step"} and len(run.multi_gpu)
     assert f"Multi-GPU inference, {len(run.multi_gpu):,} compared" in r.out
+    # the training line counts the rows predicted under and over their published figure, from this run
+    t = run.table
+    trained = t[t["scope"].isin(["training_run", "training_step"]) & (t["status"] == "compared")
+                & (t["basis"] != "layout search")]
+    under, over = int((trained["error"] < 0).sum()), int((trained["error"] > 0).sum())
+    assert under + over == len(trained) and f"{under:,} under and {over:,} over" in r.out
 
 
 def test_cli_bad_file_is_one_line(tmp_path):

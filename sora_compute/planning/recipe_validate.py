@@ -40,13 +40,14 @@ def recipe_comparison(e: ValidationEntry) -> dict[str, Any]:
     if not len(stages):
         return {"status": "no stage", "note": f"recipe {e.recipe} has no stage {e.stage!r}"}
     what = f"recipe {e.recipe}" + (f", stage {e.stage}" if e.stage else ", all stages")
+    left_out = LEFT_OUT + ("; published figure approximate (see its source)" if e.approx else "")
     if e.scope == "training_step":
         if e.seconds is None:
             return {"status": "no timing", "note": f"{what}: no published seconds per iteration"}
         predicted = float(stages["seconds_per_iteration"].iloc[0])
         return {"published_s": e.seconds, "predicted_s": predicted, "error": predicted / e.seconds - 1,
                 "status": "compared", "note": f"{what}: seconds per iteration, productive (no goodput losses); "
-                                              + LEFT_OUT}
+                                              + left_out}
     gpu_s, cost = float(stages["gpu_seconds"].sum()), float(stages["cost_usd"].sum())
     days = f"{gpu_s / 86400:,.0f} GPU-days and ${cost:,.0f} predicted"
     if e.gpu_hours is not None:
@@ -55,7 +56,7 @@ def recipe_comparison(e: ValidationEntry) -> dict[str, Any]:
         pub = f"{e.gpu_hours / 24:,.0f} GPU-days" + (f" and ${e.cost_usd:,.0f}" if e.cost_usd else "") + " published"
         return {"published_s": published, "predicted_s": predicted, "error": predicted / published - 1,
                 "status": "compared", "note": f"{what}: wall-clock on {e.gpus:,} GPUs; {days}, {pub}; "
-                                              + LEFT_OUT}
+                                              + left_out}
     assert e.cost_usd is not None
     return {"published_s": math.nan, "predicted_s": math.nan, "error": cost / e.cost_usd - 1, "status": "compared",
-            "note": f"{what}: cost; {days}, ${e.cost_usd:,.0f} published; " + LEFT_OUT}
+            "note": f"{what}: cost; {days}, ${e.cost_usd:,.0f} published; " + left_out}
