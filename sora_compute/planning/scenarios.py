@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from sora_compute._lookup import did_you_mean
-from sora_compute.planning.base import _Spec
+from sora_compute.planning.base import _Spec, check_unique_names
 from sora_compute.presets import load_preset
 from sora_compute.specs import MAX_FRAMES, ModelSpec, VideoSpec
 
@@ -103,10 +103,7 @@ class TrainingScenario(_Spec):
 
     @model_validator(mode="after")
     def _unique_stages(self) -> TrainingScenario:
-        names = [s.name for s in self.stages]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"stage names must be unique: {', '.join(map(repr, twice))} appears more than once")
+        check_unique_names(s.name for s in self.stages)
         return self
 
     def with_model(self, model: ModelSpec) -> TrainingScenario:

@@ -30,6 +30,11 @@ from sora_compute.specs import ModelSpec, VideoSpec
 __all__ = ["ValidationRun", "validate", "snap_video"]
 
 
+def _mean(values: pd.Series) -> float:
+    """The mean of ``values``; NaN when there are none (no row of that kind was compared)."""
+    return float(values.mean()) if len(values) else math.nan
+
+
 def snap_video(model: ModelSpec, width: int, height: int, frames: int) -> tuple[VideoSpec, str]:
     """The nearest shape ``model`` takes (width and height to multiples of VAE compression x patch, frames to the
     nearest count its VAE and patch accept) and a note naming what changed ('' when nothing did)."""
@@ -56,13 +61,11 @@ class ValidationRun:
 
     @property
     def mean_abs_error(self) -> float:
-        c = self.compared
-        return float(c["error"].abs().mean()) if len(c) else float("nan")
+        return _mean(self.compared["error"].abs())
 
     @property
     def mean_error(self) -> float:
-        c = self.compared
-        return float(c["error"].mean()) if len(c) else float("nan")
+        return _mean(self.compared["error"])
 
     @property
     def multi_gpu(self) -> pd.DataFrame:
@@ -72,20 +75,17 @@ class ValidationRun:
 
     @property
     def multi_gpu_mean_abs_error(self) -> float:
-        m = self.multi_gpu
-        return float(m["error"].abs().mean()) if len(m) else float("nan")
+        return _mean(self.multi_gpu["error"].abs())
 
     @property
     def speedup_mean_abs_error(self) -> float:
         """Multi-GPU rows with a one-GPU baseline in the same source: mean |predicted / published speedup - 1|."""
-        m = self.multi_gpu["speedup_error"].dropna()
-        return float(m.abs().mean()) if len(m) else float("nan")
+        return _mean(self.multi_gpu["speedup_error"].dropna().abs())
 
     @property
     def mfu_mean_abs_error(self) -> float:
         """The same rows at the GPU's planning MFU (FLOPs / (peak x MFU)): the yardstick the time model replaces."""
-        c = self.compared
-        return float(c["mfu_error"].abs().mean()) if len(c) else math.nan
+        return _mean(self.compared["mfu_error"].abs())
 
 
 def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
