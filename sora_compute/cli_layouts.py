@@ -74,7 +74,11 @@ def layouts_section(doc: Document, est: TrainingEstimate, plan: ClusterPlan, glo
             f"{len(s.fitting):,} fit")
     lines = [head]
     best = s.best
-    if best is None:
+    if not len(t):
+        lines.append(f"  no valid layout: no TP x CP x PP x DP of {count:,} GPUs (TP and Ulysses dividing the "
+                     f"{sc.model.dit.num_heads} heads) has a data-parallel size whose micro-batches divide the "
+                     f"global batch of {s.global_batch:,}")
+    elif best is None:
         lines.append("  no layout fits: more GPUs, a smaller micro-batch or more checkpointing")
     else:
         comm = {k: float(best[f"{k}_comm_s"]) for k in ("tp", "cp", "fsdp", "dp")}
@@ -97,6 +101,10 @@ def layouts_section(doc: Document, est: TrainingEstimate, plan: ClusterPlan, glo
         doc.data("layout_days", plan.days)
     if fmt in ("table", "markdown"):
         doc.text("\n".join(lines))
+    if not len(t):
+        doc.data("layouts_considered", 0)
+        doc.data("layouts_fitting", 0)
+        return
     cols = ["layout", "fits", "peak_GiB", "step_s", "mfu", "tokens_per_s_per_gpu", "why_not_best"]
     shown = t.head(SHOWN)[cols]
     human = pd.DataFrame({"layout": shown["layout"], "fits": shown["fits"].map({True: "yes", False: "no"}),

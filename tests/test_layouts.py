@@ -124,3 +124,12 @@ def test_validate_times_a_training_entry_with_the_layout_search(tmp_path):
     assert len(s.fitting) == 1 and row["predicted_s"] == pytest.approx(s.best["step_s"])
     assert row["error"] == pytest.approx(row["predicted_s"] - 1.0)
     assert "TP1 CP1u1r PP1 DP8 ZeRO-1 mb8 none fa2" in row["note"]
+
+
+def test_plan_layouts_with_no_valid_layout_says_so():
+    # 2^53 GPUs: any data-parallel size is at least 2^53 / (8 x 256 x 16) = 2^38, which cannot divide sora's
+    # global batch, so the search has no row; the CLI says why (no traceback, no "more GPUs" advice)
+    from tests.clirun import main
+    r = main("plan", "sora", "--gpus", str(2**53), "--layouts")
+    assert r.code == 0 and "0 layouts, 0 fit" in r.out and "no valid layout" in r.out
+    assert "more GPUs" not in r.out
