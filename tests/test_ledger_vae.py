@@ -28,7 +28,7 @@ def test_every_family_has_one_spec_and_one_registered_builder():
     import sora_compute.memory.activations  # noqa: F401  (registers the inference peak walks)
 
     # families whose peaks are the liveness evaluator's over their ledger's dataflow
-    ledger_peaks = {"generic", "wan", "cogvideox", "ltx", "mochi", "opensora"}
+    ledger_peaks = {"generic", "wan", "cogvideox", "ltx", "mochi", "opensora", "wfvae"}
     walks = set(get_args(VAEFamily)) - ledger_peaks
     assert set(registered("vae_encode_peak")) == set(registered("vae_decode_peak")) == walks
 
