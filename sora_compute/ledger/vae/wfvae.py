@@ -270,7 +270,7 @@ class WFVAELedger:
         frames = hasattr(B, "shape") or (B > 1 and _many(s2[0]))  # the coefficients' frames copied as images
         ops += [conv(f"connect_l2.{n}", B, s2, s2, c, 12, _3x3, op="conv2d", flow=l2_flow),
                 inverse_haar("inverse_wavelet_tranform_2d", B, 12, s2, (2, 2), "fr" if frames else "l2c", "l2",
-                             hasattr(B, "shape") or B * s2[0] > 1, ("fr",) if frames else ())]
+                             _many(B * s2[0]), ("fr",) if frames else ())]
         if frames:
             ops[-1] = around(ops[-1], (Flow(("l2c",), "fr", 12 * B * s2.positions),))
         s1 = Shape((s2[0], 4 * h, 4 * w))
