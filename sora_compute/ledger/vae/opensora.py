@@ -161,6 +161,10 @@ def _output(ops: list[Op]) -> str:
 
 @register("vae", "opensora")
 class OpenSoraLedger:
+    #: the reference decodes in its own chunks (or frame by frame) inside the decoder: a pipeline's tiled or chunked
+    #: decode schedule is not modelled for it (ledger/vae_schedule.py)
+    inner_chunks = True
+
     @staticmethod
     def encoder(spec: OpenSoraVAE, shape: Shape, B: Number) -> list[Op]:
         """The 2D VAE on every frame (B F images of (h, w) and the 1x1 quant_conv), then the temporal VAE on F // c

@@ -171,6 +171,10 @@ def _tmp(x: str, n: Number, *reads: str) -> Flow:
 
 @register("vae", "wfvae")
 class WFVAELedger:
+    #: the reference decodes in its own chunks (or frame by frame) inside the decoder: a pipeline's tiled or chunked
+    #: decode schedule is not modelled for it (ledger/vae_schedule.py)
+    inner_chunks = True
+
     @staticmethod
     def encoder(spec: WFVAE, shape: Shape, B: Number) -> list[Op]:
         """The input Haar wavelet (24 channels at (T1, H / 2, W / 2), T1 = (T - 1) // 2 + 1); the energy flow: a 2D
