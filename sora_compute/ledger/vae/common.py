@@ -32,6 +32,7 @@ __all__ = [
     "per_chunk",
     "steps",
     "around",
+    "many",
     "flows_of",
 ]
 
@@ -179,6 +180,11 @@ def per_chunk(chunk: Callable[[Shape, Number], list[Op]], size: int | None, shap
     if not skip(rest):
         ops += disowned(chunk(Shape((rest, H, W)), B)) if ops else chunk(Shape((rest, H, W)), B)
     return ops
+
+
+def many(n: Number) -> bool:
+    """More than one (frames, rows): a dataflow that differs for one. Arrays, in sweeps: the dataflow of n > 1."""
+    return hasattr(n, "shape") or n > 1
 
 
 def steps(f: Flows) -> tuple[Flow, ...]:

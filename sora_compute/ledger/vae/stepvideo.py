@@ -32,6 +32,7 @@ from sora_compute.ledger.vae.common import (
     disowned,
     flows_of,
     gn_conv_resblock,
+    many,
     nearest,
     norm,
     single_head_attention,
@@ -43,11 +44,6 @@ from sora_compute.specs.vae import STEPVIDEO_HEAD, StepVideoVAE
 __all__ = ["StepVideoLedger", "encoder_ledger", "decoder_ledger"]
 
 _NAMES = ("conv1.conv", "conv2.conv", "nin_shortcut")
-
-
-def _many(n: Number) -> bool:
-    """More than one (arrays, in sweeps: the dataflow of n > 1)."""
-    return hasattr(n, "shape") or n > 1
 
 
 def _padded(B: Number, shape: Shape) -> Number:
@@ -63,7 +59,7 @@ def _frame_norm(x: str, y: str, B: Number, c: int, shape: Shape, g: int, silu: b
     (frame, group), SiLU; makes ``y``."""
     T, H, W = shape
     n = c * B * shape.positions
-    copy = _many(T) if strided else _many(H * W)
+    copy = many(T) if strided else many(H * W)
     src = "nc" if copy else x
     flows = ((Flow((x,), "nc", n),) if copy else ()) + (Flow((src,), "nn" if silu else y, n, None, 2 * g * T * B),)
     if silu:
@@ -128,7 +124,7 @@ def _attention_flows(x: str, y: str, B: Number, c: int, shape: Shape, g: int, cl
     n = c * B * shape.positions
     src = x if cl else "xc"
     pre = () if cl else (Flow((x,), "xc", n),)
-    qkv = tuple(_linear("hn", name, n, n, _many(B * T)) for name in "qkv")
+    qkv = tuple(_linear("hn", name, n, n, many(B * T)) for name in "qkv")
     return ((*pre, *_frame_norm(src, "hn", B, c, shape, g, False, False)), *qkv,
             Flow(("q", "k", "v", "hn"), "o", n, None, B * shape.positions, "act", "stat"),
             _linear("o", y, n, n, held=("q", "k", "v", src, x)))
@@ -184,11 +180,11 @@ def encoder_chunk(spec: StepVideoVAE, shape: Shape, B: Number, clc: bool = True,
     ops += sv_mid("mid", B, shape, c_prev, g, clc, x, "my", clc, ())
     T, H, W = shape
     n = c_prev * B * shape.positions
-    act = "hd" if _many(T) else "act"  # an NCDHW copy of the norm's output (a view for one frame)
+    act = "hd" if many(T) else "act"  # an NCDHW copy of the norm's output (a view for one frame)
     ops.append(norm("norm_out", "group_norm", B, c_prev, shape,
                     flow=((Flow(("my",), "my", n),) if not clc else ())  # channel-last copy of the mid's output
                     + _frame_norm("my", "act", B, c_prev, shape, g, True, False)
-                    + ((Flow(("act", "my"), "hd", n),) if _many(T) else ())))
+                    + ((Flow(("act", "my"), "hd", n),) if many(T) else ())))
     head = STEPVIDEO_HEAD * z
     grid = Shape(((T + 1) // 2, H // 2, W // 2))
     frames2 = c_prev * B * 2 * grid[0] * H * W  # F.pad to an even frame count
@@ -280,7 +276,7 @@ def _chunked(chunk: Callable[[Shape, Number, str, bool], list[Op]], size: int | 
     outputs kept to the end. ``copied``: there are several chunks, each a contiguous copy."""
     T, H, W = shape
     whole, rest = chunks(T, size)
-    copied = size is not None and _many(T) and (hasattr(T, "shape") or size < T)
+    copied = size is not None and many(T) and (hasattr(T, "shape") or size < T)
     ops: list[Op] = []
     parts: tuple[str, ...] = ()
     if not skip(whole):

@@ -27,6 +27,7 @@ from sora_compute.ledger.vae.common import (
     conv,
     disowned,
     gn_conv_resblock,
+    many,
     nearest,
     norm,
     skip,
@@ -40,11 +41,6 @@ HAAR_3D = ("h", "g", "hh", "gh", "h_v", "g_v", "hh_v", "gh_v")  # HaarWaveletTra
 _1 = (1, 1, 1)
 _3x3 = (3, 3)
 _3D = ("conv1.conv", "conv2.conv", "nin_shortcut.conv")
-
-
-def _many(T: Number) -> bool:
-    """More than one frame (arrays, in sweeps: the dataflow of T > 1)."""
-    return hasattr(T, "shape") or T > 1
 
 
 def _norm_silu(x: str, y: str, n: Number) -> tuple[Flow, ...]:
@@ -122,7 +118,7 @@ def _attention(prefix: str, B: Number, shape: Shape, c: int, x: str, y: str) -> 
     for name in "qkv":
         f = _causal("hn", name, B, c, n, shape, 1)
         qkv.append(conv(f"{prefix}.{name}.conv", B, shape, shape, c, c, _1, "vae_attention",
-                        flow=(*f, Flow((name,), name, n)) if _many(T) else f))
+                        flow=(*f, Flow((name,), name, n)) if many(T) else f))
     return [norm(f"{prefix}.norm", "group_norm", B, c, shape, flow=Flow((x,), "hn", n)), *qkv,
             attention_op(prefix, "vae_attention", B * T, 1, H * W, H * W, c,
                          flow=(Flow(("q", "k", "v"), "w", scores), Flow(("w",), "w", scores),
@@ -262,19 +258,19 @@ class WFVAELedger:
                             Flow((src,), "near", 4 * c * B * doubled.positions)),
                     revise(trilinear(u, B, 4 * c, doubled, Shape((2 * (T - 1), 2 * h, 2 * w))),
                            flow=Flow(("near",), "rest", 4 * c * B * 2 * (T - 1) * 4 * h * w))]
-        many = _many(T)
+        more = many(T)
         ops.append(revise(trilinear(u, B, 4 * c, Shape((1, h, w)), Shape((1, 2 * h, 2 * w))),
-                          flow=Flow((src,), "first" if many else "ux", (4 * c * B * 4 * h * w) if many else n2)))
+                          flow=Flow((src,), "first" if more else "ux", (4 * c * B * 4 * h * w) if more else n2)))
         ops.append(conv(f"{u}.conv.conv", B, s2, s2, 4 * c, 4 * c, K3, "resample",
-                        flow=((Flow(("first", "rest"), "ux", n2),) if many else ())
-                        + _causal("ux", "v", B, 4 * c, n2, s2, 3, (("rest",) if many else ()) + (src,))))
+                        flow=((Flow(("first", "rest"), "ux", n2),) if more else ())
+                        + _causal("ux", "v", B, 4 * c, n2, s2, 3, (("rest",) if more else ()) + (src,))))
         ops += res3d(f"up2.{L + 1}", B, s2, 4 * c, 4 * c + ef[1], x="v", y="u2", held=("m",))
         l2_flow = _per_frame("k", "l2c", 12 * B * s2[1] * s2[2], s2[0]) + (_tmp("l2c", 3 * B * s2.positions, "l3"),)
         ops += sequential("connect_l2", B, s2, c, n, "u2", "k")
-        frames = hasattr(B, "shape") or (B > 1 and _many(s2[0]))  # the coefficients' frames copied as images
+        frames = hasattr(B, "shape") or (B > 1 and many(s2[0]))  # the coefficients' frames copied as images
         ops += [conv(f"connect_l2.{n}", B, s2, s2, c, 12, _3x3, op="conv2d", flow=l2_flow),
                 inverse_haar("inverse_wavelet_tranform_2d", B, 12, s2, (2, 2), "fr" if frames else "l2c", "l2",
-                             _many(B * s2[0]), ("fr",) if frames else ())]
+                             many(B * s2[0]), ("fr",) if frames else ())]
         if frames:
             ops[-1] = around(ops[-1], (Flow(("l2c",), "fr", 12 * B * s2.positions),))
         s1 = Shape((s2[0], 4 * h, 4 * w))
