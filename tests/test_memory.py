@@ -237,8 +237,9 @@ CHUNKED_VAES = [
 @pytest.mark.parametrize("grid,batch", [((1, 2, 2), 1), ((3, 2, 4), 1), ((2, 4, 4), 2), ((5, 2, 2), 1),
                                         ((4, 2, 2), 3)])
 def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
-    """Open-Sora 1.2's VAE (2D VAE over micro-batches of frames, temporal VAE over chunks): the walks agree with the
-    measured peak to the byte (CPU, fp32), the encoder fed a contiguous video as in the pipeline."""
+    """Open-Sora 1.2's VAE (2D VAE over micro-batches of frames, temporal VAE over chunks, both ledger structure):
+    the liveness evaluator over its ledger's dataflow equals the measured peak to the byte (CPU, fp32), as the hand
+    walk it replaced did, the encoder fed a contiguous video as in the pipeline."""
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
     assert vae_encode_peak(vae, frames, batch, 4) == enc
@@ -277,7 +278,8 @@ WFVAE_VAES = [
                                         ((1, 2, 2), 3), ((4, 1, 1), 2)])
 def test_wfvae_peaks_equal_measured(vae, grid, batch):
     """Open-Sora-Plan's WF-VAE (per-frame 2D modules, first-frame copies, wavelet energy-flow branches held to the
-    end): the walks agree with the measured peak to the byte (CPU, fp32)."""
+    end): the liveness evaluator over its ledger's dataflow equals the measured peak to the byte (CPU, fp32), as the
+    hand walk it replaced did."""
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
     assert vae_encode_peak(vae, frames, batch, 4) == enc
