@@ -266,3 +266,32 @@ def test_expected_slowest_lies_between_mean_and_max(table, ranks):
     mean = sum(a * b for a, b in zip(t, w, strict=True))
     assert mean * (1 - 1e-9) <= e <= max(t) * (1 + 1e-9)
     assert expected_slowest(t, w, ranks + 1) >= e * (1 - 1e-12)
+
+
+def test_sora_recipe_preset_is_the_sora_scenario_written_as_a_recipe():
+    """presets/recipes/sora.yaml is what `estimate sora` times: the scenario converted (recipe_scenario), the same
+    stages field by field (sources aside); iterations = ceil(samples / global batch), by hand."""
+    from sora_compute.planning.recipe_scenario import scenario_recipe
+    from sora_compute.planning.scenarios import load_scenario
+
+    preset, converted = load_recipe("sora"), scenario_recipe(load_scenario("sora"), "h100-sxm", 4096)
+    strip = {"source"}
+    assert [s.model_dump(exclude=strip) for s in preset.stages] == [s.model_dump(exclude=strip)
+                                                                    for s in converted.stages]
+    assert preset.model == converted.model and preset.gpu == converted.gpu
+    # 2e9 images / 16,384 = 122,070.3 -> 122,071 iterations; 50M clips x 2 epochs / 128; 8M x 3 epochs / 16
+    assert [s.iterations for s in preset.stages] == [122_071, 781_250, 1_500_000]
+    counts = recipe_counts(preset).groupby("stage", sort=False)["samples"].sum()
+    assert list(counts) == [122_071 * 16_384, 1e8, 2.4e7]
+
+
+def test_the_main_jobs_days_are_the_recipe_time_paths():
+    """One training-time source: plan_cluster on the sora scenario (the main job, the report's headline) gives the
+    wall-clock days, GPU-days and cost of the sora recipe through estimate_recipe."""
+    from sora_compute.planning import Cluster, estimate_training, plan_cluster
+
+    plan = plan_cluster(estimate_training("sora"), Cluster(gpu="h100-sxm", count=4096))
+    t = estimate_recipe("sora").total
+    assert plan.days == pytest.approx(t["wall_days"], rel=1e-12)
+    assert plan.gpu_days == pytest.approx(t["gpu_days"], rel=1e-12)
+    assert plan.cost_usd == pytest.approx(t["cost_usd"], rel=1e-12)
