@@ -1,13 +1,15 @@
 """The fastest layout of each recipe stage: the layout search of ``planning/layouts.py`` run on the stage.
 
-A stage with ``layout: search`` (a global-batch stage) is laid out before it is timed: the search runs on the
-stage's heaviest bucket (the most hardware FLOPs: weight x FLOPs per sample), its GPUs and global batch, pinned to
-the stage's checkpointing and micro-batch and the recipe's attention kernel (the search ranks the layouts that fit
-in memory by step time); the fastest that fits gives the stage's dp x tp x cp (Ulysses x ring) x pp, interleaving
-and ZeRO stage, and every bucket of the stage is then timed at that layout (``recipe_time``). The search times bf16
-only. When no layout of N GPUs splits the batch and N is not a power of two, ``idle_ok`` runs the stage on the
-largest power of two below N (the rest idle: the caller pays for them); otherwise a stage no layout fits raises
-``NoLayoutError`` naming it.
+A stage with ``layout: search`` is laid out before it is timed. The search runs on the stage's heaviest bucket (the
+most hardware FLOPs per iteration: weight x batch per rank x FLOPs per sample), its GPUs and global batch, pinned to
+the stage's checkpointing and micro-batch and the recipe's attention kernel, and ranks the layouts that fit in memory
+by step time. A bucket table's per-rank batches fix its data-parallel size: there the search keeps dp (and so the
+samples) and arranges tp x cp x pp within each rank's GPUs, the heaviest bucket's batch per rank run as one
+micro-batch. The fastest layout that fits gives the stage's dp x tp x cp (Ulysses x ring) x pp, interleaving and ZeRO
+stage; every bucket of the stage is then timed at it (``recipe_time``; the other buckets are timed, not
+memory-checked). The search times bf16 only. When no layout of N GPUs splits the batch and N is not a power of two,
+``idle_ok`` runs the stage on the largest power of two below N (the rest idle: the caller pays for them); otherwise a
+stage no layout fits raises ``NoLayoutError`` naming it.
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ class NoLayoutError(ValueError):
     """No layout of the stage's GPUs fits its global batch in memory."""
 
 
-def heaviest_bucket(recipe: Recipe, stage: RecipeStage) -> VideoSpec:
-    """The shape of the stage's bucket with the most hardware FLOPs (weight x hardware FLOPs per sample)."""
+def _heaviest(recipe: Recipe, stage: RecipeStage) -> int:
+    """Index of the stage's bucket with the most hardware FLOPs per iteration: weight x (batch per rank, in a bucket
+    table) x hardware FLOPs per sample."""
     flags = {"checkpointing": stage.checkpointing, "vae_on_the_fly": False, "text_on_the_fly": False}
-    videos = [bucket_workload(recipe, stage, b).video for b in stage.buckets]
-    flops = [w * float(_per_sample(recipe.model, v, flags, MATMUL_ONLY)["hardware_flops_per_sample"])
-             for w, v in zip(stage.weights, videos, strict=True)]
-    return videos[flops.index(max(flops))]
+    flops = [w * (b.batch_per_rank or 1) * float(_per_sample(recipe.model, bucket_workload(recipe, stage, b).video,
+                                                             flags, MATMUL_ONLY)["hardware_flops_per_sample"])
+             for w, b in zip(stage.weights, stage.buckets, strict=True)]
+    return flops.index(max(flops))
+
+
+def heaviest_bucket(recipe: Recipe, stage: RecipeStage) -> VideoSpec:
+    """The shape of the stage's heaviest bucket (``_heaviest``)."""
+    return bucket_workload(recipe, stage, stage.buckets[_heaviest(recipe, stage)]).video
 
 
 @lru_cache(maxsize=1024)
@@ -54,14 +62,16 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
     """``stage`` laid out by the layout search (module docstring; its layout then 'given') and the layout in words;
     ``pin`` fixes more
     layout fields (``layouts.LAYOUT_FIELDS``: tp, cp_ulysses, cp_ring, pp, vpp, dp, zero)."""
-    if stage.global_batch is None:
-        raise ValueError(f"stage {stage.name!r}: the layout search needs global_batch (a bucket table's per-rank "
-                         "batches fix the data-parallel size)")
     if recipe.precision != "bf16":
         raise ValueError(f"stage {stage.name!r}: the layout search times bf16 only, not {recipe.precision}")
-    video = heaviest_bucket(recipe, stage)
-    rest = (stage.global_batch, stage.checkpointing, recipe.attention_kernel, stage.micro_batch, stage.ema,
-            tuple(sorted((pin or {}).items())))
+    heavy = stage.buckets[_heaviest(recipe, stage)]
+    video = bucket_workload(recipe, stage, heavy).video
+    if stage.global_batch is not None:
+        batch, mb = stage.global_batch, stage.micro_batch
+    else:  # a bucket table: its per-rank batches fix dp; the heaviest bucket's batch runs as one micro-batch
+        batch, mb, pin = stage.dp * (heavy.batch_per_rank or 1), heavy.batch_per_rank or 1, {**(pin or {}),
+                                                                                           "dp": stage.dp}
+    rest = (batch, stage.checkpointing, recipe.attention_kernel, mb, stage.ema, tuple(sorted((pin or {}).items())))
     used = stage.gpus
     best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None and idle_ok and used & (used - 1):
@@ -69,12 +79,12 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
         best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None:
         raise NoLayoutError(f"stage {stage.name!r}: no layout of {stage.gpus:,} GPUs fits a global batch of "
-                            f"{stage.global_batch:,} at micro-batch {stage.micro_batch} in memory")
+                            f"{batch:,} at micro-batch {mb} in memory")
     cu, cr = int(best["cp_ulysses"]), int(best["cp_ring"])  # type: ignore[call-overload]
     kind = "hybrid" if cu > 1 and cr > 1 else "ulysses" if cu > 1 else "ring"
-    update = {"layout": "given", "gpus": used, "tp": int(best["tp"]), "cp": cu * cr, "cp_kind": kind,  # type: ignore[call-overload]
-              "cp_ulysses": cu if kind == "hybrid" else None, "pp": int(best["pp"]),  # type: ignore[call-overload]
-              "vpp": int(best["vpp"]), "zero": int(best["zero"])}  # type: ignore[call-overload]
+    tp, pp, vpp, zero = (int(best[k]) for k in ("tp", "pp", "vpp", "zero"))  # type: ignore[call-overload]
+    update = {"layout": "given", "gpus": used, "tp": tp, "cp": cu * cr, "cp_kind": kind,
+              "cp_ulysses": cu if kind == "hybrid" else None, "pp": pp, "vpp": vpp, "zero": zero}
     laid = RecipeStage.model_validate({**stage.model_dump(), **update})
     where = "" if used == stage.gpus else f" on {used:,} of the {stage.gpus:,} GPUs"
     return laid, f"{best['layout']}{where}"

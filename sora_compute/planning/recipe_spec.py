@@ -139,9 +139,6 @@ class RecipeStage(_Spec):
             raise ValueError(f"stage {self.name!r}: cp_ulysses goes with cp_kind: hybrid (and hybrid needs it)")
         if self.cp_ulysses is not None and self.cp % self.cp_ulysses:
             raise ValueError(f"stage {self.name!r}: cp_ulysses={self.cp_ulysses} does not divide cp={self.cp}")
-        if self.layout == "search" and self.global_batch is None:
-            raise ValueError(f"stage {self.name!r}: layout: search needs global_batch (a bucket table's per-rank "
-                             "batches fix the data-parallel size)")
         group = self.tp * self.cp * self.pp
         if self.gpus % group:
             raise ValueError(f"stage {self.name!r}: gpus={self.gpus} is not a multiple of tp x cp x pp = {group}")

@@ -35,7 +35,7 @@ from sora_compute.evaluate.time import op_records
 from sora_compute.flops import count_text_encoder, count_vae_encode
 from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import HardwareProfile
-from sora_compute.planning.parallel import step_times, training_basis
+from sora_compute.planning.parallel import TrainingBasis, step_times, training_basis
 from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch, recipe_counts
 from sora_compute.planning.recipe_layouts import resolve_layouts
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile, resolve_recipe
@@ -71,6 +71,14 @@ def expected_slowest(seconds: list[float], weights: list[float], ranks: int) -> 
 
 
 @lru_cache(maxsize=4096)
+def _step_basis(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kernel: str, checkpointing: str,
+                micro_batch: int) -> TrainingBasis:
+    """The time model's per-micro-batch basis of a training step (memoised: it does not depend on the layout)."""
+    return training_basis(Workload.of(model, video), recipe_profile(gpu), micro_batch, checkpointing, kernel,
+                          precision)
+
+
+@lru_cache(maxsize=4096)
 def dit_step(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kernel: str, checkpointing: str,
              micro_batch: int, global_batch: int, dp: int, tp: int, cp_ulysses: int, cp_ring: int, pp: int,
              zero: int, ema: bool, vpp: int = 1) -> dict[str, float]:
@@ -81,7 +89,7 @@ def dit_step(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kerne
     recomputation), communication_s (exposed), bubble_s, optimizer_s, ema_s and step_s. The one place the recipe
     asks for a DiT step time (memoised: stages share buckets)."""
     profile = recipe_profile(gpu)
-    basis = training_basis(Workload.of(model, video), profile, micro_batch, checkpointing, kernel, precision)
+    basis = _step_basis(model, video, gpu, precision, kernel, checkpointing, micro_batch)
     st = step_times([basis], 0, profile, global_batch, dp, tp, cp_ulysses, cp_ring, pp, zero, vpp, ema=ema).iloc[0]
     return {"dit_s": float(sum(st[c] for c in _DIT)), "communication_s": float(sum(st[c] for c in _COMM)),
             "bubble_s": float(st["bubble_s"]), "optimizer_s": float(st["optimizer_s"]), "ema_s": float(st["ema_s"]),
