@@ -125,7 +125,7 @@ def _scaled(recipe: Recipe, ideal_gpu_seconds: float, samples: float, pin: dict[
     paid = float(row["wall_days"]) * 86400 * stage.gpus  # idle GPUs are paid too
     step = float(row["seconds_per_iteration"])
     return StageScaling(stage.name, video, stage.gpus, batch, words, step, ideal_gpu_seconds / samples,
-                        paid / float(row["samples"]))
+                        paid / samples)  # per the scenario's samples: wall = the recipe's (its rounded iterations)
 
 
 def stage_efficiency(workload: Workload, profile: HardwareProfile, gpus: int, global_batch: int, stage: str = "",
