@@ -142,6 +142,9 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
             "fastest": cmp_layouts["fastest_layout"],
             "s/iter ": [f"{x:.3g}" for x in cmp_layouts["fastest_s_per_iteration"]],
             "speed-up": [f"{x:.2f}x" for x in cmp_layouts["speedup"]]}))
+        for w in cmp_layouts["why_as_given"]:
+            if w:
+                doc.note(f"{w}: kept as given")
     if gpus is not None or compare_gpus:
         cmp = compare_gpu_types(rc, gpus, search=compare_gpus)
         if not len(cmp):

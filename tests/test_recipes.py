@@ -364,3 +364,12 @@ def test_cheapest_gpu_type_with_searched_layouts():
     # cost = GPU-days x 24 x the catalog price
     for r in cmp.to_dict(orient="records"):
         assert r["cost_usd"] == pytest.approx(r["gpu_days"] * 24 * load_gpu(r["gpu"]).price_usd_per_hour, rel=1e-12)
+
+
+def test_searching_a_bucket_tables_layout_keeps_its_ranks_and_samples():
+    from sora_compute.planning.recipe_layouts import search_stage
+
+    rc = _tiny(gpus=8, tp=2, buckets=[{"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 16}])
+    laid, words = search_stage(rc, rc.stages[0])
+    assert laid.dp == rc.stages[0].dp == 4 and laid.gpus == 8 and "DP4" in words
+    assert sum(bucket_samples(laid)) == sum(bucket_samples(rc.stages[0])) == 100 * 4 * 16

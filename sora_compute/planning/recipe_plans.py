@@ -27,7 +27,7 @@ import pandas as pd
 
 from sora_compute.finite import require_finite
 from sora_compute.hardware import gpu_names
-from sora_compute.planning.recipe_layouts import NoLayoutError, resolve_layouts
+from sora_compute.planning.recipe_layouts import NoLayoutError, search_stage
 from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
@@ -166,22 +166,43 @@ def layout_label(stage: RecipeStage) -> str:
 
 
 def fastest_layouts(recipe: Recipe | str) -> tuple[RecipeEstimate, pd.DataFrame]:
-    """Every stage laid out by the layout search at its own GPUs (``recipe_layouts``; a bucket table keeps its dp),
-    the estimate at those layouts, and per stage the given and the fastest layout with seconds per iteration and
-    wall-clock days."""
+    """Every stage laid out by the layout search at its own GPUs (``recipe_layouts``; a bucket table keeps its dp;
+    a stage no layout fits keeps the one given and says why), the estimate at those layouts, and per stage the given
+    and the fastest layout with seconds per iteration and wall-clock days."""
     rc = resolve_recipe(recipe)
     given = estimate_recipe(rc)
-    searched = rc.model_copy(update={"stages": tuple(s.model_copy(update={"layout": "search"}) for s in rc.stages)})
-    laid, _ = resolve_layouts(searched)
-    fast = estimate_recipe(laid)
+    laid, why = [], []
+    for s in rc.stages:
+        try:
+            laid.append(search_stage(rc, s)[0])
+            why.append("")
+        except NoLayoutError as e:
+            laid.append(s)
+            why.append(str(e))
+    fast = estimate_recipe(rc.model_copy(update={"stages": tuple(laid)}))
     rows = []
-    for a, b, ga, fb in zip(given.recipe.stages, laid.stages, given.stages.to_dict(orient="records"),
-                            fast.stages.to_dict(orient="records"), strict=True):
+    for a, b, w, ga, fb in zip(rc.stages, laid, why, given.stages.to_dict(orient="records"),
+                               fast.stages.to_dict(orient="records"), strict=True):
         rows.append({"stage": a.name, "gpus": a.gpus, "given_layout": layout_label(a),
                      "given_s_per_iteration": ga["seconds_per_iteration"], "given_wall_days": ga["wall_days"],
-                     "fastest_layout": layout_label(b), "fastest_s_per_iteration": fb["seconds_per_iteration"],
-                     "fastest_wall_days": fb["wall_days"], "speedup": ga["wall_days"] / fb["wall_days"]})
+                     "fastest_layout": layout_label(b) if not w else "(as given)",
+                     "fastest_s_per_iteration": fb["seconds_per_iteration"], "fastest_wall_days": fb["wall_days"],
+                     "speedup": ga["wall_days"] / fb["wall_days"], "why_as_given": w})
     return fast, pd.DataFrame(rows)
+
+
+def _on_gpu(rc: Recipe, gpu: str) -> dict:
+    """The recipe's totals on ``gpu`` and the attention kernel they were timed with: the recipe's, or
+    FlashAttention-2 where the GPU has no kernel-table points for it."""
+    try:
+        return {**estimate_recipe(rc, gpu=gpu, idle_ok=True).total, "attention_kernel": rc.attention_kernel}
+    except NoLayoutError:
+        raise
+    except ValueError:
+        if rc.attention_kernel == "fa2":
+            raise
+        fa2 = rc.model_copy(update={"attention_kernel": "fa2"})
+        return {**estimate_recipe(fa2, gpu=gpu, idle_ok=True).total, "attention_kernel": "fa2"}
 
 
 def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, search: bool = False) -> pd.DataFrame:
@@ -195,23 +216,17 @@ def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, searc
         rc = rc.model_copy(update={"stages": tuple(s.model_copy(update={"layout": "search"}) for s in rc.stages)})
     rows, skipped = [], []
     for g in (gpus if gpus is not None else gpu_names()):
-        kernel = rc.attention_kernel
         try:
-            try:
-                t = estimate_recipe(rc, gpu=g, idle_ok=True).total
-            except NoLayoutError:
-                raise
-            except ValueError:  # no kernel-table points for the recipe's attention kernel on this GPU: FA2
-                if kernel == "fa2":
-                    raise
-                kernel = "fa2"
-                t = estimate_recipe(rc.model_copy(update={"attention_kernel": kernel}), gpu=g, idle_ok=True).total
-        except ValueError as e:
-            if gpus is not None and not isinstance(e, NoLayoutError):
+            t = _on_gpu(rc, g)
+        except NoLayoutError as e:
+            skipped.append({"gpu": g, "why": str(e)})
+            continue
+        except ValueError as e:  # every catalog type asked: one that cannot be timed is left out, with why
+            if gpus is not None:
                 raise
             skipped.append({"gpu": g, "why": str(e)})
             continue
-        rows.append({"gpu": g, "attention_kernel": kernel,
+        rows.append({"gpu": g, "attention_kernel": t["attention_kernel"],
                      **{k: t[k] for k in ("gpu_days", "wall_days", "cost_usd", "energy_mwh", "mfu",
                                           "tokens_per_s_per_gpu")}})
     out = pd.DataFrame(rows).sort_values("cost_usd", ignore_index=True) if rows else pd.DataFrame(
