@@ -34,6 +34,11 @@ def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
         "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
 
 
+def _samples_kept(more: float) -> str:
+    """The deadline plan's samples against the recipe's, in words (iterations are whole numbers)."""
+    return "samples kept" if abs(more) < 5e-4 else f"samples {more:+.1%}: iterations rounded up"
+
+
 def _why_less(rc: Recipe) -> str:
     """Why more GPUs are less efficient, for the kinds of stage ``rc`` has."""
     why = [" (global-batch stages keep their batch and iterations: each GPU gets less of a step, so communication, "
@@ -95,7 +100,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         b0, t1 = dl.base.total, est.total
         doc.text(f"to finish in {days:g} days: " + ", ".join(f"{s.name} {s.gpus:,} GPUs x {s.iterations:,} iters"
                                                               for s in est.recipe.stages)
-                 + f" (samples kept): {fmt_duration_days(t1['wall_days'])}, {fmt_int(t1['gpu_days'])} GPU-days, "
+                 + f" ({_samples_kept(t1['samples'] / b0['samples'] - 1)}): {fmt_duration_days(t1['wall_days'])}, {fmt_int(t1['gpu_days'])} GPU-days, "
                    f"{fmt_usd(t1['cost_usd'])}; at the recipe's own GPUs {fmt_duration_days(b0['wall_days'])}, "
                    f"{fmt_int(b0['gpu_days'])} GPU-days: the deadline's GPUs are {dl.efficiency:.0%} as efficient"
                  + _why_less(rc))

@@ -87,9 +87,10 @@ class DeadlinePlan:
 
     @property
     def efficiency(self) -> float:
-        """GPU-days at the recipe's own counts / GPU-days at the deadline's counts (below 1: more GPUs, each less
-        efficient)."""
-        return self.base.total["gpu_days"] / self.estimate.total["gpu_days"]
+        """GPU-days per sample at the recipe's own counts / GPU-days per sample at the deadline's counts (below 1:
+        more GPUs, each less efficient; per sample, since rounding iterations up may add a few)."""
+        b, t = self.base.total, self.estimate.total
+        return (b["gpu_days"] / b["samples"]) / (t["gpu_days"] / t["samples"])
 
 
 def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = None,
