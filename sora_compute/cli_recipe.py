@@ -100,7 +100,8 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         b0, t1 = dl.base.total, est.total
         doc.text(f"to finish in {days:g} days: " + ", ".join(f"{s.name} {s.gpus:,} GPUs x {s.iterations:,} iters"
                                                               for s in est.recipe.stages)
-                 + f" ({_samples_kept(t1['samples'] / b0['samples'] - 1)}): {fmt_duration_days(t1['wall_days'])}, {fmt_int(t1['gpu_days'])} GPU-days, "
+                 + f" ({_samples_kept(t1['samples'] / b0['samples'] - 1)}): {fmt_duration_days(t1['wall_days'])}, "
+                   f"{fmt_int(t1['gpu_days'])} GPU-days, "
                    f"{fmt_usd(t1['cost_usd'])}; at the recipe's own GPUs {fmt_duration_days(b0['wall_days'])}, "
                    f"{fmt_int(b0['gpu_days'])} GPU-days: the deadline's GPUs are {dl.efficiency:.0%} as efficient"
                  + _why_less(rc))
