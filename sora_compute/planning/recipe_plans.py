@@ -182,7 +182,7 @@ def fastest_layouts(recipe: Recipe | str) -> tuple[RecipeEstimate, pd.DataFrame]
             why.append(str(e))
     fast = estimate_recipe(rc.model_copy(update={"stages": tuple(laid)}))
     rows = []
-    for a, b, w, ga, fb in zip(rc.stages, laid, why, given.stages.to_dict(orient="records"),
+    for a, b, w, ga, fb in zip(given.recipe.stages, laid, why, given.stages.to_dict(orient="records"),
                                fast.stages.to_dict(orient="records"), strict=True):
         rows.append({"stage": a.name, "gpus": a.gpus, "given_layout": layout_label(a),
                      "given_s_per_iteration": ga["seconds_per_iteration"], "given_wall_days": ga["wall_days"],
