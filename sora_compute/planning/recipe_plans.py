@@ -93,6 +93,12 @@ class DeadlinePlan:
         return (b["gpu_days"] / b["samples"]) / (t["gpu_days"] / t["samples"])
 
 
+def _capped(rc: Recipe) -> bool:
+    """Every stage at the most GPUs its batch can use: global-batch stages with a given layout at dp = the batch
+    (bucket tables and searched stages can always be tried on more)."""
+    return all(s.global_batch is not None and s.layout == "given" and s.dp >= s.global_batch for s in rc.stages)
+
+
 def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = None,
                          max_rounds: int = 40) -> DeadlinePlan:
     """The recipe with the fewest GPUs (one growth factor over its stages) that finishes within ``days`` of wall-clock,
@@ -123,10 +129,10 @@ def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = No
     if wall > days:  # grow until the deadline holds, or no stage can grow
         while wall > days:
             rounds += 1
-            lo, before = f, scaled
+            lo = f
             f *= max(1.25, wall / days) if math.isfinite(wall) else 1.25
             scaled, wall, _ = at(f)
-            if wall > days and (scaled == before or rounds >= max_rounds):
+            if wall > days and (_capped(scaled) or rounds >= max_rounds):
                 fast = min(seen.values(), key=lambda v: v[1])
                 laid = ", ".join(f"{s.name} {s.gpus:,} GPUs" for s in fast[0].stages)
                 raise DeadlineError(f"days: {days:g} days cannot be met: the fastest plan tried takes {fast[1]:,.4g} "
