@@ -88,6 +88,51 @@ def test_multi_gpu_rows_are_the_schedule_of_their_layout(tmp_path):
         load_validation(_file(tmp_path, {"id": "x", "gpus": 2, "layout": {"cfg": 2, "ring": 2}}))
 
 
+def test_inference_time_prices_the_elementwise_work_a_flop_count_leaves_out():
+    """The one-GPU inference time reads the DiT's whole ledger (modulation, gates, residual adds, activations are
+    memory traffic and launches), as the multi-GPU schedule and the training time do; the FLOPs stay the counted
+    ops'."""
+    from sora_compute.evaluate.time import predict_seconds
+    from sora_compute.flops import dit_ops
+
+    video = VideoSpec(width=720, height=480, num_frames=49)
+    est = estimate_inference("cogvideox-2b", video, InferenceSettings(steps=50, cfg=True))
+    full = dit_ops("cogvideox-2b", video, batch=2)
+    count = est.counts["dit"]
+    assert [o.path for o in count.timed_ops] == [o.path for o in full]  # the ledger, in its order
+    assert {o.op for o in full} - {o.op for o in count.terms} == {"elementwise"}
+    per_call = inference_times(est, "h100-sxm").set_index("component").loc["dit", "seconds_per_call"]
+    assert per_call == pytest.approx(predict_seconds(full, "h100-sxm"))
+    assert per_call > predict_seconds(count.terms, "h100-sxm")
+
+
+def test_stated_offload_adds_its_weight_copies_and_unstated_steps_are_not_guessed(tmp_path):
+    """diffusers' sequential CPU offload streams every DiT weight each forward (50 steps, CFG batched: 50 times),
+    and the text encoder and VAE once, over the H100's PCIe Gen5 host link at 55.6 GB/s, not overlapped with
+    compute. An entry that does not state its steps is not compared."""
+    from sora_compute.evaluate.params import dit_params, text_encoder_params, vae_params
+
+    text = textwrap.dedent("""\
+        entries:
+          - {id: seq, model: cogvideox-2b, kind: inference, scope: end_to_end, gpu: h100-sxm, gpu_as_published: t,
+             gpus: 1, resolution: [720, 480], frames: 49, steps: 50, cfg: true, seconds: 45.0, source: t, quote: t,
+             settings: {offload: sequential_cpu}}
+          - {id: nosteps, model: cogvideox-2b, kind: inference, scope: end_to_end, gpu: h100-sxm,
+             gpu_as_published: t, gpus: 1, resolution: [720, 480], frames: 49, seconds: 2.0, source: t, quote: t}
+        """)
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    t = validate(load_validation(str(path))).table.set_index("id")
+    m = load_preset("cogvideox-2b").model
+    copied = 2 * (sum(text_encoder_params(e) for e in m.text_encoders) + 50 * dit_params(m.dit)
+                  + sum(vae_params(m.vae)))  # bytes, fp16 weights
+    est = estimate_inference("cogvideox-2b", VideoSpec(width=720, height=480, num_frames=49),
+                             InferenceSettings(steps=50, cfg=True))
+    assert t.loc["seq", "predicted_s"] == pytest.approx(predicted_seconds(est, "h100-sxm") + copied / 55.6e9)
+    assert "sequential offload" in t.loc["seq", "note"]
+    assert t.loc["nosteps", "status"] == "not modelled" and "steps" in t.loc["nosteps", "note"]
+
+
 def test_rows_not_compared_say_why(tmp_path):
     missing = "missing:\n  models: [not-a-preset]\n  gpus: [no-such-gpu]\n"
     path = _file(tmp_path, {"id": "m", "model": "not-a-preset"}, {"id": "g", "gpu": "no-such-gpu"},

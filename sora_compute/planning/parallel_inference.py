@@ -286,7 +286,7 @@ class ScheduleContext:
         """Seconds of one call of a component's ops (``estimate.counts``), its work divided over ``split`` GPUs
         (launch overheads not)."""
         def make() -> float:
-            records = op_records(self.estimate.counts[name].terms, self.profile, self.precision, self.kernel)
+            records = op_records(self.estimate.counts[name].timed_ops, self.profile, self.precision, self.kernel)
             overhead = float(sum(rec[_OVERHEAD] for rec in records))
             return (_seconds(records) - overhead) / split + overhead
         return self._get(("component", name, split), make)

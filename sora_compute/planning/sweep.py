@@ -124,9 +124,9 @@ def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: 
     params = sum(float(op.weights) * op.instances for op in ops)
     train = sum(np.broadcast_to(passes[p], size) for p in passes) / mb + optimizer_row(params, profile)[10] / gb
     cfg_batch = 2 if use_cfg else 1
-    dit = forward_seconds(count_dit(model, grid, batch=cfg_batch, convention=convention).terms, profile, "bf16",
+    dit = forward_seconds(count_dit(model, grid, batch=cfg_batch, convention=convention).timed_ops, profile, "bf16",
                           kernel)
-    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).terms, profile, "bf16", kernel)
+    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).timed_ops, profile, "bf16", kernel)
     text = predict_seconds(text_ops, profile, "bf16", kernel)
     infer = (2.0 if use_cfg else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
     return train, infer
