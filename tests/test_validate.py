@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from sora_compute.planning.inference import InferenceSettings, estimate_inference
+from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
 from sora_compute.planning.timing import inference_times, predicted_seconds
 from sora_compute.planning.validate import snap_video, validate
 from sora_compute.planning.validation import load_validation
@@ -131,6 +131,23 @@ def test_stated_offload_adds_its_weight_copies_and_unstated_steps_are_not_guesse
     assert t.loc["seq", "predicted_s"] == pytest.approx(predicted_seconds(est, "h100-sxm") + copied / 55.6e9)
     assert "sequential offload" in t.loc["seq", "note"]
     assert t.loc["nosteps", "status"] == "not modelled" and "steps" in t.loc["nosteps", "note"]
+
+
+def test_open_sora_2_samples_three_guidance_branches_per_step():
+    """Open-Sora 2.0's sampler (method 'i2v', t2v too) runs the DiT on [cond, text-uncond, image-uncond] each step:
+    50 steps are 150 single-sample forwards, batched 3 at a time; a CFG-parallel layout of 2 cannot split 3."""
+    from sora_compute.flops import count_dit
+    from sora_compute.planning.parallel_inference import InferenceLayout, layout_problem
+
+    s = sampling_defaults("open-sora-2.0")
+    assert (s.steps, s.cfg, s.guidance_branches, s.dit_evaluations) == (50, True, 3, 150)
+    video = VideoSpec(width=256, height=256, num_frames=129)
+    est = estimate_inference("open-sora-2.0", video, s)
+    one = count_dit("open-sora-2.0", video, batch=1, convention=est.counts["dit"].convention)
+    assert est.counts["dit"].flops == 3 * one.flops and est.multipliers["dit"] == 50
+    assert est.flops_by_component["dit"] == 150 * one.flops
+    assert "does not divide the 3 guidance branches" in str(layout_problem(InferenceLayout(cfg=2), est))
+    assert sampling_defaults("cogvideox-2b").guidance_branches == 2
 
 
 def test_rows_not_compared_say_why(tmp_path):

@@ -94,6 +94,12 @@ def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
     return base.model_copy(update={k: v for k, v in (("steps", e.steps), ("cfg", e.cfg)) if v is not None})
 
 
+def _guidance(s: InferenceSettings) -> str:
+    if not s.cfg:
+        return "no CFG pair"
+    return "CFG pair" if s.guidance_branches == 2 else f"{s.guidance_branches} guidance branches"
+
+
 def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
                  "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
@@ -139,7 +145,7 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         at_mfu = estimate.flops_per_video / assumed
     at_mfu = at_mfu / e.gpus
     notes = [f"{video.width}x{video.height}x{video.num_frames}, {settings.steps} steps, "
-             f"{'CFG pair' if settings.cfg else 'no CFG pair'}, {precision}"]
+             f"{_guidance(settings)}, {precision}"]
     if snapped:
         notes.append(f"snapped: {snapped}")
     if e.gpus == 1:
