@@ -137,6 +137,7 @@ def test_open_sora_2_samples_three_guidance_branches_per_step():
     """Open-Sora 2.0's sampler (method 'i2v', t2v too) runs the DiT on [cond, text-uncond, image-uncond] each step:
     50 steps are 150 single-sample forwards, batched 3 at a time; a CFG-parallel layout of 2 cannot split 3."""
     from sora_compute.flops import count_dit
+    from sora_compute.memory.planner import inference_memory
     from sora_compute.planning.parallel_inference import InferenceLayout, layout_problem
 
     s = sampling_defaults("open-sora-2.0")
@@ -148,6 +149,10 @@ def test_open_sora_2_samples_three_guidance_branches_per_step():
     assert est.flops_by_component["dit"] == 150 * one.flops
     assert "does not divide the 3 guidance branches" in str(layout_problem(InferenceLayout(cfg=2), est))
     assert sampling_defaults("cogvideox-2b").guidance_branches == 2
+    # the schedules hold the three branches' latents (and activations) at once
+    model = load_preset("open-sora-2.0").model
+    one, three = (inference_memory(model, video, stage="dit", cfg_batch=b) for b in (1, 3))
+    assert three.components["latents (CFG pair)"] == 3 * one.components["latents (CFG pair)"]
 
 
 def test_rows_not_compared_say_why(tmp_path):
