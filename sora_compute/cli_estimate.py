@@ -21,7 +21,6 @@ from sora_compute.planning import (
     GPT3_PAPER_FLOPS,
     Cluster,
     ClusterPlan,
-    InferenceSettings,
     ServingPlan,
     estimate_inference,
     estimate_training,
@@ -52,11 +51,13 @@ def _time_note(plans: list[ClusterPlan], checkpointing: str) -> str:
     if all(p.time is not None for p in plans):
         t = plans[0].time
         assert t is not None
-        return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): each sample's DiT "
-                f"forward, backward, {checkpointing} recomputation and optimizer share, over the GPUs at the parallel "
-                "efficiency of each stage's best fitting layout: " + "; ".join(
+        return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): the scenario "
+                "written as a recipe (iterations of a global batch per stage) and timed by the recipe time path: each "
+                f"sample's DiT forward, backward, {checkpointing} recomputation and optimizer share at each stage's "
+                "fastest fitting layout, with its communication and bubble; parallel efficiency against one GPU: "
+                + "; ".join(
                     f"{p.cluster.gpu} {p.efficiency:.0%}" + (f" ({p.scaling.describe()})" if p.scaling else
-                                                             f" ({p.why_ideal})") for p in plans) + ")")
+                                                             f" ({p.why_ideal})") for p in plans))
     if len({p.time_basis for p in plans}) == 1:
         return plans[0].time_basis
     return "; ".join(f"{p.cluster.gpu}: {p.time_basis}" for p in plans)
@@ -101,8 +102,8 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
         s for s in sc.stages if s.name == est.main_stage).buckets[0].video(sc.model)
     video = video_from_options(sc.model, native, f"{w}x{h}" if w else None, None, duration, fps)
     default = sampling_defaults(sc.model)
-    settings = InferenceSettings(steps=steps if steps is not None else default.steps,
-                                 cfg=cfg if cfg is not None else default.cfg)
+    settings = default.model_copy(update={"steps": steps if steps is not None else default.steps,
+                                          "cfg": cfg if cfg is not None else default.cfg})
     inf = estimate_inference(sc.model, video, settings)
     serving = [plan_serving(inf, c.profile, gpus_per_video=1, mfu=mfu, price_usd_per_hour=price, mfu_source="--mfu")
                for c in clusters]
