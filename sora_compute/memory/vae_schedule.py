@@ -4,7 +4,7 @@ counted (as in ``vae_decode_peak``). Bytes: activations of ``act_bytes`` each.""
 
 from __future__ import annotations
 
-from sora_compute.evaluate.liveness import ledger_peak
+from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
 from sora_compute.ledger.ops import counted_macs
 from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode
@@ -16,11 +16,16 @@ __all__ = ["scheduled_decode_peak", "scheduled_decode_macs", "decode_schedule_pe
 
 
 def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2) -> int:
-    """Peak live activation bytes: max over calls of (held + the call's own peak), and the assembly."""
-    own = {key: int(ledger_peak(ops, act_bytes)) for key, ops in sd.ledgers.items()}
+    """Peak live activation bytes: max over calls of (held + the call's own peak, the tensors it releases walked as
+    its inputs), and the assembly."""
+    own = {c.key: int(ledger_peak(sd.ledgers[c.key], act_bytes)) for c in sd.calls if not c.released}
     peak = sd.assembly * act_bytes
     for c in sd.calls:
-        peak = max(peak, c.held * act_bytes + own[c.key])
+        if c.released:
+            seg = Segment(sd.ledgers[c.key], dict(c.released), frozenset(n for n, _ in c.released), c.held * act_bytes)
+            peak = max(peak, int(segment_peak(seg, act_bytes)))
+        else:
+            peak = max(peak, c.held * act_bytes + own[c.key])
     return peak
 
 
