@@ -54,6 +54,7 @@ __all__ = ["cli", "main", "UsageError"]
 F = TypeVar("F", bound=Callable[..., Any])
 PRESETS_WIDTH = 120  # `presets` fits a terminal this wide
 PLAN_GPUS = 4096  # `plan` without --gpus or --days
+DEADLINE_DAYS = FiniteFloatParam(0, 36525, min_open=True)  # a recipe deadline: up to 100 years
 MFU_HELP = ("assumed model-FLOPs utilisation: time = FLOPs / (GPUs x peak x MFU) instead of the time model's "
             "prediction (the default)")
 
@@ -606,28 +607,37 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
 @cli.command()
 @click.argument("recipe", default="open-sora-2.0")
 @click.option("--gpu", "gpu_list", help="GPU type (default: the recipe's); a comma-separated list compares the types")
-@click.option("--days", type=POSITIVE, help="deadline: scale each stage's GPUs to finish in this many days")
+@click.option("--days", "--deadline-days", "days", type=DEADLINE_DAYS,
+              help="deadline: the fewest GPUs per stage that finish in this many days (samples kept)")
+@click.option("--layouts", is_flag=True, help="the fastest layout of each stage (layout search at its GPUs)")
+@click.option("--compare-gpus", is_flag=True, help="the whole recipe on every GPU type in the catalog, each stage's "
+              "layout searched on each: cost and days, cheapest first")
 @click.option("--price", type=POSITIVE, help="USD per GPU-hour (default: the recipe's, else the catalog's)")
 @click.option("--by", type=click.Choice(["stage", "bucket", "breakdown"]), default="stage", show_default=True,
               help="rows: per stage, per (stage, bucket), or per stage and part (DiT, VAE, text, overheads)")
 @click.option("--dump", is_flag=True, help="print the recipe itself (YAML; JSON with --format json)")
 @FORMAT
 @friendly_errors
-def recipe(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str, dump: bool,
-           fmt: str) -> None:
+def recipe(recipe: str, gpu_list: str | None, days: float | None, layouts: bool, compare_gpus: bool,
+           price: float | None, by: str, dump: bool, fmt: str) -> None:
     """A training recipe (a preset from sora_compute/presets/recipes, or a YAML/JSON file): per stage the samples,
     tokens and FLOPs, and from the time model the GPU-days, wall-clock days, cost, energy, tokens/s per GPU and MFU;
-    --days for the GPUs that meet a deadline, --gpu a,b,c for the cheapest GPU type.
+    --days for the GPUs that meet a deadline, --layouts for each stage's fastest layout, --gpu a,b,c or
+    --compare-gpus for the cheapest GPU type.
 
     \b
     Example:
       sora-compute recipe open-sora-2.0
       sora-compute recipe open-sora-2.0 --by breakdown
+      sora-compute recipe open-sora-2.0 --deadline-days 10
+      sora-compute recipe open-sora-2.0 --layouts
       sora-compute recipe my_recipe.yaml --gpu h100-sxm,h200,b200
+      sora-compute recipe sora --compare-gpus
     """
     from sora_compute.cli_recipe import recipe_document
 
-    recipe_document(recipe, gpu_list, days, price, by, dump, fmt).emit(fmt)
+    recipe_document(recipe, gpu_list, days, price, by, dump, fmt, layouts=layouts,
+                    compare_gpus=compare_gpus).emit(fmt)
 
 
 # ------------------------------------------------------------------------------------------------

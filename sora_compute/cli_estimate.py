@@ -52,11 +52,13 @@ def _time_note(plans: list[ClusterPlan], checkpointing: str) -> str:
     if all(p.time is not None for p in plans):
         t = plans[0].time
         assert t is not None
-        return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): each sample's DiT "
-                f"forward, backward, {checkpointing} recomputation and optimizer share, over the GPUs at the parallel "
-                "efficiency of each stage's best fitting layout: " + "; ".join(
+        return (f"time predicted by the time model ({t.attention_kernel} attention, {t.precision}): the scenario "
+                "written as a recipe (iterations of a global batch per stage) and timed by the recipe time path: each "
+                f"sample's DiT forward, backward, {checkpointing} recomputation and optimizer share at each stage's "
+                "fastest fitting layout, with its communication and bubble; parallel efficiency against one GPU: "
+                + "; ".join(
                     f"{p.cluster.gpu} {p.efficiency:.0%}" + (f" ({p.scaling.describe()})" if p.scaling else
-                                                             f" ({p.why_ideal})") for p in plans) + ")")
+                                                             f" ({p.why_ideal})") for p in plans))
     if len({p.time_basis for p in plans}) == 1:
         return plans[0].time_basis
     return "; ".join(f"{p.cluster.gpu}: {p.time_basis}" for p in plans)

@@ -7,8 +7,8 @@ import pandas as pd
 from click.core import ParameterSource
 
 from sora_compute.cli_support import Document, UsageError, split_names
-from sora_compute.planning.recipe_plans import compare_gpu_types, recipe_gpus_for_days
-from sora_compute.planning.recipe_spec import dump_recipe, resolve_recipe
+from sora_compute.planning.recipe_plans import compare_gpu_types, fastest_layouts, recipe_gpus_for_days
+from sora_compute.planning.recipe_spec import Recipe, dump_recipe, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 from sora_compute.units import fmt_duration_days, fmt_int, fmt_sci, fmt_usd
 
@@ -34,6 +34,20 @@ def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
         "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
 
 
+def _samples_kept(more: float) -> str:
+    """The deadline plan's samples against the recipe's, in words (iterations are whole numbers)."""
+    return "samples kept" if abs(more) < 5e-4 else f"samples {more:+.1%}: iterations rounded up"
+
+
+def _why_less(rc: Recipe) -> str:
+    """Why more GPUs are less efficient, for the kinds of stage ``rc`` has."""
+    why = [" (global-batch stages keep their batch and iterations: each GPU gets less of a step, so communication, "
+           "bubble and optimizer weigh more)" if any(s.global_batch is not None for s in rc.stages) else "",
+           " (bucket tables keep their per-rank batches: more ranks, fewer iterations, each waiting for the slowest "
+           "of more ranks)" if any(s.global_batch is None for s in rc.stages) else ""]
+    return "".join(why)
+
+
 def recipe_option_document(recipe: str, applies: tuple[str, ...], gpu_list: str | None, days: float | None,
                            price: float | None, fmt: str) -> Document:
     """What `estimate --recipe` / `plan --recipe` print: the `recipe` command's document, its numbers unchanged.
@@ -54,7 +68,8 @@ def recipe_option_document(recipe: str, applies: tuple[str, ...], gpu_list: str 
 
 
 def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price: float | None, by: str,
-                    dump: bool, fmt: str, command: str = "recipe") -> Document:
+                    dump: bool, fmt: str, command: str = "recipe", layouts: bool = False,
+                    compare_gpus: bool = False) -> Document:
     """The document `sora-compute recipe` prints (see its --help); `estimate/plan --recipe` print it too."""
     rc = resolve_recipe(recipe)
     if price is not None:
@@ -64,6 +79,12 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         rc, gpus = rc.with_gpu(gpus[0]), None
     if gpus is not None and days is not None:
         raise UsageError("--days scales one GPU type; give one --gpu with it, not a list")
+    if compare_gpus and gpus is not None:
+        raise UsageError("--compare-gpus compares every catalog GPU type; give a --gpu list or --compare-gpus")
+    asked = [o for o, on in (("--days", days is not None), ("--layouts", layouts), ("--compare-gpus", compare_gpus),
+                             ("--dump", dump)) if on]
+    if len(asked) > 1:
+        raise UsageError(f"{asked[0]} and {asked[1]} answer different questions: give one of them")
     doc = Document(command, units=UNITS, assumptions={**rc.assumptions, **{
         f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
     doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
@@ -74,9 +95,21 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         doc.data("recipe", rc.model_dump(mode="json"))
         return doc
     if days is not None:
-        rc, est = recipe_gpus_for_days(rc, days)
+        dl = recipe_gpus_for_days(rc, days)
+        rc, est = dl.recipe, dl.estimate
+        b0, t1 = dl.base.total, est.total
         doc.text(f"to finish in {days:g} days: " + ", ".join(f"{s.name} {s.gpus:,} GPUs x {s.iterations:,} iters"
-                                                              for s in rc.stages) + " (samples kept)")
+                                                              for s in est.recipe.stages)
+                 + f" ({_samples_kept(t1['samples'] / b0['samples'] - 1)}): {fmt_duration_days(t1['wall_days'])}, "
+                   f"{fmt_int(t1['gpu_days'])} GPU-days, "
+                   f"{fmt_usd(t1['cost_usd'])}; at the recipe's own GPUs {fmt_duration_days(b0['wall_days'])}, "
+                   f"{fmt_int(b0['gpu_days'])} GPU-days: the deadline's GPUs are {dl.efficiency:.0%} as efficient"
+                 + _why_less(rc))
+        doc.data("deadline", {"days": days, "efficiency": dl.efficiency, "base_wall_days": b0["wall_days"],
+                              "base_gpu_days": b0["gpu_days"]})
+    elif layouts:
+        est, cmp_layouts = fastest_layouts(rc)
+        rc = est.recipe
     else:
         est = estimate_recipe(rc)
     t = est.total
@@ -105,10 +138,29 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
                                                  "share": [f"{x:.1%}" for x in bd["share"]]}))
     else:
         doc.table("stages", est.stages, _stage_human(est))
-    if gpus is not None:
-        cmp = compare_gpu_types(rc, gpus)
-        doc.text(f"\nThe whole recipe on each GPU type (same GPU counts, catalog prices; cheapest: "
+    if layouts:
+        t0 = float(cmp_layouts["given_wall_days"].sum())
+        doc.text(f"\nThe fastest layout of each stage (the layout search at the stage's GPUs; a bucket table keeps "
+                 f"its dp): {fmt_duration_days(t0)} as given -> {fmt_duration_days(t['wall_days'])} (the table above)")
+        doc.table("layouts", cmp_layouts, pd.DataFrame({
+            "stage": cmp_layouts["stage"], "GPUs": [fmt_int(x) for x in cmp_layouts["gpus"]],
+            "given": cmp_layouts["given_layout"], "s/iter": [f"{x:.3g}" for x in cmp_layouts["given_s_per_iteration"]],
+            "fastest": cmp_layouts["fastest_layout"],
+            "s/iter ": [f"{x:.3g}" for x in cmp_layouts["fastest_s_per_iteration"]],
+            "speed-up": [f"{x:.2f}x" for x in cmp_layouts["speedup"]]}))
+        for w in cmp_layouts["why_as_given"]:
+            if w:
+                doc.note(f"{w}: kept as given")
+    if gpus is not None or compare_gpus:
+        cmp = compare_gpu_types(rc, gpus, search=compare_gpus)
+        if not len(cmp):
+            raise UsageError("no GPU type can run this recipe: " + "; ".join(
+                f"{x['gpu']}: {x['why']}" for x in cmp.attrs["skipped"]))
+        same = "each stage's layout searched on each type" if compare_gpus else "same GPU counts and layouts"
+        doc.text(f"\nThe whole recipe on each GPU type ({same}, catalog prices; cheapest: "
                  f"{cmp['gpu'].iloc[0]}):")
+        for x in cmp.attrs["skipped"]:
+            doc.note(f"{x['gpu']} left out: {x['why']}")
         doc.table("gpu_types", cmp, pd.DataFrame({
             "gpu": cmp["gpu"], "attention": cmp["attention_kernel"], "GPU-days": [fmt_int(x) for x in cmp["gpu_days"]],
             "wall": [fmt_duration_days(x) for x in cmp["wall_days"]], "cost": [fmt_usd(x) for x in cmp["cost_usd"]],

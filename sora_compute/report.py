@@ -262,8 +262,9 @@ def _headline_basis(plans: list[ClusterPlan], serving: list[ServingPlan]) -> str
         t = plans[0].time
         assert t is not None
         return (f"time predicted by the per-op time model, {t.attention_kernel} attention, {t.precision}: every "
-                "training sample's DiT passes, recomputation and optimizer share, over the GPUs at the parallel "
-                "efficiency of each stage's best fitting layout (" + "; ".join(
+                "training sample's DiT passes, recomputation and optimizer share, the scenario written as a recipe "
+                "and timed by the recipe time path at each stage's fastest fitting layout (parallel efficiency " +
+                "; ".join(
                     f"{p.cluster.gpu} {p.efficiency:.0%}" for p in plans) + ", section 4); inference the same model "
                 "per video; MFU and HFU are what the prediction implies; section 10 shows where the time goes")
     return "; ".join([f"{p.cluster.gpu} training: {p.time_basis}" for p in plans]

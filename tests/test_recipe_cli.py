@@ -57,3 +57,36 @@ def test_recipe_option_errors_are_one_line(args, says):
     r = main(*args)
     lines = r.err.strip().splitlines()
     assert r.code == 2 and r.out == "" and len(lines) == 1 and says in lines[0], r.err
+
+
+TINY = {"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [{
+    "name": "a", "iterations": 100000, "gpus": 4, "global_batch": 64, "checkpointing": "none",
+    "latents": "precomputed", "text": "precomputed", "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--days", "1e300"], "'--days' / '--deadline-days': 1e+300 is not in the range"),
+    (["--deadline-days", "nan"], "is not a finite number"),
+    (["--days", "1", "--layouts"], "--days and --layouts answer different questions"),
+    (["--compare-gpus", "--gpu", "h100-sxm,h200"], "--compare-gpus compares every catalog GPU type"),
+])
+def test_recipe_inverse_options_errors_are_one_line(args, says, tmp_path):
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(TINY))
+    r = main("recipe", str(p), *args)
+    lines = r.err.strip().splitlines()
+    assert r.code == 2 and r.out == "" and len(lines) == 1 and says in lines[0], r.err
+
+
+def test_recipe_inverse_options(tmp_path):
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(TINY))
+    base = _payload("recipe", str(p))["total"]
+    out = _payload("recipe", str(p), "--deadline-days", str(base["wall_days"] / 2))
+    assert out["total"]["wall_days"] <= base["wall_days"] / 2 and out["total"]["samples"] == base["samples"]
+    assert out["deadline"]["efficiency"] == pytest.approx(base["gpu_days"] / out["total"]["gpu_days"], rel=1e-12)
+    lay = _payload("recipe", str(p), "--layouts")["layouts"][0]
+    assert lay["fastest_wall_days"] <= lay["given_wall_days"] and lay["given_layout"] == "DP4 TP1 CP1 PP1 ZeRO-2"
+    gpus = _payload("recipe", str(p), "--compare-gpus")["gpu_types"]
+    assert [r["cheapest"] for r in gpus] == [True] + [False] * (len(gpus) - 1) and len(gpus) > 10
+    assert [r["cost_usd"] for r in gpus] == sorted(r["cost_usd"] for r in gpus)

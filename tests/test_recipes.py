@@ -266,3 +266,110 @@ def test_expected_slowest_lies_between_mean_and_max(table, ranks):
     mean = sum(a * b for a, b in zip(t, w, strict=True))
     assert mean * (1 - 1e-9) <= e <= max(t) * (1 + 1e-9)
     assert expected_slowest(t, w, ranks + 1) >= e * (1 - 1e-12)
+
+
+def test_sora_recipe_preset_is_the_sora_scenario_written_as_a_recipe():
+    """presets/recipes/sora.yaml is what `estimate sora` times: the scenario converted (recipe_scenario), the same
+    stages field by field (sources aside); iterations = ceil(samples / global batch), by hand."""
+    from sora_compute.planning.recipe_scenario import scenario_recipe
+    from sora_compute.planning.scenarios import load_scenario
+
+    preset, converted = load_recipe("sora"), scenario_recipe(load_scenario("sora"), "h100-sxm", 4096)
+    strip = {"source"}
+    assert [s.model_dump(exclude=strip) for s in preset.stages] == [s.model_dump(exclude=strip)
+                                                                    for s in converted.stages]
+    assert preset.model == converted.model and preset.gpu == converted.gpu
+    # 2e9 images / 16,384 = 122,070.3 -> 122,071 iterations; 50M clips x 2 epochs / 128; 8M x 3 epochs / 16
+    assert [s.iterations for s in preset.stages] == [122_071, 781_250, 1_500_000]
+    counts = recipe_counts(preset).groupby("stage", sort=False)["samples"].sum()
+    assert list(counts) == [122_071 * 16_384, 1e8, 2.4e7]
+
+
+def test_the_main_jobs_days_are_the_recipe_time_paths():
+    """One training-time source: plan_cluster on the sora scenario (the main job, the report's headline) gives the
+    wall-clock days, GPU-days and cost of the sora recipe through estimate_recipe."""
+    from sora_compute.planning import Cluster, estimate_training, plan_cluster
+
+    plan = plan_cluster(estimate_training("sora"), Cluster(gpu="h100-sxm", count=4096))
+    t = estimate_recipe("sora").total
+    assert plan.days == pytest.approx(t["wall_days"], rel=1e-12)
+    assert plan.gpu_days == pytest.approx(t["gpu_days"], rel=1e-12)
+    assert plan.cost_usd == pytest.approx(t["cost_usd"], rel=1e-12)
+
+
+def _tiny(**stage: object) -> Recipe:
+    """DiT-S/2 on 256x256 images: a recipe the layout search and the time path answer in milliseconds."""
+    base = {"name": "a", "iterations": 100, "gpus": 4, "checkpointing": "none",
+            "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}
+    return recipe_from_dict({"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [{**base, **stage}]}, "tiny")
+
+
+def test_deadline_scaling_arithmetic_by_hand():
+    # global batch 64 on dp 4: x3 asks for dp 12 -> the smallest divisor of 64 at or above 12 is 16; the batch and
+    # the iterations stay (strong scaling)
+    s = scale_recipe(_tiny(global_batch=64), 3.0).stages[0]
+    assert (s.gpus, s.dp, s.iterations, s.global_batch) == (16, 16, 100, 64)
+    # a bucket table keeps its per-rank batch: dp 4 -> ceil(4 x 1.5) = 6 ranks, ceil(100 x 4 / 6) = 67 iterations
+    t = scale_recipe(_tiny(buckets=[{"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 8}]), 1.5)
+    assert (t.stages[0].gpus, t.stages[0].iterations) == (6, 67)
+    # a searched stage grows to the power of two at or above 4 x 1.5 = 6: 8
+    assert scale_recipe(_tiny(global_batch=64, layout="search"), 1.5).stages[0].gpus == 8
+
+
+def test_deadline_is_met_with_the_fewest_gpus_and_less_efficiently():
+    from sora_compute.planning.recipe_plans import recipe_gpus_for_days
+
+    rc = _tiny(global_batch=64, iterations=200_000)
+    base = estimate_recipe(rc).total["wall_days"]
+    plan = recipe_gpus_for_days(rc, base / 3)
+    dp = plan.recipe.stages[0].dp
+    assert plan.estimate.total["wall_days"] <= base / 3 and dp in (16, 32, 64)  # divisors of 64 above 4 x 3
+    smaller = {16: 8, 32: 16, 64: 32}[dp]  # the divisor below misses the deadline
+    slower = estimate_recipe(rc.model_copy(update={"stages": (rc.stages[0].model_copy(update={"gpus": smaller}),)}))
+    assert slower.total["wall_days"] > base / 3
+    assert plan.efficiency < 1  # the same samples cost more GPU-days on more GPUs
+    assert plan.estimate.total["samples"] == estimate_recipe(rc).total["samples"]
+
+
+def test_a_deadline_the_batch_cannot_meet_says_so():
+    from sora_compute.planning.recipe_plans import DeadlineError, recipe_gpus_for_days
+
+    rc = _tiny(global_batch=4)  # at most 4 data-parallel ranks: 4 GPUs is as fast as it gets
+    with pytest.raises(DeadlineError, match="cannot be met"):
+        recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] / 10)
+    with pytest.raises(ValueError, match="days"):
+        recipe_gpus_for_days(rc, 1e300)
+
+
+def test_fastest_layout_is_the_searchs_best():
+    from sora_compute.memory.planner import PrecisionPolicy
+    from sora_compute.planning.layouts import search_training_layouts
+    from sora_compute.planning.recipe_plans import fastest_layouts
+
+    rc = _tiny(global_batch=64, gpus=8, tp=2, latents="precomputed", text="precomputed")  # the DiT step alone
+    est, table = fastest_layouts(rc)
+    best = search_training_layouts(rc.model, VideoSpec(width=256, height=256, num_frames=1), "h100-sxm", 8, 64,
+                                   PrecisionPolicy(), pin={"checkpointing": "none", "attention_kernel": "fa2",
+                                                           "micro_batch": 1}).best
+    s = est.recipe.stages[0]
+    assert best is not None and (s.tp, s.pp, s.zero, s.dp) == (best["tp"], best["pp"], best["zero"], best["dp"])
+    assert est.stages["seconds_per_iteration"].iloc[0] == pytest.approx(float(best["step_s"]), rel=1e-9)
+    assert table["fastest_s_per_iteration"].iloc[0] <= table["given_s_per_iteration"].iloc[0]
+
+
+def test_cheapest_gpu_type_with_searched_layouts():
+    cmp = compare_gpu_types(_tiny(global_batch=64), ["h100-sxm", "a100-80gb", "b200"], search=True)
+    assert sorted(cmp["gpu"]) == ["a100-80gb", "b200", "h100-sxm"]
+    assert cmp["cost_usd"].is_monotonic_increasing and list(cmp["cheapest"]) == [True, False, False]
+    # cost = GPU-days x 24 x the catalog price
+    for r in cmp.to_dict(orient="records"):
+        assert r["cost_usd"] == pytest.approx(r["gpu_days"] * 24 * load_gpu(r["gpu"]).price_usd_per_hour, rel=1e-12)
+
+
+def test_searching_a_bucket_tables_layout_keeps_its_ranks_and_samples():
+    from sora_compute.planning.recipe_layouts import search_stage
+
+    rc = _tiny(gpus=8, tp=2, buckets=[{"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 16}])
+    laid, words = search_stage(rc, rc.stages[0])
+    assert laid.dp == rc.stages[0].dp == 4 and laid.gpus == 8 and "DP4" in words
+    assert sum(bucket_samples(laid)) == sum(bucket_samples(rc.stages[0])) == 100 * 4 * 16

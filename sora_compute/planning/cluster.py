@@ -92,9 +92,9 @@ class ClusterPlan(FrameRepr):
 
     @property
     def seconds(self) -> float:
-        """Wall-clock seconds: sum over stages of predicted GPU-seconds / (GPUs x parallel efficiency of the stage's
-        best layout) (``planning/scaling.py``; without ``scaling``, ideal: GPU-seconds / GPUs), or model FLOPs /
-        (GPUs x peak x MFU) at an assumed MFU."""
+        """Wall-clock seconds: the scenario written as a recipe and timed by the recipe time path, each stage at its
+        fastest fitting layout (``planning/scaling.py``, ``planning/recipe_scenario.py``); without ``scaling``,
+        ideal: the time model's GPU-seconds / GPUs; or model FLOPs / (GPUs x peak x MFU) at an assumed MFU."""
         if self.scaling is not None:
             return self.scaling.wall_seconds
         if self.time is not None:

@@ -1,82 +1,244 @@
-"""Inverse questions on a training recipe: the GPUs that finish it by a deadline, the cheapest GPU type for it.
+"""Inverse questions on a training recipe: the GPUs that finish it by a deadline, the fastest layout of each stage,
+the cheapest GPU type for it.
 
-GPUs for a deadline keep each stage's samples and layout: a stage's GPUs grow by one factor s (rounded up to whole
-tp x cp x pp groups), its data-parallel ranks with them, and its iterations shrink by dp / dp' (rounded up) so the
-samples stay (up to that rounding). With the ideal split of the time model, wall-clock days scale as 1 / s; the
-plan is re-estimated at the rounded counts and the next factor tried until the deadline holds.
+GPUs for a deadline keep each stage's samples and grow its GPUs by one factor s, as the stage's batch allows:
+
+- a global-batch stage keeps its global batch and iterations (strong scaling: each rank gets fewer samples, so the
+  fixed costs of a step, communication, bubble and optimizer, weigh more): its data-parallel size grows to the
+  smallest divisor of the global batch at or above dp x s (tp x cp x pp kept); it cannot grow past dp = global
+  batch; a ``layout: search`` stage is searched again at the power of two at or above gpus x s (powers of two
+  split power-of-two batches; a count that splits none would run on the power of two below, the rest idle);
+- a bucket table keeps its per-rank batches (the only batch it states): dp grows to ceil(dp x s) and the
+  iterations shrink to ceil(iterations x dp / dp') so the samples stay (up to that rounding); the global batch
+  grows with dp and each iteration waits for the slowest of more ranks.
+
+Every candidate is re-estimated by the recipe time path (``recipe_time``); the fewest-GPU factor is found by growing
+s until the deadline holds and bisecting down to within 1% of s (wall-clock days assumed non-increasing in s). When
+every stage is at the most GPUs its batch can use and the deadline still does not hold, ``DeadlineError`` says so
+with the fastest plan's days.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
+from sora_compute.finite import require_finite
+from sora_compute.hardware import gpu_names
+from sora_compute.planning.recipe_layouts import NoLayoutError, search_stage
 from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
-__all__ = ["scale_recipe", "recipe_gpus_for_days", "compare_gpu_types"]
+__all__ = ["MAX_DEADLINE_DAYS", "DeadlineError", "DeadlinePlan", "scale_recipe", "recipe_gpus_for_days",
+           "fastest_layouts",
+           "compare_gpu_types", "layout_label"]
+
+
+MAX_DEADLINE_DAYS = 36525  # 100 years: a longer deadline is a typo
+
+
+class DeadlineError(ValueError):
+    """No GPU count finishes the recipe by the deadline (the message gives the fastest plan's days)."""
+
+
+def _divisor_at_least(n: int, target: int) -> int:
+    """The smallest divisor of ``n`` that is >= ``target`` (``n`` itself when none is smaller)."""
+    if target >= n:
+        return n
+    for d in range(max(1, target), min(n, target + 1_000_000)):
+        if n % d == 0:
+            return d
+    return n
 
 
 def _scaled_stage(stage: RecipeStage, factor: float) -> RecipeStage:
     group = stage.tp * stage.cp * stage.pp
-    gpus = max(group, math.ceil(stage.gpus * factor / group) * group)
-    if gpus > MAX_COUNT:
-        raise ValueError(f"days: stage {stage.name!r} would need more than {MAX_COUNT:,} GPUs")
-    dp = gpus // group
-    iterations = max(1, math.ceil(stage.iterations * stage.dp / dp))
-    update: dict = {"gpus": gpus, "iterations": iterations}
-    if stage.global_batch is not None:  # the samples per iteration grow with the ranks
-        update["global_batch"] = stage.global_batch * dp // stage.dp
+    update: dict = {}
+    if stage.layout == "search" and stage.global_batch is not None:  # a power of two: the search splits it
+        update["gpus"] = 1 << max(0, math.ceil(math.log2(max(1.0, stage.gpus * factor)) - 1e-9))
+    elif stage.global_batch is not None:  # strong scaling: the batch and iterations stay, dp divides the batch
+        dp = _divisor_at_least(stage.global_batch, max(1, math.ceil(stage.dp * factor - 1e-9)))
+        update["gpus"] = dp * group
+    else:  # a bucket table: per-rank batches stay, more ranks run fewer iterations
+        dp = max(1, math.ceil(stage.dp * factor - 1e-9))
+        update.update(gpus=dp * group, iterations=max(1, math.ceil(stage.iterations * stage.dp / dp)))
+    if update["gpus"] > MAX_COUNT:
+        raise DeadlineError(f"days: stage {stage.name!r} would need more than {MAX_COUNT:,} GPUs")
     return RecipeStage.model_validate({**stage.model_dump(), **update})
 
 
 def scale_recipe(recipe: Recipe, factor: float) -> Recipe:
-    """``recipe`` with every stage's GPUs times ``factor`` (whole tp x cp x pp groups) and its iterations cut so the
-    stage's samples stay."""
+    """``recipe`` with every stage's GPUs grown (or shrunk) by ``factor`` as its batch allows (module docstring)."""
     if not (math.isfinite(factor) and factor > 0):
         raise ValueError(f"factor: expected a finite positive number, got {factor!r}")
     return recipe.model_copy(update={"stages": tuple(_scaled_stage(s, factor) for s in recipe.stages)})
 
 
+@dataclass(frozen=True)
+class DeadlinePlan:
+    """The recipe scaled to a deadline, its estimate, and the estimate at the recipe's own GPU counts."""
+
+    recipe: Recipe
+    estimate: RecipeEstimate
+    base: RecipeEstimate
+    days: float
+
+    @property
+    def efficiency(self) -> float:
+        """GPU-days per sample at the recipe's own counts / GPU-days per sample at the deadline's counts (below 1:
+        more GPUs, each less efficient; per sample, since rounding iterations up may add a few)."""
+        b, t = self.base.total, self.estimate.total
+        return (b["gpu_days"] / b["samples"]) / (t["gpu_days"] / t["samples"])
+
+
+def _capped(rc: Recipe) -> bool:
+    """Every stage at the most GPUs its batch can use: global-batch stages with a given layout at dp = the batch
+    (bucket tables and searched stages can always be tried on more)."""
+    return all(s.global_batch is not None and s.layout == "given" and s.dp >= s.global_batch for s in rc.stages)
+
+
 def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = None,
-                         max_rounds: int = 20) -> tuple[Recipe, RecipeEstimate]:
-    """The recipe scaled to finish within ``days`` of wall-clock (all stages one after another) and its estimate."""
-    if not (math.isfinite(days) and days > 0):
-        raise ValueError(f"days: expected a finite positive number of days, got {days!r}")
+                         max_rounds: int = 40) -> DeadlinePlan:
+    """The recipe with the fewest GPUs (one growth factor over its stages) that finishes within ``days`` of wall-clock,
+    all stages one after another (module docstring); DeadlineError when no count does."""
+    require_finite("days", days, positive=True)
+    if days > MAX_DEADLINE_DAYS:
+        raise ValueError(f"days: expected at most {MAX_DEADLINE_DAYS:,} (100 years), got {days:g}")
     rc = resolve_recipe(recipe)
     if gpu is not None:
         rc = rc.with_gpu(gpu)
-    base = estimate_recipe(rc)
-    factor = base.total["wall_days"] / days
-    for _ in range(max_rounds):
-        scaled = scale_recipe(rc, factor)
-        est = estimate_recipe(scaled)
-        if est.total["wall_days"] <= days:
-            return scaled, est
-        factor *= est.total["wall_days"] / days * 1.001
-    raise ValueError(f"days: no GPU count found that finishes in {days:g} days within {max_rounds} tries")
+    base = estimate_recipe(rc, idle_ok=True)
+    seen: dict[str, tuple[Recipe, float, RecipeEstimate | None]] = {}
+
+    def at(f: float) -> tuple[Recipe, float, RecipeEstimate | None]:
+        scaled = scale_recipe(rc, f)
+        key = scaled.model_dump_json()
+        if key not in seen:
+            try:
+                est: RecipeEstimate | None = estimate_recipe(scaled, idle_ok=True)
+                seen[key] = (scaled, est.total["wall_days"], est)  # type: ignore[union-attr]
+            except NoLayoutError:
+                seen[key] = (scaled, math.inf, None)
+        return seen[key]
+
+    f = base.total["wall_days"] / days
+    scaled, wall, _ = at(f)
+    lo, hi, rounds = 0.0, f, 0
+    if wall > days:  # grow until the deadline holds, or no stage can grow
+        while wall > days:
+            rounds += 1
+            lo = f
+            f *= max(1.25, wall / days) if math.isfinite(wall) else 1.25
+            scaled, wall, _ = at(f)
+            if wall > days and (_capped(scaled) or rounds >= max_rounds):
+                fast = min(seen.values(), key=lambda v: v[1])
+                laid = ", ".join(f"{s.name} {s.gpus:,} GPUs" for s in fast[0].stages)
+                raise DeadlineError(f"days: {days:g} days cannot be met: the fastest plan tried takes {fast[1]:,.4g} "
+                                    f"days ({laid}); a global-batch stage cannot use more data-parallel ranks than "
+                                    "its batch has samples, and more GPUs per sample stop helping")
+        hi = f
+    else:  # shrink while the deadline still holds
+        while rounds < max_rounds:
+            rounds += 1
+            smaller, w, _ = at(f / 2)
+            if smaller == scaled:
+                break
+            if w > days:
+                lo = f / 2
+                break
+            f, scaled = f / 2, smaller
+        hi = f
+    while lo > 0 and hi / lo > 1.01 and rounds < max_rounds:  # bisect: fewest GPUs (within 1%) that finish in time
+        rounds += 1
+        mid = math.sqrt(hi * lo)
+        if at(mid)[1] <= days:
+            hi = mid
+        else:
+            lo = mid
+        if at(lo)[0] == at(hi)[0]:
+            break
+    best, _, est = at(hi)
+    assert est is not None
+    return DeadlinePlan(best, est, base, days)
 
 
-def compare_gpu_types(recipe: Recipe | str, gpus: list[str]) -> pd.DataFrame:
-    """The whole recipe on each GPU type (the same GPU counts and layouts): GPU-days, wall-clock days, cost, energy,
-    MFU, cheapest first, each at its catalog price and with the recipe's attention kernel (FlashAttention-2 where
-    the GPU has no kernel-table points for it) (the recipe's own price is for its own GPU; memory per GPU is not
-    checked)."""
-    rc = resolve_recipe(recipe).model_copy(update={"price_usd_per_hour": None})
-    rows = []
-    for g in gpus:
-        kernel = rc.attention_kernel
+def layout_label(stage: RecipeStage) -> str:
+    """A stage's layout in words: DP x TP x CP (kind) x PP (interleaving), ZeRO stage."""
+    cu, cr = stage.cp_split
+    cp = f"CP{stage.cp}" + (f" ({cu}u{cr}r)" if cu > 1 and cr > 1 else "u" if cu > 1 else "")
+    return (f"DP{stage.dp} TP{stage.tp} {cp} PP{stage.pp}{f'v{stage.vpp}' if stage.vpp > 1 else ''} "
+            f"ZeRO-{stage.zero}")
+
+
+def fastest_layouts(recipe: Recipe | str) -> tuple[RecipeEstimate, pd.DataFrame]:
+    """Every stage laid out by the layout search at its own GPUs (``recipe_layouts``; a bucket table keeps its dp;
+    a stage no layout fits keeps the one given and says why), the estimate at those layouts, and per stage the given
+    and the fastest layout with seconds per iteration and wall-clock days."""
+    rc = resolve_recipe(recipe)
+    given = estimate_recipe(rc)
+    laid, why = [], []
+    for s in rc.stages:
         try:
-            t = estimate_recipe(rc, gpu=g).total
-        except ValueError:  # no kernel-table points for the recipe's attention kernel on this GPU: FlashAttention-2
-            if kernel == "fa2":
+            laid.append(search_stage(rc, s)[0])
+            why.append("")
+        except NoLayoutError as e:
+            laid.append(s)
+            why.append(str(e))
+    fast = estimate_recipe(rc.model_copy(update={"stages": tuple(laid)}))
+    rows = []
+    for a, b, w, ga, fb in zip(given.recipe.stages, laid, why, given.stages.to_dict(orient="records"),
+                               fast.stages.to_dict(orient="records"), strict=True):
+        rows.append({"stage": a.name, "gpus": a.gpus, "given_layout": layout_label(a),
+                     "given_s_per_iteration": ga["seconds_per_iteration"], "given_wall_days": ga["wall_days"],
+                     "fastest_layout": layout_label(b) if not w else "(as given)",
+                     "fastest_s_per_iteration": fb["seconds_per_iteration"], "fastest_wall_days": fb["wall_days"],
+                     "speedup": ga["wall_days"] / fb["wall_days"], "why_as_given": w})
+    return fast, pd.DataFrame(rows)
+
+
+def _on_gpu(rc: Recipe, gpu: str) -> dict:
+    """The recipe's totals on ``gpu`` and the attention kernel they were timed with: the recipe's, or
+    FlashAttention-2 where the GPU has no kernel-table points for it."""
+    try:
+        return {**estimate_recipe(rc, gpu=gpu, idle_ok=True).total, "attention_kernel": rc.attention_kernel}
+    except NoLayoutError:
+        raise
+    except ValueError:
+        if rc.attention_kernel == "fa2":
+            raise
+        fa2 = rc.model_copy(update={"attention_kernel": "fa2"})
+        return {**estimate_recipe(fa2, gpu=gpu, idle_ok=True).total, "attention_kernel": "fa2"}
+
+
+def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, search: bool = False) -> pd.DataFrame:
+    """The whole recipe on each GPU type (default: every catalog type): GPU-days, wall-clock days, cost, energy, MFU,
+    cheapest first, each at its catalog price and with the recipe's attention kernel (FlashAttention-2 where the GPU
+    has no kernel-table points for it). Same GPU counts and layouts; ``search``: each stage's layout searched on each
+    type (memory per GPU checked; a type on which no layout of a stage fits is listed with why, not priced).
+    Without ``search`` memory per GPU is not checked."""
+    rc = resolve_recipe(recipe).model_copy(update={"price_usd_per_hour": None})
+    if search:
+        rc = rc.model_copy(update={"stages": tuple(s.model_copy(update={"layout": "search"}) for s in rc.stages)})
+    rows, skipped = [], []
+    for g in (gpus if gpus is not None else gpu_names()):
+        try:
+            t = _on_gpu(rc, g)
+        except NoLayoutError as e:
+            skipped.append({"gpu": g, "why": str(e)})
+            continue
+        except ValueError as e:  # every catalog type asked: one that cannot be timed is left out, with why
+            if gpus is not None:
                 raise
-            kernel = "fa2"
-            t = estimate_recipe(rc.model_copy(update={"attention_kernel": kernel}), gpu=g).total
-        rows.append({"gpu": g, "attention_kernel": kernel,
+            skipped.append({"gpu": g, "why": str(e)})
+            continue
+        rows.append({"gpu": g, "attention_kernel": t["attention_kernel"],
                      **{k: t[k] for k in ("gpu_days", "wall_days", "cost_usd", "energy_mwh", "mfu",
                                           "tokens_per_s_per_gpu")}})
-    out = pd.DataFrame(rows).sort_values("cost_usd", ignore_index=True)
+    out = pd.DataFrame(rows).sort_values("cost_usd", ignore_index=True) if rows else pd.DataFrame(
+        columns=["gpu", "attention_kernel", "gpu_days", "wall_days", "cost_usd", "energy_mwh", "mfu",
+                 "tokens_per_s_per_gpu"])
     out["cheapest"] = out.index == 0
+    out.attrs["skipped"] = skipped
     return out

@@ -17,6 +17,7 @@ second, USD per GPU-hour, fractions of wall-clock time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from functools import cache
@@ -28,13 +29,14 @@ import yaml
 from pydantic import Field, model_validator
 
 from sora_compute._lookup import did_you_mean
+from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.base import _Spec, check_unique_names
 from sora_compute.presets import load_preset
 from sora_compute.specs import MAX_FRAMES, MAX_SIDE_PX, ModelSpec, VideoSpec
 
 __all__ = ["Overhead", "Goodput", "RecipeBucket", "RecipeStage", "Recipe", "RecipeFileError", "UnknownRecipeError",
            "RECIPE_FILE_SUFFIXES", "recipe_names", "load_recipe", "load_recipe_file", "recipe_from_dict",
-           "resolve_recipe", "dump_recipe"]
+           "resolve_recipe", "dump_recipe", "profile_key", "recipe_profile"]
 
 Checkpointing = Literal["none", "selective", "full"]
 Encoding = Literal["precomputed", "on_the_fly"]
@@ -106,8 +108,12 @@ class RecipeStage(_Spec):
     tp: int = Field(default=1, gt=0, le=MAX_COUNT, description="tensor-parallel size")
     cp: int = Field(default=1, gt=0, le=MAX_COUNT, description="context/sequence-parallel size (SP)")
     pp: int = Field(default=1, gt=0, le=MAX_COUNT, description="pipeline-parallel size")
-    cp_kind: Literal["ring", "ulysses"] = Field(default="ring", description="context parallelism: ring attention "
-                                                "(K/V passed around) or Ulysses (all-to-all over heads)")
+    cp_kind: Literal["ring", "ulysses", "hybrid"] = Field(
+        default="ring", description="context parallelism: ring attention (K/V passed around), Ulysses (all-to-all "
+                                    "over heads), or hybrid (Ulysses groups of cp_ulysses inside a ring)")
+    cp_ulysses: int | None = Field(default=None, gt=0, le=MAX_COUNT,
+                                   description="hybrid CP: the Ulysses degree (divides cp; the ring is cp / it)")
+    vpp: int = Field(default=1, gt=0, le=64, description="virtual pipeline chunks per rank (interleaved 1F1B)")
     micro_batch: int = Field(default=1, gt=0, le=MAX_COUNT,
                              description="samples per micro-batch (global-batch stages; a bucket table runs "
                                          "batch_per_rank as one micro-batch)")
@@ -129,10 +135,14 @@ class RecipeStage(_Spec):
             raise ValueError(f"stage {self.name!r}: give global_batch, or batch_per_rank on every bucket")
         if self.global_batch is not None and any(per_gpu):
             raise ValueError(f"stage {self.name!r}: give global_batch or per-bucket batch_per_rank, not both")
+        if (self.cp_kind == "hybrid") != (self.cp_ulysses is not None):
+            raise ValueError(f"stage {self.name!r}: cp_ulysses goes with cp_kind: hybrid (and hybrid needs it)")
+        if self.cp_ulysses is not None and self.cp % self.cp_ulysses:
+            raise ValueError(f"stage {self.name!r}: cp_ulysses={self.cp_ulysses} does not divide cp={self.cp}")
         group = self.tp * self.cp * self.pp
         if self.gpus % group:
             raise ValueError(f"stage {self.name!r}: gpus={self.gpus} is not a multiple of tp x cp x pp = {group}")
-        if self.global_batch is not None and self.global_batch < self.dp:
+        if self.layout == "given" and self.global_batch is not None and self.global_batch < self.dp:
             raise ValueError(f"stage {self.name!r}: global_batch={self.global_batch} is less than one sample per "
                              f"data-parallel rank (dp = {self.dp})")
         return self
@@ -141,6 +151,15 @@ class RecipeStage(_Spec):
     def dp(self) -> int:
         """Data-parallel ranks: gpus / (tp x cp x pp)."""
         return self.gpus // (self.tp * self.cp * self.pp)
+
+    @property
+    def cp_split(self) -> tuple[int, int]:
+        """(Ulysses, ring) degrees of the context parallelism."""
+        if self.cp_kind == "ulysses":
+            return self.cp, 1
+        if self.cp_kind == "hybrid" and self.cp_ulysses is not None:
+            return self.cp_ulysses, self.cp // self.cp_ulysses
+        return 1, self.cp
 
     @property
     def weights(self) -> list[float]:
@@ -174,6 +193,27 @@ class Recipe(_Spec):
 
     def with_gpu(self, gpu: str) -> Recipe:
         return self.model_copy(update={"gpu": gpu})
+
+
+_PROFILES: dict[str, HardwareProfile] = {}  # profiles that are not the catalog's, by the key profile_key gave them
+
+
+def profile_key(profile: HardwareProfile) -> str:
+    """The ``gpu`` a recipe names ``profile`` by: its catalog key when the catalog's profile is this one, else a key
+    registered for this process (a modified or file profile: ``KEY@hash``) that ``recipe_profile`` resolves."""
+    try:
+        if load_profile(profile.key) == profile:
+            return profile.key
+    except ValueError:
+        pass
+    key = f"{profile.key}@{hashlib.sha1(profile.model_dump_json().encode()).hexdigest()[:12]}"
+    _PROFILES[key] = profile
+    return key
+
+
+def recipe_profile(gpu: str) -> HardwareProfile:
+    """The hardware profile of a recipe's ``gpu`` (a catalog key, a profile file, or a ``profile_key``)."""
+    return _PROFILES[gpu] if gpu in _PROFILES else load_profile(gpu)
 
 
 class RecipeFileError(ValueError):

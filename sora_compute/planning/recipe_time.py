@@ -14,7 +14,8 @@ In a bucket table every rank draws its own bucket and synchronous data paralleli
 (``expected_slowest``; ``sync: mean`` leaves it out).
 
 Productive wall-clock = GPU-seconds / gpus; goodput losses stretch it: wall = productive / prod(1 - fraction).
-A stage whose layout is ``search`` is timed at its given tp / cp / pp (and says so).
+A stage whose layout is ``search`` is first laid out by the layout search (``recipe_layouts``: the fastest layout
+that fits, for the stage's heaviest bucket).
 
 Units: seconds, days (86,400 s), GPU-days, USD, MWh (GPU board power x hours x PUE), tokens per second per GPU,
 MFU = model FLOPs (3 x DiT forward + encoders run on the fly) / (productive GPU-seconds x peak).
@@ -32,11 +33,12 @@ import pandas as pd
 from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.time import op_records
 from sora_compute.flops import count_text_encoder, count_vae_encode
-from sora_compute.hardware import load_gpu
-from sora_compute.hardware.profiles import HardwareProfile, load_profile
-from sora_compute.planning.parallel import step_times, training_basis
+from sora_compute.hardware import resolve_gpu
+from sora_compute.hardware.profiles import HardwareProfile
+from sora_compute.planning.parallel import TrainingBasis, step_times, training_basis
 from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch, recipe_counts
-from sora_compute.planning.recipe_spec import Recipe, RecipeStage, resolve_recipe
+from sora_compute.planning.recipe_layouts import resolve_layouts
+from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile, resolve_recipe
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
 __all__ = ["RecipeEstimate", "estimate_recipe", "dit_step", "expected_slowest", "COMPONENTS", "OVERHEADS"]
@@ -69,18 +71,26 @@ def expected_slowest(seconds: list[float], weights: list[float], ranks: int) -> 
 
 
 @lru_cache(maxsize=4096)
+def _step_basis(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kernel: str, checkpointing: str,
+                micro_batch: int) -> TrainingBasis:
+    """The time model's per-micro-batch basis of a training step (memoised: it does not depend on the layout)."""
+    return training_basis(Workload.of(model, video), recipe_profile(gpu), micro_batch, checkpointing, kernel,
+                          precision)
+
+
+@lru_cache(maxsize=4096)
 def dit_step(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kernel: str, checkpointing: str,
              micro_batch: int, global_batch: int, dp: int, tp: int, cp_ulysses: int, cp_ring: int, pp: int,
-             zero: int, ema: bool) -> dict[str, float]:
+             zero: int, ema: bool, vpp: int = 1) -> dict[str, float]:
     """Seconds of one training iteration in which every data-parallel rank runs ``global_batch / dp`` samples of
     ``video`` in micro-batches of ``micro_batch``: the planning step time (``planning/parallel.py`` ``step_times``:
     compute and recomputation from the time model, TP / CP / ZeRO-3 / pipeline / DP communication from
     ``evaluate/comm.py`` with its overlap, the pipeline bubble, optimizer, EMA). Returns dit_s (compute +
     recomputation), communication_s (exposed), bubble_s, optimizer_s, ema_s and step_s. The one place the recipe
     asks for a DiT step time (memoised: stages share buckets)."""
-    profile = load_profile(gpu)
-    basis = training_basis(Workload.of(model, video), profile, micro_batch, checkpointing, kernel, precision)
-    st = step_times([basis], 0, profile, global_batch, dp, tp, cp_ulysses, cp_ring, pp, zero, ema=ema).iloc[0]
+    profile = recipe_profile(gpu)
+    basis = _step_basis(model, video, gpu, precision, kernel, checkpointing, micro_batch)
+    st = step_times([basis], 0, profile, global_batch, dp, tp, cp_ulysses, cp_ring, pp, zero, vpp, ema=ema).iloc[0]
     return {"dit_s": float(sum(st[c] for c in _DIT)), "communication_s": float(sum(st[c] for c in _COMM)),
             "bubble_s": float(st["bubble_s"]), "optimizer_s": float(st["optimizer_s"]), "ema_s": float(st["ema_s"]),
             "step_s": float(st["step_s"])}
@@ -90,7 +100,7 @@ def dit_step(model: ModelSpec, video: VideoSpec, gpu: str, precision: str, kerne
 def _encode_seconds(model: ModelSpec, video: VideoSpec, samples: float, gpu: str, precision: str, kernel: str,
                     latents: bool, text: bool) -> tuple[float, float]:
     """(VAE encode, text encode) seconds of ``samples`` clips and prompts on one GPU (the encoders' forward)."""
-    profile = load_profile(gpu)
+    profile = recipe_profile(gpu)
     n = max(1, round(samples))  # the encoders' batch shape; the seconds scale to ``samples`` below
     wl = Workload.of(model, video)
     vae = _forward_seconds(count_vae_encode(wl, batch=n).terms, profile, precision, kernel) if latents else 0.0
@@ -113,7 +123,7 @@ class RecipeEstimate(FrameRepr):
         out = {k: float(s[k].sum()) for k in (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh",
                                              "productive_gpu_seconds", "gpu_seconds",
                                              *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])}
-        peak = load_profile(self.recipe.gpu).peak_flops(self.recipe.precision)
+        peak = recipe_profile(self.recipe.gpu).peak_flops(self.recipe.precision)
         out["tokens_per_s_per_gpu"] = out["tokens"] / out["gpu_seconds"]
         out["mfu"] = out["model_flops"] / (out["productive_gpu_seconds"] * peak)
         out["mfu_wall"] = out["model_flops"] / (out["gpu_seconds"] * peak)
@@ -141,7 +151,7 @@ class RecipeEstimate(FrameRepr):
 def _bucket_seconds(recipe: Recipe, stage: RecipeStage) -> list[dict[str, float]]:
     """Per bucket: seconds of an iteration per GPU when every rank runs the bucket (``dit_step``), and its VAE and
     text encoding split over the rank's tp x cp x pp GPUs."""
-    cu, cr = (stage.cp, 1) if stage.cp_kind == "ulysses" else (1, stage.cp)
+    cu, cr = stage.cp_split
     heads = recipe.model.dit.num_heads
     if heads % (stage.tp * cu):
         raise ValueError(f"stage {stage.name!r}: tp x cp (Ulysses) = {stage.tp * cu} does not divide the "
@@ -153,7 +163,7 @@ def _bucket_seconds(recipe: Recipe, stage: RecipeStage) -> list[dict[str, float]
         per_rank = batch / stage.dp
         step = dit_step(recipe.model, wl.video, recipe.gpu, recipe.precision, recipe.attention_kernel,
                         stage.checkpointing, rank_batch(stage, b), batch, stage.dp, stage.tp, cu, cr, stage.pp,
-                        stage.zero, stage.ema)
+                        stage.zero, stage.ema, stage.vpp)
         vae, text = _encode_seconds(recipe.model, wl.video, per_rank, recipe.gpu, recipe.precision,
                                     recipe.attention_kernel, stage.latents == "on_the_fly", stage.text == "on_the_fly")
         group = stage.tp * stage.cp * stage.pp
@@ -163,22 +173,25 @@ def _bucket_seconds(recipe: Recipe, stage: RecipeStage) -> list[dict[str, float]
 
 
 def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
-                    progress: Callable[[str], None] | None = None) -> RecipeEstimate:
+                    progress: Callable[[str], None] | None = None, idle_ok: bool = False) -> RecipeEstimate:
     """Counts and predicted times of every stage of ``recipe`` (a Recipe, a preset name or a file path) on its GPU
     (or ``gpu``): per-bucket and per-stage DataFrames, GPU-days, wall-clock days, cost, energy, tokens/s per GPU,
-    MFU and the breakdown."""
+    MFU and the breakdown. ``layout: search`` stages are laid out first (``recipe_layouts``; ``idle_ok``: on the
+    largest power of two of GPUs when no layout of theirs splits the batch)."""
     rc = resolve_recipe(recipe)
     if gpu is not None:
         rc = rc.with_gpu(gpu)
-    profile = load_profile(rc.gpu)
-    spec = load_gpu(rc.gpu)
+    rc, laid = resolve_layouts(rc, idle_ok)
+    profile = recipe_profile(rc.gpu)
+    spec = resolve_gpu(profile)
     price = rc.price_usd_per_hour if rc.price_usd_per_hour is not None else spec.price_usd_per_hour
     power = spec.tdp_w if spec.tdp_w is not None else float("nan")
     peak = profile.peak_flops(rc.precision)
     counts = recipe_counts(rc)
     times, stage_rows = [], []
     notes = ["step time from planning/parallel.py (compute, TP / CP / ZeRO / pipeline / DP communication with "
-             "overlap, bubble, optimizer); VAE and text encoding split ideally over a rank's tp x cp x pp GPUs"]
+             "overlap, bubble, optimizer); VAE and text encoding split ideally over a rank's tp x cp x pp GPUs",
+             *laid]
     for stage in rc.stages:
         if progress is not None:
             progress(stage.name)
@@ -214,9 +227,6 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
                     "energy_mwh": wall / 3600 * power * rc.pue / 1e6,
                     "tokens_per_s_per_gpu": row["tokens"] / wall,
                     "mfu": row["model_flops"] / (productive * peak), "mfu_wall": row["model_flops"] / (wall * peak)})
-        if stage.layout == "search":
-            notes.append(f"stage {stage.name!r}: layout 'search' is timed as the given tp/cp/pp until the layout "
-                         "search lands")
         stage_rows.append(row)
     buckets = pd.concat([counts, pd.concat(times, ignore_index=True)], axis=1)
     return RecipeEstimate(rc, buckets, pd.DataFrame(stage_rows), tuple(notes))

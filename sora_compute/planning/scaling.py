@@ -1,25 +1,27 @@
-"""Parallel efficiency of a training stage on N GPUs: the best fitting layout of the layout search
-(``planning/layouts.py``) against ideal scaling of the time model's one-GPU seconds per sample
-(``planning/training_time.py``).
+"""Parallel efficiency of a training stage on N GPUs: the stage written as a recipe stage, laid out by the layout
+search (``planning/recipe_layouts.py``, the fastest layout that fits) and timed by the recipe time path
+(``planning/recipe_time.py``: the one training-time source), against ideal scaling of the time model's one-GPU seconds
+per sample (``planning/training_time.py``).
 
-For one stage shape (workload), GPU, N GPUs and a global batch of B samples per optimizer step:
+For one stage, GPU, N GPUs and a global batch of B samples per optimizer step:
 
-    ideal seconds per sample     = sample_seconds(workload, B)                       (one GPU, no parallel overheads)
-    predicted seconds per sample = step_s(best layout of N GPUs) x N / B + VAE encode + text encode
-    efficiency(N)                = ideal / predicted                                  (1 = linear scaling)
+    ideal seconds per sample     = stage GPU-seconds on one GPU / samples        (no parallel overheads)
+    predicted seconds per sample = recipe wall seconds of the stage x N / samples
+                                 (per bucket: step_s of the stage's layout + VAE encode + text encode)
+    efficiency(N)                = ideal / predicted                              (1 = linear scaling)
 
 The search is pinned to the scenario's checkpointing policy, the plan's attention kernel and the time model's
 micro-batch (``micro_batch_for``), so the layout's compute equals the ideal's and the efficiency only carries the
 parallel overheads (exposed communication, pipeline bubble, replicated optimizer work); the encoders run data
-parallel (ideal). A scenario's wall seconds on N GPUs = sum over stages of stage GPU-seconds / (N x efficiency of
-the stage's shape), the shape being the stage's bucket with the most GPU-seconds. When no layout of N GPUs splits
-the batch (N not a power of two), the stage runs on the largest power of two below N and the rest idle (paid:
-predicted = step_s x N / B); when no layout fits at all, the stage scales ideally and ``why_ideal`` says why.
+parallel (ideal). The layout is searched for the stage's heaviest bucket (most hardware FLOPs) and every bucket is
+timed at it. A scenario's wall seconds on N GPUs = sum over stages of the recipe's stage wall seconds
+(``scenario_recipe``: iterations = ceil(samples / B)). When no layout of N GPUs splits the batch (N not a power of
+two), the stage runs on the largest power of two below N and the rest idle (paid: predicted x N / used); when no
+layout fits at all, the stage scales ideally and ``why_ideal`` says why.
 
 Global batch: the stage's ``global_batch`` when it gives one, else the time model's ASSUMED ~4M-token batch
-(``global_batch_for``) rounded to a power of two of whole micro-batches (trainers' batches split evenly over power-
-of-two DP groups); it is fixed as N grows (strong scaling). Each (stage shape, GPU, N, B, policy) is searched once
-per process (cache).
+(``global_batch_for``) rounded to a power of two of whole micro-batches (``recipe_scenario.default_global_batch``);
+it is fixed as N grows (strong scaling). Each search is memoised per process.
 Units: seconds.
 """
 
@@ -29,8 +31,11 @@ import math
 from dataclasses import dataclass, replace
 
 from sora_compute.hardware.profiles import HardwareProfile
-from sora_compute.planning.layouts import search_training_layouts
-from sora_compute.planning.training_time import TrainingTime, global_batch_for, micro_batch_for, sample_seconds
+from sora_compute.planning.recipe_layouts import NoLayoutError, heaviest_bucket, search_stage
+from sora_compute.planning.recipe_scenario import default_global_batch, scenario_recipe
+from sora_compute.planning.recipe_spec import Recipe, RecipeBucket, RecipeStage, profile_key
+from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
+from sora_compute.planning.training_time import TrainingTime, micro_batch_for, sample_seconds
 from sora_compute.specs import VideoSpec, Workload
 
 __all__ = ["StageScaling", "ScenarioScaling", "stage_efficiency", "scenario_scaling", "default_global_batch",
@@ -82,13 +87,6 @@ class ScenarioScaling:
         return "; ".join(parts)
 
 
-def default_global_batch(tokens: float) -> int:
-    """The ASSUMED global batch in samples, whole micro-batches (mb = ``micro_batch_for``) in a power of two:
-    mb x 2^round(log2(global_batch_for(tokens) / mb))."""
-    mb = int(micro_batch_for(tokens))
-    return mb * 2 ** max(0, round(math.log2(global_batch_for(tokens) / mb)))
-
-
 def search_pins(workload: Workload, checkpointing: str, attention_kernel: str) -> dict[str, object]:
     """The layout fields the efficiency search pins: the scenario's checkpointing, the plan's kernel, the time
     model's micro-batch."""
@@ -96,57 +94,70 @@ def search_pins(workload: Workload, checkpointing: str, attention_kernel: str) -
             "micro_batch": int(micro_batch_for(workload.tokens))}
 
 
-_CACHE: dict[tuple, StageScaling] = {}
+def _laid(recipe: Recipe, pin: dict[str, object] | None = None) -> tuple[RecipeEstimate | None, str, str]:
+    """A one-stage recipe laid out (on a power of two of its GPUs when needed) and estimated: (estimate, layout in
+    words, ''), or (None, '', why no layout fits)."""
+    stage = recipe.stages[0]
+    try:
+        laid, words = search_stage(recipe, stage, idle_ok=True, pin=pin)
+    except NoLayoutError:
+        used = stage.gpus if not stage.gpus & (stage.gpus - 1) else 1 << (stage.gpus.bit_length() - 1)
+        mb, b = stage.micro_batch, stage.global_batch or 0
+        fits = any(b % (dp * mb) == 0 for dp in range(1, used + 1) if used % dp == 0)
+        why = (f"no layout of {used:,} GPUs fits a global batch of {b:,} at micro-batch {mb}" if fits
+               else f"{used:,} GPUs cannot split a global batch of {b:,} samples")
+        return None, "", why
+    return estimate_recipe(recipe.model_copy(update={"stages": (laid,)})), words, ""
+
+
+def _scaled(recipe: Recipe, ideal_gpu_seconds: float, samples: float, pin: dict[str, object] | None = None
+            ) -> StageScaling:
+    """The one stage of ``recipe`` on its GPUs through the recipe time path, against the ideal GPU-seconds of
+    ``samples`` samples (the time model on one GPU)."""
+    stage = recipe.stages[0]
+    video = heaviest_bucket(recipe, stage)
+    batch = int(stage.global_batch or 0)
+    est, words, why = _laid(recipe, pin)
+    if est is None:
+        return StageScaling(stage.name, video, stage.gpus, batch, None, math.nan, ideal_gpu_seconds / samples,
+                            math.nan, why)
+    row = est.stages.iloc[0]
+    paid = float(row["wall_days"]) * 86400 * stage.gpus  # idle GPUs are paid too
+    step = float(row["seconds_per_iteration"])
+    return StageScaling(stage.name, video, stage.gpus, batch, words, step, ideal_gpu_seconds / samples,
+                        paid / samples)  # per the scenario's samples: wall = the recipe's (its rounded iterations)
 
 
 def stage_efficiency(workload: Workload, profile: HardwareProfile, gpus: int, global_batch: int, stage: str = "",
                      checkpointing: str = "full", attention_kernel: str = "fa2", vae_on_the_fly: bool = False,
                      text_on_the_fly: bool = False, pin: dict[str, object] | None = None) -> StageScaling:
     """The best fitting layout of ``gpus`` GPUs for ``workload`` at ``global_batch`` samples per step and the
-    efficiency it implies (module docstring); ``pin`` fixes more layout fields. Cached per (shape, GPU, N, B,
-    policy, pin)."""
-    pins = {**search_pins(workload, checkpointing, attention_kernel), **(pin or {})}
-    key = (workload.model.model_dump_json(), workload.video, profile.model_dump_json(), gpus, global_batch,
-           checkpointing, attention_kernel, vae_on_the_fly, text_on_the_fly, tuple(sorted(pins.items())))
-    if key in _CACHE:
-        hit = _CACHE[key]
-        return replace(hit, stage=stage)
+    efficiency it implies (module docstring): one iteration of a one-bucket recipe stage, laid out by the layout
+    search (``pin`` fixes more layout fields) and timed by the recipe time path."""
     mb = int(micro_batch_for(workload.tokens))
     ideal = sample_seconds(workload, profile, "bf16", attention_kernel, checkpointing, vae_on_the_fly,
                            text_on_the_fly, mb, float(global_batch))
-    used, search = gpus, search_training_layouts(workload, None, profile, gpus, global_batch, pin=pins)
-    if search.best is None and gpus & (gpus - 1):  # not a power of two: run on the largest one, the rest idle
-        used = 1 << (gpus.bit_length() - 1)
-        search = search_training_layouts(workload, None, profile, used, global_batch, pin=pins)
-    best = search.best
-    if best is None:
-        why = (f"no layout of {used:,} GPUs fits a global batch of {global_batch:,} at micro-batch {mb}"
-               if len(search.table) else f"{used:,} GPUs cannot split a global batch of {global_batch:,} samples")
-        out = StageScaling(stage, workload.video, gpus, global_batch, None, math.nan, ideal["seconds"], math.nan, why)
-    else:
-        step = float(best["step_s"])
-        predicted = step * gpus / global_batch + ideal["vae_encode_s"] + ideal["text_encode_s"]
-        layout = str(best["layout"]) + ("" if used == gpus else f" on {used:,} of the {gpus:,} GPUs")
-        out = StageScaling(stage, workload.video, gpus, global_batch, layout, step, ideal["seconds"], predicted)
-    _CACHE[key] = out
-    return out
+    v = workload.video
+    rs = RecipeStage(name=stage or "stage", iterations=1, global_batch=global_batch, gpus=gpus, layout="search",
+                     micro_batch=mb, checkpointing=checkpointing,
+                     latents="on_the_fly" if vae_on_the_fly else "precomputed",
+                     text="on_the_fly" if text_on_the_fly else "precomputed",
+                     buckets=(RecipeBucket(width=v.width, height=v.height, num_frames=v.num_frames, fps=v.fps),))
+    rc = Recipe(name="stage", model=workload.model, stages=(rs,), gpu=profile_key(profile),
+                attention_kernel=attention_kernel)
+    return replace(_scaled(rc, ideal["seconds"] * global_batch, float(global_batch), pin), stage=stage)
 
 
 def scenario_scaling(time: TrainingTime, gpus: int) -> ScenarioScaling:
-    """Each stage of ``time``'s scenario on ``gpus`` GPUs (module docstring): its shape with the most GPU-seconds,
-    its global batch, the best layout and efficiency."""
+    """Each stage of ``time``'s scenario on ``gpus`` GPUs (module docstring): the scenario written as a recipe
+    (``scenario_recipe``), each stage laid out by the layout search and timed by the recipe time path."""
     sc = time.estimate.scenario
-    stages = {s.name: s for s in sc.stages}
+    rc = scenario_recipe(sc, profile_key(time.profile), gpus, time.attention_kernel)
+    ideal = {str(r["stage"]): (float(r["gpu_seconds"]), float(r["samples"]))
+             for r in time.by_stage().to_dict(orient="records")}
     out, gsec = [], []
-    for name, rows in time.table.groupby("stage", sort=False):
-        r = rows.iloc[int(rows["gpu_seconds"].to_numpy().argmax())]
-        # training_time keeps the estimate's row order
-        fps = float(time.estimate.table["fps"].iloc[int(r.name)])  # type: ignore[call-overload]
-        video = VideoSpec(width=int(r["width"]), height=int(r["height"]), num_frames=int(r["num_frames"]), fps=fps)
-        w = Workload.of(sc.model, video)
-        gb = stages[str(name)].global_batch
-        b = int(gb) if gb is not None else default_global_batch(w.tokens)
-        out.append(stage_efficiency(w, time.profile, gpus, b, str(name), sc.checkpointing, time.attention_kernel,
-                                    sc.vae_on_the_fly, sc.text_on_the_fly))
-        gsec.append(float(rows["gpu_seconds"].sum()))
+    for stage in rc.stages:
+        g, samples = ideal[stage.name]
+        out.append(_scaled(rc.model_copy(update={"stages": (stage,)}), g, samples))
+        gsec.append(g)
     return ScenarioScaling(gpus, tuple(out), tuple(gsec))
