@@ -4,9 +4,9 @@ counted (as in ``vae_decode_peak``). Bytes: activations of ``act_bytes`` each.""
 
 from __future__ import annotations
 
+from sora_compute.evaluate.flops import Count, count_ops
 from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
-from sora_compute.ledger.ops import counted_macs
 from sora_compute.ledger.registry import registered
 from sora_compute.ledger.vae import vae_decoder_ledger
 from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode
@@ -14,7 +14,7 @@ from sora_compute.memory.vae_peaks import vae_decode_peak
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["scheduled_decode_peak", "scheduled_decode_macs", "decode_schedule_peak"]
+__all__ = ["scheduled_decode_peak", "scheduled_decode_count", "scheduled_decode_macs", "decode_schedule_peak"]
 
 
 def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int = 0) -> int:
@@ -33,10 +33,15 @@ def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int
     return peak
 
 
+def scheduled_decode_count(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> Count:
+    """The ``vae_decode`` count of every call (overlapping tiles recomputed): each call's ledger ops, in order."""
+    return count_ops("vae_decode", [op for c in sd.calls for op in sd.ledgers[c.key]], convention,
+                     {"decoder_calls": sd.n_calls})
+
+
 def scheduled_decode_macs(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> int:
     """MACs of every call (overlapping tiles recomputed): sum over calls of the call's ledger MACs."""
-    per = {key: sum(int(counted_macs(op, convention)) * op.instances for op in ops) for key, ops in sd.ledgers.items()}
-    return sum(per[c.key] for c in sd.calls)
+    return int(scheduled_decode_count(sd, convention).macs)
 
 
 def decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: DecodeSchedule, batch: int = 1,
