@@ -97,6 +97,28 @@ def test_wan_chunked_decode_peak_equals_measured(vae, grid, batch, chunk):
     assert decode_schedule_peak(vae, grid, sch, batch, 4) == measured
 
 
+@pytest.mark.parametrize("grid,frame_batch,tiled", [((5, 4, 6), 2, False), ((2, 4, 4), 1, False),
+                                                   ((3, 7, 9), 2, True)])
+def test_cogvideox_frame_batches_equal_measured(grid, frame_batch, tiled):
+    """diffusers' CogVideoX decode (use_framewise_decoding: ``frame_batch`` latent frames per decoder call, each
+    causal conv fed the previous call's last two input frames, the old caches held until the call returns; reference
+    ``CogDecoder.framewise``), of the whole latent or of each spatial tile: the model's peak equals the tracker's byte
+    for byte (measured at every grid of 1-5 latent frames, batches of 1 and 2, 2x and 4x temporal compression)."""
+    torch.manual_seed(0)
+    vae = TILED_VAES[1]
+    model = build_vae(vae).eval()
+    s = vae.spatial_compression
+    z = torch.randn(1, vae.latent_channels, *grid)
+    sch = (DecodeSchedule(mode="tiled", tile_px=(4 * s, 4 * s), stride_px=(3 * s, 3 * s), frame_batch=frame_batch)
+           if tiled else DecodeSchedule(frame_batch=frame_batch))
+    with torch.no_grad():
+        measured, _ = peak_live_bytes(
+            lambda: tiled_decode(lambda t: model.decoder.framewise(t, frame_batch), z, s, sch.tile_px, sch.stride_px)
+            if tiled else model.decoder.framewise(z, frame_batch))
+    assert decode_schedule_peak(vae, grid, sch, 1, 4) == measured
+    assert official_decode_schedule("cogvideox").frame_batch == 2
+
+
 def test_chunked_wan_at_480p_is_a_fraction_of_the_whole_clip():
     """Wan2.1-1.3B at 832x480, 81 frames (21 x 60 x 104 latent), bf16: the whole-clip decode's peak is several times
     the chunked one (the issue's 37.6 GB against what the official pipeline needs)."""

@@ -70,6 +70,8 @@ class _Builder:
         if key not in self.ledgers:
             if chunk is None:
                 self.ledgers[key] = vae_decoder_ledger(self.spec, shape, self.batch)
+            elif chunk == "batch":
+                self.ledgers[key] = lookup("vae_frame_batch", self.spec.family)(self.spec, shape, self.batch)
             elif chunk == "prologue":
                 self.ledgers[key] = [op for op in vae_decoder_ledger(self.spec, shape, self.batch)
                                      if op.path == "post_quant_conv"]
@@ -100,6 +102,27 @@ def _starts(size: int, stride: int) -> list[int]:
     return list(range(0, size, stride))
 
 
+def _piece(b: _Builder, t: int, h: int, w: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
+    """One decoder input (t, h, w) on top of ``held``: one call, or (``frame_batch``) diffusers' frame-batched decode:
+    calls of ``frame_batch`` latent frames, each on the outputs so far and the previous call's caches (held until it
+    returns, its own made as it runs), then the outputs concatenated beside the last caches. (peak elements of the
+    concatenation, 0 for one call; elements of the output)."""
+    fb = sched.frame_batch
+    if fb is None:
+        b.call((t, h, w), None, held)
+        return 0, b.pixels(b.frames((t, h, w)), h, w)
+    if b.spec.family not in registered("vae_frame_batch"):
+        raise ValueError(f"frame-batched decoding (a conv cache) is modelled for VAE families "
+                         f"{', '.join(registered('vae_frame_batch'))}, not {b.spec.family!r}")
+    outs, caches = 0, 0
+    for k in range(0, t, fb):
+        shape = (min(fb, t - k), h, w)
+        b.call(shape, "batch", held + outs + caches)
+        caches = sum(int(op.dims["feature_cache"]) for op in b.ledger(shape, "batch") if "feature_cache" in op.dims)
+        outs += b.pixels(b.frames(shape, "batch"), h, w)
+    return held + caches + 2 * outs, outs  # torch.cat of the outputs, even of one
+
+
 def _spatial(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
     """diffusers ``tiled_decode`` of a (t, H, W) latent on top of ``held``: (peak elements of the assembly, elements
     of its output)."""
@@ -109,17 +132,19 @@ def _spatial(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: i
     sh, sw = max(1, sched.stride_px[0] // s), max(1, sched.stride_px[1] // s)
     outs = 0
     rows = 0
+    inner = 0
     for i in _starts(H, sh):
         h = min(th, H - i)
         row_w = 0
         for j in _starts(W, sw):
             w = min(tw, W - j)
-            b.call((t, h, w), None, held + outs)
-            frames = b.frames((t, h, w))
-            outs += b.pixels(frames, h, w)
+            peak, out = _piece(b, t, h, w, sched, held + outs)
+            inner = max(inner, peak)
+            frames = out // b.pixels(1, h, w)
+            outs += out
             row_w += min(sched.stride_px[1], w * s)
         rows += b.batch * b.spec.in_channels * frames * min(sched.stride_px[0], h * s) * row_w
-    return held + outs + 2 * rows, rows  # at the last concatenation: every tile, every row, the result
+    return max(inner, held + outs + 2 * rows), rows  # at the last concatenation: every tile, every row, the result
 
 
 def _one(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
@@ -127,8 +152,7 @@ def _one(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) 
     s = b.spec.spatial_compression
     if sched.tile_px is not None and (sched.tile_px[0] // s < H or sched.tile_px[1] // s < W):
         return _spatial(b, t, H, W, sched, held)
-    b.call((t, H, W), None, held)
-    return 0, b.pixels(b.frames((t, H, W)), H, W)
+    return _piece(b, t, H, W, sched, held)
 
 
 def _tiled(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
@@ -186,8 +210,7 @@ def scheduled_decode(spec: VAESpec, latent: Shape3, schedule: DecodeSchedule, ba
                          "only the 'whole' schedule is modelled for it")
     b = _Builder(spec, batch)
     if schedule.mode == "whole":
-        b.call((T, H, W), None, 0)
-        assembly = 0
+        assembly = _piece(b, T, H, W, schedule, 0)[0]
     elif schedule.mode == "tiled":
         assembly = _tiled(b, T, H, W, schedule)
     else:

@@ -50,9 +50,10 @@ def decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: 
     ``vae_decode_peak``, which also covers the families that chunk inside their decoder). ``streamed``: bytes per
     weight element of each op's own weights, live while it runs (sequential CPU offload); a family with a hand-walked
     peak gets its largest module's on top of the peak (an upper bound)."""
-    if schedule.mode == "whole" and not streamed:
+    whole = schedule.mode == "whole" and schedule.frame_batch is None
+    if whole and not streamed:
         return vae_decode_peak(spec, latent, batch, act_bytes)
-    if schedule.mode == "whole":
+    if whole:
         ops = vae_decoder_ledger(spec, latent, batch)
         if spec.family in registered("vae_decode_peak"):
             return vae_decode_peak(spec, latent, batch, act_bytes) + max(int(op.weights) for op in ops) * streamed
