@@ -77,9 +77,8 @@ WAN_CHUNKED = [
 
 
 @pytest.mark.parametrize("vae", WAN_CHUNKED, ids=lambda v: f"wan-t{v.temporal_compression}")
-@pytest.mark.parametrize("grid,batch,chunk", [((1, 2, 2), 1, 1), ((2, 4, 4), 1, 1), ((3, 4, 4), 1, 1),
-                                              ((3, 4, 4), 2, 1), ((5, 4, 6), 1, 1), ((4, 2, 2), 1, 1),
-                                              ((5, 4, 6), 1, 2)])
+@pytest.mark.parametrize("grid,batch,chunk", [((1, 2, 2), 1, 1), ((2, 4, 4), 1, 1), ((3, 4, 4), 2, 1),
+                                              ((5, 4, 6), 1, 1), ((5, 4, 6), 1, 2)])
 def test_wan_chunked_decode_peak_equals_measured(vae, grid, batch, chunk):
     """Wan2.1's decode, the first latent frame alone and then ``chunk`` per call, each causal conv replacing its
     feature cache as it runs (reference ``WanDecoder.chunked``): same video as the whole-clip decode, and the model's
