@@ -129,12 +129,16 @@ def measure_phases(offload, schedule):
                                               ("sequential", "chunked"), ("none", "whole"), ("model", "tiled")])
 def test_pipeline_phase_peaks_equal_measured(offload, schedule):
     """Every phase's allocated bytes (resident weights + carried state + the stage's activation peak, with each
-    module's weights while it runs under sequential offload) against the tracker's peak in that phase: the text and
-    decode phases equal it; the denoise phase is 512 bytes low in every mode (-0.02% of 2.1 MB with no offload; not
-    traced), 2,048 under sequential offload (-0.70%: those 512 and the blocks' scale_shift_table, a parameter of the
-    block module itself, which accelerate's hook keeps for the whole block while the ledger counts it at its use)."""
+    module's weights while it runs under sequential offload) against the tracker's peak in that phase: equal in every
+    phase (the denoise phase was 512 bytes low until the DiT walk held the shared adaLN's conditioning vector beside
+    its projection), except the denoise phase under sequential offload, 1,536 bytes low (-0.53%): the blocks'
+    scale_shift_table, a parameter of the block module itself, which accelerate's hook keeps for the whole block
+    while the ledger counts it at its use."""
     measured, pm = measure_phases(offload, SCHEDULES[schedule])
     modelled = [p.allocated for p in pm.phases]
-    assert modelled[0] == measured[0] and modelled[2] == measured[2], (modelled, measured)
-    assert modelled[1] == pytest.approx(measured[1], rel=0.01)
+    if offload == "sequential":
+        assert modelled[0] == measured[0] and modelled[2] == measured[2], (modelled, measured)
+        assert measured[1] - modelled[1] == 4 * 384  # a block's 6 x 64 table, fp32
+    else:
+        assert modelled == measured
     assert pm.peak_phase == "decode"
