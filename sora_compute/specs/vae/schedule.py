@@ -2,6 +2,8 @@
 space and time (diffusers' ``tiled_decode`` / ``_temporal_tiled_decode``), or latent-frame chunks with a causal
 feature cache (Wan2.1's ``WanVAE_.decode``); and each family's official default (``sora_compute/data/
 vae_schedules.yaml``, with its source). Sizes are in pixels and pixel frames, as the pipelines configure them.
+The same record says how an encoder runs (``official_encode_schedule``): the whole clip, or chunked (Wan2.1's
+``WanVAE_.encode``: the first frame, then ``chunk_latent_frames`` x temporal-compression frames per call).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pydantic import Field, model_validator
 
 from sora_compute.specs.base import _Spec
 
-__all__ = ["DecodeSchedule", "ScheduleMode", "official_decode_schedule", "decode_schedule"]
+__all__ = ["DecodeSchedule", "ScheduleMode", "official_decode_schedule", "decode_schedule", "official_encode_schedule",
+           "encode_schedule"]
 
 ScheduleMode = Literal["whole", "tiled", "chunked"]
 
@@ -106,3 +109,23 @@ def decode_schedule(mode: str, family: str, preset: str | None = None) -> Decode
     if mode in ("tiled", "chunked"):
         return _defaults()["fallback"][mode]
     raise ValueError(f"VAE decode schedule: expected official, whole, tiled or chunked, got {mode!r}")
+
+
+def official_encode_schedule(family: str) -> DecodeSchedule:
+    """The encode schedule the family's official pipeline runs by default (``encode_families`` in the data file;
+    ``chunk_latent_frames`` latent frames, each temporal-compression video frames, per encoder call after the first
+    frame); the whole clip where none is recorded."""
+    return _defaults()["encode_families"].get(
+        family, DecodeSchedule(source="no official encode schedule recorded: the whole clip in one encoder call"))
+
+
+def encode_schedule(mode: str, family: str) -> DecodeSchedule:
+    """``official`` (the pipeline's default), ``whole``, or ``chunked`` (Wan2.1's chunks of one latent frame)."""
+    official = official_encode_schedule(family)
+    if mode == "official" or mode == official.mode:
+        return official
+    if mode == "whole":
+        return DecodeSchedule(source="the whole clip in one encoder call")
+    if mode == "chunked":
+        return _defaults()["fallback"]["chunked"]
+    raise ValueError(f"VAE encode schedule: expected official, whole or chunked, got {mode!r}")
