@@ -115,7 +115,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         doc.text(f"  note: {n}")
     if encode_on_the_fly:
         doc.data("vae_encode_schedule", encode.model_dump())
-        doc.text(f"  VAE encode schedule: {encode.label()} ({encode.source})")
+        doc.text(f"  VAE encode schedule: {encode.label(encode=True)} ({encode.source})")
     if train.fits:
         longest = mp.max_feasible(model, video, "num_frames", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
         batch = mp.max_feasible(model, video, "micro_batch", layout, spec, precision, ck, ker)  # type: ignore[arg-type]

@@ -12,7 +12,8 @@ Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole
 first latent frame and on each chunk after it, each causal conv replacing its feature cache as it runs (the old caches
 are released inputs of a call, the new ones its ledger's ``cache:`` tensors), the video grown by concatenation after
 every chunk. Encoding (``scheduled_encode``) follows Wan2.1's ``WanVAE_.encode``: the encoder on the first frame, then
-on chunks of temporal-compression frames with the same caches, the outputs concatenated, quant_conv over them last.
+on chunks of temporal-compression frames with the same caches, the outputs concatenated, quant_conv over them last;
+or diffusers' CogVideoX ``_encode``: frame batches of 8 video frames with the causal convs' conv_cache.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from sora_compute.ledger.ops import Flow, Op, revise
 from sora_compute.ledger.registry import lookup, registered
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.ledger.vae.common import steps
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
@@ -211,26 +213,48 @@ def _encoder_ledger(spec: VAESpec, video: Shape3, batch: int, chunk: str | None)
     concatenated chunks ('epilogue': their output, held by the caller, its input)."""
     if chunk is None:
         return vae_encoder_ledger(spec, video, batch)
+    if chunk == "batch":
+        return lookup("vae_encode_frame_batch", spec.family)(spec, video, batch)
     if chunk != "epilogue":
         return lookup("vae_encode_chunked", spec.family)(spec, video, batch, chunk)
     ops = [op for op in vae_encoder_ledger(spec, video, batch) if op.path == "quant_conv"]
     return [revise(op, flow=Flow((), "q", int(op.dims["voxels"]) * int(op.dims["c_out"]))) for op in ops]
 
 
+def _frame_batches(b: _Builder, F: int, H: int, W: int, fb: int) -> int:
+    """diffusers' frame-batched encode (AutoencoderKLCogVideoX ``_encode``): max(F // fb, 1) calls, the first with
+    the F % fb frames left over too, each on the outputs so far and the previous call's caches (held until it
+    returns); then the outputs concatenated beside the last caches. Returns the elements live at the concatenation."""
+    r = F % fb
+    outs, caches = 0, 0
+    for i in range(max(F // fb, 1)):
+        t = min(fb * (i + 1) + r, F) - (fb * i + (r if i else 0))
+        b.call((t, H, W), "batch", outs + caches)
+        ops = b.ledger((t, H, W), "batch")
+        caches = sum(int(op.dims["feature_cache"]) for op in ops if "feature_cache" in op.dims)
+        outs += int(next(f.numel for op in reversed(ops) for f in reversed(steps(op.flow)) if f.out == "m"))
+    return caches + 2 * outs  # torch.cat of the outputs, even of one
+
+
 def scheduled_encode(spec: VAESpec, video: Shape3, schedule: DecodeSchedule, batch: int = 1) -> ScheduledDecode:
-    """The encoder calls of ``schedule`` (whole, or chunked: Wan2.1's ``WanVAE_.encode``) over ``batch`` videos of
-    (F, H, W) frames. Chunked: the first frame alone, then ``chunk_latent_frames`` x temporal compression frames per
-    call, each on the outputs so far and the previous chunk's output (still bound) and replacing the caches; after
-    each chunk the outputs concatenated beside the caches; then quant_conv over the whole ('epilogue'), the caches
-    and the last chunk's output still held. ``assembly``: the elements live at the largest concatenation."""
+    """The encoder calls of ``schedule`` (whole; whole in frame batches: CogVideoX, ``_frame_batches``; or chunked:
+    Wan2.1's ``WanVAE_.encode``) over ``batch`` videos of (F, H, W) frames. Chunked: the first frame alone, then
+    ``chunk_latent_frames`` x temporal compression frames per call, each on the outputs so far and the previous
+    chunk's output (still bound) and replacing the caches; after each chunk the outputs concatenated beside the
+    caches; then quant_conv over the whole ('epilogue'), the caches and the last chunk's output still held.
+    ``assembly``: the elements live at the largest concatenation."""
     F, H, W = (int(v) for v in video)
     b = _Builder(spec, batch, encode=True)
     if schedule.mode == "whole" and schedule.frame_batch is None:
         b.call((F, H, W), None, 0)
         return ScheduledDecode(schedule, b.calls, b.ledgers, 0)
+    if schedule.mode == "whole" and spec.family in registered("vae_encode_frame_batch"):
+        return ScheduledDecode(schedule, b.calls, b.ledgers, _frame_batches(b, F, H, W, int(schedule.frame_batch or 1)))
     if schedule.mode != "chunked" or spec.family not in registered("vae_encode_chunked"):
         raise ValueError(f"VAE encode schedules modelled: 'whole' for every family, 'chunked' for "
-                         f"{', '.join(registered('vae_encode_chunked'))}; not {schedule.mode!r} for {spec.family!r}")
+                         f"{', '.join(registered('vae_encode_chunked'))}, frame batches for "
+                         f"{', '.join(registered('vae_encode_frame_batch'))}; not {schedule.label()!r} for "
+                         f"{spec.family!r}")
     k = schedule.chunk_latent_frames * spec.temporal_compression
     s = spec.spatial_compression
     plane = batch * 2 * spec.latent_channels * (H // s) * (W // s)  # one latent frame of the encoder's output

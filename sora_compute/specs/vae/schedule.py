@@ -65,12 +65,14 @@ class DecodeSchedule(_Spec):
                              "chunked decoding or temporal tiles)")
         return self
 
-    def label(self) -> str:
-        """A short description: ``whole``, ``tiled 256x256 px / 192 + 16 frames / 12``, ``chunked 1 latent frame``."""
+    def label(self, encode: bool = False) -> str:
+        """A short description: ``whole``, ``tiled 256x256 px / 192 + 16 frames / 12``, ``chunked 1 latent frame``;
+        ``encode``: an encode schedule, whose ``frame_batch`` counts video frames."""
         if self.mode == "chunked":
             n = self.chunk_latent_frames
             return f"chunked, {n} latent frame{'s' if n > 1 else ''} per call (causal cache)"
-        batches = (f", {self.frame_batch} latent frame{'s' if self.frame_batch > 1 else ''} per call (conv cache)"
+        unit = "video" if encode else "latent"
+        batches = (f", {self.frame_batch} {unit} frame{'s' if self.frame_batch > 1 else ''} per call (conv cache)"
                    if self.frame_batch else "")
         if self.mode == "whole":
             return "whole clip" + batches
@@ -113,16 +115,17 @@ def decode_schedule(mode: str, family: str, preset: str | None = None) -> Decode
 
 def official_encode_schedule(family: str) -> DecodeSchedule:
     """The encode schedule the family's official pipeline runs by default (``encode_families`` in the data file;
-    ``chunk_latent_frames`` latent frames, each temporal-compression video frames, per encoder call after the first
-    frame); the whole clip where none is recorded."""
+    chunked: ``chunk_latent_frames`` latent frames, each temporal-compression video frames, per encoder call after the
+    first frame; ``frame_batch``: video frames per encoder call); the whole clip where none is recorded."""
     return _defaults()["encode_families"].get(
         family, DecodeSchedule(source="no official encode schedule recorded: the whole clip in one encoder call"))
 
 
 def encode_schedule(mode: str, family: str) -> DecodeSchedule:
-    """``official`` (the pipeline's default), ``whole``, or ``chunked`` (Wan2.1's chunks of one latent frame)."""
+    """``official`` (the pipeline's default), ``whole`` (one encoder call), or ``chunked`` (Wan2.1's chunks of one
+    latent frame)."""
     official = official_encode_schedule(family)
-    if mode == "official" or mode == official.mode:
+    if mode == "official" or (mode == official.mode and official.frame_batch is None):
         return official
     if mode == "whole":
         return DecodeSchedule(source="the whole clip in one encoder call")
