@@ -54,7 +54,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
                                                "micro_batch": micro_batch})
     try:
-        encode = encode_schedule(vae_encode, model.vae.family)
+        encode = encode_schedule(vae_encode, model.vae.family, p.name)
         train = mp.training_memory(w, None, layout, spec, precision, ck, ker,  # type: ignore[arg-type]
                                    vae_on_the_fly=encode_on_the_fly, text_on_the_fly=encode_on_the_fly, encode=encode)
     except ValueError as e:

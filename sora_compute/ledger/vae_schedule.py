@@ -221,6 +221,33 @@ def _encoder_ledger(spec: VAESpec, video: Shape3, batch: int, chunk: str | None)
     return [revise(op, flow=Flow((), "q", int(op.dims["voxels"]) * int(op.dims["c_out"]))) for op in ops]
 
 
+def _output(ops: list[Op]) -> int:
+    """Elements of a ledger's output: its last op's last step that makes one."""
+    return int(next(f.numel for f in reversed(steps(ops[-1].flow)) if f.out is not None))
+
+
+def _tiled_encode(b: _Builder, F: int, H: int, W: int, sched: DecodeSchedule) -> int:
+    """A spatially tiled encode (HunyuanVideo ``spatial_tiled_encode``, diffusers ``tiled_encode``): pixel tiles of
+    ``tile_px`` every ``stride_px``, edge tiles cut short, each encoded on top of the tiles kept before it; then each
+    row's tiles cropped to the stride // compression and concatenated, and the rows. Returns the elements live at the
+    last concatenation: every tile, every row, the result."""
+    assert sched.tile_px is not None and sched.stride_px is not None
+    s = b.spec.spatial_compression
+    outs, rows = 0, 0
+    for i in range(0, H, sched.stride_px[0]):
+        h = min(sched.tile_px[0], H - i)
+        row = 0
+        for j in range(0, W, sched.stride_px[1]):
+            w = min(sched.tile_px[1], W - j)
+            b.call((F, h, w), None, outs)
+            out = _output(b.ledger((F, h, w), None))
+            outs += out
+            per_position = out // ((h // s) * (w // s))
+            row += per_position * (min(sched.stride_px[0], h) // s) * (min(sched.stride_px[1], w) // s)
+        rows += row
+    return outs + 2 * rows
+
+
 def _frame_batches(b: _Builder, F: int, H: int, W: int, fb: int) -> int:
     """diffusers' frame-batched encode (AutoencoderKLCogVideoX ``_encode``): max(F // fb, 1) calls, the first with
     the F % fb frames left over too, each on the outputs so far and the previous call's caches (held until it
@@ -248,6 +275,13 @@ def scheduled_encode(spec: VAESpec, video: Shape3, schedule: DecodeSchedule, bat
     if schedule.mode == "whole" and schedule.frame_batch is None:
         b.call((F, H, W), None, 0)
         return ScheduledDecode(schedule, b.calls, b.ledgers, 0)
+    s = spec.spatial_compression
+    if schedule.mode == "tiled" and schedule.tile_frames is None and schedule.frame_batch is None:
+        assert schedule.tile_px is not None
+        if schedule.tile_px[0] >= H and schedule.tile_px[1] >= W:  # no larger than a tile: one call
+            b.call((F, H, W), None, 0)
+            return ScheduledDecode(schedule, b.calls, b.ledgers, 0)
+        return ScheduledDecode(schedule, b.calls, b.ledgers, _tiled_encode(b, F, H, W, schedule))
     if schedule.mode == "whole" and spec.family in registered("vae_encode_frame_batch"):
         return ScheduledDecode(schedule, b.calls, b.ledgers, _frame_batches(b, F, H, W, int(schedule.frame_batch or 1)))
     if schedule.mode != "chunked" or spec.family not in registered("vae_encode_chunked"):
@@ -256,7 +290,6 @@ def scheduled_encode(spec: VAESpec, video: Shape3, schedule: DecodeSchedule, bat
                          f"{', '.join(registered('vae_encode_frame_batch'))}; not {schedule.label()!r} for "
                          f"{spec.family!r}")
     k = schedule.chunk_latent_frames * spec.temporal_compression
-    s = spec.spatial_compression
     plane = batch * 2 * spec.latent_channels * (H // s) * (W // s)  # one latent frame of the encoder's output
     outs, last, assembly = 0, 0, 0
     caches: tuple[tuple[str, int], ...] = ()

@@ -220,7 +220,8 @@ def training_memory_basis(
         resident["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
         before["VAE encode of the micro-batch"] = encode_schedule_peak(
             model.vae, (video.num_frames, video.height, video.width),
-            encode if encode is not None else official_encode_schedule(model.vae.family), mb, precision.act_bytes)
+            encode if encode is not None else official_encode_schedule(model.vae.family, model.name), mb,
+            precision.act_bytes)
     if text_on_the_fly and model.text_encoders:
         resident["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
                                                    * precision.weight_bytes)

@@ -113,18 +113,21 @@ def decode_schedule(mode: str, family: str, preset: str | None = None) -> Decode
     raise ValueError(f"VAE decode schedule: expected official, whole, tiled or chunked, got {mode!r}")
 
 
-def official_encode_schedule(family: str) -> DecodeSchedule:
+def official_encode_schedule(family: str, preset: str | None = None) -> DecodeSchedule:
     """The encode schedule the family's official pipeline runs by default (``encode_families`` in the data file;
     chunked: ``chunk_latent_frames`` latent frames, each temporal-compression video frames, per encoder call after the
-    first frame; ``frame_batch``: video frames per encoder call); the whole clip where none is recorded."""
+    first frame; ``frame_batch``: video frames per encoder call; tiled: spatial tiles only); the preset's own
+    (``encode_presets``) first; the whole clip where none is recorded."""
+    if preset is not None and preset in _defaults()["encode_presets"]:
+        return _defaults()["encode_presets"][preset]
     return _defaults()["encode_families"].get(
         family, DecodeSchedule(source="no official encode schedule recorded: the whole clip in one encoder call"))
 
 
-def encode_schedule(mode: str, family: str) -> DecodeSchedule:
+def encode_schedule(mode: str, family: str, preset: str | None = None) -> DecodeSchedule:
     """``official`` (the pipeline's default), ``whole`` (one encoder call), or ``chunked`` (Wan2.1's chunks of one
     latent frame)."""
-    official = official_encode_schedule(family)
+    official = official_encode_schedule(family, preset)
     if mode == "official" or (mode == official.mode and official.frame_batch is None):
         return official
     if mode == "whole":
