@@ -39,8 +39,13 @@ def _samples_kept(more: float) -> str:
     return "samples kept" if abs(more) < 5e-4 else f"samples {more:+.1%}: iterations rounded up"
 
 
-def _why_less(rc: Recipe) -> str:
-    """Why more GPUs are less efficient, for the kinds of stage ``rc`` has."""
+def _why_less(rc: Recipe, efficiency: float) -> str:
+    """Why the deadline's GPUs are less (or more) efficient, for the kinds of stage ``rc`` has ('' within 0.5%)."""
+    if abs(efficiency - 1) < 5e-3:
+        return ""
+    if efficiency > 1:
+        return (" (fewer GPUs: each rank runs more of a step, so communication, bubble, optimizer and the wait for "
+                "the slowest rank weigh less)")
     why = [" (global-batch stages keep their batch and iterations: each GPU gets less of a step, so communication, "
            "bubble and optimizer weigh more)" if any(s.global_batch is not None for s in rc.stages) else "",
            " (bucket tables keep their per-rank batches: more ranks, fewer iterations, each waiting for the slowest "
@@ -104,7 +109,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
                    f"{fmt_int(t1['gpu_days'])} GPU-days, "
                    f"{fmt_usd(t1['cost_usd'])}; at the recipe's own GPUs {fmt_duration_days(b0['wall_days'])}, "
                    f"{fmt_int(b0['gpu_days'])} GPU-days: the deadline's GPUs are {dl.efficiency:.0%} as efficient"
-                 + _why_less(rc))
+                 + _why_less(rc, dl.efficiency))
         doc.data("deadline", {"days": days, "efficiency": dl.efficiency, "base_wall_days": b0["wall_days"],
                               "base_gpu_days": b0["gpu_days"]})
     elif layouts:

@@ -20,9 +20,11 @@ def fmt_flops(x: float) -> str:
 
 
 def fmt_usd(x: float) -> str:
-    """1.23e7 -> '$12.3M'."""
+    """1.23e7 -> '$12.3M'; from 1e15 on in scientific notation ('$2.5e+22', not '$2.5e+10T')."""
     if not math.isfinite(x):
         return "n/a"
+    if abs(x) >= 1e15:
+        return f"${x:.3g}"
     for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"${x / scale:,.3g}{unit}"

@@ -18,13 +18,24 @@ def _payload(*args: str) -> dict:
     return out
 
 
-@pytest.mark.parametrize(("command", "options"), [
-    ("estimate", []), ("estimate", ["--gpu", "h100-sxm", "--price", "3"]), ("plan", []),
-    ("plan", ["--gpu", "h100-sxm", "--days", "14"])])
-def test_recipe_option_prints_the_recipe_command_numbers(command, options):
-    assert _payload(command, "--recipe", "open-sora-2.0", *options) == _payload("recipe", "open-sora-2.0", *options)
-    table = main(command, "--recipe", "open-sora-2.0", *options)
-    assert table.code == 0 and table.out == main("recipe", "open-sora-2.0", *options).out
+TINY = {"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [{
+    "name": "a", "iterations": 100000, "gpus": 4, "global_batch": 64, "checkpointing": "none",
+    "latents": "precomputed", "text": "precomputed", "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}
+
+
+@pytest.mark.parametrize(("command", "recipe", "options"), [
+    ("estimate", "open-sora-2.0", []), ("estimate", "tiny", ["--gpu", "h100-sxm", "--price", "3"]),
+    ("plan", "tiny", []), ("plan", "tiny", ["--gpu", "h100-sxm", "--days", "half"])])
+def test_recipe_option_prints_the_recipe_command_numbers(command, recipe, options, tmp_path):
+    # one published recipe (bucket tables); the options on a DiT-S/2 recipe the time path answers in milliseconds
+    if recipe == "tiny":
+        recipe = str(tmp_path / "tiny.json")
+        (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    if "half" in options:  # a deadline of half the recipe's days: the search grows its GPUs
+        options = [*options[:-1], str(_payload("recipe", recipe)["total"]["wall_days"] / 2)]
+    assert _payload(command, "--recipe", recipe, *options) == _payload("recipe", recipe, *options)
+    table = main(command, "--recipe", recipe, *options)
+    assert table.code == 0 and table.out == main("recipe", recipe, *options).out
 
 
 def test_recipe_option_compares_gpu_types_like_recipe():
@@ -59,11 +70,6 @@ def test_recipe_option_errors_are_one_line(args, says):
     assert r.code == 2 and r.out == "" and len(lines) == 1 and says in lines[0], r.err
 
 
-TINY = {"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [{
-    "name": "a", "iterations": 100000, "gpus": 4, "global_batch": 64, "checkpointing": "none",
-    "latents": "precomputed", "text": "precomputed", "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}
-
-
 @pytest.mark.parametrize(("args", "says"), [
     (["--days", "1e300"], "'--days' / '--deadline-days': 1e+300 is not in the range"),
     (["--deadline-days", "nan"], "is not a finite number"),
@@ -90,3 +96,10 @@ def test_recipe_inverse_options(tmp_path):
     gpus = _payload("recipe", str(p), "--compare-gpus")["gpu_types"]
     assert [r["cheapest"] for r in gpus] == [True] + [False] * (len(gpus) - 1) and len(gpus) > 10
     assert [r["cost_usd"] for r in gpus] == sorted(r["cost_usd"] for r in gpus)
+
+
+def test_a_huge_price_prints_costs_in_scientific_notation(tmp_path):
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(TINY))
+    r = main("recipe", str(p), "--price", "1e30")
+    assert r.code == 0 and "e+" in r.out and "T " not in r.out and "nan" not in r.out and "inf" not in r.out

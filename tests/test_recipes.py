@@ -341,6 +341,40 @@ def test_a_deadline_the_batch_cannot_meet_says_so():
         recipe_gpus_for_days(rc, 1e300)
 
 
+def test_a_deadline_past_every_layout_names_the_fastest_finite_plan():
+    from sora_compute.planning.recipe_plans import DeadlineError, recipe_gpus_for_days
+
+    # a millionth of the days asks for ~4M GPUs: no layout splits a batch of 64 there; the search comes back down
+    rc = _tiny(global_batch=64, layout="search")
+    with pytest.raises(DeadlineError) as e:
+        recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] / 1e6)
+    assert "inf" not in str(e.value) and "nan" not in str(e.value) and "(a 256 GPUs)" in str(e.value)
+
+
+def test_a_long_deadline_keeps_only_layouts_that_fit_in_memory():
+    from sora_compute.planning.recipe_layouts import memory_misfit
+    from sora_compute.planning.recipe_plans import recipe_gpus_for_days, scale_recipe
+
+    # an 11B DiT at ZeRO-3: 16 bytes per parameter sharded over dp = 178.8 GiB at dp 1, 90.2 at dp 2 > 68.5 GiB usable
+    # on an H100 (0.92 x 80 GB); dp 4 fits. A deadline of 100x the days would shrink it to dp 1 were memory ignored
+    rc = recipe_from_dict({"preset": "open-sora-2.0", "gpu": "h100-sxm", "stages": [{
+        "name": "a", "iterations": 1000, "gpus": 8, "global_batch": 64, "zero": 3, "checkpointing": "full",
+        "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}, "big")
+    assert "needs 90.2 GiB per GPU of 68.5 GiB usable" in memory_misfit(scale_recipe(rc, 0.25), scale_recipe(
+        rc, 0.25).stages[0])
+    plan = recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] * 100)
+    assert plan.recipe.stages[0].dp == 4 and memory_misfit(plan.recipe, plan.recipe.stages[0]) == ""
+    assert plan.efficiency > 1  # fewer GPUs for the same samples: fewer GPU-days
+
+
+def test_deadline_prose_says_why_in_the_direction_of_the_change():
+    from sora_compute.cli_recipe import _why_less
+
+    rc = _tiny(global_batch=64)
+    assert _why_less(rc, 1.0) == "" and "fewer GPUs" in _why_less(rc, 1.5)
+    assert "each GPU gets less of a step" in _why_less(rc, 0.5)
+
+
 def test_fastest_layout_is_the_searchs_best():
     from sora_compute.memory.planner import PrecisionPolicy
     from sora_compute.planning.layouts import search_training_layouts

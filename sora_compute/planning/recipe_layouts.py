@@ -17,14 +17,23 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sora_compute.flops import MATMUL_ONLY
-from sora_compute.memory.planner import PrecisionPolicy
+from sora_compute.hardware import resolve_gpu
+from sora_compute.memory.planner import (
+    GiB,
+    PrecisionPolicy,
+    TrainingMemoryBasis,
+    layout_memory,
+    training_memory_basis,
+)
 from sora_compute.planning.layouts import search_training_layouts
-from sora_compute.planning.recipe import bucket_workload
+from sora_compute.planning.recipe import bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
 from sora_compute.planning.training import _per_sample
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
-__all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts"]
+__all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts", "memory_misfit"]
+
+USABLE_FRACTION = 0.92  # of HBM, as the layout search (``search_training_layouts``'s usable_fraction)
 
 
 class NoLayoutError(ValueError):
@@ -101,3 +110,27 @@ def resolve_layouts(recipe: Recipe, idle_ok: bool = False) -> tuple[Recipe, tupl
         stages.append(laid)
         notes.append(f"stage {s.name!r}: layout searched (fastest that fits, for its heaviest bucket): {words}")
     return recipe.model_copy(update={"stages": tuple(stages)}), tuple(notes)
+
+
+def memory_misfit(recipe: Recipe, stage: RecipeStage) -> str:
+    """'' when the stage's given layout fits its heaviest bucket's micro-batch in memory per GPU (the layout
+    search's ledger: ``layout_memory``, at ``USABLE_FRACTION`` of HBM), else why not, in words."""
+    heavy = stage.buckets[_heaviest(recipe, stage)]
+    wl = bucket_workload(recipe, stage, heavy)
+    kind = "materialized" if recipe.attention_kernel == "math" else "fused"
+    basis = _memory_basis(wl, rank_batch(stage, heavy), stage.ema, stage.checkpointing, kind)
+    comps, trans = layout_memory(basis, stage.dp, stage.tp, stage.cp, stage.pp, stage.zero,
+                                 PrecisionPolicy(ema=stage.ema))
+    peak = float(sum(comps.values())) + max(float(v) for v in trans.values())
+    usable = resolve_gpu(recipe_profile(recipe.gpu)).hbm_bytes * USABLE_FRACTION
+    if peak <= usable:
+        return ""
+    return (f"stage {stage.name!r}: DP{stage.dp} TP{stage.tp} CP{stage.cp} PP{stage.pp} ZeRO-{stage.zero} needs "
+            f"{peak / GiB:,.1f} GiB per GPU of {usable / GiB:,.1f} GiB usable on {recipe.gpu}")
+
+
+@lru_cache(maxsize=256)
+def _memory_basis(wl: Workload, micro_batch: int, ema: bool, checkpointing: str, kind: str) -> TrainingMemoryBasis:
+    """The layout-independent memory inputs of one bucket (memoised: a deadline search checks many dp)."""
+    return training_memory_basis(wl, micro_batch, PrecisionPolicy(ema=ema), checkpointing,  # type: ignore[arg-type]
+                                 kind)  # type: ignore[arg-type]

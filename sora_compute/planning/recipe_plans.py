@@ -12,10 +12,14 @@ GPUs for a deadline keep each stage's samples and grow its GPUs by one factor s,
   iterations shrink to ceil(iterations x dp / dp') so the samples stay (up to that rounding); the global batch
   grows with dp and each iteration waits for the slowest of more ranks.
 
+Fewer GPUs than the recipe's (a deadline it beats) keep only plans whose given layouts still fit in memory per GPU
+(``recipe_layouts.memory_misfit``: ZeRO shards over fewer ranks); searched stages are checked by their search.
+
 Every candidate is re-estimated by the recipe time path (``recipe_time``); the fewest-GPU factor is found by growing
-s until the deadline holds and bisecting down to within 1% of s (wall-clock days assumed non-increasing in s). When
-every stage is at the most GPUs its batch can use and the deadline still does not hold, ``DeadlineError`` says so
-with the fastest plan's days.
+s until the deadline holds and bisecting down to within 1% of s (wall-clock days assumed non-increasing in s, up to
+the factor at which no layout fits a stage's batch any more: a factor past it is bisected back, never reported).
+When every stage is at the most GPUs its batch can use and the deadline still does not hold, ``DeadlineError`` says
+so with the fastest finite plan's days.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pandas as pd
 
 from sora_compute.finite import require_finite
 from sora_compute.hardware import gpu_names
-from sora_compute.planning.recipe_layouts import NoLayoutError, search_stage
+from sora_compute.planning.recipe_layouts import NoLayoutError, memory_misfit, search_stage
 from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
@@ -111,54 +115,64 @@ def recipe_gpus_for_days(recipe: Recipe | str, days: float, gpu: str | None = No
         rc = rc.with_gpu(gpu)
     base = estimate_recipe(rc, idle_ok=True)
     seen: dict[str, tuple[Recipe, float, RecipeEstimate | None]] = {}
+    tried: dict[float, float] = {}  # factor -> wall-clock days
 
     def at(f: float) -> tuple[Recipe, float, RecipeEstimate | None]:
         scaled = scale_recipe(rc, f)
         key = scaled.model_dump_json()
+        if key not in seen and f < 1 and any(memory_misfit(scaled, s) for s in scaled.stages if s.layout == "given"):
+            seen[key] = (scaled, math.inf, None)  # fewer GPUs than the recipe's: a given layout must still fit
         if key not in seen:
             try:
                 est: RecipeEstimate | None = estimate_recipe(scaled, idle_ok=True)
                 seen[key] = (scaled, est.total["wall_days"], est)  # type: ignore[union-attr]
             except NoLayoutError:
                 seen[key] = (scaled, math.inf, None)
+        tried[f] = seen[key][1]
         return seen[key]
 
-    f = base.total["wall_days"] / days
-    scaled, wall, _ = at(f)
-    lo, hi, rounds = 0.0, f, 0
-    if wall > days:  # grow until the deadline holds, or no stage can grow
-        while wall > days:
-            rounds += 1
-            lo = f
-            f *= max(1.25, wall / days) if math.isfinite(wall) else 1.25
-            scaled, wall, _ = at(f)
-            if wall > days and (_capped(scaled) or rounds >= max_rounds):
-                fast = min(seen.values(), key=lambda v: v[1])
-                laid = ", ".join(f"{s.name} {s.gpus:,} GPUs" for s in fast[0].stages)
-                raise DeadlineError(f"days: {days:g} days cannot be met: the fastest plan tried takes {fast[1]:,.4g} "
-                                    f"days ({laid}); a global-batch stage cannot use more data-parallel ranks than "
-                                    "its batch has samples, and more GPUs per sample stop helping")
-        hi = f
-    else:  # shrink while the deadline still holds
-        while rounds < max_rounds:
-            rounds += 1
-            smaller, w, _ = at(f / 2)
-            if smaller == scaled:
-                break
-            if w > days:
-                lo = f / 2
-                break
-            f, scaled = f / 2, smaller
-        hi = f
-    while lo > 0 and hi / lo > 1.01 and rounds < max_rounds:  # bisect: fewest GPUs (within 1%) that finish in time
-        rounds += 1
-        mid = math.sqrt(hi * lo)
-        if at(mid)[1] <= days:
-            hi = mid
+    # each factor tried is slow (finite days > the deadline), meets it, or is over (no layout of that many GPUs fits
+    # the batch); along s: slow < meets < over. lo: the largest slow factor, hi: the smallest that meets, cap: the
+    # smallest over (0 / inf: none yet)
+    lo, hi, cap, f = 0.0, math.inf, math.inf, base.total["wall_days"] / days
+    for _ in range(max_rounds):
+        scaled, wall, _ = at(f)
+        if wall <= days:
+            hi = f
+        elif math.isinf(wall) and f >= 1:  # no layout of that many GPUs splits the batch
+            cap = f
         else:
-            lo = mid
-        if at(lo)[0] == at(hi)[0]:
+            lo = f
+        if math.isfinite(hi):  # shrink (no slow factor yet) or bisect down to within 1%
+            if lo > 0 and (hi / lo <= 1.01 or at(lo)[0] == at(hi)[0]):
+                break
+            f = math.sqrt(lo * hi) if lo > 0 else hi / 2
+            if lo == 0 and at(f)[0] == at(hi)[0]:  # fewer would be the same plan: the fewest GPUs
+                break
+        elif lo > 0 and _capped(at(lo)[0]):
             break
+        elif math.isfinite(cap):  # between the slowest and no layout at all
+            if lo > 0 and (cap / lo <= 1.01 or at(lo)[0] == at(cap)[0]):
+                break
+            f = math.sqrt(lo * cap) if lo > 0 else cap / 2
+        else:  # grow until the deadline holds
+            f = lo * (max(1.25, at(lo)[1] / days) if math.isfinite(at(lo)[1]) else 2)
+    if not math.isfinite(hi):  # days are not monotone past the best layouts: walk down from the fastest tried
+        g = min(tried, key=lambda k: tried[k])
+        for _ in range(max_rounds):
+            if at(g / 2)[1] >= at(g)[1] or at(g / 2)[0] == at(g)[0]:
+                break
+            g /= 2
+            if at(g)[1] <= days:
+                hi = g
+                break
+    if not math.isfinite(hi):
+        fast = min([v for v in seen.values() if math.isfinite(v[1])] or [(rc, base.total["wall_days"], base)],
+                   key=lambda v: v[1])
+        laid = ", ".join(f"{s.name} {s.gpus:,} GPUs" for s in fast[0].stages)
+        raise DeadlineError(f"days: {days:g} days cannot be met: the fastest plan tried takes {fast[1]:,.4g} days "
+                            f"({laid}); more GPUs do not fit the stages' batches (a global-batch stage cannot use "
+                            "more data-parallel ranks than its batch has samples) or stop helping")
     best, _, est = at(hi)
     assert est is not None
     return DeadlinePlan(best, est, base, days)
