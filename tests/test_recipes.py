@@ -180,6 +180,14 @@ def test_bad_files_are_one_line_errors(tmp_path, text, field):
         load_recipe_file(p)
     r = main("recipe", str(p))
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and field in r.err, r.err
+    assert "after validation" not in r.err  # pydantic's 'stages: at least 1 item' echo of the item's error
+
+
+def test_a_global_batch_that_does_not_split_over_dp_is_refused():
+    # 64 samples over dp = 3 ranks: 21.33 per rank; the time path would run fractional samples
+    with pytest.raises(ValidationError, match="does not split into whole samples over dp = 3"):
+        _tiny(global_batch=64, gpus=3)
+    assert _tiny(global_batch=63, gpus=3).stages[0].dp == 3
 
 
 def test_nan_in_json_and_unknown_names(tmp_path):

@@ -145,6 +145,9 @@ class RecipeStage(_Spec):
         if self.layout == "given" and self.global_batch is not None and self.global_batch < self.dp:
             raise ValueError(f"stage {self.name!r}: global_batch={self.global_batch} is less than one sample per "
                              f"data-parallel rank (dp = {self.dp})")
+        if self.layout == "given" and self.global_batch is not None and self.global_batch % self.dp:
+            raise ValueError(f"stage {self.name!r}: global_batch={self.global_batch} does not split into whole "
+                             f"samples over dp = {self.dp} data-parallel ranks (gpus / (tp x cp x pp))")
         return self
 
     @property
