@@ -234,7 +234,9 @@ def test_packaged_training_runs_are_compared():
 
 
 def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
-    rc = _recipe(global_batch=64, buckets=[IMG, VID], goodput={"failures": {"fraction": 0.1, "source": "x"}})
+    # 32 GPUs: the 11B DiT's ZeRO-2 states over dp x cp = 32 ranks fit an 80 GB GPU (over 8 they need 80.3 GiB)
+    rc = _recipe(global_batch=64, gpus=32, buckets=[IMG, VID],
+                 goodput={"failures": {"fraction": 0.1, "source": "x"}})
     rc = rc.model_copy(update={"attention_kernel": "fa3"})
     p = tmp_path / "g.json"
     p.write_text(dump_recipe(rc, "json"))
@@ -365,14 +367,31 @@ def test_a_long_deadline_keeps_only_layouts_that_fit_in_memory():
 
     # an 11B DiT at ZeRO-3: 16 bytes per parameter sharded over dp = 178.8 GiB at dp 1, 90.2 at dp 2 > 68.5 GiB usable
     # on an H100 (0.92 x 80 GB); dp 4 fits. A deadline of 100x the days would shrink it to dp 1 were memory ignored
-    rc = recipe_from_dict({"preset": "open-sora-2.0", "gpu": "h100-sxm", "stages": [{
-        "name": "a", "iterations": 1000, "gpus": 8, "global_batch": 64, "zero": 3, "checkpointing": "full",
-        "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}, "big")
+    rc = _big()
     assert "needs 90.2 GiB per GPU of 68.5 GiB usable" in memory_misfit(scale_recipe(rc, 0.25), scale_recipe(
         rc, 0.25).stages[0])
     plan = recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] * 100)
     assert plan.recipe.stages[0].dp == 4 and memory_misfit(plan.recipe, plan.recipe.stages[0]) == ""
     assert plan.efficiency > 1  # fewer GPUs for the same samples: fewer GPU-days
+
+
+def _big(gpus: int = 8) -> Recipe:
+    """An 11B DiT (Open-Sora 2.0's) at ZeRO-3 on 256x256 images: 178.8 GiB of model states at dp 1."""
+    return recipe_from_dict({"preset": "open-sora-2.0", "gpu": "h100-sxm", "stages": [{
+        "name": "a", "iterations": 1000, "gpus": gpus, "global_batch": 64, "zero": 3, "checkpointing": "full",
+        "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}, "big")
+
+
+def test_given_layouts_that_do_not_fit_are_said_and_not_priced():
+    # dp 2: 90.2 GiB of model states per GPU > 68.5 GiB usable on an H100; dp 8 fits an H100, not an RTX 4090
+    notes = estimate_recipe(_big(gpus=2)).notes
+    assert any("needs 90.2 GiB per GPU of 68.5 GiB usable on h100-sxm: the layout as given does not fit" in n
+               for n in notes)
+    assert not any("does not fit" in n for n in estimate_recipe(_big()).notes)
+    cmp = compare_gpu_types(_big(), ["h100-sxm", "rtx-4090"])
+    assert list(cmp["gpu"]) == ["h100-sxm"]
+    assert [x["gpu"] for x in cmp.attrs["skipped"]] == ["rtx-4090"] and "usable on rtx-4090" in \
+        cmp.attrs["skipped"][0]["why"]
 
 
 def test_deadline_prose_says_why_in_the_direction_of_the_change():

@@ -230,13 +230,17 @@ def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, searc
     """The whole recipe on each GPU type (default: every catalog type): GPU-days, wall-clock days, cost, energy, MFU,
     cheapest first, each at its catalog price and with the recipe's attention kernel (FlashAttention-2 where the GPU
     has no kernel-table points for it). Same GPU counts and layouts; ``search``: each stage's layout searched on each
-    type (memory per GPU checked; a type on which no layout of a stage fits is listed with why, not priced).
-    Without ``search`` memory per GPU is not checked."""
+    type (memory per GPU checked by the search); without it a type the given layouts do not fit in memory
+    (``memory_misfit``) is left out. A type left out is listed with why (``attrs['skipped']``), not priced."""
     rc = resolve_recipe(recipe).model_copy(update={"price_usd_per_hour": None})
     if search:
         rc = rc.model_copy(update={"stages": tuple(s.model_copy(update={"layout": "search"}) for s in rc.stages)})
     rows, skipped = [], []
     for g in (gpus if gpus is not None else gpu_names()):
+        misfit = [] if search else [m for m in (memory_misfit(rc.with_gpu(g), s) for s in rc.stages) if m]
+        if misfit:  # the recipe's own layouts: a type they do not fit is not priced
+            skipped.append({"gpu": g, "why": "; ".join(misfit)})
+            continue
         try:
             t = _on_gpu(rc, g)
         except NoLayoutError as e:
