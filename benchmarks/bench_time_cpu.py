@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from sora_compute.calibration.microbench import clock_for
+from sora_compute.calibration.microbench import clock_for, cpu_name
 from sora_compute.calibration.profile import CalibrationCase
 from sora_compute.evaluate.time import op_times, predict_seconds, rollup
 from sora_compute.flops import dit_ops
@@ -90,9 +90,17 @@ def ledger(case: CalibrationCase) -> list[Op]:
 
 
 def latest_profile() -> str:
+    """The latest measured profile of this CPU (its ``measured.device`` is this machine's model name): a profile
+    measured on another CPU predicts that CPU, not this one. Without one, the latest of any, said so."""
     found = sorted(MEASURED.glob("cpu-*.yaml"))
     if not found:
         raise SystemExit("no measured CPU profile: run `sora-compute calibrate --device cpu` first")
+    here = cpu_name()
+    mine = [p for p in found if (m := load_profile(str(p)).measured) is not None and m.device == here]
+    if mine:
+        return str(mine[-1])
+    print(f"no measured profile of this CPU ({here}): predicting with the latest of another CPU; run "
+          "`sora-compute calibrate --device cpu` here first")
     return str(found[-1])
 
 

@@ -21,7 +21,6 @@ from sora_compute.planning import (
     GPT3_PAPER_FLOPS,
     Cluster,
     ClusterPlan,
-    InferenceSettings,
     ServingPlan,
     estimate_inference,
     estimate_training,
@@ -103,8 +102,8 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
         s for s in sc.stages if s.name == est.main_stage).buckets[0].video(sc.model)
     video = video_from_options(sc.model, native, f"{w}x{h}" if w else None, None, duration, fps)
     default = sampling_defaults(sc.model)
-    settings = InferenceSettings(steps=steps if steps is not None else default.steps,
-                                 cfg=cfg if cfg is not None else default.cfg)
+    settings = default.model_copy(update={"steps": steps if steps is not None else default.steps,
+                                          "cfg": cfg if cfg is not None else default.cfg})
     inf = estimate_inference(sc.model, video, settings)
     serving = [plan_serving(inf, c.profile, gpus_per_video=1, mfu=mfu, price_usd_per_hour=price, mfu_source="--mfu")
                for c in clusters]

@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options
-from sora_compute.planning import InferenceSettings, estimate_inference, sampling_defaults
+from sora_compute.planning import estimate_inference, sampling_defaults
 from sora_compute.planning.inference_layouts import (
     best_layouts,
     latency_scaling,
@@ -71,8 +71,8 @@ def serve_document(preset: str, resolution: str | None, frames: int | None, dura
                                    "videos_per_hour": "videos per hour on all the GPUs"})
     video = video_from_options(p.model, p.video, resolution, frames, duration, fps, doc)
     default = sampling_defaults(p)
-    settings = InferenceSettings(steps=steps if steps is not None else default.steps,
-                                 cfg=cfg if cfg is not None else default.cfg)
+    settings = default.model_copy(update={"steps": steps if steps is not None else default.steps,
+                                          "cfg": cfg if cfg is not None else default.cfg})
     est = estimate_inference(p, video, settings)
     pinned = parse_layout(layout) if layout is not None else None
     if pinned is not None and count % pinned.gpus:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sora_compute as sc
+from sora_compute.evaluate.kernels import kernel_head_dim
 from sora_compute.evaluate.time import (
     ADAMW_BYTES_PER_PARAM,
     component_times,
@@ -19,6 +20,7 @@ from sora_compute.evaluate.time import (
     summary,
     training_times,
 )
+from sora_compute.evaluate.time_grid import forward_seconds
 from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import attention_op, linear_op, norm_op
@@ -101,6 +103,24 @@ def test_attention_interpolates_in_log_length_at_the_nearest_head_dim():
     math_prof = make_profile(attention=[_attn("math", 128, 2048, 10)])
     assert op_times([core], math_prof, attention_kernel="math").iloc[0]["bytes"] == \
         2 * (core.elements + 4 * 24 * 2048 * 2048 + 2 * 24 * 2048 * 96)
+
+
+def test_flash_attention_runs_a_head_dim_between_its_sizes_at_the_next_one():
+    """FlashAttention compiles kernels for head dims 32/64/96/128/192/256 (FA2; FA3 from 64): a core of head dim 72
+    runs the 96 kernel, so it takes what a 96-wide core of the same lengths takes (the 128 curve is nearer 96 in
+    log); unfused math attention pads nothing."""
+    prof = make_profile(attention=[_attn("fa2", 128, 2048, 40), _attn("fa2", 64, 2048, 90),
+                                   _attn("math", 128, 2048, 10)])
+    c72 = attention_op("a", "attention", 1, 24, 2048, 2048, 72)
+    c96 = attention_op("a", "attention", 1, 24, 2048, 2048, 96)
+    r72, r96 = op_times([c72], prof).iloc[0], op_times([c96], prof).iloc[0]
+    assert r96["compute_s"] == pytest.approx(4 * 24 * 2048 * 2048 * 96 / (100e12 * 0.4))  # 0.3865 ms
+    assert r72["compute_s"] == pytest.approx(r96["compute_s"])
+    assert r72["efficiency"] == pytest.approx(0.4 * 72 / 96) and "run by the 96 kernel" in r72["basis"]
+    assert op_times([c72], prof, attention_kernel="math").iloc[0]["efficiency"] == pytest.approx(0.1)
+    assert forward_seconds([c72], prof)[0] == pytest.approx(predict_seconds([c72], prof))  # the grid agrees
+    assert [kernel_head_dim("fa2", d) for d in (40, 64, 72, 100, 160, 300)] == [64, 64, 96, 128, 192, 300]
+    assert kernel_head_dim("fa3", 32) == 64 and kernel_head_dim("math", 72) == 72
 
 
 def test_memory_table_sets_bandwidth_by_op_class_and_size():

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from sora_compute.planning.inference import InferenceSettings, estimate_inference
+from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
 from sora_compute.planning.timing import inference_times, predicted_seconds
 from sora_compute.planning.validate import snap_video, validate
 from sora_compute.planning.validation import load_validation
@@ -86,6 +86,73 @@ def test_multi_gpu_rows_are_the_schedule_of_their_layout(tmp_path):
     assert (validate().multi_gpu["scope"] != "training_step").all()  # training rows are not inference schedules
     with pytest.raises(ValueError, match="uses 4 GPUs"):
         load_validation(_file(tmp_path, {"id": "x", "gpus": 2, "layout": {"cfg": 2, "ring": 2}}))
+
+
+def test_inference_time_prices_the_elementwise_work_a_flop_count_leaves_out():
+    """The one-GPU inference time reads the DiT's whole ledger (modulation, gates, residual adds, activations are
+    memory traffic and launches), as the multi-GPU schedule and the training time do; the FLOPs stay the counted
+    ops'."""
+    from sora_compute.evaluate.time import predict_seconds
+    from sora_compute.flops import dit_ops
+
+    video = VideoSpec(width=720, height=480, num_frames=49)
+    est = estimate_inference("cogvideox-2b", video, InferenceSettings(steps=50, cfg=True))
+    full = dit_ops("cogvideox-2b", video, batch=2)
+    count = est.counts["dit"]
+    assert [o.path for o in count.timed_ops] == [o.path for o in full]  # the ledger, in its order
+    assert {o.op for o in full} - {o.op for o in count.terms} == {"elementwise"}
+    per_call = inference_times(est, "h100-sxm").set_index("component").loc["dit", "seconds_per_call"]
+    assert per_call == pytest.approx(predict_seconds(full, "h100-sxm"))
+    assert per_call > predict_seconds(count.terms, "h100-sxm")
+
+
+def test_stated_offload_adds_its_weight_copies_and_unstated_steps_are_not_guessed(tmp_path):
+    """diffusers' sequential CPU offload streams every DiT weight each forward (50 steps, CFG batched: 50 times),
+    and the text encoder and VAE once, over the H100's PCIe Gen5 host link at 55.6 GB/s, not overlapped with
+    compute. An entry that does not state its steps is not compared."""
+    from sora_compute.evaluate.params import dit_params, text_encoder_params, vae_params
+
+    text = textwrap.dedent("""\
+        entries:
+          - {id: seq, model: cogvideox-2b, kind: inference, scope: end_to_end, gpu: h100-sxm, gpu_as_published: t,
+             gpus: 1, resolution: [720, 480], frames: 49, steps: 50, cfg: true, seconds: 45.0, source: t, quote: t,
+             settings: {offload: sequential_cpu}}
+          - {id: nosteps, model: cogvideox-2b, kind: inference, scope: end_to_end, gpu: h100-sxm,
+             gpu_as_published: t, gpus: 1, resolution: [720, 480], frames: 49, seconds: 2.0, source: t, quote: t}
+        """)
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    t = validate(load_validation(str(path))).table.set_index("id")
+    m = load_preset("cogvideox-2b").model
+    copied = 2 * (sum(text_encoder_params(e) for e in m.text_encoders) + 50 * dit_params(m.dit)
+                  + sum(vae_params(m.vae)))  # bytes, fp16 weights
+    est = estimate_inference("cogvideox-2b", VideoSpec(width=720, height=480, num_frames=49),
+                             InferenceSettings(steps=50, cfg=True))
+    assert t.loc["seq", "predicted_s"] == pytest.approx(predicted_seconds(est, "h100-sxm") + copied / 55.6e9)
+    assert "sequential offload" in t.loc["seq", "note"]
+    assert t.loc["nosteps", "status"] == "not modelled" and "steps" in t.loc["nosteps", "note"]
+
+
+def test_open_sora_2_samples_three_guidance_branches_per_step():
+    """Open-Sora 2.0's sampler (method 'i2v', t2v too) runs the DiT on [cond, text-uncond, image-uncond] each step:
+    50 steps are 150 single-sample forwards, batched 3 at a time; a CFG-parallel layout of 2 cannot split 3."""
+    from sora_compute.flops import count_dit
+    from sora_compute.memory.planner import inference_memory
+    from sora_compute.planning.parallel_inference import InferenceLayout, layout_problem
+
+    s = sampling_defaults("open-sora-2.0")
+    assert (s.steps, s.cfg, s.guidance_branches, s.dit_evaluations) == (50, True, 3, 150)
+    video = VideoSpec(width=256, height=256, num_frames=129)
+    est = estimate_inference("open-sora-2.0", video, s)
+    one = count_dit("open-sora-2.0", video, batch=1, convention=est.counts["dit"].convention)
+    assert est.counts["dit"].flops == 3 * one.flops and est.multipliers["dit"] == 50
+    assert est.flops_by_component["dit"] == 150 * one.flops
+    assert "does not divide the 3 guidance branches" in str(layout_problem(InferenceLayout(cfg=2), est))
+    assert sampling_defaults("cogvideox-2b").guidance_branches == 2
+    # the schedules hold the three branches' latents (and activations) at once
+    model = load_preset("open-sora-2.0").model
+    one, three = (inference_memory(model, video, stage="dit", cfg_batch=b) for b in (1, 3))
+    assert three.components["latents (CFG pair)"] == 3 * one.components["latents (CFG pair)"]
 
 
 def test_rows_not_compared_say_why(tmp_path):

@@ -5,7 +5,8 @@ The terms of a ``Count`` are ledger ops (``ledger/ops.py``; ``Term`` is the same
 applied. Repeated transformer blocks are one term with the block indices it applies to, so a whole-model total
 costs a dozen multiplications whatever the depth; ``Count.breakdown()`` expands them into one row per concrete
 module (``blocks.0.attn.qkv``, ``blocks.1.attn.qkv``, ...). Elementwise ops, which neither profiler counts, are
-left out of a Count (they are in the ledger, for the traffic evaluator).
+left out of the terms; a Count keeps them apart (``uncounted``) for the time and traffic evaluators, which read
+``timed_ops``: the whole ledger in its order.
 """
 
 from __future__ import annotations
@@ -46,6 +47,20 @@ class Count(FrameRepr):
     terms: tuple[Term, ...]
     convention: CountingConvention
     shape: dict[str, Number] = field(default_factory=dict)
+    #: the ledger's ops the terms leave out (elementwise work: modulation, gates, residual adds, activations,
+    #: copies; lookups) with their positions in the ledger, for the time model: they cost memory traffic and launches
+    uncounted: tuple[tuple[int, Op], ...] = ()
+
+    @property
+    def timed_ops(self) -> tuple[Op, ...]:
+        """Every op of the ledger the time model prices, in ledger order: the terms with the uncounted ops put back
+        where they were (the terms alone when the Count was built from terms)."""
+        if not self.uncounted:
+            return self.terms
+        ops = list(self.terms)
+        for i, op in self.uncounted:  # positions ascending: each insert lands where the ledger had it
+            ops.insert(i, op)
+        return tuple(ops)
 
     @property
     def macs(self) -> Number:
@@ -120,10 +135,12 @@ def count_ops(component: str, ops: Iterable[Op], convention: CountingConvention,
     """Count a ledger's ops under ``convention``: the ops either profiler counts (elementwise work left out), with
     norms and resampling zeroed when the convention drops them."""
     terms = []
-    for op in ops:
+    uncounted = []
+    for i, op in enumerate(ops):
         if op.op in UNCOUNTED_OPS:
+            uncounted.append((i, op))
             continue
         macs = counted_macs(op, convention)
         terms.append(op if macs is op.macs else  # a norm or resampling op the convention drops (no replace(): slow)
                      Op(op.path, op.kind, op.op, macs, op.blocks, op.elements, op.weights, op.dims, op.saved, op.flow))
-    return Count(component, tuple(terms), convention, dict(shape or {}))
+    return Count(component, tuple(terms), convention, dict(shape or {}), tuple(uncounted))

@@ -37,13 +37,30 @@ import numpy as np
 
 from sora_compute.hardware.profiles import HardwareProfile, KernelTable, load_profile, profile_tables
 
-__all__ = ["Efficiencies", "efficiencies", "torch_cpu_conv_algorithm", "uses_mkldnn", "MKLDNN_MIN_SIZE"]
+__all__ = ["Efficiencies", "efficiencies", "torch_cpu_conv_algorithm", "uses_mkldnn", "MKLDNN_MIN_SIZE",
+           "KERNEL_HEAD_DIMS", "kernel_head_dim"]
 
 IDW_NEIGHBOURS = 4
 #: PyTorch's CPU fp32 convolution runs oneDNN only above this product of the input's first four sizes (N x C x D x H
 #: for conv3d) when nothing else selects it (aten/src/ATen/native/Convolution.cpp, ConvParams::use_mkldnn: "for some
 #: case, native is faster"); checked against torch's profiler in tests/test_time_accuracy.py.
 MKLDNN_MIN_SIZE = 20480
+
+#: Head dims FlashAttention compiles its kernels for; a head dim between them runs the next larger kernel, whose tile
+#: multiplies over all of its columns (the padding is zeros): FA2 csrc/flash_attn/src/static_switch.h HEADDIM_SWITCH
+#: (32, 64, 96, 128, 192, 256; PyTorch's SDPA flash backend vendors FA2) and FA3 hopper/flash_api.cpp
+#: round_up_headdim (64, 96, 128, 192, 256), Dao-AILab/flash-attention at 0251105a.
+KERNEL_HEAD_DIMS: dict[str, tuple[int, ...]] = {"fa2": (32, 64, 96, 128, 192, 256), "fa3": (64, 96, 128, 192, 256)}
+
+
+def kernel_head_dim(kernel: str, head_dim: float) -> float:
+    """The head dim the attention ``kernel`` runs ``head_dim`` at: FlashAttention's next compiled size (72 -> 96);
+    ``head_dim`` itself for other kernels and beyond the largest size. A core of head dim d on a kernel of head dim
+    k costs the kernel's time at k: its efficiency on the model's FLOPs is the table's at k times d / k."""
+    for k in KERNEL_HEAD_DIMS.get(kernel, ()):
+        if head_dim <= k:
+            return float(k)
+    return float(head_dim)
 
 
 def uses_mkldnn(batch: Any, c_in: Any, size_2: Any, size_3: Any, kernel: tuple[int, ...], strided: Any,

@@ -11,6 +11,7 @@ For each op (all its instances) and pass:
 - bytes: the op's minimum traffic (``elements``) x bytes per element of ``dtype``; the math (unfused) attention
   kernel also writes and reads the scores and probabilities (4 x groups x heads x q_len x k_len elements).
 - eff: from the profile's kernel tables by shape (``evaluate/kernels.py``); mem_eff: by op class and bytes per call.
+  FlashAttention runs a head dim between its compiled sizes at the next one (72 as 96): eff = table(96) x 72 / 96.
 - bound: ``compute`` or ``memory`` by the larger term, ``latency`` when both are under the launch overhead.
 - eager extras (forward and recomputation): the kernels and view ops an eager implementation runs for the op beyond
   its own kernel, and the traffic of the intermediates they write and read (``evaluate/eager.py``,
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sora_compute.evaluate.eager import NONE, eager_extra
-from sora_compute.evaluate.kernels import Efficiencies, efficiencies
+from sora_compute.evaluate.kernels import Efficiencies, efficiencies, kernel_head_dim
 from sora_compute.evaluate.saved import BLOCKS
 from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
 from sora_compute.ledger.ops import Op
@@ -122,17 +123,21 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         g, h, q, k, d = ghqkd if ghqkd is not None else (1.0, 1.0, 1.0, 1.0, 64.0)
         bwd = pass_ == "bwd_activation"
         flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
+        kd = kernel_head_dim(kernel, d)  # FlashAttention runs 72 as 96: the padded columns cost time
         try:
-            c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+            c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", kd, (q * k) ** 0.5)
         except ValueError:
             if eff.dtype != "fp8":
                 raise
             # a kernel without FP8 (FlashAttention-2) runs attention in 16 bits in an FP8 model: its 16-bit
             # efficiency against the 16-bit peak, as a share of the FP8 peak this record divides by
             half = efficiencies(eff.profile, "bf16")
-            c_eff, basis = half.attention_eff(kernel, "bwd" if bwd else "fwd", d, (q * k) ** 0.5)
+            c_eff, basis = half.attention_eff(kernel, "bwd" if bwd else "fwd", kd, (q * k) ** 0.5)
             c_eff *= eff.profile.peak_flops("bf16") / peak
             basis += " (16-bit attention in an fp8 run)"
+        if kd != d:
+            c_eff *= d / kd
+            basis += f" (head dim {d:g} run by the {kd:g} kernel)"
         if bwd:
             elements *= 2  # reads q, k, v, o, dO and writes dq, dk, dv
         if kernel == "math":

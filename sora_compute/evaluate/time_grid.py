@@ -18,7 +18,7 @@ from typing import cast
 import numpy as np
 
 from sora_compute.evaluate.eager import NONE, eager_extra
-from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies, uses_mkldnn
+from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies, kernel_head_dim, uses_mkldnn
 from sora_compute.evaluate.time import (
     ATTENTION_BWD_FACTOR,
     CONV_OPS,
@@ -201,16 +201,18 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
                                                                            "head_dim") or [_arr([v]) for v in
                                                                                            (1, 1, 1, 1, 64)]))
             head_dim = float(d[0])
+            kd = kernel_head_dim(attention_kernel, head_dim)  # the kernel's padded head dim, as the scalar model
             flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
             kpass = "bwd" if bwd else "fwd"
             try:
-                c_eff = _attention_eff(eff, attention_kernel, head_dim, np.sqrt(q * k), kpass)
+                c_eff = _attention_eff(eff, attention_kernel, kd, np.sqrt(q * k), kpass)
             except ValueError:
                 if eff.dtype != "fp8":
                     raise
                 half = efficiencies(eff.profile, "bf16")  # 16-bit attention in an FP8 run, as the scalar model
-                c_eff = _attention_eff(half, attention_kernel, head_dim, np.sqrt(q * k), kpass) * (
+                c_eff = _attention_eff(half, attention_kernel, kd, np.sqrt(q * k), kpass) * (
                     eff.profile.peak_flops("bf16") / peak)
+            c_eff = c_eff * (head_dim / kd)
             if bwd:
                 elements = elements * 2  # reads q, k, v, o, dO and writes dq, dk, dv
             if attention_kernel == "math":

@@ -404,8 +404,9 @@ def inference_memory(
     tile by tile, output kept on the GPU (``recommend_vae_tiling``'s search; overrides ``decode``)."""
     _one_of("stage", stage, InferenceStage)
     _one_of("kernel", kernel, AttentionKernel)
-    if cfg_batch not in (1, 2):
-        raise ValueError(f"cfg_batch: expected 1 (no CFG pair) or 2 (CFG pair batched), got {cfg_batch!r}")
+    if cfg_batch not in (1, 2, 3):
+        raise ValueError(f"cfg_batch: expected 1 (no CFG pair), 2 (CFG pair batched) or 3 (three guidance branches "
+                         f"batched: Open-Sora 2.0), got {cfg_batch!r}")
     wl = as_workload(model, video)
     model, video, lat = wl.model, wl.video, wl.latent
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)

@@ -60,8 +60,9 @@ class Basis:
 def _settings(sc: DemandScenario) -> InferenceSettings:
     d = sampling_defaults(sc.model)
     s = sc.sampling
-    return InferenceSettings(steps=s.steps if s.steps is not None else d.steps,
-                             cfg=s.cfg if s.cfg is not None else d.cfg, cache_skip_fraction=s.cache_skip_fraction)
+    return d.model_copy(update={"steps": s.steps if s.steps is not None else d.steps,
+                                "cfg": s.cfg if s.cfg is not None else d.cfg,
+                                "cache_skip_fraction": s.cache_skip_fraction})
 
 
 def _videos(sc: DemandScenario) -> list[tuple[VideoSpec, float]]:

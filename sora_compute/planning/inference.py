@@ -57,6 +57,8 @@ class InferenceSettings(_Spec):
 
     steps: int = Field(default=50, gt=0, description="denoising steps (4-8 for step-distilled samplers)")
     cfg: bool = Field(default=True, description="classifier-free guidance: 2 DiT evaluations per step")
+    guidance_branches: int = Field(default=2, ge=2, le=3, description="DiT evaluations per step with guidance: 2, "
+                                   "or 3 with an image-unconditional branch (Open-Sora 2.0's sampler)")
     cfg_mode: Literal["batched", "sequential"] = Field(
         default="batched", description="CFG pair as one batch of 2 (weights read once) or two passes; same FLOPs")
     cache_skip_fraction: float = Field(default=0.0, ge=0, lt=1,
@@ -67,7 +69,7 @@ class InferenceSettings(_Spec):
     @property
     def dit_evaluations(self) -> float:
         """DiT forwards per video (per sample of the CFG pair counted)."""
-        return self.steps * (2 if self.cfg else 1) * (1 - self.cache_skip_fraction)
+        return self.steps * (self.guidance_branches if self.cfg else 1) * (1 - self.cache_skip_fraction)
 
 
 @dataclass(frozen=True, repr=False)
@@ -116,16 +118,18 @@ def sampling_defaults(model: ModelSpec | Preset | str) -> InferenceSettings:
     if name in preset_names():
         sampling = load_preset(name).sampling
         if sampling is not None:
-            return InferenceSettings(steps=sampling.steps, cfg=sampling.cfg)
+            return InferenceSettings(steps=sampling.steps, cfg=sampling.cfg,
+                                     guidance_branches=sampling.guidance_branches)
     return InferenceSettings()
 
 
 def estimate_inference(model: ModelSpec | Preset | str | Workload, video: VideoSpec | None = None,
                        settings: InferenceSettings | None = None,
                        convention: CountingConvention = MATMUL_ONLY) -> InferenceEstimate:
-    """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG,
-    less cached steps), and one VAE decode (summed over tiles when tiled). Without ``settings``, the preset's published
-    sampling defaults (steps, CFG; ``sampling_defaults``) are used, for a preset or a model named after one.
+    """Per video: text encoding (x2 with CFG: the negative prompt), steps x DiT forward (x2 with CFG, x3 with an
+    image-unconditional branch too, less cached steps), and one VAE decode (summed over tiles when tiled). Without
+    ``settings``, the preset's published sampling defaults (steps, CFG, guidance branches; ``sampling_defaults``) are
+    used, for a preset or a model named after one.
     ``model`` may be a Workload (model and video shape, validated once)."""
     if isinstance(model, str):
         model = load_preset(model)
@@ -136,7 +140,7 @@ def estimate_inference(model: ModelSpec | Preset | str | Workload, video: VideoS
     if video is None and not isinstance(model, Workload):
         raise ValueError("give a video shape (or a preset, whose native shape is used)")
     w = as_workload(model, video)  # the latent shape, computed once for every count below
-    cfg_batch = 2 if s.cfg and s.cfg_mode == "batched" else 1
+    cfg_batch = s.guidance_branches if s.cfg and s.cfg_mode == "batched" else 1
     dit = count_dit(w, batch=cfg_batch, convention=convention)
     counts = {"text_encode": count_text_encoder(w, convention=convention), "dit": dit}
     mult = {"text_encode": 2.0 if s.cfg else 1.0, "dit": s.dit_evaluations / cfg_batch}

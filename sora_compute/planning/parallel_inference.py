@@ -144,6 +144,8 @@ def layout_problem(layout: InferenceLayout, estimate: InferenceEstimate) -> str 
     dit, s = estimate.model.dit, estimate.settings
     if layout.cfg > 1 and not s.cfg:
         return "cfg 2: the model samples without a CFG pair (guidance-distilled or --no-cfg)"
+    if layout.cfg > 1 and s.guidance_branches % layout.cfg:
+        return f"cfg {layout.cfg} does not divide the {s.guidance_branches} guidance branches of a step"
     if dit.num_heads % layout.ulysses:
         return f"ulysses {layout.ulysses} does not divide the {dit.num_heads} heads"
     shortest = min(len(r) for _, r in dit.block_schedule())
@@ -286,7 +288,7 @@ class ScheduleContext:
         """Seconds of one call of a component's ops (``estimate.counts``), its work divided over ``split`` GPUs
         (launch overheads not)."""
         def make() -> float:
-            records = op_records(self.estimate.counts[name].terms, self.profile, self.precision, self.kernel)
+            records = op_records(self.estimate.counts[name].timed_ops, self.profile, self.precision, self.kernel)
             overhead = float(sum(rec[_OVERHEAD] for rec in records))
             return (_seconds(records) - overhead) / split + overhead
         return self._get(("component", name, split), make)
@@ -467,7 +469,7 @@ def inference_schedule(estimate: InferenceEstimate | ScheduleContext, gpu: str |
     if lay.gpus > 1 and ctx.profile.topology is None:
         raise ValueError(f"gpu {ctx.profile.key}: no topology in its profile; multi-GPU schedules need one")
     s = est.settings
-    branches = 2 if s.cfg else 1
+    branches = s.guidance_branches if s.cfg else 1
     per_group = branches // lay.cfg  # samples each CFG group evaluates per step
     batch, forwards = (per_group, 1.0) if s.cfg_mode == "batched" else (1, float(per_group))
     compute, comm, slot_s, cores, flops = _dit_step(ctx, lay, batch, forwards)

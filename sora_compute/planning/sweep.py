@@ -112,23 +112,23 @@ def sweep(
     return out
 
 
-def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: Sequence[Op], use_cfg: bool,
+def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: Sequence[Op], branches: int,
                n_steps: int, profile: HardwareProfile, q: SweepQuery, convention: CountingConvention
                ) -> tuple[np.ndarray, np.ndarray]:
     """(training seconds per sample, inference seconds per video) on one GPU at every grid point, by the time model:
-    the same rule and ops as ``training_time.sample_seconds`` and ``timing.predicted``, vectorised."""
+    the same rule and ops as ``training_time.sample_seconds`` and ``timing.predicted``, vectorised. ``branches``:
+    DiT evaluations per step, batched (1 without guidance)."""
     kernel, size = q.attention_kernel, tokens.shape
     mb, gb = micro_batch_for(tokens), global_batch_for(tokens)
     ops = dit_ops(model, grid, batch=mb)
     passes = training_seconds(ops, profile, "bf16", kernel, q.checkpointing)
     params = sum(float(op.weights) * op.instances for op in ops)
     train = sum(np.broadcast_to(passes[p], size) for p in passes) / mb + optimizer_row(params, profile)[10] / gb
-    cfg_batch = 2 if use_cfg else 1
-    dit = forward_seconds(count_dit(model, grid, batch=cfg_batch, convention=convention).terms, profile, "bf16",
+    dit = forward_seconds(count_dit(model, grid, batch=branches, convention=convention).timed_ops, profile, "bf16",
                           kernel)
-    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).terms, profile, "bf16", kernel)
+    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).timed_ops, profile, "bf16", kernel)
     text = predict_seconds(text_ops, profile, "bf16", kernel)
-    infer = (2.0 if use_cfg else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
+    infer = (2.0 if branches > 1 else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
     return train, infer
 
 
@@ -141,6 +141,7 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
     default = sampling_defaults(preset)
     n_steps = q.steps if q.steps is not None else default.steps
     use_cfg = q.cfg if q.cfg is not None else default.cfg
+    branches = default.guidance_branches if use_cfg else 1  # DiT evaluations per step
     ri, di, fi = (a.ravel() for a in np.meshgrid(np.arange(len(res)), np.arange(len(q.durations_s)),
                                                   np.arange(len(fps_list)), indexing="ij"))
     w, h = res[ri, 0], res[ri, 1]
@@ -157,7 +158,7 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
     text_count = count_text_encoder(model, convention=convention)
     text = float(text_count.flops)
     train = q.samples * 3 * fwd
-    infer = (2 if use_cfg else 1) * (n_steps * fwd + text) + dec
+    infer = branches * n_steps * fwd + (2 if use_cfg else 1) * text + dec
     base = pd.DataFrame({"model": name, "width": w.astype(np.int64), "height": h.astype(np.int64), "fps": r,
                          "num_frames": frames.astype(np.int64), "duration_s": frames / r,
                          "video_tokens": np.broadcast_to(dit.shape["tokens"], w.shape),
@@ -174,7 +175,7 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
         if q.mfu is not None:
             train_s, infer_s = 3 * fwd / (peak * q.mfu), infer / (peak * q.mfu)
         else:
-            train_s, infer_s = _predicted(model, grid, tokens, text_count.terms, use_cfg, n_steps, p, q, convention)
+            train_s, infer_s = _predicted(model, grid, tokens, text_count.terms, branches, n_steps, p, q, convention)
         per_gpu.append((g, peak, train_s, infer_s))
     n_pts, n_c = len(base), len(counts)
     out = base.loc[np.repeat(np.arange(n_pts), len(specs) * n_c)].reset_index(drop=True)

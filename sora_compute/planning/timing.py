@@ -37,9 +37,11 @@ _SECONDS, _BOUND, _BASIS = COLUMNS.index("seconds"), COLUMNS.index("bound"), COL
 def component_records(estimate: InferenceEstimate, profile: HardwareProfile, precision: str, attention_kernel: str
                    ) -> Iterator[tuple[str, float, float, list[tuple]]]:
     """(component, FLOPs of one call, calls per video, op records of one call; ``evaluate/time.COLUMNS``) for each
-    component: the one walk every predicted inference time reads."""
+    component: the one walk every predicted inference time reads. The records are of the whole ledger
+    (``Count.timed_ops``): the elementwise work a FLOP count leaves out (modulation, gates, residual adds,
+    activations, copies) costs memory traffic and launches."""
     for name, count in estimate.counts.items():
-        yield name, float(count.flops), estimate.multipliers[name], op_records(count.terms, profile, precision,
+        yield name, float(count.flops), estimate.multipliers[name], op_records(count.timed_ops, profile, precision,
                                                                                attention_kernel)
 
 

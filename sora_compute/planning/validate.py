@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
+from sora_compute.memory.pipeline import pipeline_memory
 from sora_compute.planning.inference import InferenceSettings, estimate_inference, sampling_defaults
 from sora_compute.planning.parallel_inference import inference_schedule
 from sora_compute.planning.recipe_validate import recipe_comparison
@@ -27,7 +28,7 @@ from sora_compute.planning.validation import TRAINING_SCOPES, ValidationEntry, V
 from sora_compute.presets import load_preset, preset_names
 from sora_compute.specs import ModelSpec, VideoSpec
 
-__all__ = ["ValidationRun", "validate", "snap_video"]
+__all__ = ["ValidationRun", "validate", "snap_video", "host_link_seconds"]
 
 
 def _mean(values: pd.Series) -> float:
@@ -93,6 +94,12 @@ def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
     return base.model_copy(update={k: v for k, v in (("steps", e.steps), ("cfg", e.cfg)) if v is not None})
 
 
+def _guidance(s: InferenceSettings) -> str:
+    if not s.cfg:
+        return "no CFG pair"
+    return "CFG pair" if s.guidance_branches == 2 else f"{s.guidance_branches} guidance branches"
+
+
 def _row(e: ValidationEntry, kernel: str) -> dict:
     row: dict = {"id": e.id, "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "scope": e.scope,
                  "published_s": e.seconds, "predicted_s": float("nan"), "error": float("nan"),
@@ -113,6 +120,9 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     except UnknownProfileError:
         return {**row, "status": "no profile", "note": f"{e.gpu} has no hardware profile"}
     assert e.resolution is not None and e.frames is not None  # the entry's own check for inference
+    if e.steps is None:
+        return {**row, "status": "not modelled", "note": "the source does not state the sampling steps (nor CFG): "
+                "the preset's defaults would be a guess at what was timed"}
     preset = load_preset(e.model)
     video, snapped = snap_video(preset.model, *e.resolution, e.frames)
     settings = _settings(e, e.model)
@@ -135,9 +145,14 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         at_mfu = estimate.flops_per_video / assumed
     at_mfu = at_mfu / e.gpus
     notes = [f"{video.width}x{video.height}x{video.num_frames}, {settings.steps} steps, "
-             f"{'CFG pair' if settings.cfg else 'no CFG pair'}, {precision}"]
+             f"{_guidance(settings)}, {precision}"]
     if snapped:
         notes.append(f"snapped: {snapped}")
+    if e.gpus == 1:
+        link_s, mode = host_link_seconds(e, preset.model, video, settings)
+        if link_s:
+            predicted += link_s
+            notes.append(f"{mode} offload: {link_s:.3g} s of weight copies over the host link")
     if e.gpus > 1:
         assert e.layout is not None  # checked above
         try:
@@ -154,6 +169,26 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         notes.append("published figure approximate")
     return {**row, "predicted_s": predicted, "error": predicted / e.seconds - 1, "mfu_s": at_mfu,
             "mfu_error": at_mfu / e.seconds - 1, "status": "compared", "note": "; ".join(notes)}
+
+
+def host_link_seconds(e: ValidationEntry, model: ModelSpec, video: VideoSpec, settings: InferenceSettings
+                      ) -> tuple[float, str]:
+    """(seconds of weight copies over the host link in what ``e`` times, the offload mode) for the offload the
+    source states (``validate_memory.offload_of``), by the pipeline memory model's per-phase bytes and the GPU's
+    host link (``hardware/host_links.yaml``): the whole video for an end-to-end figure, one step of the denoising
+    phase for a step figure. Copies are not overlapped with compute (diffusers' and accelerate's offload hooks move a
+    module's weights when it is called, then run it). (0, 'none') without offload."""
+    from sora_compute.planning.validate_memory import offload_of  # it imports this module
+
+    mode = offload_of(e)
+    if mode == "none":
+        return 0.0, mode
+    pm = pipeline_memory(model, video, e.gpu, mode, cfg_batch=2 if settings.cfg and settings.cfg_mode == "batched"
+                         else 1, steps=settings.steps)
+    if e.scope == "denoise_step":
+        denoise = [p for p in pm.phases if p.name.startswith("denoise")]
+        return sum(pm.link.seconds(p.h2d_bytes, p.d2h_bytes) for p in denoise) / settings.steps, mode
+    return pm.transfer_s, mode
 
 
 def _series(e: ValidationEntry) -> tuple:

@@ -36,6 +36,8 @@ class Sampling(BaseModel):
 
     steps: int = Field(gt=0, description="denoising steps")
     cfg: bool = Field(description="classifier-free guidance with an unconditional evaluation")
+    guidance_branches: int = Field(default=2, ge=2, le=3, description="DiT evaluations per step with guidance: 2 "
+                                   "(conditional, unconditional); 3 adds an image-unconditional one (Open-Sora 2.0)")
     source: str = Field(min_length=1, description="where the defaults come from")
 
 
