@@ -415,7 +415,8 @@ at the stage's global batch, fixed as the cluster grows) ideal / predicted secon
     step("time")
     from sora_compute.report_time import time_section
 
-    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table, training=times)
+    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table, training=times, clusters={
+        p.cluster.gpu: (p.cluster.count, p.gpu_days) for p in plans if p.time is not None})
     md += "\n" + time_md
     step("serving")
     from sora_compute.report_serving import serving_section
