@@ -10,7 +10,7 @@ from sora_compute.cli_support import Document, UsageError, split_names
 from sora_compute.planning.recipe_plans import compare_gpu_types, fastest_layouts, recipe_gpus_for_days
 from sora_compute.planning.recipe_spec import Recipe, dump_recipe, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
-from sora_compute.units import fmt_duration_days, fmt_int, fmt_sci, fmt_usd
+from sora_compute.units import fmt_duration_days, fmt_int, fmt_mwh, fmt_sci, fmt_usd
 
 __all__ = ["recipe_document", "recipe_option_document"]
 
@@ -123,7 +123,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
              f"{fmt_sci(t['images'])} images + {fmt_sci(t['videos'])} videos, {fmt_sci(t['tokens'])} latent tokens, "
              f"{fmt_sci(t['model_flops'])} model FLOPs\n"
              f"  {fmt_int(t['gpu_days'])} GPU-days, {fmt_duration_days(t['wall_days'])} wall-clock, "
-             f"{fmt_usd(t['cost_usd'])}, {t['energy_mwh']:,.0f} MWh (PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
+             f"{fmt_usd(t['cost_usd'])}, {fmt_mwh(t['energy_mwh'])} (PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
              f"({t['mfu_wall']:.0%} with goodput losses), {fmt_int(t['tokens_per_s_per_gpu'])} tokens/s per GPU")
     for n in est.notes:
         doc.note(n)

@@ -103,3 +103,23 @@ def test_a_huge_price_prints_costs_in_scientific_notation(tmp_path):
     p.write_text(json.dumps(TINY))
     r = main("recipe", str(p), "--price", "1e30")
     assert r.code == 0 and "e+" in r.out and "T " not in r.out and "nan" not in r.out and "inf" not in r.out
+
+
+def test_small_figures_keep_their_digits():
+    from sora_compute.units import fmt_duration_days, fmt_int, fmt_mwh, fmt_usd
+
+    # 6.3 s of wall-clock, 0.00029 GPU-days, 5.9e-6 MWh were printed '0.0 hours', '0', '0 MWh'
+    assert fmt_duration_days(6.3 / 86400) == "6.3 s" and fmt_duration_days(0.5 / 24) == "30.0 minutes"
+    assert fmt_duration_days(0.25) == "6.0 hours" and fmt_duration_days(31.43) == "31.4 days"
+    assert fmt_int(0.00029) == "0.00029" and fmt_int(0) == "0" and fmt_int(1234.4) == "1,234"
+    assert fmt_mwh(5.92e-6) == "5.92e-06 MWh" and fmt_mwh(2595.2) == "2,595 MWh"
+    assert fmt_usd(2.5e22) == "$2.5e+22" and fmt_usd(7.72e6) == "$7.72M"
+
+
+def test_a_scenario_too_large_names_its_samples(tmp_path):
+    p = tmp_path / "sc.yaml"
+    p.write_text("name: s\npreset: dit-s-2\nstages:\n  - name: img\n    samples: 1e300\n    buckets:\n"
+                 "      - {width: 256, height: 256, num_frames: 1, fps: 1}\n")
+    for command in ("estimate", "plan"):
+        r = main(command, str(p))
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "1e+300 samples" in r.err, r.err
