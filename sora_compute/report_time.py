@@ -20,6 +20,7 @@ from sora_compute.planning.inference import InferenceEstimate  # noqa: E402
 from sora_compute.planning.timing import component_records  # noqa: E402
 from sora_compute.planning.training_time import TrainingTime  # noqa: E402
 from sora_compute.planning.validate import validate  # noqa: E402
+from sora_compute.units import fmt_int  # noqa: E402
 
 __all__ = ["time_section", "time_by_class"]
 
@@ -79,9 +80,9 @@ def _training_table(times: Mapping[str, TrainingTime | None],
             count, total = clusters[g]
             days += [total - sum(days)]
         total = sum(days)
-        cols[g] = [f"{d:,.0f} ({d / total:.0%})" for d in days]
+        cols[g] = [f"{fmt_int(d)} ({d / total:.0%})" for d in days]
         if clusters and g in clusters:
-            cols[g].append(f"{total:,.0f}")
+            cols[g].append(fmt_int(total))  # as section 1 prints it
     if clusters and cols:
         parts += [f"parallel overheads on {count:,} GPUs", "total (section 1)"]
     return pd.DataFrame({"part": parts, **cols})
