@@ -7,8 +7,9 @@ import pandas as pd
 from click.core import ParameterSource
 
 from sora_compute.cli_support import Document, UsageError, split_names
+from sora_compute.hardware import resolve_gpu
 from sora_compute.planning.recipe_plans import compare_gpu_types, fastest_layouts, recipe_gpus_for_days
-from sora_compute.planning.recipe_spec import Recipe, dump_recipe, resolve_recipe
+from sora_compute.planning.recipe_spec import Recipe, dump_recipe, recipe_profile, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 from sora_compute.units import fmt_duration_days, fmt_int, fmt_mwh, fmt_sci, fmt_usd
 
@@ -32,6 +33,13 @@ def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
         "s/iter": [f"{x:.3g}" for x in s["seconds_per_iteration"]], "GPU-days": [fmt_int(x) for x in s["gpu_days"]],
         "wall": [fmt_duration_days(x) for x in s["wall_days"]], "cost": [fmt_usd(x) for x in s["cost_usd"]],
         "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
+
+
+def _price(rc: Recipe) -> float:
+    """USD per GPU-hour the recipe is costed at: its own, else its GPU's catalog price (as ``estimate_recipe``)."""
+    if rc.price_usd_per_hour is not None:
+        return rc.price_usd_per_hour
+    return resolve_gpu(recipe_profile(rc.gpu)).price_usd_per_hour
 
 
 def _samples_kept(more: float) -> str:
@@ -77,11 +85,11 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
                     compare_gpus: bool = False) -> Document:
     """The document `sora-compute recipe` prints (see its --help); `estimate/plan --recipe` print it too."""
     rc = resolve_recipe(recipe)
+    gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
+    if gpus is not None and len(gpus) == 1:  # the recipe's price is its own GPU's: another type's is the catalog's
+        rc, gpus = rc.with_gpu(gpus[0]), None
     if price is not None:
         rc = rc.model_copy(update={"price_usd_per_hour": price})
-    gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
-    if gpus is not None and len(gpus) == 1:
-        rc, gpus = rc.with_gpu(gpus[0]), None
     if gpus is not None and days is not None:
         raise UsageError("--days scales one GPU type; give one --gpu with it, not a list")
     if compare_gpus and gpus is not None:
@@ -123,7 +131,8 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
              f"{fmt_sci(t['images'])} images + {fmt_sci(t['videos'])} videos, {fmt_sci(t['tokens'])} latent tokens, "
              f"{fmt_sci(t['model_flops'])} model FLOPs\n"
              f"  {fmt_int(t['gpu_days'])} GPU-days, {fmt_duration_days(t['wall_days'])} wall-clock, "
-             f"{fmt_usd(t['cost_usd'])}, {fmt_mwh(t['energy_mwh'])} (PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
+             f"{fmt_usd(t['cost_usd'])} (at {fmt_usd(_price(rc))} per GPU-hour), {fmt_mwh(t['energy_mwh'])} "
+             f"(PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
              f"({t['mfu_wall']:.0%} with goodput losses), {fmt_int(t['tokens_per_s_per_gpu'])} tokens/s per GPU")
     for n in est.notes:
         doc.note(n)

@@ -123,3 +123,18 @@ def test_a_scenario_too_large_names_its_samples(tmp_path):
     for command in ("estimate", "plan"):
         r = main(command, str(p))
         assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "1e+300 samples" in r.err, r.err
+
+
+def test_another_gpu_is_priced_at_its_own_rate_unless_price_is_given(tmp_path):
+    # the recipe's $1/h is its H100s' rate: on an H200 the catalog's $3.50/h, as the --gpu list prices it
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps({**TINY, "price_usd_per_hour": 1.0}))
+    own = _payload("recipe", str(p))["total"]
+    assert own["cost_usd"] == pytest.approx(own["gpu_days"] * 24 * 1.0, rel=1e-12)
+    h200 = _payload("recipe", str(p), "--gpu", "h200")["total"]
+    assert h200["cost_usd"] == pytest.approx(h200["gpu_days"] * 24 * 3.5, rel=1e-12)
+    listed = {r["gpu"]: r for r in _payload("recipe", str(p), "--gpu", "h200,h100-sxm")["gpu_types"]}
+    assert listed["h200"]["cost_usd"] == pytest.approx(h200["cost_usd"], rel=1e-12)
+    priced = _payload("recipe", str(p), "--gpu", "h200", "--price", "2")["total"]
+    assert priced["cost_usd"] == pytest.approx(priced["gpu_days"] * 24 * 2.0, rel=1e-12)
+    assert "(at $3.50 per GPU-hour)" in main("recipe", str(p), "--gpu", "h200").out

@@ -195,7 +195,10 @@ class Recipe(_Spec):
         return stage.goodput if stage.goodput is not None else self.goodput
 
     def with_gpu(self, gpu: str) -> Recipe:
-        return self.model_copy(update={"gpu": gpu})
+        """The recipe on ``gpu``; its price per GPU-hour is its own GPU's, so on another type the catalog's."""
+        if gpu == self.gpu:
+            return self
+        return self.model_copy(update={"gpu": gpu, "price_usd_per_hour": None})
 
 
 _PROFILES: dict[str, HardwareProfile] = {}  # profiles that are not the catalog's, by the key profile_key gave them
