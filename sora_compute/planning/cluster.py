@@ -240,6 +240,9 @@ def _fewest_parallel(time: TrainingTime, days: float, ideal: int) -> int:
     def wall_days(n: int) -> float:
         return scenario_scaling(time, n).wall_seconds / 86400
 
+    if ideal > MAX_GPUS:  # past the layouts (a stage no layout fits is scaled ideally): do not trust the ideal count
+        raise ValueError(f"days: no cluster of up to {MAX_GPUS:,} GPUs finishes within {days:g} days: even ideal "
+                         f"scaling needs {ideal:,}")
     lo, n = ideal - 1, ideal
     while wall_days(n) > days:
         grown = max(n + 1, math.ceil(n * wall_days(n) / days))
