@@ -434,3 +434,10 @@ def test_searching_a_bucket_tables_layout_keeps_its_ranks_and_samples():
     laid, words = search_stage(rc, rc.stages[0])
     assert laid.dp == rc.stages[0].dp == 4 and laid.gpus == 8 and "DP4" in words
     assert sum(bucket_samples(laid)) == sum(bucket_samples(rc.stages[0])) == 100 * 4 * 16
+
+
+def test_a_searched_stage_with_more_gpus_than_its_batch_can_use_says_so():
+    # 64 samples at micro-batch 1: dp <= 64, tp <= 8, cp <= 256, pp <= 16: at most 2,097,152 GPUs; the message
+    # said 'fits ... in memory' for 2^40 GPUs
+    with pytest.raises(ValueError, match=r"are more than any layout .* \(at most 2,097,152"):
+        estimate_recipe(_tiny(global_batch=64, layout="search", gpus=1 << 40))

@@ -25,7 +25,7 @@ from sora_compute.memory.planner import (
     layout_memory,
     training_memory_basis,
 )
-from sora_compute.planning.layouts import search_training_layouts
+from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, search_training_layouts
 from sora_compute.planning.recipe import bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
 from sora_compute.planning.training import _per_sample
@@ -87,8 +87,13 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
         used = 1 << (used.bit_length() - 1)
         best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None:
-        raise NoLayoutError(f"stage {stage.name!r}: no layout of {stage.gpus:,} GPUs fits a global batch of "
-                            f"{batch:,} at micro-batch {mb} in memory")
+        most = batch // mb * MAX_TP * MAX_CP * MAX_PP  # dp x tp x cp x pp at the search's limits
+        if stage.gpus > most:
+            raise NoLayoutError(f"stage {stage.name!r}: {stage.gpus:,} GPUs are more than any layout of a global "
+                                f"batch of {batch:,} at micro-batch {mb} can use (at most {most:,}: dp x tp "
+                                f"{MAX_TP} x cp {MAX_CP} x pp {MAX_PP})")
+        raise NoLayoutError(f"stage {stage.name!r}: no layout of {stage.gpus:,} GPUs splits a global batch of "
+                            f"{batch:,} at micro-batch {mb} and fits in memory")
     cu, cr = int(best["cp_ulysses"]), int(best["cp_ring"])  # type: ignore[call-overload]
     kind = "hybrid" if cu > 1 and cr > 1 else "ulysses" if cu > 1 else "ring"
     tp, pp, vpp, zero = (int(best[k]) for k in ("tp", "pp", "vpp", "zero"))  # type: ignore[call-overload]
