@@ -39,9 +39,10 @@ def fmt_int(x: float) -> str:
 
 
 def fmt_mwh(x: float) -> str:
-    """Energy in MWh: '2,595 MWh', '1.66 MWh', '0.00187 MWh' (three significant digits below 100)."""
+    """Energy in MWh: '2,595 MWh', '1.66 MWh', '0.00187 MWh' (three significant digits below 100); 'n/a MWh' when
+    unknown (a GPU without a board power in the catalog)."""
     if not math.isfinite(x):
-        return "n/a"
+        return "n/a MWh"
     return f"{x:,.0f} MWh" if abs(x) >= 100 else f"{x:.3g} MWh"
 
 

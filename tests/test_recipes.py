@@ -441,3 +441,12 @@ def test_a_searched_stage_with_more_gpus_than_its_batch_can_use_says_so():
     # said 'fits ... in memory' for 2^40 GPUs
     with pytest.raises(ValueError, match=r"are more than any layout .* \(at most 2,097,152"):
         estimate_recipe(_tiny(global_batch=64, layout="search", gpus=1 << 40))
+
+
+def test_energy_on_a_gpu_without_board_power_is_unknown_not_zero():
+    import math
+
+    # the TPU v5e has no board power in the catalog: each stage's energy is NaN, and so the total (it summed to 0)
+    t = estimate_recipe(_tiny(global_batch=64), gpu="tpu-v5e").total
+    assert math.isnan(t["energy_mwh"]) and t["gpu_days"] > 0
+    assert "n/a MWh" in main("recipe", "open-sora-1.2", "--gpu", "tpu-v5e").out

@@ -120,7 +120,7 @@ class RecipeEstimate(FrameRepr):
     @property
     def total(self) -> dict[str, float]:
         s = self.stages
-        out = {k: float(s[k].sum()) for k in (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh",
+        out = {k: float(s[k].sum(skipna=False)) for k in (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh",
                                              "productive_gpu_seconds", "gpu_seconds",
                                              *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])}
         peak = recipe_profile(self.recipe.gpu).peak_flops(self.recipe.precision)
