@@ -52,8 +52,8 @@ def _why_less(rc: Recipe, efficiency: float) -> str:
     if abs(efficiency - 1) < 5e-3:
         return ""
     if efficiency > 1:
-        return (" (fewer GPUs: each rank runs more of a step, so communication, bubble, optimizer and the wait for "
-                "the slowest rank weigh less)")
+        waits = " and the wait for the slowest rank" if any(s.global_batch is None for s in rc.stages) else ""
+        return f" (fewer GPUs: each rank runs more of a step, so communication, bubble, optimizer{waits} weigh less)"
     why = [" (global-batch stages keep their batch and iterations: each GPU gets less of a step, so communication, "
            "bubble and optimizer weigh more)" if any(s.global_batch is not None for s in rc.stages) else "",
            " (bucket tables keep their per-rank batches: more ranks, fewer iterations, each waiting for the slowest "

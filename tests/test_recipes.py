@@ -399,6 +399,7 @@ def test_deadline_prose_says_why_in_the_direction_of_the_change():
 
     rc = _tiny(global_batch=64)
     assert _why_less(rc, 1.0) == "" and "fewer GPUs" in _why_less(rc, 1.5)
+    assert "slowest" not in _why_less(rc, 1.5)  # a global batch: no bucket draw to wait for
     assert "each GPU gets less of a step" in _why_less(rc, 0.5)
 
 
