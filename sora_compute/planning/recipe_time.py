@@ -120,9 +120,9 @@ class RecipeEstimate(FrameRepr):
     @property
     def total(self) -> dict[str, float]:
         s = self.stages
-        out = {k: float(s[k].sum(skipna=False)) for k in (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh",
-                                             "productive_gpu_seconds", "gpu_seconds",
-                                             *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])}
+        keys = (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh", "productive_gpu_seconds", "gpu_seconds",
+                *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])
+        out = {k: float(s[k].sum(skipna=False)) for k in keys}  # an unknown stage figure (no board power): unknown
         peak = recipe_profile(self.recipe.gpu).peak_flops(self.recipe.precision)
         out["tokens_per_s_per_gpu"] = out["tokens"] / out["gpu_seconds"]
         out["mfu"] = out["model_flops"] / (out["productive_gpu_seconds"] * peak)
