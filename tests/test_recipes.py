@@ -324,6 +324,14 @@ def test_deadline_scaling_arithmetic_by_hand():
     assert (t.stages[0].gpus, t.stages[0].iterations) == (6, 67)
     # a searched stage grows to the power of two at or above 4 x 1.5 = 6: 8
     assert scale_recipe(_tiny(global_batch=64, layout="search"), 1.5).stages[0].gpus == 8
+    # past a node (8 H100s) whole nodes: a bucket table's dp 8 x 1.3 = 10.4 -> 11 -> 16 ranks, ceil(100 x 8 / 16) =
+    # 50 iterations; with cp 2 a rank is 2 GPUs: dp 4 x 1.3 -> 6 ranks = 12 GPUs -> 8 ranks = 16 GPUs
+    bt = [{"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 8}]
+    u = scale_recipe(_tiny(buckets=bt, gpus=8), 1.3).stages[0]
+    assert (u.gpus, u.iterations) == (16, 50)
+    assert scale_recipe(_tiny(buckets=bt, gpus=8, cp=2), 1.3).stages[0].gpus == 16
+    # a global batch of 96 on dp 8 x 1.3 -> 11: the divisors of 96 at or above 11 are 12, 16, ...: 16 fills 2 nodes
+    assert scale_recipe(_tiny(global_batch=96, gpus=8), 1.3).stages[0].dp == 16
 
 
 def test_deadline_is_met_with_the_fewest_gpus_and_less_efficiently():

@@ -5,10 +5,12 @@ GPUs for a deadline keep each stage's samples and grow its GPUs by one factor s,
 
 - a global-batch stage keeps its global batch and iterations (strong scaling: each rank gets fewer samples, so the
   fixed costs of a step, communication, bubble and optimizer, weigh more): its data-parallel size grows to the
-  smallest divisor of the global batch at or above dp x s (tp x cp x pp kept); it cannot grow past dp = global
-  batch; a ``layout: search`` stage is searched again at the power of two at or above gpus x s (powers of two
-  split power-of-two batches; a count that splits none would run on the power of two below, the rest idle);
-- a bucket table keeps its per-rank batches (the only batch it states): dp grows to ceil(dp x s) and the
+  smallest divisor of the global batch at or above dp x s that fills whole nodes (tp x cp x pp kept; any divisor
+  when none does); it cannot grow past dp = global batch; a ``layout: search`` stage is searched again at the power
+  of two at or above gpus x s (powers of two split power-of-two batches; a count that splits none would run on the
+  power of two below, the rest idle);
+- a bucket table keeps its per-rank batches (the only batch it states): dp grows to ceil(dp x s) (rounded up to fill
+  whole nodes once a stage spans one: a partial node is timed at its few GPUs' share of the NICs) and the
   iterations shrink to ceil(iterations x dp / dp') so the samples stay (up to that rounding); the global batch
   grows with dp and each iteration waits for the slowest of more ranks.
 
@@ -29,10 +31,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sora_compute.evaluate.comm import topology_of
 from sora_compute.finite import require_finite
 from sora_compute.hardware import gpu_names
 from sora_compute.planning.recipe_layouts import NoLayoutError, memory_misfit, search_stage
-from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, resolve_recipe
+from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, recipe_profile, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
 __all__ = ["MAX_DEADLINE_DAYS", "DeadlineError", "DeadlinePlan", "scale_recipe", "recipe_gpus_for_days",
@@ -47,26 +50,36 @@ class DeadlineError(ValueError):
     """No GPU count finishes the recipe by the deadline (the message gives the fastest plan's days)."""
 
 
-def _divisor_at_least(n: int, target: int) -> int:
-    """The smallest divisor of ``n`` that is >= ``target`` (``n`` itself when none is smaller)."""
+def _divisor_at_least(n: int, target: int, step: int = 1) -> int:
+    """The smallest divisor of ``n`` that is >= ``target`` and a multiple of ``step`` (``n`` itself when none is
+    smaller; without ``step`` when no divisor is a multiple of it)."""
     if target >= n:
         return n
     for d in range(max(1, target), min(n, target + 1_000_000)):
-        if n % d == 0:
+        if n % d == 0 and d % step == 0:
             return d
-    return n
+    return n if step == 1 or n % step == 0 else _divisor_at_least(n, target)
 
 
-def _scaled_stage(stage: RecipeStage, factor: float) -> RecipeStage:
+def _node_step(group: int, node: int, dp: int) -> int:
+    """The dp multiple that fills whole nodes of ``node`` GPUs (ranks of ``group`` GPUs), once dp x group reaches a
+    node: node / gcd(group, node) (1 below a node). A partial node is timed at its few GPUs' share of the NICs."""
+    return node // math.gcd(group, node) if dp * group >= node else 1
+
+
+def _scaled_stage(stage: RecipeStage, factor: float, node: int) -> RecipeStage:
     group = stage.tp * stage.cp * stage.pp
     update: dict = {}
     if stage.layout == "search" and stage.global_batch is not None:  # a power of two: the search splits it
         update["gpus"] = 1 << max(0, math.ceil(math.log2(max(1.0, stage.gpus * factor)) - 1e-9))
     elif stage.global_batch is not None:  # strong scaling: the batch and iterations stay, dp divides the batch
-        dp = _divisor_at_least(stage.global_batch, max(1, math.ceil(stage.dp * factor - 1e-9)))
+        target = max(1, math.ceil(stage.dp * factor - 1e-9))
+        dp = _divisor_at_least(stage.global_batch, target, _node_step(group, node, target))
         update["gpus"] = dp * group
-    else:  # a bucket table: per-rank batches stay, more ranks run fewer iterations
+    else:  # a bucket table: per-rank batches stay, more ranks run fewer iterations (whole nodes)
         dp = max(1, math.ceil(stage.dp * factor - 1e-9))
+        step = _node_step(group, node, dp)
+        dp = -(-dp // step) * step
         update.update(gpus=dp * group, iterations=max(1, math.ceil(stage.iterations * stage.dp / dp)))
     if update["gpus"] > MAX_COUNT:
         raise DeadlineError(f"days: stage {stage.name!r} would need more than {MAX_COUNT:,} GPUs")
@@ -77,7 +90,11 @@ def scale_recipe(recipe: Recipe, factor: float) -> Recipe:
     """``recipe`` with every stage's GPUs grown (or shrunk) by ``factor`` as its batch allows (module docstring)."""
     if not (math.isfinite(factor) and factor > 0):
         raise ValueError(f"factor: expected a finite positive number, got {factor!r}")
-    return recipe.model_copy(update={"stages": tuple(_scaled_stage(s, factor) for s in recipe.stages)})
+    try:
+        node = topology_of(recipe_profile(recipe.gpu)).gpus_per_node
+    except ValueError:  # a profile without a topology: one GPU per node as far as rounding goes
+        node = 1
+    return recipe.model_copy(update={"stages": tuple(_scaled_stage(s, factor, node) for s in recipe.stages)})
 
 
 @dataclass(frozen=True)
