@@ -106,3 +106,15 @@ def test_a_deadline_past_any_cluster_is_refused_not_met_ideally():
     # sora in 1e-3 days needs 118M GPUs even at ideal scaling: past the 2^20 the search tries (it answered 118M)
     with pytest.raises(ValueError, match="even ideal scaling needs"):
         gpus_for_days(estimate_training("sora"), "h100-sxm", 1e-3)
+
+
+def test_a_long_deadline_needs_a_cluster_every_stage_fits_on():
+    from sora_compute.planning import gpus_for_days, training_time
+    from sora_compute.planning.scaling import scenario_scaling
+
+    # sora in 30,000 days: ideally 4 H100s, but no layout of 4 fits the 11.9B DiT's 1280x720 10 s stage in memory
+    # (it answered 4, that stage 'ideal'); 8 GPUs lay every stage out, 7 (4 used) do not
+    time = training_time(estimate_training("sora"), "h100-sxm")
+    n = gpus_for_days(estimate_training("sora"), "h100-sxm", 30000, time=time)
+    assert n == 8 and all(s.layout is not None for s in scenario_scaling(time, n).stages)
+    assert any(s.layout is None for s in scenario_scaling(time, n - 1).stages)
