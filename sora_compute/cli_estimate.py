@@ -127,8 +127,8 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
              f"({fmt_sci(GPT3_PAPER_FLOPS)}, paper); {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 by 6·N·D "
              f"({fmt_sci(GPT3_6ND_FLOPS)})\n"
              f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)\n"
-             f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3: what a "
-             f"parameter-count estimate of the same plan says (no attention term)")
+             f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3 by "
+             f"6·N·D: what a parameter-count estimate of the same plan says (no attention term)")
     doc.data("scenario", sc.name)
     doc.data("training", est.summary())
     doc.text(f"\nCluster plans ({count:,} GPUs each; {_time_note(plans, sc.checkpointing)}):")
