@@ -138,3 +138,4 @@ def test_another_gpu_is_priced_at_its_own_rate_unless_price_is_given(tmp_path):
     priced = _payload("recipe", str(p), "--gpu", "h200", "--price", "2")["total"]
     assert priced["cost_usd"] == pytest.approx(priced["gpu_days"] * 24 * 2.0, rel=1e-12)
     assert "(at $3.50 per GPU-hour)" in main("recipe", str(p), "--gpu", "h200").out
+    assert "(at $1.00 per GPU-hour)" in main("recipe", str(p), "--gpu", "H100-SXM").out  # its own GPU, any case

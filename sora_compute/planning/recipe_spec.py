@@ -196,7 +196,7 @@ class Recipe(_Spec):
 
     def with_gpu(self, gpu: str) -> Recipe:
         """The recipe on ``gpu``; its price per GPU-hour is its own GPU's, so on another type the catalog's."""
-        if gpu == self.gpu:
+        if gpu == self.gpu or recipe_profile(gpu).key == recipe_profile(self.gpu).key:  # 'H100-SXM' is h100-sxm
             return self
         return self.model_copy(update={"gpu": gpu, "price_usd_per_hour": None})
 
