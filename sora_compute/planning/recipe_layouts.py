@@ -26,9 +26,8 @@ from sora_compute.memory.planner import (
     training_memory_basis,
 )
 from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, search_training_layouts
-from sora_compute.planning.recipe import bucket_workload, rank_batch
+from sora_compute.planning.recipe import bucket_per_sample, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
-from sora_compute.planning.training import _per_sample
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
 __all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts", "memory_misfit"]
@@ -43,10 +42,9 @@ class NoLayoutError(ValueError):
 def _heaviest(recipe: Recipe, stage: RecipeStage) -> int:
     """Index of the stage's bucket with the most hardware FLOPs per iteration: weight x (batch per rank, in a bucket
     table) x hardware FLOPs per sample."""
-    flags = {"checkpointing": stage.checkpointing, "vae_on_the_fly": False, "text_on_the_fly": False}
-    flops = [w * (b.batch_per_rank or 1) * float(_per_sample(recipe.model, bucket_workload(recipe, stage, b).video,
-                                                             flags, MATMUL_ONLY)["hardware_flops_per_sample"])
-             for w, b in zip(stage.weights, stage.buckets, strict=True)]
+    flops = [w * (b.batch_per_rank or 1) * float(bucket_per_sample(
+        recipe.model, bucket_workload(recipe, stage, b).video, stage.checkpointing, False, False, MATMUL_ONLY
+    )["hardware_flops_per_sample"]) for w, b in zip(stage.weights, stage.buckets, strict=True)]
     return flops.index(max(flops))
 
 
