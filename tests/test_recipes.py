@@ -391,6 +391,8 @@ def _big(gpus: int = 8) -> Recipe:
 
 
 def test_given_layouts_that_do_not_fit_are_said_and_not_priced():
+    from sora_compute.planning.recipe_layouts import memory_misfit
+
     # dp 2: 90.2 GiB of model states per GPU > 68.5 GiB usable on an H100; dp 8 fits an H100, not an RTX 4090
     notes = estimate_recipe(_big(gpus=2)).notes
     assert any("needs 90.2 GiB per GPU of 68.5 GiB usable on h100-sxm: the layout as given does not fit" in n
@@ -398,6 +400,11 @@ def test_given_layouts_that_do_not_fit_are_said_and_not_priced():
     assert not any("does not fit" in n for n in estimate_recipe(_big()).notes)
     cmp = compare_gpu_types(_big(), ["h100-sxm", "rtx-4090"])
     assert list(cmp["gpu"]) == ["h100-sxm"]
+    # a searched stage is checked by its search, not at its unsearched fields (ZeRO-0 on 8: 178.8 GiB of states)
+    stage = _big().stages[0].model_copy(update={"layout": "search", "zero": 0})
+    searched = _big().model_copy(update={"stages": (stage,)})
+    assert "needs" in memory_misfit(searched, stage) and list(compare_gpu_types(searched, ["h100-sxm"])["gpu"]) == [
+        "h100-sxm"]
     assert [x["gpu"] for x in cmp.attrs["skipped"]] == ["rtx-4090"] and "usable on rtx-4090" in \
         cmp.attrs["skipped"][0]["why"]
 

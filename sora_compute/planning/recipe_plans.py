@@ -254,7 +254,8 @@ def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, searc
         rc = rc.model_copy(update={"stages": tuple(s.model_copy(update={"layout": "search"}) for s in rc.stages)})
     rows, skipped = [], []
     for g in (gpus if gpus is not None else gpu_names()):
-        misfit = [] if search else [m for m in (memory_misfit(rc.with_gpu(g), s) for s in rc.stages) if m]
+        misfit = [] if search else [m for m in (memory_misfit(rc.with_gpu(g), s) for s in rc.stages
+                                                if s.layout == "given") if m]  # a searched stage: its search
         if misfit:  # the recipe's own layouts: a type they do not fit is not priced
             skipped.append({"gpu": g, "why": "; ".join(misfit)})
             continue
