@@ -1,6 +1,6 @@
 """Inference peaks of the reference models, in bytes: the peak of live activation bytes during one forward without
-gradients. The DiT and the text encoders: the liveness evaluator over their ledgers; the VAEs: ``memory/vae_peaks/``
-(re-exported here).
+gradients: the liveness evaluator (``evaluate/liveness.py``) over each model's ledger, the DiT's block runs, the text
+encoders' and the VAEs' whole ledgers (a VAE's chunks, micro-batches and frame-by-frame modules are ledger structure).
 
 Training activations (what autograd saves for backward) are read from the ledger: ``evaluate/saved.py``.
 Activations are in ``act_bytes`` (2 for bf16, 4 for fp32).
@@ -14,8 +14,8 @@ from sora_compute.ledger.dit import DiTShape
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
 from sora_compute.ledger.text_encoder import text_encoder_ledger
-from sora_compute.memory.vae_peaks import vae_decode_peak, vae_encode_peak
-from sora_compute.specs import DiTSpec, TextEncoderSpec
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
     "dit_inference_peak",
@@ -33,14 +33,16 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
 
 
 def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
-                       kernel: AttentionKernel = "fused", act_bytes: int = 2) -> int:
+                       kernel: AttentionKernel = "fused", act_bytes: int = 2, streamed: int = 0) -> int:
     """Peak live activation bytes of one DiT forward without gradients (weights not included).
 
     The liveness evaluator (evaluate/liveness.py) over each block run's dataflow in the ledger (adaLN blocks: full,
     spatial, temporal, Skiparse, joint, cross-attention; MMDiT dual- and single-stream; Mochi's asymmetric blocks),
-    on top of what the caller holds: the block input (video and text streams), the conditioning vector or shared
-    projection, the projected text of cross-attention. Every block instance of a run starts from the same live set,
-    so one instance per run gives the peak; the embedders and the final layer hold less than a block."""
+    on top of what the caller holds: the block input (video and text streams), the conditioning vector (and, with a
+    shared adaLN projection, the projection too: the final layer reads the vector), the projected text of
+    cross-attention. Every block instance of a run starts from the same live set, so one instance per run gives the
+    peak; the embedders and the final layer hold less than a block. ``streamed``: bytes per weight element of each
+    op's own weights, live while it runs (sequential CPU offload; 0: none)."""
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
     B, d, a = batch, spec.hidden_size, act_bytes
     shape = DiTShape(B, *grid, L)
@@ -51,13 +53,30 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
                   "c": cond}
     else:
         inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
+    if spec.modulation == "shared":  # the conditioning vector itself, kept beside its projection for the final layer
+        inputs["t"] = B * spec.cond
     segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), inputs)
                 for mode, blocks in spec.block_schedule()]
-    return int(peak_bytes(segments, a, kernel))
+    return int(peak_bytes(segments, a, kernel, streamed))
 
 
-def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, act_bytes: int = 2) -> Number:
+def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, act_bytes: int = 2,
+                      streamed: int = 0) -> Number:
     """Peak live activation bytes of a text-encoder forward without gradients (weights not included): the liveness
     evaluator over the encoder's ledger (``ledger/text_encoder.py``). Equal to the live-tensor tracker on the
-    reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py)."""
-    return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes)
+    reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py). ``streamed``: as
+    ``dit_inference_peak``."""
+    return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes, streamed=streamed)
+
+
+
+def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of decoding ``batch`` latents of (T', H', W') (the latent itself not counted): the
+    liveness evaluator over the decoder's ledger."""
+    return int(ledger_peak(vae_decoder_ledger(spec, latent_shape, batch), act_bytes))
+
+
+def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of encoding ``batch`` videos of (F, H, W) (the video itself not counted): the
+    liveness evaluator over the encoder's ledger."""
+    return int(ledger_peak(vae_encoder_ledger(spec, video_shape, batch), act_bytes))
