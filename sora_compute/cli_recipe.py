@@ -8,7 +8,12 @@ from click.core import ParameterSource
 
 from sora_compute.cli_support import Document, UsageError, split_names
 from sora_compute.hardware import resolve_gpu
-from sora_compute.planning.recipe_plans import compare_gpu_types, fastest_layouts, recipe_gpus_for_days
+from sora_compute.planning.recipe_plans import (
+    compare_gpu_types,
+    fastest_layouts,
+    kernel_on_gpu,
+    recipe_gpus_for_days,
+)
 from sora_compute.planning.recipe_spec import Recipe, dump_recipe, recipe_profile, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 from sora_compute.units import fmt_duration_days, fmt_int, fmt_mwh, fmt_sci, fmt_usd
@@ -86,8 +91,10 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
     """The document `sora-compute recipe` prints (see its --help); `estimate/plan --recipe` print it too."""
     rc = resolve_recipe(recipe)
     gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
+    fallback = ""
     if gpus is not None and len(gpus) == 1:  # the recipe's price is its own GPU's: another type's is the catalog's
         rc, gpus = rc.with_gpu(gpus[0]), None
+        rc, fallback = kernel_on_gpu(rc)  # as a --gpu list does: FA2 where the type has no points for the kernel
     if price is not None:
         rc = rc.model_copy(update={"price_usd_per_hour": price})
     if gpus is not None and days is not None:
@@ -100,6 +107,8 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         raise UsageError(f"{asked[0]} and {asked[1]} answer different questions: give one of them")
     doc = Document(command, units=UNITS, assumptions={**rc.assumptions, **{
         f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
+    if fallback:
+        doc.note(fallback)
     doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
     if dump:
         if fmt not in ("table", "json"):

@@ -139,3 +139,16 @@ def test_another_gpu_is_priced_at_its_own_rate_unless_price_is_given(tmp_path):
     assert priced["cost_usd"] == pytest.approx(priced["gpu_days"] * 24 * 2.0, rel=1e-12)
     assert "(at $3.50 per GPU-hour)" in main("recipe", str(p), "--gpu", "h200").out
     assert "(at $1.00 per GPU-hour)" in main("recipe", str(p), "--gpu", "H100-SXM").out  # its own GPU, any case
+
+
+def test_one_gpu_type_without_the_kernel_falls_back_to_fa2_like_a_list(tmp_path):
+    # FA3 has no kernel-table points on an A100: `--gpu a100-80gb` errored while `--gpu a100-80gb,h100-sxm` timed it
+    # with FA2; both now time it with FA2, and the single type says so
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps({**TINY, "attention_kernel": "fa3"}))
+    one = main("recipe", str(p), "--gpu", "a100-80gb")
+    assert one.code == 0 and "a100-80gb has no kernel-table points for fa3: timed with FlashAttention-2" in one.out
+    listed = {r["gpu"]: r for r in _payload("recipe", str(p), "--gpu", "a100-80gb,h100-sxm")["gpu_types"]}
+    assert listed["a100-80gb"]["attention_kernel"] == "fa2" and listed["h100-sxm"]["attention_kernel"] == "fa3"
+    total = _payload("recipe", str(p), "--gpu", "a100-80gb")["total"]
+    assert total["cost_usd"] == pytest.approx(listed["a100-80gb"]["cost_usd"], rel=1e-12)

@@ -34,12 +34,14 @@ import pandas as pd
 from sora_compute.evaluate.comm import topology_of
 from sora_compute.finite import require_finite
 from sora_compute.hardware import gpu_names
+from sora_compute.planning.parallel import training_bases
+from sora_compute.planning.recipe import bucket_workload
 from sora_compute.planning.recipe_layouts import NoLayoutError, memory_misfit, search_stage
 from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeStage, recipe_profile, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
 __all__ = ["MAX_DEADLINE_DAYS", "DeadlineError", "DeadlinePlan", "scale_recipe", "recipe_gpus_for_days",
-           "fastest_layouts",
+           "kernel_on_gpu", "fastest_layouts",
            "compare_gpu_types", "layout_label"]
 
 
@@ -229,18 +231,24 @@ def fastest_layouts(recipe: Recipe | str) -> tuple[RecipeEstimate, pd.DataFrame]
     return fast, pd.DataFrame(rows)
 
 
+def kernel_on_gpu(rc: Recipe) -> tuple[Recipe, str]:
+    """``rc`` with FlashAttention-2 where its GPU's kernel tables have no points for its attention kernel (FA3 on an
+    A100, an RTX 4090), and a note saying so ('' when the recipe's kernel is kept). The probe: the time model's
+    training walk of the first bucket at micro-batch 1 (``training_bases`` leaves out a kernel it cannot time)."""
+    if rc.attention_kernel == "fa2":
+        return rc, ""
+    s = rc.stages[0]
+    w = bucket_workload(rc, s, s.buckets[0])
+    if training_bases(w, recipe_profile(rc.gpu), (1,), ("none",), (rc.attention_kernel,), rc.precision):
+        return rc, ""
+    return rc.model_copy(update={"attention_kernel": "fa2"}), (
+        f"{rc.gpu} has no kernel-table points for {rc.attention_kernel}: timed with FlashAttention-2 (fa2)")
+
+
 def _on_gpu(rc: Recipe, gpu: str) -> dict:
-    """The recipe's totals on ``gpu`` and the attention kernel they were timed with: the recipe's, or
-    FlashAttention-2 where the GPU has no kernel-table points for it."""
-    try:
-        return {**estimate_recipe(rc, gpu=gpu, idle_ok=True).total, "attention_kernel": rc.attention_kernel}
-    except NoLayoutError:
-        raise
-    except ValueError:
-        if rc.attention_kernel == "fa2":
-            raise
-        fa2 = rc.model_copy(update={"attention_kernel": "fa2"})
-        return {**estimate_recipe(fa2, gpu=gpu, idle_ok=True).total, "attention_kernel": "fa2"}
+    """The recipe's totals on ``gpu`` and the attention kernel they were timed with (``kernel_on_gpu``)."""
+    on, _ = kernel_on_gpu(rc.with_gpu(gpu))
+    return {**estimate_recipe(on, idle_ok=True).total, "attention_kernel": on.attention_kernel}
 
 
 def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, search: bool = False) -> pd.DataFrame:
