@@ -407,7 +407,8 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
 @click.argument("recipe", default="open-sora-2.0")
 @click.option("--gpu", "gpu_list", help="GPU type (default: the recipe's); a comma-separated list compares the types")
 @click.option("--days", "--deadline-days", "days", type=DEADLINE_DAYS,
-              help="deadline: the fewest GPUs per stage that finish in this many days (samples kept)")
+              help="deadline: the fewest GPUs that finish in this many days, every stage's grown (or shrunk) "
+              "by one factor as its batch allows (samples kept)")
 @click.option("--layouts", is_flag=True, help="the fastest layout of each stage (layout search at its GPUs)")
 @click.option("--compare-gpus", is_flag=True, help="the whole recipe on every GPU type in the catalog, each stage's "
               "layout searched on each: cost and days, cheapest first")
