@@ -254,7 +254,8 @@ class WanDecoder(nn.Module):
         """Wan2.1's decode (wan/modules/vae.py ``WanVAE_.decode``): post_quant_conv over the whole latent, then the
         first latent frame alone (Wan's first chunk: its temporal up-samplers keep the frame) and ``chunk`` latent
         frames at a time after it (Wan2.1: 1) through the decoder with each causal conv's feature cache, the video
-        grown by concatenation after each chunk."""
+        grown by concatenation after each chunk, the last chunk's output still bound (``out_``) while the next chunk
+        runs, as in Wan2.1 (commit f1f7c88) and diffusers ``AutoencoderKLWan._decode`` (commit 022e259)."""
         convs = [m for m in self.modules() if isinstance(m, WanCausalConv3d)]
         for m in convs:
             m.caching, m.cache = True, None
@@ -263,13 +264,10 @@ class WanDecoder(nn.Module):
                 up.started = False
         try:
             x = self.post_quant_conv(z)
-            out: torch.Tensor | None = None
-            for i, j in zip([0, *range(1, z.shape[2], chunk)], [*range(1, z.shape[2], chunk), z.shape[2]],
-                            strict=True):
-                o = self.decode_chunk(x[:, :, i:j])
-                out = o if out is None else torch.cat([out, o], dim=2)
-                del o
-            assert out is not None
+            out = self.decode_chunk(x[:, :, :1])
+            for i in range(1, z.shape[2], chunk):
+                out_ = self.decode_chunk(x[:, :, i:i + chunk])
+                out = torch.cat([out, out_], dim=2)
             return out
         finally:
             for m in convs:

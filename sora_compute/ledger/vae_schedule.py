@@ -11,7 +11,9 @@ read one latent frame more than their stride and keep their outputs' storage (a 
 Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole latent, then the decoder on the
 first latent frame and on each chunk after it, each causal conv replacing its feature cache as it runs (the old caches
 are released inputs of a call, the new ones its ledger's ``cache:`` tensors), the video grown by concatenation after
-every chunk. Encoding (``scheduled_encode``) follows Wan2.1's ``WanVAE_.encode``: the encoder on the first frame, then
+every chunk (``out = torch.cat([out, out_], 2)``: the video so far, and from the third chunk the last chunk's output
+``out_``, still bound, are held beneath each call).
+Encoding (``scheduled_encode``) follows Wan2.1's ``WanVAE_.encode``: the encoder on the first frame, then
 on chunks of temporal-compression frames with the same caches, the outputs concatenated, quant_conv over them last;
 or diffusers' CogVideoX ``_encode``: frame batches of 8 video frames with the causal convs' conv_cache.
 """
@@ -200,7 +202,7 @@ def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
     for n, i in enumerate([0, *range(1, T, k)]):
         t = 1 if n == 0 else min(k, T - i)
         kind = ("first", "second", "cached")[min(n, 2)]
-        b.call((t, H, W), kind, z + video, caches)
+        b.call((t, H, W), kind, z + video + (out if n > 1 else 0), caches)  # out_: the last chunk's, still bound
         caches = _caches(b.ledger((t, H, W), kind))
         out = b.pixels(b.frames((t, H, W), kind), H, W)
         video += out
