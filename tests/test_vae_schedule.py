@@ -11,7 +11,12 @@ from sora_compute.calibration.measure import peak_live_bytes
 from sora_compute.flops import MATMUL_ONLY
 from sora_compute.ledger.vae_schedule import scheduled_decode
 from sora_compute.memory.activations import vae_encode_peak
-from sora_compute.memory.vae_schedule import decode_schedule_peak, encode_schedule_peak, scheduled_decode_macs
+from sora_compute.memory.vae_schedule import (
+    decode_schedule_peak,
+    encode_schedule_count,
+    encode_schedule_peak,
+    scheduled_decode_macs,
+)
 from sora_compute.presets import load_preset
 from sora_compute.specs import LTXVAE, CogVideoXVAE, GenericVAE, MochiVAE, OpenSoraVAE, WanVAE
 from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
@@ -211,3 +216,27 @@ def test_tiled_encode_peak_equals_measured(video, batch, stride):
                                                            sch.stride_px))
     assert encode_schedule_peak(vae, video, sch, batch, 4) == measured
     assert official_encode_schedule("generic", "open-sora-2.0").tile_px == (256, 256)
+
+
+@pytest.mark.parametrize("case", ["wan-chunked", "wan-chunked-2", "cogvideox-frame-batch", "tiled"])
+def test_scheduled_encode_macs_equal_flop_counter(case):
+    """The encode's MACs summed over every call of its schedule (Wan's chunks with the first frame alone, CogVideoX's
+    frame batches with the F % fb frames left over in the first, overlapping spatial tiles recomputed, the quant conv)
+    equal FlopCounterMode's on the reference module running that schedule (meta tensors: SDPA counted)."""
+    vae = {"wan-chunked": WAN_CHUNKED[0], "wan-chunked-2": WAN_CHUNKED[1], "cogvideox-frame-batch": TILED_VAES[1],
+           "tiled": TILED_VAES[0]}[case]
+    video, batch = {"wan-chunked": ((9, 16, 24), 1), "wan-chunked-2": ((7, 16, 16), 2),
+                    "cogvideox-frame-batch": ((13, 16, 16), 1), "tiled": ((5, 28, 36), 1)}[case]
+    sch = {"wan-chunked": DecodeSchedule(mode="chunked"), "wan-chunked-2": DecodeSchedule(mode="chunked"),
+           "cogvideox-frame-batch": DecodeSchedule(frame_batch=4),
+           "tiled": DecodeSchedule(mode="tiled", tile_px=(16, 16), stride_px=(12, 8))}[case]
+    meta = build_vae(vae).eval().to("meta")
+    x = torch.randn(batch, vae.in_channels, *video, device="meta")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        if sch.mode == "chunked":
+            meta.encoder.chunked(x, sch.chunk_latent_frames)
+        elif sch.frame_batch is not None:
+            meta.encoder.framewise(x, sch.frame_batch)
+        else:
+            tiled_encode(meta.encoder, x, vae.spatial_compression, sch.tile_px, sch.stride_px)
+    assert 2 * int(encode_schedule_count(vae, video, sch, batch, MATMUL_ONLY).macs) == counter.get_total_flops()

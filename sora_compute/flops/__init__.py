@@ -24,8 +24,10 @@ from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.memory.vae_schedule import encode_schedule_count
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec, Workload
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_encode_schedule
 
 __all__ = [
     "Count",
@@ -166,12 +168,23 @@ def count_dit(
 
 
 def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *,
-                     batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
-    """MACs of encoding ``batch`` videos to latents (the encoder; sampling from the posterior is free)."""
+                     batch: int = 1, convention: CountingConvention = FVCORE,
+                     schedule: DecodeSchedule | None = None) -> Count:
+    """MACs of encoding ``batch`` videos to latents (the encoder; sampling from the posterior is free) under
+    ``schedule``: None, the official encode schedule of the model (``official_encode_schedule``: Wan's chunks,
+    CogVideoX's frame batches, Open-Sora 2.0's overlapping spatial tiles), every encoder call counted
+    (``encode_schedule_count``, the schedule training memory walks). A grid of shapes (vectorised sweeps) is counted
+    as one whole-clip pass."""
     spec, video, _ = _video(model, video)  # validates the shape
     shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
-    return count_ops("vae_encode", vae_encoder_ledger(spec.vae, shape, as_number(batch)), convention,
-                     {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch})
+    dims = {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch}
+    if schedule is None and isinstance(video, VideoSpec):
+        schedule = official_encode_schedule(spec.vae.family, spec.name)
+    if schedule is not None and not (schedule.mode == "whole" and schedule.frame_batch is None):
+        count = encode_schedule_count(spec.vae, (int(video.num_frames), int(video.height), int(video.width)),
+                                      schedule, int(batch), convention)
+        return replace(count, shape={**dims, **count.shape})
+    return count_ops("vae_encode", vae_encoder_ledger(spec.vae, shape, as_number(batch)), convention, dims)
 
 
 def count_vae_decode(model: Model, video: VideoSpec | VideoGrid | None = None, *,

@@ -14,7 +14,7 @@ from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
 __all__ = ["scheduled_decode_peak", "scheduled_decode_count", "scheduled_decode_macs", "decode_schedule_peak",
-           "encode_schedule_peak"]
+           "encode_schedule_peak", "encode_schedule_count"]
 
 
 def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int = 0) -> int:
@@ -33,10 +33,19 @@ def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int
     return peak
 
 
-def scheduled_decode_count(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> Count:
-    """The ``vae_decode`` count of every call (overlapping tiles recomputed): each call's ledger ops, in order."""
-    return count_ops("vae_decode", [op for c in sd.calls for op in sd.ledgers[c.key]], convention,
-                     {"decoder_calls": sd.n_calls})
+def scheduled_decode_count(sd: ScheduledDecode, convention: CountingConvention = FVCORE,
+                           component: str = "vae_decode") -> Count:
+    """The ``component`` count of every call (overlapping tiles recomputed): each call's ledger ops, in order (a
+    ``scheduled_encode``'s with ``component="vae_encode"``)."""
+    calls = "encoder_calls" if component == "vae_encode" else "decoder_calls"
+    return count_ops(component, [op for c in sd.calls for op in sd.ledgers[c.key]], convention, {calls: sd.n_calls})
+
+
+def encode_schedule_count(spec: VAESpec, video: tuple[int, int, int], schedule: DecodeSchedule, batch: int = 1,
+                          convention: CountingConvention = FVCORE) -> Count:
+    """The ``vae_encode`` count of encoding ``batch`` videos of (F, H, W) under ``schedule``: every encoder call of
+    ``scheduled_encode`` (Wan's chunks, CogVideoX's frame batches, overlapping tiles recomputed, the quant conv)."""
+    return scheduled_decode_count(scheduled_encode(spec, video, schedule, batch), convention, "vae_encode")
 
 
 def scheduled_decode_macs(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> int:
