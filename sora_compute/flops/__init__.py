@@ -181,6 +181,8 @@ def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *
     if schedule is None and isinstance(video, VideoSpec):
         schedule = official_encode_schedule(spec.vae.family, spec.name)
     if schedule is not None and not (schedule.mode == "whole" and schedule.frame_batch is None):
+        if int(batch) != batch:
+            raise ValueError(f"batch: a scheduled VAE encode counts whole clips, got {batch}")
         count = encode_schedule_count(spec.vae, (int(video.num_frames), int(video.height), int(video.width)),
                                       schedule, int(batch), convention)
         return replace(count, shape={**dims, **count.shape})
