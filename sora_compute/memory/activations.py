@@ -13,6 +13,7 @@ from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
+from sora_compute.ledger.rope import TABLE, table_rows
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.memory.vae_peaks import vae_decode_peak, vae_encode_peak
 from sora_compute.specs import DiTSpec, TextEncoderSpec
@@ -51,7 +52,9 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
                   "c": cond}
     else:
         inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
-    segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), inputs)
+    # RoPE tables (fp32 cos and sin, built once per forward): read by the blocks, held underneath them
+    table = 2 * table_rows(spec, grid[0], N, L) * spec.head_dim * 4 if spec.rope != "none" else 0
+    segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), {**inputs, TABLE: 0}, base=table)
                 for mode, blocks in spec.block_schedule()]
     return int(peak_bytes(segments, a, kernel))
 
