@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from sora_compute import __version__
 from sora_compute.cli_device import calibrate_device
-from sora_compute.cli_show import fmt_params
+from sora_compute.cli_plan import PLAN_GPUS
 from sora_compute.cli_support import (
     COUNT,
     FORMAT,
@@ -25,35 +24,14 @@ from sora_compute.cli_support import (
     FiniteFloatParam,
     UsageError,
     friendly_errors,
-    humanize,
-    parse_axis,
     progress_hidden,
     run_cli,
-    shape_query,
-    snap_resolution,
-    split_names,
-    video_from_options,
-    with_text_tokens,
 )
-from sora_compute.evaluate.params import model_params
-from sora_compute.flops import FVCORE, MATMUL_ONLY, count_dit, count_text_encoder, count_vae_decode, count_vae_encode
-from sora_compute.hardware import gpu_catalog
-from sora_compute.planning import (
-    Cluster,
-    estimate_training,
-    plan_cluster,
-    resolve_scenario,
-    sampling_defaults,
-)
-from sora_compute.presets import all_presets, load_preset, load_yardstick, yardstick_names
-from sora_compute.specs import Workload
-from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
+from sora_compute.planning import resolve_scenario
 
 __all__ = ["cli", "main", "UsageError"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-PRESETS_WIDTH = 120  # `presets` fits a terminal this wide
-PLAN_GPUS = 4096  # `plan` without --gpus or --days
 DEADLINE_DAYS = FiniteFloatParam(0, 36525, min_open=True)  # a recipe deadline: up to 100 years
 MFU_HELP = ("assumed model-FLOPs utilisation: time = FLOPs / (GPUs x peak x MFU) instead of the time model's "
             "prediction (the default)")
@@ -81,46 +59,9 @@ def presets(fmt: str) -> None:
     Example:
       sora-compute presets --format csv
     """
-    rows: list[dict[str, Any]] = []
-    for p in all_presets():
-        counts = model_params(p.model)
-        sampling = sampling_defaults(p)
-        rows.append({
-            "preset": p.name, "kind": "video", "dit_params": counts["dit"],
-            "dit_published": p.published.get("params"),
-            "vae_params": counts["vae_encoder"] + counts["vae_decoder"], "text_params": counts["text_encoder"],
-            "resolution": f"{p.video.width}x{p.video.height}", "frames": p.video.num_frames, "fps": p.video.fps,
-            "duration_s": p.video.duration_s, "video_tokens": Workload.of(p.model, p.video).tokens,
-            "text_tokens": p.model.num_text_tokens, "steps": sampling.steps, "cfg": sampling.cfg, "source": p.source,
-        })
-    for name in yardstick_names():
-        y = load_yardstick(name)
-        rows.append({"preset": y.name, "kind": "yardstick", "dit_params": y.params, "train_tokens": y.tokens,
-                     "training_flops": y.training_flops, "source": y.source})
-    df = pd.DataFrame(rows, dtype=object)  # exact ints in json / csv; None where a column does not apply
+    from sora_compute.cli_catalog import presets_document
 
-    def params(v: Any) -> str:
-        return fmt_params(int(v))
-
-    formatters: dict[str, Callable[[Any], str]] = {
-        "dit_params": params, "dit_published": params, "vae_params": params, "text_params": params,
-        "frames": lambda v: f"{int(v)}", "fps": lambda v: f"{v:g}", "duration_s": lambda v: f"{v:.2f}",
-        "video_tokens": lambda v: f"{int(v):,}", "text_tokens": lambda v: f"{int(v)}", "steps": lambda v: f"{int(v)}",
-        "cfg": lambda v: "yes" if v else "no", "train_tokens": lambda v: f"{v / 1e9:,.0f}B",
-        "training_flops": fmt_flops, "source": str,
-    }
-    human = pd.DataFrame({c: [formatters[c](v) if c in formatters and v is not None and not pd.isna(v) else
-                              (v if isinstance(v, str) else "—") for v in df[c]] for c in df.columns})
-    if fmt == "table":  # fit PRESETS_WIDTH columns: the main columns, the source cut to what is left
-        human = human[["preset", "kind", "dit_params", "resolution", "frames", "fps", "video_tokens", "text_tokens",
-                       "steps", "cfg", "source"]]
-        width = len(human.drop(columns="source").to_string(index=False).splitlines()[0]) + 2
-        room = max(10, PRESETS_WIDTH - width)
-        human = human.assign(source=[v if len(v) <= room else v[:room - 3] + "..." for v in human["source"]])
-    doc = Document("presets", units={"*_params": "parameters (exact)", "fps": "frames per second",
-                                     "duration_s": "seconds", "training_flops": "FLOPs (= 2 x MACs)"})
-    doc.table("presets", df, human)
-    doc.emit(fmt)
+    presets_document(fmt).emit(fmt)
 
 
 @cli.command()
@@ -171,38 +112,10 @@ def flops(preset: str, resolution: str | None, frames: int | None, duration: flo
       sora-compute flops sora --resolution 1080p --duration 20
       sora-compute flops dit-xl-2 --by kind
     """
-    p = load_preset(preset)
-    model = with_text_tokens(p.model, text_tokens)
-    doc = Document("flops", units={"macs": "multiply-accumulates", "flops": "FLOPs (= 2 x MACs)",
-                                   "share": "fraction of the total MACs"})
-    video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
-    conv = MATMUL_ONLY if matmul_only else FVCORE
-    w = Workload.of(model, video)  # the latent shape, computed once
-    dit = count_dit(w, batch=batch, convention=conv)
-    if by == "component":
-        counts = [count_text_encoder(model, batch=batch, convention=conv),
-                  count_vae_encode(w, batch=batch, convention=conv), dit,
-                  count_vae_decode(w, batch=batch, convention=conv)]
-        df = pd.DataFrame({"component": [c.component for c in counts], "macs": [c.macs for c in counts],
-                           "flops": [c.flops for c in counts]})
-    elif by == "kind":
-        kinds = dit.by_kind()
-        df = pd.DataFrame({"kind": list(kinds), "macs": list(kinds.values()),
-                           "flops": [2 * v for v in kinds.values()]})
-    else:
-        df = dit.breakdown()[["module", "kind", "op", "macs", "flops"]]
-    total = df["macs"].sum()
-    df["share"] = [float(m) / float(total) if total else 0.0 for m in df["macs"]]
-    doc.query = {"preset": p.name, **shape_query(video), "video_tokens": dit.shape["tokens"],
-                 "text_tokens": model.num_text_tokens, "batch": batch, "by": by,
-                 "convention": "matmul-only" if matmul_only else "fvcore"}
-    doc.text(f"{p.name}: {video.width}x{video.height}, {video.num_frames} frames at {video.fps:g} fps, "
-             f"{dit.shape['tokens']:,} video tokens, {model.num_text_tokens} text tokens, batch {batch}; "
-             "MACs, FLOPs = 2 x MACs")
-    human = df.assign(macs=[f"{float(m):.4g}" for m in df["macs"]], flops=[f"{float(f):.4g}" for f in df["flops"]],
-                      share=[f"{x:.1%}" for x in df["share"]])
-    doc.table("rows", df, human)
-    doc.emit(fmt)
+    from sora_compute.cli_flops import flops_document
+
+    flops_document(preset, resolution, frames, duration, fps, batch, by, matmul_only, text_tokens,
+                   fmt).emit(fmt)
 
 
 @cli.command()
@@ -235,34 +148,9 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
     if device is not None:
         calibrate_device(device, out_path, full, threads, fmt)
         return
-    if full:
-        raise UsageError("--full applies to --device calibration only")
-    out_dir = out_path if out_path is not None else Path("reports/calibration")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out: {str(out_dir)!r} is a file; give a folder")
-    from sora_compute.calibration import profile as cal  # imports fvcore and torch.jit: only when asked
+    from sora_compute.cli_calibrate import calibrate_document
 
-    cases = cal.default_cases()
-    out_dir.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before profiling
-    with click.progressbar(length=len(cases), label="profiling", file=sys.stderr, hidden=progress_hidden()) as bar:
-        result = cal.calibrate(cases, progress=lambda name: bar.update(1))
-    record_path = Path(str(resources.files("sora_compute").joinpath(cal.RECORD_PATH))) if write_record else None
-    if record_path is not None:
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-    written = cal.write_outputs(result, out_dir, record_path)
-    s = result.summary()
-    rec = result.record()
-    odd = result.unexpected_ops()
-    doc = Document("calibrate", query={"out": str(out_dir)}, units={"*_rel_err": "relative error per module"})
-    doc.table("summary", s, s.assign(worst_fvcore_rel_err=s["worst_fvcore_rel_err"].map("{:.2e}".format),
-                                     worst_flopcounter_rel_err=s["worst_flopcounter_rel_err"].map("{:.2e}".format)))
-    doc.text(f"worst per-module relative error: fvcore {rec['worst_rel_err']['fvcore']:.2e}, "
-             f"FlopCounterMode (meta) {rec['worst_rel_err']['flopcounter']:.2e}; correction factors: none")
-    doc.text(f"ops fvcore skipped beyond the elementwise ones: {odd if odd else 'none'}")
-    doc.text("wrote " + ", ".join(str(p) for p in written))
-    doc.data("worst_rel_err", rec["worst_rel_err"])
-    doc.data("written", [str(p) for p in written])
-    doc.emit(fmt)
+    calibrate_document(out_path, write_record, full, fmt).emit(fmt)
 
 
 @cli.command()
@@ -275,15 +163,9 @@ def gpus(fmt: str) -> None:
     Example:
       sora-compute gpus --format csv
     """
-    df = gpu_catalog()
-    human = humanize(df)
-    if fmt == "table":
-        human = human[["key", "bf16_tflops", "fp8_tflops", "hbm_gb", "hbm_tbps", "scale_up_gbps", "tdp_w",
-                       "price_usd_per_hour", "default_mfu"]]
-    doc = Document("gpus", units={"*_tflops": "dense TFLOP/s", "hbm_gb": "GB (10^9 bytes)", "hbm_tbps": "TB/s",
-                                  "scale_up_gbps": "GB/s", "tdp_w": "W", "price_usd_per_hour": "USD per GPU-hour"})
-    doc.table("gpus", df, human)
-    doc.emit(fmt)
+    from sora_compute.cli_catalog import gpus_document
+
+    gpus_document(fmt).emit(fmt)
 
 
 @cli.command()
@@ -476,56 +358,10 @@ def plan(scenario: str, gpu: str, count: int | None, days: float | None, budget:
 
         recipe_option_document(recipe, ("gpu", "days", "price"), gpu, days, price, fmt).emit(fmt)
         return
-    from sora_compute.cli_layouts import layouts_section, parse_pin
-    from sora_compute.hardware import load_profile
-    from sora_compute.planning import budget_plan, gpus_for_days
-    from sora_compute.planning.cluster import predict_training
+    from sora_compute.cli_plan import plan_document
 
-    pinned = parse_pin(pin)
-
-    if days is not None and count is not None:
-        raise UsageError("--days asks how many GPUs finish in time; --gpus fixes the GPUs: give one, not both")
-    if days is not None and budget is not None:
-        raise UsageError("--days and --budget are two different questions: give one, not both")
-    sc = resolve_scenario(scenario)
-    est = estimate_training(sc)
-    profile = load_profile(gpu)  # the GPU, resolved once
-    time = None if mfu is not None else predict_training(est, profile, precision)[0]  # type: ignore[arg-type]
-    if days is not None:
-        count = gpus_for_days(est, profile, days, mfu, precision, time=time)  # type: ignore[arg-type]
-    if count is None:
-        count = PLAN_GPUS
-    cluster = Cluster(gpu=gpu, count=count, mfu=mfu, price_usd_per_hour=price, pue=pue, precision=precision)
-    plan_ = plan_cluster(est, cluster, time=time, mfu_source="--mfu")
-    row = plan_.summary()
-    b = budget_plan(plan_, cluster, budget) if budget is not None else None
-    if b is not None:
-        row.update(b)
-    if days is not None:
-        row["deadline_days"] = days
-    doc = Document("plan", query={"scenario": sc.name, "gpu": gpu, "gpus": count, "days": days, "budget_usd": budget,
-                                  "mfu": mfu, "price_usd_per_gpu_hour": price, "pue": pue, "precision": precision},
-                   units={"*_flops": "FLOPs (= 2 x MACs)", "days": "days", "gpu_hours": "GPU-hours",
-                          "cost_usd": "USD", "energy_mwh": "MWh"}, assumptions=dict(sc.assumptions))
-    lines = [f"{sc.name}: {fmt_sci(est.model_flops)} model FLOPs ({fmt_multiple(est.gpt3_multiple)} GPT-3), "
-             f"{fmt_sci(est.hardware_flops)} hardware FLOPs"]
-    if days is not None:
-        lines.append(f"  to finish in {days:g} days: {count:,} x {gpu} at MFU {plan_.mfu:.2f} (fewest that do)")
-    lines.append(f"  {count:,} x {gpu} ({precision}, MFU {plan_.mfu:.2f}, HFU {plan_.hfu:.2f}): "
-                 f"{fmt_duration_days(plan_.days)}, {fmt_int(plan_.gpu_hours)} GPU-hours, {fmt_usd(plan_.cost_usd)}, "
-                 f"{plan_.energy_mwh:,.0f} MWh (PUE {pue:g})")
-    lines.append(f"  time: {plan_.time_basis}")
-    if b is not None and budget is not None:
-        lines.append(f"  {fmt_usd(budget)} buys {fmt_duration_days(b['affordable_days'])} on this cluster: "
-                     f"{b['fraction_completed']:.0%} of the run "
-                     f"(the whole run costs {fmt_usd(b['budget_needed_usd'])})")
-    if fmt in ("table", "markdown"):
-        doc.text("\n".join(lines))
-    if fmt != "table":
-        doc.table("plan", pd.DataFrame([row]))
-    if search or pin is not None:
-        layouts_section(doc, est, plan_, global_batch, pinned, fmt)
-    doc.emit(fmt)
+    plan_document(scenario, gpu, count, days, budget, mfu, price, pue, precision, search, pin, global_batch,
+                  fmt).emit(fmt)
 
 
 @cli.command()
@@ -554,54 +390,10 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
     Example:
       sora-compute sweep --resolution 480p,720p,1080p --duration 5..60:5 --gpu h100-sxm,b200
     """
-    from sora_compute.planning import SweepQuery
-    from sora_compute.planning import sweep as run_sweep
+    from sora_compute.cli_plan import sweep_document
 
-    names = split_names(models, "--model")
-    gpu_names = split_names(gpu_list, "--gpu")
-    res_texts = split_names(resolutions, "--resolution")
-    dur = parse_axis(durations, "--duration")
-    fps_values = parse_axis(fps_list, "--fps") if fps_list is not None else None
-    n = parse_axis(counts, "--gpus", integer=True)
-    points = len(names) * len(res_texts) * len(dur) * len(fps_values or [1]) * len(gpu_names) * len(n)
-    if points > 1_000_000:
-        raise UsageError(f"the grid has {points:,} points; at most 1,000,000")
-    doc = Document("sweep", units={"*_flops": "FLOPs (= 2 x MACs)", "duration_s": "seconds", "train_days": "days",
-                                   "cost_usd": "USD", "energy_mwh": "MWh", "latency_s_1gpu": "seconds"})
-    frames = []
-    for name in names:
-        model = load_preset(name).model
-        res = []
-        for r in res_texts:
-            w, h, note = snap_resolution(model, r, snap_explicit=True)
-            doc.note(note)
-            res.append((w, h))
-        frames.append(run_sweep([name], list(dict.fromkeys(res)), dur, fps=fps_values, gpus=gpu_names,
-                                gpu_counts=n, samples=samples, steps=steps, cfg=cfg, mfu=mfu))
-    df = pd.concat(frames, ignore_index=True)
-    fields = SweepQuery.model_fields  # what the sweep ran with (the CLI leaves these at their defaults)
-    kernel, checkpointing = fields["attention_kernel"].default, fields["checkpointing"].default
-    # a sentence before the table (csv and json carry it as the time_basis column: stderr stays quiet)
-    doc.text(f"time from assumed MFU {mfu:.2f} (--mfu): FLOPs / (GPUs x peak x MFU), ideal scaling"
-             if mfu is not None else
-             f"time predicted by the time model ({kernel} attention, bf16): training = each sample's DiT forward and "
-             f"backward passes (recomputation: {checkpointing}) and optimizer share at the ASSUMED batches of "
-             "planning/training_time.py, ideal scaling over the GPUs (plan/estimate include parallel overheads: the "
-             "parallel efficiency of each stage's best fitting layout); "
-             "latency = one video on one GPU; MFU = what the prediction implies")
-    doc.query = {"models": names, "resolutions": res_texts, "durations_s": dur, "fps": fps_values,
-                 "gpus": gpu_names, "gpu_counts": n, "samples": samples, "steps": steps, "cfg": cfg, "mfu": mfu}
-    human = pd.DataFrame({
-        "model": df["model"], "resolution": df["width"].astype(str) + "x" + df["height"].astype(str),
-        "duration": df["duration_s"].map("{:.1f} s".format), "fps": df["fps"].map("{:g}".format),
-        "tokens": df["video_tokens"].map("{:,.0f}".format), "steps": df["steps"].astype(str),
-        "CFG": df["cfg"].map({True: "yes", False: "no"}),
-        "train FLOPs": df["train_flops"].map(fmt_sci), "x GPT-3": df["gpt3_multiple"].map(fmt_multiple),
-        "gpu": df["gpu"], "GPUs": df["gpus"].map("{:,}".format), "MFU": df["mfu"].map("{:.2f}".format),
-        "days": df["train_days"].map("{:,.1f}".format),
-        "cost": df["cost_usd"].map(fmt_usd), "latency 1 GPU": df["latency_s_1gpu"].map("{:,.0f} s".format)})
-    doc.table("points", df, human)
-    doc.emit(fmt)
+    sweep_document(models, resolutions, durations, fps_list, gpu_list, counts, samples, steps, cfg, mfu,
+                   fmt).emit(fmt)
 
 
 @cli.command()

@@ -25,12 +25,21 @@ def test_every_family_has_one_spec_and_one_registered_builder():
     tags = {get_args(member)[1].tag for member in get_args(get_args(VAESpec)[0])}
     assert tags == set(get_args(VAEFamily)) == set(registered("vae"))
     assert type(vae_spec()) is GenericVAE and type(vae_spec(family="wan")) is WanVAE
-    import sora_compute.memory.activations  # noqa: F401  (registers the inference peak walks)
+    # every family's peaks are the liveness evaluator's over its ledger's dataflow: no hand walks registered
+    assert registered("vae_encode_peak") == registered("vae_decode_peak") == ()
 
-    # families whose peaks are the liveness evaluator's over their ledger's dataflow
-    ledger_peaks = {"generic", "wan", "cogvideox", "ltx", "mochi"}
-    walks = set(get_args(VAEFamily)) - ledger_peaks
-    assert set(registered("vae_encode_peak")) == set(registered("vae_decode_peak")) == walks
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.family in ("opensora", "stepvideo", "wfvae")],
+                         ids=lambda s: s.family)
+def test_a_vae_chunking_inside_its_decoder_refuses_a_pipeline_schedule(spec: VAESpec):
+    """Open-Sora 1.2, Step-Video and WF-VAE decode in their own chunks (their builders say so): a tiled or chunked
+    pipeline schedule is refused in one sentence, the whole clip is modelled."""
+    from sora_compute.ledger.vae_schedule import scheduled_decode
+    from sora_compute.specs.vae.schedule import DecodeSchedule
+
+    with pytest.raises(ValueError, match="decodes in its own chunks inside the decoder"):
+        scheduled_decode(spec, (2, 4, 4), DecodeSchedule(mode="tiled", tile_px=(32, 32), stride_px=(16, 16)))
+    assert scheduled_decode(spec, (2, 4, 4), DecodeSchedule()).n_calls == 1
 
 
 def _weights_by_path(ops) -> dict[str, int]:

@@ -243,8 +243,9 @@ CHUNKED_VAES = [
 @pytest.mark.parametrize("grid,batch", [((1, 2, 2), 1), ((3, 2, 4), 1), ((2, 4, 4), 2), ((5, 2, 2), 1),
                                         ((4, 2, 2), 3)])
 def test_chunked_vae_peaks_equal_measured(vae, grid, batch):
-    """Open-Sora 1.2's VAE (2D VAE over micro-batches of frames, temporal VAE over chunks): the walks agree with the
-    measured peak to the byte (CPU, fp32), the encoder fed a contiguous video as in the pipeline."""
+    """Open-Sora 1.2's VAE (2D VAE over micro-batches of frames, temporal VAE over chunks, both ledger structure):
+    the liveness evaluator over its ledger's dataflow equals the measured peak to the byte (CPU, fp32), as the hand
+    walk it replaced did, the encoder fed a contiguous video as in the pipeline."""
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
     assert vae_encode_peak(vae, frames, batch, 4) == enc
@@ -283,7 +284,8 @@ WFVAE_VAES = [
                                         ((1, 2, 2), 3), ((4, 1, 1), 2)])
 def test_wfvae_peaks_equal_measured(vae, grid, batch):
     """Open-Sora-Plan's WF-VAE (per-frame 2D modules, first-frame copies, wavelet energy-flow branches held to the
-    end): the walks agree with the measured peak to the byte (CPU, fp32)."""
+    end): the liveness evaluator over its ledger's dataflow equals the measured peak to the byte (CPU, fp32), as the
+    hand walk it replaced did."""
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     assert vae_decode_peak(vae, grid, batch, 4) == dec
     assert vae_encode_peak(vae, frames, batch, 4) == enc
@@ -293,24 +295,22 @@ def test_wfvae_peaks_equal_measured(vae, grid, batch):
 @pytest.mark.parametrize("grid,batch", [((1, 1, 2), 1), ((2, 2, 2), 1), ((5, 2, 1), 1), ((3, 1, 2), 2),
                                         ((4, 2, 2), 3), ((1, 2, 2), 2)])
 def test_stepvideo_vae_peaks_equal_measured(vae, grid, batch):
-    """Step-Video's VAE v2 (chunks, channel-last copies, zero-padded norms, causal mid attention): the walks agree with
-    the measured peak to the byte (CPU, fp32). The public walks model channel-last conv outputs (cuDNN; PyTorch's CPU
-    conv3d gives them for B > 1 only); B = 1 on CPU is checked with ``conv_channels_last=False`` (its extra copies
-    add up to ~15%)."""
-    from sora_compute.memory.vae_peaks.common import Live
-    from sora_compute.memory.vae_peaks.stepvideo import _sv_decode_peak, _sv_encode_peak
+    """Step-Video's VAE v2 (chunks, channel-last copies, zero-padded norms, causal mid attention): the liveness
+    evaluator over its ledger's dataflow equals the measured peak to the byte (CPU, fp32), as the hand walk it
+    replaced did. The public peaks model channel-last conv outputs (cuDNN; PyTorch's CPU conv3d gives them for B > 1
+    only); B = 1 on CPU is checked with the ledger built with ``conv_channels_last=False`` (its extra copies add up
+    to ~15%)."""
+    from sora_compute.evaluate.liveness import ledger_peak
+    from sora_compute.ledger.vae.common import Shape
+    from sora_compute.ledger.vae.stepvideo import decoder_ledger, encoder_ledger
 
     dec, enc, frames = _measured_vae_peaks(vae, grid, batch, contiguous=True)
     if batch > 1:
         assert vae_decode_peak(vae, grid, batch, 4) == dec
         assert vae_encode_peak(vae, frames, batch, 4) == enc
     else:
-        live = Live(4, 1)
-        _sv_decode_peak(vae, grid, live, conv_channels_last=False)
-        assert live.peak == dec
-        live = Live(4, 1)
-        _sv_encode_peak(vae, frames, live, conv_channels_last=False)
-        assert live.peak == enc
+        assert ledger_peak(decoder_ledger(vae, Shape(grid), 1, conv_channels_last=False), 4) == dec
+        assert ledger_peak(encoder_ledger(vae, Shape(frames), 1, conv_channels_last=False), 4) == enc
         assert vae_decode_peak(vae, grid, 1, 4) == pytest.approx(dec, rel=0.2)
         assert vae_encode_peak(vae, frames, 1, 4) == pytest.approx(enc, rel=0.2)
 

@@ -7,7 +7,9 @@ its op. Repeated blocks are runs: a tensor made before a run and read inside it 
 instance of a block starts from the same live set, so one instance gives the run's peak. ``ledger_peak`` walks a
 whole ledger; a ``Segment`` is one instance of a run on top of the tensors its caller holds (made before it; the
 ones it releases are dropped, so they live to their last read). Chunked and tiled execution are ledger structure
-(segments and the tensors held between them), not special cases here.
+(segments and the tensors held between them), not special cases here: a module a VAE runs on several chunks or
+micro-batches is one record per op carrying one call's dataflow, after a tensor standing for the earlier calls'
+outputs (``ledger/vae/common.flows_of``); a module run frame by frame keeps the earlier frames' outputs the same way.
 """
 
 from __future__ import annotations

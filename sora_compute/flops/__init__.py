@@ -94,31 +94,15 @@ def latent_grid(model: ModelSpec, video: VideoSpec | VideoGrid) -> LatentGrid:
         return _grid(Workload.of(model, video))
     w, h, f = (np.asarray(v, dtype=np.float64) for v in (video.width, video.height, video.num_frames))
     vae, (pt, ph, pw) = model.vae, model.dit.patch_size
-    s, t = vae.spatial_compression, vae.temporal_compression
+    s = vae.spatial_compression
     for name, arr, step in (("width", w, s * pw), ("height", h, s * ph)):
         bad = (arr <= 0) | (arr % step != 0)
         if bad.any():
             raise VideoShapeError(f"{name}={arr[bad].flat[0]:g} is not a positive multiple of "
                                   f"spatial compression x patch = {step}")
-    if vae.family == "opensora":  # chunks padded to a multiple of t: any frame count fits
-        bad = (f < 1) | (f % 1 != 0)
-        if bad.any():
-            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use a whole number >= 1")
-        frames = vae.padded_latent_frames(f)
-    elif vae.family == "stepvideo":  # chunks of chunk_frames, each causal on its own
-        frames, fits = vae.chunked_causal_frames(f)
-        bad = ~fits | (f % 1 != 0)
-        if bad.any():
-            c = vae.chunk_frames
-            rule = f"{c}k or {c}k + 1 + {t}j" if c else f"1 + {t}k"
-            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
-    else:
-        offset = 1 if vae.causal else 0
-        bad = (f < 1) | ((f - offset) % t != 0)
-        if bad.any():
-            rule = f"1 + {t}k" if vae.causal else f"a multiple of {t}"
-            raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule} frames")
-        frames = (f - offset) // t + offset
+    frames, bad, rule = vae.frame_grid(f)  # the VAE's own rule (a padding or chunked VAE has its own)
+    if bad.any():
+        raise VideoShapeError(f"num_frames={f[bad].flat[0]:g} does not fit the VAE: use {rule}")
     if (frames % pt != 0).any():
         raise VideoShapeError(f"latent frames must be divisible by temporal patch {pt}")
     lh, lw = h // s, w // s

@@ -19,8 +19,8 @@ _REGISTRY: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
 def register(component: str, *names: str) -> Callable[[F], F]:
-    """Decorator: ``fn`` builds the ledger of ``component`` (``dit_block``, ``vae``, ``text_encoder``) for each of
-    ``names``."""
+    """Decorator: ``fn`` builds the ledger of ``component`` (``dit_block``, ``vae``, ``vae_chunked``, ``text_encoder``;
+    calibration's ``reference_text_encoder`` builds the PyTorch module) for each of ``names``."""
     def deco(fn: F) -> F:
         for name in names:
             if (component, name) in _REGISTRY:

@@ -167,9 +167,9 @@ def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
 def scheduled_decode(spec: VAESpec, latent: Shape3, schedule: DecodeSchedule, batch: int = 1) -> ScheduledDecode:
     """The decoder calls of ``schedule`` over ``batch`` latents of (T, H, W)."""
     T, H, W = (int(v) for v in latent)
-    if schedule.mode != "whole" and spec.family in registered("vae_decode_peak"):
-        raise ValueError(f"family {spec.family!r} decodes in its own chunks inside the decoder (a hand-walked peak): "
-                         "only the 'whole' schedule is modelled for it")
+    if schedule.mode != "whole" and getattr(lookup("vae", spec.family), "inner_chunks", False):
+        raise ValueError(f"family {spec.family!r} decodes in its own chunks inside the decoder: only the 'whole' "
+                         "schedule is modelled for it")
     b = _Builder(spec, batch)
     if schedule.mode == "whole":
         b.call((T, H, W), None, 0)

@@ -1,6 +1,6 @@
 """Inference peaks of the reference models, in bytes: the peak of live activation bytes during one forward without
-gradients. The DiT and the text encoders: the liveness evaluator over their ledgers; the VAEs: ``memory/vae_peaks/``
-(re-exported here).
+gradients: the liveness evaluator (``evaluate/liveness.py``) over each model's ledger, the DiT's block runs, the text
+encoders' and the VAEs' whole ledgers (a VAE's chunks, micro-batches and frame-by-frame modules are ledger structure).
 
 Training activations (what autograd saves for backward) are read from the ledger: ``evaluate/saved.py``.
 Activations are in ``act_bytes`` (2 for bf16, 4 for fp32).
@@ -15,8 +15,8 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
 from sora_compute.ledger.rope import TABLE, table_rows
 from sora_compute.ledger.text_encoder import text_encoder_ledger
-from sora_compute.memory.vae_peaks import vae_decode_peak, vae_encode_peak
-from sora_compute.specs import DiTSpec, TextEncoderSpec
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
     "dit_inference_peak",
@@ -64,3 +64,15 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, 
     evaluator over the encoder's ledger (``ledger/text_encoder.py``). Equal to the live-tensor tracker on the
     reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py)."""
     return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes)
+
+
+def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of decoding ``batch`` latents of (T', H', W') (the latent itself not counted): the
+    liveness evaluator over the decoder's ledger."""
+    return int(ledger_peak(vae_decoder_ledger(spec, latent_shape, batch), act_bytes))
+
+
+def vae_encode_peak(spec: VAESpec, video_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:
+    """Peak live activation bytes of encoding ``batch`` videos of (F, H, W) (the video itself not counted): the
+    liveness evaluator over the encoder's ledger."""
+    return int(ledger_peak(vae_encoder_ledger(spec, video_shape, batch), act_bytes))

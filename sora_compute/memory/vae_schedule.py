@@ -8,7 +8,7 @@ from sora_compute.evaluate.liveness import ledger_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
 from sora_compute.ledger.ops import counted_macs
 from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode
-from sora_compute.memory.vae_peaks import vae_decode_peak
+from sora_compute.memory.activations import vae_decode_peak
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 

@@ -137,25 +137,9 @@ class ModelSpec(_Spec):
         """The frame count nearest ``num_frames`` that this model accepts (ties go up): 1 + t*k for a causal
         VAE, t*k otherwise, with latent frames a multiple of the temporal patch pt (at least pt).
         For duration-based queries; takes an int (returns an int) or a numpy array (returns float64).
-        A VAE that pads (family='opensora') takes any count: the nearest whole number (pt = 1), or else the nearest
-        count that decodes to a multiple of pt latent frames with no padding (``vae.decoded_frames``)."""
-        t, pt, causal = self.vae.temporal_compression, self.dit.patch_size[0], self.vae.causal
-        f = np.asarray(num_frames, dtype=np.float64)
-        if self.vae.family in ("opensora", "stepvideo"):  # stepvideo: the nearest count that decodes exactly
-            if pt == 1 and self.vae.family == "opensora":
-                frames = np.maximum(1.0, np.floor(f + 0.5))
-            else:
-                latent = (self.vae.padded_latent_frames(np.maximum(f, 1.0)) if self.vae.family == "opensora"
-                          else self.vae.chunked_causal_frames(np.floor(np.maximum(f, 1.0)))[0])
-                base = np.floor(latent / pt) * pt
-                cands = np.stack([np.maximum(pt, base + d * pt) for d in (-1, 0, 1, 2)])
-                made = np.stack([np.asarray(self.vae.decoded_frames(c), dtype=np.float64) for c in cands.astype(int)])
-                dist = np.abs(made - f) - (made > f) * 0.25  # ties go up
-                frames = np.take_along_axis(made, np.argmin(dist, axis=0)[None], axis=0)[0]
-            return int(frames) if np.ndim(num_frames) == 0 else frames
-        latent = (f - 1) / t + 1 if causal else f / t
-        latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
-        frames = 1 + t * (latent - 1) if causal else t * latent
+        The VAE's own rule (``VAEBase.snap_frames``): a VAE that pads or chunks (Open-Sora, Step-Video) says which
+        counts it takes."""
+        frames = self.vae.snap_frames(np.asarray(num_frames, dtype=np.float64), self.dit.patch_size[0])
         return int(frames) if np.ndim(num_frames) == 0 else frames
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number, upsample_nearest_macs
 from sora_compute.ledger.ops import Flow, Op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, nearest, norm
+from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, many, nearest, norm
 from sora_compute.specs.vae import CogVideoXVAE
 
 __all__ = ["CogVideoXLedger"]
@@ -28,11 +28,6 @@ def _pad(B: Number, shape: Shape) -> Number:
     """Elements per channel of a causal conv's input with two front frames: (T + 2, H, W)."""
     T, H, W = shape
     return B * (T + 2) * H * W
-
-
-def _many(T: Number) -> bool:
-    """More than one frame (arrays, in sweeps: the dataflow of T > 1)."""
-    return hasattr(T, "shape") or T > 1
 
 
 def _odd(T: Number) -> bool:
@@ -107,7 +102,7 @@ class CogVideoXLedger:
                 T, H, W = shape
                 before = Shape(((T + 1) // 2 if factors[i] > 1 else T, H, W))
                 steps: list[Flow] = []
-                if factors[i] > 1 and _many(T):  # the frame-pair means (and with the first frame, for odd T)
+                if factors[i] > 1 and many(T):  # the frame-pair means (and with the first frame, for odd T)
                     steps.append(Flow((h,), "pm", c * B * (T // 2) * H * W))
                     if _odd(T):
                         steps.append(Flow(("pm",), "pc", c * B * (1 + T // 2) * H * W))
@@ -145,7 +140,7 @@ class CogVideoXLedger:
                 up: tuple[Flow, ...]
                 if factors[j] > 1 and _odd(T):  # the first frame and the rest up-sampled apart, concatenated
                     up = (Flow((h,), "ua", plane), Flow((h,), "ub", (2 * T - 2) * plane), Flow(("ua", "ub"), "up", n))
-                elif factors[j] > 1 and _many(T):
+                elif factors[j] > 1 and many(T):
                     up = (Flow((h,), "up", n),)
                 else:  # a copy of the frames first
                     up = (Flow((h,), "up", c * B * shape.positions),)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sora_compute.ledger.formulas import Number, upsample_linear_macs, upsample_nearest_macs
-from sora_compute.ledger.ops import Flow, Op, attention_op, linear_op, norm_op
+from sora_compute.ledger.ops import Flow, Op, attention_op, linear_op, norm_op, revise
 
 __all__ = [
     "Shape",
@@ -30,6 +30,10 @@ __all__ = [
     "chunks",
     "skip",
     "per_chunk",
+    "steps",
+    "around",
+    "many",
+    "flows_of",
 ]
 
 K3 = (3, 3, 3)
@@ -176,3 +180,24 @@ def per_chunk(chunk: Callable[[Shape, Number], list[Op]], size: int | None, shap
     if not skip(rest):
         ops += disowned(chunk(Shape((rest, H, W)), B)) if ops else chunk(Shape((rest, H, W)), B)
     return ops
+
+
+def many(n: Number) -> bool:
+    """More than one (frames, rows): a dataflow that differs for one. Arrays, in sweeps: the dataflow of n > 1."""
+    return hasattr(n, "shape") or n > 1
+
+
+def steps(f: Flows) -> tuple[Flow, ...]:
+    """An op's dataflow as a tuple of steps (none, one or several)."""
+    return () if f is None else (f,) if isinstance(f, Flow) else f
+
+
+def around(op: Op, before: tuple[Flow, ...] = (), after: tuple[Flow, ...] = ()) -> Op:
+    """``op`` with steps run before and after its own (what its caller makes or assembles around the call)."""
+    return revise(op, flow=(*before, *steps(op.flow), *after))
+
+
+def flows_of(ops: list[Op], one: list[Op]) -> list[Op]:
+    """``ops`` (the work of every call of a module run several times, e.g. on a batch of chunks) with the dataflow of
+    ``one`` call (the same ops built for one call's batch): the tensors one call makes are what live at once."""
+    return [revise(o, flow=f.flow) for o, f in zip(ops, one, strict=True)]

@@ -17,15 +17,10 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Flow, Op, attention_op, linear_op
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Shape, conv, norm
+from sora_compute.ledger.vae.common import K3, Shape, conv, many, norm
 from sora_compute.specs.vae import MOCHI_FOURIER_FREQS, MOCHI_HEAD_DIM, MochiVAE
 
 __all__ = ["MochiLedger"]
-
-
-def _many(T: Number) -> bool:
-    """More than one frame (arrays, in sweeps: the dataflow of T > 1)."""
-    return hasattr(T, "shape") or T > 1
 
 
 def _linear(x: str, y: str, n_in: Number, n_out: Number, held: tuple[str, ...] = ()) -> tuple[Flow, ...]:
@@ -57,14 +52,14 @@ def mochi_attention(prefix: str, B: Number, shape: Shape, c: int, blocks: range,
     element), SDPA 2 T^2 c per position. One frame (T = 1) runs only to_v and to_out. Reads ``x`` (and ``held``),
     makes ``y``."""
     T, H, W = shape
-    rows, many = B * shape.positions, T > 1  # ``many``: 0/1 (array-safe) for the q, k and score terms
+    rows, more = B * shape.positions, T > 1  # ``more``: 0/1 (array-safe) for the q, k and score terms
     n, per_head = c * rows, c // MOCHI_HEAD_DIM * rows
     q: Flow | None
     k: Flow | None
     qk: tuple[Flow, ...] | None
     core: Flow | None
     out: tuple[Flow, ...]
-    if _many(T):
+    if many(T):
         q, k, v, qk, core = (Flow(("tok",), "q", n), Flow(("tok",), "k", n), Flow(("tok",), "v", n),
                              (Flow(("q",), "qn", n, None, n + per_head), Flow(("k", "q"), "kn", n, None, n + per_head)),
                              Flow(("qn", "kn", "v"), "o", n, None, per_head, "act", "stat"))
@@ -75,11 +70,11 @@ def mochi_attention(prefix: str, B: Number, shape: Shape, c: int, blocks: range,
         out = (Flow(("v",), "o", n), Flow(("o", "tok", x, *held), y, n))
     return [norm(f"{prefix}.norm", "group_norm", B, c, shape, blocks=blocks,
                  flow=Flow((x,), "tok", n, None, n + 2 * g * T * B)),
-            linear_op(f"{prefix}.to_q", "vae_attention", rows * many, c, c, blocks, bias=False, flow=q),
-            linear_op(f"{prefix}.to_k", "vae_attention", rows * many, c, c, blocks, bias=False, flow=k),
+            linear_op(f"{prefix}.to_q", "vae_attention", rows * more, c, c, blocks, bias=False, flow=q),
+            linear_op(f"{prefix}.to_k", "vae_attention", rows * more, c, c, blocks, bias=False, flow=k),
             linear_op(f"{prefix}.to_v", "vae_attention", rows, c, c, blocks, bias=False, flow=v),
-            norm(prefix, "rms_norm", B * many, 2 * c, shape, affine=False, blocks=blocks, flow=qk),
-            attention_op(prefix, "vae_attention", B * H * W * many, c // MOCHI_HEAD_DIM, T, T, MOCHI_HEAD_DIM, blocks,
+            norm(prefix, "rms_norm", B * more, 2 * c, shape, affine=False, blocks=blocks, flow=qk),
+            attention_op(prefix, "vae_attention", B * H * W * more, c // MOCHI_HEAD_DIM, T, T, MOCHI_HEAD_DIM, blocks,
                          flow=core),
             linear_op(f"{prefix}.to_out", "vae_attention", rows, c, c, blocks, flow=out)]
 

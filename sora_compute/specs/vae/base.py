@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from sora_compute.specs.base import VideoShapeError, _is_power_of_two, _Spec
@@ -124,3 +125,28 @@ class VAEBase(_Spec):
         """Video frames produced by decoding ``latent_frames`` (an int or a numpy array)."""
         t = self.temporal_compression
         return 1 + (latent_frames - 1) * t if self.causal else latent_frames * t
+
+    def frame_grid(self, num_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        """Vectorised ``latent_frames``: (latent frames, where ``num_frames`` (float64) does not fit, the rule that
+        fits, as a sentence's end) for grids of shapes."""
+        t = self.temporal_compression
+        offset = 1 if self.causal else 0
+        rule = f"1 + {t}k frames" if self.causal else f"a multiple of {t} frames"
+        return (num_frames - offset) // t + offset, (num_frames < 1) | ((num_frames - offset) % t != 0), rule
+
+    def snap_frames(self, num_frames: np.ndarray, pt: int) -> np.ndarray:
+        """The frame counts (float64) nearest ``num_frames`` that this VAE takes with latent frames a multiple of the
+        DiT's temporal patch ``pt`` (at least pt), ties going up: 1 + t k for a causal VAE, t k otherwise."""
+        t = self.temporal_compression
+        latent = (num_frames - 1) / t + 1 if self.causal else num_frames / t
+        latent = np.maximum(pt, np.floor(latent / pt + 0.5) * pt)
+        return 1 + t * (latent - 1) if self.causal else t * latent
+
+    def _snap_decodable(self, num_frames: np.ndarray, pt: int, latent: np.ndarray) -> np.ndarray:
+        """The frame counts nearest ``num_frames`` (ties going up) that decode exactly from a multiple of ``pt``
+        latent frames, among those near ``latent`` (the latent frames ``num_frames`` give)."""
+        base = np.floor(latent / pt) * pt
+        cands = np.stack([np.maximum(pt, base + d * pt) for d in (-1, 0, 1, 2)])
+        made = np.stack([np.asarray(self.decoded_frames(c), dtype=np.float64) for c in cands.astype(int)])
+        dist = np.abs(made - num_frames) - (made > num_frames) * 0.25  # ties go up
+        return np.take_along_axis(made, np.argmin(dist, axis=0)[None], axis=0)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from sora_compute.specs.base import VideoShapeError
@@ -100,3 +101,15 @@ class OpenSoraVAE(VAEBase):
         if k is None or c is None:
             return latent_frames * t
         return latent_frames // k * c + latent_frames % k * t
+
+    def frame_grid(self, num_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        """Chunks padded to a multiple of t: any whole number of frames fits."""
+        return (self.padded_latent_frames(num_frames), (num_frames < 1) | (num_frames % 1 != 0),
+                "a whole number >= 1")
+
+    def snap_frames(self, num_frames: np.ndarray, pt: int) -> np.ndarray:
+        """It pads, so any count fits: the nearest whole number (pt = 1), else the nearest count that decodes to a
+        multiple of pt latent frames with no padding."""
+        if pt == 1:
+            return np.maximum(1.0, np.floor(num_frames + 0.5))
+        return self._snap_decodable(num_frames, pt, self.padded_latent_frames(np.maximum(num_frames, 1.0)))

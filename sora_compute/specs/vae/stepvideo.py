@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from sora_compute.specs.base import VideoShapeError, _is_power_of_two
@@ -114,3 +115,14 @@ class StepVideoVAE(VAEBase):
             return 1 + (latent_frames - 1) * t
         rest = latent_frames % k  # an int or a numpy array
         return latent_frames // k * c + (rest > 0) * (1 + (rest - 1) * t)
+
+    def frame_grid(self, num_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        """Chunks of ``chunk_frames``, each causal on its own."""
+        latent, fits = self.chunked_causal_frames(num_frames)
+        t, c = self.temporal_compression, self.chunk_frames
+        return latent, ~fits | (num_frames % 1 != 0), (f"{c}k or {c}k + 1 + {t}j" if c else f"1 + {t}k") + " frames"
+
+    def snap_frames(self, num_frames: np.ndarray, pt: int) -> np.ndarray:
+        """The nearest count that decodes exactly (chunks of ``chunk_frames``, each causal on its own)."""
+        latent = self.chunked_causal_frames(np.floor(np.maximum(num_frames, 1.0)))[0]
+        return self._snap_decodable(num_frames, pt, latent)
