@@ -265,13 +265,16 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
                    "one component on the GPU (model offload), or weights streamed (sequential offload)")
 @click.option("--inference-gpus", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="GPUs one video may use (the verdict tries FSDP / sequence parallel over up to this many)")
+@click.option("--encode-on-the-fly/--precomputed-latents", default=False, show_default=True,
+              help="training: the frozen VAE and text encoders run on each micro-batch before the forward (their "
+                   "weights resident, their peak on the model states), or latents and embeddings are precomputed")
 @TEXT_TOKENS
 @FORMAT
 @friendly_errors
 def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
            gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
            checkpointing: str, attention: str, ema: bool, cfg: bool | None, vae_decode: str, offload: str,
-           inference_gpus: int, text_tokens: int | None, fmt: str) -> None:
+           inference_gpus: int, encode_on_the_fly: bool, text_tokens: int | None, fmt: str) -> None:
     """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
     (text encoder, DiT with the CFG pair when the model samples with one, VAE decode, with a tiling that fits when
     untiled does not). The first line is the inference verdict: fits, fits with the cheapest change, or does not fit;
@@ -287,7 +290,7 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
     memory_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
         count=count, tp=tp, cp=cp, pp=pp, zero=zero, micro_batch=micro_batch, checkpointing=checkpointing,
         attention=attention, ema=ema, cfg=cfg, vae_decode=vae_decode, offload=offload, inference_gpus=inference_gpus,
-        text_tokens=text_tokens, fmt=fmt).emit(fmt)
+        encode_on_the_fly=encode_on_the_fly, text_tokens=text_tokens, fmt=fmt).emit(fmt)
 
 
 @cli.command()

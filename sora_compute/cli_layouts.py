@@ -83,7 +83,9 @@ def layouts_section(doc: Document, est: TrainingEstimate, plan: ClusterPlan, glo
     else:
         comm = {k: float(best[f"{k}_comm_s"]) for k in ("tp", "cp", "fsdp", "dp")}
         lines.append(f"  best: {best['layout']}: {best['step_s']:.4g} s per step, MFU {best['mfu']:.1%}, "
-                     f"{best['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {best['peak_GiB']:,.1f} GiB per GPU")
+                     f"{best['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, {best['peak_GiB']:,.1f} GiB allocated "
+                     f"per GPU (communication buffers included; checked against {best['capacity_GiB']:,.1f} GiB "
+                     "usable)")
         compute = best["compute_attention_s"] + best["compute_matmul_s"] + best["compute_other_s"]
         lines.append(f"  its step: compute {compute:.4g} s (attention {best['compute_attention_s']:.4g}), "
                      f"recompute {best['recompute_s']:.4g} s, "
@@ -108,7 +110,7 @@ def layouts_section(doc: Document, est: TrainingEstimate, plan: ClusterPlan, glo
     cols = ["layout", "fits", "peak_GiB", "step_s", "mfu", "tokens_per_s_per_gpu", "why_not_best"]
     shown = t.head(SHOWN)[cols]
     human = pd.DataFrame({"layout": shown["layout"], "fits": shown["fits"].map({True: "yes", False: "no"}),
-                          "GiB/GPU": shown["peak_GiB"].map("{:,.1f}".format),
+                          "allocated GiB/GPU": shown["peak_GiB"].map("{:,.1f}".format),
                           "s/step": shown["step_s"].map("{:.4g}".format), "MFU": shown["mfu"].map("{:.1%}".format),
                           "why not best": shown["why_not_best"]})
     doc.table("layouts", t.head(TOP_DATA), human)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from sora_compute.cli_support import Document, UsageError, shape_query, video_from_options, with_text_tokens
 from sora_compute.hardware import resolve_gpu
+from sora_compute.memory.pipeline import overheads
 from sora_compute.memory.verdict import memory_verdict
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
@@ -25,7 +26,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                     fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
                     micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
                     text_tokens: int | None, fmt: str, vae_decode: str = "official", offload: str = "none",
-                    inference_gpus: int = 1) -> Document:
+                    inference_gpus: int = 1, encode_on_the_fly: bool = False) -> Document:
     """The document `sora-compute memory` prints (see its --help)."""
     from sora_compute.memory import planner as mp
 
@@ -52,7 +53,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
     layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
                                                "micro_batch": micro_batch})
-    train = mp.training_memory(w, None, layout, spec, precision, ck, ker)  # type: ignore[arg-type]
+    train = mp.training_memory(w, None, layout, spec, precision, ck, ker,  # type: ignore[arg-type]
+                               vae_on_the_fly=encode_on_the_fly, text_on_the_fly=encode_on_the_fly)
     cfg_batch = 2 if use_cfg else 1
     try:
         decode = decode_schedule(vae_decode, model.vae.family, p.name)
@@ -94,8 +96,11 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         doc.table("layouts_considered", searched, head.assign(peak_GiB=head["peak_GiB"].map("{:,.1f}".format),
                                                               fits=head["fits"].map({True: "yes", False: "no"})))
     verdict = "FITS" if train.fits else "DOES NOT FIT"
-    doc.text(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} of "
-             f"{_gib(train.capacity_bytes)} usable -> {verdict}")
+    over = overheads(train.gpu)
+    doc.text(f"\nTraining memory per GPU, {layout.label()}: {_gib(train.peak_bytes)} allocated at the peak, checked "
+             f"against {_gib(train.capacity_bytes)} usable -> {verdict}; reserved {_gib(train.reserved_bytes)} "
+             f"(allocated x {1 + over.margin:.2f} allocator margin + {over.context_bytes / 2**20:,.0f} MiB CUDA "
+             f"context + {over.workspace_bytes / 2**20:,.3g} MiB workspaces) of {_gib(train.gpu.hbm_bytes)}")
     df = train.to_frame()
     doc.table("training_components", df, df.assign(GiB=df["GiB"].map("{:,.2f}".format))[["component", "GiB"]])
     doc.data("layout", layout.model_dump())

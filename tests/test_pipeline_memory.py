@@ -25,7 +25,8 @@ def _weights(p):
 
 def test_residency_per_offload_mode(wan):
     """none: every weight in every phase; free_text: the text encoder only while encoding; model: only the running
-    component; sequential: one DiT block while denoising (bf16: 2 bytes per parameter)."""
+    component; sequential: no component resident, each module's weights counted in its stage's peak while it runs
+    (between the activations alone and the activations with a whole DiT block; bf16: 2 bytes per parameter)."""
     text, dit, vae = _weights(wan)
     block = dit_block_params(wan.model.dit) * 2
     w = {mode: pipeline_memory(wan.model, wan.video, offload=mode) for mode in
@@ -39,9 +40,11 @@ def test_residency_per_offload_mode(wan):
     assert [resident(w["free_text"], k) for k in range(3)] == [(text, dit, vae), (0, dit, vae), (0, dit, vae)]
     assert [resident(w["text_on_cpu"], k) for k in range(3)] == [(0, dit, vae)] * 3
     assert [resident(w["model"], k) for k in range(3)] == [(text, 0, 0), (0, dit, 0), (0, 0, vae)]
-    assert resident(w["sequential"], 1) == (0, block, 0)
-    # the activation peaks do not depend on where the weights are
-    assert {pm.phases[1].activation for pm in w.values()} == {w["none"].phases[1].activation}
+    assert [resident(w["sequential"], k) for k in range(3)] == [(0, 0, 0)] * 3
+    act = w["none"].phases[1].activation[1]
+    assert act <= w["sequential"].phases[1].activation[1] <= act + block
+    # the activation peaks do not depend on where the weights are, unless they are streamed
+    assert {pm.phases[1].activation for m, pm in w.items() if m != "sequential"} == {w["none"].phases[1].activation}
     assert w["none"].allocated_peak > w["free_text"].allocated_peak > w["model"].allocated_peak
 
 
@@ -57,14 +60,15 @@ def test_reserved_is_allocated_with_margin_context_and_workspace(wan):
 def test_host_link_time_of_offload_modes(wan):
     """Model offload moves each component in once and the previous one out (text, DiT, VAE in; text, DiT out) over
     PCIe Gen5 at 55.6 GB/s on an H100; sequential offload streams the DiT's weights every step (batched CFG: one
-    forward per step)."""
+    forward per step) and the VAE decoder's every decoder call (Wan's chunked decode: 21 latent frames, 21 calls)."""
     text, dit, vae = _weights(wan)
     gbps = host_link("h100-sxm").h2d_gbps
     assert gbps == 55.6 and host_link("rtx-4090").h2d_gbps == 25.0
     model = pipeline_memory(wan.model, wan.video, offload="model")
     assert model.transfer_s == pytest.approx((text + dit + vae) / (gbps * 1e9) + (text + dit) / (gbps * 1e9))
     seq = pipeline_memory(wan.model, wan.video, offload="sequential", steps=50)
-    assert seq.transfer_s == pytest.approx((text + 50 * dit + vae) / (gbps * 1e9))
+    decoder = vae_params(wan.model.vae)[1] * 2
+    assert seq.transfer_s == pytest.approx((text + 50 * dit + 21 * decoder) / (gbps * 1e9))
     assert pipeline_memory(wan.model, wan.video).transfer_s == 0
 
 

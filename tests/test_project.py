@@ -206,8 +206,17 @@ def test_vae_tiling_costs_the_overlap():
     big_tile = estimate_inference(MODEL, v, InferenceSettings(vae_tiling=VAETiling(tile_px=2048)))
     assert big_tile.flops_by_component["vae_decode"] == pytest.approx(untiled)
     tiled = estimate_inference(MODEL, v, InferenceSettings(vae_tiling=VAETiling(tile_px=256, overlap_px=64)))
-    # 720/8 = 90 latent rows in tiles of 32 with stride 24: 1 + ceil(58/24) = 4 tiles; 160 cols: 1 + ceil(128/24) = 7
-    assert tiled.multipliers["vae_decode"] == 4 * 7
+    # diffusers' tiled_decode: 720/8 = 90 latent rows, tiles of 32 every 24 -> starts 0, 24, 48, 72: heights 32, 32, 32,
+    # 18; 160 cols -> starts 0, 24, ..., 144: widths 32 x 6, 16 (edge tiles cut short, not counted at full size)
+    lat = MODEL.latent_shape(v)
+    vae_only = MODEL.model_copy(update={"dit": MODEL.dit.model_copy(update={"patch_size": (1, 1, 1)})})
+    s, frames = MODEL.vae.spatial_compression, v.num_frames
+    by_hand = sum(count_vae_decode(vae_only, VideoSpec(width=w * s, height=h * s, num_frames=frames),
+                                   convention=MATMUL_ONLY).flops
+                  for h in (32, 32, 32, 18) for w in (32,) * 6 + (16,))
+    assert lat.height == 90 and lat.width == 160
+    assert tiled.counts["vae_decode"].shape["decoder_calls"] == 4 * 7
+    assert tiled.flops_by_component["vae_decode"] == pytest.approx(by_hand, rel=1e-12)
     assert tiled.flops_by_component["vae_decode"] > untiled
     with pytest.raises(ValidationError, match="overlap_px"):
         VAETiling(tile_px=64, overlap_px=64)

@@ -159,3 +159,22 @@ class CogDecoder(nn.Module):
         for level in self.up:
             x = level(x, z)
         return self.conv_out(F.silu(self.norm_out(x, z)))
+
+    def framewise(self, z: torch.Tensor, batch: int = 2) -> torch.Tensor:
+        """diffusers ``AutoencoderKLCogVideoX._decode`` with ``use_framewise_decoding`` (on by default): ``batch``
+        latent frames per decoder call (``num_latent_frames_batch_size`` = 2), each causal conv fed the previous
+        call's last two input frames (``conv_cache``: the old caches held until the call returns), the outputs
+        concatenated."""
+        convs = [m for m in self.modules() if isinstance(m, Conv3d) and m.causal and m.kt > 1]
+        for m in convs:
+            m.caching, m.cache, m.next_cache = True, None, None
+        try:
+            dec = []
+            for k in range(0, z.shape[2], batch):
+                dec.append(self(z[:, :, k:k + batch]))
+                for m in convs:
+                    m.cache, m.next_cache = m.next_cache, None
+            return torch.cat(dec, dim=2)
+        finally:
+            for m in convs:
+                m.caching, m.cache, m.next_cache = False, None, None

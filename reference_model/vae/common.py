@@ -80,10 +80,19 @@ class Conv3d(nn.Module):
         self.causal, self.kt = causal, kt
         pad_t = 0 if causal else kt // 2
         self.conv = nn.Conv3d(c_in, c_out, kernel_size=(kt, 3, 3), stride=stride, padding=(pad_t, 1, 1))
+        # frame-batched decoding (CogVideoX's conv_cache): the previous batch's last kt - 1 input frames in front
+        # instead of the replicated first frame, and this batch's kept for the next (``next_cache``)
+        self.caching = False
+        self.cache: torch.Tensor | None = None
+        self.next_cache: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.causal and self.kt > 1:
-            x = torch.cat([x[:, :, :1].expand(-1, -1, self.kt - 1, -1, -1), x], dim=2)
+            front = self.cache if self.caching and self.cache is not None else x[:, :, :1].expand(
+                -1, -1, self.kt - 1, -1, -1)
+            x = torch.cat([front, x], dim=2)
+            if self.caching:
+                self.next_cache = x[:, :, -(self.kt - 1):].clone()
         return self.conv(x)
 
 

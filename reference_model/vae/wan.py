@@ -18,7 +18,8 @@ class WanCausalConv3d(nn.Conv3d):
     With the feature cache on (``caching``, chunked decoding as Wan2.1's ``WanVAE_.decode``), a conv with a temporal
     kernel first clones the last ``CACHE_T`` frames of its input (with the last cached frame in front when the input
     has one frame and a cache exists), concatenates the cache before its input, pads the remaining front frames and H,
-    W, and keeps the clone as the next chunk's cache."""
+    W, and keeps the clone as the next chunk's cache. A temporal up-sampler's conv (``zero_front``) is first called in
+    the second chunk, with no cache: a one-frame clone gets a zero frame in front (Wan2.1 ``Resample``'s 'Rep')."""
 
     def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int, int] = (3, 3, 3)):
         super().__init__(c_in, c_out, kernel)
@@ -26,15 +27,18 @@ class WanCausalConv3d(nn.Conv3d):
         self.pad = (kw // 2, kw // 2, kh // 2, kh // 2, kt - 1, 0)
         self.caching = False
         self.cache: torch.Tensor | None = None
+        self.zero_front = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.caching or self.pad[4] == 0:
             return super().forward(F.pad(x, self.pad) if any(self.pad) else x)
         new = x[:, :, -CACHE_T:].clone()
         old = self.cache
+        if new.shape[2] < CACHE_T and old is not None:
+            new = torch.cat([old[:, :, -1:], new], dim=2)
+        elif new.shape[2] < CACHE_T and self.zero_front:
+            new = torch.cat([torch.zeros_like(new), new], dim=2)
         if old is not None:
-            if new.shape[2] < CACHE_T:
-                new = torch.cat([old[:, :, -1:], new], dim=2)
             x = torch.cat([old, x], dim=2)
         pad = (*self.pad[:4], self.pad[4] - (old.shape[2] if old is not None else 0), 0)
         out = super().forward(F.pad(x, pad))
@@ -114,6 +118,8 @@ class WanUpsample(nn.Module):
     def __init__(self, c: int, temporal: bool):
         super().__init__()
         self.time_conv = WanCausalConv3d(c, 2 * c, (3, 1, 1)) if temporal else None
+        if self.time_conv is not None:
+            self.time_conv.zero_front = True
         self.conv = nn.Conv2d(c, c // 2, 3, padding=1)
         self.started = False  # chunked decoding: a chunk has run (the first keeps its frame)
 
@@ -208,9 +214,10 @@ class WanDecoder(nn.Module):
         return self.conv_out(F.silu(self.norm_out(x)))
 
     def chunked(self, z: torch.Tensor, chunk: int = 1) -> torch.Tensor:
-        """Wan2.1's decode (wan/modules/vae.py ``WanVAE_.decode``): post_quant_conv over the whole latent, then
-        ``chunk`` latent frames at a time through the decoder with each causal conv's feature cache, the video grown
-        by concatenation after each chunk."""
+        """Wan2.1's decode (wan/modules/vae.py ``WanVAE_.decode``): post_quant_conv over the whole latent, then the
+        first latent frame alone (Wan's first chunk: its temporal up-samplers keep the frame) and ``chunk`` latent
+        frames at a time after it (Wan2.1: 1) through the decoder with each causal conv's feature cache, the video
+        grown by concatenation after each chunk."""
         convs = [m for m in self.modules() if isinstance(m, WanCausalConv3d)]
         for m in convs:
             m.caching, m.cache = True, None
@@ -220,8 +227,9 @@ class WanDecoder(nn.Module):
         try:
             x = self.post_quant_conv(z)
             out: torch.Tensor | None = None
-            for i in range(0, z.shape[2], chunk):
-                o = self.decode_chunk(x[:, :, i:i + chunk])
+            for i, j in zip([0, *range(1, z.shape[2], chunk)], [*range(1, z.shape[2], chunk), z.shape[2]],
+                            strict=True):
+                o = self.decode_chunk(x[:, :, i:j])
                 out = o if out is None else torch.cat([out, o], dim=2)
                 del o
             assert out is not None

@@ -90,7 +90,8 @@ def _runs(steps: Sequence[tuple[Op, Flow]]) -> tuple[list[int], list[int]]:
 
 
 def _walk(steps: Sequence[tuple[Op, Flow]], run_start: Sequence[int], run_end: Sequence[int], act_bytes: int,
-          kernel: str, held: Mapping[str, Number], released: frozenset[str], base: Number) -> Number:
+          kernel: str, held: Mapping[str, Number], released: frozenset[str], base: Number,
+          streamed: int = 0) -> Number:
     """THE liveness walk (``ledger_peak`` and ``segment_peak`` are this): peak live bytes of ``steps``, on top of
     ``base`` bytes and of ``held`` tensors (name -> elements, made before the first step; those ``released`` are
     dropped by their holder, so they live to their last read).
@@ -98,7 +99,9 @@ def _walk(steps: Sequence[tuple[Op, Flow]], run_start: Sequence[int], run_end: S
     A name made again is a new tensor (reads name the latest one); a view shares its base's storage. A storage lives
     from the step that makes it to its last reader, except that one made before a run and read inside it lives to the
     run's end (every instance reads it); one a step ``drops`` lives to its last read instead. Scratch (the op's own,
-    in its dtype, and a materialised attention core's, ``attention_scratch``) lives only during its step."""
+    in its dtype, and a materialised attention core's, ``attention_scratch``) lives only during its step; so do the
+    op's own weights when they are ``streamed`` (bytes per weight element; sequential CPU offload brings a module's
+    parameters to the GPU for its forward only), during each of its steps."""
     current: dict[str, int] = {}  # name -> storage
     size: list[Number] = []
     born: list[int] = []
@@ -149,29 +152,29 @@ def _walk(steps: Sequence[tuple[Op, Flow]], run_start: Sequence[int], run_end: S
         if k in made:
             live = live + made[k]
         peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
-                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes))
+                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes) + op.weights * streamed)
         live = live - freed.get(k, 0)
     return peak
 
 
-def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused") -> Number:
+def segment_peak(seg: Segment, act_bytes: int = 2, kernel: str = "fused", streamed: int = 0) -> Number:
     """Peak live bytes of one segment (its base included): the segment's ops walked as one instance of a run whose
     inputs are held tensors made before it (``_walk``); attention cores run with ``kernel`` (fused or materialized,
-    see ``attention_scratch``)."""
+    see ``attention_scratch``); ``streamed``: bytes per weight element of each op's weights, live while it runs."""
     steps = _steps(seg.ops)
     return _walk(steps, [0] * len(steps), [len(steps) - 1] * len(steps), act_bytes, kernel, seg.inputs, seg.released,
-                 seg.base)
+                 seg.base, streamed)
 
 
-def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "fused") -> Number:
+def peak_bytes(segments: Iterable[Segment], act_bytes: int = 2, kernel: str = "fused", streamed: int = 0) -> Number:
     """The largest segment peak: segments run one after another, each on top of its base."""
     peak: Number = 0
     for seg in segments:
-        peak = _max(peak, segment_peak(seg, act_bytes, kernel))
+        peak = _max(peak, segment_peak(seg, act_bytes, kernel, streamed))
     return peak
 
 
-def ledger_peak(ops: Sequence[Op], act_bytes: int = 2, kernel: str = "fused") -> Number:
+def ledger_peak(ops: Sequence[Op], act_bytes: int = 2, kernel: str = "fused", streamed: int = 0) -> Number:
     """Peak live bytes of a whole ledger run once without gradients, from its ops' dataflow (``_walk``).
 
     Runs are repeated blocks (consecutive ops with the same ``blocks``): a storage made before a run and read inside
@@ -179,7 +182,8 @@ def ledger_peak(ops: Sequence[Op], act_bytes: int = 2, kernel: str = "fused") ->
     table). One instance of each run is walked: every instance starts from the same live set; a storage a step
     ``drops`` (a run whose instance is a chain of calls: the input of the first, released when it returns) lives to
     its last read instead. Scratch lives only during its op (its step, for an op of several steps: a repeated
-    block's ops and their steps run in order, one instance walked)."""
+    block's ops and their steps run in order, one instance walked). ``streamed``: each op's weights live while it
+    runs, at that many bytes per element (sequential CPU offload; 0: weights not counted)."""
     steps = _steps(ops)
     run_start, run_end = _runs(steps)
-    return _walk(steps, run_start, run_end, act_bytes, kernel, {}, frozenset(), 0)
+    return _walk(steps, run_start, run_end, act_bytes, kernel, {}, frozenset(), 0, streamed)

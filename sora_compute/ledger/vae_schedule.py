@@ -8,8 +8,10 @@ Tiling follows diffusers' ``tiled_decode`` / ``_temporal_tiled_decode`` (Autoenc
 Mochi): latent tiles of tile // compression every stride // compression, edge tiles cut short; every decoded tile is
 kept until all are blended, then each row is concatenated (cropped to the stride) and the rows are; temporal tiles
 read one latent frame more than their stride and keep their outputs' storage (a view drops the first frame).
-Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole latent, then the decoder on each
-chunk with each causal conv's feature cache, the video grown by concatenation after every chunk.
+Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole latent, then the decoder on the
+first latent frame and on each chunk after it, each causal conv replacing its feature cache as it runs (the old caches
+are released inputs of a call, the new ones its ledger's ``cache:`` tensors), the video grown by concatenation after
+every chunk.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ Shape3 = tuple[int, int, int]  # (T, H, W) of a latent
 
 @dataclass(frozen=True)
 class DecodeCall:
-    """One decoder call: the ledger ``key`` (latent shape, chunk kind: None, 'first', 'cached', or 'prologue' for a
-    chunked decode's post-quant conv) and the activation elements its caller holds beneath it."""
+    """One decoder call: the ledger ``key`` (latent shape, chunk kind: None, a chunked decode's 'first', 'second',
+    'cached', or 'prologue' for its post-quant conv), the activation elements its caller holds beneath it, and the
+    tensors it lets go of while it runs (``released``: a chunked decode's old feature caches, (name, elements), each
+    freed when the conv that replaces it returns)."""
 
     key: tuple[Shape3, str | None]
     held: int
+    released: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class _Builder:
         if key not in self.ledgers:
             if chunk is None:
                 self.ledgers[key] = vae_decoder_ledger(self.spec, shape, self.batch)
+            elif chunk == "batch":
+                self.ledgers[key] = lookup("vae_frame_batch", self.spec.family)(self.spec, shape, self.batch)
             elif chunk == "prologue":
                 self.ledgers[key] = [op for op in vae_decoder_ledger(self.spec, shape, self.batch)
                                      if op.path == "post_quant_conv"]
@@ -72,9 +79,9 @@ class _Builder:
                 self.ledgers[key] = lookup("vae_chunked", self.spec.family)(self.spec, shape, self.batch, chunk)
         return self.ledgers[key]
 
-    def call(self, shape: Shape3, chunk: str | None, held: int) -> None:
+    def call(self, shape: Shape3, chunk: str | None, held: int, released: tuple[tuple[str, int], ...] = ()) -> None:
         self.ledger(shape, chunk)
-        self.calls.append(DecodeCall((shape, chunk), held))
+        self.calls.append(DecodeCall((shape, chunk), held, released))
 
     def pixels(self, frames: int, h: int, w: int) -> int:
         """Elements of ``batch`` decoded videos of ``frames`` x (h x w latent pixels)."""
@@ -82,9 +89,10 @@ class _Builder:
         return self.batch * self.spec.in_channels * frames * h * s * w * s
 
     def frames(self, shape: Shape3, chunk: str | None = None) -> int:
-        """Video frames a call on ``shape`` decodes: its ledger's output (the last op's last step) per pixel plane."""
+        """Video frames a call on ``shape`` decodes: its ledger's output (the last op's last step that makes one) per
+        pixel plane."""
         f = self.ledger(shape, chunk)[-1].flow
-        last = f if isinstance(f, Flow) else f[-1] if f else None
+        last = f if isinstance(f, Flow) else next((s for s in reversed(f) if s.out is not None), None) if f else None
         if last is None:
             raise ValueError(f"family {self.spec.family!r}: its decoder ledger carries no dataflow")
         return int(last.numel) // self.pixels(1, shape[1], shape[2])
@@ -92,6 +100,27 @@ class _Builder:
 
 def _starts(size: int, stride: int) -> list[int]:
     return list(range(0, size, stride))
+
+
+def _piece(b: _Builder, t: int, h: int, w: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
+    """One decoder input (t, h, w) on top of ``held``: one call, or (``frame_batch``) diffusers' frame-batched decode:
+    calls of ``frame_batch`` latent frames, each on the outputs so far and the previous call's caches (held until it
+    returns, its own made as it runs), then the outputs concatenated beside the last caches. (peak elements of the
+    concatenation, 0 for one call; elements of the output)."""
+    fb = sched.frame_batch
+    if fb is None:
+        b.call((t, h, w), None, held)
+        return 0, b.pixels(b.frames((t, h, w)), h, w)
+    if b.spec.family not in registered("vae_frame_batch"):
+        raise ValueError(f"frame-batched decoding (a conv cache) is modelled for VAE families "
+                         f"{', '.join(registered('vae_frame_batch'))}, not {b.spec.family!r}")
+    outs, caches = 0, 0
+    for k in range(0, t, fb):
+        shape = (min(fb, t - k), h, w)
+        b.call(shape, "batch", held + outs + caches)
+        caches = sum(int(op.dims["feature_cache"]) for op in b.ledger(shape, "batch") if "feature_cache" in op.dims)
+        outs += b.pixels(b.frames(shape, "batch"), h, w)
+    return held + caches + 2 * outs, outs  # torch.cat of the outputs, even of one
 
 
 def _spatial(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
@@ -103,17 +132,19 @@ def _spatial(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: i
     sh, sw = max(1, sched.stride_px[0] // s), max(1, sched.stride_px[1] // s)
     outs = 0
     rows = 0
+    inner = 0
     for i in _starts(H, sh):
         h = min(th, H - i)
         row_w = 0
         for j in _starts(W, sw):
             w = min(tw, W - j)
-            b.call((t, h, w), None, held + outs)
-            frames = b.frames((t, h, w))
-            outs += b.pixels(frames, h, w)
+            peak, out = _piece(b, t, h, w, sched, held + outs)
+            inner = max(inner, peak)
+            frames = out // b.pixels(1, h, w)
+            outs += out
             row_w += min(sched.stride_px[1], w * s)
         rows += b.batch * b.spec.in_channels * frames * min(sched.stride_px[0], h * s) * row_w
-    return held + outs + 2 * rows, rows  # at the last concatenation: every tile, every row, the result
+    return max(inner, held + outs + 2 * rows), rows  # at the last concatenation: every tile, every row, the result
 
 
 def _one(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
@@ -121,8 +152,7 @@ def _one(b: _Builder, t: int, H: int, W: int, sched: DecodeSchedule, held: int) 
     s = b.spec.spatial_compression
     if sched.tile_px is not None and (sched.tile_px[0] // s < H or sched.tile_px[1] // s < W):
         return _spatial(b, t, H, W, sched, held)
-    b.call((t, H, W), None, held)
-    return 0, b.pixels(b.frames((t, H, W)), H, W)
+    return _piece(b, t, H, W, sched, held)
 
 
 def _tiled(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
@@ -143,8 +173,15 @@ def _tiled(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
     return max(assembly, outs + final)
 
 
+def _caches(ops: list[Op]) -> tuple[tuple[str, int], ...]:
+    """The feature caches a chunk's ledger leaves (``cache:<path>``), as the next chunk's old caches (``old:<path>``,
+    elements)."""
+    return tuple((f"old:{op.path}", int(op.dims["feature_cache"])) for op in ops if "feature_cache" in op.dims)
+
+
 def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
-    """Wan2.1's chunked decode; returns the elements live at the last concatenation."""
+    """Wan2.1's chunked decode (the first latent frame alone, then ``chunk_latent_frames`` at a time); returns the
+    elements live at the last concatenation."""
     if b.spec.family not in registered("vae_chunked"):
         raise ValueError(f"chunked decoding (a causal feature cache) is modelled for VAE families "
                          f"{', '.join(registered('vae_chunked'))}; family {b.spec.family!r} decodes 'whole' or "
@@ -152,15 +189,16 @@ def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
     k = sched.chunk_latent_frames
     z = b.batch * b.spec.latent_channels * T * H * W  # the post-quant latent, held throughout
     b.call((T, H, W), "prologue", 0)
-    video = 0
-    out = 0
-    for n, i in enumerate(range(0, T, k)):
-        t = min(k, T - i)
-        kind = "first" if n == 0 else "cached"
-        cache = sum(op.dims.get("feature_cache", 0) * op.instances for op in b.ledger((t, H, W), kind))
-        b.call((t, H, W), kind, z + cache + video)
+    video, out = 0, 0
+    caches: tuple[tuple[str, int], ...] = ()
+    for n, i in enumerate([0, *range(1, T, k)]):
+        t = 1 if n == 0 else min(k, T - i)
+        kind = ("first", "second", "cached")[min(n, 2)]
+        b.call((t, H, W), kind, z + video, caches)
+        caches = _caches(b.ledger((t, H, W), kind))
         out = b.pixels(b.frames((t, H, W), kind), H, W)
         video += out
+    cache = sum(n for _, n in caches)
     return z + cache + (2 * video if video > out else video)  # the old video, the chunk's, their concatenation
 
 
@@ -172,8 +210,7 @@ def scheduled_decode(spec: VAESpec, latent: Shape3, schedule: DecodeSchedule, ba
                          "schedule is modelled for it")
     b = _Builder(spec, batch)
     if schedule.mode == "whole":
-        b.call((T, H, W), None, 0)
-        assembly = 0
+        assembly = _piece(b, T, H, W, schedule, 0)[0]
     elif schedule.mode == "tiled":
         assembly = _tiled(b, T, H, W, schedule)
     else:

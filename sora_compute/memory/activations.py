@@ -34,14 +34,16 @@ def _grid_rows(spec: DiTSpec, grid: tuple[int, int, int], L: int, B: int) -> tup
 
 
 def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: int = 0, batch: int = 1,
-                       kernel: AttentionKernel = "fused", act_bytes: int = 2) -> int:
+                       kernel: AttentionKernel = "fused", act_bytes: int = 2, streamed: int = 0) -> int:
     """Peak live activation bytes of one DiT forward without gradients (weights not included).
 
     The liveness evaluator (evaluate/liveness.py) over each block run's dataflow in the ledger (adaLN blocks: full,
     spatial, temporal, Skiparse, joint, cross-attention; MMDiT dual- and single-stream; Mochi's asymmetric blocks),
-    on top of what the caller holds: the block input (video and text streams), the conditioning vector or shared
-    projection, the projected text of cross-attention. Every block instance of a run starts from the same live set,
-    so one instance per run gives the peak; the embedders and the final layer hold less than a block."""
+    on top of what the caller holds: the block input (video and text streams), the conditioning vector (and, with a
+    shared adaLN projection, the projection too: the final layer reads the vector), the projected text of
+    cross-attention. Every block instance of a run starts from the same live set, so one instance per run gives the
+    peak; the embedders and the final layer hold less than a block. ``streamed``: bytes per weight element of each
+    op's own weights, live while it runs (sequential CPU offload; 0: none)."""
     N, L, R = _grid_rows(spec, grid, text_tokens, batch)
     B, d, a = batch, spec.hidden_size, act_bytes
     shape = DiTShape(B, *grid, L)
@@ -52,18 +54,23 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
                   "c": cond}
     else:
         inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
+    if spec.modulation == "shared":  # the conditioning vector itself, kept beside its projection for the final layer
+        inputs["t"] = B * spec.cond
     # RoPE tables (fp32 cos and sin, built once per forward): read by the blocks, held underneath them
     table = 2 * table_rows(spec, grid[0], N, L) * spec.head_dim * 4 if spec.rope != "none" else 0
     segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), {**inputs, TABLE: 0}, base=table)
                 for mode, blocks in spec.block_schedule()]
-    return int(peak_bytes(segments, a, kernel))
+    return int(peak_bytes(segments, a, kernel, streamed))
 
 
-def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, act_bytes: int = 2) -> Number:
+def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, act_bytes: int = 2,
+                      streamed: int = 0) -> Number:
     """Peak live activation bytes of a text-encoder forward without gradients (weights not included): the liveness
     evaluator over the encoder's ledger (``ledger/text_encoder.py``). Equal to the live-tensor tracker on the
-    reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py)."""
-    return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes)
+    reference modules of every kind (tests/test_text_encoders.py, tests/test_memory.py). ``streamed``: as
+    ``dit_inference_peak``."""
+    return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes, streamed=streamed)
+
 
 
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:

@@ -10,9 +10,14 @@ Offload modes (diffusers' names in brackets): ``none`` (everything on the GPU); 
 to the CPU after encoding); ``text_on_cpu`` (the text encoder runs on the CPU: never on the GPU; its CPU time not
 modelled); ``model`` (``enable_model_cpu_offload``: only the running component on the GPU, each moved in and out once
 per video); ``model_text_on_cpu`` (model offload with the text encoder run on the CPU: Wan's ``--offload_model True
---t5_cpu``); ``sequential`` (``enable_sequential_cpu_offload``: weights streamed: one DiT block, one text-encoder
-layer resident; every DiT forward streams all DiT weights). ``fsdp`` = N: DiT weights sharded over N GPUs, two
-blocks gathered at once. ``sequence_parallel`` = N: the DiT's activations split over N GPUs (tokens / N).
+--t5_cpu``); ``sequential`` (``enable_sequential_cpu_offload``: every component's weights streamed module by module,
+accelerate's ``cpu_offload`` hooks: a module's own parameters come to the GPU before its forward and go when it
+returns, so one module of the running component is resident at a time, the VAE's too; every DiT forward streams all DiT
+weights, every decoder call all the decoder's). The liveness walk counts each op's own weights while it runs (its
+``weights``: a module's own parameters; tests/test_pipeline_measured.py), so the stage's peak is where activations
+and the running module's weights together are largest. ``fsdp`` = N: DiT weights sharded over N GPUs, two blocks
+gathered at once.
+``sequence_parallel`` = N: the DiT's activations split over N GPUs (tokens / N).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.hardware.host_link import HostLink, host_link
 from sora_compute.hardware.profiles import load_profile
+from sora_compute.ledger.vae_schedule import scheduled_decode
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak
 from sora_compute.memory.planner import _one_of
 from sora_compute.memory.vae_schedule import decode_schedule_peak
@@ -164,23 +170,30 @@ class PipelineMemory(FrameRepr):
 
 
 @lru_cache(maxsize=64)
-def _weights(m: ModelSpec, w: int) -> tuple[int, int, int, int, int]:
-    """Bytes of (text encoders, DiT, the DiT's largest block, the whole VAE, the largest text-encoder layer)."""
+def _weights(m: ModelSpec, w: int) -> tuple[int, int, int, int]:
+    """Bytes of (text encoders, DiT, the DiT's largest block, the whole VAE)."""
     text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
     vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
-    layer_w = max((text_encoder_params(e) * w // e.num_layers for e in m.text_encoders), default=0)
-    return text_w, dit_params(m.dit) * w, dit_block_params(m.dit) * w, vae_w, layer_w
+    return text_w, dit_params(m.dit) * w, dit_block_params(m.dit) * w, vae_w
+
+
+def _decode_stream_bytes(m: ModelSpec, latent: tuple[int, int, int], sched: DecodeSchedule, w: int) -> int:
+    """Sequential offload: the bytes a decode streams in, the decoder's weights once per decoder call of the schedule
+    (each tile or chunk)."""
+    calls = 1 if sched.mode == "whole" else scheduled_decode(m.vae, latent, sched).n_calls
+    return vae_params(m.vae)[1] * w * calls
 
 
 @lru_cache(maxsize=256)
 def _peaks(m: ModelSpec, latent: tuple[int, int, int], grid: tuple[int, int, int], sched: DecodeSchedule,
-           cfg_batch: int, kernel: AttentionKernel, act_bytes: int) -> tuple[int, int, int]:
-    """Activation peaks (bytes) of the text encoders (the largest, run one by one), one DiT forward, the decode."""
+           cfg_batch: int, kernel: AttentionKernel, act_bytes: int, streamed: int = 0) -> tuple[int, int, int]:
+    """Activation peaks (bytes) of the text encoders (the largest, run one by one), one DiT forward, the decode;
+    ``streamed``: each module's weights live while it runs, at that many bytes per element (sequential offload)."""
     tokens = m.text_encoder_tokens()
-    text = max((int(text_encoder_peak(e, n, cfg_batch, act_bytes)) for e, n in zip(m.text_encoders, tokens,
-                                                                                   strict=True)), default=0)
-    dit = dit_inference_peak(m.dit, grid, m.num_text_tokens, cfg_batch, kernel, act_bytes)
-    return text, dit, decode_schedule_peak(m.vae, latent, sched, 1, act_bytes)
+    text = max((int(text_encoder_peak(e, n, cfg_batch, act_bytes, streamed)) for e, n in zip(m.text_encoders, tokens,
+                                                                                             strict=True)), default=0)
+    dit = dit_inference_peak(m.dit, grid, m.num_text_tokens, cfg_batch, kernel, act_bytes, streamed)
+    return text, dit, decode_schedule_peak(m.vae, latent, sched, 1, act_bytes, streamed)
 
 
 def pipeline_memory(
@@ -210,13 +223,13 @@ def pipeline_memory(
     spec = resolve_gpu(gpu)
     m, lat = wl.model, wl.latent
     sched = decode if decode is not None else official_decode_schedule(m.vae.family, m.name)
-    text_w, dit_w, block_w, vae_w, layer_w = _weights(m, weight_bytes)
+    text_w, dit_w, block_w, vae_w = _weights(m, weight_bytes)
     tokens = m.text_encoder_tokens()
     embed = sum(n * e.d_model for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch * act_bytes
-    latents = m.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes * cfg_batch
+    latents = m.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes  # one video's
     text_peak, dit_full, vae_peak = _peaks(m, (lat.frames, lat.height, lat.width), (lat.tokens_t, lat.tokens_h,
                                                                                    lat.tokens_w), sched, cfg_batch,
-                                           kernel, act_bytes)
+                                           kernel, act_bytes, weight_bytes if offload == "sequential" else 0)
     dit_peak = -(-dit_full // sequence_parallel)
     dit_res = dit_w if fsdp == 1 else -(-dit_w // fsdp) + 2 * block_w
     notes = []
@@ -230,13 +243,15 @@ def pipeline_memory(
     if text_on_cpu:
         notes.append("the text encoder runs on the CPU: its time there is not modelled")
 
+    decode_stream = (_decode_stream_bytes(m, (lat.frames, lat.height, lat.width), sched, weight_bytes)
+                     if offload == "sequential" else 0)
     # weights resident per phase: (text, dit, vae) under each mode
     on = {"none": ((text_w, dit_res, vae_w),) * 3,
           "free_text": ((text_w, dit_res, vae_w), (0, dit_res, vae_w), (0, dit_res, vae_w)),
           "text_on_cpu": ((0, dit_res, vae_w),) * 3,
           "model": ((text_w, 0, 0), (0, dit_res, 0), (0, 0, vae_w)),
           "model_text_on_cpu": ((0, 0, 0), (0, dit_res, 0), (0, 0, vae_w)),
-          "sequential": ((layer_w, 0, 0), (0, block_w, 0), (0, 0, vae_w))}[offload]
+          "sequential": ((0, 0, 0),) * 3}[offload]  # streamed: each module's weights in its stage's peak
     # host-link bytes per phase (h2d, d2h), per video
     evals = steps * (2 if cfg_batch == 1 and m.text_encoders else 1)  # CFG run as two passes streams twice
     moves = {"none": ((0, 0),) * 3,
@@ -244,14 +259,19 @@ def pipeline_memory(
              "text_on_cpu": ((0, 0),) * 3,
              "model": ((text_w, 0), (dit_res, text_w), (vae_w, dit_res)),
              "model_text_on_cpu": ((0, 0), (dit_res, 0), (vae_w, dit_res)),
-             "sequential": ((text_w, 0), (dit_w * evals, 0), (vae_w, 0))}[offload]
+             "sequential": ((text_w, 0), (dit_w * evals, 0), (decode_stream, 0))}[offload]
     names = ("text encoder weights", "DiT weights", "VAE weights")
     has_text = bool(m.text_encoders)
     phases = []
-    acts = ((f"text encode (batch {cfg_batch})", text_peak if not text_on_cpu else 0),
-            (f"DiT forward (batch {cfg_batch})", dit_peak), (f"VAE decode, {sched.label()}", vae_peak))
-    state: tuple[dict[str, int], ...] = ({}, {"text embeddings": embed, "latents": latents},
-                                         {"latents": latents // cfg_batch})
+    each = ", each module's weights streamed in" if offload == "sequential" else ""
+    acts = ((f"text encode (batch {cfg_batch}){each}", text_peak if not text_on_cpu else 0),
+            (f"DiT forward (batch {cfg_batch}){each}", dit_peak), (f"VAE decode, {sched.label()}{each}", vae_peak))
+    # diffusers' __call__: the latents, and each step the CFG batch made of them (torch.cat([latents] * 2)); the prompt
+    # embeddings held to the end (made on the CPU: moved to the GPU in the text phase)
+    state: tuple[dict[str, int], ...] = ({"text embeddings": embed if text_on_cpu else 0},
+                                         {"text embeddings": embed, "latents": latents,
+                                          "CFG batch of the latents": latents * cfg_batch if cfg_batch > 1 else 0},
+                                         {"text embeddings": embed, "latents": latents})
     for k, phase in enumerate(("encode text", f"denoise (each of {steps} steps)", "decode")):
         if k == 0 and not has_text:
             continue

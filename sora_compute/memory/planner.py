@@ -14,11 +14,13 @@ back-propagated; FSDP gather buffers; frozen encoders run on the fly).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sora_compute._frames import FrameRepr
@@ -109,14 +111,34 @@ class MemoryBreakdown(FrameRepr):
     gpu: GPUSpec
     usable_fraction: float
     notes: tuple[str, ...] = ()
+    before_forward: dict[str, int] = field(default_factory=dict)  # encoders run on the fly, before the forward
+    states: tuple[str, ...] = ()  # the components live then (model states; no gradients, activations or buffers)
 
     @property
     def resident_bytes(self) -> int:
         return sum(self.components.values())
 
     @property
+    def before_forward_bytes(self) -> int:
+        """Allocated bytes while the largest on-the-fly encode runs: the model states and that encode's peak."""
+        if not self.before_forward:
+            return 0
+        return sum(self.components[k] for k in self.states) + max(self.before_forward.values())
+
+    @property
     def peak_bytes(self) -> int:
-        return self.resident_bytes + (max(self.transient.values()) if self.transient else 0)
+        """Allocated bytes (live tensors) at the peak: the step's (resident + the largest transient) or an on-the-fly
+        encode's before the forward, whichever is larger."""
+        step = self.resident_bytes + (max(self.transient.values()) if self.transient else 0)
+        return max(step, self.before_forward_bytes)
+
+    @property
+    def reserved_bytes(self) -> int:
+        """Reserved bytes at the peak: allocated x (1 + allocator margin) + CUDA context + cuBLAS workspace
+        (``data/memory_overheads.yaml``, as the inference timeline)."""
+        from sora_compute.memory.pipeline import overheads  # the overheads live beside the pipeline timeline
+
+        return overheads(self.gpu).reserved(self.peak_bytes)
 
     @property
     def capacity_bytes(self) -> float:
@@ -131,13 +153,18 @@ class MemoryBreakdown(FrameRepr):
         if self.transient:
             k = max(self.transient, key=lambda x: self.transient[x])
             rows.append((f"peak transient: {k}", self.transient[k], "transient"))
+        if self.before_forward:
+            k = max(self.before_forward, key=lambda x: self.before_forward[x])
+            rows.append((f"before the forward, on the model states alone: {k}", self.before_forward[k],
+                         "before forward"))
         df = pd.DataFrame(rows, columns=["component", "bytes", "kind"])
         df["GiB"] = df["bytes"] / GiB
         return df
 
     def summary(self) -> dict[str, object]:
-        return {"gpu": self.gpu.key, "peak_GiB": self.peak_bytes / GiB, "capacity_GiB": self.capacity_bytes / GiB,
-                "fits": self.fits, "headroom_GiB": (self.capacity_bytes - self.peak_bytes) / GiB}
+        return {"gpu": self.gpu.key, "peak_GiB": self.peak_bytes / GiB, "reserved_GiB": self.reserved_bytes / GiB,
+                "capacity_GiB": self.capacity_bytes / GiB, "fits": self.fits,
+                "headroom_GiB": (self.capacity_bytes - self.peak_bytes) / GiB}
 
     def __repr__(self) -> str:
         verdict = "fits" if self.fits else "does NOT fit"
@@ -166,7 +193,8 @@ class TrainingMemoryBasis:
     outside_saved: int  # embedders and final layer
     full_block: int  # one block's activations live in backward (recomputed or kept)
     resident: dict[str, int]  # frozen encoders kept on the GPU
-    transient: dict[str, int]  # encoders run on the fly
+    transient: dict[str, int]  # alternatives live on top of the step's resident bytes
+    before_forward: dict[str, int] = field(default_factory=dict)  # encoders run on the fly, on the model states
 
 
 def training_memory_basis(
@@ -184,25 +212,37 @@ def training_memory_basis(
     full_block = max(sum(dit_block_saved(dit, grid, L, mb, mode, "none", kernel, dt).values())
                      for mode in saved.blocks)
     resident: dict[str, int] = {}
-    transient: dict[str, int] = {}
+    transient: dict[str, int] = {}  # none besides the block's backward (added per layout)
+    before: dict[str, int] = {}
     if vae_on_the_fly:
         resident["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
-        transient["VAE encode of the micro-batch"] = vae_encode_peak(
+        before["VAE encode of the micro-batch"] = vae_encode_peak(
             model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
     if text_on_the_fly and model.text_encoders:
         resident["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
                                                    * precision.weight_bytes)
-        transient["text encode of the micro-batch"] = max(
+        before["text encode of the micro-batch"] = max(
             text_encoder_peak(e, n, mb, precision.act_bytes)
             for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
     return TrainingMemoryBasis(dit_params(dit), dit_block_params(dit), dit.num_blocks,
                                max(saved.per_block_bytes.values()), sum(saved.outside.values()), full_block,
-                               resident, transient)
+                               resident, transient, before)
 
 
 def _zero_group(zero: Any, stage: int, group: Any) -> Any:
     """The ZeRO shard group of a state sharded from ``stage`` on: ``group`` (DP x CP ranks) or 1."""
     return np.where(np.asarray(zero) >= stage, group, 1)
+
+
+_OVERHEADS = yaml.safe_load(resources.files("sora_compute.data").joinpath("memory_overheads.yaml").read_text())
+_DS_BUCKET = int(_OVERHEADS["deepspeed_reduce_bucket_elements"])  # elements
+_FSDP_UNITS = int(_OVERHEADS["fsdp_gathered_units"])
+DS_BUCKET = "DeepSpeed gradient bucket (ZeRO-1/2 reduce_bucket_size)"
+FSDP_GRAD = "FSDP unsharded gradient of one block (before its reduce-scatter)"
+DDP_BUCKETS = "DDP gradient buckets (ZeRO-0: a copy of the gradients)"
+#: components absent while an on-the-fly encode runs before the forward (gradients freed by zero_grad)
+_STEP_ONLY = ("gradients", "saved activations (DiT blocks)", "saved activations (embedders, final layer)",
+              "FSDP gather buffers (2 blocks)", FSDP_GRAD, DS_BUCKET, DDP_BUCKETS)
 
 
 def layout_memory(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any, zero: Any,
@@ -214,7 +254,10 @@ def layout_memory(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any
     distributed optimizer shards over DP x CP; FSDP over the whole world with the Ulysses/ring groups inside it):
     stage >= 1 the fp32 master, optimizer moments and EMA; >= 2 the gradients; 3 the weights. Saved activations:
     the blocks of one pipeline stage x the pp micro-batches in flight (1F1B), divided by TP x CP (sequence
-    parallel and context parallel split the tokens)."""
+    parallel and context parallel split the tokens). Communication buffers (``data/memory_overheads.yaml``, sourced):
+    ZeRO-0 read as PyTorch DDP's, buckets holding a copy of the gradients; ZeRO-1/2 as DeepSpeed's, one gradient bucket
+    of reduce_bucket_size elements in the 16-bit dtype for the backward; ZeRO-3 as FSDP's, two gathered blocks and one
+    block's unsharded gradient before its reduce-scatter."""
     shard_group = np.asarray(dp) * np.asarray(cp)
     p_local = _shard(basis.params, np.asarray(tp) * np.asarray(pp))
     comps: dict[str, Any] = {
@@ -230,8 +273,12 @@ def layout_memory(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any
     in_flight = np.asarray(pp)  # 1F1B: the first stage holds pp micro-batches
     comps["saved activations (DiT blocks)"] = _shard(basis.per_block_saved * blocks_per_stage * in_flight, split)
     comps["saved activations (embedders, final layer)"] = _shard(basis.outside_saved * in_flight, split)
-    comps["FSDP gather buffers (2 blocks)"] = np.where(
-        np.asarray(zero) >= 3, 2 * _shard(basis.block_params, np.asarray(tp)) * precision.weight_bytes, 0)
+    block = _shard(basis.block_params, np.asarray(tp))
+    fsdp = np.asarray(zero) >= 3
+    comps["FSDP gather buffers (2 blocks)"] = np.where(fsdp, _FSDP_UNITS * block * precision.weight_bytes, 0)
+    comps[FSDP_GRAD] = np.where(fsdp, block * precision.grad_bytes, 0)
+    comps[DS_BUCKET] = np.where(fsdp | (np.asarray(zero) == 0), 0, _DS_BUCKET * precision.weight_bytes)
+    comps[DDP_BUCKETS] = np.where(np.asarray(zero) == 0, p_local * precision.grad_bytes, 0)
     comps.update(basis.resident)
     transient: dict[str, Any] = {
         "one block's activations in backward (recomputed or live)": _shard(basis.full_block, split),
@@ -270,11 +317,17 @@ def training_memory(
     basis = training_memory_basis(wl, layout.micro_batch, precision, checkpointing, kernel, vae_on_the_fly,
                                   text_on_the_fly)
     comps, transient = layout_memory(basis, layout.dp, layout.tp, layout.cp, layout.pp, layout.zero, precision)
-    comps = {k: int(v) for k, v in comps.items() if int(v) or k != "FSDP gather buffers (2 blocks)"}
+    comps = {k: int(v) for k, v in comps.items() if int(v) or k not in _STEP_ONLY[3:]}
     if layout.cp > 1 and layout.cp_mode == "ring":
         notes.append("ring attention: K/V chunks in flight add ~2 x (tokens/cp) x d per layer (not counted)")
-    return MemoryBreakdown(comps, {k: int(v) for k, v in transient.items()}, resolve_gpu(gpu), usable_fraction,
-                           tuple(notes))
+    spec = resolve_gpu(gpu)
+    mem = MemoryBreakdown(comps, {k: int(v) for k, v in transient.items()}, spec, usable_fraction, tuple(notes),
+                          dict(basis.before_forward), tuple(k for k in comps if k not in _STEP_ONLY))
+    if mem.fits and mem.reserved_bytes > spec.hbm_bytes:
+        notes.append(f"the allocated peak fits the usable {usable_fraction:.0%} of HBM, but reserved bytes (allocator "
+                     "margin, CUDA context, cuBLAS workspace) exceed the GPU's memory")
+        mem = MemoryBreakdown(comps, mem.transient, spec, usable_fraction, tuple(notes), mem.before_forward, mem.states)
+    return mem
 
 
 def _divisors(n: int, cap: int) -> list[int]:

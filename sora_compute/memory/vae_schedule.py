@@ -4,36 +4,54 @@ counted (as in ``vae_decode_peak``). Bytes: activations of ``act_bytes`` each.""
 
 from __future__ import annotations
 
-from sora_compute.evaluate.liveness import ledger_peak
+from sora_compute.evaluate.flops import Count, count_ops
+from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
-from sora_compute.ledger.ops import counted_macs
+from sora_compute.ledger.vae import vae_decoder_ledger
 from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode
 from sora_compute.memory.activations import vae_decode_peak
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["scheduled_decode_peak", "scheduled_decode_macs", "decode_schedule_peak"]
+__all__ = ["scheduled_decode_peak", "scheduled_decode_count", "scheduled_decode_macs", "decode_schedule_peak"]
 
 
-def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2) -> int:
-    """Peak live activation bytes: max over calls of (held + the call's own peak), and the assembly."""
-    own = {key: int(ledger_peak(ops, act_bytes)) for key, ops in sd.ledgers.items()}
+def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int = 0) -> int:
+    """Peak live activation bytes: max over calls of (held + the call's own peak, the tensors it releases walked as
+    its inputs), and the assembly; ``streamed``: bytes per weight element of each op's weights, live while it runs
+    (sequential CPU offload)."""
+    own = {c.key: int(ledger_peak(sd.ledgers[c.key], act_bytes, streamed=streamed)) for c in sd.calls
+           if not c.released}
     peak = sd.assembly * act_bytes
     for c in sd.calls:
-        peak = max(peak, c.held * act_bytes + own[c.key])
+        if c.released:
+            seg = Segment(sd.ledgers[c.key], dict(c.released), frozenset(n for n, _ in c.released), c.held * act_bytes)
+            peak = max(peak, int(segment_peak(seg, act_bytes, streamed=streamed)))
+        else:
+            peak = max(peak, c.held * act_bytes + own[c.key])
     return peak
+
+
+def scheduled_decode_count(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> Count:
+    """The ``vae_decode`` count of every call (overlapping tiles recomputed): each call's ledger ops, in order."""
+    return count_ops("vae_decode", [op for c in sd.calls for op in sd.ledgers[c.key]], convention,
+                     {"decoder_calls": sd.n_calls})
 
 
 def scheduled_decode_macs(sd: ScheduledDecode, convention: CountingConvention = FVCORE) -> int:
     """MACs of every call (overlapping tiles recomputed): sum over calls of the call's ledger MACs."""
-    per = {key: sum(int(counted_macs(op, convention)) * op.instances for op in ops) for key, ops in sd.ledgers.items()}
-    return sum(per[c.key] for c in sd.calls)
+    return int(scheduled_decode_count(sd, convention).macs)
 
 
 def decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: DecodeSchedule, batch: int = 1,
-                         act_bytes: int = 2) -> int:
+                         act_bytes: int = 2, streamed: int = 0) -> int:
     """Peak live activation bytes of decoding ``batch`` latents of (T, H, W) under ``schedule`` (the whole clip:
-    ``vae_decode_peak``, which also covers the families that chunk inside their decoder)."""
-    if schedule.mode == "whole":
+    ``vae_decode_peak``, which also covers the families that chunk inside their decoder). ``streamed``: bytes per
+    weight element of each op's own weights, live while it runs (sequential CPU offload)."""
+    whole = schedule.mode == "whole" and schedule.frame_batch is None
+    if whole and not streamed:
         return vae_decode_peak(spec, latent, batch, act_bytes)
-    return scheduled_decode_peak(scheduled_decode(spec, latent, schedule, batch), act_bytes)
+    if whole:
+        ops = vae_decoder_ledger(spec, latent, batch)
+        return int(ledger_peak(ops, act_bytes, streamed=streamed))
+    return scheduled_decode_peak(scheduled_decode(spec, latent, schedule, batch), act_bytes, streamed)

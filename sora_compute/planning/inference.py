@@ -3,7 +3,6 @@ published sampling defaults."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,9 +18,12 @@ from sora_compute.flops import (
     count_text_encoder,
     count_vae_decode,
 )
+from sora_compute.ledger.vae_schedule import scheduled_decode
+from sora_compute.memory.vae_schedule import scheduled_decode_count
 from sora_compute.planning.base import _Spec
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
+from sora_compute.specs.vae.schedule import DecodeSchedule
 
 # ------------------------------------------------------------------------------------------------
 # Inference
@@ -29,7 +31,9 @@ from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
 
 class VAETiling(_Spec):
     """Decode in overlapping tiles: spatial tiles of ``tile_px`` with ``overlap_px`` overlap, and optionally
-    temporal tiles of ``tile_latent_frames`` latent frames with ``overlap_latent_frames`` overlap."""
+    temporal tiles of ``tile_latent_frames`` latent frames every ``tile_latent_frames - overlap_latent_frames``
+    (diffusers' temporal tiles read one latent frame more than that, the causal frame before them). Counted as the
+    decode schedule it is (``schedule``: ``ledger/vae_schedule.py``, the one count of tiled decodes)."""
 
     tile_px: int = Field(gt=0, description="spatial tile edge, pixels")
     overlap_px: int = Field(default=0, ge=0, description="overlap between neighbouring tiles, pixels")
@@ -44,12 +48,14 @@ class VAETiling(_Spec):
             raise ValueError("overlap_latent_frames must be smaller than tile_latent_frames")
         return self
 
-
-def _tiles(size: int, tile: int, overlap: int) -> tuple[int, int]:
-    """(number of tiles, tile size) covering ``size`` with stride tile - overlap."""
-    if size <= tile:
-        return 1, size
-    return 1 + math.ceil((size - tile) / (tile - overlap)), tile
+    def schedule(self, temporal_compression: int) -> DecodeSchedule:
+        """The tiled ``DecodeSchedule`` (pixels and video frames, as diffusers configures tiles)."""
+        stride = self.tile_px - self.overlap_px
+        frames = {} if self.tile_latent_frames is None else {
+            "tile_frames": self.tile_latent_frames * temporal_compression,
+            "stride_frames": (self.tile_latent_frames - self.overlap_latent_frames) * temporal_compression}
+        return DecodeSchedule(mode="tiled", tile_px=(self.tile_px, self.tile_px), stride_px=(stride, stride),
+                              source="InferenceSettings.vae_tiling", **frames)
 
 
 class InferenceSettings(_Spec):
@@ -152,16 +158,7 @@ def estimate_inference(model: ModelSpec | Preset | str | Workload, video: VideoS
 
 
 def _tiled_decode(w: Workload, tiling: VAETiling, convention: CountingConvention) -> tuple[Count, float]:
-    """One tile's decode and the number of tiles (tiles cut in latent space, all of one size)."""
-    model, video, lat = w.model, w.video, w.latent
-    s = model.vae.spatial_compression
-    tile, overlap = max(1, tiling.tile_px // s), tiling.overlap_px // s
-    n_h, th = _tiles(lat.height, tile, overlap)
-    n_w, tw = _tiles(lat.width, tile, overlap)
-    n_t, tt = (1, lat.frames) if tiling.tile_latent_frames is None else _tiles(
-        lat.frames, tiling.tile_latent_frames, tiling.overlap_latent_frames)
-    frames = model.vae.decoded_frames(tt)
-    tile_video = VideoSpec(width=tw * s, height=th * s, num_frames=frames, fps=video.fps)
-    # the tile is decoded from latents directly: only the VAE's divisibility applies, not the DiT patch
-    vae_only = model.model_copy(update={"dit": model.dit.model_copy(update={"patch_size": (1, 1, 1)})})
-    return count_vae_decode(vae_only, tile_video, convention=convention), float(n_h * n_w * n_t)
+    """Every tile's decode (diffusers' ``tiled_decode``: tiles every stride, edge tiles cut short), as one count."""
+    vae, lat = w.model.vae, w.latent
+    sd = scheduled_decode(vae, (lat.frames, lat.height, lat.width), tiling.schedule(vae.temporal_compression))
+    return scheduled_decode_count(sd, convention), 1.0

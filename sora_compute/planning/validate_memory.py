@@ -1,6 +1,7 @@
 """Published peak-memory figures (validation.yaml ``peak_memory_gib``) against the pipeline memory model: predicted
 allocated and reserved bytes per GPU for the run as the source describes it (offload from its settings; a multi-GPU
-run's DiT split from its stated layout: sequence parallel over ulysses x ring, CFG branches apart, FSDP). Reported,
+run's DiT split from its stated layout: sequence parallel over ulysses x ring, CFG branches apart, FSDP; its VAE
+decode as its settings say, ``decode_of``). Reported,
 never fitted. Sources rarely say whether they print allocated (``torch.cuda.max_memory_allocated``) or reserved
 (nvidia-smi) bytes, nor GB or GiB: both predictions are shown, the error against each.
 """
@@ -18,8 +19,9 @@ from sora_compute.planning.inference import sampling_defaults
 from sora_compute.planning.validate import snap_video
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
 from sora_compute.presets import load_preset, preset_names
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
 
-__all__ = ["validate_memory", "offload_of"]
+__all__ = ["validate_memory", "offload_of", "decode_of"]
 
 
 def offload_of(e: ValidationEntry) -> OffloadMode:
@@ -37,6 +39,18 @@ def offload_of(e: ValidationEntry) -> OffloadMode:
     if "--offload True" in text:
         return "model"
     return "none"
+
+
+def decode_of(e: ValidationEntry, family: str) -> DecodeSchedule:
+    """The VAE decode a source's settings describe: "no VAE tiling" the whole latent, in the frame batches the
+    family's pipeline decodes it in by default (CogVideoX: diffusers' use_framewise_decoding); else the official
+    schedule."""
+    official = official_decode_schedule(family, e.model)
+    if "no vae tiling" in " ".join(str(v) for v in e.settings.values()).lower():
+        return DecodeSchedule(frame_batch=official.frame_batch,
+                              source="the source's settings: no VAE tiling" + (
+                                  " (framewise batches by default)" if official.frame_batch else ""))
+    return official
 
 
 def _row(e: ValidationEntry) -> dict[str, object]:
@@ -62,8 +76,9 @@ def _row(e: ValidationEntry) -> dict[str, object]:
     s = sampling_defaults(preset)
     cfg = e.cfg if e.cfg is not None else s.cfg
     offload = offload_of(e)
-    pm = pipeline_memory(preset.model, video, gpu, offload, cfg_batch=2 if cfg and not cfg_apart else 1,
-                         steps=e.steps or s.steps, fsdp=fsdp, sequence_parallel=sp)
+    pm = pipeline_memory(preset.model, video, gpu, offload, decode_of(e, preset.model.vae.family),
+                         cfg_batch=2 if cfg and not cfg_apart else 1, steps=e.steps or s.steps, fsdp=fsdp,
+                         sequence_parallel=sp)
     pub = float(e.peak_memory_gib or math.nan)
     a, r = pm.allocated_peak / GiB, pm.reserved_peak / GiB
     return {**row, "offload": offload, "allocated_GiB": a, "reserved_GiB": r, "error_allocated": a / pub - 1,

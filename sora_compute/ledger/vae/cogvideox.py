@@ -14,7 +14,7 @@ pairs and pads (down) or up-samples (up) copies of the frames; the decoder holds
 from __future__ import annotations
 
 from sora_compute.ledger.formulas import Number, upsample_nearest_macs
-from sora_compute.ledger.ops import Flow, Op
+from sora_compute.ledger.ops import Flow, Op, revise
 from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, many, nearest, norm
 from sora_compute.specs.vae import CogVideoXVAE
@@ -28,6 +28,19 @@ def _pad(B: Number, shape: Shape) -> Number:
     """Elements per channel of a causal conv's input with two front frames: (T + 2, H, W)."""
     T, H, W = shape
     return B * (T + 2) * H * W
+
+
+def _cached(op: Op, c: int, B: Number, shape: Shape, batch: bool) -> Op:
+    """A causal conv of a frame-batched decode (``batch``; diffusers' ``conv_cache``): before the conv a step makes
+    ``cache:<path>``, a clone of the last two frames of its concatenated input (c x 2 H W per sample,
+    ``dims['feature_cache']``), which outlives the call; the old cache, of the same size, is held by the caller."""
+    if not batch:
+        return op
+    T, H, W = shape
+    n = c * B * 2 * H * W
+    f = op.flow
+    steps = (f,) if isinstance(f, Flow) else tuple(f or ())
+    return revise(op, flow=(Flow((), f"cache:{op.path}", n), *steps), dims={**op.dims, "feature_cache": n})
 
 
 def _odd(T: Number) -> bool:
@@ -53,9 +66,11 @@ def spatial_norm(prefix: str, B: Number, shape: Shape, c: int, z: int, blocks: r
 
 
 def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, z: int | None,
-               blocks: range | None = None, x: str = "x", y: str = "x", held: tuple[str, ...] = ()) -> list[Op]:
+               blocks: range | None = None, x: str = "x", y: str = "x", held: tuple[str, ...] = (),
+               batch: bool = False) -> list[Op]:
     """Two (norm, causal 3x3x3 conv) pairs, a 1x1x1 shortcut when widths differ; spatial norms (``z``: the latent's
-    channels) in the decoder. Reads ``x`` (and ``held``, kept by the caller to the block's end), makes ``y``."""
+    channels) in the decoder. Reads ``x`` (and ``held``, kept by the caller to the block's end), makes ``y``;
+    ``batch``: the convs keep caches (``_cached``)."""
     rows, pad = B * shape.positions, _pad(B, shape)
     ops: list[Op] = []
     for i, (ci, co, src) in enumerate(((c_in, c_out, x), (c_out, c_out, "h1")), start=1):
@@ -66,8 +81,8 @@ def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, z: i
                             flow=Flow((src,), f"a{i}", ci * rows, None, ci * rows)))
         made = Flow((f"a{i}", *(("h1",) if i == 2 else ())), f"h{i}", co * rows, None, ci * pad)
         total = Flow(("h2", x, *held), y, co * rows)
-        ops.append(conv(f"{prefix}.conv{i}.conv", B, shape, shape, ci, co, K3, blocks=blocks,
-                        flow=(made, total) if i == 2 and c_in == c_out else made))
+        ops.append(_cached(conv(f"{prefix}.conv{i}.conv", B, shape, shape, ci, co, K3, blocks=blocks,
+                                flow=(made, total) if i == 2 and c_in == c_out else made), ci, B, shape, batch))
     if c_in != c_out:
         ops.append(conv(f"{prefix}.shortcut", B, shape, shape, c_in, c_out, _1, blocks=blocks,
                         flow=(Flow((x,), "s", c_out * rows), Flow(("s", "h2", x, *held), y, c_out * rows))))
@@ -75,13 +90,17 @@ def cog_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, z: i
 
 
 def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, z: int | None, x: str,
-                y: str) -> list[Op]:
-    """``n`` ResNets: the first c_in -> c on the input ``x``, the rest c -> c (one record per op, blocks 1 .. n-1)
-    while the caller holds ``x``; the output is ``y``."""
+                y: str, batch: bool = False) -> list[Op]:
+    """``n`` ResNets: the first c_in -> c on the input ``x``, the rest c -> c (one record per op, blocks 1 .. n-1;
+    a frame batch's ledger: a record per ResNet, each with caches of its own) while the caller holds ``x``; the
+    output is ``y``."""
     if not n:
         return []
-    ops = cog_resnet(f"{prefix}.0", B, shape, c_in, c, z, x=x, y=y)
-    if n > 1:
+    ops = cog_resnet(f"{prefix}.0", B, shape, c_in, c, z, x=x, y=y, batch=batch)
+    if n > 1 and batch:
+        for k in range(1, n):
+            ops += cog_resnet(f"{prefix}.{k}", B, shape, c, c, z, x=y, y=y, held=(x,), batch=True)
+    elif n > 1:
         ops += cog_resnet(prefix + ".{i}", B, shape, c, c, z, range(1, n), x=y, y=y, held=(x,))
     return ops
 
@@ -123,15 +142,19 @@ class CogVideoXLedger:
                                      c_prev * _pad(B, shape)))]
 
     @staticmethod
-    def decoder(spec: CogVideoXVAE, shape: Shape, B: Number, num_frames: Number | None = None) -> list[Op]:
+    def decoder(spec: CogVideoXVAE, shape: Shape, B: Number, num_frames: Number | None = None,
+                batch: bool = False) -> list[Op]:
+        """The whole latent, or (``batch``) one call of diffusers' frame-batched decode, whose causal convs keep their
+        caches (``_cached``) to the call's end (its last step reads them) and beyond."""
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
-        ops = [conv("conv_in.conv", B, shape, shape, z, chans[0], K3,
-                    flow=Flow((), "x", chans[0] * B * shape.positions, None, z * _pad(B, shape)))]
-        ops += cog_resnets("mid.resnets", B, shape, chans[0], chans[0], 2, z, "x", "y")
+        ops = [_cached(conv("conv_in.conv", B, shape, shape, z, chans[0], K3,
+                            flow=Flow((), "x", chans[0] * B * shape.positions, None, z * _pad(B, shape))),
+                       z, B, shape, batch)]
+        ops += cog_resnets("mid.resnets", B, shape, chans[0], chans[0], 2, z, "x", "y", batch)
         c_prev, x = chans[0], "y"
         for j, c in enumerate(chans):
             h = f"r{j}"
-            ops += cog_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, z, x, h)
+            ops += cog_resnets(f"up.{j}.resnets", B, shape, c_prev, c, spec.layers_per_block + 1, z, x, h, batch)
             c_prev = c
             if j < len(chans) - 1:  # nearest x2 (temporal levels: T -> 2T, or 2T - 1 when T is odd), 3x3 conv
                 T, H, W = shape
@@ -150,6 +173,18 @@ class CogVideoXLedger:
                              flow=Flow(("fr", h, x), f"x{j}", n))]
                 shape, h = out, f"x{j}"
             x = h
-        return ops + spatial_norm("norm_out", B, shape, c_prev, z, x=x) + [
-            conv("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3,
-                 flow=Flow(("a", x), "o", spec.in_channels * B * shape.positions, None, c_prev * _pad(B, shape)))]
+        ops += spatial_norm("norm_out", B, shape, c_prev, z, x=x) + [
+            _cached(conv("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3,
+                         flow=Flow(("a", x), "o", spec.in_channels * B * shape.positions, None,
+                                   c_prev * _pad(B, shape))), c_prev, B, shape, batch)]
+        if not batch:
+            return ops
+        kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)
+        last = ops[-1]
+        return [*ops[:-1], revise(last, flow=(*last.flow, Flow(kept)))]  # type: ignore[misc]
+
+
+@register("vae_frame_batch", "cogvideox")
+def cogvideox_batch_ledger(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
+    """One call of CogVideoX's frame-batched decode (``CogVideoXLedger.decoder`` with ``batch``)."""
+    return CogVideoXLedger.decoder(spec, Shape(shape), B, batch=True)

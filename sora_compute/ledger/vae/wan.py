@@ -20,7 +20,7 @@ from sora_compute.ledger.registry import register
 from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, nearest, norm
 from sora_compute.specs.vae import WanVAE
 
-__all__ = ["WanLedger"]
+__all__ = ["WanLedger", "CHUNKS"]
 
 _1 = (1, 1, 1)
 
@@ -31,22 +31,42 @@ def _pad(B: Number, shape: Shape) -> Number:
     return B * (T + 2) * (H + 2) * (W + 2)
 
 
-def _cache(op: Op, c: int, B: Number, shape: Shape, chunk: str | None) -> Op:
-    """A causal conv of a chunked decode (``chunk`` 'first' or 'cached'; None: the whole clip) with the feature cache
-    Wan2.1 keeps for it (wan/modules/vae.py ``CACHE_T`` = 2 frames of its c-channel input, ``dims['feature_cache']``
-    elements per instance, held between chunks) and what the conv allocates beside its padded copy: the new cache (a
-    clone of the last frames: one in the first chunk, two after) and, in later chunks, the old cache concatenated
-    before the input (T + 2 frames)."""
+CHUNKS = ("first", "second", "cached")  # the kinds of chunk a chunked decode's ledger is built for
+
+
+def _old_frames(chunk: str, time_conv: bool) -> int:
+    """Frames of the cache a causal conv finds when a chunk starts: none in the first chunk, nor in the second for a
+    temporal up-sampler's conv (the first chunk does not call it); one in the second (the first chunk's single
+    frame); ``CACHE_T`` = 2 from then on."""
+    if chunk == "first" or (chunk == "second" and time_conv):
+        return 0
+    return 1 if chunk == "second" else 2
+
+
+def _cache(op: Op, c: int, B: Number, shape: Shape, chunk: str | None, time_conv: bool = False) -> Op:
+    """A causal conv of a chunked decode (``chunk`` one of ``CHUNKS``; None: the whole clip) with Wan2.1's feature
+    cache (wan/modules/vae.py ``CACHE_T`` = 2 frames of its c-channel input, reference ``WanCausalConv3d``). Before
+    the conv a step makes the new cache ``cache:<path>`` (``dims['feature_cache']`` elements), which lives to the
+    chunk's end and beyond: a clone of the input's last min(T, 2) frames, made two by the old cache's last frame in
+    front (or, for a temporal up-sampler's first call, a zero frame: Wan's 'Rep'), the one-frame clone (and the zero
+    frame) its scratch. The conv reads the old cache ``old:<path>``, which its caller holds and lets go when the conv
+    returns, concatenated before the input (old + T frames: scratch beside the padded copy)."""
     if chunk is None:
         return op
     T, H, W = shape
-    frames = 1 if chunk == "first" else 2
-    extra = c * B * H * W * (frames + (T + 2 if chunk == "cached" else 0))
+    plane = c * B * H * W
+    old = _old_frames(chunk, time_conv)
+    clone = T if T < 2 else 2
+    joins = clone < 2 and (old > 0 or time_conv)
+    new = 2 if joins else clone
+    transient = (clone + (0 if old else clone)) if joins else 0
     f = op.flow
     steps = (f,) if isinstance(f, Flow) else tuple(f or ())
-    steps = (steps[0]._replace(scratch=steps[0].scratch + extra), *steps[1:])
-    return revise(op, flow=steps[0] if isinstance(f, Flow) else steps,
-                  dims={**op.dims, "feature_cache": c * B * H * W * frames})
+    first = steps[0]
+    if old:
+        first = first._replace(reads=(*first.reads, f"old:{op.path}"), scratch=first.scratch + plane * (old + T))
+    make = Flow((), f"cache:{op.path}", plane * new, None, plane * transient)
+    return revise(op, flow=(make, first, *steps[1:]), dims={**op.dims, "feature_cache": plane * new})
 
 
 def _many(T: Number) -> bool:
@@ -76,11 +96,15 @@ def wan_resnet(prefix: str, B: Number, shape: Shape, c_in: int, c_out: int, bloc
 def wan_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int, x: str, y: str,
                 chunk: str | None = None) -> list[Op]:
     """``n`` ResNets: the first c_in -> c on the level input ``x``, the rest c -> c (one record per op, blocks
-    1 .. n-1) while the caller holds ``x``; the output is ``y``."""
+    1 .. n-1; a chunk's ledger: a record per ResNet, each with caches of its own) while the caller holds ``x``; the
+    output is ``y``."""
     if not n:
         return []
     ops = wan_resnet(f"{prefix}.0", B, shape, c_in, c, x=x, y=y, chunk=chunk)
-    if n > 1:
+    if n > 1 and chunk is not None:
+        for k in range(1, n):
+            ops += wan_resnet(f"{prefix}.{k}", B, shape, c, c, x=y, y=y, held=(x,), chunk=chunk)
+    elif n > 1:
         ops += wan_resnet(prefix + ".{i}", B, shape, c, c, range(1, n), x=y, y=y, held=(x,), chunk=chunk)
     return ops
 
@@ -138,17 +162,17 @@ def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, h
     """Temporal: a causal (3, 1, 1) conv c -> 2c on the T - 1 frames after the first (T -> 2T - 1); then per frame
     nearest x2 and a 3x3 conv c -> c / 2. Dataflow: the time conv on a padded copy, its output's reshaped copy, the
     frames doubled (a concatenation); a per-frame copy, the up-sampled frames, the conv; the level's output ``h`` and
-    input ``x`` held to the end; makes ``y``. A chunk after the first (``chunk='cached'``) doubles all its T frames
-    (T -> 2T): the time conv on the cache and its input concatenated (and padded: a copy), its output's halves stacked
-    as frame pairs (a copy); the first chunk keeps its frame."""
+    input ``x`` held to the end; makes ``y``. A chunk after the first (``chunk`` 'second' or 'cached') doubles all
+    its T frames (T -> 2T): the time conv on the cache and its input concatenated (and padded: a copy), its output's
+    halves stacked as frame pairs (a copy); the first chunk keeps its frame."""
     T, H, W = shape
     ops = []
     src, more = h, temporal and _many(T)
-    if temporal and chunk == "cached":
+    if temporal and chunk in ("second", "cached"):
         n2 = 2 * c * B * T * H * W
         op = conv(f"{prefix}.time_conv", B, shape, shape, c, 2 * c, (3, 1, 1), "resample",
                   flow=(Flow((h,), "made", n2, None, c * B * (T + 2) * H * W), Flow(("made",), "dbl", n2)))
-        ops.append(_cache(op, c, B, shape, chunk))
+        ops.append(_cache(op, c, B, shape, chunk, time_conv=True))
         src, T = "dbl", 2 * T
     elif temporal and chunk is None:
         rest = Shape((T - 1, H, W))
@@ -194,8 +218,9 @@ class WanLedger:
     def decoder(spec: WanVAE, shape: Shape, B: Number, num_frames: Number | None = None,
                 chunk: str | None = None) -> list[Op]:
         """The whole clip (``chunk`` None), or one chunk of Wan2.1's chunked decode after post_quant_conv (run once
-        over the whole latent, held by the caller): the first chunk ('first') or a later one ('cached'), whose causal
-        convs read their feature caches (``_cache``)."""
+        over the whole latent, held by the caller): the first chunk ('first', one latent frame), the second
+        ('second') or a later one ('cached'), whose causal convs replace their feature caches (``_cache``); the
+        chunk's last step reads every new cache (they outlive it)."""
         chans, factors, z = spec.decoder_channels, spec.level_temporal_factors, spec.latent_channels
         rows = B * shape.positions
         pq = [] if chunk else [conv("post_quant_conv", B, shape, shape, z, z, _1, flow=Flow((), "pq", z * rows))]
@@ -214,13 +239,18 @@ class WanLedger:
                 c_prev, h = c // 2, f"x{j}"
             x = h
         n, rows = c_prev * B * shape.positions, B * shape.positions
-        return ops + [norm("norm_out", "rms_norm", B, c_prev, shape, flow=Flow((x,), "a", n, None, n + rows)),
-                      _cache(conv("conv_out", B, shape, shape, c_prev, spec.in_channels, K3,
-                                  flow=Flow(("a", x), "o", spec.in_channels * rows, None, c_prev * _pad(B, shape))),
-                             c_prev, B, shape, chunk)]
+        ops += [norm("norm_out", "rms_norm", B, c_prev, shape, flow=Flow((x,), "a", n, None, n + rows)),
+                _cache(conv("conv_out", B, shape, shape, c_prev, spec.in_channels, K3,
+                            flow=Flow(("a", x), "o", spec.in_channels * rows, None, c_prev * _pad(B, shape))),
+                       c_prev, B, shape, chunk)]
+        if chunk is None:
+            return ops
+        kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)  # held to the chunk's end
+        last = ops[-1]
+        return [*ops[:-1], revise(last, flow=(*last.flow, Flow(kept)))]  # type: ignore[misc]
 
 
 @register("vae_chunked", "wan")
 def wan_chunk_ledger(spec: WanVAE, shape: Shape, B: Number, chunk: str) -> list[Op]:
-    """One chunk of Wan2.1's chunked decode ('first' or 'cached'; see ``WanLedger.decoder``)."""
+    """One chunk of Wan2.1's chunked decode (one of ``CHUNKS``; see ``WanLedger.decoder``)."""
     return WanLedger.decoder(spec, Shape(shape), B, chunk=chunk)

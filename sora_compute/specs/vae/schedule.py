@@ -26,7 +26,9 @@ class DecodeSchedule(_Spec):
     ``stride_px`` pixels, and/or temporal tiles of ``tile_frames`` video frames every ``stride_frames`` (diffusers:
     ``tile_sample_min_*`` and ``tile_sample_stride_*``); tiles overlap by tile - stride and are blended.
     ``chunked``: ``chunk_latent_frames`` latent frames per decoder call, each causal conv reading its cache of the
-    previous chunk's last frames (Wan2.1)."""
+    previous chunk's last frames (Wan2.1). ``frame_batch`` (whole or tiled): the latent (each tile's) decoded
+    ``frame_batch`` latent frames per call, the causal convs' caches carried from call to call and the outputs
+    concatenated (diffusers AutoencoderKLCogVideoX ``use_framewise_decoding``, ``num_latent_frames_batch_size``)."""
 
     mode: ScheduleMode = "whole"
     tile_px: tuple[int, int] | None = Field(default=None, description="spatial tile (height, width), pixels")
@@ -34,6 +36,8 @@ class DecodeSchedule(_Spec):
     tile_frames: int | None = Field(default=None, gt=0, description="temporal tile, video frames")
     stride_frames: int | None = Field(default=None, gt=0, description="temporal stride, video frames")
     chunk_latent_frames: int = Field(default=1, gt=0, description="latent frames per chunk (chunked)")
+    frame_batch: int | None = Field(default=None, gt=0, description="whole / tiled: latent frames per decoder call, "
+                                    "each causal conv fed the previous call's last frames (CogVideoX's conv_cache)")
     source: str = Field(default="", description="where the official default comes from")
 
     @model_validator(mode="after")
@@ -53,6 +57,9 @@ class DecodeSchedule(_Spec):
             raise ValueError(f"stride_frames={self.stride_frames} must not exceed tile_frames={self.tile_frames}")
         if self.mode == "tiled" and self.tile_px is None and self.tile_frames is None:
             raise ValueError("mode='tiled' needs tile_px/stride_px or tile_frames/stride_frames")
+        if self.frame_batch is not None and (self.mode == "chunked" or self.tile_frames is not None):
+            raise ValueError("frame_batch: frame batches of a whole latent or of spatial tiles only (not with "
+                             "chunked decoding or temporal tiles)")
         return self
 
     def label(self) -> str:
@@ -60,14 +67,16 @@ class DecodeSchedule(_Spec):
         if self.mode == "chunked":
             n = self.chunk_latent_frames
             return f"chunked, {n} latent frame{'s' if n > 1 else ''} per call (causal cache)"
+        batches = (f", {self.frame_batch} latent frame{'s' if self.frame_batch > 1 else ''} per call (conv cache)"
+                   if self.frame_batch else "")
         if self.mode == "whole":
-            return "whole clip"
+            return "whole clip" + batches
         parts = []
         if self.tile_px is not None and self.stride_px is not None:
             parts.append(f"{self.tile_px[0]}x{self.tile_px[1]} px tiles every {self.stride_px[0]}x{self.stride_px[1]}")
         if self.tile_frames is not None:
             parts.append(f"{self.tile_frames}-frame tiles every {self.stride_frames}")
-        return "tiled, " + ", ".join(parts)
+        return "tiled, " + ", ".join(parts) + batches
 
 
 @cache
