@@ -108,7 +108,7 @@ def layer_norm(path: str, tokens: Number, d: int, blocks: range | None = None, a
 
 def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, blocks: range | None = None,
                    rows: Number | None = None, x: str = "attn_in", copy_in: bool = False, bias_scratch: bool = False,
-                   rope: tuple[Number, Number] | None = None) -> list[Op]:
+                   rope: tuple[Number, Number | None] | None = None) -> list[Op]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k norms).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W; temporal attention
@@ -122,8 +122,8 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     unbiased product lives beside the output). A materialised core holds the scores and their scaled (or softmaxed)
     copy at once, beside contiguous copies of strided q and k with several heads (scratch of the core; see
     evaluate/liveness.py, which reads the kernel from the op's dims). ``rope`` = (table rows, spared rows): q and k
-    are rotated after their norms (``ledger/rope.py``), sparing that many leading text rows; the rotated q and k
-    replace the norms' outputs as the core's inputs and the locals held to the end."""
+    are rotated after their norms (``ledger/rope.py``), sparing that many leading text rows (None: none); the rotated
+    q and k replace the norms' outputs as the core's inputs and the locals held to the end."""
     d, h = spec.hidden_size, spec.num_heads
     tokens = groups * seq if rows is None else rows
     a = f"{prefix}.attn"
@@ -149,8 +149,8 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
         qk = (f"{a}.rope_q", f"{a}.rope_k")
         if rows is None:  # Skiparse cores keep their split copies instead (below)
             core = keep(core, rotated_saved(tokens, d, bool(norms)))
-        if spared:  # concatenated: contiguous, as a materialised core wants them; so is a fused core's output, which
-            # the projection then reads through a copy regrouped by token (several heads)
+        if spared is not None:  # concatenated: contiguous, as a materialised core wants them; so is a fused
+            # core's output, which the projection then reads through a copy regrouped by token (several heads)
             core = revise(core, dims={**core.dims, "contiguous": 1})
             core = keep(core, Saved("RoPE: the core's own output (its input copied by token)", tokens * d,
                                     when="fused")) if h > 1 else core
@@ -321,7 +321,7 @@ def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> lis
             *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None, "attn_in",
                             copy_in=temporal and B > 1, bias_scratch=temporal and B == 1 and spec.qkv_bias,
                             rope=(table_rows(spec, shape.T, N, L), B * L if spec.rope == "video" and
-                                  spec.conditioning == "joint" else 0) if uses_rope(spec, mode) else None),
+                                  spec.conditioning == "joint" else None) if uses_rope(spec, mode) else None),
             gated_residual(f"{pre}.gate_attn", B, rows, d, blocks, reads=("x", f"{pre}.attn.out"), out="h1")]
     h = "h1"
     if spec.conditioning == "cross_attention":

@@ -155,7 +155,7 @@ def single_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range
     qk = tuple(op.path for op in norms)
     rope: list[Op] = []
     if spec.rope != "none":  # after the norms; text tokens (in front) spared unless the whole sequence is rotated
-        spared = B * L if spec.rope == "video" else 0
+        spared = B * L if spec.rope == "video" else None
         q_in, k_in = qk or (l1, l1)
         rope = [*rotate(f"{pre}.rope_q", rows, d, table_rows(spec, shape.T, N, L), spec.head_dim, blocks, q_in,
                         spared),

@@ -45,22 +45,22 @@ def rope_table(spec: DiTSpec, T: Number, N: Number, L: Number) -> list[Op]:
 
 
 def rotate(path: str, rows: Number, d: int, tab: Number, head_dim: int, blocks: range | None, x: str,
-           spared: Number = 0, hold: tuple[str, ...] = ()) -> list[Op]:
+           spared: Number | None = None, hold: tuple[str, ...] = ()) -> list[Op]:
     """RoPE of q or k (``x``: rows x d, all heads) read with the tables (``tab`` rows); makes ``path``.
 
-    ``spared`` rows (a joint sequence's text tokens, in front) are not rotated: the rotated rows are put back
+    ``spared`` rows (a joint sequence's text tokens, in front; None: none) are not rotated: the rotated rows go back
     behind them by a concatenation (rows x d). ``hold``: tensors the caller still references until this op ends (q's
     input while k is rotated; ``x`` itself is held to the end). Dataflow of the eager steps: the stack's output beside
     -x_imag, then x cos and rotate_half(x) sin (fp32) beside it, then their sum."""
-    n = (rows - spared) * d
+    n = (rows if spared is None else rows - spared) * d  # (a structural choice: shapes may be numpy arrays)
     op = elementwise_op(path, "position", n + 2 * tab * head_dim, n, blocks, what=ROPE)
-    out = f"{path}.video" if spared else path
+    out = path if spared is None else f"{path}.video"
     steps = [Flow((x, TABLE), f"{path}.half", n, scratch=n // 2),
              Flow((x, TABLE), f"{path}.cos", n, dtype="stat"),
              Flow((f"{path}.half", TABLE), f"{path}.sin", n, dtype="stat"),
-             Flow((f"{path}.cos", f"{path}.sin", f"{path}.half", x, *(() if spared else hold)), out, n)]
+             Flow((f"{path}.cos", f"{path}.sin", f"{path}.half", x, *(hold if spared is None else ())), out, n)]
     ops = [revise(op, flow=tuple(steps))]
-    if spared:
+    if spared is not None:
         ops.append(revise(elementwise_op(f"{path}.cat", "copy", rows * d, rows * d, blocks,
                                          what="text tokens and rotated video tokens"),
                           flow=Flow((x, out, *hold), path, rows * d)))
