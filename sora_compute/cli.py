@@ -258,6 +258,9 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
 @click.option("--vae-decode", type=click.Choice(["official", "whole", "tiled", "chunked"]), default="official",
               show_default=True, help="VAE decode schedule: the official pipeline's, the whole clip, overlapping "
                                       "tiles, or latent-frame chunks with a causal cache (Wan)")
+@click.option("--vae-encode", type=click.Choice(["official", "whole", "chunked"]), default="official",
+              show_default=True, help="with --encode-on-the-fly: the VAE encode schedule (the official pipeline's, "
+                                      "the whole clip, or frame chunks with a causal cache: Wan)")
 @click.option("--offload", type=click.Choice(["none", "free_text", "text_on_cpu", "model", "model_text_on_cpu",
                                              "sequential"]),
               default="none", show_default=True,
@@ -273,8 +276,8 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
 @friendly_errors
 def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
            gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
-           checkpointing: str, attention: str, ema: bool, cfg: bool | None, vae_decode: str, offload: str,
-           inference_gpus: int, encode_on_the_fly: bool, text_tokens: int | None, fmt: str) -> None:
+           checkpointing: str, attention: str, ema: bool, cfg: bool | None, vae_decode: str, vae_encode: str,
+           offload: str, inference_gpus: int, encode_on_the_fly: bool, text_tokens: int | None, fmt: str) -> None:
     """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
     (text encoder, DiT with the CFG pair when the model samples with one, VAE decode, with a tiling that fits when
     untiled does not). The first line is the inference verdict: fits, fits with the cheapest change, or does not fit;
@@ -289,7 +292,8 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
 
     memory_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
         count=count, tp=tp, cp=cp, pp=pp, zero=zero, micro_batch=micro_batch, checkpointing=checkpointing,
-        attention=attention, ema=ema, cfg=cfg, vae_decode=vae_decode, offload=offload, inference_gpus=inference_gpus,
+        attention=attention, ema=ema, cfg=cfg, vae_decode=vae_decode, vae_encode=vae_encode, offload=offload,
+        inference_gpus=inference_gpus,
         encode_on_the_fly=encode_on_the_fly, text_tokens=text_tokens, fmt=fmt).emit(fmt)
 
 
@@ -403,7 +407,8 @@ def sweep(models: str, resolutions: str, durations: str, fps_list: str | None, g
 @click.argument("recipe", default="open-sora-2.0")
 @click.option("--gpu", "gpu_list", help="GPU type (default: the recipe's); a comma-separated list compares the types")
 @click.option("--days", "--deadline-days", "days", type=DEADLINE_DAYS,
-              help="deadline: the fewest GPUs per stage that finish in this many days (samples kept)")
+              help="deadline: the fewest GPUs that finish in this many days, every stage's grown (or shrunk) "
+              "by one factor as its batch allows (samples kept)")
 @click.option("--layouts", is_flag=True, help="the fastest layout of each stage (layout search at its GPUs)")
 @click.option("--compare-gpus", is_flag=True, help="the whole recipe on every GPU type in the catalog, each stage's "
               "layout searched on each: cost and days, cheapest first")

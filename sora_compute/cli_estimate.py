@@ -32,7 +32,7 @@ from sora_compute.planning import (
 )
 from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity
 from sora_compute.presets import load_preset, preset_names
-from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_mwh, fmt_sci, fmt_usd
 
 __all__ = ["estimate_document"]
 
@@ -127,8 +127,8 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
              f"({fmt_sci(GPT3_PAPER_FLOPS)}, paper); {fmt_multiple(est.gpt3_multiple_6nd)} GPT-3 by 6·N·D "
              f"({fmt_sci(GPT3_6ND_FLOPS)})\n"
              f"  hardware FLOPs  {fmt_flops(est.hardware_flops)} (with {sc.checkpointing} activation recomputation)\n"
-             f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3: what a "
-             f"parameter-count estimate of the same plan says (no attention term)")
+             f"  6·N·D reading   {fmt_flops(est.six_nd_flops)} = {fmt_multiple(est.six_nd_multiple)} GPT-3 by "
+             f"6·N·D: what a parameter-count estimate of the same plan says (no attention term)")
     doc.data("scenario", sc.name)
     doc.data("training", est.summary())
     doc.text(f"\nCluster plans ({count:,} GPUs each; {_time_note(plans, sc.checkpointing)}):")
@@ -137,7 +137,7 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
         "HFU": [f"{p.hfu:.2f}" for p in plans], "parallel eff.": [f"{p.efficiency:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans], "GPU-days": [fmt_int(p.gpu_days) for p in plans],
         "$/GPU-hour": [fmt_usd(p.cluster.price) for p in plans],
-        "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans]}))
+        "cost": [fmt_usd(p.cost_usd) for p in plans], "energy": [fmt_mwh(p.energy_mwh) for p in plans]}))
     v = inf.video
     guidance = "CFG pair" if settings.cfg else "no CFG pair"
     doc.text(f"\nInference, one {v.width}x{v.height} clip of {v.num_frames} frames at {v.fps:g} fps "
@@ -177,7 +177,7 @@ def estimate_document(scenario: str, resolution: str | None, duration: float | N
             "x GPT-3": [fmt_multiple(x) for x in pub["gpt3_multiple"]],
             "ratio to ours": [fmt_multiple(x) for x in pub["ratio_to_ours"]]}), title="" if fmt == "table" else
             "published Sora estimates")
-        pi = published_inference()
+        pi = published_inference(inference=inf)  # this run's clip and sampling, on an H100 as theirs
         doc.text("Published Sora inference estimate under this model:\n" + "\n".join(
             f"  {r['source']}: {r['video_minutes_per_h100_hour']:.3g} video-minutes per H100-hour "
             f"({fmt_sci(float(r['flops_per_video_minute']))} FLOPs per minute). {r['reading']}"

@@ -13,7 +13,7 @@ from sora_compute.memory.verdict import memory_verdict
 from sora_compute.planning import sampling_defaults
 from sora_compute.presets import load_preset
 from sora_compute.specs import VideoSpec, Workload
-from sora_compute.specs.vae.schedule import decode_schedule
+from sora_compute.specs.vae.schedule import decode_schedule, encode_schedule
 
 __all__ = ["memory_document"]
 
@@ -26,7 +26,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                     fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
                     micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
                     text_tokens: int | None, fmt: str, vae_decode: str = "official", offload: str = "none",
-                    inference_gpus: int = 1, encode_on_the_fly: bool = False) -> Document:
+                    inference_gpus: int = 1, encode_on_the_fly: bool = False, vae_encode: str = "official") -> Document:
     """The document `sora-compute memory` prints (see its --help)."""
     from sora_compute.memory import planner as mp
 
@@ -53,8 +53,12 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         raise UsageError(f"--gpus {count} is not divisible by TP x CP x PP = {mpar}")
     layout = mp.ParallelLayout.model_validate({"dp": count // mpar, "tp": tp_, "cp": cp_, "pp": pp_, "zero": zero,
                                                "micro_batch": micro_batch})
-    train = mp.training_memory(w, None, layout, spec, precision, ck, ker,  # type: ignore[arg-type]
-                               vae_on_the_fly=encode_on_the_fly, text_on_the_fly=encode_on_the_fly)
+    try:
+        encode = encode_schedule(vae_encode, model.vae.family, p.name)
+        train = mp.training_memory(w, None, layout, spec, precision, ck, ker,  # type: ignore[arg-type]
+                                   vae_on_the_fly=encode_on_the_fly, text_on_the_fly=encode_on_the_fly, encode=encode)
+    except ValueError as e:
+        raise UsageError(f"--vae-encode {vae_encode}: {e}") from None
     cfg_batch = 2 if use_cfg else 1
     try:
         decode = decode_schedule(vae_decode, model.vae.family, p.name)
@@ -77,7 +81,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     v = video
     doc.query = {"preset": p.name, **shape_query(v), "video_tokens": w.tokens, "gpu": gpu,
                  "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
-                 "ema": ema, "cfg": use_cfg, "vae_decode": vae_decode}
+                 "ema": ema, "cfg": use_cfg, "vae_decode": vae_decode,
+                 **({"vae_encode": vae_encode} if encode_on_the_fly else {})}
     ov, link = verdict_.asked.overheads, verdict_.asked.link
     doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
                        "reserved (inference timeline)": (
@@ -108,6 +113,9 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                           "transient_bytes": train.transient})
     for n in train.notes:
         doc.text(f"  note: {n}")
+    if encode_on_the_fly:
+        doc.data("vae_encode_schedule", encode.model_dump())
+        doc.text(f"  VAE encode schedule: {encode.label(encode=True)} ({encode.source})")
     if train.fits:
         longest = mp.max_feasible(model, video, "num_frames", layout, spec, precision, ck, ker)  # type: ignore[arg-type]
         batch = mp.max_feasible(model, video, "micro_batch", layout, spec, precision, ck, ker)  # type: ignore[arg-type]

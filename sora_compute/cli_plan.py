@@ -8,7 +8,7 @@ import pandas as pd
 from sora_compute.cli_support import Document, UsageError, parse_axis, snap_resolution, split_names
 from sora_compute.planning import Cluster, estimate_training, plan_cluster, resolve_scenario
 from sora_compute.presets import load_preset
-from sora_compute.units import fmt_duration_days, fmt_int, fmt_multiple, fmt_sci, fmt_usd
+from sora_compute.units import fmt_duration_days, fmt_int, fmt_multiple, fmt_mwh, fmt_sci, fmt_usd
 
 __all__ = ["plan_document", "sweep_document", "PLAN_GPUS"]
 
@@ -56,7 +56,7 @@ def plan_document(scenario: str, gpu: str, count: int | None, days: float | None
         lines.append(f"  to finish in {days:g} days: {count:,} x {gpu} at MFU {plan_.mfu:.2f} (fewest that do)")
     lines.append(f"  {count:,} x {gpu} ({precision}, MFU {plan_.mfu:.2f}, HFU {plan_.hfu:.2f}): "
                  f"{fmt_duration_days(plan_.days)}, {fmt_int(plan_.gpu_hours)} GPU-hours, {fmt_usd(plan_.cost_usd)}, "
-                 f"{plan_.energy_mwh:,.0f} MWh (PUE {pue:g})")
+                 f"{fmt_mwh(plan_.energy_mwh)} (PUE {pue:g})")
     lines.append(f"  time: {plan_.time_basis}")
     if b is not None and budget is not None:
         lines.append(f"  {fmt_usd(budget)} buys {fmt_duration_days(b['affordable_days'])} on this cluster: "

@@ -7,10 +7,17 @@ import pandas as pd
 from click.core import ParameterSource
 
 from sora_compute.cli_support import Document, UsageError, split_names
-from sora_compute.planning.recipe_plans import compare_gpu_types, fastest_layouts, recipe_gpus_for_days
-from sora_compute.planning.recipe_spec import Recipe, dump_recipe, resolve_recipe
+from sora_compute.hardware import resolve_gpu
+from sora_compute.planning.recipe_plans import (
+    attention_timed_with,
+    compare_gpu_types,
+    fastest_layouts,
+    kernel_on_gpu,
+    recipe_gpus_for_days,
+)
+from sora_compute.planning.recipe_spec import Recipe, dump_recipe, recipe_profile, resolve_recipe
 from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
-from sora_compute.units import fmt_duration_days, fmt_int, fmt_sci, fmt_usd
+from sora_compute.units import fmt_duration_days, fmt_int, fmt_mwh, fmt_sci, fmt_usd
 
 __all__ = ["recipe_document", "recipe_option_document"]
 
@@ -34,13 +41,25 @@ def _stage_human(est: RecipeEstimate) -> pd.DataFrame:
         "tok/s/GPU": [fmt_int(x) for x in s["tokens_per_s_per_gpu"]], "MFU": [f"{x:.0%}" for x in s["mfu"]]})
 
 
+def _price(rc: Recipe) -> float:
+    """USD per GPU-hour the recipe is costed at: its own, else its GPU's catalog price (as ``estimate_recipe``)."""
+    if rc.price_usd_per_hour is not None:
+        return rc.price_usd_per_hour
+    return resolve_gpu(recipe_profile(rc.gpu)).price_usd_per_hour
+
+
 def _samples_kept(more: float) -> str:
     """The deadline plan's samples against the recipe's, in words (iterations are whole numbers)."""
     return "samples kept" if abs(more) < 5e-4 else f"samples {more:+.1%}: iterations rounded up"
 
 
-def _why_less(rc: Recipe) -> str:
-    """Why more GPUs are less efficient, for the kinds of stage ``rc`` has."""
+def _why_less(rc: Recipe, efficiency: float) -> str:
+    """Why the deadline's GPUs are less (or more) efficient, for the kinds of stage ``rc`` has ('' within 0.5%)."""
+    if abs(efficiency - 1) < 5e-3:
+        return ""
+    if efficiency > 1:
+        waits = " and the wait for the slowest rank" if any(s.global_batch is None for s in rc.stages) else ""
+        return f" (fewer GPUs: each rank runs more of a step, so communication, bubble, optimizer{waits} weigh less)"
     why = [" (global-batch stages keep their batch and iterations: each GPU gets less of a step, so communication, "
            "bubble and optimizer weigh more)" if any(s.global_batch is not None for s in rc.stages) else "",
            " (bucket tables keep their per-rank batches: more ranks, fewer iterations, each waiting for the slowest "
@@ -72,11 +91,13 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
                     compare_gpus: bool = False) -> Document:
     """The document `sora-compute recipe` prints (see its --help); `estimate/plan --recipe` print it too."""
     rc = resolve_recipe(recipe)
+    gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
+    fallback = ""
+    if gpus is not None and len(gpus) == 1:  # the recipe's price is its own GPU's: another type's is the catalog's
+        rc, gpus = rc.with_gpu(gpus[0]), None
+        rc, fallback = kernel_on_gpu(rc)  # as a --gpu list does: FA2 where the type has no points for the kernel
     if price is not None:
         rc = rc.model_copy(update={"price_usd_per_hour": price})
-    gpus = split_names(gpu_list, "--gpu") if gpu_list is not None else None
-    if gpus is not None and len(gpus) == 1:
-        rc, gpus = rc.with_gpu(gpus[0]), None
     if gpus is not None and days is not None:
         raise UsageError("--days scales one GPU type; give one --gpu with it, not a list")
     if compare_gpus and gpus is not None:
@@ -87,6 +108,8 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         raise UsageError(f"{asked[0]} and {asked[1]} answer different questions: give one of them")
     doc = Document(command, units=UNITS, assumptions={**rc.assumptions, **{
         f"goodput.{k}": f"{o.fraction:g} ({o.source})" for k, o in rc.goodput.items()}})
+    if fallback:
+        doc.note(fallback)
     doc.query = {"recipe": rc.name, "gpu": rc.gpu, "days": days, "price_usd_per_gpu_hour": price, "by": by}
     if dump:
         if fmt not in ("table", "json"):
@@ -104,7 +127,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
                    f"{fmt_int(t1['gpu_days'])} GPU-days, "
                    f"{fmt_usd(t1['cost_usd'])}; at the recipe's own GPUs {fmt_duration_days(b0['wall_days'])}, "
                    f"{fmt_int(b0['gpu_days'])} GPU-days: the deadline's GPUs are {dl.efficiency:.0%} as efficient"
-                 + _why_less(rc))
+                 + _why_less(rc, dl.efficiency))
         doc.data("deadline", {"days": days, "efficiency": dl.efficiency, "base_wall_days": b0["wall_days"],
                               "base_gpu_days": b0["gpu_days"]})
     elif layouts:
@@ -114,11 +137,12 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         est = estimate_recipe(rc)
     t = est.total
     stages = f"{len(rc.stages)} stage{'s' if len(rc.stages) > 1 else ''}"
-    doc.text(f"{rc.name} on {rc.gpu} ({rc.precision}, {rc.attention_kernel}): {stages}, "
+    doc.text(f"{rc.name} on {rc.gpu} ({rc.precision}, {attention_timed_with(rc)}): {stages}, "
              f"{fmt_sci(t['images'])} images + {fmt_sci(t['videos'])} videos, {fmt_sci(t['tokens'])} latent tokens, "
              f"{fmt_sci(t['model_flops'])} model FLOPs\n"
              f"  {fmt_int(t['gpu_days'])} GPU-days, {fmt_duration_days(t['wall_days'])} wall-clock, "
-             f"{fmt_usd(t['cost_usd'])}, {t['energy_mwh']:,.0f} MWh (PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
+             f"{fmt_usd(t['cost_usd'])} (at {fmt_usd(_price(rc))} per GPU-hour), {fmt_mwh(t['energy_mwh'])} "
+             f"(PUE {rc.pue:g}); MFU {t['mfu']:.0%} "
              f"({t['mfu_wall']:.0%} with goodput losses), {fmt_int(t['tokens_per_s_per_gpu'])} tokens/s per GPU")
     for n in est.notes:
         doc.note(n)

@@ -53,9 +53,15 @@ class UsageError(click.ClickException):
 
 
 def validation_message(e: ValidationError) -> str:
-    """Every error of a pydantic ValidationError, short, on one line: ``field: message; field: message``."""
+    """Every error of a pydantic ValidationError, short, on one line: ``field: message; field: message``. A list
+    that is too short only because its items failed (pydantic's 'at least 1 item after validation') is left out:
+    the items' errors say why."""
+    errors = e.errors()
+    inner = {tuple(err["loc"])[:n] for err in errors for n in range(len(err["loc"]))}
     parts = []
-    for err in e.errors():
+    for err in errors:
+        if err["type"] == "too_short" and tuple(err["loc"]) in inner:
+            continue
         where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)

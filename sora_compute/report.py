@@ -55,7 +55,7 @@ from sora_compute.planning.training_time import (  # noqa: E402
 )
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec, Workload  # noqa: E402
-from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_sci, fmt_usd  # noqa: E402
+from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_mwh, fmt_sci, fmt_usd  # noqa: E402
 
 __all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
            "fig_tornado"]
@@ -317,7 +317,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
         "parallel eff.": [f"{p.efficiency:.0%}" for p in plans],
         "wall clock": [fmt_duration_days(p.days) for p in plans],
         "GPU-days": [fmt_int(p.gpu_days) for p in plans], "cost": [fmt_usd(p.cost_usd) for p in plans],
-        "energy": [f"{p.energy_mwh:,.0f} MWh" for p in plans],
+        "energy": [fmt_mwh(p.energy_mwh) for p in plans],
         "inference $/video-minute": [fmt_usd(s.cost_per_video_minute_usd) for s in serving]})
     stages = est.by_stage()
     stage_md = pd.DataFrame({"stage": stages["stage"], "samples": [fmt_sci(x) for x in stages["samples"]],
@@ -415,7 +415,8 @@ at the stage's global batch, fixed as the cluster grows) ideal / predicted secon
     step("time")
     from sora_compute.report_time import time_section
 
-    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table, training=times)
+    time_md, time_figs = time_section(inf, REPORT_GPUS, out_dir, 10, _md_table, training=times, clusters={
+        p.cluster.gpu: (p.cluster.count, p.gpu_days) for p in plans if p.time is not None})
     md += "\n" + time_md
     step("serving")
     from sora_compute.report_serving import serving_section

@@ -20,6 +20,7 @@ from sora_compute.planning.inference import InferenceEstimate  # noqa: E402
 from sora_compute.planning.timing import component_records  # noqa: E402
 from sora_compute.planning.training_time import TrainingTime  # noqa: E402
 from sora_compute.planning.validate import validate  # noqa: E402
+from sora_compute.units import fmt_int  # noqa: E402
 
 __all__ = ["time_section", "time_by_class"]
 
@@ -61,22 +62,36 @@ def fig_time(estimate: InferenceEstimate, gpus: tuple[str, ...], path: Path) -> 
     return path, table
 
 
-def _training_table(times: Mapping[str, TrainingTime | None]) -> pd.DataFrame:
-    """GPU-days of the training plan by part (DiT passes, recomputation, encoders, optimizer) per GPU, with shares."""
+def _training_table(times: Mapping[str, TrainingTime | None],
+                    clusters: Mapping[str, tuple[int, float]] | None = None) -> pd.DataFrame:
+    """GPU-days of the training plan by part (DiT passes, recomputation, encoders, optimizer) per GPU, with shares
+    of the total; with ``clusters`` (GPU -> (GPUs, the cluster plan's GPU-days)) a row for what the cluster's layouts
+    add to the one-GPU parts (plan GPU-days - sum of the parts) and the total, the plan's GPU-days."""
     cols: dict[str, list[str]] = {}
     parts: list[str] = []
+    count = 0
     for g, t in times.items():
         if t is None:
             continue
         bp = t.by_part()
+        days = [float(x) / 86400 for x in bp["gpu_seconds"]]
         parts = [str(x).replace("_", " ") for x in bp["part"]]
-        cols[g] = [f"{d:,.0f} ({sh:.0%})" for d, sh in zip(bp["gpu_seconds"] / 86400, bp["share"], strict=True)]
+        if clusters and g in clusters:
+            count, total = clusters[g]
+            days += [total - sum(days)]
+        total = sum(days)
+        cols[g] = [f"{fmt_int(d)} ({d / total:.0%})" for d in days]
+        if clusters and g in clusters:
+            cols[g].append(fmt_int(total))  # as section 1 prints it
+    if clusters and cols:
+        parts += [f"parallel overheads on {count:,} GPUs", "total (section 1)"]
     return pd.DataFrame({"part": parts, **cols})
 
 
 def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Path, number: int,
                  md_table: Callable[[pd.DataFrame], str],
-                 training: Mapping[str, TrainingTime | None] | None = None) -> tuple[str, list[Path]]:
+                 training: Mapping[str, TrainingTime | None] | None = None,
+                 clusters: Mapping[str, tuple[int, float]] | None = None) -> tuple[str, list[Path]]:
     """Markdown for the section (numbered ``number``) and the figure it wrote; ``md_table`` renders a DataFrame;
     ``training``: the training plan's predicted times by GPU (a table of GPU-days by part)."""
     path, by_class = fig_time(estimate, gpus, out_dir / "fig10_time.png")
@@ -92,10 +107,12 @@ def time_section(estimate: InferenceEstimate, gpus: tuple[str, ...], out_dir: Pa
     run = validate()
     train_md = ""
     if training and any(t is not None for t in training.values()):
-        train_md = ("Training, GPU-days of the whole plan by part (predicted; per sample: the DiT's forward, "
-                    "activation- and weight-gradient passes, the recomputation of its checkpointing policy, encoders "
-                    "run on the fly, and the optimizer step's share of its global batch):\n\n"
-                    + md_table(_training_table(training)) + "\n\n")
+        train_md = ("Training, GPU-days of the whole plan by part (predicted; per sample on one GPU: the DiT's "
+                    "forward, activation- and weight-gradient passes, the recomputation of its checkpointing policy, "
+                    "encoders run on the fly, and the optimizer step's share of its global batch"
+                    + ("; then what the cluster's layouts add: exposed communication, pipeline bubble, replicated "
+                       "optimizer work and idle GPUs, up to section 1's GPU-days" if clusters else "") + "):\n\n"
+                    + md_table(_training_table(training, clusters)) + "\n\n")
     md = (f"## {number}. Where the time goes (predicted)\n\n"
           "Every time in this report comes from the per-op time model (each op at the larger of its compute and "
           "memory time, with efficiencies from published kernel measurements; `sora-compute validate`); `--mfu` "

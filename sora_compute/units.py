@@ -20,9 +20,11 @@ def fmt_flops(x: float) -> str:
 
 
 def fmt_usd(x: float) -> str:
-    """1.23e7 -> '$12.3M'."""
+    """1.23e7 -> '$12.3M'; from 1e15 on in scientific notation ('$2.5e+22', not '$2.5e+10T')."""
     if not math.isfinite(x):
         return "n/a"
+    if abs(x) >= 1e15:
+        return f"${x:.3g}"
     for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"${x / scale:,.3g}{unit}"
@@ -30,12 +32,32 @@ def fmt_usd(x: float) -> str:
 
 
 def fmt_int(x: float) -> str:
-    """1234.4 -> '1,234'."""
-    return f"{x:,.0f}" if math.isfinite(x) else "n/a"
+    """1234.4 -> '1,234'; below 1 two significant digits (0.0135 -> '0.014', never a '0' that is not zero)."""
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:.2g}" if 0 < abs(x) < 0.5 else f"{x:,.0f}"
+
+
+def fmt_mwh(x: float) -> str:
+    """Energy in MWh: '2,595 MWh', '1.66 MWh', '0.00187 MWh' (three significant digits below 100); 'n/a MWh' when
+    unknown (a GPU without a board power in the catalog)."""
+    if not math.isfinite(x):
+        return "n/a MWh"
+    return f"{x:,.0f} MWh" if abs(x) >= 100 else f"{x:.3g} MWh"
 
 
 def fmt_duration_days(days: float) -> str:
-    return f"{days:,.1f} days" if days >= 1 else f"{days * 24:,.1f} hours"
+    """A wall-clock time given in days, in the unit that shows it: '31.4 days', '6.1 hours', '12.5 minutes',
+    '1.8 s' (never '0.0 hours')."""
+    if not math.isfinite(days):
+        return "n/a"
+    if days >= 1:
+        return f"{days:,.1f} days"
+    if days * 24 >= 1:
+        return f"{days * 24:,.1f} hours"
+    if days * 1440 >= 1:
+        return f"{days * 1440:,.1f} minutes"
+    return f"{days * 86400:.2g} s"
 
 
 def fmt_multiple(x: float) -> str:

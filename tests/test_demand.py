@@ -305,3 +305,14 @@ def test_sensitivity_marks_values_beyond_the_bound():
     sens = demand_sensitivity(sc).set_index("assumption")
     assert math.isnan(sens.loc["candidates per kept video", "gpus_peak_high"])
     assert sens.loc["candidates per kept video", "high"] == "1000"  # capped at MAX_CANDIDATES
+
+
+def test_a_scenario_training_run_is_the_time_models_cluster_like_plan_days():
+    # the sora scenario's training GPUs: the fewest that finish it in the reference's days at the predicted parallel
+    # efficiency (the recipe time path, as `plan --days`), not model FLOPs at an assumed MFU
+    from sora_compute.planning import estimate_training, gpus_for_days
+
+    be = estimate_demand(FF).break_even
+    row = be[be["training"].str.contains("sora scenario")].iloc[0]
+    assert row["training_gpus"] == gpus_for_days(estimate_training("sora"), "h100-sxm", row["training_days"])
+    assert "predicted by the time model" in row["detail"]

@@ -283,3 +283,10 @@ def test_published_inference_anchor_arithmetic():
     # our throughput is the serving plan's predicted one (one answer per question)
     plan = plan_serving(estimate_inference("sora"), "h100-sxm")
     assert df.loc["sora-compute, sora preset", "video_minutes_per_h100_hour"] == plan.video_minutes_per_gpu_hour
+    # a what-if's clip (estimate --resolution/--duration) is the one compared, not the preset's
+    clip = estimate_inference("sora", VideoSpec(width=1920, height=1088, num_frames=481, fps=24))
+    row = published_inference(inference=clip).iloc[1]
+    assert row["source"] == "sora-compute, sora at 1920x1088"
+    assert row["flops_per_video_minute"] == pytest.approx(clip.flops_per_minute)
+    assert row["video_minutes_per_h100_hour"] == plan_serving(clip, "h100-sxm").video_minutes_per_gpu_hour
+    assert "20 s clip" in row["reading"]

@@ -180,6 +180,14 @@ def test_bad_files_are_one_line_errors(tmp_path, text, field):
         load_recipe_file(p)
     r = main("recipe", str(p))
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and field in r.err, r.err
+    assert "after validation" not in r.err  # pydantic's 'stages: at least 1 item' echo of the item's error
+
+
+def test_a_global_batch_that_does_not_split_over_dp_is_refused():
+    # 64 samples over dp = 3 ranks: 21.33 per rank; the time path would run fractional samples
+    with pytest.raises(ValidationError, match="does not split into whole samples over dp = 3"):
+        _tiny(global_batch=64, gpus=3)
+    assert _tiny(global_batch=63, gpus=3).stages[0].dp == 3
 
 
 def test_nan_in_json_and_unknown_names(tmp_path):
@@ -226,7 +234,9 @@ def test_packaged_training_runs_are_compared():
 
 
 def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
-    rc = _recipe(global_batch=64, buckets=[IMG, VID], goodput={"failures": {"fraction": 0.1, "source": "x"}})
+    # 32 GPUs: the 11B DiT's ZeRO-2 states over dp x cp = 32 ranks fit an 80 GB GPU (over 8 they need 80.3 GiB)
+    rc = _recipe(global_batch=64, gpus=32, buckets=[IMG, VID],
+                 goodput={"failures": {"fraction": 0.1, "source": "x"}})
     rc = rc.model_copy(update={"attention_kernel": "fa3"})
     p = tmp_path / "g.json"
     p.write_text(dump_recipe(rc, "json"))
@@ -234,6 +244,20 @@ def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
     cmp = compare_gpu_types(rc, ["a100-80gb", "h100-sxm"])
     assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {"a100-80gb": "fa2", "h100-sxm": "fa3"}
     assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("gpu", ["mi300x", "tpu-v5p"])
+def test_a_gpu_without_attention_tables_is_labelled_with_the_default_mfu_that_timed_it(gpu):
+    # cdna3.yaml has no attention points and a TPU no kernel tables: FA3's cores there are timed at the profile's
+    # default_mfu (the time model's basis says so), which the comparison names instead of 'fa3'
+    rc = _recipe(global_batch=64, gpus=32, buckets=[IMG, VID]).model_copy(update={"attention_kernel": "fa3"})
+    prof = load_profile(gpu)
+    w = Workload.of(rc.model, VideoSpec(width=256, height=256, num_frames=129))
+    rows = training_times(dit_ops(w, batch=1), prof, "bf16", "fa3", "none", optimizer=False)
+    assert set(rows.loc[rows["op"] == "sdpa", "basis"]) == {"default (no attention points)"}
+    cmp = compare_gpu_types(rc, ["h100-sxm", gpu])
+    assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {
+        "h100-sxm": "fa3", gpu: f"default MFU {prof.default_mfu:.0%}"}
 
 
 
@@ -314,6 +338,14 @@ def test_deadline_scaling_arithmetic_by_hand():
     assert (t.stages[0].gpus, t.stages[0].iterations) == (6, 67)
     # a searched stage grows to the power of two at or above 4 x 1.5 = 6: 8
     assert scale_recipe(_tiny(global_batch=64, layout="search"), 1.5).stages[0].gpus == 8
+    # past a node (8 H100s) whole nodes: a bucket table's dp 8 x 1.3 = 10.4 -> 11 -> 16 ranks, ceil(100 x 8 / 16) =
+    # 50 iterations; with cp 2 a rank is 2 GPUs: dp 4 x 1.3 -> 6 ranks = 12 GPUs -> 8 ranks = 16 GPUs
+    bt = [{"width": 256, "height": 256, "num_frames": 1, "batch_per_rank": 8}]
+    u = scale_recipe(_tiny(buckets=bt, gpus=8), 1.3).stages[0]
+    assert (u.gpus, u.iterations) == (16, 50)
+    assert scale_recipe(_tiny(buckets=bt, gpus=8, cp=2), 1.3).stages[0].gpus == 16
+    # a global batch of 96 on dp 8 x 1.3 -> 11: the divisors of 96 at or above 11 are 12, 16, ...: 16 fills 2 nodes
+    assert scale_recipe(_tiny(global_batch=96, gpus=8), 1.3).stages[0].dp == 16
 
 
 def test_deadline_is_met_with_the_fewest_gpus_and_less_efficiently():
@@ -339,6 +371,82 @@ def test_a_deadline_the_batch_cannot_meet_says_so():
         recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] / 10)
     with pytest.raises(ValueError, match="days"):
         recipe_gpus_for_days(rc, 1e300)
+
+
+def test_a_deadline_past_every_layout_names_the_fastest_finite_plan():
+    from sora_compute.planning.recipe_plans import DeadlineError, recipe_gpus_for_days
+
+    # a millionth of the days asks for ~4M GPUs: no layout splits a batch of 64 there; the search comes back down
+    rc = _tiny(global_batch=64, layout="search")
+    with pytest.raises(DeadlineError) as e:
+        recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] / 1e6)
+    assert "inf" not in str(e.value) and "nan" not in str(e.value) and "(a 256 GPUs)" in str(e.value)
+
+
+def test_a_long_deadline_keeps_only_layouts_that_fit_in_memory():
+    from sora_compute.planning.recipe_layouts import memory_misfit
+    from sora_compute.planning.recipe_plans import recipe_gpus_for_days, scale_recipe
+
+    # an 11B DiT at ZeRO-3: 16 bytes per parameter sharded over dp, ~89 GiB of model states at dp 2 > 68.5 GiB usable
+    # on an H100 (0.92 x 80 GB); dp 4 fits. A deadline of 100x the days would shrink it to dp 1 were memory ignored
+    rc = _big()
+    two = scale_recipe(rc, 0.25)
+    assert two.stages[0].dp == 2 and _needs_gib(memory_misfit(two, two.stages[0])) >= _states_gib(2)
+    plan = recipe_gpus_for_days(rc, estimate_recipe(rc).total["wall_days"] * 100)
+    assert plan.recipe.stages[0].dp == 4 and memory_misfit(plan.recipe, plan.recipe.stages[0]) == ""
+    assert plan.efficiency > 1  # fewer GPUs for the same samples: fewer GPU-days
+
+
+def _states_gib(dp: int) -> float:
+    """Model states of Open-Sora 2.0's DiT per GPU at ZeRO-3 over dp ranks: parameters x 16 bytes (bf16 weights and
+    gradients, fp32 master weights and two Adam moments) / dp, in GiB (2^30 bytes)."""
+    from sora_compute.evaluate.params import dit_params
+
+    return dit_params(load_recipe("open-sora-2.0").model.dit) * 16 / dp / 2**30
+
+
+def _needs_gib(why: str) -> float:
+    """The GiB per GPU a ``memory_misfit`` message says a layout needs (asserting it names the H100's 68.5 usable:
+    0.92 x 80e9 bytes / 2^30)."""
+    import re
+
+    m = re.search(r"needs ([\d,.]+) GiB per GPU of 68\.5 GiB usable on h100-sxm", why)
+    assert m is not None, why
+    return float(m.group(1).replace(",", ""))
+
+
+def _big(gpus: int = 8) -> Recipe:
+    """An 11B DiT (Open-Sora 2.0's) at ZeRO-3 on 256x256 images: 178.8 GiB of model states at dp 1."""
+    return recipe_from_dict({"preset": "open-sora-2.0", "gpu": "h100-sxm", "stages": [{
+        "name": "a", "iterations": 1000, "gpus": gpus, "global_batch": 64, "zero": 3, "checkpointing": "full",
+        "buckets": [{"width": 256, "height": 256, "num_frames": 1}]}]}, "big")
+
+
+def test_given_layouts_that_do_not_fit_are_said_and_not_priced():
+    from sora_compute.planning.recipe_layouts import memory_misfit
+
+    # dp 2: ~89 GiB of model states per GPU > 68.5 GiB usable on an H100; dp 8 fits an H100, not an RTX 4090
+    notes = [n for n in estimate_recipe(_big(gpus=2)).notes if "the layout as given does not fit in memory" in n]
+    assert len(notes) == 1 and _needs_gib(notes[0]) >= _states_gib(2) > 68.5
+    assert not any("does not fit" in n for n in estimate_recipe(_big()).notes)
+    cmp = compare_gpu_types(_big(), ["h100-sxm", "rtx-4090"])
+    assert list(cmp["gpu"]) == ["h100-sxm"]
+    # a searched stage is checked by its search, not at its unsearched fields (ZeRO-0 on 8: 178.8 GiB of states)
+    stage = _big().stages[0].model_copy(update={"layout": "search", "zero": 0})
+    searched = _big().model_copy(update={"stages": (stage,)})
+    assert "needs" in memory_misfit(searched, stage) and list(compare_gpu_types(searched, ["h100-sxm"])["gpu"]) == [
+        "h100-sxm"]
+    assert [x["gpu"] for x in cmp.attrs["skipped"]] == ["rtx-4090"] and "usable on rtx-4090" in \
+        cmp.attrs["skipped"][0]["why"]
+
+
+def test_deadline_prose_says_why_in_the_direction_of_the_change():
+    from sora_compute.cli_recipe import _why_less
+
+    rc = _tiny(global_batch=64)
+    assert _why_less(rc, 1.0) == "" and "fewer GPUs" in _why_less(rc, 1.5)
+    assert "slowest" not in _why_less(rc, 1.5)  # a global batch: no bucket draw to wait for
+    assert "each GPU gets less of a step" in _why_less(rc, 0.5)
 
 
 def test_fastest_layout_is_the_searchs_best():
@@ -373,3 +481,19 @@ def test_searching_a_bucket_tables_layout_keeps_its_ranks_and_samples():
     laid, words = search_stage(rc, rc.stages[0])
     assert laid.dp == rc.stages[0].dp == 4 and laid.gpus == 8 and "DP4" in words
     assert sum(bucket_samples(laid)) == sum(bucket_samples(rc.stages[0])) == 100 * 4 * 16
+
+
+def test_a_searched_stage_with_more_gpus_than_its_batch_can_use_says_so():
+    # 64 samples at micro-batch 1: dp <= 64, tp <= 8, cp <= 256, pp <= 16: at most 2,097,152 GPUs; the message
+    # said 'fits ... in memory' for 2^40 GPUs
+    with pytest.raises(ValueError, match=r"are more than any layout .* \(at most 2,097,152"):
+        estimate_recipe(_tiny(global_batch=64, layout="search", gpus=1 << 40))
+
+
+def test_energy_on_a_gpu_without_board_power_is_unknown_not_zero():
+    import math
+
+    # the TPU v5e has no board power in the catalog: each stage's energy is NaN, and so the total (it summed to 0)
+    t = estimate_recipe(_tiny(global_batch=64), gpu="tpu-v5e").total
+    assert math.isnan(t["energy_mwh"]) and t["gpu_days"] > 0
+    assert "n/a MWh" in main("recipe", "open-sora-1.2", "--gpu", "tpu-v5e").out

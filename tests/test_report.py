@@ -29,3 +29,10 @@ def test_report_on_a_small_scenario(tmp_path):
     assert html.count("data:image/png;base64,") == len(links)  # self-contained
     # the headline's time is the time model's, and section 10 says where the training GPU-days go
     assert "time predicted by the per-op time model" in md and "GPU-days of the whole plan by part" in md
+    # ... and its parts add up to the headline's GPU-days (one training-time source: the one-GPU parts plus what the
+    # cluster's layouts add)
+    head = next(line for line in md.splitlines() if line.startswith("| h100-sxm | 64 "))
+    cells = [c.strip() for c in head.split("|")]
+    total = next(line for line in md.splitlines() if line.startswith("| total (section 1)"))
+    assert [c.strip() for c in total.split("|")][2] == cells[7]  # GPU | GPUs | MFU | HFU | eff. | wall | GPU-days
+    assert "| parallel overheads on 64 GPUs" in md

@@ -86,3 +86,35 @@ def test_a_count_that_cannot_split_the_batch_runs_on_the_largest_power_of_two_an
     assert seven.layout == f"{four.layout} on 4 of the 7 GPUs" and seven.step_s == four.step_s
     # the same step on 4 GPUs, 7 paid: GPU-seconds per sample x 7 / 4, efficiency x 4 / 7
     assert seven.efficiency == pytest.approx(four.efficiency * 4 / 7, rel=1e-12)
+
+
+def test_more_gpus_than_the_batch_splits_run_on_the_most_that_do_not_ideally():
+    h100 = Cluster(gpu="h100-sxm", count=1).profile
+    # a global batch of 28 at micro-batch 7: dp <= 4, tp <= 8, cp <= 256, pp <= 16 at most; 2^30 GPUs split it in
+    # no layout: the stage runs on the largest power of two a layout fits, all 2^30 paid (it was scaled ideally: 100%)
+    big = stage_efficiency(W, h100, 1 << 30, 28)
+    assert big.layout is not None and "of the 1,073,741,824 GPUs (no layout of more splits the batch)" in big.layout
+    used = int(big.layout.split(" on ")[1].split(" of ")[0].replace(",", ""))
+    laid = stage_efficiency(W, h100, used, 28)
+    assert used < 1 << 30 and big.step_s == laid.step_s
+    assert big.efficiency == pytest.approx(laid.efficiency * used / (1 << 30), rel=1e-12)
+
+
+def test_a_deadline_past_any_cluster_is_refused_not_met_ideally():
+    from sora_compute.planning import gpus_for_days
+
+    # sora in 1e-3 days needs 118M GPUs even at ideal scaling: past the 2^20 the search tries (it answered 118M)
+    with pytest.raises(ValueError, match="even ideal scaling needs"):
+        gpus_for_days(estimate_training("sora"), "h100-sxm", 1e-3)
+
+
+def test_a_long_deadline_needs_a_cluster_every_stage_fits_on():
+    from sora_compute.planning import gpus_for_days, training_time
+    from sora_compute.planning.scaling import scenario_scaling
+
+    # sora in 30,000 days: ideally 4 H100s, but no layout of 4 fits the 11.9B DiT's 1280x720 10 s stage in memory
+    # (it answered 4, that stage 'ideal'); 8 GPUs lay every stage out, 7 (4 used) do not
+    time = training_time(estimate_training("sora"), "h100-sxm")
+    n = gpus_for_days(estimate_training("sora"), "h100-sxm", 30000, time=time)
+    assert n == 8 and all(s.layout is not None for s in scenario_scaling(time, n).stages)
+    assert any(s.layout is None for s in scenario_scaling(time, n - 1).stages)

@@ -7,7 +7,9 @@ import pytest
 from sora_compute.evaluate.params import dit_block_params, dit_params, vae_params
 from sora_compute.memory.activations import vae_encode_peak
 from sora_compute.memory.planner import DDP_BUCKETS, DS_BUCKET, FSDP_GRAD, ParallelLayout, training_memory
+from sora_compute.memory.vae_schedule import encode_schedule_peak
 from sora_compute.presets import load_preset
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_encode_schedule
 
 MiB = 2**20
 
@@ -37,7 +39,8 @@ def test_communication_buffers_by_framework(wan):
 
 
 def test_on_the_fly_encode_sits_on_the_model_states_alone(wan):
-    """The VAE and text encodes run before the forward, after zero_grad freed the gradients: the encode's peak sits on
+    """The VAE and text encodes run before the forward, after zero_grad freed the gradients: the encode's peak (Wan's
+    official chunked encode; the whole clip when asked) sits on
     the bf16 weights (P x 2), the fp32 master (P x 4 / 8) and AdamW moments (P x 8 / 8) sharded over 8 ranks
     (ZeRO-2), and the frozen VAE encoder's weights, not on saved activations, gradients or the gradient bucket."""
     model, video = wan
@@ -45,8 +48,11 @@ def test_on_the_fly_encode_sits_on_the_model_states_alone(wan):
     t = _train(wan, 2, vae_on_the_fly=True)
     states = p * 2 + -(-p * 4 // 8) + -(-p * 8 // 8) + t.components["frozen VAE encoder weights"]
     assert t.components["frozen VAE encoder weights"] == vae_params(model.vae)[0] * 2
-    encode = vae_encode_peak(model.vae, (video.num_frames, video.height, video.width), 1, 2)
-    assert t.before_forward["VAE encode of the micro-batch"] == encode
+    shape = (video.num_frames, video.height, video.width)
+    encode = encode_schedule_peak(model.vae, shape, official_encode_schedule("wan"), 1, 2)
+    assert t.before_forward["VAE encode of the micro-batch"] == encode < vae_encode_peak(model.vae, shape, 1, 2)
+    whole = _train(wan, 2, vae_on_the_fly=True, encode=DecodeSchedule()).before_forward
+    assert whole["VAE encode of the micro-batch"] == vae_encode_peak(model.vae, shape, 1, 2)
     assert t.before_forward_bytes == states + max(t.before_forward.values())
     step = t.resident_bytes + max(t.transient.values())
     assert t.peak_bytes == max(step, t.before_forward_bytes)

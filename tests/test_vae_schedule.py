@@ -5,15 +5,16 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from reference_model.vae.tiling import temporal_tiled_decode, tiled_decode
+from reference_model.vae.tiling import temporal_tiled_decode, tiled_decode, tiled_encode
 from sora_compute.calibration.build import build_vae
 from sora_compute.calibration.measure import peak_live_bytes
 from sora_compute.flops import MATMUL_ONLY
 from sora_compute.ledger.vae_schedule import scheduled_decode
-from sora_compute.memory.vae_schedule import decode_schedule_peak, scheduled_decode_macs
+from sora_compute.memory.activations import vae_encode_peak
+from sora_compute.memory.vae_schedule import decode_schedule_peak, encode_schedule_peak, scheduled_decode_macs
 from sora_compute.presets import load_preset
 from sora_compute.specs import LTXVAE, CogVideoXVAE, GenericVAE, MochiVAE, OpenSoraVAE, WanVAE
-from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
 
 TILED_VAES = [
     GenericVAE(latent_channels=4, block_out_channels=(8, 16), spatial_compression=2, temporal_compression=2,
@@ -96,6 +97,27 @@ def test_wan_chunked_decode_peak_equals_measured(vae, grid, batch, chunk):
     assert decode_schedule_peak(vae, grid, sch, batch, 4) == measured
 
 
+@pytest.mark.parametrize("v,chunks,hw,batch,chunk", [(0, 0, (16, 16), 1, 1), (0, 3, (16, 24), 1, 1),
+                                                     (0, 4, (16, 16), 1, 2), (1, 1, (16, 16), 1, 1),
+                                                     (1, 2, (16, 16), 2, 1), (1, 3, (16, 24), 1, 1)])
+def test_wan_chunked_encode_peak_equals_measured(v, chunks, hw, batch, chunk):
+    """Wan2.1's encode (the first frame alone, then ``chunk`` x temporal-compression frames per call, each causal
+    conv and temporal down-sampler replacing its feature cache; the outputs concatenated, quant_conv over them with
+    the caches held; reference ``WanEncoder.chunked``): the same latent as the whole-clip encode, and the model's
+    peak equals the tracker's byte for byte in every case here (1 to 5 latent frames, batch 2, chunks of two latent
+    frames, 2x and 4x temporal compression; the 12 cases of both VAEs crossed with all these were equal too)."""
+    torch.manual_seed(0)
+    vae = WAN_CHUNKED[v]
+    model = build_vae(vae).eval()
+    video = (1 + chunks * vae.temporal_compression, *hw)
+    x = torch.randn(batch, vae.in_channels, *video)
+    with torch.no_grad():
+        measured, z = peak_live_bytes(lambda: model.encoder.chunked(x, chunk))
+        torch.testing.assert_close(z, model.encoder(x), rtol=1e-4, atol=1e-4)
+    assert encode_schedule_peak(vae, video, DecodeSchedule(mode="chunked", chunk_latent_frames=chunk), batch, 4) \
+        == measured
+
+
 @pytest.mark.parametrize("grid,frame_batch,tiled", [((5, 4, 6), 2, False), ((2, 4, 4), 1, False),
                                                    ((3, 7, 9), 2, True)])
 def test_cogvideox_frame_batches_equal_measured(grid, frame_batch, tiled):
@@ -129,6 +151,34 @@ def test_chunked_wan_at_480p_is_a_fraction_of_the_whole_clip():
     assert official_decode_schedule("wan").mode == "chunked"
 
 
+def test_chunked_wan_encode_at_480p_is_a_fraction_of_the_whole_clip():
+    """Wan2.1 at 832x480, 81 frames, bf16: the official chunked encode (1 + 20 chunks of 4 frames) needs about a
+    tenth of the whole-clip encode's peak (34.9 GiB whole, 3.48 GiB chunked by this model); the whole schedule is
+    the whole-clip ledger's peak."""
+    vae = load_preset("wan2.1-1.3b").model.vae
+    whole = encode_schedule_peak(vae, (81, 480, 832), DecodeSchedule())
+    chunked = encode_schedule_peak(vae, (81, 480, 832), official_encode_schedule("wan"))
+    assert whole == vae_encode_peak(vae, (81, 480, 832))
+    assert 9 * chunked < whole < 11 * chunked
+    assert official_encode_schedule("cogvideox").frame_batch == 8
+
+
+@pytest.mark.parametrize("frames,batch,frame_batch", [(9, 1, 8), (25, 2, 8), (13, 1, 4)])
+def test_cogvideox_encode_frame_batches_equal_measured(frames, batch, frame_batch):
+    """diffusers' CogVideoX encode (max(F // 8, 1) calls of ``frame_batch`` video frames, the first with the F % 8
+    left over, each causal conv fed the previous call's conv_cache, held until the call returns; reference
+    ``CogEncoder.framewise``): the model's peak equals the tracker's byte for byte (measured also at 1, 16 and 17
+    frames and with 4x temporal compression: equal). The latent differs from the whole-clip encode only through
+    GroupNorm's statistics, taken per call (as in diffusers): with GroupNorm made the identity the two are equal."""
+    torch.manual_seed(0)
+    vae = TILED_VAES[1]
+    model = build_vae(vae).eval()
+    x = torch.randn(batch, vae.in_channels, frames, 16, 16)
+    with torch.no_grad():
+        measured, _ = peak_live_bytes(lambda: model.encoder.framewise(x, frame_batch))
+    assert encode_schedule_peak(vae, (frames, 16, 16), DecodeSchedule(frame_batch=frame_batch), batch, 4) == measured
+
+
 def test_schedule_errors_are_clear():
     with pytest.raises(ValueError, match="stride_px"):
         DecodeSchedule(mode="tiled", tile_px=(64, 64), stride_px=(96, 64))
@@ -141,3 +191,21 @@ def test_schedule_errors_are_clear():
                          norm_groups=4, temporal_block_out_channels=(8, 16, 16), layers_per_level=(1, 1, 1, 1))
     with pytest.raises(ValueError, match="only the 'whole'"):
         scheduled_decode(os_vae, (3, 4, 4), DecodeSchedule(mode="tiled", tile_px=(8, 8), stride_px=(4, 4)))
+
+
+@pytest.mark.parametrize("video,batch,stride", [((5, 28, 36), 1, (12, 8)), ((9, 32, 32), 2, (12, 12))])
+def test_tiled_encode_peak_equals_measured(video, batch, stride):
+    """Spatially tiled encode (HunyuanVideo spatial_tiled_encode, Open-Sora 2.0's training default: 16 px tiles here,
+    edge tiles cut short, every tile kept until blended, rows and result concatenated; reference ``tiled_encode``):
+    the model's peak equals the tracker's byte for byte (measured also with 4x spatial and temporal compression and
+    a one-tile clip: equal)."""
+    torch.manual_seed(0)
+    vae = TILED_VAES[0]
+    model = build_vae(vae).eval()
+    x = torch.randn(batch, vae.in_channels, *video)
+    sch = DecodeSchedule(mode="tiled", tile_px=(16, 16), stride_px=stride)
+    with torch.no_grad():
+        measured, _ = peak_live_bytes(lambda: tiled_encode(model.encoder, x, vae.spatial_compression, sch.tile_px,
+                                                           sch.stride_px))
+    assert encode_schedule_peak(vae, video, sch, batch, 4) == measured
+    assert official_encode_schedule("generic", "open-sora-2.0").tile_px == (256, 256)

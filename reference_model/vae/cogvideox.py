@@ -132,6 +132,25 @@ class CogEncoder(nn.Module):
         x = self.mid(x)
         return self.conv_out(F.silu(self.norm_out(x)))
 
+    def framewise(self, x: torch.Tensor, batch: int = 8) -> torch.Tensor:
+        """diffusers ``AutoencoderKLCogVideoX._encode``: max(F // ``batch``, 1) encoder calls
+        (``num_sample_frames_batch_size`` = 8), the first taking the F % ``batch`` frames left over as well, each
+        causal conv fed the previous call's last two input frames (``conv_cache``: the old caches held until the call
+        returns), the outputs concatenated."""
+        convs = [m for m in self.modules() if isinstance(m, Conv3d) and m.causal and m.kt > 1]
+        for m in convs:
+            m.caching, m.cache, m.next_cache = True, None, None
+        try:
+            enc, F_, r = [], x.shape[2], x.shape[2] % batch
+            for i in range(max(F_ // batch, 1)):
+                enc.append(self(x[:, :, batch * i + (r if i else 0):batch * (i + 1) + r]))
+                for m in convs:
+                    m.cache, m.next_cache = m.next_cache, None
+            return torch.cat(enc, dim=2)
+        finally:
+            for m in convs:
+                m.caching, m.cache, m.next_cache = False, None, None
+
 
 class CogDecoder(nn.Module):
     """conv_in -> two mid ResNets -> levels (one ResNet more; the first log2(t) up-sample time too) -> spatial

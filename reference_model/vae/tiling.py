@@ -1,6 +1,7 @@
 """Tiled decoding as diffusers runs it (AutoencoderKLHunyuanVideo ``tiled_decode`` and ``_temporal_tiled_decode``;
 CogVideoX, LTX-Video and Mochi tile the same way): overlapping latent tiles decoded one by one and kept, blended
-linearly across each overlap, cropped to the stride and concatenated. Sizes in pixels and video frames."""
+linearly across each overlap, cropped to the stride and concatenated; and spatially tiled encoding (``tiled_encode``).
+Sizes in pixels and video frames."""
 
 from __future__ import annotations
 
@@ -65,3 +66,28 @@ def temporal_tiled_decode(decoder: nn.Module, z: torch.Tensor, compression: int,
         else:
             result.append(tile[:, :, :stride_frames + 1])
     return torch.cat(result, dim=2)[:, :, :(T - 1) * temporal + 1]
+
+
+def tiled_encode(encoder: nn.Module, x: torch.Tensor, compression: int, tile_px: tuple[int, int],
+                 stride_px: tuple[int, int]) -> torch.Tensor:
+    """Spatial tiles of ``tile_px`` pixels every ``stride_px`` encoded one by one and kept, blended over
+    (tile - stride) // compression latent positions, cropped to stride // compression and concatenated
+    (HunyuanVideo ``spatial_tiled_encode``, diffusers ``tiled_encode``)."""
+    _, _, _, H, W = x.shape
+    rows = []
+    for i in range(0, H, stride_px[0]):
+        rows.append([encoder(x[:, :, :, i:i + tile_px[0], j:j + tile_px[1]]) for j in range(0, W, stride_px[1])])
+    bh, bw = (tile_px[0] - stride_px[0]) // compression, (tile_px[1] - stride_px[1]) // compression
+    sh, sw = stride_px[0] // compression, stride_px[1] // compression
+    result_rows = []
+    for i, row in enumerate(rows):
+        result_row = []
+        for j, tile in enumerate(row):
+            if i > 0:
+                tile = _blend(rows[i - 1][j], tile, bh, 3)
+            if j > 0:
+                tile = _blend(row[j - 1], tile, bw, 4)
+            result_row.append(tile[:, :, :, :sh, :sw])
+        result_rows.append(torch.cat(result_row, dim=4))
+        del result_row
+    return torch.cat(result_rows, dim=3)[:, :, :, :H // compression, :W // compression]

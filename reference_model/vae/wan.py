@@ -102,10 +102,20 @@ class WanDownsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(c, c, 3, stride=2)
         self.time_conv = nn.Conv3d(c, c, (3, 1, 1), stride=(2, 1, 1)) if temporal else None
+        self.caching = False  # chunked encoding (Wan2.1 ``Resample`` downsample3d with its feature cache)
+        self.cache: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = x.shape[2]
         x = from_frames(self.conv(F.pad(per_frame(x), (0, 1, 0, 1))), T)
+        if self.time_conv is not None and self.caching:
+            if self.cache is None:  # the first chunk keeps its frame, cloned as the cache
+                self.cache = x.clone()
+                return x
+            new = x[:, :, -1:].clone()
+            x = self.time_conv(torch.cat([self.cache[:, :, -1:], x], dim=2))
+            self.cache = new
+            return x
         if self.time_conv is not None and T > 1:
             x = torch.cat([x[:, :, :1], self.time_conv(x)], dim=2)
         return x
@@ -170,11 +180,38 @@ class WanEncoder(nn.Module):
         self.quant_conv = WanCausalConv3d(2 * z, 2 * z, (1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quant_conv(self.encode_chunk(x))
+
+    def encode_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder before quant_conv (on one chunk of frames when the feature caches are on: ``chunked``)."""
         x = self.conv_in(x)
         for level in self.down:
             x = level(x)
         x = self.mid(x)
-        return self.quant_conv(self.conv_out(F.silu(self.norm_out(x))))
+        return self.conv_out(F.silu(self.norm_out(x)))
+
+    def chunked(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
+        """Wan2.1's encode (wan/modules/vae.py ``WanVAE_.encode``; diffusers ``AutoencoderKLWan._encode``): the first
+        frame alone, then ``chunk`` x temporal-compression frames at a time (Wan2.1: 4) through the encoder with each
+        causal conv's and temporal down-sampler's feature cache, the outputs grown by concatenation (the last chunk's
+        output still bound, as ``out_`` is there), then quant_conv over them with the caches still held (cleared
+        after it)."""
+        t = 1
+        for m in self.modules():
+            if isinstance(m, WanDownsample) and m.time_conv is not None:
+                t *= 2
+        caching = [m for m in self.modules() if isinstance(m, (WanCausalConv3d, WanDownsample))]
+        for m in caching:
+            m.caching, m.cache = True, None
+        try:
+            out = self.encode_chunk(x[:, :, :1])
+            for i in range(1, x.shape[2], chunk * t):
+                out_ = self.encode_chunk(x[:, :, i:i + chunk * t])
+                out = torch.cat([out, out_], dim=2)
+            return self.quant_conv(out)
+        finally:
+            for m in caching:
+                m.caching, m.cache = False, None
 
 
 class WanDecoder(nn.Module):

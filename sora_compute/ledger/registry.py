@@ -19,8 +19,9 @@ _REGISTRY: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
 def register(component: str, *names: str) -> Callable[[F], F]:
-    """Decorator: ``fn`` builds the ledger of ``component`` (``dit_block``, ``vae``, ``vae_chunked``, ``text_encoder``;
-    calibration's ``reference_text_encoder`` builds the PyTorch module) for each of ``names``."""
+    """Decorator: ``fn`` builds the ledger of ``component`` (``dit_block``, ``dit_text``, ``vae``, ``vae_chunked``,
+    ``vae_frame_batch``, ``vae_encode_chunked``, ``vae_encode_frame_batch``, ``text_encoder``; calibration's
+    ``reference_text_encoder`` builds the PyTorch module) for each of ``names``."""
     def deco(fn: F) -> F:
         for name in names:
             if (component, name) in _REGISTRY:

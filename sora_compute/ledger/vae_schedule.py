@@ -11,20 +11,23 @@ read one latent frame more than their stride and keep their outputs' storage (a 
 Chunking follows Wan2.1's ``WanVAE_.decode``: the post-quant conv over the whole latent, then the decoder on the
 first latent frame and on each chunk after it, each causal conv replacing its feature cache as it runs (the old caches
 are released inputs of a call, the new ones its ledger's ``cache:`` tensors), the video grown by concatenation after
-every chunk.
+every chunk. Encoding (``scheduled_encode``) follows Wan2.1's ``WanVAE_.encode``: the encoder on the first frame, then
+on chunks of temporal-compression frames with the same caches, the outputs concatenated, quant_conv over them last;
+or diffusers' CogVideoX ``_encode``: frame batches of 8 video frames with the causal convs' conv_cache.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sora_compute.ledger.ops import Flow, Op
+from sora_compute.ledger.ops import Flow, Op, revise
 from sora_compute.ledger.registry import lookup, registered
-from sora_compute.ledger.vae import vae_decoder_ledger
+from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.ledger.vae.common import steps
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["DecodeCall", "ScheduledDecode", "scheduled_decode", "Shape3"]
+__all__ = ["DecodeCall", "ScheduledDecode", "scheduled_decode", "scheduled_encode", "Shape3"]
 
 Shape3 = tuple[int, int, int]  # (T, H, W) of a latent
 
@@ -53,20 +56,23 @@ class ScheduledDecode:
 
     @property
     def n_calls(self) -> int:
-        """Decoder calls (tiles or chunks; a chunked decode's post-quant conv not counted)."""
-        return sum(1 for c in self.calls if c.key[1] != "prologue")
+        """Decoder (encoder) calls (tiles or chunks; a chunked decode's post-quant conv, a chunked encode's quant conv
+        not counted)."""
+        return sum(1 for c in self.calls if c.key[1] not in ("prologue", "epilogue"))
 
 
 class _Builder:
     """Collects calls and builds each distinct ledger once."""
 
-    def __init__(self, spec: VAESpec, batch: int) -> None:
-        self.spec, self.batch = spec, batch
+    def __init__(self, spec: VAESpec, batch: int, encode: bool = False) -> None:
+        self.spec, self.batch, self.encode = spec, batch, encode
         self.calls: list[DecodeCall] = []
         self.ledgers: dict[tuple[Shape3, str | None], list[Op]] = {}
 
     def ledger(self, shape: Shape3, chunk: str | None) -> list[Op]:
         key = (shape, chunk)
+        if key not in self.ledgers and self.encode:
+            self.ledgers[key] = _encoder_ledger(self.spec, shape, self.batch, chunk)
         if key not in self.ledgers:
             if chunk is None:
                 self.ledgers[key] = vae_decoder_ledger(self.spec, shape, self.batch)
@@ -200,6 +206,104 @@ def _chunked(b: _Builder, T: int, H: int, W: int, sched: DecodeSchedule) -> int:
         video += out
     cache = sum(n for _, n in caches)
     return z + cache + (2 * video if video > out else video)  # the old video, the chunk's, their concatenation
+
+
+def _encoder_ledger(spec: VAESpec, video: Shape3, batch: int, chunk: str | None) -> list[Op]:
+    """The encoder's ledger on ``video`` frames: the whole, one chunk of a chunked encode, or its quant conv over the
+    concatenated chunks ('epilogue': their output, held by the caller, its input)."""
+    if chunk is None:
+        return vae_encoder_ledger(spec, video, batch)
+    if chunk == "batch":
+        return lookup("vae_encode_frame_batch", spec.family)(spec, video, batch)
+    if chunk != "epilogue":
+        return lookup("vae_encode_chunked", spec.family)(spec, video, batch, chunk)
+    ops = [op for op in vae_encoder_ledger(spec, video, batch) if op.path == "quant_conv"]
+    return [revise(op, flow=Flow((), "q", int(op.dims["voxels"]) * int(op.dims["c_out"]))) for op in ops]
+
+
+def _output(ops: list[Op]) -> int:
+    """Elements of a ledger's output: its last op's last step that makes one."""
+    return int(next(f.numel for f in reversed(steps(ops[-1].flow)) if f.out is not None))
+
+
+def _tiled_encode(b: _Builder, F: int, H: int, W: int, sched: DecodeSchedule) -> int:
+    """A spatially tiled encode (HunyuanVideo ``spatial_tiled_encode``, diffusers ``tiled_encode``): pixel tiles of
+    ``tile_px`` every ``stride_px``, edge tiles cut short, each encoded on top of the tiles kept before it; then each
+    row's tiles cropped to the stride // compression and concatenated, and the rows. Returns the elements live at the
+    last concatenation: every tile, every row, the result."""
+    assert sched.tile_px is not None and sched.stride_px is not None
+    s = b.spec.spatial_compression
+    outs, rows = 0, 0
+    for i in range(0, H, sched.stride_px[0]):
+        h = min(sched.tile_px[0], H - i)
+        row = 0
+        for j in range(0, W, sched.stride_px[1]):
+            w = min(sched.tile_px[1], W - j)
+            b.call((F, h, w), None, outs)
+            out = _output(b.ledger((F, h, w), None))
+            outs += out
+            per_position = out // ((h // s) * (w // s))
+            row += per_position * (min(sched.stride_px[0], h) // s) * (min(sched.stride_px[1], w) // s)
+        rows += row
+    return outs + 2 * rows
+
+
+def _frame_batches(b: _Builder, F: int, H: int, W: int, fb: int) -> int:
+    """diffusers' frame-batched encode (AutoencoderKLCogVideoX ``_encode``): max(F // fb, 1) calls, the first with
+    the F % fb frames left over too, each on the outputs so far and the previous call's caches (held until it
+    returns); then the outputs concatenated beside the last caches. Returns the elements live at the concatenation."""
+    r = F % fb
+    outs, caches = 0, 0
+    for i in range(max(F // fb, 1)):
+        t = min(fb * (i + 1) + r, F) - (fb * i + (r if i else 0))
+        b.call((t, H, W), "batch", outs + caches)
+        ops = b.ledger((t, H, W), "batch")
+        caches = sum(int(op.dims["feature_cache"]) for op in ops if "feature_cache" in op.dims)
+        outs += int(next(f.numel for op in reversed(ops) for f in reversed(steps(op.flow)) if f.out == "m"))
+    return caches + 2 * outs  # torch.cat of the outputs, even of one
+
+
+def scheduled_encode(spec: VAESpec, video: Shape3, schedule: DecodeSchedule, batch: int = 1) -> ScheduledDecode:
+    """The encoder calls of ``schedule`` (whole; whole in frame batches: CogVideoX, ``_frame_batches``; or chunked:
+    Wan2.1's ``WanVAE_.encode``) over ``batch`` videos of (F, H, W) frames. Chunked: the first frame alone, then
+    ``chunk_latent_frames`` x temporal compression frames per call, each on the outputs so far and the previous
+    chunk's output (still bound) and replacing the caches; after each chunk the outputs concatenated beside the
+    caches; then quant_conv over the whole ('epilogue'), the caches and the last chunk's output still held.
+    ``assembly``: the elements live at the largest concatenation."""
+    F, H, W = (int(v) for v in video)
+    b = _Builder(spec, batch, encode=True)
+    if schedule.mode == "whole" and schedule.frame_batch is None:
+        b.call((F, H, W), None, 0)
+        return ScheduledDecode(schedule, b.calls, b.ledgers, 0)
+    s = spec.spatial_compression
+    if schedule.mode == "tiled" and schedule.tile_frames is None and schedule.frame_batch is None:
+        assert schedule.tile_px is not None
+        if schedule.tile_px[0] >= H and schedule.tile_px[1] >= W:  # no larger than a tile: one call
+            b.call((F, H, W), None, 0)
+            return ScheduledDecode(schedule, b.calls, b.ledgers, 0)
+        return ScheduledDecode(schedule, b.calls, b.ledgers, _tiled_encode(b, F, H, W, schedule))
+    if schedule.mode == "whole" and spec.family in registered("vae_encode_frame_batch"):
+        return ScheduledDecode(schedule, b.calls, b.ledgers, _frame_batches(b, F, H, W, int(schedule.frame_batch or 1)))
+    if schedule.mode != "chunked" or spec.family not in registered("vae_encode_chunked"):
+        raise ValueError(f"VAE encode schedules modelled: 'whole' for every family, 'chunked' for "
+                         f"{', '.join(registered('vae_encode_chunked'))}, frame batches for "
+                         f"{', '.join(registered('vae_encode_frame_batch'))}; not {schedule.label()!r} for "
+                         f"{spec.family!r}")
+    k = schedule.chunk_latent_frames * spec.temporal_compression
+    plane = batch * 2 * spec.latent_channels * (H // s) * (W // s)  # one latent frame of the encoder's output
+    outs, last, assembly = 0, 0, 0
+    caches: tuple[tuple[str, int], ...] = ()
+    for n, i in enumerate([0, *range(1, F, k)]):
+        t = 1 if n == 0 else min(k, F - i)
+        kind = ("first", "second", "cached")[min(n, 2)]
+        b.call((t, H, W), kind, outs + last, caches)
+        caches = _caches(b.ledger((t, H, W), kind))
+        out = plane * (1 if n == 0 else -(-t // spec.temporal_compression))
+        if n:
+            assembly = max(assembly, sum(c for _, c in caches) + 2 * (outs + out))
+        outs, last = outs + out, (out if n else 0)
+    b.call((F, H, W), "epilogue", sum(c for _, c in caches) + outs + last)
+    return ScheduledDecode(schedule, b.calls, b.ledgers, assembly)
 
 
 def scheduled_decode(spec: VAESpec, latent: Shape3, schedule: DecodeSchedule, batch: int = 1) -> ScheduledDecode:

@@ -27,10 +27,10 @@ from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, resolve_gpu
-from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
-from sora_compute.memory.vae_schedule import decode_schedule_peak
+from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak
+from sora_compute.memory.vae_schedule import decode_schedule_peak, encode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
-from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
 
 __all__ = [
     "GiB",
@@ -200,8 +200,10 @@ class TrainingMemoryBasis:
 def training_memory_basis(
     w: Workload, micro_batch: int = 1, precision: PrecisionPolicy = MIXED_ADAMW, checkpointing: Checkpointing = "none",
     kernel: AttentionKernel = "fused", vae_on_the_fly: bool = False, text_on_the_fly: bool = False,
+    encode: DecodeSchedule | None = None,
 ) -> TrainingMemoryBasis:
-    """The layout-independent inputs of ``training_memory`` (see ``layout_memory``)."""
+    """The layout-independent inputs of ``training_memory`` (see ``layout_memory``); ``encode``: how the VAE encodes
+    on the fly (None: the family's official schedule, ``official_encode_schedule``)."""
     model, video, lat = w.model, w.video, w.latent
     dit = model.dit
     grid = (lat.tokens_t, lat.tokens_h, lat.tokens_w)
@@ -216,8 +218,10 @@ def training_memory_basis(
     before: dict[str, int] = {}
     if vae_on_the_fly:
         resident["frozen VAE encoder weights"] = vae_params(model.vae)[0] * precision.weight_bytes
-        before["VAE encode of the micro-batch"] = vae_encode_peak(
-            model.vae, (video.num_frames, video.height, video.width), mb, precision.act_bytes)
+        before["VAE encode of the micro-batch"] = encode_schedule_peak(
+            model.vae, (video.num_frames, video.height, video.width),
+            encode if encode is not None else official_encode_schedule(model.vae.family, model.name), mb,
+            precision.act_bytes)
     if text_on_the_fly and model.text_encoders:
         resident["frozen text encoder weights"] = (sum(text_encoder_params(e) for e in model.text_encoders)
                                                    * precision.weight_bytes)
@@ -297,9 +301,11 @@ def training_memory(
     vae_on_the_fly: bool = False,
     text_on_the_fly: bool = False,
     usable_fraction: float = 0.92,
+    encode: DecodeSchedule | None = None,
 ) -> MemoryBreakdown:
     """Training memory per GPU for one video shape under a parallel layout (``model`` may be a Workload, with
-    ``video`` None); ZeRO shards over the DP x CP ranks (``layout_memory``)."""
+    ``video`` None); ZeRO shards over the DP x CP ranks (``layout_memory``). ``encode``: the VAE encode schedule of
+    latents made on the fly (None: the family's official one)."""
     _one_of("checkpointing", checkpointing, Checkpointing)
     _one_of("kernel", kernel, AttentionKernel)
     if not 0 < usable_fraction <= 1:
@@ -315,7 +321,7 @@ def training_memory(
         raise ValueError(f"Ulysses context parallelism needs tp x cp = {layout.tp * layout.cp} to divide "
                          f"num_heads={dit.num_heads}; use cp_mode='ring'")
     basis = training_memory_basis(wl, layout.micro_batch, precision, checkpointing, kernel, vae_on_the_fly,
-                                  text_on_the_fly)
+                                  text_on_the_fly, encode)
     comps, transient = layout_memory(basis, layout.dp, layout.tp, layout.cp, layout.pp, layout.zero, precision)
     comps = {k: int(v) for k, v in comps.items() if int(v) or k not in _STEP_ONLY[3:]}
     if layout.cp > 1 and layout.cp_mode == "ring":

@@ -8,12 +8,13 @@ from sora_compute.evaluate.flops import Count, count_ops
 from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
 from sora_compute.ledger.vae import vae_decoder_ledger
-from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode
-from sora_compute.memory.activations import vae_decode_peak
+from sora_compute.ledger.vae_schedule import ScheduledDecode, scheduled_decode, scheduled_encode
+from sora_compute.memory.activations import vae_decode_peak, vae_encode_peak
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["scheduled_decode_peak", "scheduled_decode_count", "scheduled_decode_macs", "decode_schedule_peak"]
+__all__ = ["scheduled_decode_peak", "scheduled_decode_count", "scheduled_decode_macs", "decode_schedule_peak",
+           "encode_schedule_peak"]
 
 
 def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int = 0) -> int:
@@ -55,3 +56,13 @@ def decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: 
         ops = vae_decoder_ledger(spec, latent, batch)
         return int(ledger_peak(ops, act_bytes, streamed=streamed))
     return scheduled_decode_peak(scheduled_decode(spec, latent, schedule, batch), act_bytes, streamed)
+
+
+def encode_schedule_peak(spec: VAESpec, video: tuple[int, int, int], schedule: DecodeSchedule, batch: int = 1,
+                         act_bytes: int = 2) -> int:
+    """Peak live activation bytes of encoding ``batch`` videos of (F, H, W) under ``schedule`` (the video itself not
+    counted): the whole clip (``vae_encode_peak``), or the chunked encode's calls (``scheduled_encode``) each on top of
+    what it holds, and the concatenation of their outputs."""
+    if schedule.mode == "whole" and schedule.frame_batch is None:
+        return vae_encode_peak(spec, video, batch, act_bytes)
+    return scheduled_decode_peak(scheduled_encode(spec, video, schedule, batch), act_bytes)

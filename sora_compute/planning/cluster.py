@@ -236,16 +236,23 @@ MAX_GPUS = 1 << 20  # the largest cluster the deadline search tries
 def _fewest_parallel(time: TrainingTime, days: float, ideal: int) -> int:
     """Fewest GPUs whose predicted wall time (``scenario_scaling``) is within ``days``: from the ideal count, grow
     n <- ceil(n x wall days / days) until it finishes, then bisect down to the last count that does not (wall days
-    assumed non-increasing in between)."""
+    assumed non-increasing in between). A count at which a stage has no layout that fits in memory does not finish
+    (the plan would scale that stage ideally): more GPUs shard more."""
     def wall_days(n: int) -> float:
-        return scenario_scaling(time, n).wall_seconds / 86400
+        sc = scenario_scaling(time, n)
+        return math.inf if any(s.layout is None for s in sc.stages) else sc.wall_seconds / 86400
 
+    if ideal > MAX_GPUS:  # past the layouts (a stage no layout fits is scaled ideally): do not trust the ideal count
+        raise ValueError(f"days: no cluster of up to {MAX_GPUS:,} GPUs finishes within {days:g} days: even ideal "
+                         f"scaling needs {ideal:,}")
     lo, n = ideal - 1, ideal
     while wall_days(n) > days:
-        grown = max(n + 1, math.ceil(n * wall_days(n) / days))
+        wall = wall_days(n)
+        grown = max(n + 1, math.ceil(n * wall / days)) if math.isfinite(wall) else 2 * n
         if grown > MAX_GPUS:
             raise ValueError(f"days: no cluster of up to {MAX_GPUS:,} GPUs finishes within {days:g} days at the "
-                             "predicted parallel efficiency")
+                             "predicted parallel efficiency" + ("" if math.isfinite(wall) else
+                                                                f" (on {n:,} a stage fits no layout in memory)"))
         lo, n = n, grown
     while n - lo > 1:
         mid = (lo + n) // 2

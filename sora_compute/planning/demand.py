@@ -183,10 +183,16 @@ def _training(sc: DemandScenario) -> list[_Training]:
             flops = r.gpus * r.days * 86400 * g.peak_flops("bf16") * mfu
             out.append(_Training(r.name, flops, r.gpus, r.gpu, r.days,
                                  f"{r.gpus:,} x {r.gpu} x {r.days:g} days at MFU {mfu:.0%}", True))
-        else:
-            flops = r.flops if r.flops is not None else estimate_training(resolve_scenario(str(r.scenario))).model_flops
-            n = gpus_for_days(flops, r.gpu, r.days)
-            detail = f"{flops:.3g} model FLOPs; {n:,} x {r.gpu} train it in {r.days:g} days"
+        elif r.flops is not None:  # bare FLOPs: no workload to predict, the GPU's planning MFU
+            mfu = _mfu(sc, g)
+            n = gpus_for_days(r.flops, g, r.days, mfu=mfu)
+            detail = f"{r.flops:.3g} model FLOPs; {n:,} x {r.gpu} at MFU {mfu:.0%} train it in {r.days:g} days"
+            out.append(_Training(r.name, r.flops, n, r.gpu, r.days, detail, False))
+        else:  # a scenario: the GPUs the time model predicts finish it (the recipe time path, as `plan --days`)
+            est = estimate_training(resolve_scenario(str(r.scenario)))
+            flops, n = est.model_flops, gpus_for_days(est, r.gpu, r.days)
+            detail = (f"{flops:.3g} model FLOPs; {n:,} x {r.gpu} train it in {r.days:g} days (predicted by the time "
+                      "model at each stage's fastest fitting layout)")
             out.append(_Training(r.name, flops, n, r.gpu, r.days, detail, False))
     return out
 

@@ -35,6 +35,7 @@ __all__ = ["LayoutSearch", "search_training_layouts", "enumerate_layouts", "LAYO
 LAYOUT_FIELDS = ["tp", "cp_ulysses", "cp_ring", "pp", "vpp", "dp", "zero", "micro_batch", "checkpointing",
                  "attention_kernel"]
 CHECKPOINTING = ("none", "selective", "full")
+MAX_TP, MAX_CP, MAX_PP = 8, 256, 16  # the search's default limits: a layout has at most batch x 8 x 256 x 16 GPUs
 
 
 def _pows(limit: int) -> list[int]:
@@ -44,7 +45,7 @@ def _pows(limit: int) -> list[int]:
 def enumerate_layouts(gpus: int, global_batch: int, heads: int, blocks: int, gpus_per_node: int,
                       micro_batches: tuple[int, ...] = (1, 2, 4), zero_stages: tuple[int, ...] = (0, 1, 2, 3),
                       checkpointing: tuple[str, ...] = CHECKPOINTING, kernels: tuple[str, ...] = ("fa2",),
-                      max_tp: int = 8, max_cp: int = 256, max_pp: int = 16) -> pd.DataFrame:
+                      max_tp: int = MAX_TP, max_cp: int = MAX_CP, max_pp: int = MAX_PP) -> pd.DataFrame:
     """The valid layouts (module docstring), one row each (``LAYOUT_FIELDS``)."""
     rows = []
     tps = [t for t in range(1, min(max_tp, gpus_per_node, heads) + 1) if heads % t == 0]
@@ -119,9 +120,9 @@ def search_training_layouts(
     zero_stages: tuple[int, ...] = (0, 1, 2, 3),
     checkpointing: tuple[str, ...] = CHECKPOINTING,
     kernels: tuple[str, ...] = ("fa2", "fa3"),
-    max_tp: int = 8,
-    max_cp: int = 256,
-    max_pp: int = 16,
+    max_tp: int = MAX_TP,
+    max_cp: int = MAX_CP,
+    max_pp: int = MAX_PP,
     usable_fraction: float = 0.92,
     pin: dict[str, object] | None = None,
 ) -> LayoutSearch:
@@ -195,8 +196,10 @@ def search_training_layouts(
     out = pd.concat([out, times.drop(columns=["gpus"], errors="ignore")], axis=1)
     if len(out):
         out["usd_per_step"] = out["step_s"] * gpus * spec.price_usd_per_hour / 3600
-    out = out.sort_values(["fits", "step_s", *LAYOUT_FIELDS], ascending=[False, True, *[True] * len(LAYOUT_FIELDS)],
-                          ignore_index=True, kind="mergesort")
+    # equal step times (ZeRO-1 and ZeRO-2 move the same bytes) go to the smaller peak, then to the layout fields
+    out = out.sort_values(["fits", "step_s", "peak_GiB", *LAYOUT_FIELDS],
+                          ascending=[False, True, True, *[True] * len(LAYOUT_FIELDS)], ignore_index=True,
+                          kind="mergesort")
     out["why_not_best"] = _why(out)
     return LayoutSearch(out, profile.key, gpus, B)
 

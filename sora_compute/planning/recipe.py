@@ -14,14 +14,17 @@ Units: samples (clips or images), tokens, FLOPs (2 x MACs, MATMUL_ONLY unless to
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import pandas as pd
 
 from sora_compute.flops import MATMUL_ONLY, CountingConvention
 from sora_compute.planning.recipe_spec import Recipe, RecipeBucket, RecipeStage
 from sora_compute.planning.training import _per_sample
-from sora_compute.specs import VideoShapeError, Workload
+from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload
 
-__all__ = ["bucket_workload", "bucket_samples", "rank_batch", "recipe_counts", "STAGE_SUMS"]
+__all__ = ["bucket_workload", "bucket_samples", "bucket_per_sample", "rank_batch", "recipe_counts", "STAGE_SUMS"]
 
 #: columns summed per stage by ``recipe_counts`` consumers
 STAGE_SUMS = ["samples", "images", "videos", "tokens", "model_flops", "hardware_flops", "dit_train_flops_total",
@@ -51,17 +54,25 @@ def rank_batch(stage: RecipeStage, bucket: RecipeBucket) -> int:
     return bucket.batch_per_rank if bucket.batch_per_rank is not None else stage.micro_batch
 
 
+@lru_cache(maxsize=4096)
+def bucket_per_sample(model: ModelSpec, video: VideoSpec, checkpointing: str, vae_on_the_fly: bool,
+                      text_on_the_fly: bool, convention: CountingConvention = MATMUL_ONLY) -> dict[str, Any]:
+    """``training._per_sample`` of one shape (memoised: a deadline search counts the same buckets at every GPU
+    count; do not mutate the dict returned)."""
+    flags = {"checkpointing": checkpointing, "vae_on_the_fly": vae_on_the_fly, "text_on_the_fly": text_on_the_fly}
+    return _per_sample(model, video, flags, convention)
+
+
 def recipe_counts(recipe: Recipe, convention: CountingConvention = MATMUL_ONLY) -> pd.DataFrame:
     """One row per (stage, bucket): shape, weight, per-rank batch, samples (images or videos), latent tokens per
     sample and in all, FLOPs per sample and in all (model FLOPs = 3 x DiT forward + encoders run on the fly;
     hardware FLOPs add the recomputation)."""
     rows = []
     for stage in recipe.stages:
-        flags = {"checkpointing": stage.checkpointing, "vae_on_the_fly": stage.latents == "on_the_fly",
-                 "text_on_the_fly": stage.text == "on_the_fly"}
         for b, w, n in zip(stage.buckets, stage.weights, bucket_samples(stage), strict=True):
             wl = bucket_workload(recipe, stage, b)
-            per = _per_sample(recipe.model, wl.video, flags, convention)
+            per = bucket_per_sample(recipe.model, wl.video, stage.checkpointing, stage.latents == "on_the_fly",
+                                    stage.text == "on_the_fly", convention)
             rows.append({
                 "stage": stage.name, "bucket": b.label, "width": b.width, "height": b.height,
                 "num_frames": b.num_frames, "fps": b.fps, "kind": "image" if b.is_image else "video", "weight": w,

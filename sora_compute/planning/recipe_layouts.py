@@ -17,14 +17,22 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sora_compute.flops import MATMUL_ONLY
-from sora_compute.memory.planner import PrecisionPolicy
-from sora_compute.planning.layouts import search_training_layouts
-from sora_compute.planning.recipe import bucket_workload
+from sora_compute.hardware import resolve_gpu
+from sora_compute.memory.planner import (
+    GiB,
+    PrecisionPolicy,
+    TrainingMemoryBasis,
+    layout_memory,
+    training_memory_basis,
+)
+from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, search_training_layouts
+from sora_compute.planning.recipe import bucket_per_sample, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
-from sora_compute.planning.training import _per_sample
-from sora_compute.specs import ModelSpec, VideoSpec
+from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
-__all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts"]
+__all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts", "memory_misfit"]
+
+USABLE_FRACTION = 0.92  # of HBM, as the layout search (``search_training_layouts``'s usable_fraction)
 
 
 class NoLayoutError(ValueError):
@@ -34,10 +42,9 @@ class NoLayoutError(ValueError):
 def _heaviest(recipe: Recipe, stage: RecipeStage) -> int:
     """Index of the stage's bucket with the most hardware FLOPs per iteration: weight x (batch per rank, in a bucket
     table) x hardware FLOPs per sample."""
-    flags = {"checkpointing": stage.checkpointing, "vae_on_the_fly": False, "text_on_the_fly": False}
-    flops = [w * (b.batch_per_rank or 1) * float(_per_sample(recipe.model, bucket_workload(recipe, stage, b).video,
-                                                             flags, MATMUL_ONLY)["hardware_flops_per_sample"])
-             for w, b in zip(stage.weights, stage.buckets, strict=True)]
+    flops = [w * (b.batch_per_rank or 1) * float(bucket_per_sample(
+        recipe.model, bucket_workload(recipe, stage, b).video, stage.checkpointing, False, False, MATMUL_ONLY
+    )["hardware_flops_per_sample"]) for w, b in zip(stage.weights, stage.buckets, strict=True)]
     return flops.index(max(flops))
 
 
@@ -78,8 +85,13 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
         used = 1 << (used.bit_length() - 1)
         best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None:
-        raise NoLayoutError(f"stage {stage.name!r}: no layout of {stage.gpus:,} GPUs fits a global batch of "
-                            f"{batch:,} at micro-batch {mb} in memory")
+        most = batch // mb * MAX_TP * MAX_CP * MAX_PP  # dp x tp x cp x pp at the search's limits
+        if stage.gpus > most:
+            raise NoLayoutError(f"stage {stage.name!r}: {stage.gpus:,} GPUs are more than any layout of a global "
+                                f"batch of {batch:,} at micro-batch {mb} can use (at most {most:,}: dp x tp "
+                                f"{MAX_TP} x cp {MAX_CP} x pp {MAX_PP})")
+        raise NoLayoutError(f"stage {stage.name!r}: no layout of {stage.gpus:,} GPUs splits a global batch of "
+                            f"{batch:,} at micro-batch {mb} and fits in memory")
     cu, cr = int(best["cp_ulysses"]), int(best["cp_ring"])  # type: ignore[call-overload]
     kind = "hybrid" if cu > 1 and cr > 1 else "ulysses" if cu > 1 else "ring"
     tp, pp, vpp, zero = (int(best[k]) for k in ("tp", "pp", "vpp", "zero"))  # type: ignore[call-overload]
@@ -101,3 +113,27 @@ def resolve_layouts(recipe: Recipe, idle_ok: bool = False) -> tuple[Recipe, tupl
         stages.append(laid)
         notes.append(f"stage {s.name!r}: layout searched (fastest that fits, for its heaviest bucket): {words}")
     return recipe.model_copy(update={"stages": tuple(stages)}), tuple(notes)
+
+
+def memory_misfit(recipe: Recipe, stage: RecipeStage) -> str:
+    """'' when the stage's given layout fits its heaviest bucket's micro-batch in memory per GPU (the layout
+    search's ledger: ``layout_memory``, at ``USABLE_FRACTION`` of HBM), else why not, in words."""
+    heavy = stage.buckets[_heaviest(recipe, stage)]
+    wl = bucket_workload(recipe, stage, heavy)
+    kind = "materialized" if recipe.attention_kernel == "math" else "fused"
+    basis = _memory_basis(wl, rank_batch(stage, heavy), stage.ema, stage.checkpointing, kind)
+    comps, trans = layout_memory(basis, stage.dp, stage.tp, stage.cp, stage.pp, stage.zero,
+                                 PrecisionPolicy(ema=stage.ema))
+    peak = float(sum(comps.values())) + max(float(v) for v in trans.values())
+    usable = resolve_gpu(recipe_profile(recipe.gpu)).hbm_bytes * USABLE_FRACTION
+    if peak <= usable:
+        return ""
+    return (f"stage {stage.name!r}: DP{stage.dp} TP{stage.tp} CP{stage.cp} PP{stage.pp} ZeRO-{stage.zero} needs "
+            f"{peak / GiB:,.1f} GiB per GPU of {usable / GiB:,.1f} GiB usable on {recipe.gpu}")
+
+
+@lru_cache(maxsize=256)
+def _memory_basis(wl: Workload, micro_batch: int, ema: bool, checkpointing: str, kind: str) -> TrainingMemoryBasis:
+    """The layout-independent memory inputs of one bucket (memoised: a deadline search checks many dp)."""
+    return training_memory_basis(wl, micro_batch, PrecisionPolicy(ema=ema), checkpointing,  # type: ignore[arg-type]
+                                 kind)  # type: ignore[arg-type]

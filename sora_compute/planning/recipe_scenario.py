@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from sora_compute.planning.recipe_spec import Recipe, RecipeBucket, RecipeStage
+from sora_compute.planning.recipe_spec import MAX_COUNT, Recipe, RecipeBucket, RecipeStage
 from sora_compute.planning.scenarios import TrainingScenario
 from sora_compute.planning.training import estimate_training
 from sora_compute.planning.training_time import global_batch_for, micro_batch_for
@@ -41,6 +41,9 @@ def scenario_recipe(sc: TrainingScenario, gpu: str = "h100-sxm", gpus: int = 409
         batch = s.global_batch if s.global_batch is not None else default_global_batch(tokens)
         samples = float(rows["samples"].sum())
         iterations = s.steps if s.steps is not None else max(1, math.ceil(samples / batch - 1e-9))
+        if iterations > MAX_COUNT:  # name the scenario's field, not the recipe's it becomes
+            raise ValueError(f"stage {s.name!r}: {samples:.3g} samples / global batch {batch:,} = {iterations:.3g} "
+                             f"iterations, more than {MAX_COUNT:.3g}: fewer samples (or epochs)")
         buckets = [RecipeBucket(width=int(r["width"]), height=int(r["height"]), num_frames=int(r["num_frames"]),
                                 fps=float(r["fps"]), weight=b.share)
                    for b, r in zip(s.buckets, rows.to_dict(orient="records"), strict=True)]

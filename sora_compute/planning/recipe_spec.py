@@ -145,6 +145,9 @@ class RecipeStage(_Spec):
         if self.layout == "given" and self.global_batch is not None and self.global_batch < self.dp:
             raise ValueError(f"stage {self.name!r}: global_batch={self.global_batch} is less than one sample per "
                              f"data-parallel rank (dp = {self.dp})")
+        if self.layout == "given" and self.global_batch is not None and self.global_batch % self.dp:
+            raise ValueError(f"stage {self.name!r}: global_batch={self.global_batch} does not split into whole "
+                             f"samples over dp = {self.dp} data-parallel ranks (gpus / (tp x cp x pp))")
         return self
 
     @property
@@ -192,7 +195,10 @@ class Recipe(_Spec):
         return stage.goodput if stage.goodput is not None else self.goodput
 
     def with_gpu(self, gpu: str) -> Recipe:
-        return self.model_copy(update={"gpu": gpu})
+        """The recipe on ``gpu``; its price per GPU-hour is its own GPU's, so on another type the catalog's."""
+        if gpu == self.gpu or recipe_profile(gpu).key == recipe_profile(self.gpu).key:  # 'H100-SXM' is h100-sxm
+            return self
+        return self.model_copy(update={"gpu": gpu, "price_usd_per_hour": None})
 
 
 _PROFILES: dict[str, HardwareProfile] = {}  # profiles that are not the catalog's, by the key profile_key gave them

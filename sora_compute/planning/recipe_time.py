@@ -37,7 +37,7 @@ from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.planning.parallel import TrainingBasis, step_times, training_basis
 from sora_compute.planning.recipe import STAGE_SUMS, bucket_workload, rank_batch, recipe_counts
-from sora_compute.planning.recipe_layouts import resolve_layouts
+from sora_compute.planning.recipe_layouts import memory_misfit, resolve_layouts
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile, resolve_recipe
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
@@ -120,9 +120,9 @@ class RecipeEstimate(FrameRepr):
     @property
     def total(self) -> dict[str, float]:
         s = self.stages
-        out = {k: float(s[k].sum()) for k in (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh",
-                                             "productive_gpu_seconds", "gpu_seconds",
-                                             *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])}
+        keys = (*STAGE_SUMS, "gpu_days", "wall_days", "cost_usd", "energy_mwh", "productive_gpu_seconds", "gpu_seconds",
+                *[f"{c}_gpu_s" for c in (*COMPONENTS, *OVERHEADS)])
+        out = {k: float(s[k].sum(skipna=False)) for k in keys}  # an unknown stage figure (no board power): unknown
         peak = recipe_profile(self.recipe.gpu).peak_flops(self.recipe.precision)
         out["tokens_per_s_per_gpu"] = out["tokens"] / out["gpu_seconds"]
         out["mfu"] = out["model_flops"] / (out["productive_gpu_seconds"] * peak)
@@ -181,6 +181,7 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
     rc = resolve_recipe(recipe)
     if gpu is not None:
         rc = rc.with_gpu(gpu)
+    misfit = [m for m in (memory_misfit(rc, s) for s in rc.stages if s.layout == "given") if m]
     rc, laid = resolve_layouts(rc, idle_ok)
     profile = recipe_profile(rc.gpu)
     spec = resolve_gpu(profile)
@@ -191,7 +192,7 @@ def estimate_recipe(recipe: Recipe | str, gpu: str | None = None,
     times, stage_rows = [], []
     notes = ["step time from planning/parallel.py (compute, TP / CP / ZeRO / pipeline / DP communication with "
              "overlap, bubble, optimizer); VAE and text encoding split ideally over a rank's tp x cp x pp GPUs",
-             *laid]
+             *laid, *(f"{m}: the layout as given does not fit in memory per GPU (timed anyway)" for m in misfit)]
     for stage in rc.stages:
         if progress is not None:
             progress(stage.name)

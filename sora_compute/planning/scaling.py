@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, replace
 
 from sora_compute.hardware.profiles import HardwareProfile
+from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP
 from sora_compute.planning.recipe_layouts import NoLayoutError, heaviest_bucket, search_stage
 from sora_compute.planning.recipe_scenario import default_global_batch, scenario_recipe
 from sora_compute.planning.recipe_spec import Recipe, RecipeBucket, RecipeStage, profile_key
@@ -95,19 +96,31 @@ def search_pins(workload: Workload, checkpointing: str, attention_kernel: str) -
 
 
 def _laid(recipe: Recipe, pin: dict[str, object] | None = None) -> tuple[RecipeEstimate | None, str, str]:
-    """A one-stage recipe laid out (on a power of two of its GPUs when needed) and estimated: (estimate, layout in
-    words, ''), or (None, '', why no layout fits)."""
+    """A one-stage recipe laid out and estimated: (estimate, layout in words, ''), or (None, '', why no layout fits).
+    On a power of two of its GPUs when no layout of them splits the batch, and on the largest power of two below
+    that a layout fits when none of that does (more GPUs than the batch and the search's tp x cp x pp limits can
+    use: the rest idle, paid by the caller); a layout that fits at fewer GPUs also fits at more within those limits
+    (more shards, less memory per GPU), so the stage is scaled ideally only when no count up to its GPUs fits."""
     stage = recipe.stages[0]
     try:
         laid, words = search_stage(recipe, stage, idle_ok=True, pin=pin)
+        return estimate_recipe(recipe.model_copy(update={"stages": (laid,)})), words, ""
     except NoLayoutError:
-        used = stage.gpus if not stage.gpus & (stage.gpus - 1) else 1 << (stage.gpus.bit_length() - 1)
-        mb, b = stage.micro_batch, stage.global_batch or 0
-        fits = any(b % (dp * mb) == 0 for dp in range(1, used + 1) if used % dp == 0)
-        why = (f"no layout of {used:,} GPUs fits a global batch of {b:,} at micro-batch {mb}" if fits
-               else f"{used:,} GPUs cannot split a global batch of {b:,} samples")
-        return None, "", why
-    return estimate_recipe(recipe.model_copy(update={"stages": (laid,)})), words, ""
+        pass
+    used = stage.gpus if not stage.gpus & (stage.gpus - 1) else 1 << (stage.gpus.bit_length() - 1)
+    most = (stage.global_batch or 0) // stage.micro_batch * MAX_TP * MAX_CP * MAX_PP  # GPUs any layout can have
+    for fewer in (used >> k for k in range(1, used.bit_length()) if used >> k <= most):
+        try:
+            laid, words = search_stage(recipe, stage.model_copy(update={"gpus": fewer}), pin=pin)
+        except NoLayoutError:
+            continue
+        words = f"{words} on {fewer:,} of the {stage.gpus:,} GPUs (no layout of more splits the batch)"
+        return estimate_recipe(recipe.model_copy(update={"stages": (laid,)})), words, ""
+    mb, b = stage.micro_batch, stage.global_batch or 0
+    fits = any(b % (dp * mb) == 0 for dp in range(1, used + 1) if used % dp == 0)
+    why = (f"no layout of {used:,} GPUs fits a global batch of {b:,} at micro-batch {mb}" if fits
+           else f"{used:,} GPUs cannot split a global batch of {b:,} samples")
+    return None, "", why
 
 
 def _scaled(recipe: Recipe, ideal_gpu_seconds: float, samples: float, pin: dict[str, object] | None = None

@@ -23,6 +23,7 @@ from sora_compute.planning import (
     estimate_training,
     six_nd,
 )
+from sora_compute.planning.inference import InferenceEstimate
 from sora_compute.specs import DiTSpec, Workload
 from sora_compute.units import fmt_multiple
 
@@ -299,15 +300,16 @@ def _reading(source: str, ratio: float, est: TrainingEstimate, tokens_30b: float
 FACTORIAL_VIDEO_MINUTES_PER_H100_HOUR = 5.0
 
 
-def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = FACTORIAL_VIDEO_MINUTES_PER_H100_HOUR
-                        ) -> pd.DataFrame:
-    """The published inference throughput next to the sora preset's predicted one (the time model on an H100,
-    ``plan_serving``), and what the gap implies: their FLOPs per minute of video at ``mfu`` (their assumption), ours
-    counted, and the token count per clip that would close the gap (attention-dominated: time grows roughly with
-    tokens squared)."""
+def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = FACTORIAL_VIDEO_MINUTES_PER_H100_HOUR,
+                        inference: InferenceEstimate | None = None) -> pd.DataFrame:
+    """The published inference throughput next to ours for ``inference`` (default: the sora preset's native clip at
+    its sampling defaults; a what-if passes its own clip and settings) predicted on an H100 (the time model,
+    ``plan_serving``; their figure is per H100-hour), and what the gap implies: their FLOPs per minute of video at
+    ``mfu`` (their assumption), ours counted, and the token count per clip that would close the gap
+    (attention-dominated: time grows roughly with tokens squared)."""
     from sora_compute.planning import estimate_inference, plan_serving
 
-    inf = estimate_inference("sora")  # the sora preset's native clip at its sampling defaults
+    inf = inference if inference is not None else estimate_inference("sora")
     peak = load_gpu("h100-sxm").peak_flops("bf16")
     theirs = peak * mfu * 3600 / video_minutes_per_h100_hour  # FLOPs per minute of video
     plan = plan_serving(inf, "h100-sxm")
@@ -317,7 +319,9 @@ def published_inference(mfu: float = 0.4, video_minutes_per_h100_hour: float = F
     return pd.DataFrame([
         {"source": "Factorial Funds (2024)", "video_minutes_per_h100_hour": video_minutes_per_h100_hour,
          "flops_per_video_minute": theirs, "reading": f"at MFU {mfu:.0%} on H100"},
-        {"source": "sora-compute, sora preset", "video_minutes_per_h100_hour": ours,
+        {"source": "sora-compute, sora preset" if inference is None else
+         f"sora-compute, {inf.model.name} at {inf.video.width}x{inf.video.height}",
+         "video_minutes_per_h100_hour": ours,
          "flops_per_video_minute": inf.flops_per_minute,
          "reading": f"{ratio:.3g}x fewer than theirs ({plan.time_basis}): {tokens:,} tokens per "
                     f"{inf.video.duration_s:.3g} s clip, {inf.settings.steps} steps, "

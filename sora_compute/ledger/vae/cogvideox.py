@@ -16,7 +16,7 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number, upsample_nearest_macs
 from sora_compute.ledger.ops import Flow, Op, revise
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, many, nearest, norm
+from sora_compute.ledger.vae.common import K3, Flows, Shape, around, conv, many, nearest, norm
 from sora_compute.specs.vae import CogVideoXVAE
 
 __all__ = ["CogVideoXLedger"]
@@ -108,14 +108,17 @@ def cog_resnets(prefix: str, B: Number, shape: Shape, c_in: int, c: int, n: int,
 @register("vae", "cogvideox")
 class CogVideoXLedger:
     @staticmethod
-    def encoder(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: CogVideoXVAE, shape: Shape, B: Number, batch: bool = False) -> list[Op]:
+        """The whole clip, or (``batch``) one call of diffusers' frame-batched encode, whose causal convs keep their
+        caches (``_cached``) to the call's end (its last step reads them) and beyond."""
         chans, factors = spec.block_out_channels, spec.level_temporal_factors
-        ops = [conv("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3,
-                    flow=Flow((), "x", chans[0] * B * shape.positions, None, spec.in_channels * _pad(B, shape)))]
+        ops = [_cached(conv("conv_in.conv", B, shape, shape, spec.in_channels, chans[0], K3,
+                            flow=Flow((), "x", chans[0] * B * shape.positions, None,
+                                      spec.in_channels * _pad(B, shape))), spec.in_channels, B, shape, batch)]
         c_prev, x = chans[0], "x"
         for i, c in enumerate(chans):
             h = f"r{i}" if spec.layers_per_block else x
-            ops += cog_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, None, x, h)
+            ops += cog_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, None, x, h, batch)
             c_prev = c
             if i < len(chans) - 1:  # average frame pairs (temporal levels: T -> ceil(T / 2)), stride-2 3x3 conv
                 T, H, W = shape
@@ -134,12 +137,13 @@ class CogVideoXLedger:
                                 flow=tuple(steps)))
                 h = f"x{i}"
             x = h
-        ops += cog_resnets("mid.resnets", B, shape, c_prev, c_prev, 2, None, x, "y")
+        ops += cog_resnets("mid.resnets", B, shape, c_prev, c_prev, 2, None, x, "y", batch)
         n = c_prev * B * shape.positions
-        return ops + [norm("norm_out", "group_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n)),
-                      conv("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3,
-                           flow=Flow(("a",), "m", 2 * spec.latent_channels * B * shape.positions, None,
-                                     c_prev * _pad(B, shape)))]
+        ops += [norm("norm_out", "group_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n)),
+                _cached(conv("conv_out.conv", B, shape, shape, c_prev, 2 * spec.latent_channels, K3,
+                             flow=Flow(("a",), "m", 2 * spec.latent_channels * B * shape.positions, None,
+                                       c_prev * _pad(B, shape))), c_prev, B, shape, batch)]
+        return _keep_caches(ops) if batch else ops
 
     @staticmethod
     def decoder(spec: CogVideoXVAE, shape: Shape, B: Number, num_frames: Number | None = None,
@@ -177,14 +181,22 @@ class CogVideoXLedger:
             _cached(conv("conv_out.conv", B, shape, shape, c_prev, spec.in_channels, K3,
                          flow=Flow(("a", x), "o", spec.in_channels * B * shape.positions, None,
                                    c_prev * _pad(B, shape))), c_prev, B, shape, batch)]
-        if not batch:
-            return ops
-        kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)
-        last = ops[-1]
-        return [*ops[:-1], revise(last, flow=(*last.flow, Flow(kept)))]  # type: ignore[misc]
+        return _keep_caches(ops) if batch else ops
+
+
+def _keep_caches(ops: list[Op]) -> list[Op]:
+    """A frame batch's ops with a last step reading every new cache (held to the call's end and beyond)."""
+    kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)
+    return [*ops[:-1], around(ops[-1], after=(Flow(kept),))]
 
 
 @register("vae_frame_batch", "cogvideox")
 def cogvideox_batch_ledger(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
     """One call of CogVideoX's frame-batched decode (``CogVideoXLedger.decoder`` with ``batch``)."""
     return CogVideoXLedger.decoder(spec, Shape(shape), B, batch=True)
+
+
+@register("vae_encode_frame_batch", "cogvideox")
+def cogvideox_encode_batch_ledger(spec: CogVideoXVAE, shape: Shape, B: Number) -> list[Op]:
+    """One call of CogVideoX's frame-batched encode (``CogVideoXLedger.encoder`` with ``batch``)."""
+    return CogVideoXLedger.encoder(spec, Shape(shape), B, batch=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Flow, Op, attention_op, revise
 from sora_compute.ledger.registry import register
-from sora_compute.ledger.vae.common import K3, Flows, Shape, conv, nearest, norm
+from sora_compute.ledger.vae.common import K3, Flows, Shape, around, conv, nearest, norm
 from sora_compute.specs.vae import WanVAE
 
 __all__ = ["WanLedger", "CHUNKS"]
@@ -136,17 +136,28 @@ def wan_mid(prefix: str, B: Number, shape: Shape, c: int, x: str = "x", y: str =
 
 
 def wan_downsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, h: str, x: str,
-                   y: str) -> tuple[list[Op], Shape]:
+                   y: str, chunk: str | None = None) -> tuple[list[Op], Shape]:
     """Stride-2 3x3 conv per frame (H -> H // 2); temporal: a stride-2 (3, 1, 1) conv makes (T - 1) // 2 frames,
     appended to the first: T -> 1 + (T - 1) // 2. Dataflow: a per-frame copy of the level's output ``h``, its
     zero-padded copy, the conv; the time conv's frames and their concatenation; ``h`` and the level input ``x`` held
-    to the end; makes ``y``."""
+    to the end; makes ``y``. A chunk of a chunked encode (``chunk``; Wan2.1 ``Resample`` downsample3d with its
+    feature cache): the first keeps its frame and clones it as the cache; a later one clones its last frame as the
+    new cache, then runs the time conv on the old cache's last frame and its T frames concatenated (T -> T // 2)."""
     T, H, W = shape
     out = Shape((T, H // 2, W // 2))
-    more = temporal and _many(T)
+    more = temporal and (_many(T) if chunk is None else chunk != "first")
     conv_flow = (Flow((h,), "fr", c * B * shape.positions), Flow(("fr",), "pd", c * B * T * (H + 1) * (W + 1)),
                  Flow(("pd", h, x), "d" if more else y, c * B * out.positions))
     ops = [conv(f"{prefix}.conv", B, shape, out, c, c, (3, 3), "resample", "conv2d", flow=conv_flow)]
+    if temporal and chunk is not None:
+        path, plane = f"{prefix}.time_conv", c * B * out[1] * out[2]
+        made = Shape((0 if chunk == "first" else T // 2, H // 2, W // 2))
+        flow: Flows = (Flow((y,), f"cache:{path}", plane) if chunk == "first" else
+                       (Flow((), f"cache:{path}", plane),
+                        Flow(("d", h, x, f"old:{path}"), y, c * B * made.positions, None, plane * (T + 1))))
+        op = conv(path, B, out, made, c, c, (3, 1, 1), "resample", flow=flow)
+        ops.append(revise(op, dims={**op.dims, "feature_cache": plane}))
+        return ops, out if chunk == "first" else made
     if temporal:
         made = Shape(((T - 1) // 2, H // 2, W // 2))
         joined = Shape((1 + made[0], H // 2, W // 2))
@@ -190,29 +201,43 @@ def wan_upsample(prefix: str, B: Number, shape: Shape, c: int, temporal: bool, h
     return ops, out
 
 
+def _keep_caches(ops: list[Op]) -> list[Op]:
+    """A chunk's ops with a last step reading every new feature cache (held to the chunk's end and beyond)."""
+    kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)
+    last = ops[-1]
+    return [*ops[:-1], around(last, after=(Flow(kept),))]
+
+
 @register("vae", "wan")
 class WanLedger:
     @staticmethod
-    def encoder(spec: WanVAE, shape: Shape, B: Number) -> list[Op]:
+    def encoder(spec: WanVAE, shape: Shape, B: Number, chunk: str | None = None) -> list[Op]:
+        """The whole clip (``chunk`` None), or one chunk of Wan2.1's chunked encode before quant_conv (run once over
+        the concatenated chunks' outputs by the caller): the first video frame ('first'), the second chunk of
+        ``temporal_compression`` frames ('second') or a later one ('cached'), whose causal convs and temporal
+        down-samplers replace their feature caches; the chunk's last step reads every new cache (they outlive it)."""
         chans, factors, z2 = spec.block_out_channels, spec.level_temporal_factors, 2 * spec.latent_channels
-        ops = [conv("conv_in", B, shape, shape, spec.in_channels, chans[0], K3,
-                    flow=Flow((), "x", chans[0] * B * shape.positions, None, spec.in_channels * _pad(B, shape)))]
+        ops = [_cache(conv("conv_in", B, shape, shape, spec.in_channels, chans[0], K3,
+                           flow=Flow((), "x", chans[0] * B * shape.positions, None, spec.in_channels * _pad(B, shape))),
+                      spec.in_channels, B, shape, chunk)]
         c_prev, x = chans[0], "x"
         for i, c in enumerate(chans):
             h = f"r{i}" if spec.layers_per_block else x
-            ops += wan_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, x, h)
+            ops += wan_resnets(f"down.{i}.resnets", B, shape, c_prev, c, spec.layers_per_block, x, h, chunk)
             c_prev = c
             if i < len(chans) - 1:
-                down, shape = wan_downsample(f"down.{i}.resample", B, shape, c, factors[i] > 1, h, x, f"x{i}")
+                down, shape = wan_downsample(f"down.{i}.resample", B, shape, c, factors[i] > 1, h, x, f"x{i}", chunk)
                 ops += down
                 h = f"x{i}"
             x = h
-        ops += wan_mid("mid", B, shape, c_prev, x, "y")
+        ops += wan_mid("mid", B, shape, c_prev, x, "y", chunk)
         n, rows = c_prev * B * shape.positions, B * shape.positions
-        return ops + [norm("norm_out", "rms_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n + rows)),
-                      conv("conv_out", B, shape, shape, c_prev, z2, K3,
-                           flow=Flow(("a",), "m", z2 * rows, None, c_prev * _pad(B, shape))),
-                      conv("quant_conv", B, shape, shape, z2, z2, _1, flow=Flow(("m",), "q", z2 * rows))]
+        ops += [norm("norm_out", "rms_norm", B, c_prev, shape, flow=Flow(("y",), "a", n, None, n + rows)),
+                _cache(conv("conv_out", B, shape, shape, c_prev, z2, K3,
+                            flow=Flow(("a",), "m", z2 * rows, None, c_prev * _pad(B, shape))), c_prev, B, shape, chunk)]
+        if chunk is None:
+            return ops + [conv("quant_conv", B, shape, shape, z2, z2, _1, flow=Flow(("m",), "q", z2 * rows))]
+        return _keep_caches(ops)
 
     @staticmethod
     def decoder(spec: WanVAE, shape: Shape, B: Number, num_frames: Number | None = None,
@@ -243,14 +268,16 @@ class WanLedger:
                 _cache(conv("conv_out", B, shape, shape, c_prev, spec.in_channels, K3,
                             flow=Flow(("a", x), "o", spec.in_channels * rows, None, c_prev * _pad(B, shape))),
                        c_prev, B, shape, chunk)]
-        if chunk is None:
-            return ops
-        kept = tuple(f"cache:{op.path}" for op in ops if "feature_cache" in op.dims)  # held to the chunk's end
-        last = ops[-1]
-        return [*ops[:-1], revise(last, flow=(*last.flow, Flow(kept)))]  # type: ignore[misc]
+        return ops if chunk is None else _keep_caches(ops)
 
 
 @register("vae_chunked", "wan")
 def wan_chunk_ledger(spec: WanVAE, shape: Shape, B: Number, chunk: str) -> list[Op]:
     """One chunk of Wan2.1's chunked decode (one of ``CHUNKS``; see ``WanLedger.decoder``)."""
     return WanLedger.decoder(spec, Shape(shape), B, chunk=chunk)
+
+
+@register("vae_encode_chunked", "wan")
+def wan_encode_chunk_ledger(spec: WanVAE, shape: Shape, B: Number, chunk: str) -> list[Op]:
+    """One chunk of Wan2.1's chunked encode (one of ``CHUNKS``; see ``WanLedger.encoder``)."""
+    return WanLedger.encoder(spec, Shape(shape), B, chunk=chunk)

@@ -2,6 +2,8 @@
 space and time (diffusers' ``tiled_decode`` / ``_temporal_tiled_decode``), or latent-frame chunks with a causal
 feature cache (Wan2.1's ``WanVAE_.decode``); and each family's official default (``sora_compute/data/
 vae_schedules.yaml``, with its source). Sizes are in pixels and pixel frames, as the pipelines configure them.
+The same record says how an encoder runs (``official_encode_schedule``): the whole clip, or chunked (Wan2.1's
+``WanVAE_.encode``: the first frame, then ``chunk_latent_frames`` x temporal-compression frames per call).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pydantic import Field, model_validator
 
 from sora_compute.specs.base import _Spec
 
-__all__ = ["DecodeSchedule", "ScheduleMode", "official_decode_schedule", "decode_schedule"]
+__all__ = ["DecodeSchedule", "ScheduleMode", "official_decode_schedule", "decode_schedule", "official_encode_schedule",
+           "encode_schedule"]
 
 ScheduleMode = Literal["whole", "tiled", "chunked"]
 
@@ -62,12 +65,14 @@ class DecodeSchedule(_Spec):
                              "chunked decoding or temporal tiles)")
         return self
 
-    def label(self) -> str:
-        """A short description: ``whole``, ``tiled 256x256 px / 192 + 16 frames / 12``, ``chunked 1 latent frame``."""
+    def label(self, encode: bool = False) -> str:
+        """A short description: ``whole``, ``tiled 256x256 px / 192 + 16 frames / 12``, ``chunked 1 latent frame``;
+        ``encode``: an encode schedule, whose ``frame_batch`` counts video frames."""
         if self.mode == "chunked":
             n = self.chunk_latent_frames
             return f"chunked, {n} latent frame{'s' if n > 1 else ''} per call (causal cache)"
-        batches = (f", {self.frame_batch} latent frame{'s' if self.frame_batch > 1 else ''} per call (conv cache)"
+        unit = "video" if encode else "latent"
+        batches = (f", {self.frame_batch} {unit} frame{'s' if self.frame_batch > 1 else ''} per call (conv cache)"
                    if self.frame_batch else "")
         if self.mode == "whole":
             return "whole clip" + batches
@@ -106,3 +111,27 @@ def decode_schedule(mode: str, family: str, preset: str | None = None) -> Decode
     if mode in ("tiled", "chunked"):
         return _defaults()["fallback"][mode]
     raise ValueError(f"VAE decode schedule: expected official, whole, tiled or chunked, got {mode!r}")
+
+
+def official_encode_schedule(family: str, preset: str | None = None) -> DecodeSchedule:
+    """The encode schedule the family's official pipeline runs by default (``encode_families`` in the data file;
+    chunked: ``chunk_latent_frames`` latent frames, each temporal-compression video frames, per encoder call after the
+    first frame; ``frame_batch``: video frames per encoder call; tiled: spatial tiles only); the preset's own
+    (``encode_presets``) first; the whole clip where none is recorded."""
+    if preset is not None and preset in _defaults()["encode_presets"]:
+        return _defaults()["encode_presets"][preset]
+    return _defaults()["encode_families"].get(
+        family, DecodeSchedule(source="no official encode schedule recorded: the whole clip in one encoder call"))
+
+
+def encode_schedule(mode: str, family: str, preset: str | None = None) -> DecodeSchedule:
+    """``official`` (the pipeline's default), ``whole`` (one encoder call), or ``chunked`` (Wan2.1's chunks of one
+    latent frame)."""
+    official = official_encode_schedule(family, preset)
+    if mode == "official" or (mode == official.mode and official.frame_batch is None):
+        return official
+    if mode == "whole":
+        return DecodeSchedule(source="the whole clip in one encoder call")
+    if mode == "chunked":
+        return _defaults()["fallback"]["chunked"]
+    raise ValueError(f"VAE encode schedule: expected official, whole or chunked, got {mode!r}")
