@@ -50,6 +50,7 @@ class DiTConfig:
     final_norm_affine: bool | None = None  # default: norm_affine
     sparse_ratio: int = 1  # Skiparse sparse self-attention (Open-Sora-Plan v1.3)
     sparse_blocks: tuple[int, int] | None = None  # [start, stop) blocks that use it (default all)
+    rope: str = "none"  # rotary q/k: "none" | "video" (3D, video tokens) | "all" (joint sequence) | "temporal" (1D)
     # The mode of each block (full | spatial | temporal | sparse | dual | single | asymmetric | asymmetric_last):
     # sora_compute's DiTSpec.block_modes() works the schedule out; the model builds what it is given.
     block_modes: tuple[str, ...] = ()

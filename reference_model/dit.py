@@ -46,6 +46,7 @@ from reference_model.layers import (
     TimestepEmbedder,
     make_mlp,
     modulate,
+    rope_for,
     sincos_3d,
 )
 from reference_model.mmdit import AsymmetricJointBlock, AttentionPool, DualStreamBlock, SingleStreamBlock, TokenRefiner
@@ -62,6 +63,8 @@ class DiTBlock(nn.Module):
         d = cfg.hidden_size
         self.mode = mode
         self.joint = cfg.conditioning == "joint"
+        self.cfg = cfg
+        self.rope = cfg.rope != "none" and (cfg.rope != "temporal" or mode == "temporal")  # STDiT3: temporal only
         self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias)
         cross = cfg.conditioning == "cross_attention"
@@ -77,19 +80,26 @@ class DiTBlock(nn.Module):
         else:
             self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, self.chunks * d))
 
-    def _self_attention(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    def _self_attention(self, x: torch.Tensor, grid: tuple[int, int, int],
+                        rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         B, N, D = x.shape
         T, H, W = grid
         if self.mode == "spatial":  # (B*T, H*W, D)
-            return self.attn(x.reshape(B * T, H * W, D)).reshape(B, N, D)
+            return self.attn(x.reshape(B * T, H * W, D), rope).reshape(B, N, D)
         if self.mode == "temporal":  # (B*H*W, T, D)
             xt = x.reshape(B, T, H * W, D).transpose(1, 2).reshape(B * H * W, T, D)
-            return self.attn(xt).reshape(B, H * W, T, D).transpose(1, 2).reshape(B, N, D)
-        return self.attn(x)
+            return self.attn(xt, rope).reshape(B, H * W, T, D).transpose(1, 2).reshape(B, N, D)
+        return self.attn(x, rope)
 
     def forward(
-        self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
+        self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None,
+        cos: torch.Tensor | None = None, sin: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``cos``, ``sin``: the model's RoPE tables (built here from the grid when not given)."""
+        rope = None
+        if self.rope:
+            L = y.shape[1] if self.joint and y is not None else 0
+            rope = (cos, sin) if cos is not None and sin is not None else rope_for(self.cfg, grid, L, x.device)
         if self.adaLN_modulation is None:  # c is the shared projection (B, chunks * d)
             mods = (c.reshape(c.shape[0], self.chunks, -1) + self.scale_shift_table).unbind(1)
         else:
@@ -101,7 +111,7 @@ class DiTBlock(nn.Module):
             L = y.shape[1]
             h = torch.cat([modulate(self.norm1(y), t_shift_msa, t_scale_msa),
                            modulate(self.norm1(x), shift_msa, scale_msa)], dim=1)
-            h = self.attn(h)
+            h = self.attn(h, rope, L if self.cfg.rope == "video" else 0)  # CogVideoX: video tokens only
             y = y + t_gate_msa.unsqueeze(1) * h[:, :L]
             x = x + gate_msa.unsqueeze(1) * h[:, L:]
             h = torch.cat([modulate(self.norm2(y), t_shift_mlp, t_scale_mlp),
@@ -110,7 +120,8 @@ class DiTBlock(nn.Module):
             y = y + t_gate_mlp.unsqueeze(1) * h[:, :L]
             x = x + gate_mlp.unsqueeze(1) * h[:, L:]
             return torch.cat([y, x], dim=1)
-        x = x + gate_msa.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift_msa, scale_msa), grid)
+        x = x + gate_msa.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift_msa, scale_msa), grid,
+                                                             rope)
         if self.cross_attn is not None:
             assert y is not None
             x = x + self.cross_attn(self.norm3(x) if self.norm3 is not None else x, y)
@@ -156,7 +167,8 @@ class DiT(nn.Module):
         elif cfg.conditioning == "asymmetric":  # text tokens to the text-stream width; pooled text into c
             self.y_embedder = nn.Linear(cfg.text_dim, cfg.text_hidden_size or d)
             self.text_pool = AttentionPool(cfg.text_dim, cfg.text_pool_heads, cfg.cond)
-            # Mochi's learned RoPE frequencies (3 axes x heads x head_dim / 2); rotations are elementwise, not applied
+            # Mochi's learned RoPE frequencies (3 axes x heads x head_dim / 2); the rotations (rope: video) use the
+            # fixed tables of rope_tables, which cost the same
             self.pos_frequencies = nn.Parameter(torch.zeros(3, cfg.num_heads, d // cfg.num_heads // 2))
         elif cfg.text_proj == "linear":
             self.y_embedder = nn.Linear(cfg.text_dim, d)
@@ -253,11 +265,13 @@ class DiT(nn.Module):
             assert guidance is not None, "this DiT takes the guidance scale"
             c = c + self.guidance_in(guidance).to(x.dtype)
         c_blocks = self.t_block(c) if self.t_block is not None else c  # shared adaLN projection, once
+        # RoPE tables, once per forward (as diffusers' pipelines and HunyuanVideo build them), passed to every block
+        rope = rope_for(self.cfg, grid, y.shape[1] if y is not None else 0, x.device) or ()
         for block in self.blocks:
             if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest
-                out = checkpoint(block, x, c_blocks, grid, y, use_reentrant=True)
+                out = checkpoint(block, x, c_blocks, grid, y, *rope, use_reentrant=True)
             else:
-                out = block(x, c_blocks, grid, y)
+                out = block(x, c_blocks, grid, y, *rope)
             if self.cfg.conditioning == "asymmetric":  # blocks return (video, text)
                 x, y = out
             elif self.cfg.conditioning in ("joint", "dual_stream"):  # blocks return [text; video]

@@ -45,6 +45,79 @@ def sincos_3d(t: int, h: int, w: int, dim: int, device: torch.device) -> torch.T
     return F.pad(emb, (0, dim - emb.shape[1]))
 
 
+def rope_axis_dims(head_dim: int, axes: int) -> tuple[int, ...]:
+    """Channels of the head dim per RoPE axis: all of it for 1D; for (t, h, w) a quarter (even) for time and the rest
+    split between height and width (CogVideoX's 16/24/24 of 64; HunyuanVideo splits 128 as 16/56/56: the split
+    sets the angles, not the cost)."""
+    if axes == 1:
+        return (head_dim,)
+    t = head_dim // 4 // 2 * 2
+    h = (head_dim - t) // 2 // 2 * 2
+    return t, h, head_dim - t - h
+
+
+def rope_tables(sizes: tuple[int, ...], head_dim: int, device: torch.device, text: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, ((text +) prod(sizes), head_dim) fp32 each, as diffusers'
+    get_3d_rotary_pos_embed / HunyuanVideo's get_nd_rotary_pos_embed(use_real=True) build them: per axis, position x
+    theta^(-2i / dim) over that axis's channels, broadcast over the grid, concatenated, each angle repeated for its
+    channel pair. ``text`` rows at position 0 (angle 0) come first (FLUX / Open-Sora 2.0 rotate a joint sequence's text
+    tokens too). Not parameters: built once per forward."""
+    parts = []
+    for i, (n, dim) in enumerate(zip(sizes, rope_axis_dims(head_dim, len(sizes)), strict=True)):
+        freqs = 1.0 / 10000 ** (torch.arange(0, dim, 2, dtype=torch.float32, device=device) / dim)
+        angles = torch.arange(n, dtype=torch.float32, device=device)[:, None] * freqs[None]
+        view = [1] * len(sizes)
+        view[i] = n
+        parts.append(angles.reshape(*view, dim // 2).expand(*sizes, dim // 2))
+    angles = torch.cat(parts, dim=-1).reshape(-1, head_dim // 2).repeat_interleave(2, dim=1)
+    if text:
+        angles = torch.cat([angles.new_zeros(text, head_dim), angles])
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, h, S, dh) rotated by the (S, dh) tables, as diffusers' eager apply_rotary_emb(use_real=True,
+    use_real_unbind_dim=-1) (models/embeddings.py; CogVideoX, HunyuanVideo, LTX): channel pairs (x0, x1) become
+    (x0 cos - x1 sin, x1 cos + x0 sin) via rotate-half by negation and stack, two products and a sum in fp32, and a
+    cast back (the casts run only when x is 16-bit)."""
+    real, imag = x.reshape(*x.shape[:-1], -1, 2).unbind(-1)
+    rotated = torch.stack([-imag, real], dim=-1).flatten(3)
+    return (x.float() * cos[None, None] + rotated.float() * sin[None, None]).to(x.dtype)
+
+
+def rotate_qk(q: torch.Tensor, k: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None, text: int = 0
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """q and k (B, h, S, dh) with RoPE applied (none when ``rope`` is None); the first ``text`` tokens are left as
+    they are and put back in front (HunyuanVideo's single-stream blocks: ``torch.cat((img_qq, txt_q))``)."""
+    if rope is None:
+        return q, k
+    if text:
+        return (torch.cat([q[:, :, :text], apply_rope(q[:, :, text:], *rope)], dim=2),
+                torch.cat([k[:, :, :text], apply_rope(k[:, :, text:], *rope)], dim=2))
+    return apply_rope(q, *rope), apply_rope(k, *rope)
+
+
+def rope_for(cfg: DiTConfig, grid: tuple[int, int, int], text: int, device: torch.device
+             ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The model's RoPE tables for a (T, H, W) token grid and ``text`` tokens: (T, dh) for temporal RoPE, (N, dh) for
+    3D RoPE on the video tokens, (L + N, dh) on a whole joint sequence; None without RoPE."""
+    dh = cfg.hidden_size // cfg.num_heads
+    if cfg.rope == "none":
+        return None
+    if cfg.rope == "temporal":
+        return rope_tables(grid[:1], dh, device)
+    return rope_tables(grid, dh, device, text if cfg.rope == "all" else 0)
+
+
+def block_rope(cfg: DiTConfig, grid: tuple[int, int, int], text: int, device: torch.device,
+               cos: torch.Tensor | None, sin: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The tables a block was given, or (a block run alone) its own from the grid; None without RoPE."""
+    if cos is not None and sin is not None:
+        return cos, sin
+    return rope_for(cfg, grid, text, device)
+
+
 def attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: str = "sdpa") -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v. "sdpa": fused kernel (flash-style, scores never stored);
     "math": scores materialised as a (..., Lq, Lk) tensor, as without a fused kernel."""
@@ -155,7 +228,9 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=out_bias)
         self.sparse = 1  # Skiparse ratio k, set per block
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None, text: int = 0
+                ) -> torch.Tensor:
+        """``rope``: cos and sin tables applied to q and k after their norms, sparing the first ``text`` tokens."""
         B, N, D = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
         if self.norm_q is not None and self.norm_k is not None:
@@ -163,6 +238,7 @@ class Attention(nn.Module):
                                                      qkv[:, :, 2]))
         else:
             q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        q, k = rotate_qk(q, k, rope, text)
         out = skiparse_attention(self.core, q, k, v, self.sparse) if self.sparse > 1 else self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 

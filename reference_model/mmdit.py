@@ -15,8 +15,11 @@ from reference_model.layers import (
     QKNorm,
     SwiGLU,
     TimestepEmbedder,
+    apply_rope,
+    block_rope,
     make_mlp,
     modulate,
+    rotate_qk,
 )
 
 
@@ -38,7 +41,7 @@ class DualStreamBlock(nn.Module):
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
-        d, self.num_heads = cfg.hidden_size, cfg.num_heads
+        d, self.num_heads, self.cfg = cfg.hidden_size, cfg.num_heads, cfg
         self.core = AttentionCore()
         for s in ("img", "txt"):  # flat per-stream modules, named as in HunyuanVideo
             setattr(self, f"{s}_mod", nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, 6 * d)))
@@ -61,14 +64,21 @@ class DualStreamBlock(nn.Module):
             q, k = module(f"{stream}_attn_norm_q")(q), module(f"{stream}_attn_norm_k")(k)
         return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None,
+                cos: torch.Tensor | None = None, sin: torch.Tensor | None = None) -> torch.Tensor:
         assert y is not None
         B, N, D = x.shape
+        L = y.shape[1]
+        rope = block_rope(self.cfg, grid, L, x.device, cos, sin)
         im = self.img_mod(c).chunk(6, dim=1)
         tm = self.txt_mod(c).chunk(6, dim=1)
         qi, ki, vi = self._heads("img", modulate(self.img_norm1(x), im[0], im[1]))
         qt, kt, vt = self._heads("txt", modulate(self.txt_norm1(y), tm[0], tm[1]))
+        if rope is not None:  # each stream before the concatenation (HunyuanVideo: the video's q and k only)
+            video = rope if self.cfg.rope == "video" else (rope[0][L:], rope[1][L:])
+            qi, ki = rotate_qk(qi, ki, video)
+            if self.cfg.rope == "all":  # the text rows of the table (position 0)
+                qt, kt = apply_rope(qt, rope[0][:L], rope[1][:L]), apply_rope(kt, rope[0][:L], rope[1][:L])
         out = self.core(torch.cat([qi, qt], dim=2), torch.cat([ki, kt], dim=2), torch.cat([vi, vt], dim=2))
         out = out.transpose(1, 2).reshape(B, -1, D)
         x = x + im[2].unsqueeze(1) * self.img_attn_proj(out[:, :N])
@@ -87,7 +97,7 @@ class SingleStreamBlock(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         d, m = cfg.hidden_size, cfg.mlp_hidden
-        self.num_heads, self.mlp_hidden = cfg.num_heads, m
+        self.num_heads, self.mlp_hidden, self.cfg = cfg.num_heads, m, cfg
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cfg.cond, 3 * d))
         self.pre_norm = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
         self.linear1 = nn.Linear(d, 3 * d + m)
@@ -97,9 +107,11 @@ class SingleStreamBlock(nn.Module):
         self.act = nn.GELU(approximate="tanh")
         self.linear2 = nn.Linear(d + m, d)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None,
+                cos: torch.Tensor | None = None, sin: torch.Tensor | None = None) -> torch.Tensor:
         assert y is not None
+        L = y.shape[1]
+        rope = block_rope(self.cfg, grid, L, x.device, cos, sin)
         xy = torch.cat([y, x], dim=1)
         B, S, D = xy.shape
         shift, scale, gate = self.modulation(c).chunk(3, dim=1)
@@ -109,7 +121,8 @@ class SingleStreamBlock(nn.Module):
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if self.norm_q is not None and self.norm_k is not None:
             q, k = self.norm_q(q), self.norm_k(k)
-        attn = self.core(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
+        q, k = rotate_qk(q.transpose(1, 2), k.transpose(1, 2), rope, L if self.cfg.rope == "video" else 0)
+        attn = self.core(q, k, v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
         return xy + gate.unsqueeze(1) * self.linear2(torch.cat([attn, self.act(hidden)], dim=-1))
 
 
@@ -133,7 +146,7 @@ class AsymmetricJointBlock(nn.Module):
         super().__init__()
         d = cfg.hidden_size
         dy = cfg.text_hidden_size or d
-        self.num_heads, self.update_y = cfg.num_heads, update_y
+        self.num_heads, self.update_y, self.cfg = cfg.num_heads, update_y, cfg
         self.mode = "asymmetric" if update_y else "asymmetric_last"
         self.mod_x = nn.Linear(cfg.cond, 4 * d)
         self.mod_y = nn.Linear(cfg.cond, 4 * dy if update_y else dy)
@@ -162,14 +175,16 @@ class AsymmetricJointBlock(nn.Module):
             q, k = module(f"norm_q_{s}")(q), module(f"norm_k_{s}")(k)
         return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None,
+                cos: torch.Tensor | None = None, sin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         assert y is not None
         B, N, D = x.shape
+        rope = block_rope(self.cfg, grid, 0, x.device, cos, sin)
         c = F.silu(c)
         scale_msa_x, gate_msa_x, scale_mlp_x, gate_mlp_x = (m.unsqueeze(1) for m in self.mod_x(c).chunk(4, dim=1))
         mod_y = self.mod_y(c).unsqueeze(1)
         qx, kx, vx = self._heads("x", self.x_norm1(x) * (1 + scale_msa_x))
+        qx, kx = rotate_qk(qx, kx, rope)  # Mochi: the video's q and k only
         qy, ky, vy = self._heads("y", self.y_norm1(y) * (1 + (mod_y.chunk(4, dim=2)[0] if self.update_y else mod_y)))
         out = self.core(torch.cat([qx, qy], dim=2), torch.cat([kx, ky], dim=2), torch.cat([vx, vy], dim=2))
         out = out.transpose(1, 2).reshape(B, -1, D)

@@ -9,6 +9,7 @@ from click.core import ParameterSource
 from sora_compute.cli_support import Document, UsageError, split_names
 from sora_compute.hardware import resolve_gpu
 from sora_compute.planning.recipe_plans import (
+    attention_timed_with,
     compare_gpu_types,
     fastest_layouts,
     kernel_on_gpu,
@@ -136,7 +137,7 @@ def recipe_document(recipe: str, gpu_list: str | None, days: float | None, price
         est = estimate_recipe(rc)
     t = est.total
     stages = f"{len(rc.stages)} stage{'s' if len(rc.stages) > 1 else ''}"
-    doc.text(f"{rc.name} on {rc.gpu} ({rc.precision}, {rc.attention_kernel}): {stages}, "
+    doc.text(f"{rc.name} on {rc.gpu} ({rc.precision}, {attention_timed_with(rc)}): {stages}, "
              f"{fmt_sci(t['images'])} images + {fmt_sci(t['videos'])} videos, {fmt_sci(t['tokens'])} latent tokens, "
              f"{fmt_sci(t['model_flops'])} model FLOPs\n"
              f"  {fmt_int(t['gpu_days'])} GPU-days, {fmt_duration_days(t['wall_days'])} wall-clock, "

@@ -67,6 +67,19 @@ def test_ranking_is_invariant_to_enumeration_order(monkeypatch):
     pd.testing.assert_frame_equal(base, again)
 
 
+def test_equal_step_times_go_to_the_smaller_peak():
+    """ZeRO-1 and ZeRO-2 move the same bytes, so their step times tie exactly; ZeRO-2 shards the gradients too, so
+    the tie goes to it (the smaller peak), not to the smaller ZeRO number."""
+    s = search_training_layouts(W, None, "h100-sxm", 16, 32, pin={"tp": 1, "pp": 1, "cp_ulysses": 1, "cp_ring": 1},
+                                checkpointing=("full",), kernels=("fa2",))
+    t = s.table[s.table["fits"] & (s.table["micro_batch"] == 1)]
+    z1, z2 = (t[t["zero"] == z].iloc[0] for z in (1, 2))
+    assert z1["step_s"] == z2["step_s"] and z2["peak_GiB"] < z1["peak_GiB"]
+    assert t.index[t["zero"] == 2][0] < t.index[t["zero"] == 1][0]
+    ties = s.table.groupby(["fits", "step_s"], sort=False)["peak_GiB"]
+    assert ties.apply(lambda p: p.is_monotonic_increasing).all()
+
+
 def test_pinned_fields_and_bad_pins():
     s = search_training_layouts(W, None, "h100-sxm", 16, 32, pin={"tp": 2, "zero": 1}, kernels=("fa2",))
     assert len(s.table) and (s.table["tp"] == 2).all() and (s.table["zero"] == 1).all()

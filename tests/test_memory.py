@@ -12,6 +12,7 @@ from sora_compute.calibration.measure import peak_live_bytes, saved_activation_b
 from sora_compute.evaluate.params import dit_params
 from sora_compute.evaluate.saved import ActivationDtypes, dit_block_saved, dit_saved
 from sora_compute.hardware import gpu_names
+from sora_compute.ledger.rope import table_rows, uses_rope
 from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak, vae_encode_peak
 from sora_compute.memory.planner import (
     GiB,
@@ -56,7 +57,7 @@ def dits(draw):
                        mlp_act=draw(st.sampled_from(["gelu_tanh", "swiglu"])), mlp_bias=draw(st.booleans()),
                        qkv_bias=draw(st.booleans()), out_bias=draw(st.booleans()),
                        qk_norm=draw(st.sampled_from(["none", "across_heads", "per_head", "per_head_layernorm"])),
-                       guidance_embed=draw(st.booleans()))
+                       guidance_embed=draw(st.booleans()), rope=draw(st.sampled_from(["none", "video"])))
     singles = draw(st.integers(0, 2)) if cond == "dual_stream" else 0
     refiner = cond != "class" and draw(st.booleans())
     return DiTSpec(depth=draw(st.integers(1, 3)), hidden_size=heads * draw(st.sampled_from([8, 16])), num_heads=heads,
@@ -81,7 +82,10 @@ def dits(draw):
                    extra_text_tokens=2 if extra else 0, text_norm=draw(st.booleans()),
                    final_norm_affine=draw(st.sampled_from([None, False])),
                    sparse_ratio=draw(st.sampled_from([1, 2, 4]))
-                   if layout == "full" and cond in ("class", "cross_attention") else 1)
+                   if layout == "full" and cond in ("class", "cross_attention") else 1,
+                   rope=draw(st.sampled_from(["none", "temporal"] if layout == "factorized" else
+                                             ["none", "video", "all"] if cond in ("joint", "dual_stream") else
+                                             ["none", "video"])))
 
 
 def _inputs(spec, B, grid, L):
@@ -129,6 +133,8 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
         analytic = sum(dit_block_saved(spec, grid, L, B, block.mode, ckpt, kernel, FP32).values())
         analytic += (0 if shared else B * spec.cond * 4) + (B * Lk * d * 4 if spec.conditioning == "cross_attention"
                                                              else 0)
+        # a block run alone builds its own RoPE tables (fp32 cos and sin), which its products keep
+        analytic += 2 * table_rows(spec, T, N, L) * spec.head_dim * 4 if uses_rope(spec, block.mode) else 0
         assert analytic == pytest.approx(saved.bytes, rel=0.05), (block.mode, i)
 
 

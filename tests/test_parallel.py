@@ -101,13 +101,26 @@ def test_zero3_gathers_over_dp_times_cp_every_micro_batch():
     r = run(2, dp=2, cu=2, zero=3)
     # weights 1e9 x 2 B gathered over the DP x CP = 4 ranks (one node): 10 us + 3/4 x 2e9 / 100e9 = 0.01501 s;
     # gradients reduce-scattered alike; forward gather behind 1 / 2 s of forward, gather + reduce-scatter behind
-    # 2 / 2 s of backward, the first block's gather (1/10 of it) exposed
+    # 2 / 2 s of backward, but for the last block's reduce-scatter (1/10 of it), exposed after the backward as is
+    # the first block's gather (1/10 of it)
     ag = 10e-6 + 0.75 * 2e9 / 100e9
-    assert r["fsdp_comm_s"] == pytest.approx(S * ag + S * 2 * ag + ag / 10)
+    assert r["fsdp_comm_s"] == pytest.approx(S * ag + S * (ag + 0.9 * ag) + ag / 10 + ag / 10)
     assert r["dp_comm_s"] == 0.0
-    z1 = run(2, dp=2, cu=2, zero=1)  # distributed optimizer: reduce-scatter (behind backward) + gather (exposed)
+    # distributed optimizer: reduce-scatter behind the backward, the updated weights' gather behind the next step's
+    # forward, both bucketed, the last (first) 25 MiB bucket exposed
+    z1 = run(2, dp=2, cu=2, zero=1)
     last = DDP_BUCKET_BYTES / 2e9
-    assert z1["dp_comm_s"] == pytest.approx(S * ag * (1 - last) + ag * last + ag)
+    assert z1["dp_comm_s"] == pytest.approx(2 * (S * ag * (1 - last) + ag * last))
+    assert z1["fsdp_comm_s"] == 0.0
+
+
+@pytest.mark.parametrize("dp,cu", [(2, 2), (16, 1), (4, 4)])
+def test_zero3_never_beats_zero2_on_the_same_layout(dp, cu):
+    # ZeRO-3 moves the ZeRO-2 collectives plus a second weight gather, with the same overlap: a block (2e8 B) is
+    # larger than a bucket (25 MiB), so its exposed tails are too; the optimizer shard is the same (dp x cp)
+    z2, z3 = run(dp * 2, dp=dp, cu=cu, zero=2), run(dp * 2, dp=dp, cu=cu, zero=3)
+    assert z3["optimizer_s"] == z2["optimizer_s"]
+    assert z3["step_s"] > z2["step_s"]
 
 
 def test_cross_node_data_parallel_rides_the_nics():

@@ -90,12 +90,14 @@ def test_timeline_frame(wan):
 
 
 def test_verdicts():
-    """Wan2.1-1.3B at 480p fits an H100 as it is; Wan2.1-14B at 720p does not fit an RTX 4090 until the weights are
-    streamed (sequential offload, with its host-link time); HunyuanVideo on 4 L40S fits with FSDP or offload; a 1 px
-    budget never fits."""
+    """Wan2.1-1.3B at 480p fits an H100 as it is; Wan2.1-14B at 480p does not fit an RTX 4090 until the weights are
+    streamed (sequential offload, with its host-link time); at 720p the eager RoPE's fp32 temporaries of q and k (two
+    products and the rotated half beside the sum, ledger/rope.py) put its denoise peak past the card even streamed;
+    HunyuanVideo on 4 L40S fits with FSDP or offload; a 1 px budget never fits."""
     wan13, wan14 = load_preset("wan2.1-1.3b"), load_preset("wan2.1-14b")
     assert memory_verdict(wan13.model, wan13.video, "h100-sxm").line.startswith("fits: ")
-    v = memory_verdict(wan14.model, wan14.video, "rtx-4090")
+    assert memory_verdict(wan14.model, wan14.video, "rtx-4090").line.startswith("does not fit")
+    v = memory_verdict(wan14.model, wan14.video.model_copy(update={"width": 832, "height": 480}), "rtx-4090")
     assert v.line.startswith("fits with sequential CPU offload") and "s host link per video" in v.line
     assert not v.asked.fits and v.memory.fits and v.memory.reserved_peak <= 24e9
     assert all(not fits for _, _, fits in v.tried[:-1])

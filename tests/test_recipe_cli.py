@@ -152,3 +152,12 @@ def test_one_gpu_type_without_the_kernel_falls_back_to_fa2_like_a_list(tmp_path)
     assert listed["a100-80gb"]["attention_kernel"] == "fa2" and listed["h100-sxm"]["attention_kernel"] == "fa3"
     total = _payload("recipe", str(p), "--gpu", "a100-80gb")["total"]
     assert total["cost_usd"] == pytest.approx(listed["a100-80gb"]["cost_usd"], rel=1e-12)
+
+
+def test_one_gpu_type_without_attention_tables_names_the_default_mfu_it_is_timed_at(tmp_path):
+    # MI300X's kernel tables (cdna3.yaml) have no attention points: FA3's cores are timed at its default_mfu 0.30
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps({**TINY, "attention_kernel": "fa3"}))
+    one = main("recipe", str(p), "--gpu", "mi300x")
+    assert one.code == 0 and "mi300x has no attention kernel-table points: attention cores timed at its default " \
+        "MFU 30%" in one.out and "(bf16, default MFU 30%)" in one.out

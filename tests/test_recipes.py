@@ -246,6 +246,20 @@ def test_gpu_types_fall_back_to_fa2_and_global_batch_round_trip(tmp_path):
     assert cmp["cheapest"].sum() == 1 and cmp["cost_usd"].is_monotonic_increasing
 
 
+@pytest.mark.parametrize("gpu", ["mi300x", "tpu-v5p"])
+def test_a_gpu_without_attention_tables_is_labelled_with_the_default_mfu_that_timed_it(gpu):
+    # cdna3.yaml has no attention points and a TPU no kernel tables: FA3's cores there are timed at the profile's
+    # default_mfu (the time model's basis says so), which the comparison names instead of 'fa3'
+    rc = _recipe(global_batch=64, gpus=32, buckets=[IMG, VID]).model_copy(update={"attention_kernel": "fa3"})
+    prof = load_profile(gpu)
+    w = Workload.of(rc.model, VideoSpec(width=256, height=256, num_frames=129))
+    rows = training_times(dit_ops(w, batch=1), prof, "bf16", "fa3", "none", optimizer=False)
+    assert set(rows.loc[rows["op"] == "sdpa", "basis"]) == {"default (no attention points)"}
+    cmp = compare_gpu_types(rc, ["h100-sxm", gpu])
+    assert dict(zip(cmp["gpu"], cmp["attention_kernel"], strict=True)) == {
+        "h100-sxm": "fa3", gpu: f"default MFU {prof.default_mfu:.0%}"}
+
+
 
 def test_one_gpu_has_no_communication_and_no_bubble():
     rc = recipe_from_dict({"preset": "dit-s-2", "gpu": "h100-sxm", "stages": [

@@ -34,18 +34,18 @@ class _Count(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _case() -> CalibrationCase:
+def _case(**dit_options: object) -> CalibrationCase:
     vae = vae_spec(latent_channels=4, block_out_channels=(32, 64, 64), spatial_compression=4, temporal_compression=2,
                    norm_groups=8, causal=True)
     te = text_encoder_spec(vocab_size=1000, num_layers=1, d_model=64, num_heads=2, d_kv=32, d_ff=128, max_tokens=16)
-    dit = DiTSpec(depth=2, hidden_size=64, num_heads=2, patch_size=(1, 2, 2), in_channels=4,
-                  conditioning="cross_attention", text_dim=64)
+    dit = DiTSpec.model_validate({"depth": 2, "hidden_size": 64, "num_heads": 2, "patch_size": (1, 2, 2),
+                                  "in_channels": 4, "conditioning": "cross_attention", "text_dim": 64, **dit_options})
     return CalibrationCase("dit", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=8),
                            VideoSpec(width=16, height=16, num_frames=5))
 
 
-def test_eager_table_counts_the_aten_calls_of_the_reference_dit():
-    case = _case()
+def _calls(case: CalibrationCase) -> tuple[collections.Counter[str], list]:
+    """ATen calls of the case's reference forward per block (``blocks.{i}``) and top-level module, and its ledger."""
     module, inputs = case.module_and_inputs("cpu")
     count = _Count()
     for name, m in module.named_modules():
@@ -54,15 +54,44 @@ def test_eager_table_counts_the_aten_calls_of_the_reference_dit():
         m.register_forward_hook(lambda mod, a, o: (count.stack.pop(), None)[1])
     with torch.inference_mode(), count:
         module(*inputs)
-    ops = [op for op in dit_ops(case.model, case.video) if op.op != "parameter"]
+    return count.calls, [op for op in dit_ops(case.model, case.video) if op.op != "parameter"]
+
+
+def _counted(options: dict[str, object]) -> tuple[int, int, int, int]:
+    """(measured, ledger) ATen calls of block 1 and of the whole forward."""
+    calls, ops = _calls(_case(**options))
+    block = sum(aten_calls(op) for op in ops
+                if op.blocks is not None and 1 in op.blocks and op.path.startswith("blocks."))
+    return calls["blocks.1"], block, sum(calls.values()), sum(aten_calls(op) * op.instances for op in ops)
+
+
+@pytest.mark.parametrize("options,block,forward", [
+    ({"rope": "video"}, 30, 98),  # 3D RoPE on q and k: 15 calls each per block; the tables, 38 calls per forward
+    ({"rope": "all", "conditioning": "joint", "text_proj": "linear"}, 30, 100),  # the whole joint sequence; text rows
+    ({"rope": "video", "conditioning": "joint", "text_proj": "linear"}, 36, 110),  # text spared: 2 slices, a cat
+    ({"rope": "temporal", "attention_layout": "factorized"}, 30, 46),  # 1D tables (16 calls), temporal block 1 only
+])
+def test_eager_table_counts_the_aten_calls_of_rope(options, block, forward):
+    """RoPE (diffusers' eager apply_rotary_emb in the reference): the ATen calls it adds to the forward, measured
+    against the same model without it, are those its ledger ops and table entries account for; by hand: a rotation is
+    reshape, unbind, neg, stack, flatten, 4 unsqueeze, 3 casts (no-ops in fp32, dispatched), 2 mul, add (15 calls),
+    the 3D tables 38 calls (40 with text rows at position 0), the 1D tables 16."""
+    with_rope, without = _counted(options), _counted({**options, "rope": "none"})
+    measured_block, ledger_block, measured, ledger = (a - b for a, b in zip(with_rope, without, strict=True))
+    assert measured_block == ledger_block == block
+    assert measured == ledger == forward
+
+
+def test_eager_table_counts_the_aten_calls_of_the_reference_dit():
+    calls, ops = _calls(_case())
     per_block = sum(aten_calls(op) for op in ops if op.path.startswith("blocks."))  # one record per op for all blocks
     # each block dispatches the same calls: 19 ledger ops, 44 ATen calls (by hand from reference_model/dit.py and
     # layers.py: modulation 5 each, gated residual 3 each, self-attention core 6, cross-attention core 8, adaLN linear
     # and chunk 2, the other 12 ops one each)
-    assert count.calls["blocks.0"] == count.calls["blocks.1"] == per_block == 44
+    assert calls["blocks.0"] == calls["blocks.1"] == per_block == 44
     whole = sum(aten_calls(op) * op.instances for op in ops)
     # the whole forward: 169 ATen calls, each accounted for by a ledger op or a table entry
-    assert sum(count.calls.values()) == whole == 169
+    assert sum(calls.values()) == whole == 169
 
 
 def test_eager_extras_move_the_intermediates():

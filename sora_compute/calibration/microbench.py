@@ -54,6 +54,8 @@ class Plan:
 def quick_plan() -> Plan:
     """The default run: about a minute on 2 CPU cores."""
     gemm = [(m, n, k) for m in (16, 128, 1024, 4096) for n in (256, 1024, 4096) for k in (256, 1024, 4096)]
+    # narrow layers (a 64-wide DiT's projections and MLP): below the 256 x 256 corner, where the table would extrapolate
+    gemm += [(m, n, k) for m in (16, 128) for n, k in ((64, 64), (64, 256), (256, 64))]
     attention = [(s, h, n, d) for d in (64, 128) for (s, h, n) in ((32, 6, 256), (8, 6, 1024), (2, 6, 4096))]
     attention += [(1, 1, 256, 512), (1, 1, 1024, 512)]  # VAE mid-block attention: one head of the channel width
     conv = [(c, c, (3, 3, 3), g) for c in (32, 64, 128, 256) for g in ((4, 16, 16), (8, 32, 32), (8, 64, 64))]

@@ -290,19 +290,20 @@ def default_cases() -> list[CalibrationCase]:
             model = ModelSpec(dit=dit, vae=vae, text_encoder=te if cond != "class" else None, text_tokens=6)
             cases.append(CalibrationCase(f"dit-{cond}-{layout}", "dit_forward", model,
                                          VideoSpec(width=32, height=16, num_frames=5), batch=2))
-    # adaLN-single, q/k RMSNorm and the cross-attention LayerNorm (Wan2.1 / PixArt-alpha / STDiT3 blocks)
-    for qk, layout in (("across_heads", "full"), ("per_head", "factorized")):
+    # adaLN-single, q/k RMSNorm and the cross-attention LayerNorm (Wan2.1 / PixArt-alpha / STDiT3 blocks), with
+    # 3D RoPE (Wan) or temporal RoPE (STDiT3)
+    for qk, layout, rope in (("across_heads", "full", "video"), ("per_head", "factorized", "temporal")):
         dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
                       conditioning="cross_attention", attention_layout=layout, text_dim=32, modulation="shared",
-                      qk_norm=qk, cross_attn_norm=True, mlp_hidden_size=72)
+                      qk_norm=qk, cross_attn_norm=True, mlp_hidden_size=72, rope=rope)
         model = ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6)
         cases.append(CalibrationCase(f"dit-shared-adaln-qknorm-{layout}", "dit_forward", model,
                                      VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # CogVideoX blocks: joint attention with expert adaLN from a narrower time embedding, affine norms,
-    # per-head q/k LayerNorm, linear text projection, pre-norm over all tokens
+    # per-head q/k LayerNorm, linear text projection, pre-norm over all tokens, RoPE on the video tokens (5B)
     dit = DiTSpec(depth=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning="joint",
                   text_dim=32, frequency_embedding_size=32, cond_dim=16, norm_affine=True,
-                  qk_norm="per_head_layernorm", text_proj="linear", final_prenorm=True)
+                  qk_norm="per_head_layernorm", text_proj="linear", final_prenorm=True, rope="video")
     cases.append(CalibrationCase("dit-cogvideox-style", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
                                                                                  text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
@@ -313,15 +314,16 @@ def default_cases() -> list[CalibrationCase]:
         tag = "causal" if causal else "noncausal"
         cases.append(CalibrationCase(f"vae-encode-{tag}", "vae_encode", model, video))
         cases.append(CalibrationCase(f"vae-decode-{tag}", "vae_decode", model, video))
-    # MMDiT (SD3 / FLUX / HunyuanVideo): dual-stream blocks, then single-stream blocks, per-head q/k RMSNorm
+    # MMDiT (SD3 / FLUX / HunyuanVideo): dual-stream blocks, then single-stream blocks, per-head q/k RMSNorm, RoPE
+    # over the whole joint sequence (FLUX, Open-Sora 2.0)
     dit = DiTSpec(depth=2, single_blocks=2, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
-                  conditioning="dual_stream", text_dim=32, qk_norm="per_head")
+                  conditioning="dual_stream", text_dim=32, qk_norm="per_head", rope="all")
     cases.append(CalibrationCase("dit-mmdit-dual-single", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
                                                                                    text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
     # HunyuanVideo's text path: token refiner, pooled-text vector, embedded guidance scale
     dit = dit.model_copy(update={"text_proj": "refiner", "refiner_depth": 2, "pooled_text_dim": 24,
-                                 "guidance_embed": True})
+                                 "guidance_embed": True, "rope": "video"})  # RoPE on the video tokens only
     pooler = te.model_copy(update={"d_model": 24})  # the encoder of the pooled vector (CLIP in HunyuanVideo)
     cases.append(CalibrationCase("dit-hunyuan-refiner-pooled-guidance", "dit_forward",
                                  ModelSpec(dit=dit, vae=vae, text_encoder=te, extra_text_encoders=(pooler,),
@@ -331,7 +333,8 @@ def default_cases() -> list[CalibrationCase]:
     # without text update
     dit = DiTSpec(depth=3, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4, conditioning="asymmetric",
                   text_proj="linear", text_dim=32, text_hidden_size=16, mlp_act="swiglu", mlp_hidden_size=40,
-                  text_mlp_hidden_size=24, mlp_bias=False, qkv_bias=False, qk_norm="per_head", text_pool_heads=4)
+                  text_mlp_hidden_size=24, mlp_bias=False, qkv_bias=False, qk_norm="per_head", text_pool_heads=4,
+                  rope="video")
     cases.append(CalibrationCase("dit-mochi-asymmetric", "dit_forward",
                                  ModelSpec(dit=dit, vae=vae, text_encoder=te, text_tokens=6),
                                  VideoSpec(width=32, height=16, num_frames=5), batch=2))
@@ -349,7 +352,7 @@ def default_cases() -> list[CalibrationCase]:
     # Open-Sora-Plan v1.3: Skiparse sparse attention (k = 4) in the middle blocks; 30 tokens pad to 32
     dit = DiTSpec(depth=4, hidden_size=32, num_heads=4, patch_size=(1, 2, 2), in_channels=4,
                   conditioning="cross_attention", text_dim=32, modulation="shared", sparse_ratio=4,
-                  sparse_blocks=(1, 3))
+                  sparse_blocks=(1, 3), rope="video")
     cases.append(CalibrationCase("dit-skiparse", "dit_forward", ModelSpec(dit=dit, vae=vae, text_encoder=te,
                                                                           text_tokens=6),
                                  VideoSpec(width=40, height=24, num_frames=5), batch=2))

@@ -36,6 +36,8 @@ class _Entry(BaseModel):
     views: int = Field(default=0, ge=0)
     modules: int = Field(default=0, ge=0)
     passes: float = Field(default=0, ge=0)
+    casts: int = Field(default=0, ge=0)  # extra kernels that run only with 16-bit activations (dtype casts)
+    cast_passes: float = Field(default=0, ge=0)  # extra elements they (and fp32 steps between them) move
     source: str = Field(min_length=1)
 
 
@@ -92,13 +94,18 @@ def _match(op: Op) -> _Entry | None:
     return _entry(op.op, op.path, op.kind, op.dims.get("what") if op.op == "elementwise" else None)
 
 
-def eager_extra(op: Op) -> EagerExtra:
+def eager_extra(op: Op, bytes_per_element: int = 4) -> EagerExtra:
     """The first ``data/eager_ops.yaml`` entry matching ``op`` (its class, and path, kind and ``what`` where the
-    entry names them), as extra kernels, views and elements per instance; ``NONE`` when none matches."""
+    entry names them), as extra kernels, views and elements per instance; ``NONE`` when none matches. With 16-bit
+    activations (``bytes_per_element`` < 4) an entry's casts and their traffic (``casts``, ``cast_passes``: an fp32
+    step inside a 16-bit model) are added; elements are counted in the activation dtype."""
     e = _match(op)
     if e is None:
         return NONE
-    return EagerExtra(e.kernels, e.views + e.modules, e.passes * output_elements(op) if e.passes else 0)
+    kernels, passes = e.kernels, e.passes
+    if bytes_per_element < 4:
+        kernels, passes = kernels + e.casts, passes + e.cast_passes
+    return EagerExtra(kernels, e.views + e.modules, passes * output_elements(op) if passes else 0)
 
 
 def aten_calls(op: Op) -> int:

@@ -172,6 +172,11 @@ class Efficiencies:
             self.memo[key] = (math.exp(_idw(q, *self.conv)), "conv table")
         return self.memo[key]
 
+    def attention_label(self, kernel: str) -> str:
+        """What times ``kernel``'s attention cores here: the kernel's table points, or, where the tables have no
+        attention points at all (``attention_eff``'s fallback), the profile's default MFU."""
+        return kernel if self.attention else f"default MFU {self.fallback:.0%}"
+
     def attention_eff(self, kernel: str, pass_: str, head_dim: float, seq: float) -> tuple[float, str]:
         curves = self.attention.get((kernel, pass_))
         basis = f"{kernel} {'fwd_bwd' if (kernel, pass_) in self.stand_in else pass_} table"

@@ -40,7 +40,8 @@ def _bytes(s: Saved, dt: ActivationDtypes) -> int:
 def _kept(s: Saved, checkpointing: Checkpointing, kernel: AttentionKernel) -> bool:
     recompute = checkpointing == "selective"
     return {"always": True, "full": checkpointing == "full", "fused": kernel == "fused" and not recompute,
-            "materialized": kernel == "materialized" and not recompute}[s.when]
+            "materialized": kernel == "materialized" and not recompute,
+            "core_input": kernel == "fused" or recompute}[s.when]
 
 
 def _core(op: Op, kernel: AttentionKernel, dt: ActivationDtypes) -> tuple[str, int]:

@@ -151,7 +151,7 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
             return None  # no input gradient for token ids
         rw = _dims(op, "read", "written") if cls == "elementwise" else None
         elements = 2 * rw[0] + rw[1] if rw is not None else 1.5 * elements
-    extra = eager_extra(op) if pass_ in EAGER_PASSES else NONE
+    extra = eager_extra(op, bpe) if pass_ in EAGER_PASSES else NONE
     nbytes = elements * bpe
     m_eff, m_basis = eff.memory_eff(mem_keys, nbytes)
     compute_s = flops / (peak * c_eff) if flops else 0.0

@@ -233,7 +233,7 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
             compute_s = np.where(flops > 0, flops / (peak * c_eff), 0.0)
             memory_s = np.where(nbytes > 0, nbytes / (bw * m_eff), 0.0)
         work = (flops > 0) | (nbytes > 0)
-        extra = eager_extra(op) if pass_ in EAGER_PASSES else NONE  # the eager extras, as the scalar model
+        extra = eager_extra(op, bpe) if pass_ in EAGER_PASSES else NONE  # the eager extras, as the scalar model
         if not isinstance(extra.elements, int) or extra.elements:
             extra_bytes = np.broadcast_to(_arr(extra.elements).ravel(), (size,)) * bpe
             with np.errstate(divide="ignore", invalid="ignore"):

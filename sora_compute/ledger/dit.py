@@ -24,6 +24,7 @@ from sora_compute.ledger.ops import (
     weight_op,
 )
 from sora_compute.ledger.registry import lookup, register
+from sora_compute.ledger.rope import rope_table, rotate, rotated_saved, table_rows, uses_rope
 from sora_compute.specs import DiTSpec
 
 __all__ = [
@@ -67,7 +68,7 @@ def qk_norm_op(spec: DiTSpec) -> str | None:
 
 def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: range | None = None,
              names: tuple[str, str] = ("norm_q.norm", "norm_k.norm"), views: bool = False,
-             reads: tuple[str, str] = ("qkv", "qkv")) -> list[Op]:
+             reads: tuple[str, str] = ("qkv", "qkv"), rope: bool = False) -> list[Op]:
     """RMSNorm (or affine per-head LayerNorm) of queries and keys, q_rows and k_rows tokens of width d; weights per
     norm: d (across heads), d/h (per head) or 2 d/h (per-head LayerNorm).
 
@@ -75,7 +76,7 @@ def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: r
     heads) or per row and head; the fused per-head LayerNorm keeps its output (d) and mean and rstd per row and
     head. Inputs are views of qkv. With ``views`` (MMDiT and Mochi streams, measured and fitted): the norms read
     views of the stream's qkv, which is then kept (3 d per row, on the q norm), plus one output (RMSNorm) and the
-    statistics."""
+    statistics. With ``rope`` (without ``views``) the core keeps the rotated q and k instead of the norms' outputs."""
     op = qk_norm_op(spec)
     if op is None:
         return []
@@ -86,6 +87,7 @@ def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: r
             1, 1 if spec.qk_norm == "across_heads" else h)
     else:
         kept, per_row = {"across_heads": (2, 1), "per_head": (2, h), "per_head_layernorm": (1, 2 * h)}[spec.qk_norm]
+        kept -= rope  # the output was the core's input
     ops = []
     # dataflow: each norm reads its slice of ``reads`` and makes a normalised copy; the composite RMSNorm holds
     # x / rms(x) beside its weighted output for a moment (scratch)
@@ -105,8 +107,8 @@ def layer_norm(path: str, tokens: Number, d: int, blocks: range | None = None, a
 
 
 def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, blocks: range | None = None,
-                   rows: Number | None = None, x: str = "attn_in", copy_in: bool = False, bias_scratch: bool = False
-                   ) -> list[Op]:
+                   rows: Number | None = None, x: str = "attn_in", copy_in: bool = False, bias_scratch: bool = False,
+                   rope: tuple[Number, Number | None] | None = None) -> list[Op]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k norms).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W; temporal attention
@@ -119,7 +121,9 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     projection of a strided input adds its bias out of place (temporal blocks at batch 1 with a qkv bias: the
     unbiased product lives beside the output). A materialised core holds the scores and their scaled (or softmaxed)
     copy at once, beside contiguous copies of strided q and k with several heads (scratch of the core; see
-    evaluate/liveness.py, which reads the kernel from the op's dims)."""
+    evaluate/liveness.py, which reads the kernel from the op's dims). ``rope`` = (table rows, spared rows): q and k
+    are rotated after their norms (``ledger/rope.py``), sparing that many leading text rows (None: none); the rotated
+    q and k replace the norms' outputs as the core's inputs and the locals held to the end."""
     d, h = spec.hidden_size, spec.num_heads
     tokens = groups * seq if rows is None else rows
     a = f"{prefix}.attn"
@@ -131,12 +135,26 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     ops.append(flow(keep(linear_op(f"{a}.qkv", "attention_proj", tokens, d, 3 * d, blocks, spec.qkv_bias),
                          Saved("qkv", 3 * tokens * d)), src, "qkv", 3 * tokens * d,
                     scratch=3 * tokens * d if bias_scratch else 0))
-    norms = qk_norms(spec, a, tokens, tokens, blocks)
+    # (Skiparse keeps what it kept without RoPE: the rotated q and k take the norms' outputs' place in its copies)
+    norms = qk_norms(spec, a, tokens, tokens, blocks, rope=rope is not None and rows is None)
     ops += norms
     qk = tuple(op.path for op in norms) or ("qkv",)
     core = keep(attention_op(f"{a}.core", "attention", groups, h, seq, seq, d // h, blocks),
                 Saved("attention output", tokens * d))
-    held: tuple[str, ...] = (a + ".core", "qkv", *(op.path for op in norms), src, x)
+    if rope is not None:
+        tab, spared = rope
+        q_in, k_in = (qk * 2)[:2]
+        ops += [*rotate(f"{a}.rope_q", tokens, d, tab, spec.head_dim, blocks, q_in, spared),
+                *rotate(f"{a}.rope_k", tokens, d, tab, spec.head_dim, blocks, k_in, spared, hold=(q_in,))]
+        qk = (f"{a}.rope_q", f"{a}.rope_k")
+        if rows is None:  # Skiparse cores keep their split copies instead (below)
+            core = keep(core, rotated_saved(tokens, d, bool(norms)))
+        if spared is not None:  # concatenated: contiguous, as a materialised core wants them; so is a fused
+            # core's output, which the projection then reads through a copy regrouped by token (several heads)
+            core = revise(core, dims={**core.dims, "contiguous": 1})
+            core = keep(core, Saved("RoPE: the core's own output (its input copied by token)", tokens * d,
+                                    when="fused")) if h > 1 else core
+    held: tuple[str, ...] = (a + ".core", "qkv", *(qk if rope is not None else (op.path for op in norms)), src, x)
     if rows is not None:  # Skiparse: padded copies of q, k, v; the rearranged output (fused kernel: not kept at
         # batch 1 without padding, where it is a view); contiguous copies of normalised q, k (fitted to measurement:
         # within ~5% of a block, exact without padding at batch 1)
@@ -301,7 +319,9 @@ def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> lis
     ops += [block_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine, block_input=True, x="x"),
             modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls, f"{pre}.norm1", "attn_in"),
             *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None, "attn_in",
-                            copy_in=temporal and B > 1, bias_scratch=temporal and B == 1 and spec.qkv_bias),
+                            copy_in=temporal and B > 1, bias_scratch=temporal and B == 1 and spec.qkv_bias,
+                            rope=(table_rows(spec, shape.T, N, L), B * L if spec.rope == "video" and
+                                  spec.conditioning == "joint" else None) if uses_rope(spec, mode) else None),
             gated_residual(f"{pre}.gate_attn", B, rows, d, blocks, reads=("x", f"{pre}.attn.out"), out="h1")]
     h = "h1"
     if spec.conditioning == "cross_attention":
@@ -339,6 +359,7 @@ def embedders(spec: DiTSpec, shape: DiTShape) -> list[Op]:
                    {"tokens": B * N, "c_in": C, "c_out": d, "kernel_volume": p}),
                 Saved("latent input (patch embedding)", B * C * N * p))]
     ops += _embedder("t_embedder", B, f, c, "timestep MLP")
+    ops += rope_table(spec, shape.T, N, L)
     ops[-1] = keep(ops[-1], Saved("conditioning vector (shared)", B * c))
     if spec.modulation == "shared":  # adaLN-single: one projection of the timestep embedding for all blocks
         ops += [silu("t_block.0", B, d),

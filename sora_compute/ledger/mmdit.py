@@ -33,6 +33,7 @@ from sora_compute.ledger.ops import (
     weight_op,
 )
 from sora_compute.ledger.registry import register
+from sora_compute.ledger.rope import rotate, rotated_saved, table_rows
 from sora_compute.specs import DiTSpec
 
 __all__ = ["dual_stream_block", "single_stream_block", "asymmetric_block", "attention_pool", "token_refiner"]
@@ -84,6 +85,7 @@ def dual_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) 
                           Saved("adaLN: SiLU out, modulation, 1 + scale", 6 * B * d)), f"{s}_mod.0", f"{stream}_mods",
                      6 * B * d)]
     qkv: list[str] = []
+    tab = table_rows(spec, shape.T, N, L)
     for stream, rows, x in streams:
         s = f"{pre}.{stream}"
         norms = qk_norms(spec, pre, rows, rows, blocks, (f"{stream}_attn_norm_q.norm", f"{stream}_attn_norm_k.norm"),
@@ -93,7 +95,13 @@ def dual_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) 
                 flow(linear_op(f"{s}_attn_qkv", "attention_proj", rows, d, 3 * d, blocks, spec.qkv_bias),
                      f"{s}_attn_in", f"{s}_qkv", 3 * rows * d),
                 *norms]
-        qkv += [f"{s}_qkv", *(op.path for op in norms)]
+        qk = [op.path for op in norms]
+        if spec.rope == "all" or (spec.rope == "video" and stream == "img"):  # each stream before the concatenation
+            q_in, k_in = qk or (f"{s}_qkv", f"{s}_qkv")
+            ops += [*rotate(f"{s}_rope_q", rows, d, tab, spec.head_dim, blocks, q_in),
+                    *rotate(f"{s}_rope_k", rows, d, tab, spec.head_dim, blocks, k_in, hold=(q_in,))]
+            qk = [f"{s}_rope_q", f"{s}_rope_k"]
+        qkv += [f"{s}_qkv", *qk]
     ops += joint_core(spec, shape, blocks, reads=tuple(qkv))
     attn = f"{pre}.core.out"
     for stream, rows, x in streams:
@@ -143,8 +151,22 @@ def single_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range
         "MLP hidden (linear1 part, concat part)"
     copies = (3 if spec.qk_norm == "none" else 1) * rows * d * (B > 1)
     l1, core, cat = f"{pre}.linear1", f"{pre}.core", f"{pre}.concat"
-    norms = qk_norms(spec, pre, rows, rows, blocks, reads=(l1, l1))
+    norms = qk_norms(spec, pre, rows, rows, blocks, reads=(l1, l1), rope=spec.rope != "none")
     qk = tuple(op.path for op in norms)
+    rope: list[Op] = []
+    if spec.rope != "none":  # after the norms; text tokens (in front) spared unless the whole sequence is rotated
+        spared = B * L if spec.rope == "video" else None
+        q_in, k_in = qk or (l1, l1)
+        rope = [*rotate(f"{pre}.rope_q", rows, d, table_rows(spec, shape.T, N, L), spec.head_dim, blocks, q_in,
+                        spared),
+                *rotate(f"{pre}.rope_k", rows, d, table_rows(spec, shape.T, N, L), spec.head_dim, blocks, k_in,
+                        spared, hold=(q_in,))]
+        qk = (f"{pre}.rope_q", f"{pre}.rope_k")
+    attention = keep(attention_op(core, "attention", B, h, N + L, N + L, d // h, blocks),
+                     Saved(main, rows * d, when="fused"), Saved("attention: contiguous copies of q, k, v", copies,
+                                                                 when="materialized"))
+    if rope:
+        attention = keep(attention, rotated_saved(rows, d, bool(norms)))
     return [
         silu(f"{pre}.modulation.0", B, spec.cond, blocks, "c", "c_act"),
         flow(keep(linear_op(f"{pre}.modulation.1", "adaln", B, spec.cond, 3 * d, blocks),
@@ -157,10 +179,8 @@ def single_stream_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range
              rows * (3 * d + m)),
         keep(linear_op(l1, "mlp", rows, d, m, blocks), Saved(hidden, rows * m)),
         *norms,
-        flow(keep(attention_op(core, "attention", B, h, N + L, N + L, d // h, blocks),
-                  Saved(main, rows * d, when="fused"), Saved("attention: contiguous copies of q, k, v", copies,
-                                                              when="materialized")), (*(qk or (l1,)), l1), core,
-             rows * d),
+        *rope,
+        flow(attention, (*(qk or (l1,)), l1), core, rows * d),
         flow(elementwise_op(f"{pre}.act", "activation", rows * m, rows * m, blocks, what="gelu_tanh"), l1,
              f"{pre}.act", rows * m),
         flow(elementwise_op(cat, "copy", rows * (d + m), rows * (d + m), blocks, what="[attention; GELU(hidden)]"),
@@ -217,7 +237,13 @@ def asymmetric_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -
         ops += [norm(s, 1, rows, width, s), scaled(s, 1, rows, width, f"{s}_attn_in"),
                 flow(linear_op(f"{pre}.qkv_{s}", "attention_proj", rows, width, 3 * d, blocks, spec.qkv_bias),
                      f"{s}_attn_in", f"{s}_qkv", 3 * rows * d), *norms]
-        held += [f"{s}_qkv", *(op.path for op in norms)]
+        qk = [op.path for op in norms]
+        if spec.rope != "none" and s == "x":  # Mochi: the video's q and k, before the concatenation
+            q_in, k_in = qk or (f"{s}_qkv", f"{s}_qkv")
+            ops += [*rotate(f"{pre}.rope_q", rows, d, N, spec.head_dim, blocks, q_in),
+                    *rotate(f"{pre}.rope_k", rows, d, N, spec.head_dim, blocks, k_in, hold=(q_in,))]
+            qk = [f"{pre}.rope_q", f"{pre}.rope_k"]
+        held += [f"{s}_qkv", *qk]
     ops += joint_core(spec, shape, blocks, reads=tuple(held))
     attn = f"{pre}.core.out"
     held.append(attn)

@@ -72,7 +72,9 @@ UNCOUNTED_OPS = frozenset({"elementwise", "embedding", "parameter"})
 class Saved:
     """A tensor an op keeps for backward: ``numel`` elements per op instance of ``dtype`` (``act``: activation
     dtype; ``stat``: fp32 statistics; ``int64``). ``when``: ``always``; ``fused`` / ``materialized``: only with that
-    attention kernel and the core not recomputed; ``full``: only under full checkpointing (kept for recomputation).
+    attention kernel and the core not recomputed; ``core_input``: an attention core's input, kept unless a materialised
+    core runs without recomputation (it keeps contiguous copies); ``full``: only under full checkpointing (kept for
+    recomputation).
     ``block_input``: the input of a checkpointed block, the one tensor full checkpointing keeps."""
 
     what: str

@@ -13,6 +13,7 @@ from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.ledger.dit import DiTShape
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
+from sora_compute.ledger.rope import TABLE, table_rows
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
 from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
@@ -55,7 +56,9 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
     if spec.modulation == "shared":  # the conditioning vector itself, kept beside its projection for the final layer
         inputs["t"] = B * spec.cond
-    segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), inputs)
+    # RoPE tables (fp32 cos and sin, built once per forward): read by the blocks, held underneath them
+    table = 2 * table_rows(spec, grid[0], N, L) * spec.head_dim * 4 if spec.rope != "none" else 0
+    segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), {**inputs, TABLE: 0}, base=table)
                 for mode, blocks in spec.block_schedule()]
     return int(peak_bytes(segments, a, kernel, streamed))
 

@@ -196,8 +196,10 @@ def search_training_layouts(
     out = pd.concat([out, times.drop(columns=["gpus"], errors="ignore")], axis=1)
     if len(out):
         out["usd_per_step"] = out["step_s"] * gpus * spec.price_usd_per_hour / 3600
-    out = out.sort_values(["fits", "step_s", *LAYOUT_FIELDS], ascending=[False, True, *[True] * len(LAYOUT_FIELDS)],
-                          ignore_index=True, kind="mergesort")
+    # equal step times (ZeRO-1 and ZeRO-2 move the same bytes) go to the smaller peak, then to the layout fields
+    out = out.sort_values(["fits", "step_s", "peak_GiB", *LAYOUT_FIELDS],
+                          ascending=[False, True, True, *[True] * len(LAYOUT_FIELDS)], ignore_index=True,
+                          kind="mergesort")
     out["why_not_best"] = _why(out)
     return LayoutSearch(out, profile.key, gpus, B)
 

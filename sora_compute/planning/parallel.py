@@ -18,7 +18,7 @@ Per micro-batch and pipeline stage (``shard`` = tp x cp: each rank computes 1/sh
   dV travel too), overlapped with the blockwise attention of the same pass (``overlap``);
 - ZeRO-3 / FSDP: per micro-batch, the stage's weights all-gathered (prefetched) for forward and again for backward,
   gradients reduce-scattered, over the DP x CP ranks, overlapped with forward / backward compute; the first
-  block's gather is exposed.
+  block's gather is exposed, and once per step the last block's reduce-scatter.
 
 Per step (m = global_batch / (dp x micro_batch) micro-batches per pipeline):
 
@@ -28,7 +28,9 @@ Per step (m = global_batch / (dp x micro_batch) micro-batches per pipeline):
 - gradient reduction over DP x CP ranks (CP ranks hold the same weights): ZeRO-0 all-reduce, ZeRO-1/2
   reduce-scatter then an all-gather of the updated bf16 weights (Megatron's distributed optimizer); bucketed and
   overlapped with the last micro-batch's backward, the last bucket (``DDP_BUCKET_BYTES``) exposed; the weights'
-  all-gather exposed;
+  all-gather bucketed and overlapped with the next step's first forward, its first bucket exposed (the overlap
+  ZeRO-3's gathers get; Megatron's ``overlap_param_gather``, which exposes one chunk: NeMo Megatron-Bridge docs,
+  "Communication Overlap", docs.nvidia.com/nemo/megatron-bridge/latest/training/communication-overlap.html);
 - optimizer (memory bound, ZeRO shards) and the EMA update (memory bound).
 
 Outputs per layout: step seconds and its breakdown (compute by op class, recompute, exposed communication per kind,
@@ -214,9 +216,10 @@ def step_times(bases: list[TrainingBasis], basis_index: Any, profile: HardwarePr
     rs = collective_seconds("reduce_scatter", g_stage, shard_g, topo)
     f_stage, b_stage = fwd / per, (bwd + rec) / per
     _, fsdp_f = overlap(f_stage, ag)
-    _, fsdp_b = overlap(b_stage, ag + rs)
+    _, fsdp_b = overlap(b_stage, ag + rs * (1 - 1 / blocks_stage))
     z3 = zero >= 3
     fsdp_mb = np.where(z3, fsdp_f + fsdp_b + ag / blocks_stage, 0.0)
+    fsdp_tail = np.where(z3, rs / blocks_stage, 0.0)  # the last block's reduce-scatter, after the step's backward
 
     t_mb = c_mb + r_mb + tp_mb + cp_mb + fsdp_mb
     chunks = np.where(pp > 1, vpp, 1)
@@ -224,11 +227,14 @@ def step_times(bases: list[TrainingBasis], basis_index: Any, profile: HardwarePr
     pp_g = Group.placed(pp, dp * shard, G)
     p2p = np.where(pp > 1, 2 * (pp - 1) * chunks * collective_seconds("p2p", act / tp, pp_g, topo), 0.0)
 
-    # gradient reduction over DP x CP (ZeRO 0-2), bucketed, behind the last micro-batch's backward
+    # gradient reduction over DP x CP (ZeRO 0-2), bucketed, behind the last micro-batch's backward; ZeRO-1/2's
+    # gather of the updated weights bucketed behind the next step's first forward (the overlap ZeRO-3's gathers get)
     grad_comm = np.where(zero == 0, collective_seconds("all_reduce", g_stage, shard_g, topo), rs)
     last = np.minimum(1.0, DDP_BUCKET_BYTES / np.maximum(g_stage, 1.0))
     _, hidden_part = overlap(b_stage, grad_comm * (1 - last))
-    dp_comm = np.where(z3, 0.0, hidden_part + grad_comm * last + np.where((zero == 1) | (zero == 2), ag, 0.0))
+    _, gather_hidden = overlap(f_stage, ag * (1 - last))
+    gather = np.where((zero == 1) | (zero == 2), gather_hidden + ag * last, 0.0)
+    dp_comm = np.where(z3, 0.0, hidden_part + grad_comm * last + gather)
 
     shards = np.where(zero >= 1, dp * cp, 1)
     opt = _memory_bound(params / (tp * pp), shards, p, None)
@@ -242,7 +248,7 @@ def step_times(bases: list[TrainingBasis], basis_index: Any, profile: HardwarePr
         "recompute_s": m * r_mb,
         "tp_comm_s": m * tp_mb,
         "cp_comm_s": m * cp_mb,
-        "fsdp_comm_s": m * fsdp_mb,
+        "fsdp_comm_s": m * fsdp_mb + fsdp_tail,
         "pp_p2p_s": p2p,
         "bubble_s": bubble,
         "dp_comm_s": dp_comm,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sora_compute.evaluate.comm import topology_of
+from sora_compute.evaluate.kernels import efficiencies
 from sora_compute.finite import require_finite
 from sora_compute.hardware import gpu_names
 from sora_compute.planning.parallel import training_bases
@@ -42,7 +43,7 @@ from sora_compute.planning.recipe_time import RecipeEstimate, estimate_recipe
 
 __all__ = ["MAX_DEADLINE_DAYS", "DeadlineError", "DeadlinePlan", "scale_recipe", "recipe_gpus_for_days",
            "kernel_on_gpu", "fastest_layouts",
-           "compare_gpu_types", "layout_label"]
+           "compare_gpu_types", "layout_label", "attention_timed_with"]
 
 
 MAX_DEADLINE_DAYS = 36525  # 100 years: a longer deadline is a typo
@@ -233,8 +234,13 @@ def fastest_layouts(recipe: Recipe | str) -> tuple[RecipeEstimate, pd.DataFrame]
 
 def kernel_on_gpu(rc: Recipe) -> tuple[Recipe, str]:
     """``rc`` with FlashAttention-2 where its GPU's kernel tables have no points for its attention kernel (FA3 on an
-    A100, an RTX 4090), and a note saying so ('' when the recipe's kernel is kept). The probe: the time model's
-    training walk of the first bucket at micro-batch 1 (``training_bases`` leaves out a kernel it cannot time)."""
+    A100, an RTX 4090), and a note saying so ('' when the recipe's kernel is kept); a GPU whose tables have no
+    attention points at all times any kernel at its default MFU: ``rc`` kept, the note says so. The probe: the time
+    model's training walk of the first bucket at micro-batch 1 (``training_bases`` leaves out a kernel it cannot
+    time)."""
+    used = attention_timed_with(rc)
+    if used != rc.attention_kernel:
+        return rc, f"{rc.gpu} has no attention kernel-table points: attention cores timed at its {used}"
     if rc.attention_kernel == "fa2":
         return rc, ""
     s = rc.stages[0]
@@ -245,10 +251,17 @@ def kernel_on_gpu(rc: Recipe) -> tuple[Recipe, str]:
         f"{rc.gpu} has no kernel-table points for {rc.attention_kernel}: timed with FlashAttention-2 (fa2)")
 
 
+def attention_timed_with(rc: Recipe) -> str:
+    """What the time model times ``rc``'s attention cores with on its GPU: its attention kernel's table points, or
+    the profile's default MFU where the GPU's tables have no attention points (TPU, MI300X, B200)."""
+    return efficiencies(recipe_profile(rc.gpu), rc.precision).attention_label(rc.attention_kernel)
+
+
 def _on_gpu(rc: Recipe, gpu: str) -> dict:
-    """The recipe's totals on ``gpu`` and the attention kernel they were timed with (``kernel_on_gpu``)."""
+    """The recipe's totals on ``gpu`` and what its attention was timed with (``kernel_on_gpu``,
+    ``attention_timed_with``)."""
     on, _ = kernel_on_gpu(rc.with_gpu(gpu))
-    return {**estimate_recipe(on, idle_ok=True).total, "attention_kernel": on.attention_kernel}
+    return {**estimate_recipe(on, idle_ok=True).total, "attention_kernel": attention_timed_with(on)}
 
 
 def compare_gpu_types(recipe: Recipe | str, gpus: list[str] | None = None, search: bool = False) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from sora_compute._lookup import did_you_mean
-from sora_compute.hardware.profiles import HardwareProfile, load_profile
+from sora_compute.hardware.profiles import HardwareProfile, UnknownProfileError, load_profile
 from sora_compute.planning.base import _Spec, check_unique_names
 from sora_compute.presets import load_preset
 from sora_compute.specs import MAX_FRAMES, MAX_SIDE_PX, ModelSpec, VideoSpec
@@ -210,7 +210,7 @@ def profile_key(profile: HardwareProfile) -> str:
     try:
         if load_profile(profile.key) == profile:
             return profile.key
-    except ValueError:
+    except (ValueError, UnknownProfileError):  # a file profile whose key is not the catalog's
         pass
     key = f"{profile.key}@{hashlib.sha1(profile.model_dump_json().encode()).hexdigest()[:12]}"
     _PROFILES[key] = profile

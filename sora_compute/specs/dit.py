@@ -18,6 +18,7 @@ Modulation = Literal["per_block", "shared"]
 QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
 MlpAct = Literal["gelu_tanh", "swiglu"]
 TextProj = Literal["mlp", "linear", "refiner"]
+Rope = Literal["none", "video", "all", "temporal"]
 
 
 class DiTSpec(_Spec):
@@ -66,6 +67,12 @@ class DiTSpec(_Spec):
     ``final_norm_affine`` (default: ``norm_affine``). ``sparse_ratio`` k > 1: Skiparse sparse self-attention
     (Open-Sora-Plan v1.3) in blocks ``sparse_blocks`` = [start, stop): the tokens (padded to a multiple of k) are
     split into k interleaved sequences that attend within themselves, dividing the attention core's work by k.
+    ``rope``: rotary position embedding of the self-attention's queries and keys (after the q/k norms), applied as
+    diffusers' eager ``apply_rotary_emb`` (fp32 cos and sin tables over t/h/w, rotate-half by stack and negation,
+    two products and a sum in fp32, cast back): ``video`` 3D RoPE on the video tokens (a joint sequence's text
+    tokens are not rotated; CogVideoX-5B, HunyuanVideo, Wan, Step-Video, Mochi, LTX, Open-Sora-Plan), ``all`` on
+    every token of a joint sequence (text at position 0: FLUX, Open-Sora 2.0), ``temporal`` 1D RoPE in the temporal
+    blocks of a factorised layout (Open-Sora 1.2's STDiT3).
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -116,6 +123,8 @@ class DiTSpec(_Spec):
                                                   "attention (default: all, when sparse_ratio > 1)")
     final_prenorm: bool = Field(default=False, description="affine LayerNorm over all tokens before the final adaLN")
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
+    rope: Rope = Field(default="none", description="rotary position embedding of q and k: none | video (3D, video "
+                       "tokens) | all (3D, every token of a joint sequence) | temporal (1D, temporal blocks)")
 
     @field_validator("patch_size")
     @classmethod
@@ -173,6 +182,14 @@ class DiTSpec(_Spec):
             raise ValueError("text_proj='refiner' and pooled_text_dim need text conditioning")
         if self.single_blocks and self.mlp_act != "gelu_tanh":
             raise ValueError("single-stream blocks fuse a GELU MLP: mlp_act must be 'gelu_tanh'")
+        if self.rope != "none" and self.head_dim % 2:
+            raise ValueError(f"rope needs an even head width, got {self.head_dim}")
+        if (self.rope == "temporal") != (self.rope != "none" and self.attention_layout == "factorized"):
+            raise ValueError("rope='temporal' goes with attention_layout='factorized' (a full layout takes 'video' or "
+                             "'all')")
+        if self.rope == "all" and self.conditioning not in ("joint", "dual_stream"):
+            raise ValueError("rope='all' rotates the text tokens of a joint sequence: it needs conditioning 'joint' or "
+                             "'dual_stream' (otherwise use 'video')")
         if self.conditioning in ("joint", "dual_stream", "asymmetric") and self.attention_layout == "factorized":
             raise ValueError(
                 f"conditioning={self.conditioning!r} attends text and video tokens together and needs "
