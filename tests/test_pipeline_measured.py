@@ -8,10 +8,10 @@ dropped after it (``_stream``).
 Measured (bytes, model vs tracker at the peak phase, the decode in every case; benchmarks/bench_pipeline_memory.py
 prints every offload mode x decode schedule): equal byte for byte in all 18 cases, e.g. none + chunked 10,087,980,
 model + tiled 4,182,956, sequential + chunked 7,851,552 (the chunked decode holding the last chunk's output under the
-next, as Wan2.1's ``out_``; 196,608 bytes less when the reference freed it). Before the decode phase held the text embeddings (diffusers
-keeps ``prompt_embeds`` to the end), the denoise phase the batch-1 latents beside their CFG batch, and sequential
-offload streamed the VAE (it counted the whole VAE, and a whole DiT block), the model was -0.17% (none, chunked) and
-+16.3% (sequential, chunked)."""
+next, as Wan2.1's ``out_``; 196,608 bytes less when the reference freed it). Before the decode phase held the text
+embeddings (diffusers keeps ``prompt_embeds`` to the end), the denoise phase the batch-1 latents beside their CFG
+batch, and sequential offload streamed the VAE (it counted the whole VAE, and a whole DiT block), the model was
+-0.17% (none, chunked) and +16.3% (sequential, chunked)."""
 
 import copy
 
