@@ -92,13 +92,22 @@ def test_flops_bad_input_is_one_line_exit_2(args, needle):
     assert_usage_error(args, needle)
 
 
-def test_calibrate_writes_table_and_prints_worst_error(tmp_path):
+def test_calibrate_writes_table_and_prints_worst_error(tmp_path, monkeypatch):
+    """The command's table, sentence and record; the cases are three of the defaults (every default case is profiled
+    on its own in tests/test_calibration.py: profiling all of them again here cost ~40 s of the suite)."""
+    from sora_compute.calibration import profile as cal
+
+    wanted = {"dit-class-full", "vae-decode-noncausal", "t5-gated"}
+    cases = [c for c in cal.default_cases() if c.name in wanted]
+    assert len(cases) == 3
+    monkeypatch.setattr(cal, "default_cases", lambda: cases)
     r = run("calibrate", "--out", str(tmp_path))
     assert r.exit_code == 0, r.output
     assert "worst per-module relative error: fvcore 0.00e+00" in r.output
     table = (tmp_path / "calibration_modules.csv").read_text().splitlines()
     assert table[0].startswith("case,component,module,analytic_macs,fvcore_macs,fvcore_rel_err")
-    assert len(table) > 500
+    assert {line.split(",")[0] for line in table[1:]} == wanted
+    assert len(table) > 50
     record = json.loads((tmp_path / "calibration.json").read_text())
     assert record["worst_rel_err"] == {"fvcore": 0.0, "flopcounter": 0.0}
 

@@ -4,6 +4,8 @@ counted (as in ``vae_decode_peak``). Bytes: activations of ``act_bytes`` each.""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sora_compute.evaluate.flops import Count, count_ops
 from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
@@ -57,7 +59,19 @@ def decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: 
                          act_bytes: int = 2, streamed: int = 0) -> int:
     """Peak live activation bytes of decoding ``batch`` latents of (T, H, W) under ``schedule`` (the whole clip:
     ``vae_decode_peak``, which also covers the families that chunk inside their decoder). ``streamed``: bytes per
-    weight element of each op's own weights, live while it runs (sequential CPU offload)."""
+    weight element of each op's own weights, live while it runs (sequential CPU offload). Memoised: specs are frozen,
+    and validate, serving and the report ask for the same few decodes hundreds of times."""
+    return _decode_schedule_peak(spec, _ints(latent), schedule, int(batch), int(act_bytes), int(streamed))
+
+
+def _ints(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    t, h, w = (int(v) for v in shape)
+    return t, h, w
+
+
+@lru_cache(maxsize=4096)
+def _decode_schedule_peak(spec: VAESpec, latent: tuple[int, int, int], schedule: DecodeSchedule, batch: int,
+                          act_bytes: int, streamed: int) -> int:
     whole = schedule.mode == "whole" and schedule.frame_batch is None
     if whole and not streamed:
         return vae_decode_peak(spec, latent, batch, act_bytes)
@@ -71,7 +85,13 @@ def encode_schedule_peak(spec: VAESpec, video: tuple[int, int, int], schedule: D
                          act_bytes: int = 2) -> int:
     """Peak live activation bytes of encoding ``batch`` videos of (F, H, W) under ``schedule`` (the video itself not
     counted): the whole clip (``vae_encode_peak``), or the chunked encode's calls (``scheduled_encode``) each on top of
-    what it holds, and the concatenation of their outputs."""
+    what it holds, and the concatenation of their outputs. Memoised, as ``decode_schedule_peak``."""
+    return _encode_schedule_peak(spec, _ints(video), schedule, int(batch), int(act_bytes))
+
+
+@lru_cache(maxsize=4096)
+def _encode_schedule_peak(spec: VAESpec, video: tuple[int, int, int], schedule: DecodeSchedule, batch: int,
+                          act_bytes: int) -> int:
     if schedule.mode == "whole" and schedule.frame_batch is None:
         return vae_encode_peak(spec, video, batch, act_bytes)
     return scheduled_decode_peak(scheduled_encode(spec, video, schedule, batch), act_bytes)
