@@ -137,19 +137,9 @@ class CogEncoder(nn.Module):
         (``num_sample_frames_batch_size`` = 8), the first taking the F % ``batch`` frames left over as well, each
         causal conv fed the previous call's last two input frames (``conv_cache``: the old caches held until the call
         returns), the outputs concatenated."""
-        convs = [m for m in self.modules() if isinstance(m, Conv3d) and m.causal and m.kt > 1]
-        for m in convs:
-            m.caching, m.cache, m.next_cache = True, None, None
-        try:
-            enc, F_, r = [], x.shape[2], x.shape[2] % batch
-            for i in range(max(F_ // batch, 1)):
-                enc.append(self(x[:, :, batch * i + (r if i else 0):batch * (i + 1) + r]))
-                for m in convs:
-                    m.cache, m.next_cache = m.next_cache, None
-            return torch.cat(enc, dim=2)
-        finally:
-            for m in convs:
-                m.caching, m.cache, m.next_cache = False, None, None
+        F_, r = x.shape[2], x.shape[2] % batch
+        return _with_conv_cache(self, x, [(batch * i + (r if i else 0), batch * (i + 1) + r)
+                                          for i in range(max(F_ // batch, 1))])
 
 
 class CogDecoder(nn.Module):
@@ -184,16 +174,22 @@ class CogDecoder(nn.Module):
         latent frames per decoder call (``num_latent_frames_batch_size`` = 2), each causal conv fed the previous
         call's last two input frames (``conv_cache``: the old caches held until the call returns), the outputs
         concatenated."""
-        convs = [m for m in self.modules() if isinstance(m, Conv3d) and m.causal and m.kt > 1]
-        for m in convs:
-            m.caching, m.cache, m.next_cache = True, None, None
-        try:
-            dec = []
-            for k in range(0, z.shape[2], batch):
-                dec.append(self(z[:, :, k:k + batch]))
-                for m in convs:
-                    m.cache, m.next_cache = m.next_cache, None
-            return torch.cat(dec, dim=2)
-        finally:
+        return _with_conv_cache(self, z, [(k, k + batch) for k in range(0, z.shape[2], batch)])
+
+
+def _with_conv_cache(module: nn.Module, x: torch.Tensor, frames: list[tuple[int, int]]) -> torch.Tensor:
+    """diffusers' ``conv_cache`` loop: ``module`` on each ``frames`` slice of ``x`` in turn, each causal conv fed the
+    previous call's last two input frames (the old caches held until the call returns), the outputs concatenated."""
+    convs = [m for m in module.modules() if isinstance(m, Conv3d) and m.causal and m.kt > 1]
+    for m in convs:
+        m.caching, m.cache, m.next_cache = True, None, None
+    try:
+        out = []
+        for a, b in frames:
+            out.append(module(x[:, :, a:b]))
             for m in convs:
-                m.caching, m.cache, m.next_cache = False, None, None
+                m.cache, m.next_cache = m.next_cache, None
+        return torch.cat(out, dim=2)
+    finally:
+        for m in convs:
+            m.caching, m.cache, m.next_cache = False, None, None
