@@ -33,7 +33,7 @@ from sora_compute.finite import MAX_EXACT_INT
 from sora_compute.hardware import UnknownGPUError
 from sora_compute.planning import ScenarioFileError, UnknownScenarioError
 from sora_compute.presets import UnknownPresetError
-from sora_compute.specs import MAX_SIDE_PX, ModelSpec, VideoShapeError, VideoSpec
+from sora_compute.specs import MAX_SIDE_PX, RESOLUTIONS, ModelSpec, VideoShapeError, VideoSpec
 from sora_compute.units import fmt_sci
 
 __all__ = ["UsageError", "validation_message", "friendly_errors", "FiniteFloatParam", "FINITE", "POSITIVE", "COUNT",
@@ -175,11 +175,6 @@ def parse_axis(text: str, what: str, integer: bool = False) -> list[Any]:
         raise UsageError(f"{what}: expected one or more numbers, got {text!r}")
     out = list(dict.fromkeys(values))
     return [int(v) for v in out] if integer else out
-
-
-# Common names for 16:9 frame sizes (width x height in pixels).
-RESOLUTIONS = {"240p": (426, 240), "360p": (640, 360), "480p": (854, 480), "720p": (1280, 720),
-               "1080p": (1920, 1080), "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}
 
 
 def parse_resolution(text: str) -> tuple[int, int, str | None]:

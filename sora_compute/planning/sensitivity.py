@@ -24,8 +24,8 @@ from sora_compute.planning import (
     six_nd,
 )
 from sora_compute.planning.inference import InferenceEstimate
-from sora_compute.specs import DiTSpec, Workload
-from sora_compute.units import fmt_multiple
+from sora_compute.specs import MAX_SIDE_PX, RESOLUTIONS, DiTSpec, Workload
+from sora_compute.units import fmt_multiple, fmt_sci
 
 __all__ = ["Variation", "sora_variations", "generic_variations", "sensitivity", "Published", "published_estimates",
            "PUBLISHED", "published_inference"]
@@ -81,47 +81,135 @@ def _seconds(b: DataBucket) -> float:
 
 
 def _millions(x: float) -> str:
+    if x >= 1e11:
+        return fmt_sci(x)
     return f"{x / 1e6:,.3g}M" if x >= 1e5 else f"{x:,.3g}"
+
+
+def _stage(sc: TrainingScenario, stage: str) -> TrainingStage:
+    return next(s for s in sc.stages if s.name == stage)
+
+
+def _lengths(st: TrainingStage) -> str:
+    return _describe([(f"{_seconds(b):.3g} s", b.share) for b in st.buckets])
+
+
+def _sizes(st: TrainingStage) -> str:
+    return _describe([(f"{b.width}x{b.height}", b.share) for b in st.buckets])
+
+
+NONE_LOWER, NONE_HIGHER = "none lower", "none higher"  # a side with no alternative: the base itself is re-run
+
+
+def _rung(sc: TrainingScenario, b: DataBucket, way: str) -> tuple[int, int]:
+    """The bucket's frame one named size down (``way="low"``) or up the RESOLUTIONS ladder, snapped to the model's
+    grid: a 16:9 frame takes the named size, another aspect keeps its own at the named short side; past the
+    ladder's ends, half / double per side."""
+    sw, sh = sc.model.grid_px
+
+    def snap(w: float, h: float) -> tuple[int, int]:
+        return (min(MAX_SIDE_PX, max(sw, round(w / sw) * sw)), min(MAX_SIDE_PX, max(sh, round(h / sh) * sh)))
+
+    short, long_ = sorted((b.width, b.height))
+    rungs = []
+    for rw, rh in dict.fromkeys(RESOLUTIONS.values()):
+        if abs(long_ / short - rw / rh) > 0.02 * rw / rh:  # not 16:9: keep the bucket's aspect
+            rw = round(rh * long_ / short)
+        rungs.append(snap(rh, rw) if b.height > b.width else snap(rw, rh))
+    area = b.width * b.height
+    if way == "low":
+        below = [r for r in rungs if r[0] * r[1] < area]
+        return max(below, key=lambda r: r[0] * r[1]) if below else snap(b.width / 2, b.height / 2)
+    above = [r for r in rungs if r[0] * r[1] > area]
+    return min(above, key=lambda r: r[0] * r[1]) if above else snap(b.width * 2, b.height * 2)
+
+
+def _step_resolution(sc: TrainingScenario, stage: str, way: str) -> TrainingScenario:
+    """Every bucket of ``stage`` one named size down / up (``_rung``)."""
+    def fn(s: TrainingStage) -> TrainingStage:
+        buckets = tuple(b.model_copy(update=dict(zip(("width", "height"), _rung(sc, b, way), strict=True)))
+                        for b in s.buckets)
+        return s.model_copy(update={"buckets": buckets})
+    return _map_stage(sc, stage, fn)
+
+
+def _labelled(assumption: str, base: str, apply: Callable[[TrainingScenario, str], TrainingScenario],
+              label: Callable[[TrainingScenario], str], sc: TrainingScenario) -> Variation:
+    """A variation whose base, low and high labels are all read by ``label`` from the scenario each one runs."""
+    return Variation(assumption, base, label(apply(sc, "low")), label(apply(sc, "high")), apply)
+
+
+# DiT sizes the sora row steps to (depth, hidden size, heads): the nearest smaller / larger than the run's DiT;
+# past either end, the width at 0.75x / 1.5x with the head size kept (as ``generic_variations``).
+DIT_LADDER = ((28, 3072, 24), (48, 5120, 40))
+
+
+def _dit_steps(sc: TrainingScenario) -> dict[str, dict[str, int]]:
+    d = sc.model.dit
+    n = dit_params(d)
+    sized = [(dit_params(DiTSpec.model_validate({**d.model_dump(), "depth": a, "hidden_size": w, "num_heads": h})),
+              {"depth": a, "hidden_size": w, "num_heads": h}) for a, w, h in DIT_LADDER]
+    below = [x for x in sized if x[0] < n]
+    above = [x for x in sized if x[0] > n]
+    head = d.hidden_size // d.num_heads
+    low_h, high_h = max(1, 3 * d.num_heads // 4), 3 * d.num_heads // 2
+    return {"low": max(below, key=lambda x: x[0])[1] if below else {"hidden_size": low_h * head, "num_heads": low_h},
+            "high": min(above, key=lambda x: x[0])[1] if above else {"hidden_size": high_h * head,
+                                                                     "num_heads": high_h}}
+
+
+def _dit_label(sc: TrainingScenario) -> str:
+    d = sc.model.dit
+    return f"{dit_params(d) / 1e9:.1f}B ({d.depth} x {d.hidden_size})"
+
+
+def _latents_row(sc: TrainingScenario) -> Variation:
+    """Latents and text pre-computed (the cheaper side) or encoded on the fly; the side the run already sits on has
+    no alternative and re-runs the base."""
+    on_fly = sc.vae_on_the_fly or sc.text_on_the_fly
+    both = sc.vae_on_the_fly and sc.text_on_the_fly
+    return Variation("latents and text", "encoded on the fly" if on_fly else "pre-computed",
+                     "pre-computed" if on_fly else NONE_LOWER, "encoded on the fly" if not both else NONE_HIGHER,
+                     lambda s, w: s.model_copy(update={"vae_on_the_fly": w == "high", "text_on_the_fly": w == "high"})
+                     if (w == "low" and on_fly) or (w == "high" and not both) else s)
+
+
+def _vae_row(sc: TrainingScenario) -> Variation:
+    """VAE temporal compression doubled (about half the latent frames) or halved (about twice); 1x has no higher."""
+    c = sc.model.vae.temporal_compression
+    comp = {"low": 2 * c, "high": c // 2}
+    return Variation("VAE temporal compression", f"{c}x", f"{2 * c}x (half the tokens)",
+                     f"{c // 2}x (twice the tokens)" if c > 1 else NONE_HIGHER,
+                     lambda s, w: _with_vae(s, temporal_compression=comp[w]) if comp[w] >= 1 else s)
 
 
 def sora_variations(sc: TrainingScenario | None = None, stage: str | None = None) -> list[Variation]:
     """Low/high alternatives for the assumptions of the ``sora`` scenario around ``stage`` (default: the stage with
-    the most model FLOPs); every base label is read from ``sc`` (default: the sora scenario), so a what-if that
-    reshapes the stage shows its own base."""
+    the most model FLOPs), each derived from ``sc`` (default: the sora scenario) so a what-if shows its own base and
+    steps from it: clip length halved / doubled, resolution one named size down / up, the DiT one size down / up,
+    clips and epochs halved / doubled, VAE temporal compression doubled / halved."""
     from sora_compute.planning import load_scenario
 
     sc = sc if sc is not None else load_scenario("sora")
     stage = stage if stage is not None else estimate_training(sc).main_stage
-    st = next(s for s in sc.stages if s.name == stage)
-    d = sc.model.dit
-    lengths = _describe([(f"{_seconds(b):g} s", b.share) for b in st.buckets])
-    sizes = _describe([(f"{b.width}x{b.height}", b.share) for b in st.buckets])
+    st = _stage(sc, stage)
     field = _count_field(st)
     count = getattr(st, field)
+    dit = _dit_steps(sc)
     out = [
-        Variation("DiT size", f"{dit_params(d) / 1e9:.1f}B ({d.depth} x {d.hidden_size})", "4.6B (28 x 3072)",
-                  "30.1B (48 x 5120)",
-                  lambda sc, w: _with_dit(sc, **({"depth": 28, "hidden_size": 3072, "num_heads": 24} if w == "low"
-                                                 else {"depth": 48, "hidden_size": 5120, "num_heads": 40}))),
-        Variation(f"clip length, {stage}", lengths, "5 s", "20 s",
-                  lambda sc, w: _map_buckets(sc, stage, duration_s=5.0 if w == "low" else 20.0, num_frames=None)),
-        Variation(f"resolution, {stage}", sizes, "848x480", "1920x1088",
-                  lambda sc, w: _map_buckets(sc, stage, **({"width": 848, "height": 480} if w == "low"
-                                                           else {"width": 1920, "height": 1088}))),
+        _labelled("DiT size", _dit_label(sc), lambda s, w: _with_dit(s, **dit[w]), _dit_label, sc),
+        _labelled(f"clip length, {stage}", _lengths(st), lambda s, w: _scale_length(s, stage, 0.5 if w == "low" else 2),
+                  lambda s: _lengths(_stage(s, stage)), sc),
+        _labelled(f"resolution, {stage}", _sizes(st), lambda s, w: _step_resolution(s, stage, w),
+                  lambda s: _sizes(_stage(s, stage)), sc),
         Variation(f"{'clips' if field == 'videos' else field}, {stage}", _millions(count), _millions(count / 2),
                   _millions(count * 2), lambda sc, w: _scale_stage(sc, stage, field, 0.5 if w == "low" else 2.0)),
     ]
     if st.epochs is not None:
         e = st.epochs
-        out.append(Variation(f"epochs, {stage}", f"{e:g}", "1", "5",
-                             lambda sc, w: _scale_stage(sc, stage, "epochs", (1 if w == "low" else 5) / e)))
-    out += [
-        Variation("VAE temporal compression", f"{sc.model.vae.temporal_compression}x", "8x (half the tokens)",
-                  "2x (twice the tokens)", lambda sc, w: _with_vae(sc, temporal_compression=8 if w == "low" else 2)),
-        Variation("latents and text", "pre-computed" if not (sc.vae_on_the_fly or sc.text_on_the_fly)
-                  else "encoded on the fly", "pre-computed", "encoded on the fly",
-                  lambda sc, w: sc.model_copy(update={"vae_on_the_fly": w == "high", "text_on_the_fly": w == "high"})),
-    ]
+        out.append(Variation(f"epochs, {stage}", f"{e:g}", f"{e / 2:g}", f"{e * 2:g}",
+                             lambda sc, w: _scale_stage(sc, stage, "epochs", 0.5 if w == "low" else 2.0)))
+    out += [_vae_row(sc), _latents_row(sc)]
     low_res = "video-480p-4s"
     lr = next((s for s in sc.stages if s.name == low_res), None)
     if lr is not None and low_res != stage and lr.videos is not None and lr.epochs is not None:
@@ -152,21 +240,19 @@ def _scale_shape(sc: TrainingScenario, stage: str, factor: float) -> TrainingSce
 
 
 def _scale_length(sc: TrainingScenario, stage: str, factor: float) -> TrainingScenario:
+    """Every bucket of ``stage`` at ``factor`` x its seconds (the model snaps the frame count)."""
     def fn(s: TrainingStage) -> TrainingStage:
-        buckets = []
-        for b in s.buckets:
-            seconds = b.duration_s if b.duration_s is not None else (b.num_frames or 1) / b.fps
-            buckets.append(DataBucket(width=b.width, height=b.height, duration_s=seconds * factor, fps=b.fps,
-                                      share=b.share))
-        return s.model_copy(update={"buckets": tuple(buckets)})
+        buckets = tuple(DataBucket.model_validate({**b.model_dump(), "duration_s": _seconds(b) * factor,
+                                                   "num_frames": None}) for b in s.buckets)
+        return s.model_copy(update={"buckets": buckets})
     return _map_stage(sc, stage, fn)
 
 
 def generic_variations(sc: TrainingScenario) -> list[Variation]:
     """Low/high alternatives for any scenario, around its dominant stage: model width, clip resolution and
-    length, samples seen, and latents/text encoded on the fly."""
+    length, samples seen, and latents/text encoded on the fly; every base is read from ``sc``."""
     stage = estimate_training(sc).main_stage
-    st = next(s for s in sc.stages if s.name == stage)
+    st = _stage(sc, stage)
     field = _count_field(st)
     d, h = sc.model.dit.hidden_size, sc.model.dit.num_heads
     head = d // h
@@ -174,17 +260,17 @@ def generic_variations(sc: TrainingScenario) -> list[Variation]:
     out = [
         Variation("DiT width", f"{d}", f"{heads['low'] * head}", f"{heads['high'] * head}",
                   lambda s, w: _with_dit(s, hidden_size=heads[w] * head, num_heads=heads[w])),
-        Variation(f"resolution, {stage}", "as planned", "0.5x per side", "1.5x per side",
-                  lambda s, w: _scale_shape(s, stage, 0.5 if w == "low" else 1.5)),
-        Variation(f"{field}, {stage}", "as planned", "0.5x", "2x",
+        _labelled(f"resolution, {stage}", _sizes(st), lambda s, w: _scale_shape(s, stage, 0.5 if w == "low" else 1.5),
+                  lambda s: _sizes(_stage(s, stage)), sc),
+        Variation(f"{field}, {stage}", _millions(getattr(st, field)), _millions(getattr(st, field) / 2),
+                  _millions(getattr(st, field) * 2),
                   lambda s, w: _scale_stage(s, stage, field, 0.5 if w == "low" else 2.0)),
-        Variation("latents and text", "pre-computed", "pre-computed", "encoded on the fly",
-                  lambda s, w: s if w == "low" else s.model_copy(update={"vae_on_the_fly": True,
-                                                                         "text_on_the_fly": True})),
+        _latents_row(sc),
     ]
     if any((b.num_frames or 2) > 1 for b in st.buckets):
-        out.insert(2, Variation(f"clip length, {stage}", "as planned", "0.5x", "2x",
-                                lambda s, w: _scale_length(s, stage, 0.5 if w == "low" else 2.0)))
+        out.insert(2, _labelled(f"clip length, {stage}", _lengths(st),
+                                lambda s, w: _scale_length(s, stage, 0.5 if w == "low" else 2.0),
+                                lambda s: _lengths(_stage(s, stage)), sc))
     return out
 
 
@@ -198,7 +284,7 @@ def sensitivity(scenario: TrainingScenario | str = "sora", variations: list[Vari
     est = estimate_training(sc)
     base = est.gpt3_multiple
     if variations is None:
-        main = next(s for s in sc.stages if s.name == est.main_stage)
+        main = _stage(sc, est.main_stage)
         sora_like = sc.name == "sora" and main.videos is not None and sc.model.dit.num_heads > 0
         variations = sora_variations(sc, est.main_stage) if sora_like else generic_variations(sc)
     rows = []

@@ -36,7 +36,7 @@ from sora_compute.specs.vae import (
     WanVAE,
     vae_spec,
 )
-from sora_compute.specs.video import MAX_FRAMES, MAX_SIDE_PX, VideoSpec
+from sora_compute.specs.video import MAX_FRAMES, MAX_SIDE_PX, RESOLUTIONS, VideoSpec
 
 __all__ = [
     "VideoSpec",
@@ -64,6 +64,7 @@ __all__ = [
     "LatentShape",
     "VideoShapeError",
     "MAX_SIDE_PX",
+    "RESOLUTIONS",
     "MAX_FRAMES",
     "linear_params",
     "conv_params",

@@ -8,11 +8,16 @@ from pydantic import Field, model_validator
 
 from sora_compute.specs.base import _Spec
 
-__all__ = ["VideoSpec", "MAX_SIDE_PX", "MAX_FRAMES"]
+__all__ = ["VideoSpec", "MAX_SIDE_PX", "MAX_FRAMES", "RESOLUTIONS"]
 
 # Largest video accepted: 2^20 pixels a side, 2^31 frames. Far beyond any model, and small enough that every count
 # stays exact in float64 and every cast to a fixed-width integer is safe.
 MAX_SIDE_PX = 2**20
+
+# Common names for 16:9 frame sizes (width x height in pixels), smallest first: the ladder the CLI's
+# --resolution names and the sensitivity table's next-size-down / next-size-up steps come from.
+RESOLUTIONS = {"240p": (426, 240), "360p": (640, 360), "480p": (854, 480), "720p": (1280, 720),
+               "1080p": (1920, 1080), "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}
 MAX_FRAMES = 2**31
 
 
