@@ -121,7 +121,9 @@ def test_whatif_text_is_built_from_the_run():
     assert "base 1,055x" in sens
     clip = next(line for line in sens.splitlines() if line.strip().startswith("clip length"))
     res = next(line for line in sens.splitlines() if line.strip().startswith("resolution"))
-    assert " 60 s " in clip and "10 s" not in clip and "1920x1088 " in res and "1280x720" not in res
+    assert " 60 s " in clip and "10 s" not in clip and "1920x1088 " in res and "1280x720 (90%)" not in res
+    # the alternatives step from the what-if's base: half / double its 60 s, one named size down / up from 1080p
+    assert " 30 s -> " in clip and " 120 s -> " in clip and " 1280x720 -> " in res and " 2560x1440 -> " in res
     assert "reproduce" not in out and "0.00x" not in out
     # 60 s at 24 fps -> 1441 frames -> 361 latent frames x (1088/16) x (1920/16) = 2,945,760 tokens
     assert "1441 frames, 2,945,760 tokens" in out and "219,600 tokens) forward" not in out

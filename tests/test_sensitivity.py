@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sora_compute.planning import load_scenario, with_main_stage_shape
-from sora_compute.planning.sensitivity import NONE_HIGHER, NONE_LOWER, sensitivity, sora_variations
+from sora_compute.planning.sensitivity import NONE_HIGHER, NONE_LOWER, generic_variations, sensitivity, sora_variations
 
 SORA = load_scenario("sora")
 MAIN = "video-720p-10s"  # the sora scenario's dominant stage (most model FLOPs)
@@ -51,3 +51,12 @@ def test_binary_and_edge_rows_have_no_stale_side():
     assert rows(vae1)["VAE temporal compression"] == ("2x (half the tokens)", "1x", NONE_HIGHER)
     dit = rows(SORA)["DiT size"]
     assert "(28 x 3072)" in dit[0] and "(32 x 4096)" in dit[1] and "(48 x 5120)" in dit[2]
+
+
+def test_generic_rows_read_their_base_from_the_run():
+    wan = with_main_stage_shape(load_scenario("wan2.1-14b"), 1920, 1088, 20.0)
+    r = {v.assumption.split(",")[0]: (v.low, v.base, v.high) for v in generic_variations(wan)}
+    assert r["resolution"] == ("1280x720", "1920x1088", "2560x1440")
+    assert r["clip length"] == ("10 s", "20 s", "40 s")
+    assert r["latents and text"] == (NONE_LOWER, "pre-computed", "encoded on the fly")
+    assert all(lo != b and hi != b for lo, b, hi in r.values())

@@ -133,6 +133,11 @@ def _step_resolution(sc: TrainingScenario, stage: str, way: str) -> TrainingScen
     return _map_stage(sc, stage, fn)
 
 
+def _resolution_row(sc: TrainingScenario, stage: str) -> Variation:
+    return _labelled(f"resolution, {stage}", _sizes(_stage(sc, stage)), lambda s, w: _step_resolution(s, stage, w),
+                     lambda s: _sizes(_stage(s, stage)), sc)
+
+
 def _labelled(assumption: str, base: str, apply: Callable[[TrainingScenario, str], TrainingScenario],
               label: Callable[[TrainingScenario], str], sc: TrainingScenario) -> Variation:
     """A variation whose base, low and high labels are all read by ``label`` from the scenario each one runs."""
@@ -200,8 +205,7 @@ def sora_variations(sc: TrainingScenario | None = None, stage: str | None = None
         _labelled("DiT size", _dit_label(sc), lambda s, w: _with_dit(s, **dit[w]), _dit_label, sc),
         _labelled(f"clip length, {stage}", _lengths(st), lambda s, w: _scale_length(s, stage, 0.5 if w == "low" else 2),
                   lambda s: _lengths(_stage(s, stage)), sc),
-        _labelled(f"resolution, {stage}", _sizes(st), lambda s, w: _step_resolution(s, stage, w),
-                  lambda s: _sizes(_stage(s, stage)), sc),
+        _resolution_row(sc, stage),
         Variation(f"{'clips' if field == 'videos' else field}, {stage}", _millions(count), _millions(count / 2),
                   _millions(count * 2), lambda sc, w: _scale_stage(sc, stage, field, 0.5 if w == "low" else 2.0)),
     ]
@@ -227,18 +231,6 @@ def _count_field(stage: TrainingStage) -> str:
     raise AssertionError("a validated stage has one way to count samples")
 
 
-def _scale_shape(sc: TrainingScenario, stage: str, factor: float) -> TrainingScenario:
-    """Every bucket of ``stage`` at ``factor`` x its width and height (rounded to what the model accepts)."""
-    step = sc.model.vae.spatial_compression * max(sc.model.dit.patch_size[1:])
-
-    def fn(s: TrainingStage) -> TrainingStage:
-        buckets = tuple(b.model_copy(update={"width": max(step, round(b.width * factor / step) * step),
-                                             "height": max(step, round(b.height * factor / step) * step)})
-                        for b in s.buckets)
-        return s.model_copy(update={"buckets": buckets})
-    return _map_stage(sc, stage, fn)
-
-
 def _scale_length(sc: TrainingScenario, stage: str, factor: float) -> TrainingScenario:
     """Every bucket of ``stage`` at ``factor`` x its seconds (the model snaps the frame count)."""
     def fn(s: TrainingStage) -> TrainingStage:
@@ -249,8 +241,9 @@ def _scale_length(sc: TrainingScenario, stage: str, factor: float) -> TrainingSc
 
 
 def generic_variations(sc: TrainingScenario) -> list[Variation]:
-    """Low/high alternatives for any scenario, around its dominant stage: model width, clip resolution and
-    length, samples seen, and latents/text encoded on the fly; every base is read from ``sc``."""
+    """Low/high alternatives for any scenario, around its dominant stage: model width (0.75x / 1.5x), clip
+    resolution (one named size down / up) and length (half / double), samples seen (half / double), and latents/text
+    encoded on the fly; every base is read from ``sc``."""
     stage = estimate_training(sc).main_stage
     st = _stage(sc, stage)
     field = _count_field(st)
@@ -260,8 +253,7 @@ def generic_variations(sc: TrainingScenario) -> list[Variation]:
     out = [
         Variation("DiT width", f"{d}", f"{heads['low'] * head}", f"{heads['high'] * head}",
                   lambda s, w: _with_dit(s, hidden_size=heads[w] * head, num_heads=heads[w])),
-        _labelled(f"resolution, {stage}", _sizes(st), lambda s, w: _scale_shape(s, stage, 0.5 if w == "low" else 1.5),
-                  lambda s: _sizes(_stage(s, stage)), sc),
+        _resolution_row(sc, stage),
         Variation(f"{field}, {stage}", _millions(getattr(st, field)), _millions(getattr(st, field) / 2),
                   _millions(getattr(st, field) * 2),
                   lambda s, w: _scale_stage(s, stage, field, 0.5 if w == "low" else 2.0)),
