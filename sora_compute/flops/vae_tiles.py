@@ -5,7 +5,7 @@ encodes (``ledger/vae_schedule.py`` ``_tiled_encode``: HunyuanVideo ``spatial_ti
 Along one side of S pixels the tiles start at 0, stride, 2 stride, ... < S: ``floor((S - tile) / stride) + 1`` of
 them are whole tiles (0 when S < tile), and the at most ceil(tile / stride) starts after those are edge tiles of
 S - start pixels. The encode's MACs are then sum over (row slot a, column slot b) of count_a x count_b x
-MACs(F, size_a, size_b): (1 + ceil(tile / stride))^2 ledgers over the whole grid, whatever the number of shapes.
+MACs(F, size_a, size_b): the ledger evaluated once per distinct (F, tile height, tile width) of the grid.
 A clip no larger than a tile in both sides is one call on the whole clip (the schedule's rule)."""
 
 from __future__ import annotations
@@ -50,13 +50,34 @@ def tiled_encode_ops(spec: VAESpec, frames: np.ndarray, height: np.ndarray, widt
     pieces = [(h, w, one.astype(np.float64))]
     pieces += [(np.where(one, th, ha), np.where(one, tw, wb), np.where(one, 0.0, ca * cb))
                for ha, ca in _slots(h, th, sh) for wb, cb in _slots(w, tw, sw)]
-    ledgers = [vae_encoder_ledger(spec, (f, ph, pw), batch) for ph, pw, _ in pieces]
-    out = []
-    for ops in zip(*ledgers, strict=True):
-        first = ops[0]
-        if any(op.path != first.path for op in ops):
-            raise ValueError(f"family {spec.family!r}: its encoder ledger changes structure with the tile shape")
-        macs = sum(op.macs * n for op, (_, _, n) in zip(ops, pieces, strict=True))
-        elements = sum(op.elements * n for op, (_, _, n) in zip(ops, pieces, strict=True))
-        out.append(revise(first, macs=macs, elements=elements))
-    return out
+    return _summed(spec, f, pieces, batch)
+
+
+def _summed(spec: VAESpec, f: np.ndarray, pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+            batch: float) -> list[Op]:
+    """The encoder's ops with MACs and traffic summed over ``pieces`` ((tile height, tile width, tiles) arrays at each
+    point): the ledger evaluated once per distinct (frames, height, width) among all pieces (tile sides take few
+    values), then gathered back per piece and weighted."""
+    side = int(max(max(float(h.max()), float(w.max())) for h, w, _ in pieces)) + 1
+    keys = np.concatenate([(f.astype(np.int64) * side + h.astype(np.int64)) * side + w.astype(np.int64)
+                           for h, w, _ in pieces])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    shape = (uniq // (side * side)).astype(np.float64), (uniq // side % side).astype(np.float64), (
+        uniq % side).astype(np.float64)
+    ops = vae_encoder_ledger(spec, shape, batch)
+    per_shape = np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), uniq.shape)
+                          for op in ops for v in (op.macs, op.elements)], axis=1)  # (shapes, 2 x ops): rows gather fast
+    inverse = inverse.reshape(len(pieces), -1)
+    total = np.zeros((f.size, per_shape.shape[1]))
+    buf = np.empty_like(total)
+    for p, (_, _, n) in enumerate(pieces):
+        tiles = n.ravel()
+        there = np.flatnonzero(tiles)
+        if there.size == tiles.size:  # in place: no temporaries of (points, 2 x ops)
+            np.take(per_shape, inverse[p], axis=0, out=buf)
+            total += np.multiply(buf, tiles[:, None], out=buf)
+        elif there.size:
+            total[there] += per_shape[inverse[p][there]] * tiles[there, None]
+    total = total.T
+    return [revise(op, macs=total[2 * k].reshape(f.shape), elements=total[2 * k + 1].reshape(f.shape))
+            for k, op in enumerate(ops)]
