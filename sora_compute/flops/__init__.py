@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sora_compute.evaluate.flops import Count, Term, count_ops
+from sora_compute.flops.vae_tiles import spatially_tiled, tiled_encode_ops
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
 from sora_compute.ledger.ops import Op
@@ -174,13 +175,18 @@ def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *
     ``schedule``: None, the official encode schedule of the model (``official_encode_schedule``: Wan's chunks,
     CogVideoX's frame batches, Open-Sora 2.0's overlapping spatial tiles), every encoder call counted
     (``encode_schedule_count``, the schedule training memory walks). A grid of shapes (vectorised sweeps) is counted
-    as one whole-clip pass."""
+    under the same schedule: spatial tiles summed per op (``tiled_encode_ops``), chunks and frame batches as the
+    whole clip (they compute exactly its convolutions), so each point equals its single-shape count."""
     spec, video, _ = _video(model, video)  # validates the shape
     shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
     dims = {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch}
-    if schedule is None and isinstance(video, VideoSpec):
+    if schedule is None:
         schedule = official_encode_schedule(spec.vae.family, spec.name)
-    if schedule is not None and not (schedule.mode == "whole" and schedule.frame_batch is None):
+    if not isinstance(video, VideoSpec):
+        ops = (tiled_encode_ops(spec.vae, *shape, schedule, as_number(batch)) if spatially_tiled(schedule)
+               else vae_encoder_ledger(spec.vae, shape, as_number(batch)))
+        return count_ops("vae_encode", ops, convention, dims)
+    if not (schedule.mode == "whole" and schedule.frame_batch is None):
         if int(batch) != batch:
             raise ValueError(f"batch: a scheduled VAE encode counts whole clips, got {batch}")
         count = encode_schedule_count(spec.vae, (int(video.num_frames), int(video.height), int(video.width)),
