@@ -38,6 +38,12 @@ CHECKPOINTING = ("none", "selective", "full")
 MAX_TP, MAX_CP, MAX_PP = 8, 256, 16  # the search's default limits: a layout has at most batch x 8 x 256 x 16 GPUs
 
 
+def most_gpus(global_batch: int, micro_batch: int) -> int:
+    """The most GPUs any layout of the search's default limits can use for ``global_batch`` samples at
+    ``micro_batch``: dp (global_batch // micro_batch) x MAX_TP x MAX_CP x MAX_PP."""
+    return global_batch // micro_batch * MAX_TP * MAX_CP * MAX_PP
+
+
 def _pows(limit: int) -> list[int]:
     return [2**k for k in range(0, max(0, int(math.log2(max(limit, 1)))) + 1)]
 

@@ -26,7 +26,7 @@ from sora_compute.memory.planner import (
     layout_peak,
     training_memory_basis,
 )
-from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, search_training_layouts
+from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, most_gpus, search_training_layouts
 from sora_compute.planning.recipe import bucket_per_sample, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
@@ -83,7 +83,7 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
         used = 1 << (used.bit_length() - 1)
         best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None:
-        most = batch // mb * MAX_TP * MAX_CP * MAX_PP  # dp x tp x cp x pp at the search's limits
+        most = most_gpus(batch, mb)
         if stage.gpus > most:
             raise NoLayoutError(f"stage {stage.name!r}: {stage.gpus:,} GPUs are more than any layout of a global "
                                 f"batch of {batch:,} at micro-batch {mb} can use (at most {most:,}: dp x tp "
