@@ -57,6 +57,7 @@ class EagerExtra(NamedTuple):
 
 
 NONE = EagerExtra(0, 0, 0)
+NORM_OPS = frozenset({"layer_norm", "group_norm", "rms_norm"})
 
 
 @cache
@@ -68,7 +69,7 @@ def _entries() -> tuple[_Entry, ...]:
 def output_elements(op: Op) -> Number:
     """Elements an op writes, from its dims (numbers or numpy arrays, as the ledger's shapes): elementwise
     ``written``; attention core groups x heads x q_len x head_dim; linear tokens x fan_out; convolution c_out x
-    output positions; 0 when its dims do not say."""
+    output positions; a norm its elements; 0 when its dims do not say."""
     d = op.dims
     if op.op == "elementwise" and "written" in d:
         return d["written"]
@@ -78,6 +79,8 @@ def output_elements(op: Op) -> Number:
         return d["tokens"] * d["fan_out"]
     if "c_out" in d and ("voxels" in d or "tokens" in d):  # a convolution (the DiT's patch embedding: tokens)
         return d["c_out"] * d.get("voxels", d.get("tokens"))
+    if op.op in NORM_OPS and "numel" in d:
+        return d["numel"]
     return 0
 
 

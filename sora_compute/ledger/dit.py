@@ -430,12 +430,25 @@ def final_layer(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     return ops
 
 
+def joint_concatenations(shape: DiTShape, d: int, blocks: range) -> list[Op]:
+    """A joint block's two [text; video] concatenations (CogVideoX): the modulated text and video rows joined before
+    the attention (diffusers CogVideoXAttnProcessor2_0: ``torch.cat([encoder_hidden_states, hidden_states], dim=1)``)
+    and again before the feed-forward (CogVideoXBlock.forward; reference_model/dit.py DiTBlock.forward, joint):
+    B (N + L) d read and written each. Traffic only: the liveness walk already holds the joined rows as the norms'
+    outputs."""
+    rows = shape.B * (shape.N + shape.L)
+    return [elementwise_op(f"blocks.{{i}}.{name}.concat", "copy", rows * d, rows * d, blocks, what="[text; video]")
+            for name in ("attn", "mlp")]
+
+
 def dit_ledger(spec: DiTSpec, shape: DiTShape) -> list[Op]:
-    """The ops of one DiT forward (one denoising step): embedders, every block run of ``spec.block_schedule()``,
-    the final layer."""
+    """The ops of one DiT forward (one denoising step): embedders, every block run of ``spec.block_schedule()``
+    (a joint block's concatenations after it, ``joint_concatenations``), the final layer."""
     if not spec.text_conditioned:
         shape = DiTShape(shape.B, shape.T, shape.H, shape.W, 0)
     ops = embedders(spec, shape)
     for mode, blocks in spec.block_schedule():
         ops += lookup("dit_block", mode)(spec, shape, mode, blocks)
+        if spec.conditioning == "joint":
+            ops += joint_concatenations(shape, spec.hidden_size, blocks)
     return ops + final_layer(spec, shape)
