@@ -51,6 +51,10 @@ class DiTConfig:
     sparse_ratio: int = 1  # Skiparse sparse self-attention (Open-Sora-Plan v1.3)
     sparse_blocks: tuple[int, int] | None = None  # [start, stop) blocks that use it (default all)
     rope: str = "none"  # rotary q/k: "none" | "video" (3D, video tokens) | "all" (joint sequence) | "temporal" (1D)
+    rope_form: str = "diffusers"  # "diffusers" (apply_rotary_emb, fp32) | "rotary_embedding_torch" (STDiT3)
+    frame_mask: bool = False  # STDiT3 given x_mask: modulate and gate twice (t and t0), select per frame
+    qk_norm_fp32: bool = False  # q/k RMSNorm as LlamaRMSNorm (fp32 composite, STDiT3)
+    short_attention_math: bool = False  # STDiT3 Attention: flash only when N > B, else math with fp32 softmax
     # The mode of each block (full | spatial | temporal | sparse | dual | single | asymmetric | asymmetric_last):
     # sora_compute's DiTSpec.block_modes() works the schedule out; the model builds what it is given.
     block_modes: tuple[str, ...] = ()

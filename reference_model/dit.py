@@ -66,7 +66,8 @@ class DiTBlock(nn.Module):
         self.cfg = cfg
         self.rope = cfg.rope != "none" and (cfg.rope != "temporal" or mode == "temporal")  # STDiT3: temporal only
         self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, eps=1e-6)
-        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias)
+        self.attn = Attention(d, cfg.num_heads, cfg.qk_norm, cfg.qkv_bias, cfg.out_bias, cfg.qk_norm_fp32,
+                              cfg.short_attention_math, cfg.rope_form)
         cross = cfg.conditioning == "cross_attention"
         self.norm3 = nn.LayerNorm(d, eps=1e-6) if cross and cfg.cross_attn_norm else None
         self.cross_attn = CrossAttention(d, cfg.num_heads, cfg.qk_norm if cfg.cross_qk_norm else "none", cfg.qkv_bias,
@@ -93,9 +94,11 @@ class DiTBlock(nn.Module):
 
     def forward(
         self, x: torch.Tensor, c: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None = None,
-        cos: torch.Tensor | None = None, sin: torch.Tensor | None = None,
+        cos: torch.Tensor | None = None, sin: torch.Tensor | None = None, x_mask: torch.Tensor | None = None,
+        c0: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``cos``, ``sin``: the model's RoPE tables (built here from the grid when not given)."""
+        """``cos``, ``sin``: the model's RoPE tables (built here from the grid when not given). ``x_mask`` (B, T) and
+        ``c0`` (timestep 0's shared projection): STDiT3's masked path (``masked_forward``)."""
         rope = None
         if self.rope:
             L = y.shape[1] if self.joint and y is not None else 0
@@ -105,6 +108,8 @@ class DiTBlock(nn.Module):
         else:
             mods = self.adaLN_modulation(c).chunk(self.chunks, dim=1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods[:6]
+        if x_mask is not None and c0 is not None:
+            return self.masked_forward(x, mods, c0, x_mask, grid, y, rope)
         if self.joint:  # text tokens y ride along in the same attention and MLP (CogVideoX)
             assert y is not None
             t_shift_msa, t_scale_msa, t_gate_msa, t_shift_mlp, t_scale_mlp, t_gate_mlp = mods[6:]
@@ -129,6 +134,45 @@ class DiTBlock(nn.Module):
         return x
 
 
+    def masked_forward(self, x: torch.Tensor, mods: tuple[torch.Tensor, ...], c0: torch.Tensor,
+                       x_mask: torch.Tensor, grid: tuple[int, int, int], y: torch.Tensor | None,
+                       rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """STDiT3Block.forward given x_mask (opensora/models/stdit/stdit3.py at 8d132d7a): each modulation and gate
+        computed with the timestep's table and timestep 0's, picked per frame (``t_mask_select``)."""
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods
+        assert self.scale_shift_table is not None
+        zero = (c0.reshape(c0.shape[0], self.chunks, -1) + self.scale_shift_table).unbind(1)
+        shift_msa_zero, scale_msa_zero, gate_msa_zero, shift_mlp_zero, scale_mlp_zero, gate_mlp_zero = zero
+        x_m = modulate(self.norm1(x), shift_msa, scale_msa)
+        x_m_zero = modulate(self.norm1(x), shift_msa_zero, scale_msa_zero)
+        x_m = t_mask_select(x_mask, x_m, x_m_zero, grid)
+        x_m = self._self_attention(x_m, grid, rope)
+        x_m_s = gate_msa.unsqueeze(1) * x_m
+        x_m_s_zero = gate_msa_zero.unsqueeze(1) * x_m
+        x_m_s = t_mask_select(x_mask, x_m_s, x_m_s_zero, grid)
+        x = x + x_m_s
+        if self.cross_attn is not None:
+            assert y is not None
+            x = x + self.cross_attn(self.norm3(x) if self.norm3 is not None else x, y)
+        x_m = modulate(self.norm2(x), shift_mlp, scale_mlp)
+        x_m_zero = modulate(self.norm2(x), shift_mlp_zero, scale_mlp_zero)
+        x_m = t_mask_select(x_mask, x_m, x_m_zero, grid)
+        x_m = self.mlp(x_m)
+        x_m_s = gate_mlp.unsqueeze(1) * x_m
+        x_m_s_zero = gate_mlp_zero.unsqueeze(1) * x_m
+        x_m_s = t_mask_select(x_mask, x_m_s, x_m_s_zero, grid)
+        return x + x_m_s
+
+
+def t_mask_select(x_mask: torch.Tensor, x: torch.Tensor, masked_x: torch.Tensor, grid: tuple[int, int, int]
+                  ) -> torch.Tensor:
+    """STDiT3's t_mask_select: per frame, x where the mask is set, else masked_x (tokens (B, T*S, D))."""
+    B, N, D = x.shape
+    T = grid[0]
+    x = torch.where(x_mask[:, :, None, None], x.reshape(B, T, N // T, D), masked_x.reshape(B, T, N // T, D))
+    return x.reshape(B, N, D)
+
+
 class FinalLayer(nn.Module):
     """adaLN-modulated LayerNorm, then Linear to patch_volume * out_channels per token."""
 
@@ -143,12 +187,18 @@ class FinalLayer(nn.Module):
         else:
             self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or hidden_size, 2 * hidden_size))
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, x_mask: torch.Tensor | None = None,
+                c0: torch.Tensor | None = None, grid: tuple[int, int, int] = (1, 1, 1)) -> torch.Tensor:
+        """``x_mask``, ``c0``: T2IFinalLayer's masked path (timestep 0's modulation too, picked per frame)."""
         if self.adaLN_modulation is None:
             shift, scale = (c[:, None] + self.scale_shift_table).unbind(1)
         else:
             shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
-        return self.linear(modulate(self.norm_final(x), shift, scale))
+        out = modulate(self.norm_final(x), shift, scale)
+        if x_mask is not None and c0 is not None:
+            shift_zero, scale_zero = (c0[:, None] + self.scale_shift_table).unbind(1)
+            out = t_mask_select(x_mask, out, modulate(self.norm_final(x), shift_zero, scale_zero), grid)
+        return self.linear(out)
 
 
 class DiT(nn.Module):
@@ -255,9 +305,11 @@ class DiT(nn.Module):
         if self.extra_text_proj is not None:  # the second encoder's tokens, prepended
             assert extra_text is not None and y is not None, "this DiT takes a second encoder's tokens"
             y = torch.cat([self.extra_text_proj(extra_text), y], dim=1)
+        fps_emb = None
         if self.fps_embedder is not None:
             assert fps is not None, "this DiT takes the frame rate"
-            c = c + self.fps_embedder(fps).to(x.dtype)
+            fps_emb = self.fps_embedder(fps).to(x.dtype)
+            c = c + fps_emb
         if self.vector_in is not None:
             assert pooled is not None, "this DiT takes a pooled text vector"
             c = c + self.vector_in(pooled)
@@ -265,13 +317,22 @@ class DiT(nn.Module):
             assert guidance is not None, "this DiT takes the guidance scale"
             c = c + self.guidance_in(guidance).to(x.dtype)
         c_blocks = self.t_block(c) if self.t_block is not None else c  # shared adaLN projection, once
+        x_mask = c0 = c0_blocks = None
+        if self.cfg.frame_mask:  # STDiT3 given x_mask (all frames set, as Open-Sora 1.2's sampler passes it): timestep
+            # 0 embedded, plus fps, and projected too
+            assert self.t_block is not None
+            x_mask = torch.ones(x.shape[0], grid[0], dtype=torch.bool, device=x.device)
+            c0 = self.t_embedder(torch.zeros_like(t)).to(x.dtype)
+            c0 = c0 + fps_emb if fps_emb is not None else c0
+            c0_blocks = self.t_block(c0)
         # RoPE tables, once per forward (as diffusers' pipelines and HunyuanVideo build them), passed to every block
         rope = rope_for(self.cfg, grid, y.shape[1] if y is not None else 0, x.device) or ()
+        extra = (*(rope or (None, None)), x_mask, c0_blocks) if x_mask is not None else rope
         for block in self.blocks:
             if self.checkpointing == "full" and torch.is_grad_enabled():  # keep block inputs, recompute the rest
-                out = checkpoint(block, x, c_blocks, grid, y, *rope, use_reentrant=True)
+                out = checkpoint(block, x, c_blocks, grid, y, *extra, use_reentrant=True)
             else:
-                out = block(x, c_blocks, grid, y, *rope)
+                out = block(x, c_blocks, grid, y, *extra)
             if self.cfg.conditioning == "asymmetric":  # blocks return (video, text)
                 x, y = out
             elif self.cfg.conditioning in ("joint", "dual_stream"):  # blocks return [text; video]
@@ -283,5 +344,5 @@ class DiT(nn.Module):
                 x = self.final_prenorm(torch.cat([y, x], dim=1))[:, y.shape[1]:]
             else:
                 x = self.final_prenorm(x)
-        x = self.final_layer(x, c)
+        x = self.final_layer(x, c, x_mask, c0, grid)
         return self.unpatchify(x, grid)

@@ -86,12 +86,31 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return (x.float() * cos[None, None] + rotated.float() * sin[None, None]).to(x.dtype)
 
 
-def rotate_qk(q: torch.Tensor, k: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None, text: int = 0
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def rotate_half_pairs(t: torch.Tensor) -> torch.Tensor:
+    """rotary-embedding-torch's rotate_half: channel pairs (x1, x2) -> (-x2, x1), by unbind, neg and stack."""
+    x1, x2 = t.reshape(*t.shape[:-1], -1, 2).unbind(-1)
+    return torch.stack((-x2, x1), dim=-1).reshape(t.shape)
+
+
+def rotate_queries_or_keys(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """t (B, h, S, dh) rotated as lucidrains' rotary-embedding-torch 0.5.3 apply_rotary_emb (STDiT3's
+    ``rope=self.rope.rotate_queries_or_keys``, scale 1.0, start index 0): in t's dtype (the module's frequencies are
+    a parameter, cast with the model), t cos x scale + rotate_half(t) sin x scale, then the concatenation of the
+    (empty) unrotated channels around it. The tables are the model's, built once per forward here."""
+    dh = cos.shape[-1]
+    t_left, t_mid, t_right = t[..., :0], t[..., :dh], t[..., dh:]
+    t_mid = (t_mid * cos * 1.0) + (rotate_half_pairs(t_mid) * sin * 1.0)
+    return torch.cat((t_left, t_mid, t_right), dim=-1)
+
+
+def rotate_qk(q: torch.Tensor, k: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None, text: int = 0,
+              form: str = "diffusers") -> tuple[torch.Tensor, torch.Tensor]:
     """q and k (B, h, S, dh) with RoPE applied (none when ``rope`` is None); the first ``text`` tokens are left as
     they are and put back in front (HunyuanVideo's single-stream blocks: ``torch.cat((img_qq, txt_q))``)."""
     if rope is None:
         return q, k
+    if form == "rotary_embedding_torch":
+        return rotate_queries_or_keys(q, *rope), rotate_queries_or_keys(k, *rope)
     if text:
         return (torch.cat([q[:, :, :text], apply_rope(q[:, :, text:], *rope)], dim=2),
                 torch.cat([k[:, :, :text], apply_rope(k[:, :, text:], *rope)], dim=2))
@@ -197,16 +216,33 @@ class PatchEmbed3D(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class LlamaRMSNorm(nn.Module):
+    """RMSNorm as Open-Sora's blocks.py LlamaRMSNorm (STDiT3's q/k norm): in fp32, step by step, cast back, weighted:
+    w * (x.float() * rsqrt(mean(x.float()^2) + eps)).to(x.dtype)."""
+
+    def __init__(self, width: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.to(torch.float32)
+        variance = x.pow(2).mean(-1, keepdim=True)
+        x = x * torch.rsqrt(variance + self.eps)
+        return self.weight * x.to(dtype)
+
+
 class QKNorm(nn.Module):
     """RMSNorm of queries or keys (B, L, h, dh): over the whole width ("across_heads", Wan2.1) or within
-    each head ("per_head", STDiT3 / HunyuanVideo)."""
+    each head ("per_head", STDiT3 / HunyuanVideo); ``fp32``: as LlamaRMSNorm (STDiT3)."""
 
-    def __init__(self, dim: int, num_heads: int, mode: str):
+    def __init__(self, dim: int, num_heads: int, mode: str, fp32: bool = False):
         super().__init__()
         self.mode = mode
         width = dim if mode == "across_heads" else dim // num_heads
         self.norm: nn.Module = (nn.LayerNorm(width, eps=1e-6) if mode == "per_head_layernorm"
-                                else nn.RMSNorm(width, eps=1e-6))
+                                else LlamaRMSNorm(width) if fp32 else nn.RMSNorm(width, eps=1e-6))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         if self.mode == "across_heads":
@@ -218,15 +254,18 @@ class QKNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention: fused qkv projection, optional q/k RMSNorm, SDPA, output projection."""
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True, out_bias: bool = True):
+    def __init__(self, dim: int, num_heads: int, qk_norm: str = "none", bias: bool = True, out_bias: bool = True,
+                 qk_norm_fp32: bool = False, short_math: bool = False, rope_form: str = "diffusers"):
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
-        self.norm_q = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
-        self.norm_k = QKNorm(dim, num_heads, qk_norm) if qk_norm != "none" else None
+        self.norm_q = QKNorm(dim, num_heads, qk_norm, qk_norm_fp32) if qk_norm != "none" else None
+        self.norm_k = QKNorm(dim, num_heads, qk_norm, qk_norm_fp32) if qk_norm != "none" else None
         self.core = AttentionCore()
         self.proj = nn.Linear(dim, dim, bias=out_bias)
         self.sparse = 1  # Skiparse ratio k, set per block
+        self.short_math = short_math  # STDiT3: the fused kernel only when N > B, else the math path
+        self.rope_form = rope_form
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None, text: int = 0
                 ) -> torch.Tensor:
@@ -238,9 +277,24 @@ class Attention(nn.Module):
                                                      qkv[:, :, 2]))
         else:
             q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        q, k = rotate_qk(q, k, rope, text)
-        out = skiparse_attention(self.core, q, k, v, self.sparse) if self.sparse > 1 else self.core(q, k, v)
+        q, k = rotate_qk(q, k, rope, text, self.rope_form)
+        if self.short_math and N <= B:
+            out = math_attention(q, k, v)
+        else:
+            out = skiparse_attention(self.core, q, k, v, self.sparse) if self.sparse > 1 else self.core(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Open-Sora's Attention.forward without flash (blocks.py, taken when N <= B): q scaled, scores materialised,
+    cast to fp32 for the softmax and back, times v."""
+    dtype = q.dtype
+    q = q * q.shape[-1] ** -0.5
+    attn = q @ k.transpose(-2, -1)
+    attn = attn.to(torch.float32)
+    attn = attn.softmax(dim=-1)
+    attn = attn.to(dtype)
+    return attn @ v
 
 
 def skiparse_attention(core: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ratio: int

@@ -35,17 +35,24 @@ class Segment:
     base: Number = 0
 
 
-def attention_scratch(op: Op, kernel: str) -> Number:
-    """Elements an attention core holds while it runs besides its output: none for a fused kernel. A materialised
-    core holds, one moment after another, the scores beside contiguous copies of the strided per-head q and k
-    (several heads, unless the op's dims say its inputs are ``contiguous``: 1, or 0/1 per shape of a sweep; with one
-    head the views go to the matmul as they are), the scores and their scaled (then softmaxed) copy, and the
+def attention_scratch(op: Op, kernel: str, act_bytes: int = 2) -> Number:
+    """Elements (of ``act_bytes``) an attention core holds while it runs besides its output: none for a fused kernel.
+    A materialised core holds, one moment after another, the scores beside contiguous copies of the strided per-head
+    q and k (several heads, unless the op's dims say its inputs are ``contiguous``: 1, or 0/1 per shape of a sweep;
+    with one head the views go to the matmul as they are), the scores and their scaled (then softmaxed) copy, and the
     probabilities beside the output: the largest of these, less the output, which the evaluator counts from the op's
-    start."""
-    if op.op != "sdpa" or kernel != "materialized":
+    start. A core the code runs unfused whatever the kernel (dims ``math``: 1, or 0/1 per shape; STDiT3's Attention)
+    scales q first (a copy, held to the end) and takes its softmax in fp32: the fp32 scores and fp32 probabilities
+    live together, later the probabilities cast back beside v's contiguous copy."""
+    if op.op != "sdpa":
         return 0
     g, h, q, k, hd = (op.dims[n] for n in ("groups", "heads", "q_len", "k_len", "head_dim"))
     scores, out = g * h * q * k, g * h * q * hd
+    math = op.dims.get("math", 0)
+    if kernel != "materialized":
+        if isinstance(math, int) and not math:
+            return 0
+        return math * (_max(2 * scores * 4 // act_bytes, scores + g * h * k * hd) + out)
     copies = g * h * (q + k) * hd * (1 - op.dims.get("contiguous", 0)) if h > 1 else 0
     return scores + _max(_max(copies, scores), out) - out
 
@@ -152,7 +159,7 @@ def _walk(steps: Sequence[tuple[Op, Flow]], run_start: Sequence[int], run_end: S
         if k in made:
             live = live + made[k]
         peak = _max(peak, live + _nbytes(f.scratch, f.scratch_dtype or f.dtype, act_bytes)
-                    + _nbytes(attention_scratch(op, kernel), f.dtype, act_bytes) + op.weights * streamed)
+                    + _nbytes(attention_scratch(op, kernel, act_bytes), f.dtype, act_bytes) + op.weights * streamed)
         live = live - freed.get(k, 0)
     return peak
 

@@ -49,6 +49,11 @@ def _core(op: Op, kernel: AttentionKernel, dt: ActivationDtypes) -> tuple[str, i
     g, h, q, k = (op.dims[x] for x in ("groups", "heads", "q_len", "k_len"))
     if kernel == "materialized":
         return "attention probabilities", g * h * q * k * dt.act_bytes
+    math = op.dims.get("math", 0)
+    if not (isinstance(math, int) and not math):  # run unfused by the code (STDiT3): the fp32 softmax output and,
+        # with 16-bit activations, its cast back (the second matmul's input)
+        probs = g * h * q * k * (4 + (dt.act_bytes if dt.act_bytes < 4 else 0))
+        return "attention probabilities", math * probs + (1 - math) * g * h * q * dt.stat_bytes
     return "attention log-sum-exp", g * h * q * dt.stat_bytes
 
 

@@ -9,7 +9,9 @@ For each op (all its instances) and pass:
   embeddings and copies are memory bound here (their compute term is 0). The attention core's backward is 2.5x its
   forward FLOPs (FlashAttention's accounting: 5 matmuls against 2).
 - bytes: the op's minimum traffic (``elements``) x bytes per element of ``dtype``; the math (unfused) attention
-  kernel also writes and reads the scores and probabilities (4 x groups x heads x q_len x k_len elements).
+  kernel also writes and reads the scores and probabilities (4 x groups x heads x q_len x k_len elements). A core
+  whose dims say ``math`` (1: the code runs it unfused whatever the plan's kernel, STDiT3's short sequences) is
+  priced with the math kernel, its softmax in fp32: with 16-bit activations 8 more score-sized passes (the casts).
 - eff: from the profile's kernel tables by shape (``evaluate/kernels.py``); mem_eff: by op class and bytes per call.
   FlashAttention runs a head dim between its compiled sizes at the next one (72 as 96): eff = table(96) x 72 / 96.
 - bound: ``compute`` or ``memory`` by the larger term, ``latency`` when both are under the launch overhead.
@@ -89,11 +91,11 @@ def _dims(op: Op, *names: str) -> tuple[float, ...] | None:
     return tuple(_scalar(d[n], f"{op.path}.{n}") for n in names)
 
 
-def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: float, bw: float,
+def _record(op: Op, pass_: str, eff: Efficiencies, attention_kernel: str, bpe: int, peak: float, bw: float,
             overhead: float, floors: tuple[float, float] = (0.0, 0.0)) -> tuple | None:
     """(pass, path, kind, op, instances, flops, bytes, compute_s, memory_s, overhead_s, seconds, bound, efficiency,
     memory_efficiency, basis) of all instances of ``op`` in ``pass_``, or None when the op does no work in it."""
-    cls = op.op
+    cls, kernel = op.op, attention_kernel
     if cls in NO_WORK_OPS:
         return None
     n = op.instances
@@ -123,11 +125,17 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
         g, h, q, k, d = ghqkd if ghqkd is not None else (1.0, 1.0, 1.0, 1.0, 64.0)
         bwd = pass_ == "bwd_activation"
         flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
+        math_path = bool(_scalar(op.dims.get("math", 0), f"{op.path}.math"))  # a core the code runs unfused
+        kernel = "math" if math_path else kernel
         kd = kernel_head_dim(kernel, d)  # FlashAttention runs 72 as 96: the padded columns cost time
         try:
             c_eff, basis = eff.attention_eff(kernel, "bwd" if bwd else "fwd", kd, (q * k) ** 0.5)
         except ValueError:
-            if eff.dtype != "fp8":
+            if math_path and eff.dtype != "fp8":  # no unfused-attention points for this GPU: its fused kernel's
+                # efficiency stands for the two matmuls (the score passes below bound the time)
+                c_eff, basis = eff.attention_eff(attention_kernel, "bwd" if bwd else "fwd", kd, (q * k) ** 0.5)
+                basis += " (no math points)"
+            elif eff.dtype != "fp8":
                 raise
             # a kernel without FP8 (FlashAttention-2) runs attention in 16 bits in an FP8 model: its 16-bit
             # efficiency against the 16-bit peak, as a share of the FP8 peak this record divides by
@@ -142,6 +150,8 @@ def _record(op: Op, pass_: str, eff: Efficiencies, kernel: str, bpe: int, peak: 
             elements *= 2  # reads q, k, v, o, dO and writes dq, dk, dv
         if kernel == "math":
             elements += 4 * g * h * q * k * (2 if bwd else 1)  # scores and probabilities written and read
+            if math_path and bpe < 4:  # softmax in fp32 (STDiT3): scores cast up (read 1, write 2), softmax over
+                elements += 8 * g * h * q * k  # fp32 (2 more), probabilities cast down (read 2, write 1)
         mem_keys = ("copy",)
     elif pass_ == "bwd_weight":
         if cls != "embedding" or not op.weights:

@@ -161,6 +161,21 @@ def training_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: s
     return out
 
 
+def _core_eff(eff: Efficiencies, kernel: str, head_dim: float, seq: np.ndarray, kpass: str, peak: float
+              ) -> np.ndarray:
+    """An attention core's compute efficiency by ``kernel`` (the padded head dim's table, scaled by the columns
+    used; 16-bit attention in an FP8 run), as the scalar model."""
+    kd = kernel_head_dim(kernel, head_dim)
+    try:
+        c_eff = _attention_eff(eff, kernel, kd, seq, kpass)
+    except ValueError:
+        if eff.dtype != "fp8":
+            raise
+        half = efficiencies(eff.profile, "bf16")  # 16-bit attention in an FP8 run, as the scalar model
+        c_eff = _attention_eff(half, kernel, kd, seq, kpass) * (eff.profile.peak_flops("bf16") / peak)
+    return c_eff * (head_dim / kd)
+
+
 def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",
                  attention_kernel: str = "fa2", pass_: str = "fwd", memo: Memo | None = None) -> np.ndarray:
     """Seconds of ``ops`` (all instances) in ``pass_`` at every point of their shapes (see ``forward_seconds``);
@@ -201,22 +216,23 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
                                                                            "head_dim") or [_arr([v]) for v in
                                                                                            (1, 1, 1, 1, 64)]))
             head_dim = float(d[0])
-            kd = kernel_head_dim(attention_kernel, head_dim)  # the kernel's padded head dim, as the scalar model
             flops = 2 * macs * (ATTENTION_BWD_FACTOR if bwd else 1.0)
             kpass = "bwd" if bwd else "fwd"
-            try:
-                c_eff = _attention_eff(eff, attention_kernel, kd, np.sqrt(q * k), kpass)
-            except ValueError:
-                if eff.dtype != "fp8":
-                    raise
-                half = efficiencies(eff.profile, "bf16")  # 16-bit attention in an FP8 run, as the scalar model
-                c_eff = _attention_eff(half, attention_kernel, kd, np.sqrt(q * k), kpass) * (
-                    eff.profile.peak_flops("bf16") / peak)
-            c_eff = c_eff * (head_dim / kd)
+            c_eff = _core_eff(eff, attention_kernel, head_dim, np.sqrt(q * k), kpass, peak)
+            # a core the code runs unfused (dims ``math``: 1, or 0/1 per shape), as the scalar model
+            math_path = np.broadcast_to(_arr(op.dims.get("math", 0)).ravel(), (size,))
+            if attention_kernel != "math" and math_path.any():
+                try:
+                    unfused = _core_eff(eff, "math", head_dim, np.sqrt(q * k), kpass, peak)
+                except ValueError:  # no unfused-attention points: the plan's kernel stands for the matmuls
+                    unfused = c_eff
+                c_eff = np.where(math_path > 0, unfused, c_eff)
             if bwd:
                 elements = elements * 2  # reads q, k, v, o, dO and writes dq, dk, dv
-            if attention_kernel == "math":
-                elements = elements + 4 * g * h * q * k * (2 if bwd else 1)
+            unfused_scores = 1.0 if attention_kernel == "math" else math_path
+            elements = elements + unfused_scores * 4 * g * h * q * k * (2 if bwd else 1)
+            if bpe < 4:  # the fp32 softmax of such a core: its casts
+                elements = elements + math_path * 8 * g * h * q * k
             keys = ("copy",)
         elif pass_ == "bwd_weight":
             if cls != "embedding" or not op.weights:

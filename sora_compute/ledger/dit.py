@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sora_compute.ledger.formulas import Number, conv_elements, conv_macs
 from sora_compute.ledger.ops import (
+    Flow,
     Op,
     Saved,
     attention_op,
@@ -90,14 +91,20 @@ def qk_norms(spec: DiTSpec, path: str, q_rows: Number, k_rows: Number, blocks: r
         kept -= rope  # the output was the core's input
     ops = []
     # dataflow: each norm reads its slice of ``reads`` and makes a normalised copy; the composite RMSNorm holds
-    # x / rms(x) beside its weighted output for a moment (scratch)
+    # x / rms(x) beside its weighted output for a moment (scratch); LlamaRMSNorm (``qk_norm_fp32``) holds x in fp32
+    # beside x / rms(x) in fp32 (16-bit activations; in an fp32 run x itself is the first: one n over)
     scratch = 1 if op == "rms_norm" else 0
     for i, (name, rows) in enumerate(zip(names, (q_rows, k_rows), strict=True)):
         extra = (Saved("q/k norms: stream qkv kept", 3 * d * rows),) if views and i == 0 else ()
-        ops.append(flow(keep(norm_op(f"{path}.{name}", op, d * rows, True, width, blocks), *extra,
+        norm = norm_op(f"{path}.{name}", op, d * rows, True, width, blocks)
+        if spec.qk_norm_fp32:  # LlamaRMSNorm: its eager steps in fp32 (data/eager_ops.yaml, when: fp32_composite);
+            # elementwise ATen ops, which fvcore counts as nothing (no aten::rms_norm call): no MACs
+            norm = revise(norm, macs=0 * norm.macs, dims={**norm.dims, "fp32_composite": 1})
+        ops.append(flow(keep(norm, *extra,
                              Saved("q/k norms (outputs, statistics)", kept * d * rows),
                              Saved("q/k norms (outputs, statistics)", per_row * rows, "stat")),
-                        reads[i], f"{path}.{name}", d * rows, scratch=scratch * d * rows))
+                        reads[i], f"{path}.{name}", d * rows, scratch=scratch * d * rows * (1 + spec.qk_norm_fp32),
+                        scratch_dtype="stat" if spec.qk_norm_fp32 else None))
     return ops
 
 
@@ -108,7 +115,7 @@ def layer_norm(path: str, tokens: Number, d: int, blocks: range | None = None, a
 
 def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, blocks: range | None = None,
                    rows: Number | None = None, x: str = "attn_in", copy_in: bool = False, bias_scratch: bool = False,
-                   rope: tuple[Number, Number | None] | None = None) -> list[Op]:
+                   rope: tuple[Number, Number | None] | None = None, math: Number | None = None) -> list[Op]:
     """qkv projection 3 d^2 and output projection d^2 per token, core 2 seq^2 d per group (+ q/k norms).
 
     Full attention has one group of N (+L) tokens per sample; spatial attention T groups of H*W; temporal attention
@@ -123,7 +130,9 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     copy at once, beside contiguous copies of strided q and k with several heads (scratch of the core; see
     evaluate/liveness.py, which reads the kernel from the op's dims). ``rope`` = (table rows, spared rows): q and k
     are rotated after their norms (``ledger/rope.py``), sparing that many leading text rows (None: none); the rotated
-    q and k replace the norms' outputs as the core's inputs and the locals held to the end."""
+    q and k replace the norms' outputs as the core's inputs and the locals held to the end. ``math`` (1, or 0/1 per
+    shape): the code runs this core unfused whatever the plan's kernel (scores materialised, softmax in fp32; the
+    core's dims say ``math``, which the time, liveness and saved-tensor evaluators read)."""
     d, h = spec.hidden_size, spec.num_heads
     tokens = groups * seq if rows is None else rows
     a = f"{prefix}.attn"
@@ -141,11 +150,14 @@ def self_attention(spec: DiTSpec, prefix: str, groups: Number, seq: Number, bloc
     qk = tuple(op.path for op in norms) or ("qkv",)
     core = keep(attention_op(f"{a}.core", "attention", groups, h, seq, seq, d // h, blocks),
                 Saved("attention output", tokens * d))
+    if math is not None:
+        core = revise(core, dims={**core.dims, "math": math})
     if rope is not None:
         tab, spared = rope
         q_in, k_in = (qk * 2)[:2]
-        ops += [*rotate(f"{a}.rope_q", tokens, d, tab, spec.head_dim, blocks, q_in, spared),
-                *rotate(f"{a}.rope_k", tokens, d, tab, spec.head_dim, blocks, k_in, spared, hold=(q_in,))]
+        ops += [*rotate(f"{a}.rope_q", tokens, d, tab, spec.head_dim, blocks, q_in, spared, form=spec.rope_form),
+                *rotate(f"{a}.rope_k", tokens, d, tab, spec.head_dim, blocks, k_in, spared, hold=(q_in,),
+                        form=spec.rope_form)]
         qk = (f"{a}.rope_q", f"{a}.rope_k")
         if rows is None:  # Skiparse cores keep their split copies instead (below)
             core = keep(core, rotated_saved(tokens, d, bool(norms)))
@@ -316,13 +328,19 @@ def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> lis
     calls = 2 if spec.conditioning == "joint" else 1  # joint blocks normalise and modulate text and video apart
     # temporal blocks regroup tokens: a copy at batch > 1; at batch 1 a strided input whose bias add is out of place
     temporal = mode == "temporal"
+    masked = spec.frame_mask  # STDiT3 given x_mask: the same again with timestep 0's table, picked per frame
     ops += [block_norm(f"{pre}.norm1", rows, d, blocks, spec.norm_affine, block_input=True, x="x"),
-            modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls, f"{pre}.norm1", "attn_in"),
-            *self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None, "attn_in",
+            modulate(f"{pre}.modulate_attn", B, rows, d, blocks, calls, f"{pre}.norm1", "attn_in")]
+    if masked:
+        ops += [mask_table(pre, B, d, blocks, chunks),
+                *masked_modulation(pre, "attn", B, shape.T, rows, d, blocks, spec.norm_affine, "x", "attn_in")]
+    ops += [*self_attention(spec, pre, groups, seq, blocks, rows if mode == "sparse" else None,
+                            f"{pre}.select_attn" if masked else "attn_in",
                             copy_in=temporal and B > 1, bias_scratch=temporal and B == 1 and spec.qkv_bias,
                             rope=(table_rows(spec, shape.T, N, L), B * L if spec.rope == "video" and
-                                  spec.conditioning == "joint" else None) if uses_rope(spec, mode) else None),
-            gated_residual(f"{pre}.gate_attn", B, rows, d, blocks, reads=("x", f"{pre}.attn.out"), out="h1")]
+                                  spec.conditioning == "joint" else None) if uses_rope(spec, mode) else None,
+                            math=1 * (seq <= groups) if spec.short_attention_math else None)]
+    ops += masked_gate(pre, "attn", B, shape.T, rows, d, blocks, "x", f"{pre}.attn.out", "h1", masked)
     h = "h1"
     if spec.conditioning == "cross_attention":
         cross_in = h
@@ -333,12 +351,74 @@ def adaln_block(spec: DiTSpec, shape: DiTShape, mode: str, blocks: range) -> lis
             cross_in = "norm3"
         ops += cross_attention(spec, pre, B, N, L + spec.cross_tokens_extra, blocks, cross_in, "y", h, "h2")
         h = "h2"
+    mod_mlp = modulate(f"{pre}.modulate_mlp", B, rows, d, blocks, calls, f"{pre}.norm2", "mlp_in")
     ops += [block_norm(f"{pre}.norm2", rows, d, blocks, spec.norm_affine, x=h),
-            modulate(f"{pre}.modulate_mlp", B, rows, d, blocks, calls, f"{pre}.norm2", "mlp_in"),
-            *mlp(spec, pre, rows, d, spec.mlp_hidden, blocks),
-            gated_residual(f"{pre}.gate_mlp", B, rows, d, blocks, kept=False, reads=(h, f"{pre}.mlp.out"),
-                           out=f"{pre}.out")]
+            holding(mod_mlp, f"{pre}.attn.out") if masked else mod_mlp]  # x_m: the attention's output until here
+    if masked:
+        ops += masked_modulation(pre, "mlp", B, shape.T, rows, d, blocks, spec.norm_affine, h, "mlp_in")
+    ops += [*mlp(spec, pre, rows, d, spec.mlp_hidden, blocks, x=f"{pre}.select_mlp" if masked else "mlp_in"),
+            *masked_gate(pre, "mlp", B, shape.T, rows, d, blocks, h, f"{pre}.mlp.out", f"{pre}.out", masked,
+                         kept=False)]
     return ops
+
+
+SELECT = "torch.where(x_mask, x, x_t0) per frame"
+GATE_T0 = "gate_t0 * f(x), picked per frame"
+
+
+def mask_table(pre: str, B: Number, d: int, blocks: range | None, chunks: int) -> Op:
+    """STDiT3 with x_mask: the block's table added to timestep 0's shared projection too (``c0`` -> ``mods0``)."""
+    return flow(elementwise_op(f"{pre}.scale_shift_table_t0", "modulation", B * chunks * d + chunks * d,
+                               B * chunks * d, blocks, what="timestep-0 projection + table"), "c0", "mods0",
+                B * chunks * d)
+
+
+def holding(op: Op, *names: str) -> Op:
+    """``op`` whose (single) flow also holds ``names`` to its end: a local the code rebinds only there."""
+    assert isinstance(op.flow, Flow)
+    return revise(op, flow=op.flow._replace(reads=(*op.flow.reads, *names)))
+
+
+def masked_modulation(pre: str, half: str, B: Number, T: Number, rows: Number, d: int, blocks: range | None,
+                      affine: bool, x: str, first: str) -> list[Op]:
+    """STDiT3's modulation under a temporal mask (opensora/models/stdit/stdit3.py STDiT3Block.forward at 8d132d7a):
+    ``x_m_zero = t2i_modulate(norm(x), shift_zero, scale_zero)``, then ``t_mask_select``: torch.where of the two
+    modulated inputs per frame (reads 2 rows x d and the B x T mask, writes rows x d). Makes ``{pre}.select_{half}``;
+    the second norm's output and statistics are kept for backward (its modulation's input).
+
+    Dataflow, as the code's locals: ``x_m_zero`` lives until the block rebinds it (the attention half's, until the
+    MLP half's is made; the MLP half's, to the block's end)."""
+    norm = "norm1" if half == "attn" else "norm2"
+    t0 = f"{pre}.modulate_{half}_t0"
+    mod = elementwise_op(t0, "modulation", rows * d + 2 * B * d, rows * d, blocks, what="x * (1 + scale) + shift")
+    select = elementwise_op(f"{pre}.select_{half}", "modulation", 2 * rows * d + B * T, rows * d, blocks, what=SELECT)
+    held = (f"{pre}.modulate_attn_t0",) if half == "mlp" else ()
+    return [block_norm(f"{pre}.{norm}_t0", rows, d, blocks, affine, x=x),
+            flow(mod, (f"{pre}.{norm}_t0", "mods0", *held), t0, rows * d, scratch=rows * d),
+            flow(select, (first, t0, "x_mask"), f"{pre}.select_{half}", rows * d)]
+
+
+def masked_gate(pre: str, half: str, B: Number, T: Number, rows: Number, d: int, blocks: range | None, x: str,
+                fx: str, out: str, masked: bool, kept: bool = True) -> list[Op]:
+    """The gated residual x + gate * f(x); under a temporal mask (STDiT3) ``gate_zero * f(x)`` too and the per-frame
+    pick of the two products (one op: the where, reading both and the mask, and the second product, an eager extra),
+    then the sum (the residual op, its first product standing for the first gate).
+
+    Dataflow of the masked form, as the code's locals: ``x_m_s`` (gate * f(x), then the pick) and ``x_m_s_zero``
+    live until the MLP half rebinds them; in the MLP half, they, ``x_m`` (f(x)) and ``x_m_zero`` live to the block's
+    end."""
+    name = f"{pre}.gate_{half}"
+    if not masked:
+        return [gated_residual(name, B, rows, d, blocks, kept, reads=(x, fx), out=out)]
+    n = rows * d
+    prior = f"{pre}.gate_attn"  # the attention half's products, rebound by the MLP half's
+    held = ((prior + "_t0",), (prior + ".zero",)) if half == "mlp" else ((), ())
+    pick = elementwise_op(f"{name}_t0", "residual", 2 * n + B * T, n, blocks, what=GATE_T0)
+    steps = (Flow((fx, "mods", *held[0]), f"{name}.prod", n), Flow((fx, "mods0", *held[1]), f"{name}.zero", n),
+             Flow((f"{name}.prod", f"{name}.zero", "x_mask"), f"{name}_t0", n))
+    ends = (f"{name}.zero", f"{pre}.modulate_mlp_t0") if half == "mlp" else ()
+    return [revise(pick, flow=steps),
+            gated_residual(name, B, rows, d, blocks, kept, reads=(x, f"{name}_t0", fx, *ends), out=out)]
 
 
 def _embedder(name: str, B: Number, f: int, c: int, what: str, first: str = "mlp.0", second: str = "mlp.2"
@@ -366,6 +446,11 @@ def embedders(spec: DiTSpec, shape: DiTShape) -> list[Op]:
                 keep(linear_op("t_block.1", "adaln", B, d, spec.modulation_chunks * d),  # an input of every block
                      Saved("shared adaLN projection (kept for recomputation)", spec.modulation_chunks * B * d,
                            when="full"))]
+    if spec.frame_mask:  # STDiT3 given x_mask: timestep 0 embedded (+ fps) and projected too, by the same weights
+        ops += [revise(op, path=op.path.replace("t_embedder", "t0_embedder"), weights=0)
+                for op in _embedder("t_embedder", B, f, c, "timestep-0 MLP")]
+        ops += [silu("t0_block.0", B, d),
+                revise(linear_op("t0_block.1", "adaln", B, d, spec.modulation_chunks * d), weights=0)]
     if spec.pooled_text_dim is not None:  # vector_in: MLP on the pooled text vector
         ops += _embedder("vector_in", B, spec.pooled_text_dim, c, "pooled-text MLP", "fc1", "fc2")
     for name, used in (("guidance_in", spec.guidance_embed), ("fps_embedder", spec.fps_embed)):
@@ -425,8 +510,17 @@ def final_layer(spec: DiTSpec, shape: DiTShape) -> list[Op]:
     joint_rows = B * (N + L) if spec.conditioning in ("joint", "dual_stream") else B * N
     ops += [keep(layer_norm("final_layer.norm_final", B * N, d, affine=spec.final_affine),
                  Saved("final layer", joint_rows * d + B * N * d), stats(B * N)),
-            modulate("final_layer.modulate", B, B * N, d),
-            linear_op("final_layer.linear", "final_layer", B * N, d, spec.patch_volume * spec.out_channels)]
+            modulate("final_layer.modulate", B, B * N, d)]
+    if spec.frame_mask:  # T2IFinalLayer given x_mask: timestep 0's modulation of the norm again, picked per frame
+        ops += [elementwise_op("final_layer.scale_shift_table_t0", "modulation", B * d + 2 * d, 2 * B * d,
+                               what="timestep-0 embedding + table"),
+                keep(layer_norm("final_layer.norm_final_t0", B * N, d, affine=spec.final_affine),
+                     Saved("final layer", B * N * d), stats(B * N)),
+                elementwise_op("final_layer.modulate_t0", "modulation", B * N * d + 2 * B * d, B * N * d,
+                               what="x * (1 + scale) + shift"),
+                elementwise_op("final_layer.select", "modulation", 2 * B * N * d + B * shape.T, B * N * d,
+                               what=SELECT)]
+    ops.append(linear_op("final_layer.linear", "final_layer", B * N, d, spec.patch_volume * spec.out_channels))
     return ops
 
 

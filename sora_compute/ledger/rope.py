@@ -16,9 +16,12 @@ from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Flow, Op, Saved, elementwise_op, keep, revise
 from sora_compute.specs import DiTSpec
 
-__all__ = ["ROPE", "TABLE", "uses_rope", "table_rows", "rope_table", "rotate", "rotated_saved"]
+__all__ = ["ROPE", "ROPE_RET", "TABLE", "uses_rope", "table_rows", "rope_table", "rotate", "rotated_saved"]
 
 ROPE = "x cos + rotate_half(x) sin (fp32)"
+#: rotary-embedding-torch 0.5.3's rotate_queries_or_keys (STDiT3, ``DiTSpec.rope_form``): in the activation dtype, each
+#: product times the scale 1.0, and a concatenation of the (empty) unrotated channels around the result
+ROPE_RET = "t cos + rotate_half(t) sin (rotary-embedding-torch)"
 TABLE = "rope"  # the dataflow name of the tables (held by the caller: a block reads them, liveness counts them once)
 
 
@@ -45,14 +48,23 @@ def rope_table(spec: DiTSpec, T: Number, N: Number, L: Number) -> list[Op]:
 
 
 def rotate(path: str, rows: Number, d: int, tab: Number, head_dim: int, blocks: range | None, x: str,
-           spared: Number | None = None, hold: tuple[str, ...] = ()) -> list[Op]:
+           spared: Number | None = None, hold: tuple[str, ...] = (), form: str = "diffusers") -> list[Op]:
     """RoPE of q or k (``x``: rows x d, all heads) read with the tables (``tab`` rows); makes ``path``.
 
     ``spared`` rows (a joint sequence's text tokens, in front; None: none) are not rotated: the rotated rows go back
     behind them by a concatenation (rows x d). ``hold``: tensors the caller still references until this op ends (q's
     input while k is rotated; ``x`` itself is held to the end). Dataflow of the eager steps: the stack's output beside
-    -x_imag, then x cos and rotate_half(x) sin (fp32) beside it, then their sum."""
+    -x_imag, then x cos and rotate_half(x) sin (fp32) beside it, then their sum. ``form="rotary_embedding_torch"``
+    (STDiT3; no spared rows): t cos and its product by the scale, rotate_half(t) beside it, its product by sin and the
+    scale, their sum, then the concatenation (``ROPE_RET``)."""
     n = (rows if spared is None else rows - spared) * d  # (a structural choice: shapes may be numpy arrays)
+    if form == "rotary_embedding_torch":
+        op = elementwise_op(path, "position", n + 2 * tab * head_dim, n, blocks, what=ROPE_RET)
+        return [revise(op, flow=(Flow((x, TABLE), f"{path}.cos", n, scratch=n),
+                                 Flow((x, TABLE), f"{path}.half", n, scratch=n // 2),
+                                 Flow((f"{path}.half", TABLE), f"{path}.sin", n, scratch=n),
+                                 Flow((f"{path}.cos", f"{path}.sin", x, *hold), f"{path}.sum", n),
+                                 Flow((f"{path}.sum", x, *hold), path, n)))]
     op = elementwise_op(path, "position", n + 2 * tab * head_dim, n, blocks, what=ROPE)
     out = path if spared is None else f"{path}.video"
     steps = [Flow((x, TABLE), f"{path}.half", n, scratch=n // 2),

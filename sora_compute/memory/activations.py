@@ -56,6 +56,8 @@ def dit_inference_peak(spec: DiTSpec, grid: tuple[int, int, int], text_tokens: i
         inputs = {"x": R * d, "c": cond, **({"y": B * Lk * d} if spec.conditioning == "cross_attention" else {})}
     if spec.modulation == "shared":  # the conditioning vector itself, kept beside its projection for the final layer
         inputs["t"] = B * spec.cond
+    if spec.frame_mask:  # STDiT3 given x_mask: timestep 0's embedding and projection, and the mask (B x T bool)
+        inputs.update({"t0": B * spec.cond, "c0": cond, "x_mask": -(-B * grid[0] // a)})
     # RoPE tables (fp32 cos and sin, built once per forward): read by the blocks, held underneath them
     table = 2 * table_rows(spec, grid[0], N, L) * spec.head_dim * 4 if spec.rope != "none" else 0
     segments = [Segment(lookup("dit_block", mode)(spec, shape, mode, blocks), {**inputs, TABLE: 0}, base=table)

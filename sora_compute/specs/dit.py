@@ -19,6 +19,7 @@ QKNorm = Literal["none", "across_heads", "per_head", "per_head_layernorm"]
 MlpAct = Literal["gelu_tanh", "swiglu"]
 TextProj = Literal["mlp", "linear", "refiner"]
 Rope = Literal["none", "video", "all", "temporal"]
+RopeForm = Literal["diffusers", "rotary_embedding_torch"]
 
 
 class DiTSpec(_Spec):
@@ -72,7 +73,16 @@ class DiTSpec(_Spec):
     two products and a sum in fp32, cast back): ``video`` 3D RoPE on the video tokens (a joint sequence's text
     tokens are not rotated; CogVideoX-5B, HunyuanVideo, Wan, Step-Video, Mochi, LTX, Open-Sora-Plan), ``all`` on
     every token of a joint sequence (text at position 0: FLUX, Open-Sora 2.0), ``temporal`` 1D RoPE in the temporal
-    blocks of a factorised layout (Open-Sora 1.2's STDiT3).
+    blocks of a factorised layout (Open-Sora 1.2's STDiT3). ``rope_form="rotary_embedding_torch"``: the rotation
+    as lucidrains' rotary-embedding-torch 0.5.3 ``rotate_queries_or_keys`` runs it (STDiT3): in the activation dtype,
+    t cos x 1.0 + rotate_half(t) sin x 1.0 and a concatenation, no casts.
+    How STDiT3's code runs (Open-Sora 1.2), each off by default: ``frame_mask`` (the sampler passes a temporal mask
+    ``x_mask`` every step: each block normalises, modulates and gates twice, with the timestep's and timestep 0's
+    tables, and picks per frame with ``torch.where``; timestep 0 is embedded and projected too, and so is the final
+    layer's modulation), ``qk_norm_fp32`` (the q/k RMSNorm is LlamaRMSNorm: a composite in fp32, cast back, then
+    weighted), ``short_attention_math`` (self-attention takes FlashAttention only when its sequence is longer than
+    its number of sequences, ``N > B``; otherwise the math path: q scaled, scores materialised, cast to fp32,
+    softmax, cast back, times v: the temporal blocks of a video).
     """
 
     depth: int = Field(gt=0, description="number of transformer blocks")
@@ -125,6 +135,15 @@ class DiTSpec(_Spec):
     single_blocks: int = Field(default=0, ge=0, description="single-stream blocks after the dual-stream ones")
     rope: Rope = Field(default="none", description="rotary position embedding of q and k: none | video (3D, video "
                        "tokens) | all (3D, every token of a joint sequence) | temporal (1D, temporal blocks)")
+    rope_form: RopeForm = Field(default="diffusers", description="how the rotation runs: diffusers (apply_rotary_emb, "
+                                "fp32) | rotary_embedding_torch (rotate_queries_or_keys, activation dtype)")
+    frame_mask: bool = Field(default=False, description="a temporal mask (x_mask) is passed: every block and the final "
+                             "layer modulate and gate twice (timestep and timestep 0) and select per frame (STDiT3)")
+    qk_norm_fp32: bool = Field(default=False, description="q/k RMSNorm as LlamaRMSNorm: composite in fp32, cast back, "
+                               "weighted (STDiT3)")
+    short_attention_math: bool = Field(default=False, description="self-attention runs the math path (scores "
+                                       "materialised, fp32 softmax) unless its sequence is longer than its number of "
+                                       "sequences (STDiT3: flash only when N > B)")
 
     @field_validator("patch_size")
     @classmethod
@@ -190,6 +209,17 @@ class DiTSpec(_Spec):
         if self.rope == "all" and self.conditioning not in ("joint", "dual_stream"):
             raise ValueError("rope='all' rotates the text tokens of a joint sequence: it needs conditioning 'joint' or "
                              "'dual_stream' (otherwise use 'video')")
+        if self.rope_form == "rotary_embedding_torch" and self.rope != "temporal":
+            raise ValueError("rope_form='rotary_embedding_torch' is STDiT3's 1D rotation: it needs rope='temporal'")
+        if self.frame_mask and (self.modulation != "shared" or self.conditioning != "cross_attention"):
+            raise ValueError("frame_mask is STDiT3's masked modulation: it needs modulation='shared' and "
+                             "conditioning='cross_attention'")
+        if self.qk_norm_fp32 and self.qk_norm not in ("across_heads", "per_head"):
+            raise ValueError("qk_norm_fp32 is an RMSNorm form: it needs qk_norm 'across_heads' or 'per_head'")
+        if self.short_attention_math and (self.sparse_ratio > 1 or self.conditioning not in ("class",
+                                                                                             "cross_attention")):
+            raise ValueError("short_attention_math is STDiT3's attention: it needs class or cross_attention "
+                             "conditioning and no Skiparse (sparse_ratio 1)")
         if self.conditioning in ("joint", "dual_stream", "asymmetric") and self.attention_layout == "factorized":
             raise ValueError(
                 f"conditioning={self.conditioning!r} attends text and video tokens together and needs "
