@@ -2,6 +2,8 @@
 activations at its bytes per element, its GEMMs at its peak, named wherever it is printed; presets without one do not
 move."""
 
+import json
+
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -112,6 +114,11 @@ def test_bad_dtype_is_refused():
     assert_one_line_error(main("memory", "open-sora-1.2", "--text-encoder-dtype", "int8"), "--text-encoder-dtype")
 
 
+def test_show_names_the_official_dtype():
+    r = main("show", "step-video-t2v")
+    assert r.code == 0 and "bert 352.04M over 77 tokens, fp32 at inference" in r.out
+
+
 def test_cli_override_names_and_prices_the_dtype():
     r = main("serve", "open-sora-1.2", "--resolution", "256x256", "--frames", "17", "--gpus", "1",
              "--text-encoder-dtype", "bf16")
@@ -120,3 +127,15 @@ def test_cli_override_names_and_prices_the_dtype():
     assert "text encoder weights (bf16)" in r.out
     default = main("serve", "open-sora-1.2", "--resolution", "256x256", "--frames", "17", "--gpus", "1")
     assert "text_encode (tf32)" in default.out and "text encoder weights (tf32)" in default.out
+
+
+def test_memory_override_applies_to_the_stages_and_the_timeline():
+    r = main("memory", "open-sora-1.2", "--resolution", "256x256", "--frames", "17", "--gpus", "8",
+             "--text-encoder-dtype", "fp16", "--format", "json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["query"]["text_encoder_dtype"] == "fp16"
+    assert d["inference"]["text"]["components_bytes"] == {"text encoder weights (fp16)": T5_XXL * 2}
+    encode = d["inference_timeline_asked"][0]
+    assert encode["text encoder weights (fp16) [allocated GiB]"] == T5_XXL * 2 / 2**30
+    assert encode["activations of"] == "text encode (fp16, batch 2)"
