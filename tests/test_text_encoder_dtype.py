@@ -139,3 +139,14 @@ def test_memory_override_applies_to_the_stages_and_the_timeline():
     encode = d["inference_timeline_asked"][0]
     assert encode["text encoder weights (fp16) [allocated GiB]"] == T5_XXL * 2 / 2**30
     assert encode["activations of"] == "text encode (fp16, batch 2)"
+
+
+def test_tf32_without_tf32_units_runs_fp32(os12):
+    """A measured CPU profile has an fp32 peak only: allow_tf32 changes nothing there, the T5 is timed as fp32 (what
+    every op of an fp32 run on it is timed as); an A100 has TF32 GEMM points (ampere tables)."""
+    cpu = load_profile("sora_compute/hardware/measured/cpu-2026-12-02.yaml")
+    ops = count_text_encoder(os12.model, convention=MATMUL_ONLY).timed_ops
+    ours = pd.DataFrame(text_records(os12.model, ops, cpu, "fp32", "flash_cpu"), columns=COLUMNS)
+    assert ours.equals(pd.DataFrame(op_records(ops, cpu, "fp32", "flash_cpu"), columns=COLUMNS))
+    a100 = pd.DataFrame(text_records(os12.model, ops, load_profile("a100-80gb"), "bf16", "fa2"), columns=COLUMNS)
+    assert (a100.loc[a100["op"] == "linear", "basis"] == "gemm table").all()

@@ -19,10 +19,10 @@ from sora_compute.flops import text_encoder_groups
 from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
 from sora_compute.ledger.ops import Op
 from sora_compute.planning.inference import InferenceEstimate
-from sora_compute.specs import ModelSpec
+from sora_compute.specs import ModelSpec, TextEncoderSpec
 
 __all__ = ["ATTENTION_KERNELS", "AttentionKernelName", "FUSED_ATTENTION_DTYPES", "component_records", "count_records",
-           "text_records", "text_seconds", "inference_times", "predicted",
+           "text_records", "text_seconds", "timed_dtype", "inference_times", "predicted",
            "predicted_seconds"]
 
 #: Attention kernels the time model knows by name (kernel tables give their efficiencies per GPU generation):
@@ -43,6 +43,16 @@ _SECONDS, _BOUND, _BASIS = COLUMNS.index("seconds"), COLUMNS.index("bound"), COL
 FUSED_ATTENTION_DTYPES = ("bf16", "fp16", "fp8")
 
 
+def timed_dtype(spec: TextEncoderSpec, profile: HardwareProfile, precision: str) -> str:
+    """The dtype ``profile`` times an encoder in: its ``inference_dtype`` (else the run's ``precision``); tf32 on a
+    device without TF32 units (no tf32 peak: CPUs) runs fp32, as ``allow_tf32`` changes nothing there; a dtype the
+    device has no peak for at all, the run's ``precision``."""
+    dtype = spec.dtype_or(precision)
+    if getattr(profile.peak_tflops, dtype) is not None:
+        return dtype
+    return "fp32" if dtype == "tf32" and profile.peak_tflops.fp32 is not None else precision
+
+
 def text_records(model: ModelSpec, ops: Iterable[Op], profile: HardwareProfile, precision: str,
                  attention_kernel: str, pass_: str = "fwd") -> list[tuple]:
     """Op records of the text encoders' ops (``count_text_encoder``'s), each encoder in its own dtype
@@ -52,7 +62,7 @@ def text_records(model: ModelSpec, ops: Iterable[Op], profile: HardwareProfile, 
     eager T5 attention)."""
     rows: list[tuple] = []
     for spec, group in zip(model.text_encoders, text_encoder_groups(ops, len(model.text_encoders)), strict=False):
-        dtype = spec.dtype_or(precision)
+        dtype = timed_dtype(spec, profile, precision)
         kernel = attention_kernel if dtype in FUSED_ATTENTION_DTYPES or attention_kernel == "flash_cpu" else "math"
         rows += op_records(group, profile, dtype, kernel, pass_)
     return rows
@@ -85,6 +95,12 @@ def component_records(estimate: InferenceEstimate, profile: HardwareProfile, pre
                                                                                   attention_kernel)
 
 
+def _text_dtype(model: ModelSpec, profile: HardwareProfile, precision: str) -> str:
+    """The dtype the text encoders are timed in (``timed_dtype``), one, or each encoder's where they differ."""
+    dtypes = {timed_dtype(e, profile, precision) for e in model.text_encoders}
+    return dtypes.pop() if len(dtypes) == 1 else model.text_encoder_dtypes(precision)
+
+
 def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
                     attention_kernel: str = "fa2") -> pd.DataFrame:
     """Seconds per component of one video on one GPU: component, dtype (the text encoders' own where they have one:
@@ -95,7 +111,7 @@ def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, pre
     profile = _profile(gpu)
     rows = []
     for name, flops, calls, records in component_records(estimate, profile, precision, attention_kernel):
-        dtype = estimate.model.text_encoder_dtypes(precision) if name == "text_encode" else precision
+        dtype = _text_dtype(estimate.model, profile, precision) if name == "text_encode" else precision
         peak = profile.peak_flops(dtype if dtype in DTYPE_BYTES else precision)  # mixed: against the run's peak
         per_call = sum(r[_SECONDS] for r in records)
         bound = {b: sum(r[_SECONDS] for r in records if r[_BOUND] == b) * calls
