@@ -150,3 +150,10 @@ def test_tf32_without_tf32_units_runs_fp32(os12):
     assert ours.equals(pd.DataFrame(op_records(ops, cpu, "fp32", "flash_cpu"), columns=COLUMNS))
     a100 = pd.DataFrame(text_records(os12.model, ops, load_profile("a100-80gb"), "bf16", "fa2"), columns=COLUMNS)
     assert (a100.loc[a100["op"] == "linear", "basis"] == "gemm table").all()
+
+
+def test_serving_plans_name_the_text_encoder_dtype(os12):
+    from sora_compute.planning.cluster import plan_serving
+
+    assert plan_serving(estimate_inference(os12, SMALL), "h100-sxm").dtypes == "bf16, text encoder tf32"
+    assert "text encoder" not in plan_serving(estimate_inference("wan2.1-1.3b"), "h100-sxm").time_basis
