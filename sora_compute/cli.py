@@ -82,6 +82,10 @@ def show(preset: str, fmt: str) -> None:
 
 TEXT_TOKENS = click.option("--text-tokens", type=click.IntRange(1, 2**31),
                            help="prompt tokens (default: the preset's text length)")
+TEXT_ENCODER_DTYPE = click.option(
+    "--text-encoder-dtype", type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
+    help="dtype every text encoder runs in at inference: its weights, activations and time (tf32: fp32 tensors with "
+         "TF32 matmuls; default: the official pipeline's, `sora-compute show PRESET`, else the run's dtype)")
 RESOLUTION_HELP = ("WIDTHxHEIGHT in pixels, or a name (480p, 720p, 1080p, 4k: snapped to the model's grid, with a "
                    "note); default: the preset's native")
 FPS_HELP = "frames per second (the clip keeps its duration: frames are recounted)"
@@ -272,12 +276,14 @@ def estimate(scenario: str, resolution: str | None, duration: float | None, fps:
               help="training: the frozen VAE and text encoders run on each micro-batch before the forward (their "
                    "weights resident, their peak on the model states), or latents and embeddings are precomputed")
 @TEXT_TOKENS
+@TEXT_ENCODER_DTYPE
 @FORMAT
 @friendly_errors
 def memory(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
            gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int, micro_batch: int,
            checkpointing: str, attention: str, ema: bool, cfg: bool | None, vae_decode: str, vae_encode: str,
-           offload: str, inference_gpus: int, encode_on_the_fly: bool, text_tokens: int | None, fmt: str) -> None:
+           offload: str, inference_gpus: int, encode_on_the_fly: bool, text_tokens: int | None,
+           text_encoder_dtype: str | None, fmt: str) -> None:
     """Memory per GPU: training (the smallest TP x CP x PP layout that fits, or the one given) and inference
     (text encoder, DiT with the CFG pair when the model samples with one, VAE decode, with a tiling that fits when
     untiled does not). The first line is the inference verdict: fits, fits with the cheapest change, or does not fit;
@@ -294,7 +300,8 @@ def memory(preset: str, resolution: str | None, frames: int | None, duration: fl
         count=count, tp=tp, cp=cp, pp=pp, zero=zero, micro_batch=micro_batch, checkpointing=checkpointing,
         attention=attention, ema=ema, cfg=cfg, vae_decode=vae_decode, vae_encode=vae_encode, offload=offload,
         inference_gpus=inference_gpus,
-        encode_on_the_fly=encode_on_the_fly, text_tokens=text_tokens, fmt=fmt).emit(fmt)
+        encode_on_the_fly=encode_on_the_fly, text_tokens=text_tokens, text_encoder_dtype=text_encoder_dtype,
+        fmt=fmt).emit(fmt)
 
 
 @cli.command()
@@ -462,11 +469,12 @@ def recipe(recipe: str, gpu_list: str | None, days: float | None, layouts: bool,
 @click.option("--precision", type=click.Choice(["bf16", "fp16", "fp8"]), default="bf16", show_default=True)
 @click.option("--price", type=FiniteFloatParam(0, 1e4, min_open=True), help="USD per GPU-hour (default: catalog)")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="layouts shown")
+@TEXT_ENCODER_DTYPE
 @FORMAT
 @friendly_errors
 def serve(preset: str, resolution: str | None, frames: int | None, duration: float | None, fps: float | None,
           gpu: str, count: int, steps: int | None, cfg: bool | None, layout: str | None, kernel: str,
-          precision: str, price: float | None, top: int, fmt: str) -> None:
+          precision: str, price: float | None, top: int, text_encoder_dtype: str | None, fmt: str) -> None:
     """Multi-GPU inference of one video: every layout of --gpus GPUs (CFG parallel, Ulysses, Ring, PipeFusion,
     FSDP weights, parallel VAE; replicas of smaller layouts) timed by the per-op model on each GPU's share with its
     communication and serial parts, sized in memory per GPU, ranked by latency and by cost per video; the best one's
@@ -481,7 +489,7 @@ def serve(preset: str, resolution: str | None, frames: int | None, duration: flo
 
     serve_document(preset=preset, resolution=resolution, frames=frames, duration=duration, fps=fps, gpu=gpu,
                    count=count, steps=steps, cfg=cfg, layout=layout, kernel=kernel, precision=precision,
-                   price=price, top=top, fmt=fmt).emit(fmt)
+                   price=price, top=top, text_encoder_dtype=text_encoder_dtype, fmt=fmt).emit(fmt)
 
 
 # ------------------------------------------------------------------------------------------------

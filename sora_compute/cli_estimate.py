@@ -67,7 +67,7 @@ def _serving_note(serving: list[ServingPlan]) -> str:
     """Where the serving latency comes from, in words built from the plans."""
     if all(x.predicted_s is not None for x in serving):
         x = serving[0]
-        return f"latency predicted by the time model ({x.attention_kernel} attention, {x.precision}; MFU it implies)"
+        return f"latency predicted by the time model ({x.attention_kernel} attention, {x.dtypes}; MFU it implies)"
     if len({x.time_basis for x in serving}) == 1:
         return f"latency {serving[0].time_basis}"
     return "; ".join(f"{x.gpu.key}: {x.time_basis}" for x in serving)

@@ -26,12 +26,13 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
                     fps: float | None, gpu: str, count: int, tp: int | None, cp: int | None, pp: int | None, zero: int,
                     micro_batch: int, checkpointing: str, attention: str, ema: bool, cfg: bool | None,
                     text_tokens: int | None, fmt: str, vae_decode: str = "official", offload: str = "none",
-                    inference_gpus: int = 1, encode_on_the_fly: bool = False, vae_encode: str = "official") -> Document:
+                    inference_gpus: int = 1, encode_on_the_fly: bool = False, vae_encode: str = "official",
+                    text_encoder_dtype: str | None = None) -> Document:
     """The document `sora-compute memory` prints (see its --help)."""
     from sora_compute.memory import planner as mp
 
     p = load_preset(preset)
-    model = with_text_tokens(p.model, text_tokens)
+    model = with_text_tokens(p.model, text_tokens).with_text_encoder_dtype(text_encoder_dtype)
     doc = Document("memory", units={"*_bytes": "bytes", "GiB": "GiB (2^30 bytes)"})
     video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
     w = Workload.of(model, video)  # validate the shape first (one clear error); its latent grid, computed once
@@ -82,6 +83,7 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
     doc.query = {"preset": p.name, **shape_query(v), "video_tokens": w.tokens, "gpu": gpu,
                  "gpus": count, "zero": zero, "micro_batch": micro_batch, "checkpointing": ck, "attention": ker,
                  "ema": ema, "cfg": use_cfg, "vae_decode": vae_decode,
+                 "text_encoder_dtype": model.text_encoder_dtypes("bf16") or None,
                  **({"vae_encode": vae_encode} if encode_on_the_fly else {})}
     ov, link = verdict_.asked.overheads, verdict_.asked.link
     doc.assumptions = {"weights": "bf16 weights and activations, fp32 master weights and AdamW moments",
@@ -122,7 +124,8 @@ def memory_document(preset: str, resolution: str | None, frames: int | None, dur
         if isinstance(longest, VideoSpec):
             doc.text(f"  largest that fits this layout: {longest.num_frames} frames "
                      f"({longest.duration_s:.1f} s) at this resolution; micro-batch {batch}")
-    doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16; "
+    doc.text(f"\nInference memory on one {gpu} (each stage alone; weights bf16, text encoder "
+             f"{model.text_encoder_dtypes('bf16') or 'none'}; "
              f"{'CFG pair batched' if use_cfg else 'no CFG pair'}):")
     inf_rows = pd.DataFrame([{"stage": s, **m.summary(), "peak_bytes": m.peak_bytes} for s, m in stages.items()])
     doc.table("inference_stages", inf_rows, pd.DataFrame({"stage": list(stages),

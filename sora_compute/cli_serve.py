@@ -64,16 +64,17 @@ def _human(df: pd.DataFrame) -> pd.DataFrame:
 def serve_document(preset: str, resolution: str | None, frames: int | None, duration: float | None,
                    fps: float | None, gpu: str, count: int, steps: int | None, cfg: bool | None,
                    layout: str | None, kernel: str, precision: str, price: float | None, top: int,
-                   fmt: str) -> Document:
+                   fmt: str, text_encoder_dtype: str | None = None) -> Document:
     """The document `sora-compute serve` prints (see its --help)."""
     p = load_preset(preset)
+    model = p.model.with_text_encoder_dtype(text_encoder_dtype)
     doc = Document("serve", units={"*_s": "seconds", "peak_GiB": "GiB (2^30 bytes) per GPU", "*_usd": "USD",
                                    "videos_per_hour": "videos per hour on all the GPUs"})
-    video = video_from_options(p.model, p.video, resolution, frames, duration, fps, doc)
+    video = video_from_options(model, p.video, resolution, frames, duration, fps, doc)
     default = sampling_defaults(p)
     settings = default.model_copy(update={"steps": steps if steps is not None else default.steps,
                                           "cfg": cfg if cfg is not None else default.cfg})
-    est = estimate_inference(p, video, settings)
+    est = estimate_inference(model, video, settings)
     pinned = parse_layout(layout) if layout is not None else None
     if pinned is not None and count % pinned.gpus:
         raise UsageError(f"--layout {pinned.label()} uses {pinned.gpus} GPUs per video: not a divisor of --gpus "
@@ -86,13 +87,17 @@ def serve_document(preset: str, resolution: str | None, frames: int | None, dura
     v = video
     doc.query = {"preset": p.name, **shape_query(v), "gpu": gpu, "gpus": count, "steps": settings.steps,
                  "cfg": settings.cfg, "layout": pinned.label() if pinned is not None else None, "kernel": kernel,
-                 "precision": precision, "price_usd_per_gpu_hour": price}
+                 "precision": precision, "text_encoder_dtype": model.text_encoder_dtypes(precision) or None,
+                 "price_usd_per_gpu_hour": price}
     doc.assumptions = {"time": "per-op time model on each GPU's sharded shapes; collectives from the hardware "
                               "profile's topology (evaluate/comm.py)",
-                       "memory": "weights in the run's precision, activations bf16, 92% of HBM usable"}
+                       "memory": "weights in the run's precision (the text encoders in theirs), activations bf16, "
+                                 "92% of HBM usable"}
     guidance = "CFG pair" if settings.cfg else "no CFG pair"
+    text = model.text_encoder_dtypes(precision)
     doc.text(f"== {p.name}: {v.width}x{v.height}, {v.num_frames} frames ({v.duration_s:.3g} s), {settings.steps} "
-             f"steps, {guidance}; {count:,} x {gpu} ({precision}, {kernel} attention)")
+             f"steps, {guidance}; {count:,} x {gpu} ({precision}{f', text encoder {text}' if text else ''}, "
+             f"{kernel} attention)")
     n_fit = int(table["fits"].sum())
     what = f"pinned layout {pinned.label()}" if pinned is not None else f"{len(table):,} layouts considered"
     doc.text(f"\n{what} ({n_fit:,} fit); fitting first, fastest first:")

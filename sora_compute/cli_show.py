@@ -38,6 +38,7 @@ def show_document(preset: str, fmt: str) -> Document:
                 f"patch {'x'.join(map(str, d.patch_size))}, {d.conditioning}, {d.attention_layout} attention"),
     ]
     encoders = [f"{e.kind} {fmt_params(text_encoder_params(e))} over {n} tokens"
+                + (f", {e.inference_dtype} at inference" if e.inference_dtype else "")  # the official pipeline's
                 for e, n in zip(p.model.text_encoders, p.model.text_encoder_tokens(), strict=True)]
     if encoders:
         spec.append(("text", "; ".join(encoders)))

@@ -408,4 +408,4 @@ def test_inference_memory_cfg_pair_and_stages():
     two = inference_memory(p.model, p.video, stage="dit", cfg_batch=2)
     assert two.peak_bytes > one.peak_bytes
     assert two.components["DiT weights"] == dit_params(p.model.dit) * 2
-    assert "text encoder weights" in inference_memory(p.model, p.video).components
+    assert "text encoder weights (bf16)" in inference_memory(p.model, p.video).components  # named with its dtype

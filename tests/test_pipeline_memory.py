@@ -31,7 +31,7 @@ def test_residency_per_offload_mode(wan):
     block = dit_block_params(wan.model.dit) * 2
     w = {mode: pipeline_memory(wan.model, wan.video, offload=mode) for mode in
          ("none", "free_text", "model", "sequential", "text_on_cpu")}
-    weights = ("text encoder weights", "DiT weights", "VAE weights")  # the whole VAE: pipelines load both halves
+    weights = ("text encoder weights (bf16)", "DiT weights", "VAE weights")  # the whole VAE: both halves; umT5: bf16
 
     def resident(pm, k):
         return tuple(pm.phases[k].resident.get(n, 0) for n in weights)

@@ -12,6 +12,7 @@ counts (``VideoGrid``) give float64 arrays, for sweeps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "count_vae_encode",
     "count_vae_decode",
     "count_text_encoder",
+    "text_encoder_groups",
     "count_video",
     "dit_ledger",
     "text_encoder_ledger",
@@ -219,6 +221,17 @@ def count_text_encoder(model: Model, *, batch: int = 1, text_tokens: int | None 
         terms += [replace(t, path=f"text_encoder_{i}.{t.path}")
                   for t in text_encoder_terms(extra, as_number(n_tok), as_number(batch), convention)]
     return Count("text_encode", tuple(terms), convention, {"text_tokens": L, "batch": batch})
+
+
+def text_encoder_groups(ops: Iterable[Op], encoders: int) -> list[list[Op]]:
+    """``count_text_encoder``'s ops split back per encoder, in ``ModelSpec.text_encoders`` order (the extras' paths
+    start ``text_encoder_2.``, ``text_encoder_3.``, ...): the time model runs each encoder in its own dtype."""
+    groups: list[list[Op]] = [[] for _ in range(max(encoders, 1))]
+    for op in ops:
+        head = op.path.split(".", 1)[0]
+        i = int(head.removeprefix("text_encoder_")) - 1 if head.startswith("text_encoder_") else 0
+        groups[i].append(op)
+    return groups
 
 
 def text_encoder_terms(spec: TextEncoderSpec, tokens: Number, batch: Number = 1,

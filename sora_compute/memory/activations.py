@@ -9,20 +9,25 @@ Activations are in ``act_bytes`` (2 for bf16, 4 for fp32).
 from __future__ import annotations
 
 from sora_compute.evaluate.liveness import Segment, ledger_peak, peak_bytes
+from sora_compute.evaluate.params import text_encoder_params
 from sora_compute.evaluate.saved import AttentionKernel
+from sora_compute.hardware.profiles import DTYPE_BYTES
 from sora_compute.ledger.dit import DiTShape
 from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.registry import lookup
 from sora_compute.ledger.rope import TABLE, table_rows
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
-from sora_compute.specs import DiTSpec, TextEncoderSpec, VAESpec
+from sora_compute.specs import DiTSpec, ModelSpec, TextEncoderSpec, VAESpec
 
 __all__ = [
     "dit_inference_peak",
     "vae_decode_peak",
     "vae_encode_peak",
     "text_encoder_peak",
+    "text_element_bytes",
+    "text_weight_bytes",
+    "text_encoders_peak",
 ]
 
 
@@ -73,6 +78,26 @@ def text_encoder_peak(spec: TextEncoderSpec, tokens: Number, batch: Number = 1, 
     ``dit_inference_peak``."""
     return ledger_peak(text_encoder_ledger(spec, tokens, batch), act_bytes, streamed=streamed)
 
+
+def text_element_bytes(spec: TextEncoderSpec, run_bytes: int) -> int:
+    """Bytes per element of an encoder's weights and activations at inference: its ``inference_dtype``'s (fp32, tf32:
+    4), else the run's ``run_bytes``."""
+    return DTYPE_BYTES[spec.inference_dtype] if spec.inference_dtype is not None else run_bytes
+
+
+def text_weight_bytes(model: ModelSpec, weight_bytes: int) -> int:
+    """Bytes of all the text encoders' weights: sum of parameters x bytes per element of each encoder's dtype
+    (``weight_bytes`` for those run in the run's dtype)."""
+    return sum(text_encoder_params(e) * text_element_bytes(e, weight_bytes) for e in model.text_encoders)
+
+
+def text_encoders_peak(model: ModelSpec, batch: Number, act_bytes: int, streamed: int = 0) -> int:
+    """The largest activation peak of the text encoders (they run one by one), each in its own dtype's bytes;
+    ``streamed``: the run's bytes per streamed weight element (sequential offload; an encoder's own dtype instead
+    where it has one), 0 for none."""
+    return max((int(text_encoder_peak(e, n, batch, text_element_bytes(e, act_bytes),
+                                      text_element_bytes(e, streamed) if streamed else 0))
+                for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True)), default=0)
 
 
 def vae_decode_peak(spec: VAESpec, latent_shape: tuple[int, int, int], batch: int = 1, act_bytes: int = 2) -> int:

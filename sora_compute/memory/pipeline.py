@@ -32,13 +32,18 @@ import pandas as pd
 import yaml
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
+from sora_compute.evaluate.params import dit_block_params, dit_params, vae_params
 from sora_compute.evaluate.saved import AttentionKernel
 from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.hardware.host_link import HostLink, host_link
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.ledger.vae_schedule import scheduled_decode
-from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak
+from sora_compute.memory.activations import (
+    dit_inference_peak,
+    text_element_bytes,
+    text_encoders_peak,
+    text_weight_bytes,
+)
 from sora_compute.memory.planner import _one_of
 from sora_compute.memory.vae_schedule import decode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
@@ -172,7 +177,7 @@ class PipelineMemory(FrameRepr):
 @lru_cache(maxsize=64)
 def _weights(m: ModelSpec, w: int) -> tuple[int, int, int, int]:
     """Bytes of (text encoders, DiT, the DiT's largest block, the whole VAE)."""
-    text_w = sum(text_encoder_params(e) for e in m.text_encoders) * w
+    text_w = text_weight_bytes(m, w)  # each encoder in its own dtype where it has one
     vae_w = sum(vae_params(m.vae)) * w  # pipelines load the whole VAE (encoder too: diffusers, Wan's WanVAE)
     return text_w, dit_params(m.dit) * w, dit_block_params(m.dit) * w, vae_w
 
@@ -189,9 +194,7 @@ def _peaks(m: ModelSpec, latent: tuple[int, int, int], grid: tuple[int, int, int
            cfg_batch: int, kernel: AttentionKernel, act_bytes: int, streamed: int = 0) -> tuple[int, int, int]:
     """Activation peaks (bytes) of the text encoders (the largest, run one by one), one DiT forward, the decode;
     ``streamed``: each module's weights live while it runs, at that many bytes per element (sequential offload)."""
-    tokens = m.text_encoder_tokens()
-    text = max((int(text_encoder_peak(e, n, cfg_batch, act_bytes, streamed)) for e, n in zip(m.text_encoders, tokens,
-                                                                                             strict=True)), default=0)
+    text = text_encoders_peak(m, cfg_batch, act_bytes, streamed)
     dit = dit_inference_peak(m.dit, grid, m.num_text_tokens, cfg_batch, kernel, act_bytes, streamed)
     return text, dit, decode_schedule_peak(m.vae, latent, sched, 1, act_bytes, streamed)
 
@@ -209,10 +212,13 @@ def pipeline_memory(
     kernel: AttentionKernel = "fused",
     weight_bytes: int = 2,
     act_bytes: int = 2,
+    dtype: str = "bf16",
 ) -> PipelineMemory:
     """The phases of generating one video (``model`` may be a Workload, with ``video`` None). ``decode``: the VAE
     decode schedule (None: the preset's official one); ``steps``: denoising steps (host-link time of sequential
-    offload); ``fsdp`` / ``sequence_parallel``: GPUs the DiT's weights / activations are split over."""
+    offload); ``fsdp`` / ``sequence_parallel``: GPUs the DiT's weights / activations are split over. ``dtype``: the
+    run's dtype as named in the text encoder's rows (its bytes are ``weight_bytes`` and ``act_bytes``); a text encoder
+    with an ``inference_dtype`` is priced and named in that one."""
     _one_of("offload", offload, OffloadMode)
     if cfg_batch not in (1, 2):
         raise ValueError(f"cfg_batch: expected 1 or 2, got {cfg_batch!r}")
@@ -225,7 +231,8 @@ def pipeline_memory(
     sched = decode if decode is not None else official_decode_schedule(m.vae.family, m.name)
     text_w, dit_w, block_w, vae_w = _weights(m, weight_bytes)
     tokens = m.text_encoder_tokens()
-    embed = sum(n * e.d_model for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch * act_bytes
+    embed = sum(n * e.d_model * text_element_bytes(e, act_bytes)  # each encoder's output, in its dtype
+                for e, n in zip(m.text_encoders, tokens, strict=True)) * cfg_batch
     latents = m.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes  # one video's
     text_peak, dit_full, vae_peak = _peaks(m, (lat.frames, lat.height, lat.width), (lat.tokens_t, lat.tokens_h,
                                                                                    lat.tokens_w), sched, cfg_batch,
@@ -260,11 +267,12 @@ def pipeline_memory(
              "model": ((text_w, 0), (dit_res, text_w), (vae_w, dit_res)),
              "model_text_on_cpu": ((0, 0), (dit_res, 0), (vae_w, dit_res)),
              "sequential": ((text_w, 0), (dit_w * evals, 0), (decode_stream, 0))}[offload]
-    names = ("text encoder weights", "DiT weights", "VAE weights")
+    text_dtype = m.text_encoder_dtypes(dtype)
+    names = (f"text encoder weights ({text_dtype})", "DiT weights", "VAE weights")
     has_text = bool(m.text_encoders)
     phases = []
     each = ", each module's weights streamed in" if offload == "sequential" else ""
-    acts = ((f"text encode (batch {cfg_batch}){each}", text_peak if not text_on_cpu else 0),
+    acts = ((f"text encode ({text_dtype}, batch {cfg_batch}){each}", text_peak if not text_on_cpu else 0),
             (f"DiT forward (batch {cfg_batch}){each}", dit_peak), (f"VAE decode, {sched.label()}{each}", vae_peak))
     # diffusers' __call__: the latents, and each step the CFG batch made of them (torch.cat([latents] * 2)); the prompt
     # embeddings held to the end (made on the CPU: moved to the GPU in the text phase)

@@ -27,7 +27,13 @@ from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.params import dit_block_params, dit_params, text_encoder_params, vae_params
 from sora_compute.evaluate.saved import ActivationDtypes, AttentionKernel, Checkpointing, dit_block_saved, dit_saved
 from sora_compute.hardware import GPUSpec, resolve_gpu
-from sora_compute.memory.activations import dit_inference_peak, text_encoder_peak, vae_decode_peak
+from sora_compute.memory.activations import (
+    dit_inference_peak,
+    text_encoder_peak,
+    text_encoders_peak,
+    text_weight_bytes,
+    vae_decode_peak,
+)
 from sora_compute.memory.vae_schedule import decode_schedule_peak, encode_schedule_peak
 from sora_compute.specs import ModelSpec, VideoShapeError, VideoSpec, Workload, as_workload
 from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
@@ -469,13 +475,16 @@ def inference_memory(
     tile_latent: tuple[int, int, int] | None = None,
     usable_fraction: float = USABLE_FRACTION,
     decode: DecodeSchedule | None = None,
+    dtype: str = "bf16",
 ) -> MemoryBreakdown:
     """Memory of generating one video on one GPU. ``stage="all"``: every model resident, the text encoder,
     the DiT (CFG pair batched) and the VAE decoder run one after another, so the largest activation peak is
     the transient; ``"text"``, ``"dit"`` or ``"vae_decode"``: that stage alone (e.g. decoding on its own GPU).
     ``decode``: how the VAE decodes (whole / tiled / chunked; None: the preset's official schedule,
     ``official_decode_schedule``). ``tile_latent`` = (frames, height, width) of a latent tile without overlap: decode
-    tile by tile, output kept on the GPU (``recommend_vae_tiling``'s search; overrides ``decode``)."""
+    tile by tile, output kept on the GPU (``recommend_vae_tiling``'s search; overrides ``decode``). ``dtype``: the run's
+    dtype as the text encoder's rows name it (``weight_bytes``, ``act_bytes`` its bytes); an encoder with an
+    ``inference_dtype`` is priced and named in that one."""
     _one_of("stage", stage, InferenceStage)
     _one_of("kernel", kernel, AttentionKernel)
     if cfg_batch not in (1, 2, 3):
@@ -490,9 +499,9 @@ def inference_memory(
     has_text = bool(model.text_encoders)
     latents = model.vae.latent_channels * lat.frames * lat.height * lat.width * act_bytes
     if stage in ("all", "text") and has_text:
-        comps["text encoder weights"] = sum(text_encoder_params(e) for e in model.text_encoders) * weight_bytes
-        transient["text encode"] = max(text_encoder_peak(e, n, cfg_batch, act_bytes)  # encoders run one by one
-                                       for e, n in zip(model.text_encoders, model.text_encoder_tokens(), strict=True))
+        text_dtype = model.text_encoder_dtypes(dtype)  # each encoder in its own dtype where it has one
+        comps[f"text encoder weights ({text_dtype})"] = text_weight_bytes(model, weight_bytes)
+        transient[f"text encode ({text_dtype})"] = text_encoders_peak(model, cfg_batch, act_bytes)
     if stage in ("all", "dit"):
         comps["DiT weights"] = dit_params(model.dit) * weight_bytes
         comps["latents (CFG pair)"] = latents * cfg_batch

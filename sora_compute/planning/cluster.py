@@ -312,6 +312,12 @@ class ServingPlan(FrameRepr):
         return self.estimate.flops_per_video / (self.gpus_per_video * self.gpu.peak_flops(self.precision) * self.mfu)
 
     @property
+    def dtypes(self) -> str:
+        """The run's precision, and the text encoders' dtype where the official pipeline runs them in another."""
+        text = self.estimate.model.text_encoder_dtypes(self.precision)
+        return self.precision + (f", text encoder {text}" if text not in ("", self.precision) else "")
+
+    @property
     def time_basis(self) -> str:
         """Where the time comes from, in words."""
         if self.predicted_s is not None:
@@ -320,7 +326,7 @@ class ServingPlan(FrameRepr):
                 "kernel-table points for those ops")
             split = (f"; {self.gpus_per_video} GPUs as {self.layout} (multi-GPU schedule: communication, serial "
                      "text encoder)") if self.schedule_s is not None else ""
-            return (f"predicted by the time model ({self.attention_kernel} attention, {self.precision}); MFU "
+            return (f"predicted by the time model ({self.attention_kernel} attention, {self.dtypes}); MFU "
                     f"{self.mfu:.2f}{gaps}{split}")
         return f"time from assumed MFU {self.mfu:.2f}" + (f" ({self.why_assumed})" if self.why_assumed else "")
 

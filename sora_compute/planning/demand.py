@@ -97,7 +97,7 @@ def model_basis(sc: DemandScenario) -> Basis:
         flops += share * inf.flops_per_minute
         seconds += share * plan.latency_s * sc.gpus_per_video * 60 / video.duration_s
         bases.add(plan.time_basis if plan.predicted_s is None else
-                  f"time predicted by the time model ({plan.attention_kernel} attention, {plan.precision})")
+                  f"time predicted by the time model ({plan.attention_kernel} attention, {plan.dtypes})")
         shapes.append(f"{video.width}x{video.height} {video.duration_s:.3g} s" +
                       (f" ({share:.0%})" if share < 1 else ""))
     mfu = flops / (seconds * gpu.peak_flops(sc.precision))  # FLOPs per minute / (GPU-seconds per minute x peak)

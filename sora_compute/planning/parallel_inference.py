@@ -57,6 +57,7 @@ from sora_compute.memory.activations import dit_inference_peak
 from sora_compute.memory.planner import GiB, MemoryBreakdown, inference_memory, recommend_vae_tiling
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import InferenceEstimate
+from sora_compute.planning.timing import count_records
 from sora_compute.specs import Workload
 
 __all__ = ["InferenceLayout", "InferenceSchedule", "inference_schedule", "layout_problem", "PIPEFUSION_WARMUP_STEPS",
@@ -171,6 +172,7 @@ class InferenceSchedule(FrameRepr):
     memory: MemoryBreakdown
     dit_flops_per_step: float  # DiT FLOPs one GPU runs per step (2 x MACs)
     notes: tuple[str, ...] = field(default=())
+    text_dtype: str = ""  # the dtype the text encoders run in (``ModelSpec.text_encoder_dtypes``)
 
     @property
     def step_s(self) -> float:
@@ -203,7 +205,8 @@ class InferenceSchedule(FrameRepr):
     def breakdown(self) -> pd.DataFrame:
         """Seconds per video by part: compute by component (text, DiT by op class, VAE), exposed communication by
         kind, the pipeline bubble; ``serial`` marks what does not shrink with the GPUs."""
-        rows = [("compute", "text_encode", self.text_s, True)]
+        rows = [("compute", f"text_encode ({self.text_dtype})" if self.text_dtype else "text_encode", self.text_s,
+                 True)]
         rows += [("compute", f"dit_{k}", v * self.steps_run, False) for k, v in self.compute_per_step.items()]
         rows += [("compute", "vae_decode", self.vae_s, not self.layout.vae_parallel)]
         rows += [("communication", k, v * self.steps_run, False) for k, v in self.comm_per_step.items() if v]
@@ -288,7 +291,7 @@ class ScheduleContext:
         """Seconds of one call of a component's ops (``estimate.counts``), its work divided over ``split`` GPUs
         (launch overheads not)."""
         def make() -> float:
-            records = op_records(self.estimate.counts[name].timed_ops, self.profile, self.precision, self.kernel)
+            records = count_records(self.estimate, name, self.profile, self.precision, self.kernel)
             overhead = float(sum(rec[_OVERHEAD] for rec in records))
             return (_seconds(records) - overhead) / split + overhead
         return self._get(("component", name, split), make)
@@ -297,7 +300,7 @@ class ScheduleContext:
         att = "fused" if self.kernel != "math" else "materialized"
         return self._get(("memory", batch, act_bytes), lambda: inference_memory(
             self.workload, None, self.spec, "all", cfg_batch=batch, weight_bytes=self.bpe, act_bytes=act_bytes,
-            kernel=att))  # type: ignore[arg-type]
+            kernel=att, dtype=self.precision))  # type: ignore[arg-type]
 
     def dit_peak(self, split: int, batch: int, act_bytes: int) -> int:
         w, att = self.workload, "fused" if self.kernel != "math" else "materialized"
@@ -487,4 +490,4 @@ def inference_schedule(estimate: InferenceEstimate | ScheduleContext, gpu: str |
                      "step(s); stale K/V of the whole sequence kept per stage")
     price = price_usd_per_hour if price_usd_per_hour is not None else ctx.spec.price_usd_per_hour
     return InferenceSchedule(est, lay, ctx.spec, price, text, vae, steps_run, compute, comm, bubble, mem, flops,
-                             tuple(notes))
+                             tuple(notes), est.model.text_encoder_dtypes(ctx.precision))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from sora_compute.evaluate.time import optimizer_row, predict_seconds
+from sora_compute.evaluate.time import optimizer_row
 from sora_compute.evaluate.time_grid import forward_seconds, training_seconds
 from sora_compute.finite import MAX_EXACT_INT, FiniteFloat
 from sora_compute.flops import (
@@ -27,7 +27,7 @@ from sora_compute.ledger.ops import Op
 from sora_compute.planning.base import _Spec
 from sora_compute.planning.inference import sampling_defaults
 from sora_compute.planning.scenarios import Checkpointing
-from sora_compute.planning.timing import AttentionKernelName
+from sora_compute.planning.timing import AttentionKernelName, text_seconds
 from sora_compute.planning.training_time import global_batch_for, micro_batch_for
 from sora_compute.planning.yardstick import GPT3_PAPER_FLOPS
 from sora_compute.presets import load_preset
@@ -127,7 +127,7 @@ def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: 
     dit = forward_seconds(count_dit(model, grid, batch=branches, convention=convention).timed_ops, profile, "bf16",
                           kernel)
     dec = forward_seconds(count_vae_decode(model, grid, convention=convention).timed_ops, profile, "bf16", kernel)
-    text = predict_seconds(text_ops, profile, "bf16", kernel)
+    text = text_seconds(model, text_ops, profile, "bf16", kernel)  # each text encoder in its own dtype
     infer = (2.0 if branches > 1 else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
     return train, infer
 

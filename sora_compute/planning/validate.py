@@ -89,6 +89,12 @@ class ValidationRun:
         return _mean(self.compared["mfu_error"].abs())
 
 
+def entry_model(e: ValidationEntry) -> ModelSpec:
+    """The preset's model as the entry's software ran it: its text encoders in the entry's ``text_encoder_dtype``
+    where the source's software differs from the official pipeline."""
+    return load_preset(e.model).model.with_text_encoder_dtype(e.text_encoder_dtype)
+
+
 def _settings(e: ValidationEntry, preset: str) -> InferenceSettings:
     base = sampling_defaults(preset)
     return base.model_copy(update={k: v for k, v in (("steps", e.steps), ("cfg", e.cfg)) if v is not None})
@@ -123,13 +129,13 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
     if e.steps is None:
         return {**row, "status": "not modelled", "note": "the source does not state the sampling steps (nor CFG): "
                 "the preset's defaults would be a guess at what was timed"}
-    preset = load_preset(e.model)
-    video, snapped = snap_video(preset.model, *e.resolution, e.frames)
+    model = entry_model(e)
+    video, snapped = snap_video(model, *e.resolution, e.frames)
     settings = _settings(e, e.model)
     if e.dtype == "fp8":
         return {**row, "status": "not modelled", "note": "fp8 GEMMs with bf16 attention: one dtype per run here"}
     precision = e.dtype if e.dtype in ("bf16", "fp16") else "bf16"
-    estimate = estimate_inference(preset, video, settings)
+    estimate = estimate_inference(model, video, settings)
     try:
         times = inference_times(estimate, profile, precision, kernel)
     except ValueError as err:  # e.g. no kernel-table points for this kernel on this GPU
@@ -144,12 +150,14 @@ def _row(e: ValidationEntry, kernel: str) -> dict:
         predicted = float(times["seconds"].sum())
         at_mfu = estimate.flops_per_video / assumed
     at_mfu = at_mfu / e.gpus
+    text_dtype = model.text_encoder_dtypes(precision)
     notes = [f"{video.width}x{video.height}x{video.num_frames}, {settings.steps} steps, "
-             f"{_guidance(settings)}, {precision}"]
+             f"{_guidance(settings)}, {precision}" + (f" (text encoder {text_dtype})" if text_dtype not in
+                                                       ("", precision) else "")]
     if snapped:
         notes.append(f"snapped: {snapped}")
     if e.gpus == 1:
-        link_s, mode = host_link_seconds(e, preset.model, video, settings)
+        link_s, mode = host_link_seconds(e, model, video, settings)
         if link_s:
             predicted += link_s
             notes.append(f"{mode} offload: {link_s:.3g} s of weight copies over the host link")

@@ -16,9 +16,9 @@ from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import UnknownProfileError
 from sora_compute.memory.pipeline import GiB, OffloadMode, pipeline_memory
 from sora_compute.planning.inference import sampling_defaults
-from sora_compute.planning.validate import snap_video
+from sora_compute.planning.validate import entry_model, snap_video
 from sora_compute.planning.validation import ValidationEntry, ValidationFile, load_validation
-from sora_compute.presets import load_preset, preset_names
+from sora_compute.presets import preset_names
 from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule
 
 __all__ = ["validate_memory", "offload_of", "decode_of"]
@@ -71,18 +71,20 @@ def _row(e: ValidationEntry) -> dict[str, object]:
         gpu = resolve_gpu(e.gpu)
     except (UnknownProfileError, KeyError, ValueError):
         return {**row, "status": "no profile", "note": f"{e.gpu} has no hardware profile"}
-    preset = load_preset(e.model)
-    video, _ = snap_video(preset.model, *e.resolution, e.frames)
-    s = sampling_defaults(preset)
+    model = entry_model(e)
+    video, _ = snap_video(model, *e.resolution, e.frames)
+    s = sampling_defaults(e.model)
     cfg = e.cfg if e.cfg is not None else s.cfg
     offload = offload_of(e)
-    pm = pipeline_memory(preset.model, video, gpu, offload, decode_of(e, preset.model.vae.family),
+    pm = pipeline_memory(model, video, gpu, offload, decode_of(e, model.vae.family),
                          cfg_batch=2 if cfg and not cfg_apart else 1, steps=e.steps or s.steps, fsdp=fsdp,
                          sequence_parallel=sp)
     pub = float(e.peak_memory_gib or math.nan)
     a, r = pm.allocated_peak / GiB, pm.reserved_peak / GiB
+    text = model.text_encoder_dtypes("bf16")
     return {**row, "offload": offload, "allocated_GiB": a, "reserved_GiB": r, "error_allocated": a / pub - 1,
-            "error_reserved": r / pub - 1, "status": "compared", "note": f"peak at {pm.peak_phase}"}
+            "error_reserved": r / pub - 1, "status": "compared",
+            "note": f"peak at {pm.peak_phase}" + (f"; text encoder {text}" if text not in ("", "bf16") else "")}
 
 
 def validate_memory(file: ValidationFile | None = None) -> pd.DataFrame:

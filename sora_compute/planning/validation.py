@@ -52,6 +52,9 @@ class ValidationEntry(BaseModel):
     steps: int | None = Field(default=None, ge=1, description="denoising steps")
     cfg: bool | None = Field(default=None, description="classifier-free guidance with an unconditional evaluation")
     dtype: Literal["fp32", "bf16", "fp16", "fp8"] | None = None
+    text_encoder_dtype: Literal["fp32", "tf32", "bf16", "fp16"] | None = Field(
+        default=None, description="the dtype the source's software runs the text encoders in, where it differs from "
+                                  "the preset's official pipeline (settings say where it is set); None: the preset's")
     seconds: Positive | None = Field(default=None, description="wall time of `scope`, s")
     peak_memory_gib: Positive | None = Field(default=None, description="peak device memory per GPU, as published")
     memory_unit_as_published: str | None = None

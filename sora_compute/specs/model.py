@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from sora_compute.specs.base import VideoShapeError, _Spec
 from sora_compute.specs.dit import DiTSpec
-from sora_compute.specs.text_encoder import TextEncoderSpec
+from sora_compute.specs.text_encoder import TextEncoderSpec, text_encoder_spec
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.video import VideoSpec
 
@@ -92,6 +92,24 @@ class ModelSpec(_Spec):
         if self.text_encoder is None or not self.dit.text_conditioned:
             return ()
         return (self.text_encoder, *self.extra_text_encoders)
+
+    def text_encoder_dtypes(self, run: str) -> str:
+        """The dtype the text encoders run in, for printing: one dtype (``run`` where an encoder has none of its own),
+        or each encoder's by kind where they differ (Step-Video: ``llama bf16 + bert fp32``); "" without encoders."""
+        dtypes = [e.dtype_or(run) for e in self.text_encoders]
+        if len(set(dtypes)) <= 1:
+            return dtypes[0] if dtypes else ""
+        return " + ".join(f"{e.kind} {d}" for e, d in zip(self.text_encoders, dtypes, strict=True))
+
+    def with_text_encoder_dtype(self, dtype: str | None) -> ModelSpec:
+        """This model with every text encoder run in ``dtype`` at inference (its ``inference_dtype``; validated; None:
+        unchanged)."""
+        if dtype is None or self.text_encoder is None:
+            return self
+        return self.model_copy(update={
+            "text_encoder": text_encoder_spec(self.text_encoder, inference_dtype=dtype),
+            "extra_text_encoders": tuple(text_encoder_spec(e, inference_dtype=dtype)
+                                         for e in self.extra_text_encoders)})
 
     def text_encoder_tokens(self, text_tokens: int | None = None) -> tuple[int, ...]:
         """Tokens each text encoder runs over: the first ``text_tokens`` (default ``num_text_tokens``) plus the

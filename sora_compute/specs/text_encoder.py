@@ -4,21 +4,32 @@
 ``clip``; ``bert``): each kind is its own spec type with only its own fields, so a field of another kind is an
 unknown field. Build one from data with ``text_encoder_spec(data, **fields)`` (or let ``ModelSpec`` do it). The
 parameters are counted from the ledger (``evaluate/params.py`` ``text_encoder_params``).
+
+``inference_dtype`` is the dtype the official inference pipeline runs an encoder in when that differs from the run's
+dtype (None: the run's dtype): ``fp32`` (fp32 tensors, full-precision matmuls: PyTorch's default,
+``torch.backends.cuda.matmul.allow_tf32 = False``), ``tf32`` (fp32 tensors, matmuls on TF32 tensor cores: the pipeline
+sets ``allow_tf32 = True``), ``bf16``, ``fp16``. It prices the encoder's weights and activations at inference (4 bytes
+per element for fp32 and tf32) and its time there (that dtype's peak). Training runs the encoders in the run's dtype
+(Open-Sora 1.2's scripts/train.py builds its T5 with dtype=bf16, its inference script in fp32); the parameter count
+does not depend on it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, model_validator
 
 from sora_compute.specs.base import _Spec
 
-__all__ = ["TextEncoderSpec", "TextEncoderKind", "T5EncoderSpec", "LlamaEncoderSpec", "CLIPTextSpec",
+__all__ = ["TextEncoderSpec", "TextEncoderKind", "TextEncoderDtype", "TEXT_ENCODER_DTYPES", "T5EncoderSpec",
+           "LlamaEncoderSpec", "CLIPTextSpec",
            "BertEncoderSpec", "text_encoder_spec"]
 
 
 TextEncoderKind = Literal["t5", "llama", "clip", "bert"]
+TextEncoderDtype = Literal["fp32", "tf32", "bf16", "fp16"]
+TEXT_ENCODER_DTYPES: tuple[str, ...] = get_args(TextEncoderDtype)
 
 
 class _TextEncoderBase(_Spec):
@@ -31,6 +42,9 @@ class _TextEncoderBase(_Spec):
     d_kv: int = Field(gt=0, description="width per head (llama, clip, bert: default d_model / num_heads)")
     d_ff: int = Field(gt=0, description="feed-forward width")
     max_tokens: int = Field(gt=0, description="maximum text length in tokens (clip: learned positions)")
+    inference_dtype: TextEncoderDtype | None = Field(
+        default=None, description="dtype the inference pipeline runs this encoder in (fp32, tf32 = fp32 tensors "
+                                  "with TF32 matmuls, bf16, fp16); None: the run's dtype")
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +78,10 @@ class _TextEncoderBase(_Spec):
     def layers_run(self) -> int:
         """Layers one forward runs (llama: num_layers less hidden_state_skip)."""
         return self.num_layers
+
+    def dtype_or(self, run: str) -> str:
+        """The dtype this encoder runs in at inference: its ``inference_dtype``, else ``run`` (the run's dtype)."""
+        return self.inference_dtype if self.inference_dtype is not None else run
 
     @property
     def pooled_dim(self) -> int | None:
