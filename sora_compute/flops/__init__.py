@@ -19,16 +19,17 @@ import numpy as np
 import pandas as pd
 
 from sora_compute.evaluate.flops import Count, Term, count_ops
-from sora_compute.flops.vae_tiles import spatially_tiled, tiled_encode_ops
+from sora_compute.flops.vae_tiles import spatially_tiled, tiled_decode_ops, tiled_encode_ops
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
-from sora_compute.memory.vae_schedule import encode_schedule_count
+from sora_compute.ledger.vae_schedule import scheduled_decode
+from sora_compute.memory.vae_schedule import encode_schedule_count, scheduled_decode_count
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec, Workload
-from sora_compute.specs.vae.schedule import DecodeSchedule, official_encode_schedule
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
 
 __all__ = [
     "Count",
@@ -196,13 +197,30 @@ def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *
 
 
 def count_vae_decode(model: Model, video: VideoSpec | VideoGrid | None = None, *,
-                     batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
-    """MACs of decoding ``batch`` latents back to videos of shape ``video`` (untiled)."""
+                     batch: int = 1, convention: CountingConvention = FVCORE,
+                     schedule: DecodeSchedule | None = None) -> Count:
+    """MACs of decoding ``batch`` latents back to videos of shape ``video`` under ``schedule``: None, the official
+    decode schedule of the model (``official_decode_schedule``: Open-Sora 2.0's and HunyuanVideo's spatial and
+    temporal tiles, CogVideoX's spatial tiles), the one memory peaks walk. A tiled schedule counts every decoder call
+    (``scheduled_decode_count``, overlapping tiles recomputed); a grid of shapes sums the same tiles per op
+    (``tiled_decode_ops``), so each point equals its single-shape count. Chunked and frame-batched decodes compute the
+    whole clip's convolutions: counted as the whole clip."""
     spec, video, g = _video(model, video)
     shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
+    dims = {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch}
+    if schedule is None:
+        schedule = official_decode_schedule(spec.vae.family, spec.name)
+    if schedule.mode == "tiled" and not isinstance(video, VideoSpec):
+        return count_ops("vae_decode", tiled_decode_ops(spec.vae, *shape, schedule, as_number(batch)), convention,
+                         dims)
+    if schedule.mode == "tiled":
+        if int(batch) != batch:
+            raise ValueError(f"batch: a tiled VAE decode counts whole latents, got {batch}")
+        sd = scheduled_decode(spec.vae, (int(g.frames), int(g.height), int(g.width)), schedule, int(batch))
+        count = scheduled_decode_count(sd, convention)
+        return replace(count, shape={**dims, **count.shape})
     ops = vae_decoder_ledger(spec.vae, shape, as_number(batch), num_frames=as_number(video.num_frames))
-    return count_ops("vae_decode", ops, convention,
-                     {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
+    return count_ops("vae_decode", ops, convention, dims)
 
 
 def count_text_encoder(model: Model, *, batch: int = 1, text_tokens: int | None = None,
