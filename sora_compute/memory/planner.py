@@ -41,6 +41,8 @@ __all__ = [
     "TrainingMemoryBasis",
     "training_memory_basis",
     "layout_memory",
+    "layout_peak",
+    "USABLE_FRACTION",
     "search_layouts",
     "max_feasible",
     "inference_memory",
@@ -49,6 +51,9 @@ __all__ = [
 ]
 
 GiB = 2**30
+#: the share of HBM a plan may allocate (the rest: allocator fragmentation, CUDA context, workspaces), the default of
+#: every fit check (training, inference, the layout search)
+USABLE_FRACTION = 0.92
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "sgd_momentum": 4, "sgd": 0}  # per parameter: fp32 moments
 
 
@@ -249,6 +254,16 @@ _STEP_ONLY = ("gradients", "saved activations (DiT blocks)", "saved activations 
               "FSDP gather buffers (2 blocks)", FSDP_GRAD, DS_BUCKET, DDP_BUCKETS)
 
 
+def layout_peak(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any, zero: Any,
+                precision: PrecisionPolicy = MIXED_ADAMW) -> Any:
+    """Allocated peak bytes per GPU of ``layout_memory``'s layouts: every resident component plus the largest
+    transient (float64; an array for array layouts)."""
+    comps, trans = layout_memory(basis, dp, tp, cp, pp, zero, precision)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (*comps.values(), *trans.values())))
+    return sum(np.asarray(v, dtype=np.float64) for v in comps.values()) + np.max(
+        np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for v in trans.values()]), axis=0)
+
+
 def layout_memory(basis: TrainingMemoryBasis, dp: Any, tp: Any, cp: Any, pp: Any, zero: Any,
                   precision: PrecisionPolicy = MIXED_ADAMW) -> tuple[dict[str, Any], dict[str, Any]]:
     """(resident components, transient alternatives) in bytes per GPU for layouts given as ints or equal-length
@@ -300,7 +315,7 @@ def training_memory(
     kernel: AttentionKernel = "fused",
     vae_on_the_fly: bool = False,
     text_on_the_fly: bool = False,
-    usable_fraction: float = 0.92,
+    usable_fraction: float = USABLE_FRACTION,
     encode: DecodeSchedule | None = None,
 ) -> MemoryBreakdown:
     """Training memory per GPU for one video shape under a parallel layout (``model`` may be a Workload, with
@@ -452,7 +467,7 @@ def inference_memory(
     act_bytes: int = 2,
     kernel: AttentionKernel = "fused",
     tile_latent: tuple[int, int, int] | None = None,
-    usable_fraction: float = 0.92,
+    usable_fraction: float = USABLE_FRACTION,
     decode: DecodeSchedule | None = None,
 ) -> MemoryBreakdown:
     """Memory of generating one video on one GPU. ``stage="all"``: every model resident, the text encoder,

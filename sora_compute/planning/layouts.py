@@ -25,7 +25,7 @@ from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.comm import topology_of
 from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
-from sora_compute.memory.planner import GiB, PrecisionPolicy, layout_memory, training_memory_basis
+from sora_compute.memory.planner import USABLE_FRACTION, GiB, PrecisionPolicy, layout_peak, training_memory_basis
 from sora_compute.planning.parallel import BREAKDOWN, TrainingBasis, step_times, training_bases
 from sora_compute.presets import load_preset
 from sora_compute.specs import ModelSpec, VideoSpec, Workload, as_workload
@@ -36,6 +36,12 @@ LAYOUT_FIELDS = ["tp", "cp_ulysses", "cp_ring", "pp", "vpp", "dp", "zero", "micr
                  "attention_kernel"]
 CHECKPOINTING = ("none", "selective", "full")
 MAX_TP, MAX_CP, MAX_PP = 8, 256, 16  # the search's default limits: a layout has at most batch x 8 x 256 x 16 GPUs
+
+
+def most_gpus(global_batch: int, micro_batch: int) -> int:
+    """The most GPUs any layout of the search's default limits can use for ``global_batch`` samples at
+    ``micro_batch``: dp (global_batch // micro_batch) x MAX_TP x MAX_CP x MAX_PP."""
+    return global_batch // micro_batch * MAX_TP * MAX_CP * MAX_PP
 
 
 def _pows(limit: int) -> list[int]:
@@ -123,7 +129,7 @@ def search_training_layouts(
     max_tp: int = MAX_TP,
     max_cp: int = MAX_CP,
     max_pp: int = MAX_PP,
-    usable_fraction: float = 0.92,
+    usable_fraction: float = USABLE_FRACTION,
     pin: dict[str, object] | None = None,
 ) -> LayoutSearch:
     """Every valid training layout of ``gpus`` GPUs for one training shape and ``global_batch`` samples per step
@@ -178,12 +184,9 @@ def search_training_layouts(
             mem_bases[(mb, ck, mk)] = training_memory_basis(w, mb, prec, ck, mk)  # type: ignore[arg-type]
         sel = idx == i
         sub = lay[sel]
-        comps, trans = layout_memory(mem_bases[(mb, ck, mk)], sub["dp"].to_numpy(), sub["tp"].to_numpy(),
-                                     (sub["cp_ulysses"] * sub["cp_ring"]).to_numpy(), sub["pp"].to_numpy(),
-                                     sub["zero"].to_numpy(), prec)
-        peak[sel] = sum(np.asarray(v, dtype=float) for v in comps.values()) + np.max(
-            np.stack([np.broadcast_to(np.asarray(v, dtype=float), (int(sel.sum()),)) for v in trans.values()]),
-            axis=0)
+        peak[sel] = layout_peak(mem_bases[(mb, ck, mk)], sub["dp"].to_numpy(), sub["tp"].to_numpy(),
+                                (sub["cp_ulysses"] * sub["cp_ring"]).to_numpy(), sub["pp"].to_numpy(),
+                                sub["zero"].to_numpy(), prec)
     capacity = spec.hbm_bytes * usable_fraction
     times = step_times(bases, idx, profile, B, lay["dp"], lay["tp"], lay["cp_ulysses"], lay["cp_ring"], lay["pp"],
                        lay["zero"], lay["vpp"], ema=prec.ema) if len(lay) else pd.DataFrame(columns=["step_s"])

@@ -19,21 +19,19 @@ from functools import lru_cache
 from sora_compute.flops import MATMUL_ONLY
 from sora_compute.hardware import resolve_gpu
 from sora_compute.memory.planner import (
+    USABLE_FRACTION,
     GiB,
     PrecisionPolicy,
     TrainingMemoryBasis,
-    layout_memory,
+    layout_peak,
     training_memory_basis,
 )
-from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, search_training_layouts
+from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP, most_gpus, search_training_layouts
 from sora_compute.planning.recipe import bucket_per_sample, bucket_workload, rank_batch
 from sora_compute.planning.recipe_spec import Recipe, RecipeStage, recipe_profile
 from sora_compute.specs import ModelSpec, VideoSpec, Workload
 
 __all__ = ["NoLayoutError", "heaviest_bucket", "search_stage", "resolve_layouts", "memory_misfit"]
-
-USABLE_FRACTION = 0.92  # of HBM, as the layout search (``search_training_layouts``'s usable_fraction)
-
 
 class NoLayoutError(ValueError):
     """No layout of the stage's GPUs fits its global batch in memory."""
@@ -85,7 +83,7 @@ def search_stage(recipe: Recipe, stage: RecipeStage, idle_ok: bool = False,
         used = 1 << (used.bit_length() - 1)
         best = _best(recipe.model, video, recipe.gpu, used, *rest)
     if best is None:
-        most = batch // mb * MAX_TP * MAX_CP * MAX_PP  # dp x tp x cp x pp at the search's limits
+        most = most_gpus(batch, mb)
         if stage.gpus > most:
             raise NoLayoutError(f"stage {stage.name!r}: {stage.gpus:,} GPUs are more than any layout of a global "
                                 f"batch of {batch:,} at micro-batch {mb} can use (at most {most:,}: dp x tp "
@@ -122,9 +120,7 @@ def memory_misfit(recipe: Recipe, stage: RecipeStage) -> str:
     wl = bucket_workload(recipe, stage, heavy)
     kind = "materialized" if recipe.attention_kernel == "math" else "fused"
     basis = _memory_basis(wl, rank_batch(stage, heavy), stage.ema, stage.checkpointing, kind)
-    comps, trans = layout_memory(basis, stage.dp, stage.tp, stage.cp, stage.pp, stage.zero,
-                                 PrecisionPolicy(ema=stage.ema))
-    peak = float(sum(comps.values())) + max(float(v) for v in trans.values())
+    peak = float(layout_peak(basis, stage.dp, stage.tp, stage.cp, stage.pp, stage.zero, PrecisionPolicy(ema=stage.ema)))
     usable = resolve_gpu(recipe_profile(recipe.gpu)).hbm_bytes * USABLE_FRACTION
     if peak <= usable:
         return ""

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, replace
 
 from sora_compute.hardware.profiles import HardwareProfile
-from sora_compute.planning.layouts import MAX_CP, MAX_PP, MAX_TP
+from sora_compute.planning.layouts import most_gpus
 from sora_compute.planning.recipe_layouts import NoLayoutError, heaviest_bucket, search_stage
 from sora_compute.planning.recipe_scenario import default_global_batch, scenario_recipe
 from sora_compute.planning.recipe_spec import Recipe, RecipeBucket, RecipeStage, profile_key
@@ -108,7 +108,7 @@ def _laid(recipe: Recipe, pin: dict[str, object] | None = None) -> tuple[RecipeE
     except NoLayoutError:
         pass
     used = stage.gpus if not stage.gpus & (stage.gpus - 1) else 1 << (stage.gpus.bit_length() - 1)
-    most = (stage.global_batch or 0) // stage.micro_batch * MAX_TP * MAX_CP * MAX_PP  # GPUs any layout can have
+    most = most_gpus(stage.global_batch or 0, stage.micro_batch)  # GPUs any layout can have
     for fewer in (used >> k for k in range(1, used.bit_length()) if used >> k <= most):
         try:
             laid, words = search_stage(recipe, stage.model_copy(update={"gpus": fewer}), pin=pin)
