@@ -124,3 +124,116 @@ def test_untiled_decode_schedules_count_the_whole_clip():
     """Wan's chunks and the whole-clip schedules: the default decode count is the whole clip's ledger."""
     for name in ("wan2.1-14b", "sora"):
         assert count_vae_decode(name).macs == count_vae_decode(name, schedule=DecodeSchedule()).macs
+
+
+def _decode_seconds(count, gpu="h100-sxm"):
+    from sora_compute.evaluate.time import call_records
+
+    return sum(r[10] for r in call_records(count.timed_calls, gpu))
+
+
+TIMED = {  # tiled (spatial and temporal; CogVideoX's spatial tiles in frame batches) and chunked (Wan: whole clip)
+    "open-sora-2.0": [(1024, 576, 129), (848, 480, 61), (256, 256, 33)],
+    "hunyuanvideo": [(1280, 720, 129)],
+    "cogvideox-5b": [(720, 480, 49), (720, 480, 9), (1360, 768, 49)],
+    "wan2.1-14b": [(832, 480, 81)],
+}
+
+
+@pytest.mark.parametrize("name", TIMED)
+def test_decode_seconds_single_shape_and_grid_agree(name):
+    """The grid's decode seconds (each distinct tile call timed once over the grid, gathered per point by its calls)
+    equal each shape's own (each distinct call of its schedule timed once, times its calls), as the MACs do."""
+    from sora_compute.evaluate.time_grid import calls_seconds
+
+    w, h, f = (np.array(v) for v in zip(*TIMED[name], strict=True))
+    grid = count_vae_decode(name, VideoGrid(w, h, f), convention=MATMUL_ONLY)
+    seconds = calls_seconds(grid.timed_calls, "h100-sxm")
+    for k, shape in enumerate(TIMED[name]):
+        single = count_vae_decode(name, _video(name, *shape), convention=MATMUL_ONLY)
+        assert single.macs == int(grid.macs[k])
+        assert seconds[k] == pytest.approx(_decode_seconds(single), rel=1e-12)
+
+
+def test_open_sora_2_decode_seconds_by_hand():
+    """1024x576x129: the tiles of ``test_open_sora_2_decode_tiles_by_hand``, each timed as a decode of its own shape:
+    2 x plane(65 frames) + plane(33), a plane 10 tiles of 256x256, 2 of 256x64, 5 of 192x256, 1 of 192x64 (h x w)."""
+    whole = DecodeSchedule()
+
+    def tile(frames: int, h: int, w: int) -> float:
+        return _decode_seconds(count_vae_decode("open-sora-2.0", _video("open-sora-2.0", w, h, frames),
+                                                convention=MATMUL_ONLY, schedule=whole))
+
+    def plane(frames: int) -> float:
+        return 10 * tile(frames, 256, 256) + 2 * tile(frames, 256, 64) + 5 * tile(frames, 192, 256) + \
+            tile(frames, 192, 64)
+
+    by_hand = 2 * plane(65) + plane(33)
+    tiled = count_vae_decode("open-sora-2.0", convention=MATMUL_ONLY)
+    assert _decode_seconds(tiled) == pytest.approx(by_hand, rel=1e-12)
+    assert by_hand > _decode_seconds(count_vae_decode("open-sora-2.0", convention=MATMUL_ONLY, schedule=whole))
+
+
+def test_untiled_decode_seconds_are_the_whole_clip():
+    """Wan's chunked and the whole-clip schedules: one ledger on the whole latent, timed as before."""
+    for name in ("wan2.1-14b", "sora"):
+        count = count_vae_decode(name, convention=MATMUL_ONLY)
+        assert count.calls == () and count.timed_calls == ((count.timed_ops, 1),)
+
+
+@pytest.mark.parametrize("name", ["open-sora-2.0", "hunyuanvideo", "cogvideox-5b", "wan2.1-14b"])
+def test_sweep_predicted_latency_equals_single_video_prediction(name):
+    """The sweep's predicted one-GPU latency at a preset's native shape is the single-video prediction (text
+    encoder, steps x DiT, the decode under its official schedule)."""
+    from sora_compute.planning.timing import predicted
+
+    v = load_preset(name).video
+    df = sweep(name, [(v.width, v.height)], [v.num_frames / v.fps], gpus="h100-sxm", gpu_counts=1)
+    assert df.iloc[0].latency_s_1gpu == pytest.approx(predicted(estimate_inference(name), "h100-sxm")[0], rel=1e-12)
+
+
+TINY_TILED = [  # (VAE, schedule): spatial and temporal tiles; CogVideoX's spatial tiles in frame batches of 2
+    ("generic", DecodeSchedule(mode="tiled", tile_px=(8, 8), stride_px=(6, 6), tile_frames=4, stride_frames=2)),
+    ("cogvideox", DecodeSchedule(mode="tiled", tile_px=(16, 16), stride_px=(12, 8), frame_batch=2)),
+]
+
+
+@pytest.mark.parametrize("family,schedule", TINY_TILED, ids=[f for f, _ in TINY_TILED])
+def test_grid_tiled_decode_macs_equal_flop_counter(family, schedule):
+    """The grid's tiled decode (every tile, overlaps recomputed; CogVideoX's frame batches with the conv cache) equals
+    FlopCounterMode on the reference decoder running that schedule (meta tensors), at each point of a grid of
+    latents: several tiles with edge tiles, one side under a tile, a clip under one tile, odd frame counts."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reference_model.vae.tiling import temporal_tiled_decode, tiled_decode
+    from sora_compute.calibration.build import build_vae
+    from sora_compute.evaluate.flops import count_calls
+    from sora_compute.flops.vae_tiles import tiled_decode_calls
+    from sora_compute.specs import CogVideoXVAE, GenericVAE
+
+    vae = {"generic": GenericVAE(latent_channels=4, block_out_channels=(8, 16), spatial_compression=2,
+                                 temporal_compression=2, causal=True, norm_groups=4, layers_per_block=1,
+                                 quant_convs=True),
+           "cogvideox": CogVideoXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
+                                     temporal_compression=2, layers_per_block=1, norm_groups=4)}[family]
+    s, tc = vae.spatial_compression, vae.temporal_compression
+    latents = [(5, 8, 9), (2, 3, 7), (3, 4, 4), (4, 6, 5), (1, 2, 2)]
+    meta = build_vae(vae).eval().to("meta")
+    decoder = meta.decoder
+    if schedule.frame_batch is not None:
+        def decoder(z, d=meta.decoder, fb=schedule.frame_batch):
+            return d.framewise(z, fb)
+    t, h, w = (np.array(v, dtype=np.float64) for v in zip(*latents, strict=True))
+    grid = count_calls("vae_decode", [tiled_decode_calls(vae, t, h, w, schedule)], MATMUL_ONLY).macs
+    for k, (T, H, W) in enumerate(latents):
+        z = torch.empty(1, vae.latent_channels, T, H, W, device="meta")
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            if schedule.tile_frames is not None and schedule.tile_frames // tc < T:  # diffusers' rule
+                temporal_tiled_decode(decoder, z, s, tc, schedule.tile_px, schedule.stride_px, schedule.tile_frames,
+                                      schedule.stride_frames)
+            elif schedule.tile_px[0] // s < H or schedule.tile_px[1] // s < W:
+                tiled_decode(decoder, z, s, schedule.tile_px, schedule.stride_px)
+            else:
+                decoder(z)
+        assert 2 * int(grid[k]) == counter.get_total_flops(), (T, H, W)

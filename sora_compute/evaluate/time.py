@@ -49,6 +49,7 @@ __all__ = [
     "ADAMW_BYTES_PER_PARAM",
     "op_times",
     "op_records",
+    "call_records",
     "predict_seconds",
     "recomputed_ops",
     "training_times",
@@ -202,6 +203,22 @@ def op_records(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "
         r = _record(op, pass_, eff, attention_kernel, bpe, peak, bw, overhead, fl)
         if r is not None:
             rows.append(r)
+    return rows
+
+
+_SCALED = (4, 5, 6, 7, 8, 9, 10)  # instances, flops, bytes, compute_s, memory_s, overhead_s, seconds
+
+
+def call_records(calls: Iterable[tuple[Iterable[Op], Any]], profile: HardwareProfile | str, dtype: str = "bf16",
+                 attention_kernel: str = "fa2", pass_: str = "fwd") -> list[tuple]:
+    """``op_records`` of ledgers each called ``n`` times (``Count.timed_calls``: a tiled decode's distinct tile
+    ledgers): each ledger timed once, at its own shapes, and its rows' instances, FLOPs, bytes and seconds times
+    ``n`` (efficiencies, bound and basis are the call's)."""
+    rows = []
+    for ops, n in calls:
+        records = op_records(ops, profile, dtype, attention_kernel, pass_)
+        rows += records if n == 1 else [tuple(v * n if i in _SCALED else v for i, v in enumerate(r))
+                                        for r in records]
     return rows
 
 

@@ -8,23 +8,28 @@ S - start pixels. The encode's MACs are then sum over (row slot a, column slot b
 MACs(F, size_a, size_b): the ledger evaluated once per distinct (F, tile height, tile width) of the grid.
 A clip no larger than a tile in both sides is one call on the whole clip (the schedule's rule).
 
-A tiled decode (``scheduled_decode``'s ``_tiled``) is counted the same way on the latent grid: latent tiles of
+A tiled decode (``scheduled_decode``'s ``_tiled``) is cut the same way on the latent grid: latent tiles of
 tile_px // compression every stride_px // compression, and (temporal tiles) tile_frames // tc + 1 latent frames every
-stride_frames // tc, edge tiles cut short; a tile's frame batches compute its whole convolutions, so each tile is
-counted as one decoder call on it."""
+stride_frames // tc, edge tiles cut short; a frame-batched decode (CogVideoX) calls its frame-batch ledger on each
+tile's batches (``frame_batches``), as the single-shape schedule does.
+
+Both return the ledger on the distinct call shapes and the ``Gather`` of each grid point's calls onto them
+(``evaluate/gather.py``): the FLOP count sums the ledger's MACs and traffic through it, the time model the seconds of
+each distinct call, so a grid point is priced exactly as its single-shape schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from sora_compute.ledger.ops import Op, revise
+from sora_compute.evaluate.gather import Gather, Piece, gather
+from sora_compute.ledger.ops import Op
+from sora_compute.ledger.registry import lookup
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
+from sora_compute.ledger.vae_schedule import frame_batches
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["spatially_tiled", "tiled_encode_ops", "tiled_decode_ops"]
+__all__ = ["spatially_tiled", "tiled_encode_calls", "tiled_decode_calls"]
 
 
 def spatially_tiled(schedule: DecodeSchedule) -> bool:
@@ -46,19 +51,6 @@ def _slots(size: np.ndarray, tile: int, stride: int) -> list[tuple[np.ndarray, n
     return slots
 
 
-def tiled_encode_ops(spec: VAESpec, frames: np.ndarray, height: np.ndarray, width: np.ndarray,
-                     schedule: DecodeSchedule, batch: float = 1) -> list[Op]:
-    """The encoder's ledger with each op's MACs and traffic summed over every tile of ``schedule`` at each grid point
-    (float64 arrays; each tile's MACs are whole numbers, so the sums are exact below 2^53)."""
-    assert schedule.tile_px is not None and schedule.stride_px is not None
-    f, h, w = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (frames, height, width)))
-    (th, tw), (sh, sw) = schedule.tile_px, schedule.stride_px
-    return _summed(lambda shape: vae_encoder_ledger(spec, shape, batch), _spatial(f, h, w, th, tw, sh, sw))
-
-
-Piece = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (frames, height, width, calls) at each grid point
-
-
 def _spatial(f: np.ndarray, h: np.ndarray, w: np.ndarray, th: int, tw: int, sh: int, sw: int) -> list[Piece]:
     """The calls of ``f`` frames over an (h, w) plane tiled by (th, tw) every (sh, sw): one on the whole plane where
     it is no larger than a tile, else each tile slot."""
@@ -69,10 +61,21 @@ def _spatial(f: np.ndarray, h: np.ndarray, w: np.ndarray, th: int, tw: int, sh: 
     return pieces
 
 
-def tiled_decode_ops(spec: VAESpec, frames: np.ndarray, height: np.ndarray, width: np.ndarray,
-                     schedule: DecodeSchedule, batch: float = 1) -> list[Op]:
-    """The decoder's ledger with each op's MACs and traffic summed over every tile of the tiled decode ``schedule``
-    of latents (``frames``, ``height``, ``width``) at each grid point (float64 arrays, exact below 2^53)."""
+def tiled_encode_calls(spec: VAESpec, frames: np.ndarray, height: np.ndarray, width: np.ndarray,
+                       schedule: DecodeSchedule, batch: float = 1) -> tuple[list[Op], Gather]:
+    """The encoder's ledger on each distinct tile of ``schedule`` over the grid of clips, and each point's tiles
+    (a whole-pixel tile's MACs are whole numbers, so the gathered sums are exact below 2^53)."""
+    assert schedule.tile_px is not None and schedule.stride_px is not None
+    f, h, w = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (frames, height, width)))
+    (th, tw), (sh, sw) = schedule.tile_px, schedule.stride_px
+    shape, g = gather(_spatial(f, h, w, th, tw, sh, sw))
+    return vae_encoder_ledger(spec, shape, batch), g
+
+
+def tiled_decode_calls(spec: VAESpec, frames: np.ndarray, height: np.ndarray, width: np.ndarray,
+                       schedule: DecodeSchedule, batch: float = 1) -> tuple[list[Op], Gather]:
+    """The decoder's ledger (a frame batch's, for a frame-batched schedule) on each distinct call of the tiled
+    decode ``schedule`` of latents (``frames``, ``height``, ``width``) over the grid, and each point's calls."""
     t, h, w = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (frames, height, width)))
     s, tc = spec.spatial_compression, spec.temporal_compression
     tiles = None
@@ -89,34 +92,11 @@ def tiled_decode_ops(spec: VAESpec, frames: np.ndarray, height: np.ndarray, widt
     for ta, ca in temporal:
         plane = _spatial(ta, h, w, *tiles) if tiles is not None else [(ta, h, w, np.ones_like(t))]
         pieces += [(pf, ph, pw, n * ca) for pf, ph, pw, n in plane]
-    return _summed(lambda shape: vae_decoder_ledger(spec, shape, batch), pieces)
-
-
-def _summed(ledger: Callable[[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Op]], pieces: list[Piece]) -> list[Op]:
-    """The ledger's ops with MACs and traffic summed over ``pieces`` ((frames, tile height, tile width, calls) arrays
-    at each point): the ledger evaluated once per distinct (frames, height, width) among all pieces (tile sides take
-    few values), then gathered back per piece and weighted."""
-    f = pieces[0][0]
-    side = int(max(max(float(t.max()), float(h.max()), float(w.max())) for t, h, w, _ in pieces)) + 1
-    keys = np.concatenate([(t.astype(np.int64) * side + h.astype(np.int64)) * side + w.astype(np.int64)
-                           for t, h, w, _ in pieces])
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    shape = (uniq // (side * side)).astype(np.float64), (uniq // side % side).astype(np.float64), (
-        uniq % side).astype(np.float64)
-    ops = ledger(shape)
-    per_shape = np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), uniq.shape)
-                          for op in ops for v in (op.macs, op.elements)], axis=1)  # (shapes, 2 x ops): rows gather fast
-    inverse = inverse.reshape(len(pieces), -1)
-    total = np.zeros((f.size, per_shape.shape[1]))
-    buf = np.empty_like(total)
-    for p, (_, _, _, n) in enumerate(pieces):
-        tiles = n.ravel()
-        there = np.flatnonzero(tiles)
-        if there.size == tiles.size:  # in place: no temporaries of (points, 2 x ops)
-            np.take(per_shape, inverse[p], axis=0, out=buf)
-            total += np.multiply(buf, tiles[:, None], out=buf)
-        elif there.size:
-            total[there] += per_shape[inverse[p][there]] * tiles[there, None]
-    total = total.T
-    return [revise(op, macs=total[2 * k].reshape(f.shape), elements=total[2 * k + 1].reshape(f.shape))
-            for k, op in enumerate(ops)]
+    fb = schedule.frame_batch
+    if fb is None:
+        shape, g = gather(pieces)
+        return vae_decoder_ledger(spec, shape, batch), g
+    batched = [(np.where(k > 0, frames_, fb), ph, pw, n * k) for pf, ph, pw, n in pieces
+               for frames_, k in frame_batches(pf, fb)]
+    shape, g = gather(batched)
+    return lookup("vae_frame_batch", spec.family)(spec, shape, batch), g

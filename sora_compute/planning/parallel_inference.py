@@ -48,7 +48,7 @@ from pydantic import Field, model_validator
 from sora_compute._frames import FrameRepr
 from sora_compute.evaluate.comm import Group, collective_seconds, overlap
 from sora_compute.evaluate.params import dit_block_params, dit_params
-from sora_compute.evaluate.time import COLUMNS, op_records
+from sora_compute.evaluate.time import COLUMNS, call_records, op_records
 from sora_compute.hardware import GPUSpec, resolve_gpu
 from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
 from sora_compute.ledger.dit import DiTShape, dit_ledger
@@ -288,7 +288,8 @@ class ScheduleContext:
         """Seconds of one call of a component's ops (``estimate.counts``), its work divided over ``split`` GPUs
         (launch overheads not)."""
         def make() -> float:
-            records = op_records(self.estimate.counts[name].timed_ops, self.profile, self.precision, self.kernel)
+            records = call_records(self.estimate.counts[name].timed_calls, self.profile, self.precision,
+                                   self.kernel)
             overhead = float(sum(rec[_OVERHEAD] for rec in records))
             return (_seconds(records) - overhead) / split + overhead
         return self._get(("component", name, split), make)

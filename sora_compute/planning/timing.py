@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from sora_compute.evaluate.time import COLUMNS, op_records
+from sora_compute.evaluate.time import COLUMNS, call_records
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.inference import InferenceEstimate
 
@@ -38,11 +38,12 @@ def component_records(estimate: InferenceEstimate, profile: HardwareProfile, pre
                    ) -> Iterator[tuple[str, float, float, list[tuple]]]:
     """(component, FLOPs of one call, calls per video, op records of one call; ``evaluate/time.COLUMNS``) for each
     component: the one walk every predicted inference time reads. The records are of the whole ledger
-    (``Count.timed_ops``): the elementwise work a FLOP count leaves out (modulation, gates, residual adds,
-    activations, copies) costs memory traffic and launches."""
+    (``Count.timed_calls``): the elementwise work a FLOP count leaves out (modulation, gates, residual adds,
+    activations, copies) costs memory traffic and launches; a tiled VAE decode's distinct tile ledgers are each timed
+    at their own shape, times their calls."""
     for name, count in estimate.counts.items():
-        yield name, float(count.flops), estimate.multipliers[name], op_records(count.timed_ops, profile, precision,
-                                                                               attention_kernel)
+        yield name, float(count.flops), estimate.multipliers[name], call_records(count.timed_calls, profile,
+                                                                                 precision, attention_kernel)
 
 
 def inference_times(estimate: InferenceEstimate, gpu: str | HardwareProfile, precision: str = "bf16",
