@@ -237,3 +237,12 @@ def test_grid_tiled_decode_macs_equal_flop_counter(family, schedule):
             else:
                 decoder(z)
         assert 2 * int(grid[k]) == counter.get_total_flops(), (T, H, W)
+
+
+def test_report_states_the_decode_schedule_it_times():
+    """The report's inference assumption names the decode it counts and times: Open-Sora 2.0's 3 temporal x 18
+    spatial tiles (``test_open_sora_2_decode_tiles_by_hand``), Wan's whole-clip count."""
+    from sora_compute.report import _decode_basis
+
+    assert _decode_basis(estimate_inference("open-sora-2.0")).endswith(": 54 decoder calls counted and timed")
+    assert "whole clip" in _decode_basis(estimate_inference("wan2.1-14b"))
