@@ -225,3 +225,47 @@ def test_serving_plan_with_predicted_time():
     assert sc.plan_serving(est, "h100-sxm", mfu=0.5, mfu_source="--mfu").time_basis.endswith("0.50 (--mfu)")
     assert (sc.plan_serving(est, "h100-sxm", predict=False).time_basis
             == "time from assumed MFU 0.40 (the GPU's planning MFU)")
+
+
+TRAIN = """\
+entries:
+  - id: {id}
+    model: dit-xl-2
+    kind: training
+    scope: training_step
+    gpu: h800
+    gpu_as_published: test
+    gpus: 8
+    resolution: [256, 256]
+    frames: 16
+    seconds: 1.0
+    settings: {{global_batch: 64, data_parallel: 8, micro_batch: 8, checkpointing: full, zero_stage: 2{extra}}}
+    source: test
+    quote: test
+"""
+
+
+def test_training_steps_add_the_encoders_a_source_runs_on_the_fly(tmp_path):
+    from sora_compute.planning.training_time import encode_seconds
+    from sora_compute.specs import Workload
+
+    rows = {}
+    for name, extra in (("pre", ""), ("otf", ", latents: on_the_fly, text: on_the_fly")):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(TRAIN.format(id=name, extra=extra))
+        rows[name] = validate(load_validation(str(p))).table.set_index("id").loc[name]
+    pre, otf = rows["pre"], rows["otf"]
+    assert pre["status"] == otf["status"] == "compared" and "DP8" in otf["note"] and "mb8" in otf["note"]
+    # 64 samples over 8 data-parallel ranks: each encodes 8 clips (dit-xl-2 is class-conditioned: no text encoder)
+    w = Workload.of(load_preset("dit-xl-2").model, VideoSpec(width=256, height=256, num_frames=16))
+    vae = encode_seconds(w, "h800", "bf16", "fa2", True, True)
+    assert vae["vae_encode_s"] > 0 and vae["text_encode_s"] == 0
+    assert otf["predicted_s"] - pre["predicted_s"] == pytest.approx(8 * vae["vae_encode_s"])
+    assert "VAE, 8 samples per rank" in otf["note"] and "text" not in otf["note"].split("encoding")[1].split(";")[0]
+    assert "DiT step only" in pre["note"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TRAIN.format(id="bad", extra=", latents: on-the-fly"))
+    with pytest.raises(ValueError, match="settings.latents"):
+        load_validation(str(bad))
+    r = main("validate", "--file", str(bad))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "settings.latents" in r.err

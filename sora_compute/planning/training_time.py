@@ -34,7 +34,7 @@ from sora_compute.planning.training import TrainingEstimate
 from sora_compute.specs import VideoSpec, Workload
 
 __all__ = ["ASSUMED_MICRO_BATCH_TOKENS", "ASSUMED_GLOBAL_BATCH_TOKENS", "TrainingTime", "micro_batch_for",
-           "global_batch_for", "sample_seconds", "training_time"]
+           "global_batch_for", "encode_seconds", "sample_seconds", "training_time"]
 
 #: ASSUMED (no measurement; the training-recipe module sets real batches): short samples (images, low-resolution
 #: clips) are batched until a micro-batch holds at least this many video tokens, as trainers pack or bucket short
@@ -71,6 +71,23 @@ def _sum(records: list[tuple]) -> tuple[float, float]:
             sum(r[_SECONDS] for r in records if str(r[_BASIS]).startswith("default")))
 
 
+def encode_seconds(workload: Workload, gpu: str | HardwareProfile, precision: str = "bf16",
+                   attention_kernel: str = "fa2", vae_on_the_fly: bool = False,
+                   text_on_the_fly: bool = False) -> dict[str, float]:
+    """Predicted seconds of encoding one training sample on the fly on one GPU: ``vae_encode_s`` (the VAE encoder
+    under its official encode schedule), ``text_encode_s`` (the text encoders), each 0 when that input comes
+    pre-computed, and ``fallback_s`` (their seconds in ops no kernel-table point covers)."""
+    profile = _profile(gpu)
+    out = {"vae_encode_s": 0.0, "text_encode_s": 0.0, "fallback_s": 0.0}
+    for on, key, count in ((vae_on_the_fly, "vae_encode_s", count_vae_encode),
+                           (text_on_the_fly, "text_encode_s", count_text_encoder)):
+        if on:
+            s, f = _sum(call_records(count(workload, convention=MATMUL_ONLY).term_calls, profile, precision,
+                                     attention_kernel))
+            out[key], out["fallback_s"] = s, out["fallback_s"] + f
+    return out
+
+
 def sample_seconds(workload: Workload, gpu: str | HardwareProfile, precision: str = "bf16",
                    attention_kernel: str = "fa2", checkpointing: str = "none", vae_on_the_fly: bool = False,
                    text_on_the_fly: bool = False, micro_batch: int | None = None,
@@ -89,13 +106,9 @@ def sample_seconds(workload: Workload, gpu: str | HardwareProfile, precision: st
                             ("recompute_s", "recompute", recomputed_ops(ops, checkpointing))):
         s, f = _sum(op_records(run, profile, precision, attention_kernel, pass_))  # training_times' rows, no frame
         out[key], fallback = s / mb, fallback + f / mb
-    out["vae_encode_s"] = out["text_encode_s"] = 0.0
-    for on, key, count in ((vae_on_the_fly, "vae_encode_s", count_vae_encode),
-                           (text_on_the_fly, "text_encode_s", count_text_encoder)):
-        if on:
-            s, f = _sum(call_records(count(workload, convention=MATMUL_ONLY).term_calls, profile, precision,
-                                     attention_kernel))
-            out[key], fallback = s, fallback + f
+    enc = encode_seconds(workload, profile, precision, attention_kernel, vae_on_the_fly, text_on_the_fly)
+    out["vae_encode_s"], out["text_encode_s"] = enc["vae_encode_s"], enc["text_encode_s"]
+    fallback += enc["fallback_s"]
     params = sum(float(op.weights) * op.instances for op in ops)
     out["optimizer_s"] = optimizer_row(params, profile)[_SECONDS] / gb
     out["seconds"] = sum(out[k] for k in PARTS)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 
+from sora_compute.flops import MATMUL_ONLY, count_text_encoder, count_vae_encode
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
 from sora_compute.planning.layouts import search_training_layouts
+from sora_compute.planning.training_time import encode_seconds
 from sora_compute.planning.validation import ValidationEntry
 from sora_compute.presets import load_preset, preset_names
 from sora_compute.specs import Workload
@@ -58,14 +60,26 @@ def training_row(e: ValidationEntry, attention_kernel: str = "fa2") -> dict:
         published = batch * tokens / e.tokens_per_second
     else:
         return {"status": "no timing", "note": "training: no step time or throughput published"}
-    predicted = float(best["step_s"])
-    at_mfu = (float(best["mfu"]) * predicted / profile.default_mfu if profile.default_mfu is not None
-              else math.nan)  # the same model FLOPs at the GPU's planning MFU
+    # encoders the source runs on the fly (settings latents / text: on_the_fly): each data-parallel rank encodes its
+    # share of the global batch before its DiT step (the DiT step's own time is the layout search's step_s)
+    vae_otf, text_otf = (e.settings.get(k) == "on_the_fly" for k in ("latents", "text"))
+    enc = encode_seconds(w, profile, e.dtype or "bf16", attention_kernel, vae_otf, text_otf)
+    per_rank = batch / float(best["dp"])
+    encode_s = per_rank * (enc["vae_encode_s"] + enc["text_encode_s"])
+    predicted = float(best["step_s"]) + encode_s
+    encoders = " and ".join(n for n, key in (("VAE", "vae_encode_s"), ("text", "text_encode_s")) if enc[key] > 0)
+    # the same model FLOPs (the DiT step's, plus the encoders' when they run on the fly) at the GPU's planning MFU
+    enc_flops = per_rank * sum(count(w, convention=MATMUL_ONLY).flops for on, count in
+                               ((vae_otf, count_vae_encode), (text_otf, count_text_encoder)) if on)
+    at_mfu = ((float(best["mfu"]) * float(best["step_s"]) + enc_flops / profile.peak_flops(e.dtype or "bf16"))
+              / profile.default_mfu if profile.default_mfu is not None else math.nan)
     fixed = set(pin) | ({"tp", "pp"} if pin.get("dp") == e.gpus else set())  # DP over every GPU: no TP, PP, CP
     open_fields = sorted({"tp", "pp", "dp", "zero", "micro_batch", "checkpointing"} - fixed)
     notes = [*notes, f"{best['layout']} (fastest fitting; {', '.join(open_fields)} not stated by the source)"
              if open_fields else best["layout"], f"global batch {batch}, {tokens:,} tokens per sample",
-             "DiT step only (encoders run on the fly and data loading not in it)"]
+             f"DiT step + {encode_s:.3g} s of on-the-fly encoding ({encoders}, {per_rank:g} samples per rank); "
+             "data loading not in it" if encode_s > 0 else "DiT step only (the source's settings run no encoder on "
+             "the fly, or the model has none; data loading not in it)"]
     if not fits:
         notes.append("no layout fits the GPU's memory: the fastest shown")
     return {"basis": "layout search", "published_s": published, "predicted_s": predicted,

@@ -87,6 +87,10 @@ class ValidationEntry(BaseModel):
             raise ValueError(f"{self.id}: scope {self.scope!r} does not fit kind {self.kind!r}")
         if self.kind == "inference" and (self.resolution is None or self.frames is None):
             raise ValueError(f"{self.id}: an inference entry needs resolution and frames")
+        for key in ("latents", "text"):  # how a training source feeds its encoders (as recipe stages say it)
+            if key in self.settings and self.settings[key] not in ("on_the_fly", "precomputed"):
+                raise ValueError(f"{self.id}: settings.{key}: expected on_the_fly or precomputed, got "
+                                 f"{self.settings[key]!r}")
         if self.layout is not None and self.layout.gpus != self.gpus:
             raise ValueError(f"{self.id}: layout {self.layout.label()} uses {self.layout.gpus} GPUs, the run "
                              f"{self.gpus}")
