@@ -218,7 +218,7 @@ def test_grid_tiled_decode_macs_equal_flop_counter(family, schedule):
            "cogvideox": CogVideoXVAE(latent_channels=4, block_out_channels=(8, 16, 16), spatial_compression=4,
                                      temporal_compression=2, layers_per_block=1, norm_groups=4)}[family]
     s, tc = vae.spatial_compression, vae.temporal_compression
-    latents = [(5, 8, 9), (2, 3, 7), (3, 4, 4), (4, 6, 5), (1, 2, 2)]
+    latents = [(3, 6, 5), (2, 3, 7), (1, 2, 2)]
     meta = build_vae(vae).eval().to("meta")
     decoder = meta.decoder
     if schedule.frame_batch is not None:
