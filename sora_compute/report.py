@@ -47,6 +47,7 @@ from sora_compute.planning import (  # noqa: E402
     with_main_stage_shape,
 )
 from sora_compute.planning.cluster import predict_training  # noqa: E402
+from sora_compute.planning.inference import InferenceEstimate  # noqa: E402
 from sora_compute.planning.sensitivity import published_estimates, published_inference, sensitivity  # noqa: E402
 from sora_compute.planning.training_time import (  # noqa: E402
     ASSUMED_GLOBAL_BATCH_TOKENS,
@@ -55,6 +56,7 @@ from sora_compute.planning.training_time import (  # noqa: E402
 )
 from sora_compute.presets import load_preset, preset_names  # noqa: E402
 from sora_compute.specs import ModelSpec, VideoSpec, Workload  # noqa: E402
+from sora_compute.specs.vae.schedule import official_decode_schedule  # noqa: E402
 from sora_compute.units import fmt_duration_days, fmt_flops, fmt_int, fmt_multiple, fmt_mwh, fmt_sci, fmt_usd  # noqa: E402
 
 __all__ = ["write_report", "REPORT_GPUS", "fig_heatmap", "fig_components", "fig_days", "fig_memory", "fig_calibration",
@@ -69,6 +71,18 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _decode_basis(inf: InferenceEstimate) -> str:
+    """How the estimate counts and times the VAE decode: every call of its tiled schedule, or one call on the whole
+    clip (the whole-clip and chunked schedules compute the same convolutions)."""
+    calls = inf.counts["vae_decode"].shape.get("decoder_calls")
+    if calls is None:
+        return "VAE decode counted and timed as one call on the whole clip"
+    vae = inf.model.vae
+    sched = (inf.settings.vae_tiling.schedule(vae.temporal_compression) if inf.settings.vae_tiling is not None
+             else official_decode_schedule(vae.family, inf.model.name))
+    return f"VAE decode {sched.label()}: {int(calls):,} decoder calls counted and timed"
 
 
 def fig_heatmap(sc: TrainingScenario, path: Path) -> Path:
@@ -347,7 +361,7 @@ def write_report(scenario: str | TrainingScenario, out_dir: Path, gpus: int = 40
                                              f"ASSUMED: micro-batches of at least {ASSUMED_MICRO_BATCH_TOKENS:,} "
                                              f"tokens, global batches of {ASSUMED_GLOBAL_BATCH_TOKENS:,} tokens "
                                              "(planning/training_time.py)",
-                                             f"{plans[0].cluster.pue:g}", f"{sampling}, untiled decode"]})
+                                             f"{plans[0].cluster.pue:g}", f"{sampling}, {_decode_basis(inf)}"]})
     vae_shape = f"{m.vae.temporal_compression}x{m.vae.spatial_compression}x{m.vae.spatial_compression}"
     md = f"""# Capacity plan: {sc.name}
 

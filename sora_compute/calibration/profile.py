@@ -62,6 +62,7 @@ from sora_compute.specs import (
     Workload,
     text_encoder_spec,
 )
+from sora_compute.specs.vae.schedule import DecodeSchedule
 
 __all__ = [
     "EXTRA_HANDLES",
@@ -193,8 +194,8 @@ class CalibrationCase:
             return count_dit(self.workload, **kw)
         if self.component == "vae_encode":
             return count_vae_encode(self.workload, **kw)
-        if self.component == "vae_decode":
-            return count_vae_decode(self.workload, **kw)
+        if self.component == "vae_decode":  # the profiled module is the decoder on the whole latent: one call
+            return count_vae_decode(self.workload, schedule=DecodeSchedule(source="one decoder call"), **kw)
         # the profiled module is the token encoder: leave the extra encoders (each calibrated as its own case) out
         return count_text_encoder(self.model.model_copy(update={"extra_text_encoders": ()}), **kw)
 

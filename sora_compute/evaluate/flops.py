@@ -7,6 +7,11 @@ costs a dozen multiplications whatever the depth; ``Count.breakdown()`` expands 
 module (``blocks.0.attn.qkv``, ``blocks.1.attn.qkv``, ...). Elementwise ops, which neither profiler counts, are
 left out of the terms; a Count keeps them apart (``uncounted``) for the time and traffic evaluators, which read
 ``timed_ops``: the whole ledger in its order.
+
+A pass that calls its ledger several times on a few shapes (a tiled VAE decode: every tile, overlaps recomputed) is
+a Count of weighted calls (``count_calls``): each distinct ledger counted once and its terms scaled by its calls
+(a number, or over a grid of clips a ``Gather`` of per-point calls), and the time model prices each distinct ledger
+once, at its own shapes, weighted the same way (``Count.timed_calls``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import numpy as np
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
+from sora_compute.evaluate.gather import Gather
 from sora_compute.ledger.formulas import CountingConvention, Number
-from sora_compute.ledger.ops import UNCOUNTED_OPS, Op, counted_macs
+from sora_compute.ledger.ops import UNCOUNTED_OPS, Op, counted_macs, revise
 
-__all__ = ["Term", "Count", "count_ops"]
+__all__ = ["Term", "Count", "Calls", "count_ops", "count_calls"]
 
 Term = Op  # a counted ledger op
+#: ledgers and how many times each is called: a number, or (a grid of clips) a ``Gather`` of per-point calls
+Calls = tuple[tuple[tuple[Op, ...], Number | Gather], ...]
 
 
 def _int_or_float_column(values: list[Number]) -> pd.Series:
@@ -50,11 +58,36 @@ class Count(FrameRepr):
     #: the ledger's ops the terms leave out (elementwise work: modulation, gates, residual adds, activations,
     #: copies; lookups) with their positions in the ledger, for the time model: they cost memory traffic and launches
     uncounted: tuple[tuple[int, Op], ...] = ()
+    #: a Count of weighted calls (``count_calls``): each distinct ledger's timed ops and its calls; () for one ledger
+    calls: Calls = ()
+
+    @property
+    def timed_calls(self) -> Calls:
+        """The ledgers the time model prices, each with its calls: the distinct ledgers of a Count of weighted calls,
+        else the one ledger (``timed_ops``) once."""
+        return self.calls or ((self.timed_ops, 1),)
+
+    @property
+    def term_calls(self) -> Calls:
+        """``timed_calls`` without the ops the count leaves out (each call's counted terms, unscaled), for evaluators
+        that price the terms alone."""
+        if not self.calls:
+            return ((self.terms, 1),)
+        return tuple((tuple(op for op in ops if op.op not in UNCOUNTED_OPS), n) for ops, n in self.calls)
 
     @property
     def timed_ops(self) -> tuple[Op, ...]:
         """Every op of the ledger the time model prices, in ledger order: the terms with the uncounted ops put back
-        where they were (the terms alone when the Count was built from terms)."""
+        where they were (the terms alone when the Count was built from terms); for weighted calls each call's ledger
+        in turn (over a grid of clips there is no one ledger: price ``timed_calls``)."""
+        if self.calls:
+            called: list[Op] = []
+            for ledger, n in self.calls:
+                if isinstance(n, Gather):
+                    raise ValueError(f"{self.component}: calls on tiles of a grid of clips; time them per distinct "
+                                     "shape (Count.timed_calls, evaluate/time_grid.calls_seconds)")
+                called += list(ledger) * int(n)
+            return tuple(called)
         if not self.uncounted:
             return self.terms
         ops = list(self.terms)
@@ -144,3 +177,33 @@ def count_ops(component: str, ops: Iterable[Op], convention: CountingConvention,
         terms.append(op if macs is op.macs else  # a norm or resampling op the convention drops (no replace(): slow)
                      Op(op.path, op.kind, op.op, macs, op.blocks, op.elements, op.weights, op.dims, op.saved, op.flow))
     return Count(component, tuple(terms), convention, dict(shape or {}), tuple(uncounted))
+
+
+def count_calls(component: str, calls: Iterable[tuple[Iterable[Op], Number | Gather]], convention: CountingConvention,
+                shape: dict[str, Number] | None = None) -> Count:
+    """Count ledgers each called ``n`` times: whole numbers of calls, each distinct ledger's terms with their MACs and
+    traffic times ``n`` (exact ints); a ``Gather`` (one ledger evaluated on the distinct shapes of a grid), a term per
+    op summed over each grid point's calls, so every point equals its single-shape count. The time model prices each
+    ledger once, at its own shapes (``Count.timed_calls``; its terms alone: ``Count.term_calls``)."""
+    counted = [(count_ops(component, ops, convention), n) for ops, n in calls]
+    if len(counted) > 1 and any(isinstance(n, Gather) for _, n in counted):
+        raise ValueError("count_calls: a Gather weighs the one ledger of a grid's distinct shapes, not one of several")
+    timed = tuple((c.timed_ops, n) for c, n in counted)
+    terms: list[Term] = []
+    if len(counted) == 1 and isinstance(counted[0][1], Gather):
+        c, g = counted[0]
+        total = g.total(_per_shape(c.terms)).T
+        terms = [revise(t, macs=total[2 * k].reshape(g.shape), elements=total[2 * k + 1].reshape(g.shape))
+                 for k, t in enumerate(c.terms)]
+    else:  # each distinct ledger's terms times its calls: a roofline per term stays the sum over its calls
+        terms = [t if n == 1 else revise(t, macs=t.macs * n, elements=t.elements * n)
+                 for c, n in counted for t in c.terms]
+    return Count(component, tuple(terms), convention, dict(shape or {}), (), timed)
+
+
+def _per_shape(terms: tuple[Term, ...]) -> np.ndarray:
+    """(distinct shapes, 2 x terms): each term's MACs and traffic per instance at each shape of a ledger evaluated on
+    arrays of distinct shapes."""
+    size = max((np.size(v) for t in terms for v in (t.macs, t.elements)), default=1)
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64).ravel(), (size,))
+                     for t in terms for v in (t.macs, t.elements)], axis=1)

@@ -32,6 +32,7 @@ peak); HFU counts the recomputation too.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "ADAMW_BYTES_PER_PARAM",
     "op_times",
     "op_records",
+    "call_records",
     "predict_seconds",
     "recomputed_ops",
     "training_times",
@@ -213,6 +215,50 @@ def op_records(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "
         if r is not None:
             rows.append(r)
     return rows
+
+
+_SCALED = (4, 5, 6, 7, 8, 9, 10)  # instances, flops, bytes, compute_s, memory_s, overhead_s, seconds
+
+
+def call_records(calls: Iterable[tuple[Iterable[Op], Any]], profile: HardwareProfile | str, dtype: str = "bf16",
+                 attention_kernel: str = "fa2", pass_: str = "fwd") -> list[tuple]:
+    """``op_records`` of ledgers each called ``n`` times (``Count.timed_calls``: a tiled decode's distinct tile
+    ledgers): each ledger timed once, at its own shapes, and its rows' instances, FLOPs, bytes and seconds times
+    ``n`` (efficiencies, bound and basis are the call's)."""
+    calls = tuple(calls)
+    rows: list[tuple] = []
+    for ops, n in calls:
+        rows += (_memo_records(ops, n, profile, dtype, attention_kernel, pass_) if len(calls) > 1
+                 else _scaled(op_records(ops, profile, dtype, attention_kernel, pass_), n))
+    return rows
+
+
+def _scaled(records: list[tuple], n: Any) -> list[tuple]:
+    """Rows of one call as rows of ``n`` calls (the extensive columns times ``n``)."""
+    return records if n == 1 else [tuple(v * n if i in _SCALED else v for i, v in enumerate(r)) for r in records]
+
+
+_RECORDS: OrderedDict[tuple, tuple[object, object, list[tuple]]] = OrderedDict()
+
+
+def _memo_records(ops: Iterable[Op], n: Any, profile: HardwareProfile | str, dtype: str, kernel: str,
+                  pass_: str) -> list[tuple]:
+    """``op_records`` of ``n`` calls of one ledger of a multi-ledger count (a tiled decode's tiles: the memoised
+    count hands over the same ledger tuples each time, so validate, serving and the report time each tile shape
+    once), kept for the last 512 (ledger, calls, profile); the entry holds the ledger and the profile, so their
+    identities stay theirs while it lives."""
+    if not isinstance(ops, tuple) or not isinstance(n, int):
+        return _scaled(op_records(ops, profile, dtype, kernel, pass_), n)
+    key = (id(ops), n, profile if isinstance(profile, str) else id(profile), dtype, kernel, pass_)
+    hit = _RECORDS.get(key)
+    if hit is not None and hit[0] is ops and (isinstance(profile, str) or hit[1] is profile):
+        _RECORDS.move_to_end(key)
+        return hit[2]
+    records = _scaled(op_records(ops, profile, dtype, kernel, pass_), n)
+    _RECORDS[key] = (ops, profile, records)
+    if len(_RECORDS) > 512:
+        _RECORDS.popitem(last=False)
+    return records
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:

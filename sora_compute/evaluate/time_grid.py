@@ -18,6 +18,7 @@ from typing import cast
 import numpy as np
 
 from sora_compute.evaluate.eager import NONE, eager_extra
+from sora_compute.evaluate.gather import Gather
 from sora_compute.evaluate.kernels import IDW_NEIGHBOURS, Efficiencies, efficiencies, kernel_head_dim, uses_mkldnn
 from sora_compute.evaluate.time import (
     ATTENTION_BWD_FACTOR,
@@ -32,7 +33,7 @@ from sora_compute.evaluate.time import (
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.ledger.ops import Op
 
-__all__ = ["forward_seconds", "pass_seconds", "training_seconds"]
+__all__ = ["calls_seconds", "forward_seconds", "pass_seconds", "training_seconds"]
 
 
 def _arr(x: object) -> np.ndarray:
@@ -146,6 +147,20 @@ def forward_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: st
     ledger's shape arrays (a 1-element array for scalar shapes). Equal to ``predict_seconds`` point by point.
     ``memo``: efficiencies already interpolated (share one dict across calls on the same profile and grid)."""
     return pass_seconds(ops, profile, dtype, attention_kernel, "fwd", memo)
+
+
+def calls_seconds(calls: Iterable[tuple[Iterable[Op], object]], profile: HardwareProfile | str, dtype: str = "bf16",
+                  attention_kernel: str = "fa2", pass_: str = "fwd", memo: Memo | None = None) -> np.ndarray:
+    """Seconds of ledgers each called ``n`` times (``Count.timed_calls``) at every grid point: each ledger timed once
+    at its own shapes (``pass_seconds``), times its calls: a number, or a ``Gather`` (a tiled pass over a grid: the
+    ledger on the distinct tile shapes, gathered back to each point weighted by its calls, as the MACs are)."""
+    memo = {} if memo is None else memo
+    total: np.ndarray = np.zeros(1)
+    for ops, n in calls:
+        s = pass_seconds(ops, profile, dtype, attention_kernel, pass_, memo)
+        part = n.total(s[:, None])[:, 0] if isinstance(n, Gather) else s * float(cast(float, n))
+        total = total + part
+    return total
 
 
 def training_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "bf16",

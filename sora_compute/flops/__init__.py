@@ -14,22 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sora_compute.evaluate.flops import Count, Term, count_ops
-from sora_compute.flops.vae_tiles import spatially_tiled, tiled_encode_ops
+from sora_compute.evaluate.flops import Count, Term, count_calls, count_ops
+from sora_compute.flops.vae_tiles import spatially_tiled, tiled_decode_calls, tiled_encode_calls
 from sora_compute.ledger.dit import DiTShape, dit_ledger
 from sora_compute.ledger.formulas import FVCORE, MATMUL_ONLY, CountingConvention, Number, as_number
 from sora_compute.ledger.ops import Op
 from sora_compute.ledger.text_encoder import text_encoder_ledger
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
-from sora_compute.memory.vae_schedule import encode_schedule_count
+from sora_compute.ledger.vae_schedule import scheduled_decode
+from sora_compute.memory.vae_schedule import encode_schedule_count, scheduled_decode_count
 from sora_compute.presets import Preset, load_preset
 from sora_compute.specs import ModelSpec, TextEncoderSpec, VideoShapeError, VideoSpec, Workload
-from sora_compute.specs.vae.schedule import DecodeSchedule, official_encode_schedule
+from sora_compute.specs.vae import VAESpec
+from sora_compute.specs.vae.schedule import DecodeSchedule, official_decode_schedule, official_encode_schedule
 
 __all__ = [
     "Count",
@@ -177,17 +180,18 @@ def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *
     ``schedule``: None, the official encode schedule of the model (``official_encode_schedule``: Wan's chunks,
     CogVideoX's frame batches, Open-Sora 2.0's overlapping spatial tiles), every encoder call counted
     (``encode_schedule_count``, the schedule training memory walks). A grid of shapes (vectorised sweeps) is counted
-    under the same schedule: spatial tiles summed per op (``tiled_encode_ops``), chunks and frame batches as the
+    under the same schedule: spatial tiles summed per op (``tiled_encode_calls``), chunks and frame batches as the
     whole clip (they compute exactly its convolutions), so each point equals its single-shape count."""
     spec, video, _ = _video(model, video)  # validates the shape
     shape = (as_number(video.num_frames), as_number(video.height), as_number(video.width))
     dims = {"frames": video.num_frames, "height": video.height, "width": video.width, "batch": batch}
     if schedule is None:
         schedule = official_encode_schedule(spec.vae.family, spec.name)
+    if not isinstance(video, VideoSpec) and spatially_tiled(schedule):
+        return count_calls("vae_encode", [tiled_encode_calls(spec.vae, *shape, schedule, as_number(batch))],
+                           convention, dims)
     if not isinstance(video, VideoSpec):
-        ops = (tiled_encode_ops(spec.vae, *shape, schedule, as_number(batch)) if spatially_tiled(schedule)
-               else vae_encoder_ledger(spec.vae, shape, as_number(batch)))
-        return count_ops("vae_encode", ops, convention, dims)
+        return count_ops("vae_encode", vae_encoder_ledger(spec.vae, shape, as_number(batch)), convention, dims)
     if not (schedule.mode == "whole" and schedule.frame_batch is None):
         if int(batch) != batch:
             raise ValueError(f"batch: a scheduled VAE encode counts whole clips, got {batch}")
@@ -198,13 +202,39 @@ def count_vae_encode(model: Model, video: VideoSpec | VideoGrid | None = None, *
 
 
 def count_vae_decode(model: Model, video: VideoSpec | VideoGrid | None = None, *,
-                     batch: int = 1, convention: CountingConvention = FVCORE) -> Count:
-    """MACs of decoding ``batch`` latents back to videos of shape ``video`` (untiled)."""
+                     batch: int = 1, convention: CountingConvention = FVCORE,
+                     schedule: DecodeSchedule | None = None) -> Count:
+    """MACs of decoding ``batch`` latents back to videos of shape ``video`` under ``schedule``: None, the official
+    decode schedule of the model (``official_decode_schedule``: Open-Sora 2.0's and HunyuanVideo's spatial and
+    temporal tiles, CogVideoX's spatial tiles in frame batches), the one memory peaks walk. A tiled schedule counts
+    every decoder call (``scheduled_decode_count``, overlapping tiles recomputed); a grid of shapes gathers the same
+    calls per point (``tiled_decode_calls``), so each point equals its single-shape count. Either is a Count of
+    weighted calls: the time model prices each distinct call once, at its shape (``Count.timed_calls``). Wan's chunked
+    decode computes the whole clip's convolutions: counted, and timed, as the whole clip."""
     spec, video, g = _video(model, video)
     shape = (as_number(g.frames), as_number(g.height), as_number(g.width))
+    dims = {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch}
+    if schedule is None:
+        schedule = official_decode_schedule(spec.vae.family, spec.name)
+    if schedule.mode == "tiled" and not isinstance(video, VideoSpec):
+        return count_calls("vae_decode", [tiled_decode_calls(spec.vae, *shape, schedule, as_number(batch))],
+                           convention, dims)
+    if schedule.mode == "tiled":
+        if int(batch) != batch:
+            raise ValueError(f"batch: a tiled VAE decode counts whole latents, got {batch}")
+        count = _scheduled_decode_count(spec.vae, (int(g.frames), int(g.height), int(g.width)), schedule, int(batch),
+                                        convention)
+        return replace(count, shape={**dims, **count.shape})
     ops = vae_decoder_ledger(spec.vae, shape, as_number(batch), num_frames=as_number(video.num_frames))
-    return count_ops("vae_decode", ops, convention,
-                     {"latent_frames": g.frames, "latent_height": g.height, "latent_width": g.width, "batch": batch})
+    return count_ops("vae_decode", ops, convention, dims)
+
+
+@lru_cache(maxsize=1024)
+def _scheduled_decode_count(vae: VAESpec, latent: tuple[int, int, int], schedule: DecodeSchedule, batch: int,
+                            convention: CountingConvention) -> Count:
+    """``scheduled_decode_count`` of one latent, memoised (specs and schedules are frozen; a Count is immutable):
+    estimates, serving plans and validate count the same few tiled decodes many times."""
+    return scheduled_decode_count(scheduled_decode(vae, latent, schedule, batch), convention)
 
 
 def count_text_encoder(model: Model, *, batch: int = 1, text_tokens: int | None = None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sora_compute.ledger.formulas import Number
 from sora_compute.ledger.ops import Flow, Op, revise
 from sora_compute.ledger.registry import lookup, registered
 from sora_compute.ledger.vae import vae_decoder_ledger, vae_encoder_ledger
@@ -29,7 +30,7 @@ from sora_compute.ledger.vae.common import steps
 from sora_compute.specs.vae import VAESpec
 from sora_compute.specs.vae.schedule import DecodeSchedule
 
-__all__ = ["DecodeCall", "ScheduledDecode", "scheduled_decode", "scheduled_encode", "Shape3"]
+__all__ = ["DecodeCall", "ScheduledDecode", "frame_batches", "scheduled_decode", "scheduled_encode", "Shape3"]
 
 Shape3 = tuple[int, int, int]  # (T, H, W) of a latent
 
@@ -110,6 +111,14 @@ def _starts(size: int, stride: int) -> list[int]:
     return list(range(0, size, stride))
 
 
+def frame_batches(frames: Number, batch: int) -> list[tuple[Number, Number]]:
+    """diffusers' frame-batched decode of ``frames`` latent frames (``for k in range(0, frames, batch)``) as (latent
+    frames per call, calls), in order: ``frames // batch`` calls of ``batch``, then one of the ``frames % batch`` left
+    (0 calls where none is left). Ints, or float arrays of a grid (elementwise)."""
+    rest = frames % batch
+    return [(batch, frames // batch), (rest, (rest > 0) * 1)]
+
+
 def _piece(b: _Builder, t: int, h: int, w: int, sched: DecodeSchedule, held: int) -> tuple[int, int]:
     """One decoder input (t, h, w) on top of ``held``: one call, or (``frame_batch``) diffusers' frame-batched decode:
     calls of ``frame_batch`` latent frames, each on the outputs so far and the previous call's caches (held until it
@@ -123,11 +132,12 @@ def _piece(b: _Builder, t: int, h: int, w: int, sched: DecodeSchedule, held: int
         raise ValueError(f"frame-batched decoding (a conv cache) is modelled for VAE families "
                          f"{', '.join(registered('vae_frame_batch'))}, not {b.spec.family!r}")
     outs, caches = 0, 0
-    for k in range(0, t, fb):
-        shape = (min(fb, t - k), h, w)
-        b.call(shape, "batch", held + outs + caches)
-        caches = sum(int(op.dims["feature_cache"]) for op in b.ledger(shape, "batch") if "feature_cache" in op.dims)
-        outs += b.pixels(b.frames(shape, "batch"), h, w)
+    for frames, calls in frame_batches(t, fb):
+        for _ in range(int(calls)):
+            shape = (int(frames), h, w)
+            b.call(shape, "batch", held + outs + caches)
+            caches = sum(int(op.dims["feature_cache"]) for op in b.ledger(shape, "batch") if "feature_cache" in op.dims)
+            outs += b.pixels(b.frames(shape, "batch"), h, w)
     return held + caches + 2 * outs, outs  # torch.cat of the outputs, even of one
 
 

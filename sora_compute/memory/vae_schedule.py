@@ -4,9 +4,10 @@ counted (as in ``vae_decode_peak``). Bytes: activations of ``act_bytes`` each.""
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 
-from sora_compute.evaluate.flops import Count, count_ops
+from sora_compute.evaluate.flops import Count, count_calls
 from sora_compute.evaluate.liveness import Segment, ledger_peak, segment_peak
 from sora_compute.ledger.formulas import FVCORE, CountingConvention
 from sora_compute.ledger.vae import vae_decoder_ledger
@@ -37,10 +38,12 @@ def scheduled_decode_peak(sd: ScheduledDecode, act_bytes: int = 2, streamed: int
 
 def scheduled_decode_count(sd: ScheduledDecode, convention: CountingConvention = FVCORE,
                            component: str = "vae_decode") -> Count:
-    """The ``component`` count of every call (overlapping tiles recomputed): each call's ledger ops, in order (a
-    ``scheduled_encode``'s with ``component="vae_encode"``)."""
+    """The ``component`` count of every call (overlapping tiles recomputed): each distinct ledger counted once, times
+    its calls (``count_calls``; the time model prices it once at its shape, times its calls), in the order of first
+    call (a ``scheduled_encode``'s with ``component="vae_encode"``)."""
     calls = "encoder_calls" if component == "vae_encode" else "decoder_calls"
-    return count_ops(component, [op for c in sd.calls for op in sd.ledgers[c.key]], convention, {calls: sd.n_calls})
+    n = Counter(c.key for c in sd.calls)
+    return count_calls(component, [(sd.ledgers[k], n[k]) for k in n], convention, {calls: sd.n_calls})
 
 
 def encode_schedule_count(spec: VAESpec, video: tuple[int, int, int], schedule: DecodeSchedule, batch: int = 1,

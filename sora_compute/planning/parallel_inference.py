@@ -440,7 +440,7 @@ def _memory(ctx: ScheduleContext, lay: InferenceLayout, batch: int, cores: list[
             transient.update({k: v for k, v in stage.transient.items() if k.startswith("VAE")})
             comps.update({k: v for k, v in stage.components.items() if k.startswith("decoded")})
             notes.append(f"VAE decode in tiles ({next(k for k in stage.transient if k.startswith('VAE'))}): "
-                         "untiled it does not fit beside the rest (the time model decodes untiled)")
+                         "untiled it does not fit beside the rest (the time model counts the official decode schedule)")
     if split > 1 and lay.fsdp == 1 and lay.pipefusion == 1:
         notes.append("sequence parallelism splits the activations, not the weights: every GPU holds the whole DiT "
                      f"({P * weight_bytes / GiB:,.1f} GiB); FSDP or PipeFusion shards them")

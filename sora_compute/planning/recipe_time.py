@@ -31,8 +31,8 @@ from typing import Any
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.time import op_records
-from sora_compute.flops import count_text_encoder, count_vae_encode
+from sora_compute.evaluate.time import call_records
+from sora_compute.flops import Count, count_text_encoder, count_vae_encode
 from sora_compute.hardware import resolve_gpu
 from sora_compute.hardware.profiles import HardwareProfile
 from sora_compute.planning.parallel import TrainingBasis, step_times, training_basis
@@ -51,9 +51,9 @@ _COMM = ("tp_comm_s", "cp_comm_s", "fsdp_comm_s", "pp_p2p_s", "dp_comm_s")
 _DIT = ("compute_attention_s", "compute_matmul_s", "compute_other_s", "recompute_s")
 
 
-def _forward_seconds(ops: Any, profile: HardwareProfile, precision: str, kernel: str) -> float:
-    """Seconds of one forward over ``ops`` on one GPU."""
-    return float(sum(r[_SECONDS] for r in op_records(ops, profile, precision, kernel, "fwd")))
+def _forward_seconds(count: Count, profile: HardwareProfile, precision: str, kernel: str) -> float:
+    """Seconds of one forward over ``count``'s terms on one GPU (a scheduled encode: each call at its shape)."""
+    return float(sum(r[_SECONDS] for r in call_records(count.term_calls, profile, precision, kernel, "fwd")))
 
 
 def expected_slowest(seconds: list[float], weights: list[float], ranks: int) -> float:
@@ -103,8 +103,8 @@ def _encode_seconds(model: ModelSpec, video: VideoSpec, samples: float, gpu: str
     profile = recipe_profile(gpu)
     n = max(1, round(samples))  # the encoders' batch shape; the seconds scale to ``samples`` below
     wl = Workload.of(model, video)
-    vae = _forward_seconds(count_vae_encode(wl, batch=n).terms, profile, precision, kernel) if latents else 0.0
-    txt = _forward_seconds(count_text_encoder(model, batch=n).terms, profile, precision, kernel) if text else 0.0
+    vae = _forward_seconds(count_vae_encode(wl, batch=n), profile, precision, kernel) if latents else 0.0
+    txt = _forward_seconds(count_text_encoder(model, batch=n), profile, precision, kernel) if text else 0.0
     return vae * samples / n, txt * samples / n
 
 

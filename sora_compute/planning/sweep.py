@@ -10,10 +10,11 @@ import pandas as pd
 from pydantic import Field
 
 from sora_compute.evaluate.time import optimizer_row
-from sora_compute.evaluate.time_grid import forward_seconds, training_seconds
+from sora_compute.evaluate.time_grid import calls_seconds, forward_seconds, training_seconds
 from sora_compute.finite import MAX_EXACT_INT, FiniteFloat
 from sora_compute.flops import (
     MATMUL_ONLY,
+    Count,
     CountingConvention,
     VideoGrid,
     count_dit,
@@ -112,12 +113,12 @@ def sweep(
     return out
 
 
-def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: Sequence[Op], branches: int,
-               n_steps: int, profile: HardwareProfile, q: SweepQuery, convention: CountingConvention
+def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: Sequence[Op], decode: Count,
+               branches: int, n_steps: int, profile: HardwareProfile, q: SweepQuery, convention: CountingConvention
                ) -> tuple[np.ndarray, np.ndarray]:
     """(training seconds per sample, inference seconds per video) on one GPU at every grid point, by the time model:
     the same rule and ops as ``training_time.sample_seconds`` and ``timing.predicted``, vectorised. ``branches``:
-    DiT evaluations per step, batched (1 without guidance)."""
+    DiT evaluations per step, batched (1 without guidance); ``decode``: the grid's decode count (its calls timed)."""
     kernel, size = q.attention_kernel, tokens.shape
     mb, gb = micro_batch_for(tokens), global_batch_for(tokens)
     ops = dit_ops(model, grid, batch=mb)
@@ -126,7 +127,7 @@ def _predicted(model: ModelSpec, grid: VideoGrid, tokens: np.ndarray, text_ops: 
     train = sum(np.broadcast_to(passes[p], size) for p in passes) / mb + optimizer_row(params, profile)[10] / gb
     dit = forward_seconds(count_dit(model, grid, batch=branches, convention=convention).timed_ops, profile, "bf16",
                           kernel)
-    dec = forward_seconds(count_vae_decode(model, grid, convention=convention).timed_ops, profile, "bf16", kernel)
+    dec = calls_seconds(decode.timed_calls, profile, "bf16", kernel)  # each distinct tile call, gathered per point
     text = text_seconds(model, text_ops, profile, "bf16", kernel)  # each text encoder in its own dtype
     infer = (2.0 if branches > 1 else 1.0) * text + n_steps * np.broadcast_to(dit, size) + np.broadcast_to(dec, size)
     return train, infer
@@ -154,7 +155,8 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
     dit = count_dit(model, grid, convention=convention)
     fwd = np.broadcast_to(dit.flops, w.shape)
     enc = np.broadcast_to(count_vae_encode(model, grid, convention=convention).flops, w.shape)
-    dec = np.broadcast_to(count_vae_decode(model, grid, convention=convention).flops, w.shape)
+    decode = count_vae_decode(model, grid, convention=convention)  # under the official decode schedule
+    dec = np.broadcast_to(decode.flops, w.shape)
     text_count = count_text_encoder(model, convention=convention)
     text = float(text_count.flops)
     train = q.samples * 3 * fwd
@@ -175,7 +177,8 @@ def _sweep_model(name: str, q: SweepQuery, specs: list[HardwareProfile], counts:
         if q.mfu is not None:
             train_s, infer_s = 3 * fwd / (peak * q.mfu), infer / (peak * q.mfu)
         else:
-            train_s, infer_s = _predicted(model, grid, tokens, text_count.terms, branches, n_steps, p, q, convention)
+            train_s, infer_s = _predicted(model, grid, tokens, text_count.terms, decode, branches, n_steps, p, q,
+                                         convention)
         per_gpu.append((g, peak, train_s, infer_s))
     n_pts, n_c = len(base), len(counts)
     out = base.loc[np.repeat(np.arange(n_pts), len(specs) * n_c)].reset_index(drop=True)

@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from sora_compute.evaluate.time import COLUMNS, op_records
+from sora_compute.evaluate.time import COLUMNS, call_records, op_records
 from sora_compute.flops import text_encoder_groups
 from sora_compute.hardware.profiles import DTYPE_BYTES, HardwareProfile, load_profile
 from sora_compute.ledger.ops import Op
@@ -81,15 +81,16 @@ def count_records(estimate: InferenceEstimate, name: str, profile: HardwareProfi
     ops = estimate.counts[name].timed_ops
     if name == "text_encode":
         return text_records(estimate.model, ops, profile, precision, attention_kernel)
-    return op_records(ops, profile, precision, attention_kernel)
+    return call_records(estimate.counts[name].timed_calls, profile, precision, attention_kernel)
 
 
 def component_records(estimate: InferenceEstimate, profile: HardwareProfile, precision: str, attention_kernel: str
                    ) -> Iterator[tuple[str, float, float, list[tuple]]]:
     """(component, FLOPs of one call, calls per video, op records of one call; ``evaluate/time.COLUMNS``) for each
     component: the one walk every predicted inference time reads. The records are of the whole ledger
-    (``Count.timed_ops``): the elementwise work a FLOP count leaves out (modulation, gates, residual adds,
-    activations, copies) costs memory traffic and launches."""
+    (``Count.timed_calls``): the elementwise work a FLOP count leaves out (modulation, gates, residual adds,
+    activations, copies) costs memory traffic and launches; a tiled VAE decode's distinct tile ledgers are each timed
+    at their own shape, times their calls."""
     for name, count in estimate.counts.items():
         yield name, float(count.flops), estimate.multipliers[name], count_records(estimate, name, profile, precision,
                                                                                   attention_kernel)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sora_compute._frames import FrameRepr
-from sora_compute.evaluate.time import COLUMNS, op_records, optimizer_row, recomputed_ops
+from sora_compute.evaluate.time import COLUMNS, call_records, op_records, optimizer_row, recomputed_ops
 from sora_compute.flops import MATMUL_ONLY, count_text_encoder, count_vae_encode, dit_ops
 from sora_compute.hardware.profiles import HardwareProfile, load_profile
 from sora_compute.planning.training import TrainingEstimate
@@ -82,8 +82,8 @@ def encode_seconds(workload: Workload, gpu: str | HardwareProfile, precision: st
     for on, key, count in ((vae_on_the_fly, "vae_encode_s", count_vae_encode),
                            (text_on_the_fly, "text_encode_s", count_text_encoder)):
         if on:
-            s, f = _sum(op_records(count(workload, convention=MATMUL_ONLY).terms, profile, precision,
-                                   attention_kernel))
+            s, f = _sum(call_records(count(workload, convention=MATMUL_ONLY).term_calls, profile, precision,
+                                     attention_kernel))
             out[key], out["fallback_s"] = s, out["fallback_s"] + f
     return out
 
