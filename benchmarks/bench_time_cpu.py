@@ -9,7 +9,9 @@ Each forward runs in fp32 under ``torch.inference_mode`` with the profile's thre
 median of ``--repeat`` calls after one warm-up call, on the clock the microbenchmarks used: with one thread the CPU
 time of the compute thread (the wall time of an idle machine; on a machine shared with other jobs the wall clock
 measures them too, so it is printed beside). The prediction is ``predict_seconds`` of the config's ledger (dtype
-fp32, attention kernel flash_cpu, the kernel CPU SDPA picks for these inputs). Target (issue 14): each config within
+fp32, attention kernel flash_cpu, the kernel CPU SDPA picks for these inputs); ``weights`` says which of the
+profile's GEMM/conv points priced it: ``warm`` where the ledger's GEMM and conv weights fit in the profile's
+last-level cache (``llc_mib``), else ``cold`` (``evaluate/time.weights_fit``). Target (issue 14): each config within
 30%, the mean |error| within 15%.
 """
 
@@ -25,8 +27,8 @@ import torch
 
 from sora_compute.calibration.microbench import clock_for, cpu_name
 from sora_compute.calibration.profile import CalibrationCase
-from sora_compute.evaluate.time import op_times, predict_seconds, rollup
-from sora_compute.flops import dit_ops
+from sora_compute.evaluate.time import op_times, predict_seconds, rollup, weights_fit
+from sora_compute.flops import dit_ops, text_encoder_ledger
 from sora_compute.hardware.profiles import load_profile
 from sora_compute.ledger.ops import Op
 from sora_compute.specs import DiTSpec, ModelSpec, VideoSpec, text_encoder_spec, vae_spec
@@ -82,8 +84,11 @@ def measure(case: CalibrationCase, repeat: int, clock: Callable[[], float]) -> t
 
 
 def ledger(case: CalibrationCase) -> list[Op]:
-    """The ops of the config's forward: the DiT's full ledger (elementwise work included, which a FLOP Count leaves
-    out); the VAE's and text encoder's term lists."""
+    """The ops of the config's forward: the DiT's and the text encoder's full ledgers (elementwise work, rotary
+    embedding, residual adds and lookups included, which a FLOP Count's terms leave out); the VAE decoder's terms."""
+    if case.component == "text_encode":
+        assert case.model.text_encoder is not None
+        return text_encoder_ledger(case.model.text_encoder, case.model.num_text_tokens, case.batch)
     if case.component != "dit_forward":
         return list(case.analytic().terms)
     return dit_ops(case.model, case.video, batch=case.batch)
@@ -118,8 +123,8 @@ def main() -> None:
     print(f"profile {path} ({profile.name}; {profile.measured.threads} thread(s), measured {profile.measured.date})")
     clock, clock_name = clock_for(profile.measured.threads)
     print(f"measured on {clock_name} (the profile's microbenchmarks used {profile.measured.clock}); wall clock too")
-    print(f"{'config':18s} {'bound':>8s} {'predicted':>11s} {'measured':>11s} {'wall':>11s} {'pred/meas':>9s} "
-          f"{'pred/wall':>9s}")
+    print(f"{'config':18s} {'bound':>8s} {'weights':>7s} {'predicted':>11s} {'measured':>11s} {'wall':>11s} "
+          f"{'pred/meas':>9s} {'pred/wall':>9s}")
     errors, errors_wall = [], []
     for case in configs():
         if not case.name.startswith(a.only):
@@ -131,8 +136,9 @@ def main() -> None:
         meas, wall = measure(case, a.repeat, clock)
         errors.append(pred / meas - 1)
         errors_wall.append(pred / wall - 1)
-        print(f"{case.name:18s} {share.idxmax():>8s} {pred * 1e3:9.2f}ms {meas * 1e3:9.2f}ms {wall * 1e3:9.2f}ms "
-              f"{pred / meas:9.2f} {pred / wall:9.2f}")
+        cache = "warm" if weights_fit(ops, profile, "fp32") else "cold"
+        print(f"{case.name:18s} {share.idxmax():>8s} {cache:>7s} {pred * 1e3:9.2f}ms {meas * 1e3:9.2f}ms "
+              f"{wall * 1e3:9.2f}ms {pred / meas:9.2f} {pred / wall:9.2f}")
         if a.breakdown:
             r = rollup(df, "op")
             print("    " + ", ".join(f"{o} {s * 1e3:.2f}ms" for o, s in zip(r["op"], r["seconds"], strict=True)))

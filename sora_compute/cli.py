@@ -141,8 +141,9 @@ def calibrate(out_path: Path | None, write_record: bool, device: str | None, ful
               fmt: str) -> None:
     """Profile the reference models with fvcore and FlopCounterMode and compare with the analytic counts
     (about 12 s: measured 12.2 s on 2 CPU cores; a progress bar on a terminal). With --device, measure the
-    device's kernels into a hardware profile the time model uses (about 40 s: measured 34-51 s on 2 shared CPU cores;
-    --full 586 s).
+    device's kernels into a hardware profile the time model uses (under 2 minutes: measured 101 s on 2 shared CPU
+    cores at load average 4.4, GEMM and conv shapes timed with weights cold and warm; --full 586 s before the warm
+    points).
 
     \b
     Example:

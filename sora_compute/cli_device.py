@@ -31,11 +31,17 @@ def calibrate_device(device: str, out_path: Path | None, full: bool, threads: in
     table = prof.tables[0]
     best = {"gemm": max(p.tflops for p in table.gemm)}
     rows = [("gemm", len(table.gemm), f"best {best['gemm'] * 1e3:.1f} GFLOP/s")]
+    if table.gemm_warm:
+        rows.append(("gemm (weights warm)", len(table.gemm_warm),
+                     f"best {max(p.tflops for p in table.gemm_warm) * 1e3:.1f} GFLOP/s"))
     for kernel in dict.fromkeys(p.kernel for p in table.attention):
         pts = [p for p in table.attention if p.kernel == kernel]
         rows.append((f"attention {kernel}", len(pts), f"best {max(p.tflops for p in pts) * 1e3:.1f} GFLOP/s"))
     if table.conv3d:
         rows.append(("conv3d", len(table.conv3d), f"best {max(p.tflops for p in table.conv3d) * 1e3:.1f} GFLOP/s"))
+    if table.conv3d_warm:
+        rows.append(("conv3d (weights warm)", len(table.conv3d_warm),
+                     f"best {max(p.tflops for p in table.conv3d_warm) * 1e3:.1f} GFLOP/s"))
     for op in dict.fromkeys(p.op for p in table.memory):
         mem = [p for p in table.memory if p.op == op]
         rows.append((op, len(mem), f"best {max(p.tbps for p in mem) * 1e3:.2f} GB/s"))
@@ -45,7 +51,8 @@ def calibrate_device(device: str, out_path: Path | None, full: bool, threads: in
                    units={"throughput": "GFLOP/s (2 FLOPs per MAC) or GB/s read + written"})
     doc.table("kernels", df, df)
     doc.text(f"{prof.name}: peak {prof.peak_flops('fp32') / 1e9:.1f} GFLOP/s fp32 (best GEMM), "
-             f"{prof.hbm_tbps * 1e3:.2f} GB/s streaming, {prof.launch_overhead_us:.1f} us per op; "
+             f"{prof.hbm_tbps * 1e3:.2f} GB/s streaming, {prof.launch_overhead_us:.1f} us per op"
+             f"{f', last-level cache {prof.llc_mib:g} MiB' if prof.llc_mib is not None else ''}; "
              f"{prof.measured.seconds:.0f} s with {threads} thread(s)")
     doc.text(f"wrote {written}")
     doc.data("profile", {"key": prof.key, "peak_tflops_fp32": prof.peak_flops("fp32") / 1e12,

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import sora_compute.calibration.microbench as mb
-from sora_compute.evaluate.time import op_times
+from sora_compute.evaluate.time import op_times, weights_fit
 from sora_compute.hardware.profiles import load_profile, profile_keys
 from sora_compute.ledger.ops import attention_op, conv_op, linear_op, norm_op
 from tests.clirun import main
@@ -33,6 +33,11 @@ def test_measured_profile_round_trips_and_drives_the_time_model(tiny, tmp_path):
     table = prof.tables[0]
     assert len(table.gemm) == 2 and {p.kernel for p in table.attention} >= {"math"}
     assert {p.pass_ for p in table.attention} == {"fwd", "bwd"} and len(table.conv3d) == 1
+    # every GEMM and conv shape measured twice: weights cold (flushed) and warm, the same shapes
+    assert [(p.m, p.n, p.k) for p in table.gemm_warm] == [(p.m, p.n, p.k) for p in table.gemm]
+    assert [p.c_in for p in table.conv3d_warm] == [8] and "weights warm" in table.gemm_warm[0].source
+    llc = mb.last_level_cache()
+    assert prof.llc_mib == (None if llc is None else pytest.approx(llc[0]))
     assert {p.op for p in table.memory} >= {"copy", "elementwise", "layer_norm", "group_norm"}
     assert prof.peak_flops("fp32") == pytest.approx(max(p.tflops for p in table.gemm) * 1e12)
     path = mb.write_profile(prof, tmp_path / "cpu.yaml")
@@ -43,7 +48,9 @@ def test_measured_profile_round_trips_and_drives_the_time_model(tiny, tmp_path):
     df = op_times(ops, again, dtype="fp32", attention_kernel="math")
     assert len(df) == 4 and df["seconds"].map(math.isfinite).all() and (df["seconds"] > 0).all()
     row = df.set_index("path").loc["fc"]  # a measured shape returns its own point: efficiency = tflops / peak
-    point = next(p for p in table.gemm if (p.m, p.n, p.k) == (128, 256, 128))
+    fits = weights_fit(ops, again, "fp32")  # 1.8 MiB of fp32 weights: warm points where they fit in llc_mib
+    assert fits == (prof.llc_mib is not None and prof.llc_mib >= 1.8)
+    point = next(p for p in (table.gemm_warm if fits else table.gemm) if (p.m, p.n, p.k) == (128, 256, 128))
     assert row["efficiency"] == pytest.approx(point.tflops / max(p.tflops for p in table.gemm))
 
 

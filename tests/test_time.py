@@ -19,11 +19,12 @@ from sora_compute.evaluate.time import (
     rollup,
     summary,
     training_times,
+    weights_fit,
 )
 from sora_compute.evaluate.time_grid import forward_seconds
 from sora_compute.flops import dit_ops
 from sora_compute.hardware.profiles import HardwareProfile
-from sora_compute.ledger.ops import attention_op, linear_op, norm_op
+from sora_compute.ledger.ops import attention_op, conv_op, linear_op, norm_op
 
 SRC = "made up for the test"
 
@@ -221,3 +222,36 @@ def test_causal_points_serve_only_a_kernel_measured_with_a_mask_alone():
     core = attention_op("a", "attention", 1, 8, 2048, 2048, 128)
     assert op_times([core], prof).iloc[0]["efficiency"] == pytest.approx(0.4)  # the non-causal point
     assert op_times([core], prof, attention_kernel="cudnn").iloc[0]["efficiency"] == pytest.approx(0.3)
+
+
+def test_weights_that_fit_the_last_level_cache_run_at_the_warm_points():
+    # one cold and one warm point each for GEMM (efficiency 0.5 / 0.8) and conv3d (0.25 / 0.4); a 1 MiB cache.
+    # bf16: a 512 x 512 linear without bias holds 262,144 x 2 B = 0.5 MiB; a 64 -> 64 k3 conv 110,592 x 2 B.
+    conv = {"c_in": 64, "c_out": 64, "kernel": [3, 3, 3], "voxels": 4096, "dtype": "bf16", "source": SRC}
+    base = TOY.tables[0].model_dump(by_alias=True)
+    table = {**base, "conv3d": [{**conv, "tflops": 25.0}], "gemm_warm": [{**base["gemm"][0], "tflops": 80.0}],
+             "conv3d_warm": [{**conv, "tflops": 40.0}]}
+    warm = HardwareProfile.model_validate({**TOY.model_dump(by_alias=True), "llc_mib": 1, "tables": [table]})
+
+    def eff(blocks: int, profile: HardwareProfile = warm) -> list[float]:
+        ops = [linear_op("b.{i}.fc", "mlp", 1024, 512, 512, blocks=range(blocks), bias=False),
+               conv_op("c", "conv", 1, 4096, 4096, 64, 64, 27, bias=False)]
+        return list(op_times(ops, profile)["efficiency"])
+
+    assert eff(1) == pytest.approx([0.8, 0.4])  # 0.5 + 0.21 MiB fit: warm
+    assert eff(1, warm.model_copy(update={"llc_mib": 0.5})) == pytest.approx([0.5, 0.25])  # 0.71 MiB do not: cold
+    assert eff(3) == pytest.approx([0.5, 0.25])  # 3 x 0.5 MiB do not fit: cold
+    assert weights_fit([linear_op("fc", "mlp", 1, 512, 1024, bias=False)], warm, "bf16")  # exactly 1 MiB fits
+    assert not weights_fit([linear_op("fc", "mlp", 1, 512, 1024)], warm, "bf16")  # + 1024 biases does not
+    assert not weights_fit([linear_op("fc", "mlp", 1, 512, 1024, bias=False)], warm, "fp32")  # 4 B each: 2 MiB
+    # no cache size, or no warm points (every GPU profile): the cold points, exactly as before
+    no_llc = warm.model_copy(update={"llc_mib": None})
+    cold_only = HardwareProfile.model_validate({**TOY.model_dump(by_alias=True), "llc_mib": 64,
+                                                "tables": [{**table, "gemm_warm": [], "conv3d_warm": []}]})
+    assert eff(1, no_llc) == eff(1, cold_only) == pytest.approx([0.5, 0.25])
+    ops = dit_ops("sora")
+    assert predict_seconds(ops, TOY.model_copy(update={"llc_mib": 1e6})) == predict_seconds(ops, TOY)
+    # the vectorised grid path makes the same choice
+    for blocks in (1, 3):
+        ops = [linear_op("b.{i}.fc", "mlp", 1024, 512, 512, blocks=range(blocks), bias=False)]
+        assert forward_seconds(ops, warm)[0] == pytest.approx(predict_seconds(ops, warm), rel=1e-12)

@@ -5,11 +5,14 @@ norms, nearest up-sampling) across sizes; plus the per-op dispatch floor.
 
 Only kernel-level measurements set the profile's parameters (nothing is fitted to a model's end-to-end time). Every
 measurement runs with ``torch.set_num_threads(threads)`` (stated in the profile). Times are medians of repeats
-after a warm-up call, on the CPU time of the calling thread when one thread runs (``clock_for``); GEMMs and
-convolutions run with cold weights and a hot input, as a layer in a forward does (``cold_weights``). On CPU the
-profile's ``peak_tflops[dtype]`` is the best GEMM throughput measured (so GEMM efficiencies are relative to it) and
-``hbm_tbps`` the best streaming-add bandwidth measured, with ``memory_efficiency`` 1 (the bandwidth is already an
-achieved one).
+after a warm-up call, on the CPU time of the calling thread when one thread runs (``clock_for``). GEMMs and
+convolutions run twice: with cold weights and a hot input, as a layer of a model too big for the last-level cache
+sees them (``cold_weights``: ``gemm``, ``conv3d``), and with warm weights (no flush: ``gemm_warm``,
+``conv3d_warm``), as the layers of a model whose weights stay in that cache do; the profile records the cache's size
+(``llc_mib``, ``last_level_cache``), by which the time model picks one or the other for a ledger. On CPU the
+profile's ``peak_tflops[dtype]`` is the best cold-weight GEMM throughput measured (so GEMM efficiencies are relative
+to it) and ``hbm_tbps`` the best streaming-add bandwidth measured, with ``memory_efficiency`` 1 (the bandwidth is
+already an achieved one).
 """
 
 from __future__ import annotations
@@ -116,6 +119,24 @@ def cold_weights(*hot: torch.Tensor) -> Callable[[], None]:
     return run
 
 
+def last_level_cache() -> tuple[float, str] | None:
+    """(MiB, where from) of the CPU's last-level cache: the highest-level data or unified cache sysfs lists for cpu0
+    (/sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}); None where sysfs has none."""
+    best: tuple[int, float, str] | None = None
+    for d in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind, size = ((d / f).read_text().strip() for f in ("level", "type", "size"))
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if kind == "Instruction" or not size or not (size[:-1].isdigit() and size[-1] in units or size.isdigit()):
+            continue
+        nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        if best is None or int(level) > best[0]:
+            best = (int(level), nbytes / 2**20, f"sysfs {d}: level {level} {kind}, size {size}")
+    return None if best is None else (best[1], best[2])
+
+
 def cpu_name() -> str:
     """The CPU model as /proc/cpuinfo names it (else platform.processor())."""
     try:
@@ -137,18 +158,21 @@ def _memory_gb() -> float:
     return 1.0
 
 
-def _gemm(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) -> list[dict]:
-    out = []
+def _gemm(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+    """(cold-weight points, warm-weight points) of the GEMM sweep."""
+    out: tuple[list[dict], list[dict]] = ([], [])
     for m, n, k in plan.gemm:
         if 2 * m * n * k > plan.max_flops:
             continue
         x, w, bias = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype), torch.randn(n, dtype=dtype)
         # the GEMM as a model's nn.Linear runs it: x W^T + b, allocating its output
-        s = median_time(partial(F.linear, x, w, bias), plan.min_time, plan.clock, before=cold_weights(x))
-        out.append({"m": m, "n": n, "k": k, "dtype": tag, "tflops": round(2 * m * n * k / s / 1e12, 6),
-                    "source": f"measured: F.linear {m}x{k} by a {n}x{k} weight + bias (weights cold, input hot), "
-                              f"median {s:.3g} s"})
-    log(f"gemm: {len(out)} shapes")
+        call = partial(F.linear, x, w, bias)
+        for points, state, before in ((out[0], "cold", cold_weights(x)), (out[1], "warm", None)):
+            s = median_time(call, plan.min_time, plan.clock, before=before)
+            points.append({"m": m, "n": n, "k": k, "dtype": tag, "tflops": round(2 * m * n * k / s / 1e12, 6),
+                           "source": f"measured: F.linear {m}x{k} by a {n}x{k} weight + bias (weights {state}, "
+                                     f"input hot), median {s:.3g} s"})
+    log(f"gemm: {len(out[0])} shapes, weights cold and warm")
     return out
 
 
@@ -213,8 +237,9 @@ def _algorithm(call: Callable[[], Any]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) -> list[dict]:
-    out = []
+def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+    """(cold-weight points, warm-weight points) of the conv3d shapes."""
+    out: tuple[list[dict], list[dict]] = ([], [])
     for c_in, c_out, kernel, (T, H, W) in plan.conv:
         vol = kernel[0] * kernel[1] * kernel[2]
         stride = kernel if kernel != (3, 3, 3) and vol > 1 else (1, 1, 1)  # patchify: kernel = stride
@@ -227,13 +252,14 @@ def _conv(plan: Plan, dtype: torch.dtype, tag: str, log: Callable[[str], None]) 
         x = torch.randn(1, c_in, T, H, W, dtype=dtype)
         w = torch.randn(c_out, c_in, *kernel, dtype=dtype)
         call = partial(F.conv3d, x, w, stride=stride, padding=pad)
-        s = median_time(call, plan.min_time, plan.clock, before=cold_weights(x))
         algo = _algorithm(call)
-        out.append({"c_in": c_in, "c_out": c_out, "kernel": list(kernel), "voxels": voxels, "dtype": tag,
-                    "tflops": round(flops / s / 1e12, 6), **({"algorithm": algo} if algo else {}),
-                    "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W} "
-                              f"(weights cold{f', {algo}' if algo else ''}), median {s:.3g} s"})
-    log(f"conv3d: {len(out)} shapes")
+        for points, state, before in ((out[0], "cold", cold_weights(x)), (out[1], "warm", None)):
+            s = median_time(call, plan.min_time, plan.clock, before=before)
+            points.append({"c_in": c_in, "c_out": c_out, "kernel": list(kernel), "voxels": voxels, "dtype": tag,
+                           "tflops": round(flops / s / 1e12, 6), **({"algorithm": algo} if algo else {}),
+                           "source": f"measured: conv3d {c_in}->{c_out} k{kernel} stride {stride} on {T}x{H}x{W} "
+                                     f"(weights {state}{f', {algo}' if algo else ''}), median {s:.3g} s"})
+    log(f"conv3d: {len(out[0])} shapes, weights cold and warm")
     return out
 
 
@@ -305,19 +331,21 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
     with torch.inference_mode():
         launch = _launch(plan)
         dispatch = _dispatch(plan)
-        gemm = _gemm(plan, tdt, dtype, log)
+        gemm, gemm_warm = _gemm(plan, tdt, dtype, log)
         attention = _attention(plan, tdt, dtype, log)
-        conv = _conv(plan, tdt, dtype, log)
+        conv, conv_warm = _conv(plan, tdt, dtype, log)
         memory = _memory(plan, tdt, log)
     peak = max(p["tflops"] for p in gemm)
     bw = max(p["tbps"] for p in memory if p["op"] == "elementwise")
     cpu = cpu_name()
+    llc = last_level_cache()
     table = {"name": f"{key}-measured", "measured_on": key, "gemm": gemm, "attention": attention, "conv3d": conv,
-             "memory": memory}
+             "memory": memory, "gemm_warm": gemm_warm, "conv3d_warm": conv_warm}
     data = {
         "key": key, "name": f"{cpu} ({threads} threads, torch {torch.__version__})", "vendor": "cpu",
         "architecture": "cpu", "peak_tflops": {dtype: peak}, "hbm_gb": round(_memory_gb(), 3),
         "hbm_tbps": bw, "sms": os.cpu_count(), "memory_efficiency": 1.0,
+        **({"llc_mib": round(llc[0], 3)} if llc else {}),
         "launch_overhead_us": round(launch * 1e6, 3), "dispatch_overhead_us": round(dispatch * 1e6, 3),
         "tables": [table],
         "measured": {"date": date, "device": cpu, "torch": torch.__version__, "threads": threads,
@@ -334,7 +362,10 @@ def measure_profile(device: str = "cpu", full: bool = False, threads: int | None
             "launch_overhead_us": "measured: median nn.Linear(8, 8) call on one row (per-op floor: module call, "
                                   "dispatch, kernel)",
             "dispatch_overhead_us": "measured: mean of the medians of an 8-element add and an unsqueeze (a bare "
-                                    "ATen call)"},
+                                    "ATen call)",
+            "gemm_warm": "measured: the GEMM and conv3d shapes again without flushing the last-level cache between "
+                         "calls (weights warm); the time model uses them for a ledger whose weights fit in llc_mib",
+            **({"llc_mib": f"{llc[1]} (the last-level cache)"} if llc else {})},
     }
     assert DTYPE_BYTES[dtype]
     return HardwareProfile.model_validate(data)

@@ -17,6 +17,11 @@ measured on an H100 applies to an H200 through the same efficiencies. For a shap
   oneDNN or its native im2col kernel by shape, ``torch_cpu_conv_algorithm``; the two differ up to 8x), else over
   (log2 FLOPs, log2 arithmetic intensity = MACs / minimum elements), so legacy VAE terms without dims are matched
   too (less well: a library's algorithm choice can depend on channels and sizes apart);
+- GEMM and convolution points come in two cache states where a table measured both (``calibrate --device cpu``):
+  cold weights (``gemm``, ``conv3d``: the last-level cache flushed before each call, a layer of a model too big for
+  the cache) and warm (``gemm_warm``, ``conv3d_warm``: no flush); ``efficiencies(..., warm=True)`` takes the warm
+  ones, which the time model asks for when the ledger's weights fit in the profile's ``llc_mib``. Tables without
+  warm points (every GPU table) give the cold points either way;
 - memory-bound op classes: piecewise linear in log bytes moved per call of that op class and kind
   (``elementwise.activation``), else of the op class, else of ``copy``,
   clamped; without memory points, the profile's ``memory_efficiency``.
@@ -126,6 +131,7 @@ class Efficiencies:
     memory: dict[str, _Curve] = field(default_factory=dict)
     memo: dict[tuple, tuple[float, str]] = field(default_factory=dict)
     stand_in: set[tuple[str, str]] = field(default_factory=set)  # (kernel, pass) read off fwd_bwd points
+    warm: bool = False  # GEMM and conv efficiencies from the tables' warm-weight points (``efficiencies(warm=True)``)
 
     def gemm_eff(self, m: float, n: float, k: float) -> tuple[float, str]:
         if self.gemm is None:
@@ -133,7 +139,7 @@ class Efficiencies:
         key = ("g", m, n, k)
         if key not in self.memo:
             q = (math.log2(max(m, 1.0)), math.log2(max(n, 1.0)), math.log2(max(k, 1.0)))
-            self.memo[key] = (math.exp(_idw(q, *self.gemm)), "gemm table")
+            self.memo[key] = (math.exp(_idw(q, *self.gemm)), "gemm table" + self.warm_label)
         return self.memo[key]
 
     def conv_algorithm(self, op: str, dims: Mapping[str, Any]) -> str | None:
@@ -146,6 +152,10 @@ class Efficiencies:
         return torch_cpu_conv_algorithm(float(dims["batch"]), float(dims["c_in"]), float(s2), float(s3),
                                         tuple(dims["kernel"]), float(dims["voxels"]) < float(dims["in_voxels"]),
                                         self.threads)
+
+    @property
+    def warm_label(self) -> str:
+        return " (weights warm)" if self.warm else ""
 
     @property
     def threads(self) -> int:
@@ -163,13 +173,13 @@ class Efficiencies:
             if dkey not in self.memo:
                 q = tuple(math.log2(max(x, 1.0)) for x in dims)
                 family = self.conv_algorithms.get(algorithm) if algorithm is not None else None
-                self.memo[dkey] = (math.exp(_idw(q, *(family or self.conv_dims))),
-                                   f"conv table ({algorithm} points, by dims)" if family else "conv table (by dims)")
+                label = f"conv table ({algorithm} points, by dims)" if family else "conv table (by dims)"
+                self.memo[dkey] = (math.exp(_idw(q, *(family or self.conv_dims))), label + self.warm_label)
             return self.memo[dkey]
         key = ("c", macs, elements)
         if key not in self.memo:
             q = (math.log2(max(2 * macs, 1.0)), math.log2(max(macs / max(elements, 1.0), 1e-6)))
-            self.memo[key] = (math.exp(_idw(q, *self.conv)), "conv table")
+            self.memo[key] = (math.exp(_idw(q, *self.conv)), "conv table" + self.warm_label)
         return self.memo[key]
 
     def attention_label(self, kernel: str) -> str:
@@ -221,10 +231,14 @@ def _peak(p: HardwareProfile, dtype: str) -> float | None:
     return None if tf is None else float(tf)
 
 
-def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
+def _prepare(profile: HardwareProfile, dtype: str, warm: bool = False) -> Efficiencies:
     tables = profile_tables(profile)
     fallback = profile.default_mfu if profile.default_mfu is not None else 1.0
-    eff = Efficiencies(profile, dtype, fallback)
+    # warm: the tables' warm-weight GEMM and conv points where they have them (measured CPU profiles); else, as for
+    # every GPU profile, the cold points (``Efficiencies.warm`` False: the same tables as ``warm=False``)
+    warm_gemm = warm and any(t.gemm_warm for t in tables)
+    warm_conv = warm and any(t.conv3d_warm for t in tables)
+    eff = Efficiencies(profile, dtype, fallback, warm=warm_gemm or warm_conv)
     gemm: list[tuple[float, float, float, float]] = []
     conv: list[tuple[float, float, float]] = []
     conv_dims: list[tuple[float, float, float, float, float]] = []
@@ -242,10 +256,10 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
             """The peak a point's efficiency is taken against: its own device's, else the table's."""
             return _peak(table_device if point_device is None else _device(point_device, profile), dtype)
 
-        for p in t.gemm:
+        for p in t.gemm_warm if warm_gemm else t.gemm:
             if _same(p.dtype, dtype) and (peak := peak_of(p.measured_on)) is not None:
                 gemm.append((math.log2(p.m), math.log2(p.n), math.log2(p.k), math.log(p.tflops / peak)))
-        for c in t.conv3d:
+        for c in t.conv3d_warm if warm_conv else t.conv3d:
             if _same(c.dtype, dtype) and (peak := peak_of(c.measured_on)) is not None:
                 conv.append((math.log2(2 * c.macs), math.log2(c.macs / c.elements), math.log(c.tflops / peak)))
                 conv_dims.append((math.log2(c.c_in), math.log2(c.c_out),
@@ -295,16 +309,17 @@ def _prepare(profile: HardwareProfile, dtype: str) -> Efficiencies:
     return eff
 
 
-_CACHE: dict[tuple[int, str], tuple[HardwareProfile, Efficiencies]] = {}
+_CACHE: dict[tuple[int, str, bool], tuple[HardwareProfile, Efficiencies]] = {}
 
 
-def efficiencies(profile: HardwareProfile, dtype: str) -> Efficiencies:
-    """The prepared tables of ``profile`` at ``dtype`` (cached per profile object)."""
-    key = (id(profile), dtype)
+def efficiencies(profile: HardwareProfile, dtype: str, warm: bool = False) -> Efficiencies:
+    """The prepared tables of ``profile`` at ``dtype`` (cached per profile object); ``warm``: GEMMs and convolutions
+    from the warm-weight points where the tables have them (``weights_fit``)."""
+    key = (id(profile), dtype, warm)
     hit = _CACHE.get(key)
     if hit is None or hit[0] is not profile:
         if len(_CACHE) > 256:
             _CACHE.clear()
-        hit = (profile, _prepare(profile, dtype))
+        hit = (profile, _prepare(profile, dtype, warm))
         _CACHE[key] = hit
     return hit[1]

@@ -13,6 +13,10 @@ For each op (all its instances) and pass:
   whose dims say ``math`` (1: the code runs it unfused whatever the plan's kernel, STDiT3's short sequences) is
   priced with the math kernel, its softmax in fp32: with 16-bit activations 8 more score-sized passes (the casts).
 - eff: from the profile's kernel tables by shape (``evaluate/kernels.py``); mem_eff: by op class and bytes per call.
+  GEMMs and convolutions read their weights from memory unless they stay in the last-level cache: a ledger whose
+  GEMM and conv weights (parameters x instances x bytes of ``dtype``, summed over the ops of the call) fit in the
+  profile's ``llc_mib`` is priced from the tables' warm-weight points, any other from the cold ones
+  (``weights_fit``; a profile without ``llc_mib`` or warm points, every GPU profile, always cold).
   FlashAttention runs a head dim between its compiled sizes at the next one (72 as 96): eff = table(96) x 72 / 96.
 - bound: ``compute`` or ``memory`` by the larger term, ``latency`` when both are under the launch overhead.
 - eager extras (forward and recomputation): the kernels and view ops an eager implementation runs for the op beyond
@@ -61,6 +65,7 @@ __all__ = [
     "summary",
     "component_times",
     "eager_floors",
+    "weights_fit",
 ]
 
 PASSES = ("fwd", "bwd_activation", "bwd_weight", "recompute")
@@ -184,13 +189,23 @@ def _record(op: Op, pass_: str, eff: Efficiencies, attention_kernel: str, bpe: i
             seconds, bound, c_eff if flops else float("nan"), m_eff, basis or m_basis)
 
 
-def _setup(profile: HardwareProfile | str, dtype: str) -> tuple[HardwareProfile, Efficiencies, int, float, float,
-                                                                 float]:
+def weights_fit(ops: Iterable[Op], profile: HardwareProfile, dtype: str) -> bool:
+    """Whether the GEMM and convolution weights of ``ops`` (parameters x instances x bytes of ``dtype``) fit in the
+    profile's last-level cache (``llc_mib``): then they stay there across layers and calls and those ops run at the
+    tables' warm-weight points. False for a profile without ``llc_mib``."""
+    if profile.llc_mib is None:
+        return False
+    params = sum(float(np.max(op.weights)) * op.instances for op in ops if op.op in MATMUL_OPS and op.op != "sdpa")
+    return params * DTYPE_BYTES[dtype] <= profile.llc_mib * 2**20
+
+
+def _setup(profile: HardwareProfile | str, dtype: str, ops: Sequence[Op] = ()) -> tuple[
+        HardwareProfile, Efficiencies, int, float, float, float]:
     p = _profile(profile)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
-    return p, efficiencies(p, dtype), DTYPE_BYTES[dtype], p.peak_flops(dtype), p.hbm_tbps * 1e12, \
-        p.launch_overhead_us * 1e-6
+    return p, efficiencies(p, dtype, weights_fit(ops, p, dtype)), DTYPE_BYTES[dtype], p.peak_flops(dtype), \
+        p.hbm_tbps * 1e12, p.launch_overhead_us * 1e-6
 
 
 def eager_floors(p: HardwareProfile) -> tuple[float, float]:
@@ -207,7 +222,8 @@ def op_records(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str = "
     """The rows of ``op_times`` as tuples (``COLUMNS``), without building a DataFrame (the fast path)."""
     if pass_ not in PASSES:
         raise ValueError(f"pass_: expected one of {', '.join(PASSES)}, got {pass_!r}")
-    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
+    ops = list(ops)
+    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype, ops)
     fl = eager_floors(p)
     rows = []
     for op in ops:

@@ -198,9 +198,9 @@ def pass_seconds(ops: Iterable[Op], profile: HardwareProfile | str, dtype: str =
     if pass_ not in PASSES:
         raise ValueError(f"pass_: expected one of {', '.join(PASSES)}, got {pass_!r}")
     memo = {} if memo is None else memo
-    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype)
-    kernel_floor, view_floor = eager_floors(p)
     ops = list(ops)
+    p, eff, bpe, peak, bw, overhead = _setup(profile, dtype, ops)  # warm or cold GEMM points as the scalar model
+    kernel_floor, view_floor = eager_floors(p)
     size = max((np.size(v) for op in ops for v in (op.macs, op.elements)), default=1)
     total = np.zeros(size)
     bwd = pass_ == "bwd_activation"

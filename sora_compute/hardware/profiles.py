@@ -165,6 +165,10 @@ class KernelTable(BaseModel):
     attention: list[AttentionPoint] = Field(default_factory=list)
     conv3d: list[ConvPoint] = Field(default_factory=list)
     memory: list[MemoryPoint] = Field(default_factory=list)
+    gemm_warm: list[GemmPoint] = Field(
+        default_factory=list, description="the GEMM shapes again with the weights already in the last-level cache "
+        "(no flush between calls): what a ledger whose weights fit in ``llc_mib`` runs at (evaluate/time.py)")
+    conv3d_warm: list[ConvPoint] = Field(default_factory=list, description="the conv3d shapes again, weights warm")
 
 
 class MeasuredOn(BaseModel):
@@ -220,6 +224,9 @@ class HardwareProfile(BaseModel):
     hbm_gb: Positive = Field(gt=0, description="device memory, GB (decimal)")
     hbm_tbps: Positive = Field(gt=0, description="device memory bandwidth, TB/s")
     l2_mib: Positive | None = Field(default=None, gt=0)
+    llc_mib: Positive | None = Field(
+        default=None, gt=0, description="last-level cache, MiB (a CPU's L3 as sysfs gives it): a ledger whose GEMM "
+        "and conv weights fit in it runs them at the tables' warm points (gemm_warm, conv3d_warm)")
     sms: int | None = Field(default=None, gt=0, description="SMs / CUs / cores")
     boost_clock_mhz: Positive | None = Field(default=None, gt=0)
     tdp_w: Positive | None = Field(default=None, gt=0, description="board power, W (None: not published)")
