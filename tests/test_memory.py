@@ -116,9 +116,9 @@ def test_saved_activations_per_block_type_within_5pct(spec, grid, L, B, ckpt, ke
     """Each block kind (full, spatial, temporal) measured alone. The block's own inputs that are shared by all
     blocks (conditioning vector; text tokens read by cross-attention) are added to the per-block analytic count.
     With shared adaLN the block receives the shared projection (B x 6d), which it adds to its table unsaved.
-    Materialised attention is checked without q/k norms here: with them, matmul may keep contiguous copies of
+    Materialised attention is checked without q/k norms or RoPE here: with them, matmul may keep contiguous copies of
     the normalised q/k depending on batch, heads and lengths (documented as approximate, ~5% of a block)."""
-    if kernel == "materialized" and spec.qk_norm != "none":
+    if kernel == "materialized" and (spec.qk_norm != "none" or spec.rope != "none"):  # rotated q/k: the same copies
         kernel = "fused"
     model = build_dit(spec).configure_memory(ckpt, "math" if kernel == "materialized" else "sdpa")
     T, H, W = grid
