@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from sora_compute.finite import SPEC_CONFIG
 from sora_compute.ledger.formulas import Number
-from sora_compute.ledger.ops import Op
+from sora_compute.ledger.ops import NORM_OPS, Op
 
 __all__ = ["EagerExtra", "eager_extra", "aten_calls", "output_elements", "NONE"]
 
@@ -58,7 +58,6 @@ class EagerExtra(NamedTuple):
 
 
 NONE = EagerExtra(0, 0, 0)
-NORM_OPS = frozenset({"layer_norm", "group_norm", "rms_norm"})
 
 
 @cache

@@ -78,9 +78,8 @@ def count_records(estimate: InferenceEstimate, name: str, profile: HardwareProfi
                   attention_kernel: str) -> list[tuple]:
     """Op records of one call of the estimate's component ``name`` (``evaluate/time.COLUMNS``): the text encoders
     each in their own dtype (``text_records``), the rest at ``precision``."""
-    ops = estimate.counts[name].timed_ops
     if name == "text_encode":
-        return text_records(estimate.model, ops, profile, precision, attention_kernel)
+        return text_records(estimate.model, estimate.counts[name].timed_ops, profile, precision, attention_kernel)
     return call_records(estimate.counts[name].timed_calls, profile, precision, attention_kernel)
 
 

@@ -76,15 +76,16 @@ def encode_seconds(workload: Workload, gpu: str | HardwareProfile, precision: st
                    text_on_the_fly: bool = False) -> dict[str, float]:
     """Predicted seconds of encoding one training sample on the fly on one GPU: ``vae_encode_s`` (the VAE encoder
     under its official encode schedule), ``text_encode_s`` (the text encoders), each 0 when that input comes
-    pre-computed, and ``fallback_s`` (their seconds in ops no kernel-table point covers)."""
+    pre-computed, ``fallback_s`` (their seconds in ops no kernel-table point covers) and ``flops`` (their model
+    FLOPs, matmul-only)."""
     profile = _profile(gpu)
-    out = {"vae_encode_s": 0.0, "text_encode_s": 0.0, "fallback_s": 0.0}
+    out = {"vae_encode_s": 0.0, "text_encode_s": 0.0, "fallback_s": 0.0, "flops": 0.0}
     for on, key, count in ((vae_on_the_fly, "vae_encode_s", count_vae_encode),
                            (text_on_the_fly, "text_encode_s", count_text_encoder)):
         if on:
-            s, f = _sum(call_records(count(workload, convention=MATMUL_ONLY).term_calls, profile, precision,
-                                     attention_kernel))
-            out[key], out["fallback_s"] = s, out["fallback_s"] + f
+            c = count(workload, convention=MATMUL_ONLY)
+            s, f = _sum(call_records(c.term_calls, profile, precision, attention_kernel))
+            out[key], out["fallback_s"], out["flops"] = s, out["fallback_s"] + f, out["flops"] + float(c.flops)
     return out
 
 

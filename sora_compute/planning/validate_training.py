@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-from sora_compute.flops import MATMUL_ONLY, count_text_encoder, count_vae_encode
 from sora_compute.hardware.profiles import UnknownProfileError, load_profile
 from sora_compute.planning.layouts import search_training_layouts
 from sora_compute.planning.training_time import encode_seconds
@@ -69,8 +68,7 @@ def training_row(e: ValidationEntry, attention_kernel: str = "fa2") -> dict:
     predicted = float(best["step_s"]) + encode_s
     encoders = " and ".join(n for n, key in (("VAE", "vae_encode_s"), ("text", "text_encode_s")) if enc[key] > 0)
     # the same model FLOPs (the DiT step's, plus the encoders' when they run on the fly) at the GPU's planning MFU
-    enc_flops = per_rank * sum(count(w, convention=MATMUL_ONLY).flops for on, count in
-                               ((vae_otf, count_vae_encode), (text_otf, count_text_encoder)) if on)
+    enc_flops = per_rank * enc["flops"]
     at_mfu = ((float(best["mfu"]) * float(best["step_s"]) + enc_flops / profile.peak_flops(e.dtype or "bf16"))
               / profile.default_mfu if profile.default_mfu is not None else math.nan)
     fixed = set(pin) | ({"tp", "pp"} if pin.get("dp") == e.gpus else set())  # DP over every GPU: no TP, PP, CP
